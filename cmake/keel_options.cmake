@@ -1,0 +1,42 @@
+# Compiler flags shared by every keel target, applied through the keel_options interface
+# library so third-party code is not built with our warning set.
+add_library(keel_options INTERFACE)
+target_compile_options(keel_options INTERFACE -Wall -Wextra -Wpedantic -Wshadow
+                                              -Wnon-virtual-dtor -Wcast-align)
+if(KEEL_WERROR)
+  target_compile_options(keel_options INTERFACE -Werror)
+endif()
+
+if(KEEL_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+if(KEEL_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "KEEL_FUZZ needs clang (CXX=clang++)")
+  endif()
+  # Instrument everything for coverage; only the fuzz executables link libFuzzer's main.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# keel_fuzzer(name source... LIBS lib...): a libFuzzer executable plus a bounded ctest run.
+function(keel_fuzzer name)
+  cmake_parse_arguments(FZ "" "CORPUS;SECONDS" "SOURCES;LIBS" ${ARGN})
+  if(NOT KEEL_FUZZ)
+    return()
+  endif()
+  add_executable(${name} ${FZ_SOURCES})
+  target_link_libraries(${name} PRIVATE ${FZ_LIBS} keel_options)
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+  if(NOT FZ_SECONDS)
+    set(FZ_SECONDS 60)
+  endif()
+  set(work ${CMAKE_CURRENT_BINARY_DIR}/${name}-corpus)
+  add_test(NAME ${name}
+           COMMAND ${CMAKE_COMMAND} -E env ${CMAKE_SOURCE_DIR}/cmake/run_fuzzer.sh
+                   $<TARGET_FILE:${name}> ${FZ_CORPUS} ${work} ${FZ_SECONDS})
+  set_tests_properties(${name} PROPERTIES LABELS fuzz TIMEOUT 600)
+endfunction()

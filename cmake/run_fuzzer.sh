@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# run_fuzzer.sh FUZZER SEED_DIR WORK_DIR SECONDS
+# Runs a libFuzzer target for a bounded time, starting from the checked-in seeds. New
+# inputs go to WORK_DIR so the source tree is never written. Exits non-zero on a crash.
+set -euo pipefail
+fuzzer=$1 seeds=$2 work=$3 seconds=$4
+mkdir -p "$work"
+exec "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  -print_final_stats=1 "$work" "$seeds"

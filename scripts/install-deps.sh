@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages keel needs to build and test. Idempotent: only what is
+# missing is installed, and nothing is fetched from outside Debian's configured sources.
+#   scripts/install-deps.sh          build + run dependencies
+#   scripts/install-deps.sh --test   also the test clients and tools
+set -euo pipefail
+
+build_pkgs=(
+  cmake ninja-build g++ ccache pkg-config python3
+  libboost1.81-dev libzstd-dev liblz4-dev libsnappy-dev zlib1g-dev
+  libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
+)
+test_pkgs=(
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev clang-format
+  librdkafka-dev kcat python3-kafka python3-confluent-kafka
+)
+
+want=("${build_pkgs[@]}")
+if [[ "${1:-}" == "--test" ]]; then want+=("${test_pkgs[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# test.sh: install what is missing, build, and run every test — the README's second command
+# and what .ci/run calls. Stages:
+#   1. clang-format check of every C/C++ source
+#   2. release build with -Werror, all ctest tests (unit, integration, schema check)
+#   3. ASan+UBSan build of the unit tests
+#   4. libFuzzer targets (clang), each for a bounded time
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh --test
+jobs=${KEEL_JOBS:-$(nproc)}
+export KEEL_JOBS=$jobs
+
+echo "== clang-format"
+files=$(git ls-files '*.cpp' '*.h' '*.cc' '*.hpp' 2>/dev/null || true)
+if [[ -n "$files" ]]; then
+  # shellcheck disable=SC2086
+  clang-format --dry-run --Werror $files
+fi
+
+echo "== build (-Werror)"
+scripts/build.sh build -DKEEL_WERROR=ON
+echo "== tests"
+(cd build && ctest --output-on-failure -j "$jobs" --timeout 600)
+
+echo "== ASan+UBSan unit tests"
+scripts/build.sh build-asan -DKEEL_WERROR=ON -DKEEL_SANITIZE=ON -DKEEL_BENCH=OFF \
+  -DCMAKE_BUILD_TYPE=Debug
+(cd build-asan && ctest --output-on-failure -j "$jobs" -L unit --timeout 600)
+
+echo "== fuzzers"
+CC=clang CXX=clang++ scripts/build.sh build-fuzz -DKEEL_FUZZ=ON -DKEEL_TESTS=OFF \
+  -DKEEL_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+(cd build-fuzz && ctest --output-on-failure -L fuzz --timeout 900)
