@@ -119,6 +119,9 @@ class Field:
         self.tagged = Versions.parse(spec.get("taggedVersions", "none")).intersect(self.versions)
         self.tag = int(spec["tag"]) if "tag" in spec else None
         self.default = spec.get("default")
+        # Kafka spells a null default "null" (and once as a JSON null).
+        self.default_null = "default" in spec and (
+            self.default is None or str(self.default).lower() in ("null", "none"))
         self.ignorable = bool(spec.get("ignorable", False))
         self.flex_override = (Versions.parse(spec["flexibleVersions"])
                               if "flexibleVersions" in spec else None)
@@ -214,7 +217,7 @@ def field_cpp(f):
 
 
 def default_is_null(f):
-    if f.default is not None and str(f.default).lower() in ("null", "none"):
+    if f.default_null:
         return True
     # Kafka's records fields default to null.
     return f.elem == "records" and not f.is_array and f.is_nullable_type
@@ -328,7 +331,10 @@ def emit_read_value(o, f, m, target, reader, elem=False):
     if f.is_struct:
         if nullable_here:
             o.open(f"if ({reader}.read_struct_present({null_cond(f, m)}) && {reader}.ok()) {{")
-            o(f"KEEL_TRY({target}.emplace().decode({reader}, msg_version));")
+            # Assigning a value rather than emplace(): clang 14 mis-evaluates the
+            # default-constructible trait of nested structs with member initializers.
+            o(f"{target} = {f.struct.name}{{}};")
+            o(f"KEEL_TRY({target}->decode({reader}, msg_version));")
             o.close("} else {")
             o.level += 1
             o(f"{target}.reset();")
@@ -833,8 +839,10 @@ def fill_scalar(f):
 def emit_fill_value(o, f, target, elem=False):
     nullable_here = f.is_nullable_type and not elem
     if f.is_struct:
-        t = f"{target}.emplace()" if nullable_here else target
-        o(f"fill({t}, msg_version);")
+        if nullable_here:
+            o(f"{target} = {f.struct.name}{{}};")
+            target = f"*{target}"
+        o(f"fill({target}, msg_version);")
     elif f.is_fixed:
         o(f"{target} = {fill_scalar(f)};")
     elif f.elem == "string":

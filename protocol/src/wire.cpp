@@ -13,8 +13,7 @@ namespace keel::protocol {
 
 namespace {
 
-constexpr char kBase64Url[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+constexpr char kBase64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 int base64_value(char c) {
   const char* p = std::strchr(kBase64Url, c);
@@ -74,7 +73,9 @@ bool Records::operator==(const Records& other) const {
 
 // ---- Reader --------------------------------------------------------------------------------
 
-double Reader::read_float64() { return std::bit_cast<double>(read_fixed<std::uint64_t>()); }
+double Reader::read_float64() {
+  return std::bit_cast<double>(read_fixed<std::uint64_t>());
+}
 
 Uuid Reader::read_uuid() {
   Uuid id;
@@ -237,7 +238,9 @@ Fail<Error> Reader::error_at(std::string_view field, int version) const {
 
 // ---- Writer --------------------------------------------------------------------------------
 
-void Writer::write_float64(double v) { write_fixed(__builtin_bswap64(std::bit_cast<std::uint64_t>(v))); }
+void Writer::write_float64(double v) {
+  write_fixed(__builtin_bswap64(std::bit_cast<std::uint64_t>(v)));
+}
 
 void Writer::write_uvarint(std::uint32_t v) {
   while (v >= 0x80) {
@@ -343,7 +346,9 @@ Result<Bytes> Writer::flatten() const {
       ssize_t r = ::pread(s.region.fd, out.data() + at + got,
                           static_cast<std::size_t>(s.region.length - got), s.region.offset + got);
       if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) return Fail{Error{"cannot read spliced file region: " + std::string(r < 0 ? std::strerror(errno) : "end of file")}};
+      if (r <= 0)
+        return Fail{Error{"cannot read spliced file region: " +
+                          std::string(r < 0 ? std::strerror(errno) : "end of file")}};
       got += r;
     }
   }

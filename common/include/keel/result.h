@@ -71,8 +71,8 @@ using Status = Result<void>;
 }  // namespace keel
 
 /// Propagates the error of an expression yielding a Result; evaluates to nothing.
-#define KEEL_TRY(expr)                                   \
-  do {                                                   \
+#define KEEL_TRY(expr)                                     \
+  do {                                                     \
     if (auto _keel_r = (expr); !_keel_r.ok()) [[unlikely]] \
-      return ::keel::Fail{std::move(_keel_r).error()};   \
+      return ::keel::Fail{std::move(_keel_r).error()};     \
   } while (0)

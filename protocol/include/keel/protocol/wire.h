@@ -53,7 +53,9 @@ class Records {
   bool is_file() const { return _is_file; }
   ByteView bytes() const { return _bytes; }
   const FileRegion& file() const { return _file; }
-  std::size_t size() const { return _is_file ? static_cast<std::size_t>(_file.length) : _bytes.size(); }
+  std::size_t size() const {
+    return _is_file ? static_cast<std::size_t>(_file.length) : _bytes.size();
+  }
 
   /// Views compare by content, file regions by identity.
   bool operator==(const Records& other) const;
@@ -160,11 +162,17 @@ class Writer {
   explicit Writer(std::size_t reserve) { _buf.reserve(reserve); }
 
   void write_int8(std::int8_t v) { _buf.push_back(static_cast<std::uint8_t>(v)); }
-  void write_int16(std::int16_t v) { write_fixed(__builtin_bswap16(static_cast<std::uint16_t>(v))); }
+  void write_int16(std::int16_t v) {
+    write_fixed(__builtin_bswap16(static_cast<std::uint16_t>(v)));
+  }
   void write_uint16(std::uint16_t v) { write_fixed(__builtin_bswap16(v)); }
-  void write_int32(std::int32_t v) { write_fixed(__builtin_bswap32(static_cast<std::uint32_t>(v))); }
+  void write_int32(std::int32_t v) {
+    write_fixed(__builtin_bswap32(static_cast<std::uint32_t>(v)));
+  }
   void write_uint32(std::uint32_t v) { write_fixed(__builtin_bswap32(v)); }
-  void write_int64(std::int64_t v) { write_fixed(__builtin_bswap64(static_cast<std::uint64_t>(v))); }
+  void write_int64(std::int64_t v) {
+    write_fixed(__builtin_bswap64(static_cast<std::uint64_t>(v)));
+  }
   void write_float64(double v);
   void write_bool(bool v) { _buf.push_back(v ? 1 : 0); }
   void write_uuid(const Uuid& v) { write_raw(v.bytes); }
@@ -174,7 +182,9 @@ class Writer {
   void write_raw(ByteView bytes) { _buf.insert(_buf.end(), bytes.begin(), bytes.end()); }
 
   void write_string(std::string_view v, bool flexible);
-  void write_string(const std::string& v, bool flexible) { write_string(std::string_view(v), flexible); }
+  void write_string(const std::string& v, bool flexible) {
+    write_string(std::string_view(v), flexible);
+  }
   void write_string(const std::optional<std::string>& v, bool flexible);
   void write_bytes(ByteView v, bool flexible);
   void write_bytes(const Bytes& v, bool flexible) { write_bytes(ByteView(v), flexible); }
@@ -232,7 +242,9 @@ inline std::size_t bytes(std::size_t n, bool flexible) {
 inline std::size_t bytes(const std::optional<Bytes>& v, bool flexible) {
   return v ? bytes(v->size(), flexible) : (flexible ? 1 : 4);
 }
-inline std::size_t records(const Records& v, bool flexible) { return bytes(v.size(), flexible); }
+inline std::size_t records(const Records& v, bool flexible) {
+  return bytes(v.size(), flexible);
+}
 inline std::size_t records(const std::optional<Records>& v, bool flexible) {
   return v ? bytes(v->size(), flexible) : (flexible ? 1 : 4);
 }
