@@ -9,9 +9,9 @@ build_pkgs=(
   cmake ninja-build g++ ccache pkg-config python3
   libboost1.81-dev libzstd-dev liblz4-dev libsnappy-dev zlib1g-dev
   libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
 )
 test_pkgs=(
-  libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format
   librdkafka-dev kcat python3-kafka python3-confluent-kafka
 )
