@@ -840,7 +840,7 @@ def emit_fill_value(o, f, target, elem=False):
     nullable_here = f.is_nullable_type and not elem
     if f.is_struct:
         if nullable_here:
-            o(f"{target} = {f.struct.name}{{}};")
+            o(f"{target} = {f.struct.qualified}{{}};")
             target = f"*{target}"
         o(f"fill({target}, msg_version);")
     elif f.is_fixed:

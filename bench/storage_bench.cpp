@@ -1,0 +1,214 @@
+// Storage benchmarks. Each figure is paired with a baseline from the same run:
+//   BM_Append/<batch>      vs BM_WriteBaseline/<batch>  (plain write() of the same bytes)
+//   BM_SendfileRead        vs BM_ReadWriteBaseline      (page cache -> socketpair, drained)
+//   BM_OffsetLookup/<segs> (10 vs 10000 segments: growth must be ~logarithmic)
+//   BM_Recovery/<MiB>      unclean-stop recovery of one active segment (64 MiB by default;
+//                          KEEL_BENCH_RECOVERY_MIB=1024 for the 1 GiB figure)
+// Everything lives under /tmp and is removed afterwards.
+#include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "keel/storage/log.h"
+
+namespace {
+
+using namespace keel::storage;
+namespace fs = std::filesystem;
+
+fs::path bench_dir(const std::string& name) {
+  auto p = fs::temp_directory_path() / ("keel-bench-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+std::vector<std::uint8_t> batch_of(std::size_t bytes) {
+  BatchBuilder b;
+  std::string value(1000, 'x');
+  std::size_t n = std::max<std::size_t>(1, bytes / 1030);  // stays under max.message.bytes
+  for (std::size_t i = 0; i < n; ++i) b.add(1000, as_bytes("key"), as_bytes(value));
+  return std::move(b.build().value());
+}
+
+constexpr std::int64_t kAppendBytes = 256LL << 20;  // bytes written per timed run
+
+void BM_Append(benchmark::State& state) {
+  auto batch = batch_of(static_cast<std::size_t>(state.range(0)));
+  for (auto _ : state) {
+    auto dir = bench_dir("append");
+    LogConfig c;
+    c.validate_records = true;
+    auto log = Log::open(dir / "b-0", c).value();
+    for (std::int64_t done = 0; done < kAppendBytes;
+         done += static_cast<std::int64_t>(batch.size())) {
+      auto r = log->append(batch);
+      if (!r.ok()) {
+        state.SkipWithError(r.error().message.c_str());
+        break;
+      }
+    }
+    state.PauseTiming();
+    log.reset();
+    fs::remove_all(dir);
+    state.ResumeTiming();
+  }
+  state.SetBytesProcessed(state.iterations() * kAppendBytes);
+}
+BENCHMARK(BM_Append)
+    ->Arg(16 << 10)
+    ->Arg(1 << 20)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->UseRealTime();
+
+void BM_WriteBaseline(benchmark::State& state) {
+  auto batch = batch_of(static_cast<std::size_t>(state.range(0)));
+  for (auto _ : state) {
+    auto dir = bench_dir("write");
+    int fd = ::open((dir / "plain").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    for (std::int64_t done = 0; done < kAppendBytes;
+         done += static_cast<std::int64_t>(batch.size()))
+      if (::write(fd, batch.data(), batch.size()) < 0) state.SkipWithError("write");
+    ::close(fd);
+    state.PauseTiming();
+    fs::remove_all(dir);
+    state.ResumeTiming();
+  }
+  state.SetBytesProcessed(state.iterations() * kAppendBytes);
+}
+BENCHMARK(BM_WriteBaseline)
+    ->Arg(16 << 10)
+    ->Arg(1 << 20)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
+
+/// A filled log plus a socketpair whose far end is drained by a thread.
+struct ReadFixture {
+  fs::path dir = bench_dir("read");
+  std::unique_ptr<Log> log;
+  int sv[2]{-1, -1};
+  std::atomic<bool> stop{false};
+  std::thread drain;
+  ReadFixture() {
+    log = Log::open(dir / "r-0", LogConfig{}).value();
+    auto batch = batch_of(16 << 10);
+    for (int i = 0; i < 8192; ++i) (void)log->append(batch);  // 128 MiB, in page cache
+    ::socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    drain = std::thread([this] {
+      std::vector<char> buf(1 << 20);
+      while (::read(sv[1], buf.data(), buf.size()) > 0) {
+      }
+    });
+  }
+  ~ReadFixture() {
+    ::shutdown(sv[0], SHUT_RDWR);
+    ::close(sv[0]);
+    drain.join();
+    ::close(sv[1]);
+    log.reset();
+    fs::remove_all(dir);
+  }
+};
+
+void BM_SendfileRead(benchmark::State& state) {
+  ReadFixture f;
+  std::int64_t bytes = 0;
+  for (auto _ : state) {
+    std::int64_t off = 0;
+    while (off < f.log->log_end_offset()) {
+      auto r = f.log->read(off, 1 << 20).value();
+      off_t pos = static_cast<off_t>(r.position);
+      std::size_t left = r.size;
+      while (left > 0) {
+        ssize_t n = ::sendfile(f.sv[0], r.fd, &pos, left);
+        if (n <= 0) break;
+        left -= static_cast<std::size_t>(n);
+      }
+      bytes += static_cast<std::int64_t>(r.size);
+      off = r.next_offset;
+    }
+  }
+  state.SetBytesProcessed(bytes);
+}
+BENCHMARK(BM_SendfileRead)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
+
+void BM_ReadWriteBaseline(benchmark::State& state) {
+  ReadFixture f;
+  std::vector<char> buf(1 << 20);
+  std::int64_t bytes = 0;
+  for (auto _ : state) {
+    std::int64_t off = 0;
+    while (off < f.log->log_end_offset()) {
+      auto r = f.log->read(off, 1 << 20).value();
+      ssize_t n = ::pread(r.fd, buf.data(), r.size, static_cast<off_t>(r.position));
+      for (ssize_t w = 0; w < n;) {
+        ssize_t k = ::write(f.sv[0], buf.data() + w, static_cast<std::size_t>(n - w));
+        if (k <= 0) break;
+        w += k;
+      }
+      bytes += static_cast<std::int64_t>(r.size);
+      off = r.next_offset;
+    }
+  }
+  state.SetBytesProcessed(bytes);
+}
+BENCHMARK(BM_ReadWriteBaseline)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
+
+void BM_OffsetLookup(benchmark::State& state) {
+  auto dir = bench_dir("lookup");
+  LogConfig c;
+  c.segment_index_bytes = 4096;
+  auto log = Log::open(dir / "l-0", c).value();
+  auto batch = batch_of(2000);
+  const auto segments = state.range(0);
+  for (std::int64_t s = 0; s < segments; ++s) {
+    for (int i = 0; i < 4; ++i) (void)log->append(batch);
+    (void)log->roll();
+  }
+  std::int64_t end = log->log_end_offset();
+  std::uint64_t x = 88172645463325252ULL;
+  for (auto _ : state) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    auto r = log->read(static_cast<std::int64_t>(x % static_cast<std::uint64_t>(end)), 1);
+    benchmark::DoNotOptimize(r);
+  }
+  log.reset();
+  fs::remove_all(dir);
+}
+BENCHMARK(BM_OffsetLookup)->Arg(10)->Arg(10000)->Unit(benchmark::kMicrosecond);
+
+void BM_Recovery(benchmark::State& state) {
+  std::int64_t mib = 64;
+  if (const char* env = std::getenv("KEEL_BENCH_RECOVERY_MIB")) mib = std::atoll(env);
+  auto dir = bench_dir("recovery");
+  {
+    LogConfig c;
+    c.segment_bytes = 2LL << 30;
+    auto log = Log::open(dir / "c-0", c).value();
+    auto batch = batch_of(1 << 20);
+    for (std::int64_t i = 0; i < mib; ++i) (void)log->append(batch);
+  }  // dropped without close: an unclean stop
+  for (auto _ : state) {
+    LogConfig c;
+    c.segment_bytes = 2LL << 30;
+    LogOpenOptions o;  // recovery point 0: rescan everything
+    auto log = Log::open(dir / "c-0", c, o);
+    if (!log.ok()) state.SkipWithError(log.error().message.c_str());
+  }
+  state.SetBytesProcessed(state.iterations() * (mib << 20));
+  state.counters["MiB"] = static_cast<double>(mib);
+  fs::remove_all(dir);
+}
+BENCHMARK(BM_Recovery)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();

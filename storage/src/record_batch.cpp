@@ -1,0 +1,325 @@
+#include "keel/storage/record_batch.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "bytes.h"
+#include "keel/storage/crc32c.h"
+
+namespace keel::storage {
+
+using detail::load_be;
+using detail::store_be;
+
+namespace {
+
+constexpr std::size_t kCrcOffset = 17;
+constexpr std::size_t kAttributesOffset = 21;
+constexpr std::size_t kMaxTimestampOffset = 35;
+constexpr std::size_t kMagicOffset = 16;
+// Smallest batchLength: everything after the length field in an empty batch.
+constexpr std::int32_t kMinBatchLength = static_cast<std::int32_t>(kBatchHeaderSize - kLogOverhead);
+
+std::string at_offset(std::int64_t off) {
+  return " (batch at offset " + std::to_string(off) + ")";
+}
+
+}  // namespace
+
+std::int32_t BatchHeader::last_sequence() const {
+  if (base_sequence == kNoSequence) return kNoSequence;
+  std::int64_t last = static_cast<std::int64_t>(base_sequence) + last_offset_delta;
+  return static_cast<std::int32_t>(last > INT32_MAX ? last - INT32_MAX - 1 : last);
+}
+
+SResult<BatchHeader> parse_batch_header(Bytes d) {
+  if (d.size() < kMagicOffset + 1)
+    return fail(Errc::corrupt_message, "batch shorter than its header");
+  BatchHeader h;
+  h.base_offset = load_be<std::int64_t>(d.data());
+  h.batch_length = load_be<std::int32_t>(d.data() + 8);
+  h.magic = static_cast<std::int8_t>(d[kMagicOffset]);
+  if (h.magic == 0 || h.magic == 1)
+    return fail(Errc::unsupported_version,
+                "legacy message format (magic " + std::to_string(h.magic) +
+                    ") is not supported; only RecordBatch v2" + at_offset(h.base_offset));
+  if (h.magic != kMagicV2)
+    return fail(Errc::corrupt_message,
+                "unknown magic " + std::to_string(h.magic) + at_offset(h.base_offset));
+  if (h.batch_length < kMinBatchLength)
+    return fail(Errc::corrupt_message, "batch length " + std::to_string(h.batch_length) +
+                                           " below the header size" + at_offset(h.base_offset));
+  if (d.size() < kBatchHeaderSize)
+    return fail(Errc::corrupt_message, "batch shorter than its header");
+  h.partition_leader_epoch = load_be<std::int32_t>(d.data() + 12);
+  h.crc = load_be<std::uint32_t>(d.data() + kCrcOffset);
+  h.attributes = load_be<std::int16_t>(d.data() + kAttributesOffset);
+  h.last_offset_delta = load_be<std::int32_t>(d.data() + 23);
+  h.base_timestamp = load_be<std::int64_t>(d.data() + 27);
+  h.max_timestamp = load_be<std::int64_t>(d.data() + kMaxTimestampOffset);
+  h.producer_id = load_be<std::int64_t>(d.data() + 43);
+  h.producer_epoch = load_be<std::int16_t>(d.data() + 51);
+  h.base_sequence = load_be<std::int32_t>(d.data() + 53);
+  h.record_count = load_be<std::int32_t>(d.data() + 57);
+  return h;
+}
+
+SResult<BatchHeader> validate_batch(Bytes batch) {
+  auto h = parse_batch_header(batch);
+  if (!h.ok()) return h;
+  const std::string where = at_offset(h->base_offset);
+  if (h->size_bytes() != batch.size())
+    return fail(Errc::corrupt_message, "batch length " + std::to_string(h->batch_length) +
+                                           " disagrees with the " + std::to_string(batch.size()) +
+                                           " bytes present" + where);
+  std::uint32_t crc = crc32c(batch.subspan(kAttributesOffset));
+  if (crc != h->crc) return fail(Errc::corrupt_message, "CRC32C mismatch" + where);
+  if (h->record_count < 0) return fail(Errc::invalid_record, "negative record count" + where);
+  if (h->last_offset_delta < 0)
+    return fail(Errc::invalid_record, "negative lastOffsetDelta" + where);
+  if (h->record_count > 0 && h->last_offset_delta < h->record_count - 1)
+    return fail(Errc::invalid_record, "lastOffsetDelta below record count" + where);
+  if (static_cast<int>(h->compression()) > 4)
+    return fail(Errc::unsupported_compression, "unknown compression codec" + where);
+  if (h->compression() == Compression::none && h->record_count > 0 &&
+      static_cast<std::size_t>(h->record_count) > batch.size() - kBatchHeaderSize)
+    return fail(Errc::invalid_record, "record count larger than the batch" + where);
+  return h;
+}
+
+SResult<std::vector<BatchView>> split_batches(std::span<std::uint8_t> data,
+                                              std::size_t max_batch_bytes) {
+  std::vector<BatchView> out;
+  std::size_t pos = 0;
+  while (pos < data.size()) {
+    auto rest = data.subspan(pos);
+    auto h = parse_batch_header(rest);
+    if (!h.ok()) return Fail{std::move(h).error()};
+    if (h->size_bytes() > rest.size())
+      return fail(Errc::corrupt_message, "batch at byte " + std::to_string(pos) + " is truncated");
+    if (h->size_bytes() > max_batch_bytes)
+      return fail(Errc::message_too_large, "batch of " + std::to_string(h->size_bytes()) +
+                                               " bytes exceeds max.message.bytes " +
+                                               std::to_string(max_batch_bytes));
+    auto bytes = rest.first(h->size_bytes());
+    auto v = validate_batch(bytes);
+    if (!v.ok()) return Fail{std::move(v).error()};
+    out.push_back({*v, bytes});
+    pos += bytes.size();
+  }
+  return out;
+}
+
+void set_base_offset(std::span<std::uint8_t> batch, std::int64_t base_offset) {
+  store_be(batch.data(), base_offset);
+}
+
+void set_partition_leader_epoch(std::span<std::uint8_t> batch, std::int32_t epoch) {
+  store_be(batch.data() + 12, epoch);
+}
+
+void update_crc(std::span<std::uint8_t> batch) {
+  store_be(batch.data() + kCrcOffset, crc32c(batch.subspan(kAttributesOffset)));
+}
+
+void set_log_append_time(std::span<std::uint8_t> batch, std::int64_t timestamp) {
+  auto attrs = load_be<std::int16_t>(batch.data() + kAttributesOffset);
+  store_be<std::int16_t>(batch.data() + kAttributesOffset, static_cast<std::int16_t>(attrs | 0x8));
+  store_be(batch.data() + kMaxTimestampOffset, timestamp);
+  update_crc(batch);
+}
+
+// ---- RecordReader ----
+
+RecordReader::RecordReader(RecordReader&&) noexcept = default;
+RecordReader& RecordReader::operator=(RecordReader&&) noexcept = default;
+RecordReader::~RecordReader() = default;
+
+SResult<RecordReader> RecordReader::open(Bytes batch, std::size_t max_decompressed) {
+  auto h = parse_batch_header(batch);
+  if (!h.ok()) return Fail{std::move(h).error()};
+  if (h->size_bytes() > batch.size()) return fail(Errc::corrupt_message, "truncated batch");
+  RecordReader r;
+  r._header = *h;
+  auto body = batch.subspan(kBatchHeaderSize, h->size_bytes() - kBatchHeaderSize);
+  if (h->compression() == Compression::none) {
+    r._raw = body;
+    r._eof = true;
+  } else {
+    auto d = make_decompressor(h->compression(), body, max_decompressed);
+    if (!d.ok()) return Fail{std::move(d).error()};
+    r._source = std::move(*d);
+  }
+  return r;
+}
+
+SResult<bool> RecordReader::fill(std::size_t want) {
+  if (!_source) return _raw.size() - _start >= want;
+  if (_end - _start >= want) return true;
+  if (_start > 0) {  // compact: keep only the unread tail
+    std::memmove(_buf.data(), _buf.data() + _start, _end - _start);
+    _end -= _start;
+    _start = 0;
+  }
+  if (_buf.size() < std::max<std::size_t>(want, 16 * 1024))
+    _buf.resize(std::max<std::size_t>(want, 16 * 1024));
+  while (_end < want && !_eof) {
+    auto n = _source->read(std::span(_buf).subspan(_end));
+    if (!n.ok()) return Fail{std::move(n).error()};
+    if (*n == 0) _eof = true;
+    _end += *n;
+  }
+  return _end >= want;
+}
+
+SResult<std::optional<Record>> RecordReader::next() {
+  const auto where = " (batch at offset " + std::to_string(_header.base_offset) + ")";
+  auto available = [&]() -> Bytes {
+    if (!_source) return _raw.subspan(_start);
+    return Bytes(_buf).subspan(_start, _end - _start);
+  };
+  if (_seen == _header.record_count) {
+    auto more = fill(1);
+    if (!more.ok()) return Fail{std::move(more).error()};
+    if (*more) return fail(Errc::invalid_record, "bytes after the last record" + where);
+    return std::optional<Record>{};
+  }
+  // A record starts with its length as a varint (at most 5 bytes).
+  auto head = fill(5);
+  if (!head.ok()) return Fail{std::move(head).error()};
+  detail::Reader lr(available());
+  auto len = lr.varint();
+  if (!len || *len < 0) return fail(Errc::invalid_record, "bad record length" + where);
+  std::size_t total = lr.position() + static_cast<std::size_t>(*len);
+  auto have = fill(total);
+  if (!have.ok()) return Fail{std::move(have).error()};
+  if (!*have) return fail(Errc::invalid_record, "record runs past the batch" + where);
+  auto body = available().subspan(lr.position(), static_cast<std::size_t>(*len));
+  _start += total;
+
+  detail::Reader r(body);
+  Record rec;
+  auto attrs = r.u8();
+  auto ts_delta = r.varlong();
+  auto off_delta = r.varint();
+  if (!attrs || !ts_delta || !off_delta)
+    return fail(Errc::invalid_record, "bad record header" + where);
+  rec.attributes = static_cast<std::int8_t>(*attrs);
+  rec.timestamp_delta = *ts_delta;
+  rec.offset_delta = *off_delta;
+  if (rec.offset_delta <= _last_delta || rec.offset_delta > _header.last_offset_delta)
+    return fail(Errc::invalid_record, "record offset delta out of order" + where);
+  _last_delta = rec.offset_delta;
+  rec.offset = _header.base_offset + rec.offset_delta;
+  rec.timestamp =
+      _header.timestamp_type() == TimestampType::log_append_time && !_header.has_delete_horizon()
+          ? _header.max_timestamp
+          : _header.base_timestamp + rec.timestamp_delta;
+  auto read_blob = [&](std::optional<Bytes>& dst) -> bool {
+    auto n = r.varint();
+    if (!n || *n < -1) return false;
+    if (*n == -1) return true;
+    auto b = r.bytes(static_cast<std::size_t>(*n));
+    if (!b) return false;
+    dst = *b;
+    return true;
+  };
+  if (!read_blob(rec.key) || !read_blob(rec.value))
+    return fail(Errc::invalid_record, "bad record key/value" + where);
+  auto nh = r.varint();
+  if (!nh || *nh < 0 || static_cast<std::size_t>(*nh) > r.remaining())
+    return fail(Errc::invalid_record, "bad header count" + where);
+  rec.headers.reserve(static_cast<std::size_t>(*nh));
+  for (std::int32_t i = 0; i < *nh; ++i) {
+    std::optional<Bytes> k, v;
+    if (!read_blob(k) || !k || !read_blob(v))
+      return fail(Errc::invalid_record, "bad record header entry" + where);
+    rec.headers.push_back(
+        {std::string_view(reinterpret_cast<const char*>(k->data()), k->size()), v});
+  }
+  if (r.remaining() != 0)
+    return fail(Errc::invalid_record, "record length disagrees with contents" + where);
+  ++_seen;
+  return std::optional<Record>(std::move(rec));
+}
+
+SStatus validate_records(Bytes batch, std::size_t max_decompressed) {
+  auto reader = RecordReader::open(batch, max_decompressed);
+  if (!reader.ok()) return Fail{std::move(reader).error()};
+  std::int32_t last = -1;
+  for (;;) {
+    auto rec = reader->next();
+    if (!rec.ok()) return Fail{std::move(rec).error()};
+    if (!*rec) break;
+    last = (*rec)->offset_delta;
+  }
+  if (reader->header().record_count > 0 && last != reader->header().last_offset_delta)
+    return fail(Errc::invalid_record, "lastOffsetDelta does not match the last record");
+  return {};
+}
+
+// ---- BatchBuilder ----
+
+BatchBuilder::BatchBuilder(BatchOptions options) : _opts(options) {
+  if (_opts.delete_horizon_ms) _first_ts = *_opts.delete_horizon_ms;
+}
+
+void BatchBuilder::add(std::int64_t timestamp, std::optional<Bytes> key, std::optional<Bytes> value,
+                       std::span<const RecordHeader> headers,
+                       std::optional<std::int32_t> offset_delta) {
+  if (_first_ts == kNoTimestamp) _first_ts = timestamp;
+  _max_ts = _count == 0 ? timestamp : std::max(_max_ts, timestamp);
+  std::int32_t delta = offset_delta.value_or(_next_delta);
+  _next_delta = delta + 1;
+  std::vector<std::uint8_t> body;
+  body.reserve(32 + (key ? key->size() : 0) + (value ? value->size() : 0));
+  body.push_back(0);  // record attributes: unused
+  detail::put_varlong(body, timestamp - _first_ts);
+  detail::put_varint(body, delta);
+  auto put_blob = [&](std::optional<Bytes> b) {
+    if (!b) {
+      detail::put_varint(body, -1);
+      return;
+    }
+    detail::put_varint(body, static_cast<std::int32_t>(b->size()));
+    body.insert(body.end(), b->begin(), b->end());
+  };
+  put_blob(key);
+  put_blob(value);
+  detail::put_varint(body, static_cast<std::int32_t>(headers.size()));
+  for (const auto& h : headers) {
+    put_blob(as_bytes(h.key));
+    put_blob(h.value);
+  }
+  detail::put_varint(_records, static_cast<std::int32_t>(body.size()));
+  _records.insert(_records.end(), body.begin(), body.end());
+  ++_count;
+}
+
+SResult<std::vector<std::uint8_t>> BatchBuilder::build() {
+  std::vector<std::uint8_t> out(kBatchHeaderSize);
+  KEEL_TRY(compress(_opts.compression, _records, out));
+  std::uint8_t* p = out.data();
+  std::int32_t last_delta = _opts.last_offset_delta.value_or(_count == 0 ? 0 : _next_delta - 1);
+  std::int16_t attrs = static_cast<std::int16_t>(
+      static_cast<int>(_opts.compression) | (static_cast<int>(_opts.timestamp_type) << 3) |
+      (_opts.transactional ? 0x10 : 0) | (_opts.control ? 0x20 : 0) |
+      (_opts.delete_horizon_ms ? 0x40 : 0));
+  store_be(p, _opts.base_offset);
+  store_be(p + 8, static_cast<std::int32_t>(out.size() - kLogOverhead));
+  store_be(p + 12, _opts.partition_leader_epoch);
+  p[kMagicOffset] = static_cast<std::uint8_t>(kMagicV2);
+  store_be(p + kAttributesOffset, attrs);
+  store_be(p + 23, last_delta);
+  store_be(p + 27, _first_ts);
+  store_be(p + kMaxTimestampOffset, _max_ts);
+  store_be(p + 43, _opts.producer_id);
+  store_be(p + 51, _opts.producer_epoch);
+  store_be(p + 53, _opts.base_sequence);
+  store_be(p + 57, _count);
+  update_crc(out);
+  return out;
+}
+
+}  // namespace keel::storage

@@ -1,0 +1,88 @@
+#include "keel/storage/log_manager.h"
+
+#include <gtest/gtest.h>
+
+#include "file.h"
+#include "test_util.h"
+
+namespace keel::storage {
+namespace {
+
+using testing::append;
+using testing::make_batch;
+using testing::TempDir;
+
+TEST(LogManager, CreateShutdownAndCleanRestart) {
+  TempDir a, b;
+  LogManagerOptions o;
+  o.log_dirs = {a.path(), b.path()};
+  {
+    LogManager m(o);
+    m.startup();
+    for (int p = 0; p < 4; ++p) {
+      auto log = m.create_log({"orders", p}, LogConfig{}, "AAAAAAAAAAAAAAAAAAAAAQ");
+      ASSERT_TRUE(log.ok());
+      ASSERT_TRUE(append(**log, make_batch(3)).ok());
+    }
+    EXPECT_TRUE(std::filesystem::exists(a.path() / "orders-0" / "partition.metadata"));
+    EXPECT_TRUE(std::filesystem::exists(b.path() / "orders-1"));  // spread over dirs
+    ASSERT_TRUE(m.tick().ok());
+    m.shutdown();
+  }
+  EXPECT_TRUE(std::filesystem::exists(a.path() / ".kafka_cleanshutdown"));
+  auto cp = detail::read_small_file(a.path() / "recovery-point-offset-checkpoint").value();
+  EXPECT_EQ(cp, "0\n2\norders 0 3\norders 2 3\n");
+  LogManager m(o);
+  m.startup();
+  EXPECT_FALSE(std::filesystem::exists(a.path() / ".kafka_cleanshutdown"));
+  EXPECT_EQ(m.partitions().size(), 4u);
+  auto log = m.get_log({"orders", 2});
+  ASSERT_TRUE(log);
+  EXPECT_EQ(log->log_end_offset(), 3);
+  EXPECT_EQ(log->topic_id(), "AAAAAAAAAAAAAAAAAAAAAQ");
+  ASSERT_TRUE(m.delete_log({"orders", 2}).ok());
+  EXPECT_FALSE(m.get_log({"orders", 2}));
+  EXPECT_FALSE(std::filesystem::exists(a.path() / "orders-2"));
+  m.shutdown();
+}
+
+TEST(LogManager, UncleanRestartRecovers) {
+  TempDir a;
+  LogManagerOptions o;
+  o.log_dirs = {a.path()};
+  {
+    LogManager m(o);
+    m.startup();
+    auto log = m.create_log({"t", 0}, LogConfig{}).value();
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(append(*log, make_batch(2)).ok());
+    ASSERT_TRUE(log->flush().ok());
+    ASSERT_TRUE(m.checkpoint().ok());
+  }  // no shutdown: crash
+  EXPECT_FALSE(std::filesystem::exists(a.path() / ".kafka_cleanshutdown"));
+  LogManager m(o);
+  m.startup();
+  EXPECT_EQ(m.get_log({"t", 0})->log_end_offset(), 20);
+}
+
+TEST(LogManager, BackgroundCleanerCompacts) {
+  TempDir a;
+  LogManagerOptions o;
+  o.log_dirs = {a.path()};
+  LogManager m(o);
+  m.startup();
+  LogConfig c;
+  c.cleanup_compact = true;
+  c.segment_bytes = 500;
+  auto log = m.create_log({"compacted", 0}, c).value();
+  for (int i = 0; i < 40; ++i)
+    ASSERT_TRUE(append(*log, testing::make_kv_batch({{"same", std::to_string(i)}})).ok());
+  auto before = log->size_bytes();
+  ASSERT_TRUE(m.run_cleaner().ok());
+  EXPECT_LT(log->size_bytes(), before);
+  m.start_background(10, 10);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  m.shutdown();
+}
+
+}  // namespace
+}  // namespace keel::storage

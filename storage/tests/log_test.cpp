@@ -1,0 +1,265 @@
+#include "keel/storage/log.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "test_util.h"
+
+namespace keel::storage {
+namespace {
+
+using testing::append;
+using testing::make_batch;
+using testing::TempDir;
+
+LogConfig small_config() {
+  LogConfig c;
+  c.segment_bytes = 4096;
+  c.index_interval_bytes = 256;
+  c.segment_index_bytes = 4096;
+  return c;
+}
+
+std::unique_ptr<Log> open_log(const TempDir& d, LogConfig c = small_config(),
+                              LogOpenOptions o = {}) {
+  auto log = Log::open(d.path() / "t-0", c, o);
+  EXPECT_TRUE(log.ok()) << log.error().message;
+  return std::move(*log);
+}
+
+std::vector<BatchHeader> headers_of(const ReadResult& r) {
+  auto bytes = r.copy();
+  EXPECT_TRUE(bytes.ok());
+  auto split = split_batches(*bytes);
+  EXPECT_TRUE(split.ok());
+  std::vector<BatchHeader> out;
+  for (auto& b : *split) out.push_back(b.header);
+  return out;
+}
+
+TEST(Log, AppendAssignsOffsetsAndReads) {
+  TempDir d;
+  auto log = open_log(d);
+  for (int i = 0; i < 5; ++i) {
+    auto b = make_batch(3, 1000 + i);
+    auto r = log->append(b);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->base_offset, i * 3);
+    EXPECT_EQ(r->last_offset, i * 3 + 2);
+  }
+  EXPECT_EQ(log->log_end_offset(), 15);
+  auto r = log->read(4, 1 << 20);
+  ASSERT_TRUE(r.ok());
+  auto hs = headers_of(*r);
+  ASSERT_EQ(hs.size(), 4u);  // batch containing 4 (3..5) onwards
+  EXPECT_EQ(hs[0].base_offset, 3);
+  EXPECT_EQ(r->next_offset, 15);
+  // max_bytes smaller than one batch still returns one batch.
+  auto one = log->read(0, 1);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(headers_of(*one).size(), 1u);
+  // Capped by the high watermark.
+  log->set_high_watermark(6);
+  auto capped = log->read(0, 1 << 20, log->high_watermark());
+  EXPECT_EQ(headers_of(*capped).size(), 2u);
+  EXPECT_TRUE(log->read(15, 100)->empty());
+  auto oor = log->read(16, 100);
+  ASSERT_FALSE(oor.ok());
+  EXPECT_EQ(oor.error().code, Errc::offset_out_of_range);
+}
+
+TEST(Log, RollsAndFindsAcrossSegments) {
+  TempDir d;
+  auto log = open_log(d);
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(append(*log, make_batch(2, 1000 + i)).ok());
+  EXPECT_GE(log->segment_count(), 4u);
+  for (std::int64_t off = 0; off < 400; off += 7) {
+    auto r = log->read(off, 300);
+    ASSERT_TRUE(r.ok());
+    auto hs = headers_of(*r);
+    ASSERT_FALSE(hs.empty());
+    EXPECT_LE(hs[0].base_offset, off);
+    EXPECT_GE(hs[0].last_offset(), off);
+  }
+  // Kafka's file names.
+  EXPECT_TRUE(std::filesystem::exists(d.path() / "t-0" / "00000000000000000000.log"));
+  EXPECT_TRUE(std::filesystem::exists(d.path() / "t-0" / "00000000000000000000.index"));
+  EXPECT_TRUE(std::filesystem::exists(d.path() / "t-0" / "00000000000000000000.timeindex"));
+  // Closed segments' indexes are trimmed to whole entries.
+  auto idx = std::filesystem::file_size(d.path() / "t-0" / "00000000000000000000.index");
+  EXPECT_EQ(idx % 8, 0u);
+  EXPECT_LT(idx, 4096u);
+}
+
+TEST(Log, OffsetForTimestamp) {
+  TempDir d;
+  auto log = open_log(d);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(append(*log, make_batch(2, 10000 + i * 10)).ok());
+  // Batch i holds offsets 2i, 2i+1 with timestamps 10000+10i, +1.
+  auto r = log->offset_for_timestamp(10000 + 10 * 37 + 1);
+  ASSERT_TRUE(r.ok() && *r);
+  EXPECT_EQ((*r)->offset, 75);
+  r = log->offset_for_timestamp(10000 + 10 * 37 + 5);
+  EXPECT_EQ((*r)->offset, 76);
+  r = log->offset_for_timestamp(0);
+  EXPECT_EQ((*r)->offset, 0);
+  r = log->offset_for_timestamp(999999);
+  EXPECT_FALSE(*r);
+  EXPECT_EQ((*log->offset_for_timestamp(-1))->offset, 200);
+  EXPECT_EQ((*log->offset_for_timestamp(-2))->offset, 0);
+  EXPECT_EQ((*log->offset_for_timestamp(-3))->offset, 199);
+}
+
+TEST(Log, LogAppendTimeRewritesTimestamp) {
+  TempDir d;
+  auto c = small_config();
+  c.message_timestamp_type = TimestampType::log_append_time;
+  LogOpenOptions o;
+  o.clock = [] { return std::int64_t{777}; };
+  auto log = open_log(d, c, o);
+  auto r = append(*log, make_batch(2, 5));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->log_append_time, 777);
+  auto hs = headers_of(*log->read(0, 1000));
+  EXPECT_EQ(hs[0].max_timestamp, 777);
+  EXPECT_EQ(hs[0].timestamp_type(), TimestampType::log_append_time);
+}
+
+TEST(Log, RejectsBadInput) {
+  TempDir d;
+  auto log = open_log(d);
+  auto b = make_batch(2);
+  b[30] ^= 0xff;
+  auto r = append(*log, b);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::corrupt_message);
+  auto c = small_config();
+  c.max_message_bytes = 100;
+  log->set_config(c);
+  auto big = append(*log, make_batch(50));
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.error().code, Errc::message_too_large);
+  EXPECT_EQ(log->log_end_offset(), 0);
+}
+
+TEST(Log, TruncateTo) {
+  TempDir d;
+  auto log = open_log(d);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(append(*log, make_batch(2, 1000 + i)).ok());
+  ASSERT_TRUE(log->truncate_to(51).ok());  // batch 50..51 goes entirely
+  EXPECT_EQ(log->log_end_offset(), 50);
+  auto hs = headers_of(*log->read(40, 1 << 20));
+  EXPECT_EQ(hs.back().last_offset(), 49);
+  auto r = append(*log, make_batch(1));
+  EXPECT_EQ(r->base_offset, 50);
+  ASSERT_TRUE(log->truncate_fully_and_start_at(500).ok());
+  EXPECT_EQ(log->log_start_offset(), 500);
+  EXPECT_EQ(append(*log, make_batch(1))->base_offset, 500);
+}
+
+TEST(Log, RetentionBySizeTimeAndDeleteRecords) {
+  TempDir d;
+  std::int64_t now = 1'000'000;
+  LogOpenOptions o;
+  o.clock = [&] { return now; };
+  auto c = small_config();
+  c.retention_bytes = 8192;
+  auto log = open_log(d, c, o);
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(append(*log, make_batch(2, now - 100000 + i)).ok());
+  auto segs = log->segment_count();
+  ASSERT_TRUE(log->apply_retention(now).ok());
+  EXPECT_EQ(log->segment_count(), segs);  // nothing above the high watermark goes
+  log->set_high_watermark(log->log_end_offset());
+  ASSERT_TRUE(log->apply_retention(now).ok());
+  EXPECT_LT(log->size_bytes(), 8192u + 4096u);
+  EXPECT_GT(log->log_start_offset(), 0);
+  EXPECT_EQ(log->read(0, 100).error().code, Errc::offset_out_of_range);
+  // Time: everything older than retention.ms except the active segment.
+  c.retention_bytes = -1;
+  c.retention_ms = 1000;
+  log->set_config(c);
+  ASSERT_TRUE(log->apply_retention(now).ok());
+  EXPECT_EQ(log->segment_count(), 1u);
+  // Delete records moves the start inside the active segment.
+  ASSERT_TRUE(log->delete_records(395).ok());
+  EXPECT_EQ(log->log_start_offset(), 395);
+  EXPECT_FALSE(log->delete_records(10000).ok());
+}
+
+TEST(Log, CleanReopenKeepsEverything) {
+  TempDir d;
+  {
+    auto log = open_log(d);
+    for (int i = 0; i < 50; ++i) ASSERT_TRUE(append(*log, make_batch(3, 1000 + i)).ok());
+    ASSERT_TRUE(log->close().ok());
+  }
+  LogOpenOptions o;
+  o.clean_shutdown = true;
+  auto log = open_log(d, small_config(), o);
+  EXPECT_EQ(log->log_end_offset(), 150);
+  EXPECT_EQ(log->recovery_point(), 150);
+  EXPECT_EQ(headers_of(*log->read(149, 10))[0].last_offset(), 149);
+  EXPECT_EQ(append(*log, make_batch(1))->base_offset, 150);
+}
+
+TEST(Log, FlushPolicyAdvancesRecoveryPoint) {
+  TempDir d;
+  auto c = small_config();
+  c.flush_messages = 1;  // fsync per append
+  auto log = open_log(d, c);
+  ASSERT_TRUE(append(*log, make_batch(2)).ok());
+  EXPECT_EQ(log->recovery_point(), 2);
+  c.flush_messages = kNoLimit;
+  log->set_config(c);
+  ASSERT_TRUE(append(*log, make_batch(2)).ok());
+  EXPECT_EQ(log->recovery_point(), 2);
+  ASSERT_TRUE(log->flush().ok());
+  EXPECT_EQ(log->recovery_point(), 4);
+}
+
+TEST(Log, LeaderEpochCache) {
+  TempDir d;
+  auto log = open_log(d);
+  AppendOptions a;
+  a.leader_epoch = 3;
+  ASSERT_TRUE(append(*log, make_batch(5), a).ok());
+  a.leader_epoch = 5;
+  ASSERT_TRUE(append(*log, make_batch(5), a).ok());
+  EXPECT_EQ(log->latest_epoch(), 5);
+  auto e = log->end_offset_for_epoch(4);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->first, 3);
+  EXPECT_EQ(e->second, 5);
+  auto text = std::filesystem::file_size(d.path() / "t-0" / "leader-epoch-checkpoint");
+  EXPECT_GT(text, 0u);
+  ASSERT_TRUE(log->truncate_to(5).ok());
+  EXPECT_EQ(log->latest_epoch(), 3);
+}
+
+TEST(Log, ConcurrentReaderSeesOnlyWholeBatches) {
+  TempDir d;
+  auto log = open_log(d);
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0};
+  std::thread reader([&] {
+    while (!done) {
+      auto leo = log->log_end_offset();
+      if (leo == 0) continue;
+      auto r = log->read(leo / 2, 2000);
+      ASSERT_TRUE(r.ok()) << r.error().message;
+      auto bytes = r->copy();
+      ASSERT_TRUE(bytes.ok());
+      ASSERT_TRUE(split_batches(*bytes).ok());
+      ++reads;
+    }
+  });
+  for (int i = 0; i < 2000; ++i) ASSERT_TRUE(append(*log, make_batch(2, i)).ok());
+  done = true;
+  reader.join();
+  EXPECT_GT(reads.load(), 0);
+}
+
+}  // namespace
+}  // namespace keel::storage

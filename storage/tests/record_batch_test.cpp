@@ -1,0 +1,128 @@
+#include "keel/storage/record_batch.h"
+
+#include <gtest/gtest.h>
+
+#include "bytes.h"
+#include "keel/storage/crc32c.h"
+#include "test_util.h"
+
+namespace keel::storage {
+namespace {
+
+using testing::make_batch;
+
+TEST(RecordBatch, BuildParseAndIterate) {
+  for (auto codec : {Compression::none, Compression::gzip, Compression::snappy, Compression::lz4,
+                     Compression::zstd}) {
+    BatchOptions o;
+    o.producer_id = 9;
+    o.producer_epoch = 2;
+    o.base_sequence = 5;
+    auto b = make_batch(10, 5000, "x", codec, o);
+    auto h = validate_batch(b);
+    ASSERT_TRUE(h.ok()) << h.error().message;
+    EXPECT_EQ(h->magic, 2);
+    EXPECT_EQ(h->record_count, 10);
+    EXPECT_EQ(h->last_offset_delta, 9);
+    EXPECT_EQ(h->base_timestamp, 5000);
+    EXPECT_EQ(h->max_timestamp, 5009);
+    EXPECT_EQ(h->compression(), codec);
+    EXPECT_EQ(h->producer_id, 9);
+    EXPECT_EQ(h->last_sequence(), 14);
+    auto r = RecordReader::open(b, 1 << 20);
+    ASSERT_TRUE(r.ok());
+    int i = 0;
+    for (;; ++i) {
+      auto rec = r->next();
+      ASSERT_TRUE(rec.ok()) << rec.error().message;
+      if (!*rec) break;
+      EXPECT_EQ((*rec)->offset, i);
+      EXPECT_EQ((*rec)->timestamp, 5000 + i);
+      std::string k(reinterpret_cast<const char*>((*rec)->key->data()), (*rec)->key->size());
+      EXPECT_EQ(k, "k" + std::to_string(i));
+    }
+    EXPECT_EQ(i, 10);
+    EXPECT_TRUE(validate_records(b, 1 << 20).ok());
+  }
+}
+
+TEST(RecordBatch, HeadersAndNulls) {
+  BatchBuilder b;
+  std::vector<RecordHeader> hs{{"h1", as_bytes("x")}, {"h2", std::nullopt}};
+  b.add(1, std::nullopt, std::nullopt, hs);
+  auto bytes = *b.build();
+  auto r = RecordReader::open(bytes, 1000);
+  auto rec = r->next();
+  ASSERT_TRUE(rec.ok() && *rec);
+  EXPECT_FALSE((*rec)->key);
+  EXPECT_FALSE((*rec)->value);
+  ASSERT_EQ((*rec)->headers.size(), 2u);
+  EXPECT_EQ((*rec)->headers[0].key, "h1");
+  EXPECT_FALSE((*rec)->headers[1].value);
+}
+
+TEST(RecordBatch, CrcMismatchAndTruncation) {
+  auto b = make_batch(3);
+  b[b.size() - 1] ^= 1;
+  auto h = validate_batch(b);
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.error().code, Errc::corrupt_message);
+  auto c = make_batch(3);
+  c.pop_back();
+  EXPECT_FALSE(validate_batch(c).ok());
+  EXPECT_FALSE(split_batches(c).ok());
+}
+
+TEST(RecordBatch, LegacyMagicRejected) {
+  auto b = make_batch(1);
+  b[16] = 1;
+  auto h = parse_batch_header(b);
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.error().code, Errc::unsupported_version);
+  EXPECT_NE(h.error().message.find("legacy"), std::string::npos);
+}
+
+TEST(RecordBatch, InPlaceRewrites) {
+  auto b = make_batch(4, 100);
+  auto crc_before = detail::load_be<std::uint32_t>(b.data() + 17);
+  set_base_offset(b, 1234);
+  set_partition_leader_epoch(b, 7);
+  auto h = validate_batch(b);  // neither field is in the CRC
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->crc, crc_before);
+  EXPECT_EQ(h->base_offset, 1234);
+  EXPECT_EQ(h->partition_leader_epoch, 7);
+  set_log_append_time(b, 999999);
+  h = validate_batch(b);
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->timestamp_type(), TimestampType::log_append_time);
+  EXPECT_EQ(h->max_timestamp, 999999);
+  auto r = RecordReader::open(b, 1000);
+  EXPECT_EQ((*r->next())->timestamp, 999999);
+}
+
+TEST(RecordBatch, RecordCountMismatchIsInvalid) {
+  auto b = make_batch(3);
+  detail::store_be<std::int32_t>(b.data() + 57, 2);
+  update_crc(b);
+  EXPECT_TRUE(validate_batch(b).ok());
+  auto s = validate_records(b, 1000);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, Errc::invalid_record);
+}
+
+TEST(RecordBatch, SplitBatchesAndTooLarge) {
+  auto a = make_batch(2), b = make_batch(3);
+  std::vector<std::uint8_t> both = a;
+  both.insert(both.end(), b.begin(), b.end());
+  auto split = split_batches(both);
+  ASSERT_TRUE(split.ok());
+  ASSERT_EQ(split->size(), 2u);
+  EXPECT_EQ((*split)[1].header.record_count, 3);
+  auto big = split_batches(both, 10);
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.error().code, Errc::message_too_large);
+}
+
+}  // namespace
+}  // namespace keel::storage
