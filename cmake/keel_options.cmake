@@ -22,9 +22,10 @@ if(KEEL_FUZZ)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
-# keel_fuzzer(name source... LIBS lib...): a libFuzzer executable plus a bounded ctest run.
+# keel_fuzzer(name SOURCES src... LIBS lib... CORPUS seed-dir... SECONDS n): a libFuzzer
+# executable plus a bounded ctest run starting from the seed directories.
 function(keel_fuzzer name)
-  cmake_parse_arguments(FZ "" "CORPUS;SECONDS" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(FZ "" "SECONDS" "SOURCES;LIBS;CORPUS" ${ARGN})
   if(NOT KEEL_FUZZ)
     return()
   endif()
@@ -37,6 +38,6 @@ function(keel_fuzzer name)
   set(work ${CMAKE_CURRENT_BINARY_DIR}/${name}-corpus)
   add_test(NAME ${name}
            COMMAND ${CMAKE_COMMAND} -E env ${CMAKE_SOURCE_DIR}/cmake/run_fuzzer.sh
-                   $<TARGET_FILE:${name}> ${FZ_CORPUS} ${work} ${FZ_SECONDS})
+                   $<TARGET_FILE:${name}> ${work} ${FZ_SECONDS} ${FZ_CORPUS})
   set_tests_properties(${name} PROPERTIES LABELS fuzz TIMEOUT 600)
 endfunction()
