@@ -25,6 +25,18 @@ std::string at_offset(std::int64_t off) {
   return " (batch at offset " + std::to_string(off) + ")";
 }
 
+/// The " (batch at offset N)" suffix of error messages, formatted only when an error is
+/// returned (validation runs per batch and per record on the append path).
+struct Where {
+  std::int64_t base_offset;
+};
+std::string operator+(std::string what, Where w) {
+  return what += at_offset(w.base_offset);
+}
+std::string operator+(const char* what, Where w) {
+  return std::string(what) + at_offset(w.base_offset);
+}
+
 }  // namespace
 
 std::int32_t BatchHeader::last_sequence() const {
@@ -68,7 +80,7 @@ SResult<BatchHeader> parse_batch_header(Bytes d) {
 SResult<BatchHeader> validate_batch(Bytes batch) {
   auto h = parse_batch_header(batch);
   if (!h.ok()) return h;
-  const std::string where = at_offset(h->base_offset);
+  const Where where{h->base_offset};
   if (h->size_bytes() != batch.size())
     return fail(Errc::corrupt_message, "batch length " + std::to_string(h->batch_length) +
                                            " disagrees with the " + std::to_string(batch.size()) +
@@ -174,7 +186,7 @@ SResult<bool> RecordReader::fill(std::size_t want) {
 }
 
 SResult<std::optional<Record>> RecordReader::next() {
-  const auto where = " (batch at offset " + std::to_string(_header.base_offset) + ")";
+  const Where where{_header.base_offset};
   auto available = [&]() -> Bytes {
     if (!_source) return _raw.subspan(_start);
     return Bytes(_buf).subspan(_start, _end - _start);
@@ -244,7 +256,58 @@ SResult<std::optional<Record>> RecordReader::next() {
   return std::optional<Record>(std::move(rec));
 }
 
+namespace {
+
+/// One pass over the records of an uncompressed batch with the checks of RecordReader::next
+/// (and of the loop in validate_records below), without building Records or allocating.
+SStatus validate_uncompressed_records(const BatchHeader& h, Bytes body) {
+  auto bad = [&](const char* what) {
+    return fail(Errc::invalid_record, std::string(what) + at_offset(h.base_offset));
+  };
+  detail::Reader r(body);
+  std::int32_t last = -1;
+  for (std::int32_t seen = 0; seen < h.record_count; ++seen) {
+    auto len = r.varint();
+    if (!len || *len < 0) return bad("bad record length");
+    auto rec_bytes = r.bytes(static_cast<std::size_t>(*len));
+    if (!rec_bytes) return bad("record runs past the batch");
+    detail::Reader rec(*rec_bytes);
+    auto attrs = rec.u8();
+    auto ts_delta = rec.varlong();
+    auto off_delta = rec.varint();
+    if (!attrs || !ts_delta || !off_delta) return bad("bad record header");
+    if (*off_delta <= last || *off_delta > h.last_offset_delta)
+      return bad("record offset delta out of order");
+    last = *off_delta;
+    auto skip_blob = [&](bool nullable) -> bool {
+      auto n = rec.varint();
+      if (!n || *n < -1) return false;
+      if (*n == -1) return nullable;
+      return rec.bytes(static_cast<std::size_t>(*n)).has_value();
+    };
+    if (!skip_blob(true) || !skip_blob(true)) return bad("bad record key/value");
+    auto nh = rec.varint();
+    if (!nh || *nh < 0 || static_cast<std::size_t>(*nh) > rec.remaining())
+      return bad("bad header count");
+    for (std::int32_t i = 0; i < *nh; ++i)
+      if (!skip_blob(false) || !skip_blob(true)) return bad("bad record header entry");
+    if (rec.remaining() != 0) return bad("record length disagrees with contents");
+  }
+  if (r.remaining() != 0) return bad("bytes after the last record");
+  if (h.record_count > 0 && last != h.last_offset_delta)
+    return fail(Errc::invalid_record, "lastOffsetDelta does not match the last record");
+  return {};
+}
+
+}  // namespace
+
 SStatus validate_records(Bytes batch, std::size_t max_decompressed) {
+  auto h = parse_batch_header(batch);
+  if (!h.ok()) return Fail{std::move(h).error()};
+  if (h->size_bytes() > batch.size()) return fail(Errc::corrupt_message, "truncated batch");
+  if (h->compression() == Compression::none)
+    return validate_uncompressed_records(
+        *h, batch.subspan(kBatchHeaderSize, h->size_bytes() - kBatchHeaderSize));
   auto reader = RecordReader::open(batch, max_decompressed);
   if (!reader.ok()) return Fail{std::move(reader).error()};
   std::int32_t last = -1;

@@ -111,6 +111,41 @@ TEST(RecordBatch, RecordCountMismatchIsInvalid) {
   EXPECT_EQ(s.error().code, Errc::invalid_record);
 }
 
+// validate_records walks uncompressed batches without RecordReader; its verdict must match
+// a full RecordReader iteration for every single-byte corruption of the record area.
+TEST(RecordBatch, UncompressedValidationMatchesRecordReader) {
+  auto reference = [](Bytes batch) {
+    auto r = RecordReader::open(batch, 1 << 20);
+    if (!r.ok()) return false;
+    std::int32_t last = -1;
+    for (;;) {
+      auto rec = r->next();
+      if (!rec.ok()) return false;
+      if (!*rec) break;
+      last = (*rec)->offset_delta;
+    }
+    return r->header().record_count == 0 || last == r->header().last_offset_delta;
+  };
+  BatchBuilder bb;
+  std::vector<RecordHeader> hdrs{{"h1", as_bytes("v1")}, {"h2", std::nullopt}};
+  bb.add(1000, as_bytes("key"), as_bytes("value"), hdrs);
+  bb.add(1001, std::nullopt, std::nullopt);
+  bb.add(1002, as_bytes("k"), std::nullopt, hdrs);
+  auto good = bb.build().value();
+  ASSERT_TRUE(validate_records(good, 1 << 20).ok());
+  int rejected = 0;
+  for (std::size_t i = kBatchHeaderSize; i < good.size(); ++i) {
+    for (std::uint8_t v : {0x00, 0x01, 0x7f, 0x80, 0xff}) {
+      auto b = good;
+      b[i] = v;
+      bool ok = validate_records(b, 1 << 20).ok();
+      EXPECT_EQ(ok, reference(b)) << "byte " << i << " = " << int(v);
+      rejected += ok ? 0 : 1;
+    }
+  }
+  EXPECT_GT(rejected, 0);
+}
+
 TEST(RecordBatch, SplitBatchesAndTooLarge) {
   auto a = make_batch(2), b = make_batch(3);
   std::vector<std::uint8_t> both = a;
