@@ -340,6 +340,8 @@ def emit_read_value(o, f, m, target, reader, elem=False):
             o(f"{target}.reset();")
             o.close()
         else:
+            if reader != "r" and not elem:  # a repeated tagged struct: the last one wins
+                o(f"{target} = {f.struct.qualified}{{}};")
             o(f"KEEL_TRY({target}.decode({reader}, msg_version));")
     elif f.is_fixed:
         o(f"{target} = {reader}.{FIXED[f.elem][2]}();")
@@ -369,7 +371,7 @@ def emit_read_field(o, f, m, st, reader):
         o(f"auto& items = {x}.emplace();")
     else:
         o(f"auto& items = {x};")
-    o("items.clear();")
+    o("items.clear();  // a repeated tagged field replaces the earlier one")
     o("items.reserve(std::min<std::size_t>(static_cast<std::size_t>(n), 1024));")
     o.open(f"for (std::int32_t i = 0; i < n && {reader}.ok(); ++i) {{")
     emit_read_value(o, f, m, "items.emplace_back()", reader, elem=True)
@@ -473,7 +475,9 @@ def emit_decode(o, st, m, top):
     o.open(f"Status {st.qualified}::decode(Reader& r, [[maybe_unused]] std::int16_t msg_version) {{")
     if top:
         emit_version_check(o, m)
-    o(f"*this = {st.name}{{}};")
+        # A message may be decoded into again; nested structs are always decoded into fresh
+        # (default) elements, so only the top level resets.
+        o(f"*this = {st.name}{{}};")
     o(f"[[maybe_unused]] const bool flexible = {m.flex_cond()};")
     for f in st.fields:
         if f.inline.empty:

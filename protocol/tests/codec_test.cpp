@@ -139,6 +139,31 @@ TEST(Codec, UnknownTaggedFieldsSurviveARoundTripInTagOrder) {
   EXPECT_EQ(decoded->encoded_size(3), input.size());
 }
 
+TEST(Codec, ARepeatedTaggedFieldReplacesTheEarlierOne) {
+  // SupportedFeatures (tag 0) sent twice, ["a"] then ["b"]: only ["b"] remains, as in Kafka.
+  const Bytes feature_a = {2, 'a', 0, 1, 0, 2, 0};
+  const Bytes feature_b = {2, 'b', 0, 1, 0, 2, 0};
+  Bytes input = {0, 0, 1, 0, 0, 0, 0, 2};  // error, api keys [], throttle, two tags
+  for (const Bytes* feature : {&feature_a, &feature_b}) {
+    input.insert(input.end(), {0, static_cast<std::uint8_t>(feature->size() + 1), 2});
+    input.insert(input.end(), feature->begin(), feature->end());
+  }
+  auto decoded = decode<ApiVersionsResponse>(input, 3);
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  ASSERT_EQ(decoded->supported_features.size(), 1u);
+  EXPECT_EQ(decoded->supported_features[0].name, "b");
+}
+
+TEST(Codec, DecodingIntoAUsedMessageStartsFromDefaults) {
+  ProduceRequest used;
+  used.transactional_id = "old";
+  used.topic_data.emplace_back().name = "old";
+  const Bytes bytes = encode(ProduceRequest{}, 3);
+  Reader r(bytes);
+  ASSERT_TRUE(used.decode(r, 3).ok());
+  EXPECT_TRUE(used == ProduceRequest{});
+}
+
 TEST(Codec, UnsupportedVersionsAreErrors) {
   ProduceRequest produce;
   Writer w;

@@ -175,36 +175,7 @@ SResult<std::uint64_t> Segment::recover(std::int32_t max_message_bytes,
 }
 
 SStatus Segment::load_clean() {
-  // Max timestamp: the final time-index entry (written at roll/close).
-  auto last = _timeindex->last();
-  _max_timestamp = last.timestamp;
-  _offset_of_max_timestamp = last.timestamp == kNoTimestamp ? -1 : last.offset;
-  // Next offset: scan from the last offset-index entry to the end.
-  std::uint64_t start = _index->entries() ? _index->at(_index->entries() - 1).position : 0;
-  if (size() > 0 && start >= size())
-    return fail(Errc::corrupt_message, "index points past " + _paths.log.string());
-  BatchScanner scan(_log.fd(), start, size());
-  std::int64_t next = _base_offset;
-  for (;;) {
-    auto b = scan.next();
-    if (!b.ok()) return Fail{std::move(b).error()};
-    if (!*b) break;
-    next = (*b)->header.next_offset();
-    if (_offset_of_max_timestamp < 0 || (*b)->header.max_timestamp > _max_timestamp) {
-      _max_timestamp = (*b)->header.max_timestamp;
-      _offset_of_max_timestamp = (*b)->header.last_offset();
-    }
-    _bytes_since_index += (*b)->header.size_bytes();
-  }
-  _next_offset.store(next, std::memory_order_release);
-  if (size() > 0) {
-    std::array<std::uint8_t, kBatchHeaderSize> head{};
-    auto n = pread_full(_log.fd(), head, 0);
-    if (n.ok() && *n == head.size()) {
-      auto h = parse_batch_header(head);
-      if (h.ok()) _first_batch_timestamp = h->max_timestamp;
-    }
-  }
+  KEEL_TRY(rescan_tail(size()));
   if (!_index->sane() || !_timeindex->sane())
     return fail(Errc::corrupt_message, "index of " + _paths.log.string() + " is not sane");
   return {};
@@ -219,39 +190,44 @@ SResult<std::uint64_t> Segment::truncate_to(std::int64_t offset) {
   if (::ftruncate(_log.fd(), static_cast<off_t>(cut)) != 0) return fail_errno("ftruncate");
   _index->truncate_to(offset);
   _timeindex->truncate_to(offset);
-  // Recompute the tail state by rescanning from the last index entry.
   _size.store(cut, std::memory_order_release);
-  _max_timestamp = kNoTimestamp;
-  _offset_of_max_timestamp = -1;
+  KEEL_TRY(rescan_tail(cut));
+  return removed;
+}
+
+SStatus Segment::rescan_tail(std::uint64_t end) {
+  // Max timestamp so far: the final time-index entry (written at roll/close).
+  auto last = _timeindex->last();
+  _max_timestamp = last.timestamp;
+  _offset_of_max_timestamp = last.timestamp == kNoTimestamp ? -1 : last.offset;
   _first_batch_timestamp = kNoTimestamp;
   _bytes_since_index = 0;
-  if (_timeindex->entries()) {
-    auto l = _timeindex->last();
-    _max_timestamp = l.timestamp;
-    _offset_of_max_timestamp = l.offset;
-  }
   std::uint64_t start = _index->entries() ? _index->at(_index->entries() - 1).position : 0;
-  BatchScanner scan(_log.fd(), start, cut);
+  if (end > 0 && start >= end)
+    return fail(Errc::corrupt_message, "index points past " + _paths.log.string());
+  BatchScanner scan(_log.fd(), start, end);
   std::int64_t next = _base_offset;
   for (;;) {
     auto b = scan.next();
     if (!b.ok()) return Fail{std::move(b).error()};
     if (!*b) break;
-    next = (*b)->header.next_offset();
-    if (_offset_of_max_timestamp < 0 || (*b)->header.max_timestamp > _max_timestamp) {
-      _max_timestamp = (*b)->header.max_timestamp;
-      _offset_of_max_timestamp = (*b)->header.last_offset();
+    const auto& h = (*b)->header;
+    next = h.next_offset();
+    if (_offset_of_max_timestamp < 0 || h.max_timestamp > _max_timestamp) {
+      _max_timestamp = h.max_timestamp;
+      _offset_of_max_timestamp = h.last_offset();
     }
-    _bytes_since_index += (*b)->header.size_bytes();
-    if ((*b)->position == 0) _first_batch_timestamp = (*b)->header.max_timestamp;
+    _bytes_since_index += h.size_bytes();
+    if ((*b)->position == 0) _first_batch_timestamp = h.max_timestamp;
   }
-  if (cut > 0 && _first_batch_timestamp == kNoTimestamp) {
+  if (end > 0 && _first_batch_timestamp == kNoTimestamp) {
+    // The first batch lies before the scanned tail: read its header alone.
     std::array<std::uint8_t, kBatchHeaderSize> head{};
     if (auto n = pread_full(_log.fd(), head, 0); n.ok() && *n == head.size())
       if (auto h = parse_batch_header(head); h.ok()) _first_batch_timestamp = h->max_timestamp;
   }
   _next_offset.store(next, std::memory_order_release);
-  return removed;
+  return {};
 }
 
 SStatus Segment::roll_off() {

@@ -113,6 +113,9 @@ class Segment {
       : _dir(std::move(dir)), _base_offset(base_offset), _config(config) {}
   void index_batch(const BatchHeader& h, std::uint64_t position);
   SStatus reset_indexes();
+  /// Recomputes next offset, max timestamp, first batch timestamp and bytes since the last
+  /// index entry by scanning the batches after the last offset-index entry up to `end`.
+  SStatus rescan_tail(std::uint64_t end);
 
   std::filesystem::path _dir;
   std::int64_t _base_offset;
