@@ -9,8 +9,12 @@
 namespace keel::storage::detail {
 
 namespace {
-constexpr std::size_t kReadAhead = 256 * 1024;
-}
+// Validating scans (recovery, cleaning) read whole batches, so they read ahead far; header
+// walks (reads, lookups) skip batch bodies, so a small chunk avoids copying record bytes
+// that sendfile will send anyway.
+constexpr std::size_t kValidateReadAhead = 256 * 1024;
+constexpr std::size_t kHeaderReadAhead = 4 * 1024;
+}  // namespace
 
 // ---- BatchScanner ----
 
@@ -19,7 +23,7 @@ BatchScanner::BatchScanner(int fd, std::uint64_t start, std::uint64_t end, bool 
 
 SStatus BatchScanner::ensure(std::uint64_t pos, std::size_t n) {
   if (pos >= _buf_start && pos + n <= _buf_start + _buf_len) return {};
-  std::size_t want = std::max(n, kReadAhead);
+  std::size_t want = std::max(n, _validate ? kValidateReadAhead : kHeaderReadAhead);
   want = static_cast<std::size_t>(std::min<std::uint64_t>(want, _end - pos));
   if (_buf.size() < want) _buf.resize(want);
   auto got = pread_full(_fd, std::span(_buf).first(want), pos);
@@ -33,14 +37,14 @@ SStatus BatchScanner::ensure(std::uint64_t pos, std::size_t n) {
 
 SResult<std::optional<ScannedBatch>> BatchScanner::next() {
   if (_pos >= _end) return std::optional<ScannedBatch>{};
-  const std::string where = " at position " + std::to_string(_pos);
+  auto where = [this] { return " at position " + std::to_string(_pos); };
   if (_end - _pos < kBatchHeaderSize)
-    return fail(Errc::corrupt_message, "torn batch header" + where);
+    return fail(Errc::corrupt_message, "torn batch header" + where());
   KEEL_TRY(ensure(_pos, kBatchHeaderSize));
   Bytes head(_buf.data() + (_pos - _buf_start), kBatchHeaderSize);
   auto h = parse_batch_header(head);
   if (!h.ok()) return Fail{std::move(h).error()};
-  if (h->size_bytes() > _end - _pos) return fail(Errc::corrupt_message, "torn batch" + where);
+  if (h->size_bytes() > _end - _pos) return fail(Errc::corrupt_message, "torn batch" + where());
   if (_validate) {
     KEEL_TRY(ensure(_pos, h->size_bytes()));
     _last = Bytes(_buf.data() + (_pos - _buf_start), h->size_bytes());
@@ -93,12 +97,21 @@ std::int64_t Segment::last_modified_ms() const {
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
 }
 
+TimestampOffset Segment::max_timestamp_and_offset() const {
+  std::lock_guard lock(_max_timestamp_mutex);
+  return {_max_timestamp, _offset_of_max_timestamp};
+}
+
+void Segment::set_max_timestamp(std::int64_t timestamp, std::int64_t offset) {
+  std::lock_guard lock(_max_timestamp_mutex);
+  _max_timestamp = timestamp;
+  _offset_of_max_timestamp = offset;
+}
+
 void Segment::index_batch(const BatchHeader& h, std::uint64_t position) {
-  if (_first_batch_timestamp == kNoTimestamp) _first_batch_timestamp = h.max_timestamp;
-  if (h.max_timestamp > _max_timestamp || _offset_of_max_timestamp < 0) {
-    _max_timestamp = h.max_timestamp;
-    _offset_of_max_timestamp = h.last_offset();
-  }
+  // The appender is the only writer, so it reads its own fields without the mutex.
+  if (h.max_timestamp > _max_timestamp || _offset_of_max_timestamp < 0)
+    set_max_timestamp(h.max_timestamp, h.last_offset());
   if (_bytes_since_index >= static_cast<std::uint64_t>(_config.index_interval_bytes)) {
     _index->append(h.last_offset(), static_cast<std::uint32_t>(position));
     _timeindex->maybe_append(_max_timestamp, _offset_of_max_timestamp);
@@ -139,9 +152,7 @@ SStatus Segment::reset_indexes() {
     KEEL_TRY(_timeindex->resize(static_cast<std::uint64_t>(_config.segment_index_bytes)));
   }
   _bytes_since_index = 0;
-  _max_timestamp = kNoTimestamp;
-  _offset_of_max_timestamp = -1;
-  _first_batch_timestamp = kNoTimestamp;
+  set_max_timestamp(kNoTimestamp, -1);
   return {};
 }
 
@@ -198,9 +209,7 @@ SResult<std::uint64_t> Segment::truncate_to(std::int64_t offset) {
 SStatus Segment::rescan_tail(std::uint64_t end) {
   // Max timestamp so far: the final time-index entry (written at roll/close).
   auto last = _timeindex->last();
-  _max_timestamp = last.timestamp;
-  _offset_of_max_timestamp = last.timestamp == kNoTimestamp ? -1 : last.offset;
-  _first_batch_timestamp = kNoTimestamp;
+  set_max_timestamp(last.timestamp, last.timestamp == kNoTimestamp ? -1 : last.offset);
   _bytes_since_index = 0;
   std::uint64_t start = _index->entries() ? _index->at(_index->entries() - 1).position : 0;
   if (end > 0 && start >= end)
@@ -213,18 +222,9 @@ SStatus Segment::rescan_tail(std::uint64_t end) {
     if (!*b) break;
     const auto& h = (*b)->header;
     next = h.next_offset();
-    if (_offset_of_max_timestamp < 0 || h.max_timestamp > _max_timestamp) {
-      _max_timestamp = h.max_timestamp;
-      _offset_of_max_timestamp = h.last_offset();
-    }
+    if (_offset_of_max_timestamp < 0 || h.max_timestamp > _max_timestamp)
+      set_max_timestamp(h.max_timestamp, h.last_offset());
     _bytes_since_index += h.size_bytes();
-    if ((*b)->position == 0) _first_batch_timestamp = h.max_timestamp;
-  }
-  if (end > 0 && _first_batch_timestamp == kNoTimestamp) {
-    // The first batch lies before the scanned tail: read its header alone.
-    std::array<std::uint8_t, kBatchHeaderSize> head{};
-    if (auto n = pread_full(_log.fd(), head, 0); n.ok() && *n == head.size())
-      if (auto h = parse_batch_header(head); h.ok()) _first_batch_timestamp = h->max_timestamp;
   }
   _next_offset.store(next, std::memory_order_release);
   return {};

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -67,10 +68,11 @@ class Segment {
   std::uint64_t size() const { return _size.load(std::memory_order_acquire); }
   int fd() const { return _log.fd(); }
   const SegmentPaths& paths() const { return _paths; }
-  std::int64_t max_timestamp() const { return _max_timestamp; }
-  std::int64_t offset_of_max_timestamp() const { return _offset_of_max_timestamp; }
-  /// Max timestamp of the first batch (drives segment.ms rolling); -1 when empty.
-  std::int64_t first_batch_timestamp() const { return _first_batch_timestamp; }
+  /// The largest batch max-timestamp and the offset it belongs to, read as one pair (the
+  /// appender may be updating them).
+  TimestampOffset max_timestamp_and_offset() const;
+  std::int64_t max_timestamp() const { return max_timestamp_and_offset().timestamp; }
+  std::int64_t offset_of_max_timestamp() const { return max_timestamp_and_offset().offset; }
   /// Next offset after the last batch (base offset when empty).
   std::int64_t next_offset() const { return _next_offset.load(std::memory_order_acquire); }
   bool index_full() const { return _index->full() || _timeindex->full(); }
@@ -113,9 +115,11 @@ class Segment {
       : _dir(std::move(dir)), _base_offset(base_offset), _config(config) {}
   void index_batch(const BatchHeader& h, std::uint64_t position);
   SStatus reset_indexes();
-  /// Recomputes next offset, max timestamp, first batch timestamp and bytes since the last
-  /// index entry by scanning the batches after the last offset-index entry up to `end`.
+  /// Recomputes next offset, max timestamp and bytes since the last index entry by scanning
+  /// the batches after the last offset-index entry up to `end`.
   SStatus rescan_tail(std::uint64_t end);
+  /// Appender only: publishes a new max timestamp (readers take the same mutex).
+  void set_max_timestamp(std::int64_t timestamp, std::int64_t offset);
 
   std::filesystem::path _dir;
   std::int64_t _base_offset;
@@ -127,9 +131,11 @@ class Segment {
   std::atomic<std::uint64_t> _size{0};
   std::atomic<std::int64_t> _next_offset{0};
   std::uint64_t _bytes_since_index = 0;
+  // Written by the appender, read by ListOffsets, retention and the cleaner; a mutex keeps
+  // the pair consistent (readers are rare, the appender's lock is uncontended).
+  mutable std::mutex _max_timestamp_mutex;
   std::int64_t _max_timestamp = kNoTimestamp;
   std::int64_t _offset_of_max_timestamp = -1;
-  std::int64_t _first_batch_timestamp = kNoTimestamp;
   bool _active = false;
 };
 
