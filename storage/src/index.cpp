@@ -63,7 +63,10 @@ void MappedIndex::truncate_entries(std::size_t index) {
 }
 
 SStatus MappedIndex::flush() {
-  if (_data && ::msync(_data, _mapped, MS_SYNC) != 0) return fail_errno("msync " + _path.string());
+  // fdatasync on the fd writes back pages dirtied through the shared mapping (Linux) and
+  // never touches _data, which the appender may remap concurrently.
+  if (_file.fd() >= 0 && ::fdatasync(_file.fd()) != 0)
+    return fail_errno("fdatasync " + _path.string());
   return {};
 }
 
@@ -106,22 +109,13 @@ void OffsetIndex::append(std::int64_t offset, std::uint32_t position) {
 }
 
 OffsetPosition OffsetIndex::lookup(std::int64_t target) const {
-  std::size_t lo = 0, hi = entries();  // find the first entry > target
-  while (lo < hi) {
-    std::size_t mid = (lo + hi) / 2;
-    if (at(mid).offset <= target)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
+  std::size_t lo = partition_point([&](std::size_t i) { return at(i).offset <= target; });
   if (lo == 0) return {_base_offset, 0};
   return at(lo - 1);
 }
 
 void OffsetIndex::truncate_to(std::int64_t offset) {
-  std::size_t n = entries(), keep = 0;
-  while (keep < n && at(keep).offset < offset) ++keep;
-  truncate_entries(keep);
+  truncate_below(offset, [&](std::size_t i) { return at(i).offset; });
 }
 
 bool OffsetIndex::sane() const {
@@ -165,22 +159,13 @@ void TimeIndex::maybe_append(std::int64_t timestamp, std::int64_t offset) {
 }
 
 TimestampOffset TimeIndex::lookup(std::int64_t target) const {
-  std::size_t lo = 0, hi = entries();
-  while (lo < hi) {
-    std::size_t mid = (lo + hi) / 2;
-    if (at(mid).timestamp <= target)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
+  std::size_t lo = partition_point([&](std::size_t i) { return at(i).timestamp <= target; });
   if (lo == 0) return {-1, _base_offset};
   return at(lo - 1);
 }
 
 void TimeIndex::truncate_to(std::int64_t offset) {
-  std::size_t n = entries(), keep = 0;
-  while (keep < n && at(keep).offset < offset) ++keep;
-  truncate_entries(keep);
+  truncate_below(offset, [&](std::size_t i) { return at(i).offset; });
 }
 
 bool TimeIndex::sane() const {

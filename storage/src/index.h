@@ -48,6 +48,27 @@ class MappedIndex {
   SStatus map(std::uint64_t bytes);
   std::uint8_t* entry(std::size_t i) const { return _data + i * _entry_size; }
   void publish(std::size_t n) { _entries.store(n, std::memory_order_release); }
+  /// Binary search over the published entries: the first i with !below(i) (`below` must be
+  /// true for a prefix of the entries).
+  template <class Below>
+  std::size_t partition_point(Below below) const {
+    std::size_t lo = 0, hi = entries();
+    while (lo < hi) {
+      std::size_t mid = (lo + hi) / 2;
+      if (below(mid))
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    return lo;
+  }
+  /// Keeps the leading entries whose offset (`offset_of(i)`) is below `offset`.
+  template <class OffsetOf>
+  void truncate_below(std::int64_t offset, OffsetOf offset_of) {
+    std::size_t n = entries(), keep = 0;
+    while (keep < n && offset_of(keep) < offset) ++keep;
+    truncate_entries(keep);
+  }
 
   std::filesystem::path _path;
   std::int64_t _base_offset;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "checkpoint.h"
 #include "file.h"
@@ -52,7 +53,7 @@ SResult<std::vector<std::uint8_t>> ReadResult::copy() const {
 
 Log::Log(fs::path dir, const LogConfig& config, Clock clock)
     : _dir(std::move(dir)),
-      _config(config),
+      _config(clamped(config)),
       _clock(clock ? std::move(clock) : Clock(system_clock_ms)) {}
 
 Log::~Log() = default;
@@ -129,7 +130,6 @@ SStatus Log::load(const LogOpenOptions& options) {
     auto name = ent.path().filename().string();
     auto b = parse_base(name);
     if (b && (ends_with(name, ".index") || ends_with(name, ".timeindex")) &&
-        !std::binary_search(bases.begin(), bases.end(), *b) &&
         std::find(bases.begin(), bases.end(), *b) == bases.end())
       fs::remove(ent.path(), ec);
   }
@@ -151,17 +151,20 @@ SStatus Log::load(const LogOpenOptions& options) {
     }
   }
   if (options.clean_shutdown) first_recover = bases.size();
+  const auto config = _config.load();
   bool recovered = false;
   for (std::size_t i = 0; i < bases.size(); ++i) {
     bool is_last = i + 1 == bases.size();
-    auto seg = Segment::open(_dir, bases[i], _config, false);
+    auto seg = Segment::open(_dir, bases[i], *config, false);
     if (!seg.ok()) return Fail{std::move(seg).error()};
     bool missing_index =
         !fs::exists((*seg)->paths().index) || !fs::exists((*seg)->paths().timeindex);
     bool need_recover = i >= first_recover || missing_index;
     if (!need_recover && !(*seg)->load_clean().ok()) need_recover = true;
     if (need_recover) {
-      auto cut = (*seg)->recover(_config.max_message_bytes, nullptr);
+      // Only a structural bound (the batch length field is an int32): max.message.bytes may
+      // have been lowered since these batches were accepted; it applies to produce only.
+      auto cut = (*seg)->recover(std::numeric_limits<std::int32_t>::max(), nullptr);
       if (!cut.ok()) return Fail{std::move(cut).error()};
       recovered = true;
       _segments[bases[i]] = *seg;
@@ -220,13 +223,8 @@ SStatus Log::recover_producer_state() {
   auto loaded = _producers.load_latest_snapshot(_dir, leo);
   if (!loaded.ok() || !*loaded) _producers.set_map_end_offset(log_start_offset());
   std::int64_t from = _producers.map_end_offset();
-  std::vector<SegmentPtr> segs;
-  {
-    std::shared_lock lock(_segments_mutex);
-    for (auto& [base, seg] : _segments)
-      if (seg->next_offset() > from) segs.push_back(seg);
-  }
-  for (const auto& seg : segs) {
+  for (const auto& seg : segments_snapshot()) {
+    if (seg->next_offset() <= from) continue;
     auto found = seg->find(from, seg->size());
     if (!found.ok()) return Fail{std::move(found).error()};
     if (!*found) continue;
@@ -248,14 +246,29 @@ Log::SegmentPtr Log::active() const {
   return _segments.rbegin()->second;
 }
 
-LogConfig Log::config() const {
-  std::lock_guard lock(_append_mutex);
-  return _config;
+std::vector<Log::SegmentPtr> Log::segments_snapshot() const {
+  std::shared_lock lock(_segments_mutex);
+  std::vector<SegmentPtr> out;
+  out.reserve(_segments.size());
+  for (const auto& [b, s] : _segments) out.push_back(s);
+  return out;
+}
+
+SStatus Log::discard(const SegmentPtr& segment) {
+  // Rename first so a crash mid-way leaves files recovery knows to discard.
+  KEEL_TRY(segment->rename_suffix(".deleted"));
+  return segment->remove();
+}
+
+std::shared_ptr<const LogConfig> Log::clamped(const LogConfig& config) {
+  auto c = std::make_shared<LogConfig>(config);
+  // Kafka's segment.bytes maximum; the offset index stores 32-bit positions.
+  c->segment_bytes = std::min<std::int64_t>(c->segment_bytes, INT32_MAX);
+  return c;
 }
 
 void Log::set_config(const LogConfig& config) {
-  std::lock_guard lock(_append_mutex);
-  _config = config;
+  _config.store(clamped(config));
 }
 
 void Log::set_high_watermark(std::int64_t offset) {
@@ -263,20 +276,21 @@ void Log::set_high_watermark(std::int64_t offset) {
                         std::memory_order_release);
 }
 
-bool Log::should_roll(const Segment& seg, std::size_t bytes, std::int64_t last_offset,
-                      std::int64_t now) const {
+bool Log::should_roll(const LogConfig& config, const Segment& seg, std::size_t bytes,
+                      std::int64_t last_offset, std::int64_t now) const {
   if (seg.size() == 0) return false;
-  if (seg.size() + bytes > static_cast<std::uint64_t>(_config.segment_bytes)) return true;
+  if (seg.size() + bytes > static_cast<std::uint64_t>(config.segment_bytes)) return true;
+  if (seg.size() + bytes > UINT32_MAX) return true;  // index positions are 32-bit
   if (seg.index_full()) return true;
   if (last_offset - seg.base_offset() > static_cast<std::int64_t>(UINT32_MAX)) return true;
   // Wall-clock age of the segment in this process: client timestamps may be arbitrary.
-  return now - _active_since_ms > _config.segment_ms;
+  return now - _active_since_ms > config.segment_ms;
 }
 
 SStatus Log::roll_locked(std::int64_t new_base) {
   auto old = active();
   if (old->size() == 0 && old->base_offset() == new_base) return {};
-  auto seg = Segment::open(_dir, new_base, _config, true);
+  auto seg = Segment::open(_dir, new_base, *_config.load(), true);
   if (!seg.ok()) return Fail{std::move(seg).error()};
   SegmentPtr empty_old;
   {
@@ -324,14 +338,21 @@ SStatus Log::update_epochs(const std::vector<BatchView>& batches) {
 }
 
 SResult<AppendResult> Log::append(std::span<std::uint8_t> records, const AppendOptions& options) {
-  LogConfig config = this->config();
+  const auto config_ptr = _config.load();  // one consistent view for this append
+  const LogConfig& config = *config_ptr;
   auto split = split_batches(records, static_cast<std::size_t>(config.max_message_bytes));
   if (!split.ok()) return Fail{std::move(split).error()};
   auto& batches = *split;
   if (batches.empty()) return fail(Errc::invalid_record, "no record batches to append");
   if (records.size() > static_cast<std::size_t>(config.segment_bytes))
     return fail(Errc::message_too_large, "append larger than segment.bytes");
-  if (config.validate_records)
+  const bool leader = options.assign_offsets;
+  if (leader && batches.size() > 1 &&
+      std::any_of(batches.begin(), batches.end(),
+                  [](const BatchView& b) { return b.header.producer_id >= 0; }))
+    return fail(Errc::invalid_record,
+                "an idempotent produce must carry exactly one record batch per partition");
+  if (leader && config.validate_records)
     for (const auto& b : batches)
       KEEL_TRY(validate_records(b.bytes, static_cast<std::size_t>(config.max_decompressed_bytes)));
 
@@ -339,8 +360,10 @@ SResult<AppendResult> Log::append(std::span<std::uint8_t> records, const AppendO
   if (_closed) return fail(Errc::closed, "log " + _dir.string() + " is closed");
   const std::int64_t now = _clock();
   AppendResult result;
-  for (const auto& b : batches) {
-    const auto& h = b.header;
+  // Leader only (followers replicate what the leader accepted). With an idempotent batch
+  // there is exactly one batch here, so a duplicate cannot drop other batches.
+  for (std::size_t i = 0; leader && i < batches.size(); ++i) {
+    const auto& h = batches[i].header;
     auto c = _producers.check(h.producer_id, h.producer_epoch, h.base_sequence, h.last_sequence());
     switch (c.kind) {
       case ProducerCheck::Kind::ok:
@@ -387,7 +410,7 @@ SResult<AppendResult> Log::append(std::span<std::uint8_t> records, const AppendO
   std::int64_t first = batches.front().header.base_offset;
   std::int64_t last = batches.back().header.last_offset();
   auto seg = active();
-  if (should_roll(*seg, records.size(), last, now) ||
+  if (should_roll(config, *seg, records.size(), last, now) ||
       (!options.assign_offsets && seg->size() == 0 && seg->base_offset() != first)) {
     KEEL_TRY(roll_locked(first));
     seg = active();
@@ -457,19 +480,21 @@ SResult<std::optional<TimestampOffset>> Log::offset_for_timestamp(std::int64_t t
   using Out = std::optional<TimestampOffset>;
   if (target == -2) return Out(TimestampOffset{log_start_offset(), kNoTimestamp});
   if (target == -1) return Out(TimestampOffset{log_end_offset(), kNoTimestamp});
+  // The shared lock spans the index lookups: a roll (roll_off -> trim) remaps the indexes
+  // under the exclusive lock. Not a hot path.
+  std::shared_lock lock(_segments_mutex);
   std::vector<SegmentPtr> segs;
-  {
-    std::shared_lock lock(_segments_mutex);
-    for (auto& [b, s] : _segments) segs.push_back(s);
-  }
+  for (const auto& [b, s] : _segments) segs.push_back(s);
   if (target == -3) {
     Out best;
-    for (const auto& s : segs)
-      if (s->offset_of_max_timestamp() >= 0 && (!best || s->max_timestamp() > best->timestamp))
-        best = TimestampOffset{s->offset_of_max_timestamp(), s->max_timestamp()};
+    for (const auto& s : segs) {
+      const auto max = s->max_timestamp_and_offset();  // one consistent pair
+      if (max.offset >= 0 && (!best || max.timestamp > best->timestamp))
+        best = TimestampOffset{.offset = max.offset, .timestamp = max.timestamp};
+    }
     return best;
   }
-  auto max_decompressed = config().max_decompressed_bytes;
+  auto max_decompressed = _config.load()->max_decompressed_bytes;
   for (const auto& s : segs) {
     if (s->size() == 0 || (s->max_timestamp() < target && s != segs.back())) continue;
     auto found = s->find_timestamp(target, max_decompressed);
@@ -490,11 +515,7 @@ SStatus Log::delete_segments(const std::vector<SegmentPtr>& segments) {
     auto first = _segments.begin()->first;
     if (first > log_start_offset()) _log_start.store(first, std::memory_order_release);
   }
-  // Rename first so a crash mid-way leaves files recovery knows to discard.
-  for (const auto& s : segments) {
-    KEEL_TRY(s->rename_suffix(".deleted"));
-    KEEL_TRY(s->remove());
-  }
+  for (const auto& s : segments) KEEL_TRY(discard(s));
   ProducerStateManager::delete_snapshots(_dir, log_start_offset(), INT64_MAX);
   std::lock_guard lock(_epochs_mutex);
   auto start = log_start_offset();
@@ -506,11 +527,8 @@ SStatus Log::delete_segments(const std::vector<SegmentPtr>& segments) {
 
 SResult<std::size_t> Log::apply_retention(std::int64_t now) {
   std::lock_guard lock(_append_mutex);
-  std::vector<SegmentPtr> all;
-  {
-    std::shared_lock slock(_segments_mutex);
-    for (auto& [b, s] : _segments) all.push_back(s);
-  }
+  const auto config = _config.load();
+  std::vector<SegmentPtr> all = segments_snapshot();
   std::uint64_t total = 0;
   for (const auto& s : all) total += s->size();
   std::vector<SegmentPtr> doomed;
@@ -519,11 +537,11 @@ SResult<std::size_t> Log::apply_retention(std::int64_t now) {
     std::int64_t upper = all[i + 1]->base_offset();
     bool below_start = upper <= log_start_offset();
     bool expired = false, oversize = false;
-    if (_config.cleanup_delete) {
+    if (config->cleanup_delete) {
       std::int64_t ts = s->max_timestamp() >= 0 ? s->max_timestamp() : s->last_modified_ms();
-      expired = _config.retention_ms >= 0 && now - ts > _config.retention_ms;
-      oversize = _config.retention_bytes >= 0 &&
-                 total - s->size() >= static_cast<std::uint64_t>(_config.retention_bytes);
+      expired = config->retention_ms >= 0 && now - ts > config->retention_ms;
+      oversize = config->retention_bytes >= 0 &&
+                 total - s->size() >= static_cast<std::uint64_t>(config->retention_bytes);
     }
     // Never delete what followers may still need (Kafka: only below the high watermark).
     if (!(below_start || ((expired || oversize) && upper <= high_watermark()))) break;
@@ -541,10 +559,15 @@ SStatus Log::delete_records(std::int64_t offset) {
     std::lock_guard lock(_append_mutex);
     if (offset > log_start_offset()) _log_start.store(offset, std::memory_order_release);
   }
-  return apply_retention(_clock()).ok() ? SStatus{} : fail(Errc::io_error, "retention failed");
+  auto r = apply_retention(_clock());
+  if (!r.ok()) return Fail{std::move(r).error()};
+  return {};
 }
 
 SStatus Log::truncate_locked(std::int64_t offset) {
+  // A concurrent flush must not store a recovery point above the lowered log end: it either
+  // finishes before the truncation or reads the new log end.
+  std::lock_guard flock(_flush_mutex);
   std::vector<SegmentPtr> removed;
   {
     std::unique_lock lock(_segments_mutex);
@@ -562,12 +585,9 @@ SStatus Log::truncate_locked(std::int64_t offset) {
       KEEL_TRY(seg->make_active());
     }
   }
-  for (const auto& s : removed) {
-    KEEL_TRY(s->rename_suffix(".deleted"));
-    KEEL_TRY(s->remove());
-  }
+  for (const auto& s : removed) KEEL_TRY(discard(s));
   if (_segments.empty()) {
-    auto seg = Segment::open(_dir, offset, _config, true);
+    auto seg = Segment::open(_dir, offset, *_config.load(), true);
     if (!seg.ok()) return Fail{std::move(seg).error()};
     std::unique_lock lock(_segments_mutex);
     _segments[offset] = *seg;
@@ -603,12 +623,8 @@ SStatus Log::truncate_fully_and_start_at(std::int64_t offset) {
   }
   KEEL_TRY(truncate_locked(std::min(_segments.begin()->first, offset)));
   if (active()->base_offset() != offset) {
-    std::vector<SegmentPtr> old;
-    {
-      std::shared_lock slock(_segments_mutex);
-      for (auto& [b, s] : _segments) old.push_back(s);
-    }
-    auto seg = Segment::open(_dir, offset, _config, true);
+    std::vector<SegmentPtr> old = segments_snapshot();
+    auto seg = Segment::open(_dir, offset, *_config.load(), true);
     if (!seg.ok()) return Fail{std::move(seg).error()};
     {
       std::unique_lock slock(_segments_mutex);
@@ -617,10 +633,13 @@ SStatus Log::truncate_fully_and_start_at(std::int64_t offset) {
     }
     for (const auto& s : old) KEEL_TRY(s->remove());
   }
-  _log_start.store(offset);
-  _log_end.store(offset);
-  _high_watermark.store(offset);
-  _recovery_point.store(offset);
+  {
+    std::lock_guard flock(_flush_mutex);  // see truncate_locked
+    _log_start.store(offset);
+    _log_end.store(offset);
+    _high_watermark.store(offset);
+    _recovery_point.store(offset);
+  }
   _producers.clear();
   _producers.set_map_end_offset(offset);
   std::lock_guard elock(_epochs_mutex);
@@ -632,13 +651,10 @@ SStatus Log::flush() {
   std::lock_guard lock(_flush_mutex);
   std::int64_t target = log_end_offset();
   std::int64_t from = recovery_point();
-  std::vector<SegmentPtr> segs;
-  {
-    std::shared_lock slock(_segments_mutex);
-    for (auto& [b, s] : _segments)
-      if (s->next_offset() > from || s == _segments.rbegin()->second) segs.push_back(s);
-  }
-  for (const auto& s : segs) KEEL_TRY(s->flush());
+  auto segs = segments_snapshot();
+  // >=: a segment rolled exactly at the recovery point still has its trimmed indexes to sync.
+  for (std::size_t i = 0; i < segs.size(); ++i)
+    if (segs[i]->next_offset() >= from || i + 1 == segs.size()) KEEL_TRY(segs[i]->flush());
   if (_dir_dirty.exchange(false)) KEEL_TRY(detail::fsync_dir(_dir));
   if (target > recovery_point()) _recovery_point.store(target, std::memory_order_release);
   _unflushed_messages.store(0);
@@ -647,12 +663,10 @@ SStatus Log::flush() {
 }
 
 SStatus Log::maybe_flush(std::int64_t now) {
-  auto flush_ms = config().flush_ms;
-  bool rolled = _segments_mutex.try_lock_shared() ? [&] {
-    bool r = _segments.size() > 1 && _segments.rbegin()->first > recovery_point();
-    _segments_mutex.unlock_shared();
-    return r;
-  }() : false;
+  auto flush_ms = _config.load()->flush_ms;
+  bool rolled = false;
+  if (std::shared_lock lock(_segments_mutex, std::try_to_lock); lock.owns_lock())
+    rolled = _segments.size() > 1 && _segments.rbegin()->first > recovery_point();
   if (rolled || (flush_ms != kNoLimit && now - _last_flush_ms.load() >= flush_ms &&
                  recovery_point() < log_end_offset()))
     return flush();
@@ -726,9 +740,7 @@ std::vector<std::int64_t> Log::segment_base_offsets() const {
 }
 
 std::vector<Log::SegmentPtr> Log::closed_segments() const {
-  std::shared_lock lock(_segments_mutex);
-  std::vector<SegmentPtr> out;
-  for (auto& [b, s] : _segments) out.push_back(s);
+  auto out = segments_snapshot();
   if (!out.empty()) out.pop_back();
   return out;
 }
@@ -752,10 +764,7 @@ SStatus Log::replace_segments(const std::vector<SegmentPtr>& old_segments,
     for (const auto& s : old_segments) _segments.erase(s->base_offset());
     _segments[cleaned->base_offset()] = cleaned;
   }
-  for (const auto& s : old_segments) {
-    KEEL_TRY(s->rename_suffix(".deleted"));
-    KEEL_TRY(s->remove());
-  }
+  for (const auto& s : old_segments) KEEL_TRY(discard(s));
   KEEL_TRY(cleaned->rename_suffix(""));
   return detail::fsync_dir(_dir);
 }

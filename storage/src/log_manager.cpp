@@ -69,7 +69,13 @@ void LogManager::startup() {
       std::lock_guard lock(_mutex);
       _logs[*tp] = Entry{std::shared_ptr<Log>(std::move(*log)), dir};
     }
-    fs::remove(dir / kCleanShutdown);
+    // Durably gone before anything is written: a crash must not leave a stale marker that
+    // would make the next start-up trust unflushed files.
+    if (fs::remove(dir / kCleanShutdown)) {
+      auto synced = detail::fsync_dir(dir);
+      if (!synced.ok())
+        throw std::runtime_error("cannot sync " + dir.string() + ": " + synced.error().message);
+    }
   }
 }
 
@@ -144,6 +150,8 @@ SStatus LogManager::tick() {
 }
 
 SStatus LogManager::checkpoint() {
+  // tick() and callers share one .tmp path per checkpoint file.
+  std::lock_guard lock(_checkpoint_mutex);
   std::map<fs::path, std::pair<detail::OffsetMap, detail::OffsetMap>> per_dir;
   for (const auto& d : _options.log_dirs) per_dir[d];
   for (auto& [tp, e] : snapshot()) {

@@ -72,7 +72,6 @@ class Segment {
   /// appender may be updating them).
   TimestampOffset max_timestamp_and_offset() const;
   std::int64_t max_timestamp() const { return max_timestamp_and_offset().timestamp; }
-  std::int64_t offset_of_max_timestamp() const { return max_timestamp_and_offset().offset; }
   /// Next offset after the last batch (base offset when empty).
   std::int64_t next_offset() const { return _next_offset.load(std::memory_order_acquire); }
   bool index_full() const { return _index->full() || _timeindex->full(); }

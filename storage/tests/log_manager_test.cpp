@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
+#include "checkpoint.h"
 #include "file.h"
 #include "test_util.h"
 
@@ -81,6 +84,25 @@ TEST(LogManager, BackgroundCleanerCompacts) {
   EXPECT_LT(log->size_bytes(), before);
   m.start_background(10, 10);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  m.shutdown();
+}
+
+TEST(LogManager, ConcurrentCheckpointsDoNotCollide) {
+  TempDir a;
+  LogManagerOptions o;
+  o.log_dirs = {a.path()};
+  LogManager m(o);
+  m.startup();
+  for (int p = 0; p < 20; ++p) ASSERT_TRUE(m.create_log({"t", p}, LogConfig{}).ok());
+  auto run = [&] {
+    for (int i = 0; i < 200; ++i) ASSERT_TRUE(m.checkpoint().ok());
+  };
+  std::thread t1(run), t2(run);
+  t1.join();
+  t2.join();
+  auto cp = detail::read_offset_checkpoint(a.path() / "recovery-point-offset-checkpoint");
+  ASSERT_TRUE(cp.ok());
+  EXPECT_EQ(cp->size(), 20u);
   m.shutdown();
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <limits>
 #include <thread>
 
 #include "test_util.h"
@@ -259,6 +260,139 @@ TEST(Log, ConcurrentReaderSeesOnlyWholeBatches) {
   done = true;
   reader.join();
   EXPECT_GT(reads.load(), 0);
+}
+
+std::vector<std::uint8_t> idem_batch(std::int64_t pid, std::int32_t seq, int n = 2,
+                                     std::int64_t base_offset = 0) {
+  BatchOptions o;
+  o.producer_id = pid;
+  o.producer_epoch = 0;
+  o.base_sequence = seq;
+  o.base_offset = base_offset;
+  return make_batch(n, 1000, "", Compression::none, o);
+}
+
+std::vector<std::uint8_t> concat(std::vector<std::uint8_t> a, const std::vector<std::uint8_t>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+TEST(Log, OffsetForTimestampWhileRolling) {
+  // Index lookups must not race with roll_off() unmapping/remapping the indexes.
+  TempDir d;
+  auto c = small_config();
+  c.segment_bytes = 600;
+  c.index_interval_bytes = 1;
+  auto log = open_log(d, c);
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    while (!done) {
+      // Beyond every record: each lookup searches the active segment's indexes.
+      auto r = log->offset_for_timestamp(2000000);
+      ASSERT_TRUE(r.ok()) << r.error().message;
+    }
+  });
+  for (int i = 0; i < 3000; ++i) ASSERT_TRUE(append(*log, make_batch(2, 1000000 + i)).ok());
+  done = true;
+  reader.join();
+  auto r = log->offset_for_timestamp(1000000 + 1500);
+  ASSERT_TRUE(r.ok() && *r);
+  EXPECT_EQ((*r)->offset, 2999);  // batch 1499 = offsets 2998, 2999 at +1499, +1500
+}
+
+TEST(Log, LeaderRejectsMultiBatchIdempotentAppend) {
+  TempDir d;
+  auto log = open_log(d);
+  // Two consecutive batches of one producer in one append: not allowed for a leader (Kafka
+  // requires exactly one batch per partition for idempotent produce).
+  auto r = append(*log, concat(idem_batch(7, 0), idem_batch(7, 2)));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::invalid_record);
+  EXPECT_EQ(log->log_end_offset(), 0);
+  // One at a time they are fine.
+  ASSERT_TRUE(append(*log, idem_batch(7, 0)).ok());
+  ASSERT_TRUE(append(*log, idem_batch(7, 2)).ok());
+  // A duplicate bundled with a new batch is rejected, not "duplicate" with the new one
+  // silently dropped.
+  r = append(*log, concat(idem_batch(7, 2), idem_batch(7, 4)));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::invalid_record);
+  EXPECT_EQ(log->log_end_offset(), 4);
+  // Several non-idempotent batches in one append stay allowed.
+  r = append(*log, concat(make_batch(2), make_batch(3)));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->last_offset, 8);
+}
+
+TEST(Log, FollowerAppendSkipsProducerChecks) {
+  TempDir d;
+  auto log = open_log(d);
+  AppendOptions f;
+  f.assign_offsets = false;
+  // The leader already accepted these: two batches of one producer in one fetch response.
+  auto r = append(*log, concat(idem_batch(7, 0, 2, 0), idem_batch(7, 2, 2, 2)), f);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->last_offset, 3);
+  EXPECT_FALSE(r->duplicate);
+  // A sequence gap (e.g. the leader expired state) is not re-checked on the follower.
+  r = append(*log, idem_batch(7, 10, 2, 4), f);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(log->log_end_offset(), 6);
+  // Producer state still follows the replicated batches.
+  auto e = log->producer_state().entry(7);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->batches.back().last_sequence, 11);
+  EXPECT_EQ(e->batches.back().last_offset, 5);
+}
+
+TEST(Log, UncleanReopenKeepsBatchesAboveLoweredMaxMessageBytes) {
+  TempDir d;
+  auto c = small_config();
+  {
+    auto log = open_log(d, c);
+    ASSERT_TRUE(append(*log, make_batch(2)).ok());
+    ASSERT_TRUE(append(*log, make_batch(40, 1000, std::string(20, 'x'))).ok());  // ~1.5 KB
+    ASSERT_TRUE(log->roll().ok());
+    ASSERT_TRUE(append(*log, make_batch(2)).ok());
+    ASSERT_GT(log->segment_count(), 1u);
+  }  // crash: nothing flushed, recovery rescans from 0
+  c.max_message_bytes = 200;
+  auto log = open_log(d, c);
+  EXPECT_EQ(log->log_end_offset(), 44);
+  auto big = headers_of(*log->read(2, 1 << 20));
+  ASSERT_EQ(big.size(), 1u);
+  EXPECT_EQ(big[0].record_count, 40);
+  EXPECT_EQ(headers_of(*log->read(42, 1 << 20))[0].base_offset, 42);  // later segment kept
+}
+
+TEST(Log, FlushRacingTruncateKeepsRecoveryPointBelowLogEnd) {
+  TempDir d;
+  auto log = open_log(d);
+  std::atomic<bool> done{false};
+  std::thread flusher([&] {
+    while (!done) ASSERT_TRUE(log->flush().ok());
+  });
+  for (int i = 0; i < 300 && !HasFailure(); ++i) {
+    for (int j = 0; j < 5; ++j) ASSERT_TRUE(append(*log, make_batch(2)).ok());
+    ASSERT_TRUE(log->truncate_to(log->log_end_offset() - 4).ok());
+    EXPECT_LE(log->recovery_point(), log->log_end_offset());
+  }
+  done = true;
+  flusher.join();
+}
+
+TEST(Log, SegmentBytesClampedToInt32Max) {
+  TempDir d;
+  auto c = small_config();
+  c.segment_bytes = 8LL << 30;  // positions in the offset index are 32-bit
+  auto log = open_log(d, c);
+  EXPECT_EQ(log->config().segment_bytes, std::numeric_limits<std::int32_t>::max());
+  c.segment_bytes = 5LL << 30;
+  log->set_config(c);
+  EXPECT_EQ(log->config().segment_bytes, std::numeric_limits<std::int32_t>::max());
+  c.segment_bytes = 4096;
+  log->set_config(c);
+  EXPECT_EQ(log->config().segment_bytes, 4096);
 }
 
 }  // namespace

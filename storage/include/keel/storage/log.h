@@ -103,6 +103,13 @@ class Log {
 
   /// Validates and appends concatenated v2 batches (the buffer is modified in place:
   /// offsets, leader epoch, LogAppendTime). Rolls the segment first when needed.
+  /// Leader appends (`assign_offsets`) validate every record and check idempotent batches
+  /// against the producer state; like Kafka (produce v3+: one batch per partition), a
+  /// leader append of several batches is refused with `invalid_record` if any of them is
+  /// idempotent (producer id >= 0), so each idempotent batch is checked on its own and a
+  /// duplicate never hides new batches. Follower appends (`!assign_offsets`) carry what the
+  /// leader already validated: records and sequences/epochs are not re-checked, producer
+  /// state is only updated from the batches.
   SResult<AppendResult> append(std::span<std::uint8_t> records, const AppendOptions& options = {});
 
   /// Batches from the one containing `offset`, up to `max_bytes` (always at least one
@@ -154,7 +161,10 @@ class Log {
   SStatus close();
 
   const std::filesystem::path& dir() const { return _dir; }
-  LogConfig config() const;
+  /// A copy of the current settings (lock-free: readers never take the append mutex).
+  /// segment.bytes is clamped to INT32_MAX (Kafka's maximum; index positions are 32-bit).
+  LogConfig config() const { return *_config.load(); }
+  /// Takes effect at the next append/tick.
   void set_config(const LogConfig& config);
   std::uint64_t size_bytes() const;
   std::size_t segment_count() const;
@@ -170,8 +180,13 @@ class Log {
   SStatus finish_swaps();
   SStatus recover_producer_state();
   SegmentPtr active() const;
-  bool should_roll(const detail::Segment& seg, std::size_t bytes, std::int64_t last_offset,
-                   std::int64_t now) const;
+  /// Every segment, oldest first, copied under the shared segments lock.
+  std::vector<SegmentPtr> segments_snapshot() const;
+  /// Renames a segment no longer in the map to .deleted, then unlinks its files.
+  static SStatus discard(const SegmentPtr& segment);
+  static std::shared_ptr<const LogConfig> clamped(const LogConfig& config);
+  bool should_roll(const LogConfig& config, const detail::Segment& seg, std::size_t bytes,
+                   std::int64_t last_offset, std::int64_t now) const;
   SStatus roll_locked(std::int64_t new_base);
   SStatus delete_segments(const std::vector<SegmentPtr>& segments);
   SStatus update_epochs(const std::vector<BatchView>& batches);
@@ -183,7 +198,7 @@ class Log {
   SStatus replace_segments(const std::vector<SegmentPtr>& old_segments, const SegmentPtr& cleaned);
 
   const std::filesystem::path _dir;
-  LogConfig _config;
+  std::atomic<std::shared_ptr<const LogConfig>> _config;  // replaced whole by set_config
   Clock _clock;
   std::string _topic_id;
 
@@ -196,7 +211,7 @@ class Log {
   std::atomic<std::int64_t> _high_watermark{0};
   std::atomic<std::int64_t> _recovery_point{0};
 
-  std::mutex _flush_mutex;
+  std::mutex _flush_mutex;  // flush; truncation holds it while lowering LEO/recovery point
   std::atomic<std::int64_t> _unflushed_messages{0};
   std::atomic<std::int64_t> _last_flush_ms{0};
   std::atomic<bool> _dir_dirty{false};

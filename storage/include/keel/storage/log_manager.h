@@ -77,6 +77,7 @@ class LogManager {
 
   LogManagerOptions _options;
   mutable std::mutex _mutex;
+  std::mutex _checkpoint_mutex;  // serialises checkpoint() (shared .tmp files)
   std::map<TopicPartition, Entry> _logs;
   std::thread _background;
   std::mutex _bg_mutex;
