@@ -135,14 +135,14 @@ SResult<std::unique_ptr<TimeIndex>> TimeIndex::open(const std::filesystem::path&
   return idx;
 }
 
-TimestampOffset TimeIndex::at(std::size_t i) const {
+TimeIndexEntry TimeIndex::at(std::size_t i) const {
   const std::uint8_t* e = entry(i);
   return {load_be<std::int64_t>(e), _base_offset + load_be<std::uint32_t>(e + 8)};
 }
 
-TimestampOffset TimeIndex::last() const {
+TimeIndexEntry TimeIndex::last() const {
   std::size_t n = entries();
-  return n == 0 ? TimestampOffset{-1, _base_offset} : at(n - 1);
+  return n == 0 ? TimeIndexEntry{-1, _base_offset} : at(n - 1);
 }
 
 void TimeIndex::maybe_append(std::int64_t timestamp, std::int64_t offset) {
@@ -158,7 +158,7 @@ void TimeIndex::maybe_append(std::int64_t timestamp, std::int64_t offset) {
   publish(n + 1);
 }
 
-TimestampOffset TimeIndex::lookup(std::int64_t target) const {
+TimeIndexEntry TimeIndex::lookup(std::int64_t target) const {
   std::size_t lo = partition_point([&](std::size_t i) { return at(i).timestamp <= target; });
   if (lo == 0) return {-1, _base_offset};
   return at(lo - 1);

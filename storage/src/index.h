@@ -105,7 +105,9 @@ class OffsetIndex final : public MappedIndex {
   using MappedIndex::MappedIndex;
 };
 
-struct TimestampOffset {
+/// One `.timeindex` entry: a timestamp and the offset it maps to (not the public
+/// keel::storage::TimestampOffset, which is a ListOffsets answer).
+struct TimeIndexEntry {
   std::int64_t timestamp;
   std::int64_t offset;
 };
@@ -118,10 +120,10 @@ class TimeIndex final : public MappedIndex {
                                                   bool keep_entries);
   void maybe_append(std::int64_t timestamp, std::int64_t offset);
   /// The last entry with timestamp <= target, or {-1, base_offset}.
-  TimestampOffset lookup(std::int64_t target) const;
+  TimeIndexEntry lookup(std::int64_t target) const;
   /// The last entry, or {-1, base_offset} when empty.
-  TimestampOffset last() const;
-  TimestampOffset at(std::size_t i) const;
+  TimeIndexEntry last() const;
+  TimeIndexEntry at(std::size_t i) const;
   void truncate_to(std::int64_t offset);
   bool sane() const;
 

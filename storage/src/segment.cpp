@@ -97,7 +97,7 @@ std::int64_t Segment::last_modified_ms() const {
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
 }
 
-TimestampOffset Segment::max_timestamp_and_offset() const {
+TimeIndexEntry Segment::max_timestamp_and_offset() const {
   std::lock_guard lock(_max_timestamp_mutex);
   return {_max_timestamp, _offset_of_max_timestamp};
 }

@@ -70,7 +70,7 @@ class Segment {
   const SegmentPaths& paths() const { return _paths; }
   /// The largest batch max-timestamp and the offset it belongs to, read as one pair (the
   /// appender may be updating them).
-  TimestampOffset max_timestamp_and_offset() const;
+  TimeIndexEntry max_timestamp_and_offset() const;
   std::int64_t max_timestamp() const { return max_timestamp_and_offset().timestamp; }
   /// Next offset after the last batch (base offset when empty).
   std::int64_t next_offset() const { return _next_offset.load(std::memory_order_acquire); }
