@@ -55,7 +55,7 @@ void LogManager::startup() {
         continue;
       }
       auto tp = parse_dir(name);
-      if (!tp) continue;
+      if (!tp || (_options.owned_elsewhere && _options.owned_elsewhere(*tp))) continue;
       LogOpenOptions o;
       o.clean_shutdown = clean;
       auto key = std::pair{tp->topic, tp->partition};

@@ -33,6 +33,9 @@ struct LogManagerOptions {
   /// Topic-level overrides at open; defaults to default_config.
   std::function<LogConfig(const std::string& topic)> config_for;
   Clock clock;
+  /// Partition directories in these log dirs that another owner opens (the metadata log,
+  /// `__cluster_metadata-0`, lives beside the partitions like in Kafka): startup skips them.
+  std::function<bool(const TopicPartition&)> owned_elsewhere;
 };
 
 /// Lifecycle: construct, startup() (opens and recovers every log; exceptions on a log dir

@@ -1,0 +1,625 @@
+// server.properties: Java properties parsing, the broker key table, listeners, load().
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <memory>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+#include "config_value.h"
+
+namespace keel::broker {
+namespace {
+
+using detail::kHour;
+using detail::kMinute;
+using detail::Spec;
+using detail::Value;
+using Properties = std::map<std::string, std::string>;
+
+// ---- Java .properties -------------------------------------------------------------------
+
+bool is_blank(char c) {
+  return c == ' ' || c == '\t' || c == '\f';
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+/// One logical line: the text still escaped, and the natural line it started on.
+struct RawLine {
+  std::string text;
+  int line = 0;
+};
+
+std::size_t trailing_backslashes(std::string_view s) {
+  std::size_t n = 0;
+  while (n < s.size() && s[s.size() - 1 - n] == '\\') ++n;
+  return n;
+}
+
+/// Java's LineReader: drops blank and comment lines, joins continuations (an odd number of
+/// trailing backslashes; the next line's leading blanks are dropped).
+std::vector<RawLine> logical_lines(std::string_view text) {
+  std::vector<RawLine> lines;
+  RawLine current;
+  bool continuing = false;
+  int number = 0;
+  while (!text.empty()) {
+    std::size_t end = text.find_first_of("\r\n");
+    std::string_view natural = text.substr(0, end);
+    std::size_t skip = end == std::string_view::npos ? text.size() : end + 1;
+    if (end != std::string_view::npos && text[end] == '\r' && end + 1 < text.size() &&
+        text[end + 1] == '\n') {
+      ++skip;
+    }
+    text.remove_prefix(skip);
+    ++number;
+    while (!natural.empty() && is_blank(natural.front())) natural.remove_prefix(1);
+    if (!continuing) {
+      if (natural.empty() || natural.front() == '#' || natural.front() == '!') continue;
+      current.line = number;
+    }
+    continuing = trailing_backslashes(natural) % 2 == 1;
+    if (continuing) natural.remove_suffix(1);
+    current.text += natural;
+    if (!continuing) lines.push_back(std::exchange(current, {}));
+  }
+  if (continuing) lines.push_back(std::move(current));  // a final backslash is dropped
+  return lines;
+}
+
+void append_utf8(std::string& out, std::uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+/// Reads the XXXX of a \uXXXX at s[pos] (just after the 'u').
+std::optional<std::uint32_t> hex4(std::string_view s, std::size_t pos) {
+  if (pos + 4 > s.size()) return std::nullopt;
+  std::uint32_t v = 0;
+  for (char c : s.substr(pos, 4)) {
+    int digit = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+    if (digit < 0) return std::nullopt;
+    v = v * 16 + static_cast<std::uint32_t>(digit);
+  }
+  return v;
+}
+
+[[noreturn]] void malformed_unicode(int line) {
+  throw ConfigError("malformed \\uXXXX escape on line " + std::to_string(line) +
+                    " of the properties");
+}
+
+/// Java's loadConvert: \t \n \r \f, \uXXXX (UTF-16, written out as UTF-8), and a backslash
+/// before any other character stands for that character.
+std::string unescape(std::string_view s, int line) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\' || i + 1 == s.size()) {
+      out += s[i];
+      continue;
+    }
+    char c = s[++i];
+    if (c != 'u') {
+      out += c == 't' ? '\t' : c == 'n' ? '\n' : c == 'r' ? '\r' : c == 'f' ? '\f' : c;
+      continue;
+    }
+    auto unit = hex4(s, i + 1);
+    if (!unit) malformed_unicode(line);
+    i += 4;
+    std::uint32_t cp = *unit;
+    if (cp >= 0xDC00 && cp <= 0xDFFF) malformed_unicode(line);  // a lone low surrogate
+    if (cp >= 0xD800 && cp <= 0xDBFF) {                         // needs its low half next
+      auto low =
+          i + 2 < s.size() && s[i + 1] == '\\' && s[i + 2] == 'u' ? hex4(s, i + 3) : std::nullopt;
+      if (!low || *low < 0xDC00 || *low > 0xDFFF) malformed_unicode(line);
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (*low - 0xDC00);
+      i += 6;
+    }
+    append_utf8(out, cp);
+  }
+  return out;
+}
+
+/// Java's Properties.load0: the key ends at the first unescaped '=', ':' or blank; blanks
+/// and at most one separator before the value are skipped.
+std::pair<std::string, std::string> split_key_value(const RawLine& raw) {
+  std::string_view s = raw.text;
+  std::size_t key_end = 0;
+  std::size_t value_start = s.size();
+  bool separator = false;
+  for (bool escaped = false; key_end < s.size(); ++key_end) {
+    char c = s[key_end];
+    if (!escaped && (c == '=' || c == ':' || is_blank(c))) {
+      separator = c == '=' || c == ':';
+      value_start = key_end + 1;
+      break;
+    }
+    escaped = c == '\\' && !escaped;
+  }
+  for (; value_start < s.size(); ++value_start) {
+    char c = s[value_start];
+    if (!separator && (c == '=' || c == ':')) {
+      separator = true;
+    } else if (!is_blank(c)) {
+      break;
+    }
+  }
+  return {unescape(s.substr(0, key_end), raw.line), unescape(s.substr(value_start), raw.line)};
+}
+
+// ---- listeners ----------------------------------------------------------------------------
+
+[[noreturn]] void invalid(std::string_view key, std::string_view value, std::string_view why) {
+  throw ConfigError("invalid value for " + std::string(key) + ": '" + std::string(value) + "' (" +
+                    std::string(why) + ")");
+}
+
+bool valid_host(std::string_view host) {
+  return std::all_of(host.begin(), host.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '%' || c == '.' || c == '_' || c == ':';
+  });
+}
+
+bool valid_listener_name(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '_' || c == '-' || c == '.';
+  });
+}
+
+std::optional<std::uint16_t> parse_port(std::string_view s) {
+  if (s.empty() || s.size() > 5 || !std::all_of(s.begin(), s.end(), is_digit)) {
+    return std::nullopt;
+  }
+  int port = std::stoi(std::string(s));
+  if (port > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(port);
+}
+
+/// One `NAME://host:port`; Kafka upper-cases the name (ListenerName.normalised).
+Listener parse_listener(std::string_view key, std::string_view entry) {
+  std::size_t scheme = entry.find("://");
+  if (scheme == std::string_view::npos) invalid(key, entry, "expected NAME://host:port");
+  Listener l;
+  l.name = std::string(entry.substr(0, scheme));
+  if (!valid_listener_name(l.name)) invalid(key, entry, "missing or invalid listener name");
+  std::transform(l.name.begin(), l.name.end(), l.name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  std::string_view rest = entry.substr(scheme + 3);
+  std::size_t colon = 0;
+  if (!rest.empty() && rest.front() == '[') {  // [IPv6]:port
+    std::size_t close = rest.find(']');
+    if (close == std::string_view::npos) invalid(key, entry, "unclosed '[' in the host");
+    l.host = std::string(rest.substr(1, close - 1));
+    colon = close + 1;
+    if (colon >= rest.size() || rest[colon] != ':') invalid(key, entry, "missing port");
+  } else {  // the last colon, so an unbracketed IPv6 address still works as in Kafka
+    colon = rest.rfind(':');
+    if (colon == std::string_view::npos) invalid(key, entry, "missing port");
+    l.host = std::string(rest.substr(0, colon));
+  }
+  if (!valid_host(l.host)) invalid(key, entry, "invalid host '" + l.host + "'");
+  auto port = parse_port(rest.substr(colon + 1));
+  if (!port) invalid(key, entry, "port must be a number from 0 to 65535");
+  l.port = *port;
+  return l;
+}
+
+bool is_ipv4_literal(std::string_view host) {
+  int parts = 0;
+  for (std::size_t start = 0; start <= host.size(); ++parts) {
+    std::size_t dot = std::min(host.find('.', start), host.size());
+    std::string_view part = host.substr(start, dot - start);
+    if (part.empty() || part.size() > 3 || !std::all_of(part.begin(), part.end(), is_digit) ||
+        std::stoi(std::string(part)) > 255) {
+      return false;
+    }
+    start = dot + 1;
+  }
+  return parts == 4;
+}
+
+bool one_ipv4_one_ipv6(const Listener& a, const Listener& b) {
+  auto v6 = [](const Listener& l) { return l.host.find(':') != std::string::npos; };
+  return (is_ipv4_literal(a.host) && v6(b)) || (v6(a) && is_ipv4_literal(b.host));
+}
+
+/// Kafka: bound listeners need distinct ports, except port 0 (tests) and one IPv4 plus one
+/// IPv6 listener sharing a port.
+void check_distinct_ports(std::string_view key, std::string_view value,
+                          const std::vector<Listener>& listeners) {
+  for (std::size_t i = 0; i < listeners.size(); ++i) {
+    for (std::size_t j = i + 1; j < listeners.size(); ++j) {
+      const Listener& a = listeners[i];
+      const Listener& b = listeners[j];
+      if (a.port != 0 && a.port == b.port && !one_ipv4_one_ipv6(a, b)) {
+        invalid(key, value, "each listener must have a different port");
+      }
+    }
+  }
+}
+
+// ---- the broker key table ---------------------------------------------------------------
+
+using B = BrokerConfig;
+using L = storage::LogConfig;
+/// Stores a validated value into the config; the key is passed for error messages.
+using Apply = void (*)(BrokerConfig&, std::string_view key, const Value&);
+
+/// One server.properties key. Rows are applied in table order, so within a family (log.dir
+/// and log.dirs, log.retention.hours/minutes/ms) the later row wins, as in Kafka.
+struct BrokerKey {
+  std::string_view name;
+  Spec spec;
+  std::optional<std::string_view> default_value;  // as DescribeConfigs shows it; {} is null
+  Apply apply = nullptr;                          // nullptr: kept in `given` only
+};
+
+template <auto Field>
+void number(BrokerConfig& b, std::string_view, const Value& v) {
+  auto& field = b.*Field;
+  field = static_cast<std::remove_reference_t<decltype(field)>>(v.number);
+}
+
+template <auto Field>
+void flag(BrokerConfig& b, std::string_view, const Value& v) {
+  b.*Field = v.flag;
+}
+
+template <auto Field>
+void log_number(BrokerConfig& b, std::string_view, const Value& v) {
+  auto& field = b.log_defaults.*Field;
+  field = static_cast<std::remove_reference_t<decltype(field)>>(v.number);
+}
+
+template <std::int64_t Unit>
+void roll(BrokerConfig& b, std::string_view, const Value& v) {
+  b.log_defaults.segment_ms = v.number * Unit;
+}
+
+/// Kafka: any negative retention means forever (-1); 0 is refused after all keys are read.
+template <std::int64_t Unit>
+void retention(BrokerConfig& b, std::string_view, const Value& v) {
+  b.log_defaults.retention_ms = v.number < 0 ? -1 : v.number * Unit;
+}
+
+void message_max_bytes(BrokerConfig& b, std::string_view, const Value& v) {
+  b.message_max_bytes = static_cast<std::int32_t>(v.number);
+  b.log_defaults.max_message_bytes = b.message_max_bytes;
+}
+
+void cleanup_policy(BrokerConfig& b, std::string_view, const Value& v) {
+  auto has = [&](std::string_view p) {
+    return std::find(v.items.begin(), v.items.end(), p) != v.items.end();
+  };
+  b.log_defaults.cleanup_delete = has("delete");
+  b.log_defaults.cleanup_compact = has("compact");
+}
+
+void timestamp_type(BrokerConfig& b, std::string_view, const Value& v) {
+  b.log_defaults.message_timestamp_type = v.text == "LogAppendTime"
+                                              ? storage::TimestampType::log_append_time
+                                              : storage::TimestampType::create_time;
+}
+
+void process_roles(BrokerConfig& b, std::string_view key, const Value& v) {
+  if (v.items.empty()) invalid(key, v.text, "must name broker, controller or both");
+  auto roles = v.items;
+  std::sort(roles.begin(), roles.end());
+  if (std::adjacent_find(roles.begin(), roles.end()) != roles.end()) {
+    invalid(key, v.text, "duplicate role");
+  }
+  b.process_roles = v.items;
+}
+
+void listeners(BrokerConfig& b, std::string_view key, const Value& v) {
+  b.listeners = parse_listeners(key, v.text);
+  if (b.listeners.empty()) invalid(key, v.text, "at least one listener is required");
+  check_distinct_ports(key, v.text, b.listeners);
+}
+
+void advertised_listeners(BrokerConfig& b, std::string_view key, const Value& v) {
+  b.advertised_listeners = parse_listeners(key, v.text);
+}
+
+void log_dirs(BrokerConfig& b, std::string_view key, const Value& v) {
+  std::vector<std::filesystem::path> dirs;
+  for (const std::string& dir : detail::split_list(v.text)) {
+    if (dir.empty()) continue;  // Kafka's parseCsvList drops empty entries
+    if (std::find(dirs.begin(), dirs.end(), dir) != dirs.end()) {
+      invalid(key, v.text, "duplicate directory " + dir);
+    }
+    dirs.emplace_back(dir);
+  }
+  if (dirs.empty()) invalid(key, v.text, "at least one log directory is required");
+  b.log_dirs = std::move(dirs);
+}
+
+void metadata_log_dir(BrokerConfig& b, std::string_view, const Value& v) {
+  b.metadata_log_dir.reset();
+  if (!v.text.empty()) b.metadata_log_dir = v.text;
+}
+
+constexpr std::string_view kLongMax = "9223372036854775807";
+
+const std::vector<BrokerKey>& broker_keys() {
+  using namespace detail;  // the *_spec helpers
+  static const std::vector<BrokerKey> keys = {
+      // Identity. broker.id (Kafka's older name) first, so node.id wins; both set must agree.
+      {"broker.id", int_spec(0), {}, number<&B::node_id>},
+      {"node.id", int_spec(0), "1", number<&B::node_id>},
+      {"process.roles", list_spec({"broker", "controller"}), "broker,controller", process_roles},
+      // Network.
+      {"listeners", string_spec(), "PLAINTEXT://localhost:9092", listeners},
+      {"advertised.listeners", string_spec(), {}, advertised_listeners},
+      {"socket.request.max.bytes", int_spec(1), "104857600", number<&B::socket_request_max_bytes>},
+      {"queued.max.request.bytes", long_spec(-1), "-1", number<&B::queued_max_request_bytes>},
+      {"queued.max.requests", int_spec(1), "500", number<&B::queued_max_requests>},
+      {"num.network.threads", int_spec(0), "0", number<&B::num_network_threads>},
+      // Storage. log.dirs, later, wins over log.dir.
+      {"log.dir", string_spec(), {}, log_dirs},
+      {"log.dirs", string_spec(), "./data", log_dirs},
+      {"metadata.log.dir", string_spec(), {}, metadata_log_dir},
+      {"log.retention.check.interval.ms", long_spec(1), "300000",
+       number<&B::log_retention_check_interval_ms>},
+      // Topic creation.
+      {"num.partitions", int_spec(1), "1", number<&B::num_partitions>},
+      {"default.replication.factor", int_spec(1, 32767), "1",
+       number<&B::default_replication_factor>},
+      {"auto.create.topics.enable", boolean_spec(), "true", flag<&B::auto_create_topics_enable>},
+      {"delete.topic.enable", boolean_spec(), "true", flag<&B::delete_topic_enable>},
+      {"message.max.bytes", int_spec(0), "1048588", message_max_bytes},
+      // Groups and offsets.
+      {"offsets.topic.num.partitions", int_spec(1), "50", number<&B::offsets_topic_num_partitions>},
+      {"offsets.topic.replication.factor", short_spec(1), "1",
+       number<&B::offsets_topic_replication_factor>},
+      {"offsets.topic.segment.bytes", int_spec(1), "104857600",
+       number<&B::offsets_topic_segment_bytes>},
+      {"offsets.retention.minutes", int_spec(1), "10080", number<&B::offsets_retention_minutes>},
+      {"group.initial.rebalance.delay.ms", int_spec(0), "3000",
+       number<&B::group_initial_rebalance_delay_ms>},
+      {"group.min.session.timeout.ms", int_spec(0), "6000",
+       number<&B::group_min_session_timeout_ms>},
+      {"group.max.session.timeout.ms", int_spec(0), "1800000",
+       number<&B::group_max_session_timeout_ms>},
+      {"replica.fetch.wait.max.ms", int_spec(0), "500", number<&B::replica_fetch_wait_max_ms>},
+      // Defaults of every topic (storage::LogConfig); ms rows after minutes after hours.
+      {"log.segment.bytes", int_spec(14), "1073741824", log_number<&L::segment_bytes>},
+      {"log.roll.hours", int_spec(1), "168", roll<kHour>},
+      {"log.roll.ms", long_spec(1), {}, roll<1>},
+      {"log.retention.hours", int_spec(), "168", retention<kHour>},
+      {"log.retention.minutes", int_spec(), {}, retention<kMinute>},
+      {"log.retention.ms", long_spec(), {}, retention<1>},
+      {"log.retention.bytes", long_spec(), "-1", log_number<&L::retention_bytes>},
+      {"log.cleanup.policy", list_spec({"compact", "delete"}), "delete", cleanup_policy},
+      {"log.flush.interval.messages", long_spec(1), kLongMax, log_number<&L::flush_messages>},
+      {"log.flush.interval.ms", long_spec(0), {}, log_number<&L::flush_ms>},
+      {"log.index.interval.bytes", int_spec(0), "4096", log_number<&L::index_interval_bytes>},
+      {"log.index.size.max.bytes", int_spec(4), "10485760", log_number<&L::segment_index_bytes>},
+      {"log.message.timestamp.type", string_spec({"CreateTime", "LogAppendTime"}), "CreateTime",
+       timestamp_type},
+      {"log.cleaner.delete.retention.ms", long_spec(0), "86400000",
+       log_number<&L::delete_retention_ms>},
+      {"log.cleaner.min.compaction.lag.ms", long_spec(0), "0",
+       log_number<&L::min_compaction_lag_ms>},
+      // Validated and described, no effect yet: broker synonyms of stored-only topic configs.
+      {"compression.type",
+       string_spec({"uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"}), "producer"},
+      {"min.insync.replicas", int_spec(1), "1"},
+      {"unclean.leader.election.enable", boolean_spec(), "false"},
+      {"log.segment.delete.delay.ms", long_spec(0), "60000"},
+      {"log.cleaner.max.compaction.lag.ms", long_spec(1), kLongMax},
+      {"log.cleaner.min.cleanable.ratio", double_spec(0, 1), "0.5"},
+      {"log.preallocate", boolean_spec(), "false"},
+      {"log.message.downconversion.enable", boolean_spec(), "true"},
+      {"log.roll.jitter.hours", int_spec(0), "0"},
+      {"log.roll.jitter.ms", long_spec(0), {}},
+      {"log.local.retention.ms", long_spec(-2), "-2"},
+      {"log.local.retention.bytes", long_spec(-2), "-2"},
+      {"log.message.timestamp.difference.max.ms", long_spec(0), kLongMax},
+      {"log.message.timestamp.before.max.ms", long_spec(0), kLongMax},
+      {"log.message.timestamp.after.max.ms", long_spec(0), kLongMax},
+      // Keys of a stock Kafka server.properties that keel does not use (yet).
+      {"controller.quorum.voters", list_spec(), ""},
+      {"controller.quorum.bootstrap.servers", list_spec(), ""},
+      {"controller.listener.names", string_spec(), {}},
+      {"inter.broker.listener.name", string_spec(), {}},
+      {"listener.security.protocol.map", string_spec(),
+       "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"},
+      {"num.io.threads", int_spec(1), "8"},
+      {"socket.send.buffer.bytes", int_spec(), "102400"},
+      {"socket.receive.buffer.bytes", int_spec(), "102400"},
+      {"num.recovery.threads.per.data.dir", int_spec(1), "1"},
+      {"transaction.state.log.replication.factor", short_spec(1), "3"},
+      {"transaction.state.log.min.isr", int_spec(1), "2"},
+      {"group.coordinator.rebalance.protocols", list_spec(), "classic"},
+      {"log.cleaner.enable", boolean_spec(), "true"},
+      {"zookeeper.connect", string_spec(), {}},
+      {"zookeeper.connection.timeout.ms", int_spec(), {}},
+  };
+  return keys;
+}
+
+const BrokerKey* find_broker_key(std::string_view name) {
+  for (const BrokerKey& k : broker_keys()) {
+    if (k.name == name) return &k;
+  }
+  return nullptr;
+}
+
+/// TLS and SASL settings are kept unvalidated: keel does not use them, and they may be secret.
+bool is_security_key(std::string_view key) {
+  return key.starts_with("ssl.") || key.starts_with("sasl.");
+}
+
+const std::string* find_given(const Properties& props, std::string_view key) {
+  auto it = props.find(std::string(key));
+  return it == props.end() ? nullptr : &it->second;
+}
+
+// ---- rules across keys ------------------------------------------------------------------
+
+void check_node_id(const BrokerConfig& b, const Properties& props) {
+  const std::string* broker_id = find_given(props, "broker.id");
+  if (!broker_id || !find_given(props, "node.id")) return;
+  auto v = detail::parse_value(find_broker_key("broker.id")->spec, "broker.id", *broker_id);
+  if (v->number != b.node_id) {
+    throw ConfigError("invalid value for broker.id: " + v->text + " (must equal node.id " +
+                      std::to_string(b.node_id) + " when both are set)");
+  }
+}
+
+/// Kafka checks the winning retention key only, so log.retention.hours=0 with
+/// log.retention.ms=1000 is fine.
+void check_retention(const BrokerConfig& b, const Properties& props) {
+  if (b.log_defaults.retention_ms != 0) return;
+  for (std::string_view key :
+       {"log.retention.ms", "log.retention.minutes", "log.retention.hours"}) {
+    if (const std::string* value = find_given(props, key)) {
+      throw ConfigError("invalid value for " + std::string(key) + ": " +
+                        std::string(detail::trim(*value)) +
+                        " (retention must be -1 for unlimited or at least 1 ms)");
+    }
+  }
+}
+
+void check_advertised(const BrokerConfig& b, const Properties& props) {
+  const std::string* value = find_given(props, "advertised.listeners");
+  if (!value) return;
+  std::string_view text = detail::trim(*value);
+  for (const Listener& l : b.advertised_listeners) {
+    if (l.host == "0.0.0.0") {
+      invalid("advertised.listeners", text,
+              "cannot use the nonroutable meta-address 0.0.0.0; use a routable IP address");
+    }
+    auto same_name = [&](const Listener& bound) { return bound.name == l.name; };
+    if (std::none_of(b.listeners.begin(), b.listeners.end(), same_name)) {
+      invalid("advertised.listeners", text, "listener " + l.name + " is not in listeners");
+    }
+  }
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  auto fail = [&](int err) {
+    throw ConfigError("cannot read config file " + path.string() + ": " +
+                      std::generic_category().message(err));
+  };
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) fail(errno);
+  std::string text;
+  char buf[1 << 14];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, f.get())) text.append(buf, n);
+  if (std::ferror(f.get())) fail(errno != 0 ? errno : EIO);
+  return text;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> parse_properties(std::string_view text) {
+  std::map<std::string, std::string> props;
+  for (const RawLine& line : logical_lines(text)) {
+    auto [key, value] = split_key_value(line);
+    props[std::move(key)] = std::move(value);  // a later line wins, as in Java
+  }
+  return props;
+}
+
+std::vector<Listener> parse_listeners(std::string_view key, std::string_view value) {
+  std::vector<Listener> out;
+  for (const std::string& entry : detail::split_list(value)) {
+    if (entry.empty()) continue;  // Kafka's parseCsvList drops empty entries
+    Listener l = parse_listener(key, entry);
+    auto same_name = [&](const Listener& o) { return o.name == l.name; };
+    if (std::any_of(out.begin(), out.end(), same_name)) {
+      invalid(key, detail::trim(value), "duplicate listener name " + l.name);
+    }
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+BrokerConfig BrokerConfig::from_properties(const std::map<std::string, std::string>& properties) {
+  BrokerConfig b;
+  b.given = properties;
+  for (const auto& entry : properties) {
+    if (!find_broker_key(entry.first) && !is_security_key(entry.first)) {
+      b.warnings.push_back("unknown configuration '" + entry.first + "' ignored");
+    }
+  }
+  for (const BrokerKey& k : broker_keys()) {
+    const std::string* text = find_given(properties, k.name);
+    if (!text) continue;
+    auto value = detail::parse_value(k.spec, k.name, *text);
+    if (!value) throw ConfigError(detail::keel_message(k.name, k.spec, value.error()));
+    if (k.apply) k.apply(b, k.name, *value);
+  }
+  check_node_id(b, properties);
+  check_retention(b, properties);
+  check_advertised(b, properties);
+  return b;
+}
+
+BrokerConfig BrokerConfig::load(const std::optional<std::filesystem::path>& file,
+                                const std::map<std::string, std::string>& overrides) {
+  std::map<std::string, std::string> merged;
+  if (file) merged = parse_properties(read_file(*file));
+  for (const auto& [key, value] : overrides) merged[key] = value;
+  return from_properties(merged);
+}
+
+std::vector<ConfigEntry> describe_broker_configs(const BrokerConfig& broker) {
+  std::vector<ConfigEntry> out;
+  for (const BrokerKey& k : broker_keys()) {
+    ConfigEntry e;
+    e.name = std::string(k.name);
+    e.type = k.spec.type;
+    e.read_only = true;
+    if (const std::string* text = find_given(broker.given, k.name)) {
+      e.value = std::string(detail::trim(*text));
+      e.source = ConfigSource::static_broker;
+    } else if (k.default_value) {
+      e.value = std::string(*k.default_value);
+    }
+    out.push_back(std::move(e));
+  }
+  for (const auto& entry : broker.given) {
+    if (!is_security_key(entry.first)) continue;
+    ConfigEntry e;
+    e.name = entry.first;
+    e.source = ConfigSource::static_broker;
+    bool secret = entry.first.find("password") != std::string::npos;
+    e.type = secret ? ConfigType::password : ConfigType::string;
+    e.read_only = true;
+    e.sensitive = true;  // value left out: keel cannot tell which of them are secrets
+    out.push_back(std::move(e));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return out;
+}
+
+std::optional<std::string_view> detail::broker_default(std::string_view key) {
+  const BrokerKey* k = find_broker_key(key);
+  return k ? k->default_value : std::nullopt;
+}
+
+}  // namespace keel::broker

@@ -1,0 +1,180 @@
+#include <keel/broker/broker.h>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/ip/host_name.hpp>
+#include <thread>
+
+#include <keel/raft/metadata_log.h>
+
+#include "core/context.h"
+#include "core/partitions.h"
+#include "core/producer_ids.h"
+#include "metadata/controller.h"
+#include "metadata/ids.h"
+#include "metadata/image.h"
+#include "metadata/meta_properties.h"
+#include "net/memory_budget.h"
+#include "net/server.h"
+
+namespace keel::broker {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kMetadataPartitionDir = "__cluster_metadata-0";
+constexpr std::int64_t kLogTickMs = 1000;
+constexpr std::int64_t kCleanerBackoffMs = 15000;  // log.cleaner.backoff.ms
+
+/// advertised.listeners (or listeners) with ephemeral ports replaced by the bound ones and
+/// an empty host by this machine's name.
+std::vector<Listener> advertise(const BrokerConfig& config, const std::vector<Listener>& bound) {
+  std::vector<Listener> out = config.advertised();
+  for (auto& listener : out) {
+    for (const auto& b : bound)
+      if (b.name == listener.name && listener.port == 0) listener.port = b.port;
+    if (listener.host.empty()) listener.host = boost::asio::ip::host_name();
+  }
+  return out;
+}
+
+std::string ensure_cluster_identity(const BrokerConfig& config, const fs::path& metadata_dir) {
+  std::vector<fs::path> dirs = config.log_dirs;
+  if (std::find(dirs.begin(), dirs.end(), metadata_dir) == dirs.end()) dirs.push_back(metadata_dir);
+  std::string cluster_id = new_cluster_id();
+  // A dir that already belongs to a cluster decides the id for new dirs.
+  for (const auto& dir : dirs) {
+    if (fs::exists(dir / "meta.properties")) {
+      auto props = ensure_meta_properties(dir, config.node_id, cluster_id);
+      if (!props.ok()) throw std::runtime_error(props.error().message);
+      cluster_id = props->cluster_id;
+      break;
+    }
+  }
+  for (const auto& dir : dirs) {
+    fs::create_directories(dir);
+    auto props = ensure_meta_properties(dir, config.node_id, cluster_id);
+    if (!props.ok()) throw std::runtime_error(props.error().message);
+    if (props->cluster_id != cluster_id)
+      throw std::runtime_error("log dir " + dir.string() + " belongs to cluster " +
+                               props->cluster_id + ", others to " + cluster_id);
+  }
+  return cluster_id;
+}
+
+}  // namespace
+
+struct Broker::Impl {
+  BrokerContext context;
+  std::string cluster_id;
+  std::unique_ptr<MemoryBudget> budget;
+  std::unique_ptr<Controller> controller;
+  std::unique_ptr<storage::LogManager> logs;
+  std::unique_ptr<PartitionRegistry> partitions;
+  std::unique_ptr<ProducerIdAllocator> producer_ids;
+  std::unique_ptr<Server> server;  // last: stopped and destroyed first
+  bool running = false;
+
+  explicit Impl(BrokerConfig config) { context.config = std::move(config); }
+
+  void start();
+  void open_metadata(const fs::path& metadata_dir);
+  void open_logs();
+  void stop();
+};
+
+void Broker::Impl::start() {
+  const auto& config = context.config;
+  const fs::path metadata_dir = config.metadata_log_dir.value_or(config.log_dirs.front());
+  cluster_id = ensure_cluster_identity(config, metadata_dir);
+
+  budget = std::make_unique<MemoryBudget>(config.effective_queued_max_request_bytes());
+  const int threads = config.num_network_threads > 0
+                          ? config.num_network_threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  server = std::make_unique<Server>(context, *budget, threads);
+  // Bound before the broker registers itself, so ephemeral ports are advertised correctly.
+  context.advertised = advertise(config, server->bind(config.listeners));
+
+  open_metadata(metadata_dir);
+  open_logs();
+  auto pids = ProducerIdAllocator::open(metadata_dir / "producer-id-block");
+  if (!pids.ok()) throw std::runtime_error(pids.error().message);
+  producer_ids = std::move(*pids);
+  context.producer_ids = producer_ids.get();
+
+  server->start();
+  running = true;
+}
+
+void Broker::Impl::open_metadata(const fs::path& metadata_dir) {
+  const auto& config = context.config;
+  auto log = raft::open_single_node_log({metadata_dir / kMetadataPartitionDir, config.node_id});
+  if (!log.ok()) throw std::runtime_error("cannot open the metadata log: " + log.error().message);
+  ControllerOptions options;
+  options.node_id = config.node_id;
+  options.cluster_id = cluster_id;
+  for (const auto& l : context.advertised)
+    options.endpoints.push_back({l.name, l.host, static_cast<std::int32_t>(l.port)});
+  options.default_num_partitions = config.num_partitions;
+  options.default_replication_factor = config.default_replication_factor;
+  options.validate_topic_config = validate_topic_config;
+  auto opened = Controller::open(std::move(*log), std::move(options));
+  if (!opened.ok())
+    throw std::runtime_error("cannot load cluster metadata: " + opened.error().message);
+  controller = std::move(*opened);
+  context.controller = controller.get();
+}
+
+void Broker::Impl::open_logs() {
+  const auto& config = context.config;
+  storage::LogManagerOptions options;
+  options.log_dirs = config.log_dirs;
+  options.default_config = config.log_defaults;
+  options.config_for = [this](const std::string& topic) {
+    const auto* info = controller->image()->topic(topic);
+    return topic_log_config(context.config,
+                            info ? info->configs : std::map<std::string, std::string>{});
+  };
+  options.owned_elsewhere = [](const storage::TopicPartition& tp) {
+    return tp.topic == "__cluster_metadata";
+  };
+  logs = std::make_unique<storage::LogManager>(std::move(options));
+  logs->startup();
+  partitions = std::make_unique<PartitionRegistry>(*logs, config);
+  context.partitions = partitions.get();
+  partitions->remove_strays(*controller->image());
+  partitions->apply(*controller->image());
+  controller->set_listener(
+      [this](const MetadataImage&, const MetadataImage& after) { partitions->apply(after); });
+  logs->start_background(kLogTickMs, kCleanerBackoffMs);
+}
+
+void Broker::Impl::stop() {
+  if (!running) return;
+  running = false;
+  server->stop();
+  logs->shutdown();
+  if (auto st = controller->close(); !st.ok())
+    spdlog::error("closing the metadata log: {}", st.error().message);
+}
+
+Broker::Broker(BrokerConfig config) : _impl(std::make_unique<Impl>(std::move(config))) {
+  _impl->start();
+}
+
+Broker::~Broker() {
+  stop();
+}
+
+const std::vector<Listener>& Broker::listeners() const {
+  return _impl->context.advertised;
+}
+const std::string& Broker::cluster_id() const {
+  return _impl->cluster_id;
+}
+void Broker::stop() {
+  _impl->stop();
+}
+
+}  // namespace keel::broker

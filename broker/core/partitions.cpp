@@ -1,0 +1,120 @@
+#include "core/partitions.h"
+
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+#include "metadata/image.h"
+
+namespace keel::broker {
+
+Partition::Partition(storage::TopicPartition tp, protocol::Uuid topic_id, std::int32_t leader_epoch,
+                     std::shared_ptr<storage::Log> log)
+    : _tp(std::move(tp)), _topic_id(topic_id), _leader_epoch(leader_epoch), _log(std::move(log)) {}
+
+void Partition::wait_for_append(const std::shared_ptr<AppendWaiter>& waiter) {
+  std::lock_guard lock(_waiters_mutex);
+  // Drop waiters that went away, so a partition nobody writes to does not collect them.
+  std::erase_if(_waiters, [](const auto& w) { return w.expired(); });
+  _waiters.push_back(waiter);
+}
+
+void Partition::notify_appended() {
+  std::vector<std::weak_ptr<AppendWaiter>> waiters;
+  {
+    std::lock_guard lock(_waiters_mutex);
+    if (_waiters.empty()) return;
+    waiters.swap(_waiters);
+  }
+  for (auto& weak : waiters) {
+    if (auto waiter = weak.lock()) waiter->wake();
+  }
+}
+
+PartitionRegistry::PartitionRegistry(storage::LogManager& logs, const BrokerConfig& config)
+    : _logs(logs), _config(config), _table(std::make_shared<const Table>()) {}
+
+std::shared_ptr<Partition> PartitionRegistry::get(std::string_view topic,
+                                                  std::int32_t partition) const {
+  return find(*_table.load(), std::string(topic), partition);
+}
+
+std::shared_ptr<Partition> PartitionRegistry::get(const protocol::Uuid& topic_id,
+                                                  std::int32_t partition) const {
+  auto table = _table.load();
+  auto it = table->by_id.find(topic_id.bytes);
+  if (it == table->by_id.end() || partition < 0 ||
+      static_cast<std::size_t>(partition) >= it->second.size())
+    return nullptr;
+  return it->second[static_cast<std::size_t>(partition)];
+}
+
+void PartitionRegistry::apply(const MetadataImage& image) {
+  std::lock_guard lock(_apply_mutex);
+  auto old = _table.load();
+  delete_removed(*old, image);
+  auto table = std::make_shared<Table>();
+  for (const auto& [name, topic] : image.topics()) {
+    auto config = topic_log_config(_config, topic.configs);
+    auto& slots = table->by_name[name];
+    for (const auto& info : topic.partitions) {
+      auto existing = find(*old, name, info.partition);
+      if (existing && existing->topic_id() == topic.id) {
+        existing->log().set_config(config);
+        slots.push_back(existing);
+        continue;
+      }
+      storage::TopicPartition tp{name, info.partition};
+      auto log = _logs.create_log(tp, config, topic.id.to_string());
+      if (!log.ok()) {
+        spdlog::error("cannot open log for {}: {}", tp.dir_name(), log.error().message);
+        slots.push_back(nullptr);
+        continue;
+      }
+      slots.push_back(
+          std::make_shared<Partition>(tp, topic.id, info.leader_epoch, std::move(log.value())));
+    }
+    table->by_id[topic.id.bytes] = slots;
+  }
+  _table.store(table);
+}
+
+void PartitionRegistry::remove_strays(const MetadataImage& image) {
+  for (const auto& tp : _logs.partitions()) {
+    const auto* topic = image.topic(tp.topic);
+    auto log = _logs.get_log(tp);
+    const bool known =
+        topic != nullptr && tp.partition < static_cast<int>(topic->partitions.size()) &&
+        (!log || log->topic_id().empty() || log->topic_id() == topic->id.to_string());
+    if (known) continue;
+    spdlog::info("deleting log {}: its topic is not in the cluster metadata", tp.dir_name());
+    if (auto st = _logs.delete_log(tp); !st.ok())
+      spdlog::error("cannot delete log {}: {}", tp.dir_name(), st.error().message);
+  }
+}
+
+std::shared_ptr<Partition> PartitionRegistry::find(const Table& table, const std::string& topic,
+                                                   std::int32_t partition) {
+  auto it = table.by_name.find(topic);
+  if (it == table.by_name.end() || partition < 0 ||
+      static_cast<std::size_t>(partition) >= it->second.size())
+    return nullptr;
+  return it->second[static_cast<std::size_t>(partition)];
+}
+
+// Logs of topics that are gone, or were recreated under a new id, are deleted before new
+// logs are created, so a recreated topic starts empty.
+void PartitionRegistry::delete_removed(const Table& old, const MetadataImage& image) {
+  for (const auto& [name, slots] : old.by_name) {
+    const auto* now = image.topic(name);
+    for (const auto& partition : slots) {
+      if (!partition) continue;
+      if (now && now->id == partition->topic_id()) continue;
+      if (auto st = _logs.delete_log(partition->topic_partition()); !st.ok())
+        spdlog::error("cannot delete log {}: {}", partition->topic_partition().dir_name(),
+                      st.error().message);
+    }
+  }
+}
+
+}  // namespace keel::broker

@@ -1,0 +1,91 @@
+#pragma once
+// The partitions this node hosts: each is a storage::Log plus the fetch requests waiting for
+// it to grow. The set follows the metadata image (topics created or deleted by the
+// controller); lookups on the produce/fetch path take no lock.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <keel/broker/config.h>
+#include <keel/protocol/wire.h>
+#include <keel/storage/log_manager.h>
+
+namespace keel::broker {
+
+class MetadataImage;
+
+/// Something waiting for a partition to grow (a long-polling fetch). `wake` may be called
+/// from any thread, more than once; it must be cheap (it posts work elsewhere).
+struct AppendWaiter {
+  std::function<void()> wake;
+};
+
+/// One hosted partition. Thread-safe: the Log has its own locking; waiters have a small mutex
+/// of their own (never held while waking).
+class Partition {
+ public:
+  Partition(storage::TopicPartition tp, protocol::Uuid topic_id, std::int32_t leader_epoch,
+            std::shared_ptr<storage::Log> log);
+
+  const storage::TopicPartition& topic_partition() const { return _tp; }
+  const protocol::Uuid& topic_id() const { return _topic_id; }
+  std::int32_t leader_epoch() const { return _leader_epoch; }
+  storage::Log& log() const { return *_log; }
+
+  /// Registers a waiter, woken by the next append (or immediately if one raced in).
+  void wait_for_append(const std::shared_ptr<AppendWaiter>& waiter);
+  /// Wakes every waiter; called after each append.
+  void notify_appended();
+
+ private:
+  storage::TopicPartition _tp;
+  protocol::Uuid _topic_id;
+  std::int32_t _leader_epoch;
+  std::shared_ptr<storage::Log> _log;
+  std::mutex _waiters_mutex;
+  std::vector<std::weak_ptr<AppendWaiter>> _waiters;
+};
+
+/// Lifecycle: construct over a started LogManager, then apply() every new metadata image
+/// (creates logs for new partitions, deletes logs of removed topics). Threads: get() from any
+/// thread, lock-free (an immutable map swapped whole); apply() from the controller's thread.
+class PartitionRegistry {
+ public:
+  PartitionRegistry(storage::LogManager& logs, const BrokerConfig& config);
+
+  std::shared_ptr<Partition> get(std::string_view topic, std::int32_t partition) const;
+  std::shared_ptr<Partition> get(const protocol::Uuid& topic_id, std::int32_t partition) const;
+
+  /// Brings the hosted partitions in line with `image`. Errors are logged per partition
+  /// (a partition that cannot be opened is left out, and clients see it as unavailable).
+  void apply(const MetadataImage& image);
+  /// Deletes logs found on disk whose topic is not in `image` (deleted while this node was
+  /// down) or has another id (deleted and recreated).
+  void remove_strays(const MetadataImage& image);
+
+ private:
+  struct Table {
+    std::unordered_map<std::string, std::vector<std::shared_ptr<Partition>>> by_name;
+    std::map<std::array<std::uint8_t, 16>, std::vector<std::shared_ptr<Partition>>> by_id;
+  };
+
+  static std::shared_ptr<Partition> find(const Table& table, const std::string& topic,
+                                         std::int32_t partition);
+  void delete_removed(const Table& old, const MetadataImage& image);
+
+  storage::LogManager& _logs;
+  const BrokerConfig& _config;
+  std::mutex _apply_mutex;
+  std::atomic<std::shared_ptr<const Table>> _table;
+};
+
+}  // namespace keel::broker

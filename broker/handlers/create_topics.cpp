@@ -1,0 +1,82 @@
+// CreateTopics (API 19), v0-v7: validated and recorded by the controller (TopicRecord,
+// PartitionRecord, ConfigRecord in __cluster_metadata). validate_only checks without
+// writing. v5+ returns the topic's configs, partition count and replication factor.
+
+#include <keel/protocol/messages/create_topics.h>
+
+#include "core/context.h"
+#include "handlers/common.h"
+#include "handlers/registry.h"
+#include "metadata/controller.h"
+#include "metadata/image.h"
+
+namespace keel::broker {
+
+namespace {
+
+using protocol::CreateTopicsRequest;
+using protocol::CreateTopicsResponse;
+using E = protocol::ErrorCode;
+
+CreateTopicRequest to_controller(const CreateTopicsRequest::CreatableTopic& topic) {
+  CreateTopicRequest out;
+  out.name = topic.name;
+  out.num_partitions = topic.num_partitions;
+  out.replication_factor = topic.replication_factor;
+  for (const auto& a : topic.assignments) out.assignments[a.partition_index] = a.broker_ids;
+  for (const auto& c : topic.configs)
+    if (c.value) out.configs[c.name] = *c.value;
+  return out;
+}
+
+void describe_configs(const BrokerConfig& config,
+                      const std::map<std::string, std::string>& overrides,
+                      CreateTopicsResponse::CreatableTopicResult& out) {
+  out.configs.emplace();
+  for (const auto& entry : describe_topic_configs(config, overrides)) {
+    CreateTopicsResponse::CreatableTopicConfigs c;
+    c.name = entry.name;
+    c.value = entry.value;
+    c.read_only = entry.read_only;
+    c.config_source = static_cast<std::int8_t>(entry.source);
+    c.is_sensitive = entry.sensitive;
+    out.configs->push_back(std::move(c));
+  }
+}
+
+}  // namespace
+
+void handle_create_topics(Request& request, Reply reply) {
+  CreateTopicsRequest req;
+  if (!decode_request(request, req, reply)) return;
+  auto& broker = *request.broker;
+  std::vector<CreateTopicRequest> creates;
+  for (const auto& topic : req.topics) creates.push_back(to_controller(topic));
+  auto results = broker.controller->create_topics(creates, req.validate_only);
+
+  CreateTopicsResponse response;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const auto& result = results[i];
+    CreateTopicsResponse::CreatableTopicResult out;
+    out.name = creates[i].name;
+    out.error_code = code(result.error.code);
+    if (request.version >= 1 && result.error.code != E::none)
+      out.error_message = result.error.message;
+    else
+      out.error_message = std::nullopt;
+    if (request.version >= 5) {
+      if (result.error.code == E::none) {
+        out.num_partitions = result.num_partitions;
+        out.replication_factor = result.replication_factor;
+        describe_configs(broker.config, creates[i].configs, out);
+      } else {
+        out.configs = std::nullopt;
+      }
+    }
+    if (request.version >= 7) out.topic_id = result.id;
+    response.topics.push_back(std::move(out));
+  }
+  reply.send(response, request.version);
+}
+
+}  // namespace keel::broker

@@ -1,0 +1,60 @@
+// DeleteTopics (API 20), v0-v6: by name (v0-v5 topic_names, v6 topics) or by id (v6).
+// The controller writes RemoveTopicRecord; the partition logs are then deleted.
+
+#include <keel/protocol/messages/delete_topics.h>
+
+#include "core/context.h"
+#include "handlers/common.h"
+#include "handlers/registry.h"
+#include "metadata/controller.h"
+#include "metadata/image.h"
+
+namespace keel::broker {
+
+namespace {
+
+using protocol::DeleteTopicsRequest;
+using protocol::DeleteTopicsResponse;
+using E = protocol::ErrorCode;
+
+DeleteTopicsResponse::DeletableTopicResult delete_one(Request& request,
+                                                      const std::optional<std::string>& name,
+                                                      const protocol::Uuid& id) {
+  auto& broker = *request.broker;
+  DeleteTopicsResponse::DeletableTopicResult out;
+  out.name = name;
+  if (request.version >= 6) out.topic_id = id;
+  TopicError error;
+  if (!broker.config.delete_topic_enable) {
+    error = {E::topic_deletion_disabled, "Topic deletion is disabled."};
+  } else if (name) {
+    if (request.version >= 6) {
+      if (const auto* topic = broker.controller->image()->topic(*name)) out.topic_id = topic->id;
+    }
+    error = broker.controller->delete_topic(std::string_view(*name));
+  } else {
+    if (const auto* topic = broker.controller->image()->topic(id)) out.name = topic->name;
+    error = broker.controller->delete_topic(id);
+  }
+  out.error_code = code(error.code);
+  if (request.version >= 5 && error.code != E::none) out.error_message = error.message;
+  return out;
+}
+
+}  // namespace
+
+void handle_delete_topics(Request& request, Reply reply) {
+  DeleteTopicsRequest req;
+  if (!decode_request(request, req, reply)) return;
+  DeleteTopicsResponse response;
+  if (request.version >= 6) {
+    for (const auto& t : req.topics)
+      response.responses.push_back(delete_one(request, t.name, t.topic_id));
+  } else {
+    for (const auto& name : req.topic_names)
+      response.responses.push_back(delete_one(request, name, {}));
+  }
+  reply.send(response, request.version);
+}
+
+}  // namespace keel::broker

@@ -1,0 +1,77 @@
+// ListOffsets (API 2), v0-v8: earliest (-2), latest (-1), max timestamp (-3, v7+) and the
+// first offset at or after a timestamp (time index). Latest is the high watermark, which is
+// also the last stable offset while keel has no transactions.
+
+#include <keel/protocol/messages/list_offsets.h>
+
+#include "core/context.h"
+#include "core/partitions.h"
+#include "handlers/common.h"
+#include "handlers/registry.h"
+
+namespace keel::broker {
+
+namespace {
+
+using protocol::ListOffsetsRequest;
+using protocol::ListOffsetsResponse;
+using E = protocol::ErrorCode;
+
+constexpr std::int64_t kLatest = -1;
+constexpr std::int64_t kEarliest = -2;
+
+ListOffsetsResponse::ListOffsetsPartitionResponse lookup(
+    const Request& request, const std::string& topic,
+    const ListOffsetsRequest::ListOffsetsPartition& p) {
+  ListOffsetsResponse::ListOffsetsPartitionResponse out;
+  out.partition_index = p.partition_index;
+  auto partition = request.broker->partitions->get(topic, p.partition_index);
+  if (!partition) {
+    out.error_code = code(E::unknown_topic_or_partition);
+    return out;
+  }
+  auto& log = partition->log();
+  std::int64_t offset = -1;
+  std::int64_t timestamp = -1;
+  if (p.timestamp == kLatest) {
+    offset = log.high_watermark();
+  } else if (p.timestamp == kEarliest) {
+    offset = log.log_start_offset();
+  } else {
+    auto found = log.offset_for_timestamp(p.timestamp);
+    if (!found.ok()) {
+      out.error_code = code(to_error_code(found.error().code));
+      return out;
+    }
+    if (*found) {
+      offset = (*found)->offset;
+      timestamp = (*found)->timestamp;
+    }
+  }
+  if (request.version == 0) {
+    if (offset >= 0) out.old_style_offsets.push_back(offset);
+  } else {
+    out.offset = offset;
+    out.timestamp = timestamp;
+  }
+  if (request.version >= 4 && offset >= 0) out.leader_epoch = partition->leader_epoch();
+  return out;
+}
+
+}  // namespace
+
+void handle_list_offsets(Request& request, Reply reply) {
+  ListOffsetsRequest req;
+  if (!decode_request(request, req, reply)) return;
+  ListOffsetsResponse response;
+  for (const auto& topic : req.topics) {
+    ListOffsetsResponse::ListOffsetsTopicResponse topic_out;
+    topic_out.name = topic.name;
+    for (const auto& p : topic.partitions)
+      topic_out.partitions.push_back(lookup(request, topic.name, p));
+    response.topics.push_back(std::move(topic_out));
+  }
+  reply.send(response, request.version);
+}
+
+}  // namespace keel::broker

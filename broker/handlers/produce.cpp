@@ -1,0 +1,90 @@
+// Produce (API 0), v0-v11: validates and appends each partition's batches to its log.
+// acks 0 (no response), 1 and -1 (the same on a single node: the only replica is the
+// leader; durability follows the topic's flush policy). Idempotent batches are checked
+// against the producer state (duplicates are acknowledged with their original offsets).
+// Left out: transactions (transactional batches are stored, but there is no coordinator).
+
+#include <keel/protocol/messages/produce.h>
+
+#include "core/context.h"
+#include "core/partitions.h"
+#include "handlers/common.h"
+#include "handlers/registry.h"
+
+namespace keel::broker {
+
+namespace {
+
+using protocol::ProduceRequest;
+using protocol::ProduceResponse;
+using E = protocol::ErrorCode;
+
+ProduceResponse::PartitionProduceResponse append_partition(
+    Request& request, const std::string& topic, const ProduceRequest::PartitionProduceData& data) {
+  ProduceResponse::PartitionProduceResponse out;
+  out.index = data.index;
+  out.base_offset = -1;
+  auto partition = request.broker->partitions->get(topic, data.index);
+  if (!partition) {
+    out.error_code = code(E::unknown_topic_or_partition);
+    return out;
+  }
+  if (!data.records || data.records->size() == 0) {
+    out.error_code = code(E::invalid_record);
+    out.error_message = "produce request without records";
+    return out;
+  }
+  // The records are a view into this request's frame buffer, which the connection owns and
+  // keeps until the reply is sent: storage rewrites offsets in place there, no copy.
+  const auto view = data.records->bytes();
+  auto* bytes = request.mutable_body + (view.data() - request.body.data());
+  storage::AppendOptions options;
+  options.leader_epoch = partition->leader_epoch();
+  auto& log = partition->log();
+  auto result = log.append(std::span<std::uint8_t>(bytes, view.size()), options);
+  if (!result.ok()) {
+    out.error_code = code(to_error_code(result.error().code));
+    out.error_message = result.error().message;
+    spdlog::debug("produce to {}-{} from {} failed: {}", topic, data.index, request.peer,
+                  result.error().message);
+    return out;
+  }
+  // A single node is the whole ISR: what is appended is committed.
+  log.set_high_watermark(log.log_end_offset());
+  partition->notify_appended();
+  out.base_offset = result->base_offset;
+  out.log_append_time_ms = result->log_append_time;
+  out.log_start_offset = result->log_start_offset;
+  return out;
+}
+
+}  // namespace
+
+void handle_produce(Request& request, Reply reply) {
+  ProduceRequest req;
+  if (!decode_request(request, req, reply)) return;
+  const bool valid_acks = req.acks == 0 || req.acks == 1 || req.acks == -1;
+  ProduceResponse response;
+  for (const auto& topic : req.topic_data) {
+    ProduceResponse::TopicProduceResponse topic_out;
+    topic_out.name = topic.name;
+    for (const auto& data : topic.partition_data) {
+      if (!valid_acks) {
+        ProduceResponse::PartitionProduceResponse out;
+        out.index = data.index;
+        out.error_code = code(E::invalid_required_acks);
+        topic_out.partition_responses.push_back(std::move(out));
+        continue;
+      }
+      topic_out.partition_responses.push_back(append_partition(request, topic.name, data));
+    }
+    response.responses.push_back(std::move(topic_out));
+  }
+  if (req.acks == 0) {
+    reply.send_nothing();
+    return;
+  }
+  reply.send(response, request.version);
+}
+
+}  // namespace keel::broker

@@ -1,0 +1,120 @@
+#include "handlers/registry.h"
+
+#include <array>
+
+#include <keel/protocol/messages/api_versions.h>
+
+#include "handlers/common.h"
+
+namespace keel::broker {
+
+namespace {
+
+using protocol::ApiKey;
+
+struct Entry {
+  ApiKey key;
+  Handler handler;
+};
+
+// Every API keel answers. Versions are every version the codec has (from the schemas).
+constexpr std::array kHandlers{
+    Entry{ApiKey::produce, handle_produce},
+    Entry{ApiKey::fetch, handle_fetch},
+    Entry{ApiKey::list_offsets, handle_list_offsets},
+    Entry{ApiKey::metadata, handle_metadata},
+    Entry{ApiKey::api_versions, handle_api_versions},
+    Entry{ApiKey::create_topics, handle_create_topics},
+    Entry{ApiKey::delete_topics, handle_delete_topics},
+    Entry{ApiKey::init_producer_id, handle_init_producer_id},
+};
+
+std::vector<HandlerEntry> build_table() {
+  std::vector<HandlerEntry> table;
+  for (const auto& entry : kHandlers) {
+    const auto* api = protocol::find_api(static_cast<std::int16_t>(entry.key));
+    if (api == nullptr) continue;
+    table.push_back({entry.key, api->lowest_version, api->highest_version, entry.handler});
+  }
+  return table;
+}
+
+const std::vector<HandlerEntry>& table() {
+  static const std::vector<HandlerEntry> instance = build_table();
+  return instance;
+}
+
+protocol::ApiVersionsResponse supported_versions() {
+  protocol::ApiVersionsResponse response;
+  for (const auto& entry : table()) {
+    response.api_keys.push_back(
+        {static_cast<std::int16_t>(entry.key), entry.min_version, entry.max_version, {}});
+  }
+  return response;
+}
+
+}  // namespace
+
+std::span<const HandlerEntry> handler_table() {
+  return table();
+}
+
+const HandlerEntry* find_handler(std::int16_t key) {
+  for (const auto& entry : table())
+    if (static_cast<std::int16_t>(entry.key) == key) return &entry;
+  return nullptr;
+}
+
+ResponseBody unsupported_api_versions_response() {
+  auto response = supported_versions();
+  response.error_code = code(protocol::ErrorCode::unsupported_version);
+  ResponseBody body;
+  if (!response.encode(body.writer, 0).ok()) body.close_connection = true;
+  return body;
+}
+
+void handle_api_versions(Request& request, Reply reply) {
+  protocol::ApiVersionsRequest req;
+  if (!decode_request(request, req, reply)) return;
+  auto response = supported_versions();
+  // KIP-584 features: keel reports metadata.version (3.8-IV0 is level 20) as finalized.
+  if (request.version >= 3) {
+    response.supported_features.push_back({"metadata.version", 1, 20, {}});
+    response.finalized_features.push_back({"metadata.version", 20, 20, {}});
+    response.finalized_features_epoch = 0;
+  }
+  reply.send(response, request.version);
+}
+
+protocol::ErrorCode to_error_code(storage::Errc errc) {
+  using E = protocol::ErrorCode;
+  switch (errc) {
+    case storage::Errc::corrupt_message:
+      return E::corrupt_message;
+    case storage::Errc::offset_out_of_range:
+      return E::offset_out_of_range;
+    case storage::Errc::message_too_large:
+      return E::message_too_large;
+    case storage::Errc::invalid_record:
+      return E::invalid_record;
+    case storage::Errc::unsupported_version:
+      return E::unsupported_for_message_format;
+    case storage::Errc::unsupported_compression:
+      return E::unsupported_compression_type;
+    case storage::Errc::decompression_limit:
+      return E::corrupt_message;
+    case storage::Errc::invalid_timestamp:
+      return E::invalid_timestamp;
+    case storage::Errc::out_of_order_sequence:
+      return E::out_of_order_sequence_number;
+    case storage::Errc::invalid_producer_epoch:
+      return E::invalid_producer_epoch;
+    case storage::Errc::io_error:
+      return E::kafka_storage_error;
+    case storage::Errc::closed:
+      return E::not_leader_or_follower;
+  }
+  return E::unknown_server_error;
+}
+
+}  // namespace keel::broker

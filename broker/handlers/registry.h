@@ -1,0 +1,36 @@
+#pragma once
+// The one list of APIs keel answers: dispatch uses it, and ApiVersions reports it, so the
+// two cannot disagree.
+
+#include <cstdint>
+#include <span>
+
+#include "request.h"
+
+namespace keel::broker {
+
+struct HandlerEntry {
+  protocol::ApiKey key;
+  std::int16_t min_version;
+  std::int16_t max_version;
+  Handler handler;
+};
+
+std::span<const HandlerEntry> handler_table();
+/// The entry for an API key, or nullptr when keel does not answer it.
+const HandlerEntry* find_handler(std::int16_t key);
+/// ApiVersions v0 with UNSUPPORTED_VERSION and the supported list: Kafka's answer to an
+/// ApiVersions version it does not know, readable by any client.
+ResponseBody unsupported_api_versions_response();
+
+// One function per API, each in handlers/<api>.cpp.
+void handle_api_versions(Request& request, Reply reply);
+void handle_metadata(Request& request, Reply reply);
+void handle_produce(Request& request, Reply reply);
+void handle_fetch(Request& request, Reply reply);
+void handle_list_offsets(Request& request, Reply reply);
+void handle_create_topics(Request& request, Reply reply);
+void handle_delete_topics(Request& request, Reply reply);
+void handle_init_producer_id(Request& request, Reply reply);
+
+}  // namespace keel::broker

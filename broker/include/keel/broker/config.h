@@ -1,0 +1,152 @@
+#pragma once
+// Broker configuration: Kafka's server.properties names, defaults and validation, and the
+// topic-level configs (retention.ms, cleanup.policy, ...) that map onto storage::LogConfig.
+// Start-up code throws ConfigError; request paths (CreateTopics, AlterConfigs) get values.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <keel/result.h>
+#include <keel/storage/log_config.h>
+
+namespace keel::broker {
+
+/// A bad configuration at start-up; the message names the key ("invalid value for
+/// num.partitions: 'x' is not an integer").
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// One `NAME://host:port` entry of `listeners` / `advertised.listeners`.
+struct Listener {
+  std::string name = "PLAINTEXT";
+  std::string host;  // empty: all interfaces
+  std::uint16_t port = 9092;
+  bool operator==(const Listener&) const = default;
+};
+
+/// Everything `keel serve` reads, by Kafka's property names. Plain value type.
+struct BrokerConfig {
+  std::int32_t node_id = 1;                                           // node.id
+  std::vector<std::string> process_roles{"broker", "controller"};     // process.roles
+  std::vector<Listener> listeners{{"PLAINTEXT", "localhost", 9092}};  // listeners
+  std::vector<Listener> advertised_listeners;             // advertised.listeners (empty: listeners)
+  std::vector<std::filesystem::path> log_dirs{"./data"};  // log.dirs (or log.dir)
+  std::optional<std::filesystem::path> metadata_log_dir;  // metadata.log.dir
+  std::int32_t num_partitions = 1;                        // num.partitions
+  std::int16_t default_replication_factor = 1;            // default.replication.factor
+  bool auto_create_topics_enable = true;                  // auto.create.topics.enable
+  bool delete_topic_enable = true;                        // delete.topic.enable
+  std::int32_t message_max_bytes = 1048588;               // message.max.bytes
+  std::int32_t socket_request_max_bytes = 104857600;      // socket.request.max.bytes
+  /// queued.max.request.bytes; Kafka's -1 means "no byte bound"; keel then bounds the bytes
+  /// held by queued requests at effective_queued_max_request_bytes().
+  std::int64_t queued_max_request_bytes = -1;
+  std::int32_t queued_max_requests = 500;                 // queued.max.requests
+  std::int32_t num_network_threads = 0;                   // num.network.threads (0: one per core)
+  std::int32_t offsets_topic_num_partitions = 50;         // offsets.topic.num.partitions
+  std::int16_t offsets_topic_replication_factor = 1;      // offsets.topic.replication.factor
+  std::int32_t offsets_topic_segment_bytes = 104857600;   // offsets.topic.segment.bytes
+  std::int64_t offsets_retention_minutes = 10080;         // offsets.retention.minutes
+  std::int32_t group_initial_rebalance_delay_ms = 3000;   // group.initial.rebalance.delay.ms
+  std::int32_t group_min_session_timeout_ms = 6000;       // group.min.session.timeout.ms
+  std::int32_t group_max_session_timeout_ms = 1800000;    // group.max.session.timeout.ms
+  std::int64_t log_retention_check_interval_ms = 300000;  // log.retention.check.interval.ms
+  std::int32_t replica_fetch_wait_max_ms = 500;           // (unused by a single node)
+  /// Defaults of every topic: log.segment.bytes, log.roll.ms/hours, log.retention.ms/
+  /// minutes/hours, log.retention.bytes, log.cleanup.policy, log.flush.interval.messages,
+  /// log.flush.interval.ms, log.index.interval.bytes, log.index.size.max.bytes,
+  /// log.message.timestamp.type, log.cleaner.delete.retention.ms,
+  /// log.cleaner.min.compaction.lag.ms, and message.max.bytes as max.message.bytes.
+  storage::LogConfig log_defaults;
+
+  /// Every key=value given (file, then overrides), for DescribeConfigs of the broker.
+  std::map<std::string, std::string> given;
+  /// Unknown keys ("unknown configuration 'foo.bar' ignored"), for the caller to log.
+  std::vector<std::string> warnings;
+
+  /// listeners, or advertised.listeners when set.
+  const std::vector<Listener>& advertised() const {
+    return advertised_listeners.empty() ? listeners : advertised_listeners;
+  }
+  std::int64_t effective_queued_max_request_bytes() const {
+    return queued_max_request_bytes > 0 ? queued_max_request_bytes : 256LL * 1024 * 1024;
+  }
+
+  /// Builds a config from properties (later keys of `overrides` win over `file`). Unknown
+  /// keys become warnings; an invalid value throws ConfigError naming the key.
+  static BrokerConfig from_properties(const std::map<std::string, std::string>& properties);
+  /// Reads `file` (when given) as Java properties, applies `overrides`, validates.
+  static BrokerConfig load(const std::optional<std::filesystem::path>& file,
+                           const std::map<std::string, std::string>& overrides);
+};
+
+/// Java .properties text: `#`/`!` comments, `key=value`, `key: value`, `key value`,
+/// backslash line continuations and escapes. Throws ConfigError on a malformed line.
+std::map<std::string, std::string> parse_properties(std::string_view text);
+
+/// Parses a `listeners` value: comma-separated `NAME://host:port` (`[::1]` for IPv6, empty
+/// host for all interfaces). Throws ConfigError naming `key`.
+std::vector<Listener> parse_listeners(std::string_view key, std::string_view value);
+
+// ---- Topic-level configs (CreateTopics, DescribeConfigs, AlterConfigs) -------------------
+
+/// DescribeConfigs' ConfigSource values.
+enum class ConfigSource : std::int8_t {
+  unknown = 0,
+  dynamic_topic = 1,
+  dynamic_broker = 2,
+  dynamic_default_broker = 3,
+  static_broker = 4,
+  default_config = 5,
+};
+
+/// DescribeConfigs' ConfigType values (v3+).
+enum class ConfigType : std::int8_t {
+  unknown = 0,
+  boolean = 1,
+  string = 2,
+  int_ = 3,
+  short_ = 4,
+  long_ = 5,
+  double_ = 6,
+  list = 7,
+  class_ = 8,
+  password = 9,
+};
+
+struct ConfigEntry {
+  std::string name;
+  std::optional<std::string> value;
+  ConfigSource source = ConfigSource::default_config;
+  ConfigType type = ConfigType::string;
+  bool read_only = false;
+  bool sensitive = false;
+  std::string documentation;
+  /// The broker's static value a topic override hides (for include_synonyms).
+  std::optional<std::string> broker_value;
+  std::string broker_key;  // e.g. log.retention.ms for retention.ms
+};
+
+/// true for the topic configs keel knows (Kafka's names).
+bool is_topic_config(std::string_view name);
+/// Checks one topic config value (type, range, enum values). The error message is the one
+/// a client sees with INVALID_CONFIG ("Invalid value -5 for configuration segment.bytes: ...").
+Status validate_topic_config(std::string_view name, std::string_view value);
+/// The broker defaults with the topic's overrides applied (already validated).
+storage::LogConfig topic_log_config(const BrokerConfig& broker,
+                                    const std::map<std::string, std::string>& overrides);
+/// Every topic config with its effective value and source, sorted by name.
+std::vector<ConfigEntry> describe_topic_configs(
+    const BrokerConfig& broker, const std::map<std::string, std::string>& overrides);
+/// The broker's configs with values and sources (static_broker when given, else default).
+std::vector<ConfigEntry> describe_broker_configs(const BrokerConfig& broker);
+
+}  // namespace keel::broker

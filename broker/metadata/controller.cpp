@@ -1,0 +1,480 @@
+#include "metadata/controller.h"
+
+#include <set>
+#include <string>
+
+#include "metadata/ids.h"
+#include "metadata/records.h"
+#include "metadata/topic_rules.h"
+
+namespace keel::broker {
+
+namespace pr = keel::protocol;
+using pr::ErrorCode;
+using Record = std::vector<std::uint8_t>;
+
+namespace {
+
+// Record versions written. PartitionRecord v0 holds every field set here (v1 adds
+// directories, v2 ELR); RegisterBrokerRecord v3 is what metadata.version 20 writes.
+constexpr std::int16_t kPartitionRecordVersion = 0;
+constexpr std::int16_t kRegisterBrokerRecordVersion = 3;
+constexpr std::int8_t kUnfence = -1;  // BrokerRegistrationChangeRecord.Fenced
+
+TopicError topic_error(ErrorCode code, std::string message = {}) {
+  return TopicError{code, std::move(message)};
+}
+
+CreateTopicResult failed(TopicError error) {
+  CreateTopicResult result;
+  result.error = std::move(error);
+  result.num_partitions = -1;
+  result.replication_factor = -1;
+  return result;
+}
+
+Record topic_record(const std::string& name, const pr::Uuid& id) {
+  pr::TopicRecord record;
+  record.name = name;
+  record.topic_id = id;
+  return encode_metadata_record(record, 0);
+}
+
+Record partition_record(const pr::Uuid& topic_id, std::int32_t partition,
+                        const std::vector<std::int32_t>& replicas,
+                        const std::vector<std::int32_t>& isr) {
+  pr::PartitionRecord record;
+  record.partition_id = partition;
+  record.topic_id = topic_id;
+  record.replicas = replicas;
+  record.isr = isr;
+  record.leader = isr.front();  // Kafka: the first in-sync replica in preferred order
+  record.leader_epoch = 0;
+  record.partition_epoch = 0;
+  return encode_metadata_record(record, kPartitionRecordVersion);
+}
+
+Record topic_config_record(std::string_view topic, const std::string& name,
+                           const std::optional<std::string>& value) {
+  pr::ConfigRecord record;
+  record.resource_type = kTopicConfigResource;
+  record.resource_name = std::string(topic);
+  record.name = name;
+  record.value = value;  // null deletes the override
+  return encode_metadata_record(record, 0);
+}
+
+/// Replicas and ISR of each partition to create.
+struct PartitionPlan {
+  std::vector<std::vector<std::int32_t>> replicas;
+  std::vector<std::vector<std::int32_t>> isrs;
+};
+
+/// Kafka's createTopic for explicit assignments.
+Result<PartitionPlan, TopicError> plan_manual(const CreateTopicRequest& request,
+                                              const MetadataImage& image) {
+  if (request.replication_factor != -1)
+    return Fail{topic_error(ErrorCode::invalid_request,
+                            "A manual partition assignment was specified, but replication factor "
+                            "was not set to -1.")};
+  if (request.num_partitions != -1)
+    return Fail{topic_error(ErrorCode::invalid_request,
+                            "A manual partition assignment was specified, but numPartitions was "
+                            "not set to -1.")};
+  PartitionPlan plan;
+  std::optional<std::size_t> replication_factor;
+  for (const auto& [partition, replicas] : request.assignments) {  // ascending partition ids
+    if (auto invalid = invalid_manual_assignment(replicas, image, replication_factor))
+      return Fail{topic_error(ErrorCode::invalid_replica_assignment, *invalid)};
+    replication_factor = replicas.size();
+    auto isr = active_replicas(replicas, image);
+    if (isr.empty())
+      return Fail{topic_error(ErrorCode::invalid_replica_assignment,
+                              "All brokers specified in the manual partition assignment for "
+                              "partition " + std::to_string(partition) +
+                                  " are fenced or in controlled shutdown.")};
+    plan.replicas.push_back(replicas);
+    plan.isrs.push_back(std::move(isr));
+  }
+  // The keys are unique and sorted: consecutive from 0 exactly when the last is n - 1.
+  const auto last = static_cast<std::size_t>(request.assignments.rbegin()->first);
+  if (request.assignments.begin()->first != 0 || last + 1 != request.assignments.size())
+    return Fail{topic_error(ErrorCode::invalid_replica_assignment,
+                            "partitions should be a consecutive 0-based integer sequence")};
+  return plan;
+}
+
+/// Kafka's createTopic with a partition count and replication factor (or the defaults).
+Result<PartitionPlan, TopicError> plan_placed(std::int32_t num_partitions,
+                                              std::int16_t replication_factor,
+                                              const MetadataImage& image) {
+  auto placed = place_replicas(image.unfenced_broker_ids(), 0, num_partitions, replication_factor);
+  if (!placed.ok())
+    return Fail{topic_error(ErrorCode::invalid_replication_factor,
+                            "Unable to replicate the partition " +
+                                std::to_string(replication_factor) +
+                                " time(s): " + placed.error().message)};
+  PartitionPlan plan;
+  plan.replicas = std::move(*placed);
+  for (const auto& replicas : plan.replicas) plan.isrs.push_back(active_replicas(replicas, image));
+  return plan;
+}
+
+/// A topic with a name colliding with `name` once '.' and '_' are unified, if any.
+std::optional<std::string> colliding_topic(const std::map<std::string, std::string>& unified_names,
+                                           std::string_view name) {
+  if (!has_collision_chars(name)) return std::nullopt;
+  auto it = unified_names.find(unify_collision_chars(name));
+  if (it == unified_names.end()) return std::nullopt;
+  return it->second;
+}
+
+/// Plans one CreateTopics call: validates each topic in Kafka's order and collects the
+/// records of those accepted (TopicRecord, then ConfigRecords, then PartitionRecords).
+class CreateTopicsPlanner {
+ public:
+  CreateTopicsPlanner(const MetadataImage& image, const ControllerOptions& options,
+                      const std::vector<CreateTopicRequest>& requests)
+      : _image(image), _options(options) {
+    for (const auto& [name, topic] : image.topics())
+      if (has_collision_chars(name)) _unified_names.emplace(unify_collision_chars(name), name);
+    for (const auto& request : requests) ++_name_counts[request.name];
+  }
+
+  CreateTopicResult plan(const CreateTopicRequest& request) {
+    if (auto error = check_name(request.name)) return failed(std::move(*error));
+    if (auto error = check_configs(request.configs)) return failed(std::move(*error));
+    auto partitions = plan_partitions(request);
+    if (!partitions.ok()) return failed(std::move(partitions).error());
+    const std::size_t count = partitions->replicas.size();
+    if (_records.size() + 1 + request.configs.size() + count > kMaxRecordsPerUserOp)
+      return failed(topic_error(ErrorCode::policy_violation,
+                                "Unable to perform excessively large batch operation."));
+    CreateTopicResult result;
+    result.id = random_uuid();
+    result.num_partitions = static_cast<std::int32_t>(count);
+    result.replication_factor = static_cast<std::int16_t>(partitions->replicas.front().size());
+    add_records(request, result.id, *partitions);
+    if (has_collision_chars(request.name))
+      _unified_names.emplace(unify_collision_chars(request.name), request.name);
+    return result;
+  }
+
+  const std::vector<Record>& records() const { return _records; }
+
+ private:
+  std::optional<TopicError> check_name(const std::string& name) const {
+    if (_name_counts.at(name) > 1) return topic_error(ErrorCode::invalid_request, "Duplicate topic name.");
+    if (_image.topic(name) != nullptr)
+      return topic_error(ErrorCode::topic_already_exists, "Topic '" + name + "' already exists.");
+    if (auto invalid = invalid_topic_name(name))
+      return topic_error(ErrorCode::invalid_topic_exception, *invalid);
+    if (auto other = colliding_topic(_unified_names, name))
+      return topic_error(ErrorCode::invalid_topic_exception,
+                         "Topic '" + name + "' collides with existing topic: " + *other);
+    return std::nullopt;
+  }
+
+  std::optional<TopicError> check_configs(const std::map<std::string, std::string>& configs) const {
+    if (!_options.validate_topic_config) return std::nullopt;
+    for (const auto& [name, value] : configs) {
+      auto valid = _options.validate_topic_config(name, value);
+      if (!valid.ok()) return topic_error(ErrorCode::invalid_config, valid.error().message);
+    }
+    return std::nullopt;
+  }
+
+  Result<PartitionPlan, TopicError> plan_partitions(const CreateTopicRequest& request) const {
+    if (!request.assignments.empty()) {
+      if (request.assignments.size() > kMaxRecordsPerUserOp) return too_large();
+      return plan_manual(request, _image);
+    }
+    if (request.replication_factor < -1 || request.replication_factor == 0)
+      return Fail{topic_error(ErrorCode::invalid_replication_factor,
+                              "Replication factor must be larger than 0, or -1 to use the "
+                              "default value.")};
+    if (request.num_partitions < -1 || request.num_partitions == 0)
+      return Fail{topic_error(ErrorCode::invalid_partitions,
+                              "Number of partitions was set to an invalid non-positive value.")};
+    const std::int32_t partitions =
+        request.num_partitions == -1 ? _options.default_num_partitions : request.num_partitions;
+    const std::int16_t replication_factor = request.replication_factor == -1
+                                                ? _options.default_replication_factor
+                                                : request.replication_factor;
+    // Refused before placement so a huge count allocates nothing.
+    if (static_cast<std::size_t>(partitions) > kMaxRecordsPerUserOp) return too_large();
+    return plan_placed(partitions, replication_factor, _image);
+  }
+
+  static Result<PartitionPlan, TopicError> too_large() {
+    return Fail{topic_error(ErrorCode::policy_violation,
+                            "Unable to perform excessively large batch operation.")};
+  }
+
+  void add_records(const CreateTopicRequest& request, const pr::Uuid& id,
+                   const PartitionPlan& partitions) {
+    _records.push_back(topic_record(request.name, id));
+    for (const auto& [name, value] : request.configs)
+      _records.push_back(topic_config_record(request.name, name, value));
+    for (std::size_t p = 0; p < partitions.replicas.size(); ++p)
+      _records.push_back(partition_record(id, static_cast<std::int32_t>(p), partitions.replicas[p],
+                                          partitions.isrs[p]));
+  }
+
+  const MetadataImage& _image;
+  const ControllerOptions& _options;
+  std::map<std::string, std::string> _unified_names;  // unified name -> a topic with it
+  std::map<std::string, int> _name_counts;
+  std::vector<Record> _records;
+};
+
+}  // namespace
+
+Controller::Controller(std::unique_ptr<raft::MetadataLog> log, ControllerOptions options)
+    : _log(std::move(log)), _options(std::move(options)) {}
+
+Controller::~Controller() = default;
+
+Result<std::unique_ptr<Controller>> Controller::open(std::unique_ptr<raft::MetadataLog> log,
+                                                     ControllerOptions options) {
+  if (!log) return Fail{Error{"controller: no metadata log"}};
+  if (options.node_id < 0) return Fail{Error{"controller: invalid node id"}};
+  if (options.default_num_partitions < 1)
+    return Fail{Error{"controller: default number of partitions must be at least 1"}};
+  if (options.default_replication_factor < 1)
+    return Fail{Error{"controller: default replication factor must be at least 1"}};
+  for (const auto& endpoint : options.endpoints)
+    if (endpoint.port < 0 || endpoint.port > 65535)
+      return Fail{Error{"controller: invalid port " + std::to_string(endpoint.port) +
+                        " for listener " + endpoint.listener}};
+  std::unique_ptr<Controller> controller(new Controller(std::move(log), std::move(options)));
+  KEEL_TRY(controller->replay());
+  KEEL_TRY(controller->bootstrap_if_new());
+  KEEL_TRY(controller->register_this_broker());
+  return controller;
+}
+
+Status Controller::replay() {
+  auto image = std::make_shared<MetadataImage>(_options.cluster_id);
+  KEEL_TRY(_log->replay(0, [&](const raft::MetadataEntry& entry) {
+    return image->apply(entry.value, entry.offset);
+  }));
+  _image.store(std::move(image));
+  return {};
+}
+
+Status Controller::bootstrap_if_new() {
+  if (_image.load()->metadata_version() != 0) return {};
+  pr::FeatureLevelRecord record;
+  record.name = std::string(kMetadataVersionFeature);
+  record.feature_level = kMetadataVersion38;
+  std::lock_guard lock(_mutex);
+  return commit({encode_metadata_record(record, 0)});
+}
+
+Status Controller::register_this_broker() {
+  pr::RegisterBrokerRecord registration;
+  registration.broker_id = _options.node_id;
+  registration.incarnation_id = random_uuid();
+  // Kafka's broker epoch is the offset of the registration record; with one writer that is
+  // the next offset of the log.
+  registration.broker_epoch = _log->committed_offset() + 1;
+  for (const auto& e : _options.endpoints) {
+    pr::RegisterBrokerRecord::BrokerEndpoint endpoint;
+    endpoint.name = e.listener;
+    endpoint.host = e.host;
+    endpoint.port = static_cast<std::uint16_t>(e.port);
+    endpoint.security_protocol = e.security_protocol;
+    registration.end_points.push_back(std::move(endpoint));
+  }
+  pr::RegisterBrokerRecord::BrokerFeature metadata_version;
+  metadata_version.name = std::string(kMetadataVersionFeature);
+  metadata_version.min_supported_version = kMinimumKraftMetadataVersion;
+  metadata_version.max_supported_version = kMetadataVersion38;
+  registration.features.push_back(std::move(metadata_version));
+  registration.rack = _options.rack;
+  registration.fenced = true;  // registered fenced, then unfenced, as Kafka's controller does
+
+  pr::BrokerRegistrationChangeRecord unfence;
+  unfence.broker_id = registration.broker_id;
+  unfence.broker_epoch = registration.broker_epoch;
+  unfence.fenced = kUnfence;
+
+  std::lock_guard lock(_mutex);
+  return commit({encode_metadata_record(registration, kRegisterBrokerRecordVersion),
+                 encode_metadata_record(unfence, 0)});
+}
+
+Status Controller::commit(const std::vector<Record>& records) {
+  for (const auto& record : records)
+    if (record.empty()) return Fail{Error{"controller: a metadata record could not be encoded"}};
+  auto last = _log->append(records);
+  if (!last.ok()) return Fail{std::move(last).error()};
+  const auto before = _image.load();
+  auto after = std::make_shared<MetadataImage>(*before);
+  // One batch: the records have consecutive offsets ending at `last`. Applying them goes
+  // through the same code as replay, so a restart rebuilds exactly this image.
+  const std::int64_t first = *last - static_cast<std::int64_t>(records.size()) + 1;
+  for (std::size_t i = 0; i < records.size(); ++i)
+    KEEL_TRY(after->apply(records[i], first + static_cast<std::int64_t>(i)));
+  _image.store(after);
+  if (_listener) _listener(*before, *after);
+  return {};
+}
+
+std::shared_ptr<const MetadataImage> Controller::image() const { return _image.load(); }
+
+void Controller::set_listener(
+    std::function<void(const MetadataImage& before, const MetadataImage& after)> listener) {
+  std::lock_guard lock(_mutex);
+  _listener = std::move(listener);
+}
+
+TopicError Controller::check_open() const {
+  if (_closed) return topic_error(ErrorCode::not_controller, "The controller is shut down.");
+  return {};
+}
+
+std::vector<CreateTopicResult> Controller::create_topics(
+    const std::vector<CreateTopicRequest>& topics, bool validate_only) {
+  std::lock_guard lock(_mutex);
+  std::vector<CreateTopicResult> results;
+  if (auto closed = check_open(); !closed.ok()) {
+    results.assign(topics.size(), failed(closed));
+    return results;
+  }
+  const auto image = _image.load();
+  CreateTopicsPlanner planner(*image, _options, topics);
+  for (const auto& request : topics) results.push_back(planner.plan(request));
+  if (validate_only || planner.records().empty()) return results;
+  auto committed = commit(planner.records());
+  if (!committed.ok())
+    for (auto& result : results)
+      if (result.error.ok())
+        result = failed(topic_error(ErrorCode::unknown_server_error, committed.error().message));
+  return results;
+}
+
+TopicError Controller::delete_topic_locked(const TopicInfo* topic) {
+  pr::RemoveTopicRecord record;
+  record.topic_id = topic->id;
+  auto committed = commit({encode_metadata_record(record, 0)});
+  if (!committed.ok()) return topic_error(ErrorCode::unknown_server_error, committed.error().message);
+  return {};
+}
+
+TopicError Controller::delete_topic(std::string_view name) {
+  std::lock_guard lock(_mutex);
+  if (auto closed = check_open(); !closed.ok()) return closed;
+  const auto image = _image.load();
+  const TopicInfo* topic = image->topic(name);
+  if (topic == nullptr) return topic_error(ErrorCode::unknown_topic_or_partition);
+  return delete_topic_locked(topic);
+}
+
+TopicError Controller::delete_topic(const protocol::Uuid& id) {
+  std::lock_guard lock(_mutex);
+  if (auto closed = check_open(); !closed.ok()) return closed;
+  if (id.is_zero())
+    return topic_error(ErrorCode::invalid_request,
+                       "Attempt to find topic with invalid topicId " + id.to_string());
+  const auto image = _image.load();
+  const TopicInfo* topic = image->topic(id);
+  if (topic == nullptr)
+    return topic_error(ErrorCode::unknown_topic_id, "This server does not host this topic ID.");
+  return delete_topic_locked(topic);
+}
+
+TopicError Controller::create_partitions(std::string_view topic_name, std::int32_t new_total,
+                                         const std::vector<std::vector<std::int32_t>>& assignments,
+                                         bool validate_only) {
+  std::lock_guard lock(_mutex);
+  if (auto closed = check_open(); !closed.ok()) return closed;
+  const auto image = _image.load();
+  const TopicInfo* topic = image->topic(topic_name);
+  if (topic == nullptr || topic->partitions.empty())
+    return topic_error(ErrorCode::unknown_topic_or_partition);
+  const auto current = static_cast<std::int32_t>(topic->partitions.size());
+  if (new_total == current)
+    return topic_error(ErrorCode::invalid_partitions,
+                       "Topic already has " + std::to_string(current) + " partition(s).");
+  if (new_total < current)
+    return topic_error(ErrorCode::invalid_partitions,
+                       "The topic " + topic->name + " currently has " + std::to_string(current) +
+                           " partition(s); " + std::to_string(new_total) +
+                           " would not be an increase.");
+  const std::int32_t additional = new_total - current;
+  if (!assignments.empty() && assignments.size() != static_cast<std::size_t>(additional))
+    return topic_error(ErrorCode::invalid_replica_assignment,
+                       "Attempted to add " + std::to_string(additional) +
+                           " additional partition(s), but only " +
+                           std::to_string(assignments.size()) + " assignment(s) were specified.");
+  if (static_cast<std::size_t>(additional) > kMaxRecordsPerUserOp)
+    return topic_error(ErrorCode::policy_violation,
+                       "Unable to perform excessively large batch operation.");
+  const std::size_t replication_factor = topic->partitions.front().replicas.size();
+  std::vector<std::vector<std::int32_t>> replicas;
+  if (!assignments.empty()) {
+    for (std::size_t i = 0; i < assignments.size(); ++i) {
+      if (auto invalid = invalid_manual_assignment(assignments[i], *image, replication_factor))
+        return topic_error(ErrorCode::invalid_replica_assignment, *invalid);
+      if (active_replicas(assignments[i], *image).empty())
+        return topic_error(ErrorCode::invalid_replica_assignment,
+                           "All brokers specified in the manual partition assignment for "
+                           "partition " + std::to_string(current + static_cast<std::int32_t>(i)) +
+                               " are fenced or in controlled shutdown.");
+    }
+    replicas = assignments;
+  } else {
+    auto placed = place_replicas(image->unfenced_broker_ids(), current, additional,
+                                 static_cast<std::int16_t>(replication_factor));
+    if (!placed.ok())
+      return topic_error(ErrorCode::invalid_replication_factor, placed.error().message);
+    replicas = std::move(*placed);
+  }
+  if (validate_only) return {};
+  std::vector<Record> records;
+  for (std::size_t i = 0; i < replicas.size(); ++i)
+    records.push_back(partition_record(topic->id, current + static_cast<std::int32_t>(i), replicas[i],
+                                       active_replicas(replicas[i], *image)));
+  auto committed = commit(records);
+  if (!committed.ok()) return topic_error(ErrorCode::unknown_server_error, committed.error().message);
+  return {};
+}
+
+TopicError Controller::alter_topic_configs(
+    std::string_view topic_name, const std::map<std::string, std::optional<std::string>>& changes,
+    bool validate_only) {
+  std::lock_guard lock(_mutex);
+  if (auto closed = check_open(); !closed.ok()) return closed;
+  const auto image = _image.load();
+  const TopicInfo* topic = image->topic(topic_name);
+  if (topic == nullptr)
+    return topic_error(ErrorCode::unknown_topic_or_partition,
+                       "The topic '" + std::string(topic_name) + "' does not exist.");
+  std::vector<Record> records;
+  for (const auto& [name, value] : changes) {
+    auto current = topic->configs.find(name);
+    const bool present = current != topic->configs.end();
+    if (value && _options.validate_topic_config) {
+      auto valid = _options.validate_topic_config(name, *value);
+      if (!valid.ok()) return topic_error(ErrorCode::invalid_config, valid.error().message);
+    }
+    // As Kafka: only real changes are written (deleting an absent override is a no-op).
+    const bool changes_value = value ? (!present || current->second != *value) : present;
+    if (changes_value) records.push_back(topic_config_record(topic->name, name, value));
+  }
+  if (validate_only || records.empty()) return {};
+  auto committed = commit(records);
+  if (!committed.ok()) return topic_error(ErrorCode::unknown_server_error, committed.error().message);
+  return {};
+}
+
+Status Controller::close() {
+  std::lock_guard lock(_mutex);
+  if (_closed) return {};
+  _closed = true;
+  return _log->close();
+}
+
+}  // namespace keel::broker

@@ -1,0 +1,130 @@
+#pragma once
+// Controller: the only writer of cluster metadata. Validates changes against the current
+// image, turns them into metadata records, commits them through the metadata log and
+// publishes the image that results.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <keel/protocol/error_codes.h>
+#include <keel/raft/metadata_log.h>
+#include <keel/result.h>
+
+#include "metadata/image.h"
+
+namespace keel::broker {
+
+/// Kafka 3.8's metadata.version (MetadataVersion.IBP_3_8_IV0), written at bootstrap.
+inline constexpr std::int16_t kMetadataVersion38 = 20;
+/// The lowest metadata.version KRaft supports (IBP_3_0_IV1), advertised at registration.
+inline constexpr std::int16_t kMinimumKraftMetadataVersion = 1;
+/// Kafka's QuorumController.MAX_RECORDS_PER_USER_OP: one request may write this many records.
+inline constexpr std::size_t kMaxRecordsPerUserOp = 10000;
+
+struct ControllerOptions {
+  std::int32_t node_id = 1;
+  std::string cluster_id;
+  std::vector<BrokerEndpoint> endpoints;  // this node's advertised listeners, registered at start
+  std::optional<std::string> rack;
+  std::int32_t default_num_partitions = 1;
+  std::int16_t default_replication_factor = 1;
+  /// Validates one topic config (name, value); supplied by broker/config. Unset: any
+  /// name and value is accepted.
+  std::function<keel::Status(std::string_view, std::string_view)> validate_topic_config;
+};
+
+/// A per-topic outcome. An empty message means Kafka sends null (the client then shows the
+/// error code's default text).
+struct TopicError {
+  protocol::ErrorCode code = protocol::ErrorCode::none;
+  std::string message;
+  bool ok() const { return code == protocol::ErrorCode::none; }
+};
+
+struct CreateTopicRequest {
+  std::string name;
+  std::int32_t num_partitions = -1;  // -1: default
+  std::int16_t replication_factor = -1;
+  /// partition -> replicas; when given, num_partitions/rf must be -1.
+  std::map<std::int32_t, std::vector<std::int32_t>> assignments;
+  std::map<std::string, std::string> configs;
+};
+
+/// On success (validate_only too) id, num_partitions and replication_factor describe the
+/// topic; on an error they are zero / -1 / -1, Kafka's values for a failed topic.
+struct CreateTopicResult {
+  TopicError error;
+  protocol::Uuid id;
+  std::int32_t num_partitions = 0;
+  std::int16_t replication_factor = 0;
+};
+
+/// Owns the metadata log and the current image. Every change: validate against the current
+/// image -> build records -> MetadataLog::append -> apply to a copy of the image -> publish.
+/// Thread-safe: mutations are serialised by a mutex; image() is lock-free for readers.
+/// Lifecycle: open, use, close() (closes the log). Destroying without close() is a crash as
+/// far as the log is concerned: what was committed is replayed by the next open.
+class Controller {
+ public:
+  /// Replays the log into the image; on first start (no metadata.version yet) writes
+  /// FeatureLevelRecord(metadata.version = 20); every start registers this broker
+  /// (RegisterBrokerRecord with a new incarnation id and broker epoch, then a
+  /// BrokerRegistrationChangeRecord unfencing it) so the image lists it.
+  static keel::Result<std::unique_ptr<Controller>> open(std::unique_ptr<raft::MetadataLog> log,
+                                                        ControllerOptions options);
+  ~Controller();
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  std::shared_ptr<const MetadataImage> image() const;
+  /// Called (under the controller mutex, after publishing) with the old and new image, e.g.
+  /// to create/delete partition logs. Not called for the image open() built: read image()
+  /// after setting the listener to catch up. The listener must not call back into the
+  /// controller's mutating methods (they would deadlock).
+  void set_listener(std::function<void(const MetadataImage& before, const MetadataImage& after)> listener);
+
+  /// One result per request, in order. All accepted topics are committed as one batch.
+  std::vector<CreateTopicResult> create_topics(const std::vector<CreateTopicRequest>& topics,
+                                               bool validate_only);
+  TopicError delete_topic(std::string_view name);
+  TopicError delete_topic(const protocol::Uuid& id);
+  /// `assignments` (one replica list per new partition) may be empty: placed automatically.
+  TopicError create_partitions(std::string_view topic, std::int32_t new_total,
+                               const std::vector<std::vector<std::int32_t>>& assignments,
+                               bool validate_only);
+  /// Set (value) or delete (nullopt) topic config overrides; validated first. Changes that
+  /// change nothing write nothing.
+  TopicError alter_topic_configs(std::string_view topic,
+                                 const std::map<std::string, std::optional<std::string>>& changes,
+                                 bool validate_only);
+  keel::Status close();
+
+ private:
+  Controller(std::unique_ptr<raft::MetadataLog> log, ControllerOptions options);
+  keel::Status replay();
+  keel::Status bootstrap_if_new();
+  keel::Status register_this_broker();
+  /// Appends `records` as one batch, applies them to a copy of the image and publishes it.
+  /// Caller holds _mutex.
+  keel::Status commit(const std::vector<std::vector<std::uint8_t>>& records);
+  /// not_controller when closed, none otherwise.
+  TopicError check_open() const;
+  TopicError delete_topic_locked(const TopicInfo* topic);
+
+  std::mutex _mutex;  // serialises every change
+  std::unique_ptr<raft::MetadataLog> _log;
+  ControllerOptions _options;
+  std::atomic<std::shared_ptr<const MetadataImage>> _image;
+  std::function<void(const MetadataImage&, const MetadataImage&)> _listener;
+  bool _closed = false;
+};
+
+}  // namespace keel::broker

@@ -1,0 +1,113 @@
+#pragma once
+// MetadataImage: the cluster metadata the broker serves (topics, partitions, brokers,
+// configs, features), built by applying the records of __cluster_metadata in order.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <keel/protocol/wire.h>
+#include <keel/result.h>
+
+namespace keel::broker {
+
+/// ConfigRecord resource types (Kafka's ConfigResource.Type).
+inline constexpr std::int8_t kTopicConfigResource = 2;
+inline constexpr std::int8_t kBrokerConfigResource = 4;
+/// The feature whose level is the metadata version.
+inline constexpr std::string_view kMetadataVersionFeature = "metadata.version";
+
+struct PartitionInfo {
+  std::int32_t partition = 0;
+  std::int32_t leader = -1;
+  std::int32_t leader_epoch = 0;
+  std::int32_t partition_epoch = 0;
+  std::vector<std::int32_t> replicas, isr;
+  bool operator==(const PartitionInfo&) const = default;
+};
+
+struct TopicInfo {
+  std::string name;
+  protocol::Uuid id;
+  std::vector<PartitionInfo> partitions;  // index = partition id
+  std::map<std::string, std::string> configs;  // overrides only
+  bool internal = false;  // name starts with "__" like __consumer_offsets
+  bool operator==(const TopicInfo&) const = default;
+};
+
+struct BrokerEndpoint {
+  std::string listener;
+  std::string host;
+  std::int32_t port = 0;
+  /// Kafka's SecurityProtocol id: 0 PLAINTEXT, 1 SSL, 2 SASL_PLAINTEXT, 3 SASL_SSL.
+  std::int16_t security_protocol = 0;
+  bool operator==(const BrokerEndpoint&) const = default;
+};
+
+struct BrokerInfo {
+  std::int32_t id = 0;
+  std::vector<BrokerEndpoint> endpoints;
+  std::optional<std::string> rack;
+  bool fenced = false;
+  protocol::Uuid incarnation_id;
+  std::int64_t epoch = 0;  // the broker epoch of its registration
+  bool operator==(const BrokerInfo&) const = default;
+};
+
+/// An immutable snapshot of cluster metadata after applying records up to `offset`.
+/// Built by the controller (replay, then one copy per change) and published as a
+/// shared_ptr<const MetadataImage>; readers never see it change.
+class MetadataImage {
+ public:
+  MetadataImage() = default;
+  explicit MetadataImage(std::string cluster_id) : _cluster_id(std::move(cluster_id)) {}
+
+  const TopicInfo* topic(std::string_view name) const;
+  const TopicInfo* topic(const protocol::Uuid& id) const;
+  const std::map<std::string, TopicInfo, std::less<>>& topics() const { return _topics; }
+  const std::map<std::int32_t, BrokerInfo>& brokers() const { return _brokers; }
+  /// Dynamic broker configs (ConfigRecord, resource type BROKER): resource "" holds the
+  /// cluster-wide defaults, otherwise the resource is a broker id.
+  const std::map<std::string, std::string>& broker_configs(std::string_view resource = "") const;
+  /// FeatureLevelRecord "metadata.version"; 0 until one is applied.
+  std::int16_t metadata_version() const { return _metadata_version; }
+  /// Finalized feature levels other than metadata.version.
+  const std::map<std::string, std::int16_t, std::less<>>& features() const { return _features; }
+  /// Last applied offset, -1 initially.
+  std::int64_t offset() const { return _offset; }
+  const std::string& cluster_id() const { return _cluster_id; }
+  /// Brokers that may host replicas (registered and not fenced), ascending id.
+  std::vector<std::int32_t> unfenced_broker_ids() const;
+
+  /// Applies one framed record (records.h) at `offset`. Unknown record types are skipped
+  /// (forward compatible); a record that does not decode, or that contradicts the image
+  /// (a partition of an unknown topic, a second topic with the same name, ...), is an
+  /// error, and then the image is unchanged.
+  keel::Status apply(std::span<const std::uint8_t> value, std::int64_t offset);
+
+  bool operator==(const MetadataImage&) const = default;
+
+ private:
+  struct UuidLess {
+    bool operator()(const protocol::Uuid& a, const protocol::Uuid& b) const {
+      return a.bytes < b.bytes;
+    }
+  };
+  friend class ImageApplier;  // image.cpp: one apply function per record type
+
+  std::string _cluster_id;
+  std::int64_t _offset = -1;
+  std::int16_t _metadata_version = 0;
+  std::map<std::string, TopicInfo, std::less<>> _topics;
+  std::map<protocol::Uuid, std::string, UuidLess> _topic_names;  // id -> name
+  std::map<std::int32_t, BrokerInfo> _brokers;
+  std::map<std::string, std::map<std::string, std::string>, std::less<>> _broker_configs;
+  std::map<std::string, std::int16_t, std::less<>> _features;
+};
+
+}  // namespace keel::broker

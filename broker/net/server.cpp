@@ -1,0 +1,157 @@
+#include "net/server.h"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <thread>
+
+#include "core/context.h"
+#include "net/connection.h"
+#include "net/memory_budget.h"
+
+namespace keel::broker {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+/// One event loop and the connections living on it (touched only from its thread).
+struct EventLoop {
+  asio::io_context io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  std::vector<std::weak_ptr<Connection>> connections;
+  std::thread thread;
+};
+
+struct Server::Impl {
+  BrokerContext& broker;
+  MemoryBudget& budget;
+  // Declared before the loops: connections destroyed with a loop still count down.
+  std::atomic<std::int64_t> live{0};
+  std::vector<std::unique_ptr<EventLoop>> loops;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  std::size_t next_loop = 0;  // touched only by the accepting loop
+  bool started = false;
+
+  Impl(BrokerContext& b, MemoryBudget& m, int threads) : broker(b), budget(m) {
+    for (int i = 0; i < std::max(threads, 1); ++i) loops.push_back(std::make_unique<EventLoop>());
+  }
+
+  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
+    for (;;) {
+      auto& loop = *loops[next_loop++ % loops.size()];
+      boost::system::error_code ec;
+      tcp::socket socket =
+          co_await acceptor.async_accept(loop.io, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      if (ec) {
+        spdlog::warn("accept failed: {}", ec.message());
+        continue;
+      }
+      socket.set_option(tcp::no_delay(true), ec);
+      asio::post(loop.io, [this, &loop, socket = std::move(socket)]() mutable {
+        auto connection = std::make_shared<Connection>(std::move(socket), broker, budget, live);
+        std::erase_if(loop.connections, [](const auto& weak) { return weak.expired(); });
+        loop.connections.push_back(connection);
+        connection->start();
+      });
+    }
+  }
+};
+
+Server::Server(BrokerContext& broker, MemoryBudget& budget, int threads)
+    : _impl(std::make_unique<Impl>(broker, budget, threads)) {}
+
+Server::~Server() {
+  stop(0);
+}
+
+namespace {
+
+tcp::endpoint resolve(asio::io_context& io, const Listener& listener) {
+  if (listener.host.empty()) return {tcp::v4(), listener.port};
+  tcp::resolver resolver(io);
+  auto results = resolver.resolve(listener.host, std::to_string(listener.port),
+                                  tcp::resolver::numeric_service);
+  // Prefer IPv4 for names like localhost that resolve to both, as Kafka's clients do.
+  for (const auto& entry : results)
+    if (entry.endpoint().address().is_v4()) return entry.endpoint();
+  return results.begin()->endpoint();
+}
+
+}  // namespace
+
+std::vector<Listener> Server::bind(const std::vector<Listener>& listeners) {
+  std::vector<Listener> bound;
+  auto& io = _impl->loops.front()->io;
+  for (const auto& listener : listeners) {
+    try {
+      auto endpoint = resolve(io, listener);
+      auto acceptor = std::make_unique<tcp::acceptor>(io);
+      acceptor->open(endpoint.protocol());
+      acceptor->set_option(tcp::acceptor::reuse_address(true));
+      acceptor->bind(endpoint);
+      acceptor->listen(asio::socket_base::max_listen_connections);
+      Listener actual = listener;
+      actual.port = acceptor->local_endpoint().port();
+      bound.push_back(actual);
+      _impl->acceptors.push_back(std::move(acceptor));
+    } catch (const boost::system::system_error& e) {
+      throw ConfigError("cannot listen on " + listener.name + "://" + listener.host + ":" +
+                        std::to_string(listener.port) + ": " + e.code().message());
+    }
+  }
+  return bound;
+}
+
+void Server::start() {
+  auto& impl = *_impl;
+  for (auto& acceptor : impl.acceptors) {
+    asio::co_spawn(
+        impl.loops.front()->io, [&impl, a = acceptor.get()] { return impl.accept_loop(*a); },
+        asio::detached);
+  }
+  for (auto& loop : impl.loops) {
+    loop->thread = std::thread([l = loop.get()] { l->io.run(); });
+  }
+  impl.started = true;
+}
+
+void Server::stop(std::int64_t drain_ms) {
+  auto& impl = *_impl;
+  if (!impl.started) return;
+  impl.started = false;
+  asio::post(impl.loops.front()->io, [&impl] {
+    for (auto& acceptor : impl.acceptors) {
+      boost::system::error_code ec;
+      acceptor->close(ec);
+    }
+  });
+  for (auto& loop : impl.loops) {
+    asio::post(loop->io, [l = loop.get()] {
+      for (auto& weak : l->connections)
+        if (auto connection = weak.lock()) connection->begin_close();
+    });
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(drain_ms);
+  while (impl.live.load() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (auto& loop : impl.loops) {
+    loop->work.reset();
+    loop->io.stop();
+  }
+  for (auto& loop : impl.loops)
+    if (loop->thread.joinable()) loop->thread.join();
+}
+
+std::int64_t Server::connection_count() const {
+  return _impl->live.load();
+}
+
+}  // namespace keel::broker

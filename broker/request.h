@@ -1,0 +1,99 @@
+#pragma once
+// What a handler sees of one request, and how it answers. Free of Asio so that handler files
+// compile quickly: the connection (net/) implements Reply and Timers.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <keel/protocol/api_keys.h>
+#include <keel/protocol/error_codes.h>
+#include <keel/protocol/messages/headers.h>
+#include <keel/protocol/wire.h>
+
+namespace keel::broker {
+
+class BrokerContext;
+
+/// An encoded response body plus whatever must stay alive until it has been sent (segments
+/// whose file regions are spliced into it).
+struct ResponseBody {
+  protocol::Writer writer;
+  std::vector<std::shared_ptr<const void>> keep_alive;
+  /// Set when the handler found the request malformed beyond answering: the connection is
+  /// closed after the responses before it have been sent.
+  bool close_connection = false;
+  /// acks=0 produce: the slot is dropped without writing anything.
+  bool no_response = false;
+};
+
+/// Completes one request exactly once, from any thread. Responses still leave the
+/// connection in request order: a reply fills its slot, and the connection sends slots in
+/// order as they become ready.
+class Reply {
+ public:
+  using Sink = std::function<void(ResponseBody)>;
+  Reply() = default;
+  explicit Reply(Sink sink) : _sink(std::move(sink)) {}
+
+  void send(ResponseBody body) {
+    if (_sink) std::exchange(_sink, nullptr)(std::move(body));
+  }
+  /// Encodes `response` at the request's version; an encoding failure (a handler bug, or a
+  /// value the version cannot carry) closes the connection rather than sending garbage.
+  template <class Response>
+  void send(const Response& response, std::int16_t version,
+            std::vector<std::shared_ptr<const void>> keep_alive = {}) {
+    ResponseBody body;
+    body.keep_alive = std::move(keep_alive);
+    if (!response.encode(body.writer, version).ok()) body.close_connection = true;
+    send(std::move(body));
+  }
+  /// For requests with acks=0: nothing is sent, the slot is dropped.
+  void send_nothing() {
+    ResponseBody body;
+    body.no_response = true;
+    send(std::move(body));
+  }
+  bool pending() const { return static_cast<bool>(_sink); }
+
+ private:
+  Sink _sink;
+};
+
+/// Per-connection timers for handlers that wait (fetch long-poll). The callback runs on
+/// the connection's thread, unless the connection closed first.
+class Timers {
+ public:
+  virtual ~Timers() = default;
+  /// Runs `fn` once after `delay_ms`. Cancelled (never run) if the connection closes.
+  virtual void after(std::int64_t delay_ms, std::function<void()> fn) = 0;
+  /// Runs `fn` on the connection's thread (from any thread).
+  virtual void post(std::function<void()> fn) = 0;
+};
+
+/// One decoded request header plus its undecoded body (a view into the frame buffer,
+/// which lives until the reply is sent).
+struct Request {
+  protocol::RequestHeader header;
+  protocol::ApiKey api_key{};
+  std::int16_t version = 0;
+  protocol::ByteView body;
+  /// The frame's bytes are ours: produce rewrites offsets in place in this buffer.
+  std::uint8_t* mutable_body = nullptr;
+  std::string peer;  // "host:port" of the client
+  BrokerContext* broker = nullptr;
+  std::shared_ptr<Timers> timers;
+
+  std::string_view client_id() const {
+    return header.client_id ? std::string_view(*header.client_id) : std::string_view();
+  }
+};
+
+using Handler = void (*)(Request& request, Reply reply);
+
+}  // namespace keel::broker

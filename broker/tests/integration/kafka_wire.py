@@ -1,0 +1,389 @@
+"""Just enough of Kafka's wire protocol, by hand, to send frames a real client never would.
+
+Independent of keel's own codec on purpose: frames are packed with `struct` from the
+protocol's published layouts (ApiVersions v0/v3, Produce v3, RecordBatch v2 with CRC32C).
+"""
+
+import socket
+import struct
+import time
+
+# ---- CRC32C (Castagnoli), table driven, pure Python ------------------------------------
+
+
+def _crc32c_table():
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC_TABLE = _crc32c_table()
+
+
+def crc32c(data, crc=0):
+    crc ^= 0xFFFFFFFF
+    table = _CRC_TABLE
+    for b in data:
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+assert crc32c(b"123456789") == 0xE3069283  # the standard check value
+
+# ---- primitive encoders -----------------------------------------------------------------
+
+
+def i8(v):
+    return struct.pack(">b", v)
+
+
+def i16(v):
+    return struct.pack(">h", v)
+
+
+def i32(v):
+    return struct.pack(">i", v)
+
+
+def i64(v):
+    return struct.pack(">q", v)
+
+
+def uvarint(v):
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def varint(v):
+    return uvarint((v << 1) ^ (v >> 63))  # zigzag
+
+
+def string(s):
+    if s is None:
+        return i16(-1)
+    b = s.encode()
+    return i16(len(b)) + b
+
+
+def compact_string(s):
+    if s is None:
+        return uvarint(0)
+    b = s.encode()
+    return uvarint(len(b) + 1) + b
+
+
+def nbytes(b):
+    if b is None:
+        return i32(-1)
+    return i32(len(b)) + b
+
+
+# ---- record batches -----------------------------------------------------------------------
+
+
+def record(offset_delta, key, value, timestamp_delta=0, headers=()):
+    body = bytearray()
+    body += i8(0)  # attributes
+    body += varint(timestamp_delta)
+    body += varint(offset_delta)
+    body += varint(-1) if key is None else varint(len(key)) + key
+    body += varint(-1) if value is None else varint(len(value)) + value
+    body += varint(len(headers))
+    for hk, hv in headers:
+        hkb = hk.encode()
+        body += varint(len(hkb)) + hkb
+        body += varint(-1) if hv is None else varint(len(hv)) + hv
+    return varint(len(body)) + bytes(body)
+
+
+def record_batch(records, base_timestamp=None, producer_id=-1, producer_epoch=-1,
+                 base_sequence=-1):
+    """An uncompressed RecordBatch v2 holding `records` [(key, value), ...]."""
+    if base_timestamp is None:
+        base_timestamp = int(time.time() * 1000)
+    recs = b"".join(record(i, k, v) for i, (k, v) in enumerate(records))
+    after_crc = (i16(0)                        # attributes: no compression, create time
+                 + i32(len(records) - 1)       # lastOffsetDelta
+                 + i64(base_timestamp) + i64(base_timestamp)
+                 + i64(producer_id) + i16(producer_epoch) + i32(base_sequence)
+                 + i32(len(records)) + recs)
+    crc = crc32c(after_crc)
+    after_length = i32(0) + i8(2) + struct.pack(">I", crc) + after_crc  # epoch, magic, crc
+    return i64(0) + i32(len(after_length)) + after_length
+
+
+def corrupt(batch, index=None):
+    """The batch with one byte of its CRC-covered part flipped (the CRC left as it was)."""
+    b = bytearray(batch)
+    if index is None:
+        index = len(b) - 3  # inside the last record's value
+    assert index >= 21, "flip a byte after the crc field"
+    b[index] ^= 0xFF
+    return bytes(b)
+
+
+# ---- requests -----------------------------------------------------------------------------
+
+API_PRODUCE = 0
+API_METADATA = 3
+API_API_VERSIONS = 18
+
+
+def header_v1(api_key, version, correlation_id, client_id="keel-it"):
+    return i16(api_key) + i16(version) + i32(correlation_id) + string(client_id)
+
+
+def header_v2(api_key, version, correlation_id, client_id="keel-it"):
+    return header_v1(api_key, version, correlation_id, client_id) + uvarint(0)  # no tags
+
+
+def frame(payload):
+    return i32(len(payload)) + payload
+
+
+def api_versions_v0(correlation_id):
+    return frame(header_v1(API_API_VERSIONS, 0, correlation_id))
+
+
+def api_versions_flexible(correlation_id, version=3):
+    body = compact_string("keel-it") + compact_string("1.0") + uvarint(0)
+    return frame(header_v2(API_API_VERSIONS, version, correlation_id) + body)
+
+
+def produce_v3(correlation_id, topic, partition, records_bytes, acks=-1, timeout_ms=30000):
+    body = (string(None) + i16(acks) + i32(timeout_ms)
+            + i32(1) + string(topic)
+            + i32(1) + i32(partition) + nbytes(records_bytes))
+    return frame(header_v1(API_PRODUCE, 3, correlation_id) + body)
+
+
+def metadata_v1(correlation_id, topics):
+    """Metadata v1 (auto-creates topics when the broker allows it)."""
+    body = i32(len(topics)) + b"".join(string(t) for t in topics)
+    return frame(header_v1(API_METADATA, 1, correlation_id) + body)
+
+
+def metadata_v12(correlation_id, topics=None, allow_auto_create=False):
+    """Metadata v12 (flexible; answers with topic ids). topics=None asks for all topics."""
+    if topics is None:
+        body = uvarint(0)
+    else:
+        body = uvarint(len(topics) + 1) + b"".join(
+            bytes(16) + compact_string(t) + uvarint(0) for t in topics)
+    body += i8(1 if allow_auto_create else 0) + i8(0) + uvarint(0)
+    return frame(header_v2(API_METADATA, 12, correlation_id) + body)
+
+
+# ---- responses ------------------------------------------------------------------------
+
+
+class Reader:
+    def __init__(self, data):
+        self.data = data
+        self.pos = 0
+
+    def take(self, fmt):
+        v = struct.unpack_from(fmt, self.data, self.pos)
+        self.pos += struct.calcsize(fmt)
+        return v[0]
+
+    def i8(self):
+        return self.take(">b")
+
+    def i16(self):
+        return self.take(">h")
+
+    def i32(self):
+        return self.take(">i")
+
+    def i64(self):
+        return self.take(">q")
+
+    def string(self):
+        n = self.i16()
+        if n < 0:
+            return None
+        s = self.data[self.pos:self.pos + n].decode()
+        self.pos += n
+        return s
+
+    def uvarint(self):
+        shift = value = 0
+        while True:
+            b = self.data[self.pos]
+            self.pos += 1
+            value |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return value
+            shift += 7
+
+    def compact_string(self):
+        n = self.uvarint() - 1
+        if n < 0:
+            return None
+        s = self.data[self.pos:self.pos + n].decode()
+        self.pos += n
+        return s
+
+    def uuid(self):
+        b = self.data[self.pos:self.pos + 16]
+        self.pos += 16
+        return b
+
+    def tagged_fields(self):
+        for _ in range(self.uvarint()):
+            self.uvarint()
+            self.pos += self.uvarint()
+
+    def remaining(self):
+        return len(self.data) - self.pos
+
+
+def parse_api_versions_v0(payload):
+    """(correlation_id, error_code, [(api_key, min, max), ...]) from a v0 response."""
+    r = Reader(payload)
+    cid = r.i32()
+    err = r.i16()
+    n = r.i32()
+    apis = [(r.i16(), r.i16(), r.i16()) for _ in range(n)]
+    return cid, err, apis
+
+
+def parse_produce_v3(payload):
+    """(correlation_id, [(topic, partition, error_code, base_offset), ...])."""
+    r = Reader(payload)
+    cid = r.i32()
+    out = []
+    for _ in range(r.i32()):
+        topic = r.string()
+        for _ in range(r.i32()):
+            partition = r.i32()
+            err = r.i16()
+            base = r.i64()
+            r.i64()  # log_append_time_ms
+            out.append((topic, partition, err, base))
+    r.i32()  # throttle_time_ms
+    return cid, out
+
+
+def parse_metadata_v1(payload):
+    """(correlation_id, {topic: (error_code, [partition ids])})."""
+    r = Reader(payload)
+    cid = r.i32()
+    for _ in range(r.i32()):  # brokers
+        r.i32()
+        r.string()
+        r.i32()
+        r.string()  # rack
+    r.i32()  # controller id
+    topics = {}
+    for _ in range(r.i32()):
+        err = r.i16()
+        name = r.string()
+        r.i8()  # is_internal
+        parts = []
+        for _ in range(r.i32()):
+            r.i16()
+            parts.append(r.i32())
+            r.i32()  # leader
+            for _ in range(r.i32()):
+                r.i32()
+            for _ in range(r.i32()):
+                r.i32()
+        topics[name] = (err, parts)
+    return cid, topics
+
+
+def parse_metadata_v12(payload):
+    """{"cluster_id", "brokers": [(id, host, port)], "topics": {name: {"error", "id" (16
+    bytes), "partitions": {index: (error, leader, leader_epoch)}}}}."""
+    r = Reader(payload)
+    cid = r.i32()
+    r.tagged_fields()  # response header v1
+    r.i32()  # throttle
+    brokers = []
+    for _ in range(r.uvarint() - 1):
+        node, host, port = r.i32(), r.compact_string(), r.i32()
+        r.compact_string()  # rack
+        r.tagged_fields()
+        brokers.append((node, host, port))
+    cluster_id = r.compact_string()
+    r.i32()  # controller
+    topics = {}
+    for _ in range(r.uvarint() - 1):
+        err = r.i16()
+        name = r.compact_string()
+        topic_id = r.uuid()
+        r.i8()  # internal
+        parts = {}
+        for _ in range(r.uvarint() - 1):
+            perr, index, leader, epoch = r.i16(), r.i32(), r.i32(), r.i32()
+            for _ in range(3):  # replicas, isr, offline
+                for _ in range(r.uvarint() - 1):
+                    r.i32()
+            r.tagged_fields()
+            parts[index] = (perr, leader, epoch)
+        r.i32()  # authorized operations
+        r.tagged_fields()
+        topics[name] = {"error": err, "id": topic_id, "partitions": parts}
+    r.tagged_fields()
+    return {"correlation_id": cid, "cluster_id": cluster_id, "brokers": brokers,
+            "topics": topics}
+
+
+# ---- sockets ----------------------------------------------------------------------------
+
+
+def connect(bootstrap, timeout=10.0):
+    host, port = bootstrap.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def recv_exact(sock, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError(f"connection closed after {len(buf)} of {n} bytes")
+        buf += chunk
+    return bytes(buf)
+
+
+def recv_frame(sock):
+    (size,) = struct.unpack(">i", recv_exact(sock, 4))
+    return recv_exact(sock, size)
+
+
+def roundtrip(sock, request):
+    sock.sendall(request)
+    return recv_frame(sock)
+
+
+def wait_closed(sock, timeout=10.0):
+    """True when the peer closes (EOF or reset) within `timeout`, reading and discarding
+    whatever arrives before; False when it is still open after `timeout`."""
+    sock.settimeout(timeout)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            if not sock.recv(65536):
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+    return False

@@ -1,0 +1,102 @@
+// keel: the command line. `keel serve` (the default) runs a broker node.
+
+#include <signal.h>
+
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include <keel/broker/broker.h>
+#include <keel/broker/config.h>
+
+namespace {
+
+struct ServeOptions {
+  std::string config_file;
+  std::vector<std::string> overrides;
+  std::string listeners;
+  std::string log_dirs;
+  std::string log_level = "info";
+};
+
+std::map<std::string, std::string> override_map(const ServeOptions& options) {
+  std::map<std::string, std::string> out;
+  for (const auto& kv : options.overrides) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw keel::broker::ConfigError("--override takes key=value, got '" + kv + "'");
+    out[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  if (!options.listeners.empty()) out["listeners"] = options.listeners;
+  if (!options.log_dirs.empty()) out["log.dirs"] = options.log_dirs;
+  return out;
+}
+
+/// Blocks SIGINT/SIGTERM in every thread (set before the broker starts its threads) and
+/// returns the set, so the main thread can wait for them with sigwait.
+sigset_t block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+int serve(const ServeOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  spdlog::set_level(spdlog::level::from_str(options.log_level));
+  std::optional<std::filesystem::path> file;
+  if (!options.config_file.empty()) file = options.config_file;
+  keel::broker::BrokerConfig config;
+  try {
+    config = keel::broker::BrokerConfig::load(file, override_map(options));
+  } catch (const keel::broker::ConfigError& e) {
+    std::cerr << "keel: " << e.what() << "\n";
+    return 2;
+  }
+  for (const auto& warning : config.warnings) spdlog::warn("{}", warning);
+  const sigset_t signals = block_stop_signals();
+  try {
+    keel::broker::Broker broker(config);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started)
+                        .count();
+    for (const auto& l : broker.listeners())
+      std::printf("keel: listening on %s://%s:%u\n", l.name.c_str(), l.host.c_str(), l.port);
+    std::printf("keel: node %d of cluster %s ready in %lld ms, data in %s\n", config.node_id,
+                broker.cluster_id().c_str(), static_cast<long long>(ms),
+                config.log_dirs.front().c_str());
+    std::fflush(stdout);
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    broker.stop();
+  } catch (const std::exception& e) {
+    std::cerr << "keel: cannot start: " << e.what() << "\n";
+    return 1;
+  }
+  spdlog::info("stopped cleanly");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"keel: a broker that speaks Apache Kafka's protocol"};
+  app.require_subcommand(0, 1);
+  ServeOptions serve_options;
+  auto* serve_cmd = app.add_subcommand("serve", "run a broker node (the default)");
+  for (auto* cmd : {static_cast<CLI::App*>(&app), serve_cmd}) {
+    cmd->add_option("-c,--config", serve_options.config_file, "server.properties file");
+    cmd->add_option("-o,--override", serve_options.overrides,
+                    "key=value, overriding the file (repeatable)");
+    cmd->add_option("--listeners", serve_options.listeners, "same as -o listeners=...");
+    cmd->add_option("--log-dirs", serve_options.log_dirs, "same as -o log.dirs=...");
+    cmd->add_option("--log-level", serve_options.log_level, "trace|debug|info|warn|error");
+  }
+  CLI11_PARSE(app, argc, argv);
+  return serve(serve_options);
+}
