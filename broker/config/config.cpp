@@ -9,6 +9,8 @@
 #include <type_traits>
 #include <utility>
 
+#include <keel/broker/config.h>
+
 #include "config_value.h"
 
 namespace keel::broker {

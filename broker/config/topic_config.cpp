@@ -101,7 +101,7 @@ Spec throttled_spec() {
 
 constexpr std::string_view kLongMax = "9223372036854775807";
 
-/// Every topic config, sorted by name.
+/// Every topic config, sorted by name (find_topic_key binary-searches it).
 const std::vector<TopicKey>& topic_keys() {
   using namespace detail;  // the *_spec helpers
   static const std::vector<TopicKey> keys = {

@@ -71,6 +71,9 @@ void PartitionRegistry::apply(const MetadataImage& image) {
         slots.push_back(nullptr);
         continue;
       }
+      // This node is the leader and the whole ISR: everything in its log is committed
+      // (a restart does not wait for followers to re-establish the high watermark).
+      (*log)->set_high_watermark((*log)->log_end_offset());
       slots.push_back(
           std::make_shared<Partition>(tp, topic.id, info.leader_epoch, std::move(log.value())));
     }

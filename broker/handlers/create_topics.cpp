@@ -60,10 +60,9 @@ void handle_create_topics(Request& request, Reply reply) {
     CreateTopicsResponse::CreatableTopicResult out;
     out.name = creates[i].name;
     out.error_code = code(result.error.code);
-    if (request.version >= 1 && result.error.code != E::none)
+    out.error_message = std::nullopt;
+    if (request.version >= 1 && !result.error.message.empty())
       out.error_message = result.error.message;
-    else
-      out.error_message = std::nullopt;
     if (request.version >= 5) {
       if (result.error.code == E::none) {
         out.num_partitions = result.num_partitions;

@@ -37,7 +37,7 @@ DeleteTopicsResponse::DeletableTopicResult delete_one(Request& request,
     error = broker.controller->delete_topic(id);
   }
   out.error_code = code(error.code);
-  if (request.version >= 5 && error.code != E::none) out.error_message = error.message;
+  if (request.version >= 5 && !error.message.empty()) out.error_message = error.message;
   return out;
 }
 

@@ -29,6 +29,12 @@ using E = protocol::ErrorCode;
 
 /// One fetch request in progress: read now, or wait for data or the deadline.
 class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
+  /// A partition the fetch waits on, with the high watermark it had when read.
+  struct Watched {
+    std::shared_ptr<Partition> partition;
+    std::int64_t seen_hw;
+  };
+
  public:
   PendingFetch(Request& request, FetchRequest decoded, Reply reply)
       : _broker(*request.broker),
@@ -67,7 +73,7 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
   bool attempt(bool deadline) {
     if (_done) return true;
     std::vector<std::shared_ptr<const void>> keep_alive;
-    std::vector<std::shared_ptr<Partition>> waiting_on;
+    std::vector<Watched> waiting_on;
     bool any_error = false;
     std::int64_t total = 0;
     FetchResponse response;
@@ -86,7 +92,11 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
     }
     if (!deadline && !any_error && total < std::max(_req.min_bytes, 1) && _req.max_wait_ms > 0) {
       if (!_waiter) _waiter = make_waiter();
-      for (auto& partition : waiting_on) partition->wait_for_append(_waiter);
+      for (auto& [partition, seen_hw] : waiting_on) {
+        partition->wait_for_append(_waiter);
+        // An append between our read and the registration would not wake us: look again.
+        if (partition->log().high_watermark() != seen_hw) _waiter->wake();
+      }
       return false;
     }
     _done = true;
@@ -110,7 +120,7 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
                                               const FetchRequest::FetchPartition& p,
                                               std::int64_t& total,
                                               std::vector<std::shared_ptr<const void>>& keep_alive,
-                                              std::vector<std::shared_ptr<Partition>>& waiting_on) {
+                                              std::vector<Watched>& waiting_on) {
     FetchResponse::PartitionData out;
     out.partition_index = p.partition;
     out.high_watermark = -1;
@@ -131,7 +141,7 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
       out.error_code = code(E::offset_out_of_range);
       return out;
     }
-    waiting_on.push_back(partition);
+    waiting_on.push_back({partition, hw});
     if (p.fetch_offset >= hw) return out;
     const std::int64_t response_left = std::max<std::int64_t>(_req.max_bytes - total, 0);
     const auto limit = std::min<std::int64_t>(p.partition_max_bytes, response_left);

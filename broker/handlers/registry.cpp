@@ -26,7 +26,16 @@ constexpr std::array kHandlers{
     Entry{ApiKey::api_versions, handle_api_versions},
     Entry{ApiKey::create_topics, handle_create_topics},
     Entry{ApiKey::delete_topics, handle_delete_topics},
+    Entry{ApiKey::delete_records, handle_delete_records},
     Entry{ApiKey::init_producer_id, handle_init_producer_id},
+    Entry{ApiKey::offset_for_leader_epoch, handle_offset_for_leader_epoch},
+    Entry{ApiKey::describe_configs, handle_describe_configs},
+    Entry{ApiKey::alter_configs, handle_alter_configs},
+    Entry{ApiKey::describe_log_dirs, handle_describe_log_dirs},
+    Entry{ApiKey::create_partitions, handle_create_partitions},
+    Entry{ApiKey::incremental_alter_configs, handle_incremental_alter_configs},
+    Entry{ApiKey::describe_cluster, handle_describe_cluster},
+    Entry{ApiKey::describe_producers, handle_describe_producers},
 };
 
 std::vector<HandlerEntry> build_table() {

@@ -32,5 +32,14 @@ void handle_list_offsets(Request& request, Reply reply);
 void handle_create_topics(Request& request, Reply reply);
 void handle_delete_topics(Request& request, Reply reply);
 void handle_init_producer_id(Request& request, Reply reply);
+void handle_delete_records(Request& request, Reply reply);
+void handle_offset_for_leader_epoch(Request& request, Reply reply);
+void handle_describe_configs(Request& request, Reply reply);
+void handle_alter_configs(Request& request, Reply reply);
+void handle_describe_log_dirs(Request& request, Reply reply);
+void handle_create_partitions(Request& request, Reply reply);
+void handle_incremental_alter_configs(Request& request, Reply reply);
+void handle_describe_cluster(Request& request, Reply reply);
+void handle_describe_producers(Request& request, Reply reply);
 
 }  // namespace keel::broker

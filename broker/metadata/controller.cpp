@@ -1,6 +1,5 @@
 #include "metadata/controller.h"
 
-#include <set>
 #include <string>
 
 #include "metadata/ids.h"
@@ -91,7 +90,8 @@ Result<PartitionPlan, TopicError> plan_manual(const CreateTopicRequest& request,
     if (isr.empty())
       return Fail{topic_error(ErrorCode::invalid_replica_assignment,
                               "All brokers specified in the manual partition assignment for "
-                              "partition " + std::to_string(partition) +
+                              "partition " +
+                                  std::to_string(partition) +
                                   " are fenced or in controlled shutdown.")};
     plan.replicas.push_back(replicas);
     plan.isrs.push_back(std::move(isr));
@@ -164,7 +164,8 @@ class CreateTopicsPlanner {
 
  private:
   std::optional<TopicError> check_name(const std::string& name) const {
-    if (_name_counts.at(name) > 1) return topic_error(ErrorCode::invalid_request, "Duplicate topic name.");
+    if (_name_counts.at(name) > 1)
+      return topic_error(ErrorCode::invalid_request, "Duplicate topic name.");
     if (_image.topic(name) != nullptr)
       return topic_error(ErrorCode::topic_already_exists, "Topic '" + name + "' already exists.");
     if (auto invalid = invalid_topic_name(name))
@@ -322,7 +323,9 @@ Status Controller::commit(const std::vector<Record>& records) {
   return {};
 }
 
-std::shared_ptr<const MetadataImage> Controller::image() const { return _image.load(); }
+std::shared_ptr<const MetadataImage> Controller::image() const {
+  return _image.load();
+}
 
 void Controller::set_listener(
     std::function<void(const MetadataImage& before, const MetadataImage& after)> listener) {
@@ -359,7 +362,8 @@ TopicError Controller::delete_topic_locked(const TopicInfo* topic) {
   pr::RemoveTopicRecord record;
   record.topic_id = topic->id;
   auto committed = commit({encode_metadata_record(record, 0)});
-  if (!committed.ok()) return topic_error(ErrorCode::unknown_server_error, committed.error().message);
+  if (!committed.ok())
+    return topic_error(ErrorCode::unknown_server_error, committed.error().message);
   return {};
 }
 
@@ -368,7 +372,9 @@ TopicError Controller::delete_topic(std::string_view name) {
   if (auto closed = check_open(); !closed.ok()) return closed;
   const auto image = _image.load();
   const TopicInfo* topic = image->topic(name);
-  if (topic == nullptr) return topic_error(ErrorCode::unknown_topic_or_partition);
+  if (topic == nullptr)
+    return topic_error(ErrorCode::unknown_topic_or_partition,
+                       "This server does not host this topic-partition.");
   return delete_topic_locked(topic);
 }
 
@@ -421,7 +427,8 @@ TopicError Controller::create_partitions(std::string_view topic_name, std::int32
       if (active_replicas(assignments[i], *image).empty())
         return topic_error(ErrorCode::invalid_replica_assignment,
                            "All brokers specified in the manual partition assignment for "
-                           "partition " + std::to_string(current + static_cast<std::int32_t>(i)) +
+                           "partition " +
+                               std::to_string(current + static_cast<std::int32_t>(i)) +
                                " are fenced or in controlled shutdown.");
     }
     replicas = assignments;
@@ -435,10 +442,11 @@ TopicError Controller::create_partitions(std::string_view topic_name, std::int32
   if (validate_only) return {};
   std::vector<Record> records;
   for (std::size_t i = 0; i < replicas.size(); ++i)
-    records.push_back(partition_record(topic->id, current + static_cast<std::int32_t>(i), replicas[i],
-                                       active_replicas(replicas[i], *image)));
+    records.push_back(partition_record(topic->id, current + static_cast<std::int32_t>(i),
+                                       replicas[i], active_replicas(replicas[i], *image)));
   auto committed = commit(records);
-  if (!committed.ok()) return topic_error(ErrorCode::unknown_server_error, committed.error().message);
+  if (!committed.ok())
+    return topic_error(ErrorCode::unknown_server_error, committed.error().message);
   return {};
 }
 
@@ -466,7 +474,8 @@ TopicError Controller::alter_topic_configs(
   }
   if (validate_only || records.empty()) return {};
   auto committed = commit(records);
-  if (!committed.ok()) return topic_error(ErrorCode::unknown_server_error, committed.error().message);
+  if (!committed.ok())
+    return topic_error(ErrorCode::unknown_server_error, committed.error().message);
   return {};
 }
 

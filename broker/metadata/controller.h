@@ -89,7 +89,8 @@ class Controller {
   /// to create/delete partition logs. Not called for the image open() built: read image()
   /// after setting the listener to catch up. The listener must not call back into the
   /// controller's mutating methods (they would deadlock).
-  void set_listener(std::function<void(const MetadataImage& before, const MetadataImage& after)> listener);
+  void set_listener(
+      std::function<void(const MetadataImage& before, const MetadataImage& after)> listener);
 
   /// One result per request, in order. All accepted topics are committed as one batch.
   std::vector<CreateTopicResult> create_topics(const std::vector<CreateTopicRequest>& topics,

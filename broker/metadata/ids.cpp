@@ -19,6 +19,8 @@ protocol::Uuid random_uuid() {
   }
 }
 
-std::string new_cluster_id() { return random_uuid().to_string(); }
+std::string new_cluster_id() {
+  return random_uuid().to_string();
+}
 
 }  // namespace keel::broker

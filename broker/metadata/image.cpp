@@ -21,7 +21,9 @@ Fail<Error> inconsistent(std::string message) {
   return Fail{Error{"metadata record contradicts the image: " + std::move(message)}};
 }
 
-std::string topic_id_text(const pr::Uuid& id) { return id.to_string(); }
+std::string topic_id_text(const pr::Uuid& id) {
+  return id.to_string();
+}
 
 /// Decodes the body of a frame as T: the version must be one T has, and nothing may follow
 /// the record (Kafka: "byte(s) of garbage after").
@@ -62,7 +64,8 @@ class ImageApplier {
 
   Status apply(const pr::PartitionRecord& r) {
     TopicInfo* topic = topic_by_id(r.topic_id);
-    if (topic == nullptr) return inconsistent("partition of unknown topic " + topic_id_text(r.topic_id));
+    if (topic == nullptr)
+      return inconsistent("partition of unknown topic " + topic_id_text(r.topic_id));
     const auto count = static_cast<std::int64_t>(topic->partitions.size());
     // The controller writes partitions in order, so a record is either a new last
     // partition or replaces an existing one; a gap would leave a partition undefined.
@@ -87,7 +90,8 @@ class ImageApplier {
   /// partition epoch always moves, the leader epoch moves with a new leader.
   Status apply(const pr::PartitionChangeRecord& r) {
     TopicInfo* topic = topic_by_id(r.topic_id);
-    if (topic == nullptr) return inconsistent("change of unknown topic " + topic_id_text(r.topic_id));
+    if (topic == nullptr)
+      return inconsistent("change of unknown topic " + topic_id_text(r.topic_id));
     if (r.partition_id < 0 || static_cast<std::size_t>(r.partition_id) >= topic->partitions.size())
       return inconsistent("change of unknown partition " + topic->name + "-" +
                           std::to_string(r.partition_id));
@@ -278,7 +282,8 @@ std::vector<std::int32_t> MetadataImage::unfenced_broker_ids() const {
 
 Status MetadataImage::apply(std::span<const std::uint8_t> value, std::int64_t offset) {
   auto frame = parse_metadata_frame(value);
-  if (!frame.ok()) return Fail{Error{"offset " + std::to_string(offset) + ": " + frame.error().message}};
+  if (!frame.ok())
+    return Fail{Error{"offset " + std::to_string(offset) + ": " + frame.error().message}};
   ImageApplier applier(*this);
   auto applied = apply_frame(applier, *frame);
   if (!applied.ok())

@@ -34,9 +34,9 @@ struct PartitionInfo {
 struct TopicInfo {
   std::string name;
   protocol::Uuid id;
-  std::vector<PartitionInfo> partitions;  // index = partition id
+  std::vector<PartitionInfo> partitions;       // index = partition id
   std::map<std::string, std::string> configs;  // overrides only
-  bool internal = false;  // name starts with "__" like __consumer_offsets
+  bool internal = false;                       // name starts with "__" like __consumer_offsets
   bool operator==(const TopicInfo&) const = default;
 };
 

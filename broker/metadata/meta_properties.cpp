@@ -108,8 +108,8 @@ Result<MetaProperties> parse_meta_properties(const fs::path& file, const std::st
   auto version = properties.find("version");
   if (version == properties.end()) return failure(file, "no version");
   if (version->second != "1")
-    return failure(file, "version " + version->second +
-                             " is not supported (only version 1, KRaft mode)");
+    return failure(file,
+                   "version " + version->second + " is not supported (only version 1, KRaft mode)");
   MetaProperties meta;
   auto cluster = properties.find("cluster.id");
   if (cluster == properties.end() || cluster->second.empty()) return failure(file, "no cluster.id");
@@ -123,7 +123,8 @@ Result<MetaProperties> parse_meta_properties(const fs::path& file, const std::st
   auto directory = properties.find("directory.id");
   if (directory != properties.end()) {
     auto id = protocol::Uuid::from_string(directory->second);
-    if (!id || id->is_zero()) return failure(file, "invalid directory.id '" + directory->second + "'");
+    if (!id || id->is_zero())
+      return failure(file, "invalid directory.id '" + directory->second + "'");
     meta.directory_id = *id;
   }
   return meta;
@@ -152,15 +153,15 @@ Result<std::optional<MetaProperties>> read_meta_properties(const fs::path& log_d
 
 Result<MetaProperties> ensure_meta_properties(const fs::path& log_dir, std::int32_t node_id,
                                               const std::string& cluster_id_if_new) {
-  if (node_id < 0) return Fail{Error{"meta.properties: invalid node id " + std::to_string(node_id)}};
+  if (node_id < 0)
+    return Fail{Error{"meta.properties: invalid node id " + std::to_string(node_id)}};
   auto existing = read_meta_properties(log_dir);
   if (!existing.ok()) return Fail{std::move(existing).error()};
   const fs::path file = log_dir / kMetaPropertiesFile;
   if (*existing) {
     if ((*existing)->node_id != node_id)
       return failure(file, "node.id " + std::to_string((*existing)->node_id) +
-                               " does not match the configured node.id " +
-                               std::to_string(node_id) +
+                               " does not match the configured node.id " + std::to_string(node_id) +
                                "; this directory belongs to another node");
     return std::move(**existing);
   }
@@ -194,7 +195,8 @@ Result<std::vector<MetaProperties>> ensure_meta_properties(const std::vector<fs:
                         (*existing)->cluster_id + ")"}};
     }
   }
-  if (cluster_id.empty()) cluster_id = cluster_id_if_new.empty() ? new_cluster_id() : cluster_id_if_new;
+  if (cluster_id.empty())
+    cluster_id = cluster_id_if_new.empty() ? new_cluster_id() : cluster_id_if_new;
   std::vector<MetaProperties> all;
   for (const auto& dir : log_dirs) {
     auto meta = ensure_meta_properties(dir, node_id, cluster_id);

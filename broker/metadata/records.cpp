@@ -45,7 +45,7 @@ std::vector<std::uint8_t> encode_metadata_record(const T& record, std::int16_t v
 
 // The overload set: one instantiation per record type the controller writes, so callers
 // do not compile the template against every message.
-#define KEEL_METADATA_RECORD(T)                                                            \
+#define KEEL_METADATA_RECORD(T)                                                              \
   template std::vector<std::uint8_t> encode_metadata_record<protocol::T>(const protocol::T&, \
                                                                          std::int16_t);
 KEEL_METADATA_RECORD(TopicRecord)

@@ -75,7 +75,8 @@ Result<std::vector<std::vector<std::int32_t>>> place_replicas(
   for (std::int32_t p = first; p < first + count; ++p) {
     std::vector<std::int32_t> replicas;
     for (std::int16_t i = 0; i < replication_factor; ++i)
-      replicas.push_back(unfenced_brokers[(static_cast<std::size_t>(p) + static_cast<std::size_t>(i)) % brokers]);
+      replicas.push_back(
+          unfenced_brokers[(static_cast<std::size_t>(p) + static_cast<std::size_t>(i)) % brokers]);
     placement.push_back(std::move(replicas));
   }
   return placement;

@@ -25,9 +25,9 @@ std::string unify_collision_chars(std::string_view name);
 
 /// Kafka's validateManualPartitionAssignment: the reason a replica list is invalid (empty,
 /// an unregistered broker, a broker twice, a size different from `replication_factor`).
-std::optional<std::string> invalid_manual_assignment(
-    const std::vector<std::int32_t>& replicas, const MetadataImage& image,
-    std::optional<std::size_t> replication_factor);
+std::optional<std::string> invalid_manual_assignment(const std::vector<std::int32_t>& replicas,
+                                                     const MetadataImage& image,
+                                                     std::optional<std::size_t> replication_factor);
 
 /// Replicas for partitions [first, first + count): round robin over the unfenced brokers,
 /// partition p starting at broker p mod n, so leaders spread evenly. Fails with Kafka's

@@ -22,8 +22,8 @@ constexpr std::int16_t kControlKeyVersion = 0;
 constexpr std::int16_t kLeaderChangeType = 2;
 
 Fail<Error> storage_failure(std::string_view what, const storage::StorageError& error) {
-  return Fail{Error{std::string(what) + ": " + std::string(storage::errc_name(error.code)) +
-                    ": " + error.message}};
+  return Fail{Error{std::string(what) + ": " + std::string(storage::errc_name(error.code)) + ": " +
+                    error.message}};
 }
 
 storage::LogConfig metadata_log_config() {
@@ -160,7 +160,8 @@ class SingleNodeMetadataLog final : public MetadataLog {
 
   static Status replay_batch(const storage::BatchView& batch, std::int64_t from_offset,
                              const std::function<Status(const MetadataEntry&)>& apply) {
-    auto reader = storage::RecordReader::open(batch.bytes, static_cast<std::size_t>(kMaxBatchBytes));
+    auto reader =
+        storage::RecordReader::open(batch.bytes, static_cast<std::size_t>(kMaxBatchBytes));
     if (!reader.ok()) return storage_failure("metadata replay", reader.error());
     for (;;) {
       auto record = reader->next();
@@ -169,7 +170,8 @@ class SingleNodeMetadataLog final : public MetadataLog {
       const auto& r = **record;
       if (r.offset < from_offset) continue;
       if (!r.value)
-        return Fail{Error{"metadata record at offset " + std::to_string(r.offset) + " has no value"}};
+        return Fail{
+            Error{"metadata record at offset " + std::to_string(r.offset) + " has no value"}};
       KEEL_TRY(apply(MetadataEntry{r.offset, {r.value->begin(), r.value->end()}}));
     }
   }

@@ -25,9 +25,8 @@ class TempDir {
   TempDir() {
     static std::atomic<int> counter{0};
     auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    _path = fs::temp_directory_path() /
-            ("keel-raft-test-" + std::to_string(::getpid()) + "-" + std::to_string(stamp) + "-" +
-             std::to_string(counter++));
+    _path = fs::temp_directory_path() / ("keel-raft-test-" + std::to_string(::getpid()) + "-" +
+                                         std::to_string(stamp) + "-" + std::to_string(counter++));
     fs::create_directories(_path);
   }
   ~TempDir() {
@@ -40,7 +39,9 @@ class TempDir {
   fs::path _path;
 };
 
-Value bytes(std::string_view text) { return {text.begin(), text.end()}; }
+Value bytes(std::string_view text) {
+  return {text.begin(), text.end()};
+}
 
 std::unique_ptr<MetadataLog> open_log(const fs::path& dir, std::int32_t node_id = 1) {
   auto log = open_single_node_log({dir, node_id});

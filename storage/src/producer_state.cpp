@@ -83,6 +83,11 @@ std::optional<ProducerEntry> ProducerStateManager::entry(std::int64_t producer_i
   return it->second;
 }
 
+std::vector<std::pair<std::int64_t, ProducerEntry>> ProducerStateManager::entries() const {
+  std::lock_guard lock(_mutex);
+  return {_producers.begin(), _producers.end()};
+}
+
 SStatus ProducerStateManager::write_snapshot(const std::filesystem::path& dir) const {
   std::vector<std::uint8_t> out;
   {

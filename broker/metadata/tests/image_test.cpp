@@ -147,8 +147,8 @@ TEST(MetadataImage, PartitionChangeRecordMergesLikeKafka) {
 
 TEST(MetadataImage, RemoveTopicRecordDropsTheTopicAndItsConfigs) {
   MetadataImage image;
-  apply_all(image, {topic("t", uuid_of(1)), partition(uuid_of(1), 0, {1}),
-                    config(2, "t", "a", "1")});
+  apply_all(image,
+            {topic("t", uuid_of(1)), partition(uuid_of(1), 0, {1}), config(2, "t", "a", "1")});
   pr::RemoveTopicRecord remove;
   remove.topic_id = uuid_of(1);
   apply_all(image, {encode_metadata_record(remove, 0)});
@@ -261,9 +261,9 @@ TEST(MetadataImage, BadOrContradictingRecordsFailAndChangeNothing) {
       garbage,
       truncated,
       future_version,
-      Bytes{0x00, 0x02, 0x00},     // frame version 0
-      topic("t", uuid_of(3)),      // the name exists
-      topic("v", uuid_of(1)),      // the id exists
+      Bytes{0x00, 0x02, 0x00},        // frame version 0
+      topic("t", uuid_of(3)),         // the name exists
+      topic("v", uuid_of(1)),         // the id exists
       partition(uuid_of(9), 0, {1}),  // unknown topic
       partition(uuid_of(1), 2, {1}),  // a gap: partition 1 is missing
       encode_metadata_record(remove_unknown, 0),
@@ -272,7 +272,9 @@ TEST(MetadataImage, BadOrContradictingRecordsFailAndChangeNothing) {
   for (std::size_t i = 0; i < bad.size(); ++i) {
     auto applied = image.apply(bad[i], 50);
     EXPECT_FALSE(applied.ok()) << "case " << i;
-    if (!applied.ok()) EXPECT_NE(applied.error().message.find("offset 50"), std::string::npos);
+    if (!applied.ok()) {
+      EXPECT_NE(applied.error().message.find("offset 50"), std::string::npos);
+    }
     EXPECT_TRUE(image == before) << "case " << i;
   }
   auto applied = image.apply(garbage, 51);

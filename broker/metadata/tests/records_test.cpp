@@ -121,7 +121,8 @@ TEST(MetadataRecords, ParseFrameRejectsBadHeaders) {
   EXPECT_FALSE(parse_metadata_frame(Bytes{0x01, 0x80}).ok());  // truncated varint
   // A type of 0x8000 does not fit Kafka's short.
   EXPECT_FALSE(parse_metadata_frame(Bytes{0x01, 0x80, 0x80, 0x02, 0x00}).ok());
-  auto ok = parse_metadata_frame(Bytes{0x01, 0x7f, 0x05, 0xaa, 0xbb});
+  const Bytes value{0x01, 0x7f, 0x05, 0xaa, 0xbb};  // the body points into it
+  auto ok = parse_metadata_frame(value);
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(ok->type, 127);
   EXPECT_EQ(ok->version, 5);

@@ -29,9 +29,9 @@ TEST(TopicRules, TopicNames) {
   EXPECT_EQ(invalid_topic_name("."), "Topic name cannot be \".\" or \"..\"");
   EXPECT_EQ(invalid_topic_name(".."), "Topic name cannot be \".\" or \"..\"");
   const std::string long_name(250, 'a');
-  EXPECT_EQ(invalid_topic_name(long_name),
-            "Topic name is illegal, it can't be longer than 249 characters, topic name: " +
-                long_name);
+  EXPECT_EQ(
+      invalid_topic_name(long_name),
+      "Topic name is illegal, it can't be longer than 249 characters, topic name: " + long_name);
   EXPECT_EQ(invalid_topic_name("a b"),
             "Topic name \"a b\" is illegal, it contains a character other than ASCII "
             "alphanumerics, '.', '_' and '-'");

@@ -136,8 +136,10 @@ def corrupt(batch, index=None):
 # ---- requests -----------------------------------------------------------------------------
 
 API_PRODUCE = 0
+API_FETCH = 1
 API_METADATA = 3
 API_API_VERSIONS = 18
+API_INIT_PRODUCER_ID = 22
 
 
 def header_v1(api_key, version, correlation_id, client_id="keel-it"):
@@ -166,6 +168,26 @@ def produce_v3(correlation_id, topic, partition, records_bytes, acks=-1, timeout
             + i32(1) + string(topic)
             + i32(1) + i32(partition) + nbytes(records_bytes))
     return frame(header_v1(API_PRODUCE, 3, correlation_id) + body)
+
+
+def fetch_v4(correlation_id, topic, partition, offset, max_bytes=1048576, max_wait_ms=0,
+             min_bytes=0):
+    body = (i32(-1) + i32(max_wait_ms) + i32(min_bytes) + i32(max_bytes) + i8(0)
+            + i32(1) + string(topic) + i32(1) + i32(partition) + i64(offset) + i32(max_bytes))
+    return frame(header_v1(API_FETCH, 4, correlation_id) + body)
+
+
+def init_producer_id_v0(correlation_id):
+    body = string(None) + i32(60000)
+    return frame(header_v1(API_INIT_PRODUCER_ID, 0, correlation_id) + body)
+
+
+def parse_init_producer_id_v0(payload):
+    """(correlation_id, error_code, producer_id, producer_epoch)."""
+    r = Reader(payload)
+    cid = r.i32()
+    r.i32()  # throttle
+    return cid, r.i16(), r.i64(), r.i16()
 
 
 def metadata_v1(correlation_id, topics):
@@ -275,6 +297,41 @@ def parse_produce_v3(payload):
             out.append((topic, partition, err, base))
     r.i32()  # throttle_time_ms
     return cid, out
+
+
+def parse_fetch_v4(payload):
+    """(correlation_id, [(topic, partition, error_code, high_watermark, records bytes)])."""
+    r = Reader(payload)
+    cid = r.i32()
+    r.i32()  # throttle
+    out = []
+    for _ in range(r.i32()):
+        topic = r.string()
+        for _ in range(r.i32()):
+            partition, err, hw = r.i32(), r.i16(), r.i64()
+            r.i64()  # last stable offset
+            n = r.i32()
+            for _ in range(max(n, 0)):
+                r.i64()
+                r.i64()
+            size = r.i32()
+            records = b"" if size < 0 else r.data[r.pos:r.pos + size]
+            r.pos += max(size, 0)
+            out.append((topic, partition, err, hw, records))
+    return cid, out
+
+
+def batch_offsets(records):
+    """(base offset, record count) of every complete v2 batch in a fetched record set."""
+    out, pos = [], 0
+    while pos + 61 <= len(records):
+        base, length = struct.unpack_from(">qi", records, pos)
+        if pos + 12 + length > len(records):
+            break  # a partial batch at the end of a fetch is allowed
+        count = struct.unpack_from(">i", records, pos + 57)[0]
+        out.append((base, count))
+        pos += 12 + length
+    return out
 
 
 def parse_metadata_v1(payload):

@@ -1,7 +1,7 @@
 """Backpressure: clients that pipeline big Produce requests without reading the responses
 must not make the broker buffer without bound, nor starve other clients."""
 
-import socket
+import sys
 import threading
 import time
 import unittest
@@ -100,6 +100,7 @@ class BackpressureTest(KeelTestCase):
                 time.sleep(0.05)
             for c in clients:
                 self.assertIsNone(c.error, f"send failed: {c.error}")
+            stalled_at = [c.sent for c in clients]
             # While the pipeliners sit there unread, other clients are still served.
             for _ in range(3):
                 elapsed = self.serve_other_client()
@@ -142,11 +143,85 @@ class BackpressureTest(KeelTestCase):
         self.assertEqual(sorted(offsets), list(range(0, 2 * REQUESTS * RECORDS_PER_BATCH,
                                                      RECORDS_PER_BATCH)))
         peak = max(rss)
+        print(f"\nRSS baseline {baseline} KiB, peak {peak} KiB; requests sent before the "
+              f"clients read anything: {stalled_at} of {REQUESTS} each", file=sys.stderr)
         self.assertLess(peak, baseline + RSS_SLACK_KIB,
                         f"RSS grew from {baseline} KiB to {peak} KiB while 2 clients "
                         f"pipelined {REQUESTS} x {len(batch) // 1024} KiB with "
                         f"queued.max.request.bytes={QUEUED_MAX}")
         self.serve_other_client()
+
+    def test_pipelined_fetch_is_bounded(self):
+        """A client pipelining big Fetch requests and never reading: the broker must stop
+        reading its requests (or hold the responses without copying them) rather than
+        buffer hundreds of MiB of responses."""
+        topic = unique("bp-fetch")
+        batch = wire.record_batch([(f"k{i}".encode(), bytes([i % 256]) * RECORD_SIZE)
+                                   for i in range(RECORDS_PER_BATCH)])
+        with wire.connect(self.broker.bootstrap) as s:
+            s.settimeout(30)
+            wire.roundtrip(s, wire.metadata_v1(1, [topic]))
+            for i in range(64):  # ~32 MiB of records
+                _, parts = wire.parse_produce_v3(wire.roundtrip(
+                    s, wire.produce_v3(i, topic, 0, batch, acks=1)))
+                self.assertEqual(parts[0][2], 0)
+        end = 64 * RECORDS_PER_BATCH
+        time.sleep(0.2)
+        baseline = self.broker.rss_kib()
+        fetches = 400  # x 1 MiB responses = 400 MiB nobody reads for a while
+        sock = wire.connect(self.broker.bootstrap, timeout=None)
+        sent = [0]
+        error = []
+
+        def send():
+            try:
+                for i in range(fetches):
+                    offset = (i * RECORDS_PER_BATCH) % end
+                    sock.sendall(wire.fetch_v4(i, topic, 0, offset, max_bytes=1024 * 1024))
+                    sent[0] = i + 1
+            except OSError as e:
+                error.append(e)
+
+        sender = threading.Thread(target=send, daemon=True)
+        rss = []
+        try:
+            sender.start()
+            last, last_change = -1, time.monotonic()
+            deadline = time.monotonic() + 60
+            while sent[0] < fetches and time.monotonic() - last_change < 2:
+                self.sample_rss(rss)
+                if sent[0] != last:
+                    last, last_change = sent[0], time.monotonic()
+                self.assertLess(time.monotonic(), deadline, "sender still going after 60 s")
+                time.sleep(0.05)
+            time.sleep(1)  # give an unbounded broker the time to show it
+            self.sample_rss(rss)
+            self.assertEqual(error, [])
+            stalled_at = sent[0]
+            for _ in range(3):
+                self.assertLess(self.serve_other_client(), 5, "another client waited too long")
+                self.sample_rss(rss)
+            sock.settimeout(30)
+            for i in range(fetches):
+                cid, parts = wire.parse_fetch_v4(wire.recv_frame(sock))
+                self.assertEqual(cid, i, "fetch responses out of order")
+                t, p, err, hw, records = parts[0]
+                self.assertEqual((t, p, err, hw), (topic, 0, 0, end), f"fetch {i}")
+                offsets = wire.batch_offsets(records)
+                self.assertTrue(offsets, f"fetch {i} returned no complete batch")
+                self.assertEqual(offsets[0][0], (i * RECORDS_PER_BATCH) % end, f"fetch {i}")
+                if i % 20 == 0:
+                    self.sample_rss(rss)
+            sender.join(30)
+            self.assertFalse(sender.is_alive())
+        finally:
+            sock.close()
+        peak = max(rss)
+        print(f"\nRSS baseline {baseline} KiB, peak {peak} KiB; fetches sent before the "
+              f"client read anything: {stalled_at} of {fetches}", file=sys.stderr)
+        self.assertLess(peak, baseline + RSS_SLACK_KIB,
+                        f"RSS grew from {baseline} KiB to {peak} KiB while a client pipelined "
+                        f"{fetches} 1 MiB fetches without reading")
 
 
 if __name__ == "__main__":

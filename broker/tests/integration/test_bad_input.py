@@ -13,6 +13,9 @@ from keel_harness import KeelTestCase, unique
 MAX_REQUEST = 1048576
 UNSUPPORTED_VERSION = 35
 CORRUPT_MESSAGE = 2
+UNKNOWN_TOPIC_OR_PARTITION = 3
+INVALID_TOPIC_EXCEPTION = 17
+OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 KCAT = shutil.which("kcat")
 
 
@@ -118,7 +121,9 @@ class BadInputTest(KeelTestCase):
                 s.settimeout(5)
                 while s.recv(65536):  # whatever the broker answers, until it closes
                     pass
-            except (ConnectionResetError, BrokenPipeError):
+            except socket.timeout:
+                raise
+            except OSError:  # reset, EPIPE, ENOTCONN: the broker already dropped us
                 pass
             except socket.timeout:
                 self.fail(f"frame {i} (kind {kind}, {data[:32].hex()}...): the broker neither "
@@ -205,6 +210,70 @@ class BadInputTest(KeelTestCase):
             self.assertEqual(p.stdout.decode().splitlines(),
                              [f"{o}:k{o % 10}" for o in range(20)])
         self.assert_serving()
+
+    def test_produce_to_missing_partition(self):
+        topic = unique("bi-part")
+        with wire.connect(self.broker.bootstrap) as s:
+            s.settimeout(15)
+            _, topics = wire.parse_metadata_v1(wire.roundtrip(s, wire.metadata_v1(1, [topic])))
+            self.assertEqual(topics[topic], (0, [0]))
+            batch = wire.record_batch([(b"k", b"v")])
+            _, parts = wire.parse_produce_v3(wire.roundtrip(s, wire.produce_v3(2, topic, 7,
+                                                                               batch)))
+            self.assertEqual(parts, [(topic, 7, UNKNOWN_TOPIC_OR_PARTITION, -1)])
+        self.assert_serving()
+
+    def test_metadata_invalid_topic_name(self):
+        with wire.connect(self.broker.bootstrap) as s:
+            s.settimeout(15)
+            for name in ("bad name!", "a" * 250, ".", ".."):
+                _, topics = wire.parse_metadata_v1(wire.roundtrip(s, wire.metadata_v1(3,
+                                                                                     [name])))
+                self.assertIn(name, topics)
+                self.assertEqual(topics[name][0], INVALID_TOPIC_EXCEPTION,
+                                 f"auto-create of topic name {name!r}")
+        self.assert_serving()
+
+
+class IdempotenceTest(KeelTestCase):
+    """Sequence numbers of an idempotent producer, by hand."""
+
+    overrides = {"num.partitions": 1}
+
+    def test_duplicates_and_gaps(self):
+        topic = unique("bi-idem")
+        with wire.connect(self.broker.bootstrap) as s:
+            s.settimeout(15)
+            wire.roundtrip(s, wire.metadata_v1(1, [topic]))
+            cid, err, pid, epoch = wire.parse_init_producer_id_v0(
+                wire.roundtrip(s, wire.init_producer_id_v0(2)))
+            self.assertEqual((cid, err), (2, 0))
+            self.assertGreaterEqual(pid, 0)
+            self.assertGreaterEqual(epoch, 0)
+
+            def send(cid, seq, n=3):
+                batch = wire.record_batch([(f"s{seq + i}".encode(), b"v") for i in range(n)],
+                                          producer_id=pid, producer_epoch=epoch,
+                                          base_sequence=seq)
+                _, parts = wire.parse_produce_v3(wire.roundtrip(
+                    s, wire.produce_v3(cid, topic, 0, batch)))
+                self.assertEqual(len(parts), 1)
+                return parts[0][2:]  # (error, base offset)
+
+            self.assertEqual(send(10, 0), (0, 0))
+            self.assertEqual(send(11, 3), (0, 3))
+            # A retry of the last batch is acknowledged with its original offset, not
+            # appended again.
+            self.assertEqual(send(12, 3), (0, 3))
+            # A gap in the sequence is refused.
+            err, _ = send(13, 100)
+            self.assertEqual(err, OUT_OF_ORDER_SEQUENCE_NUMBER)
+            # And the log goes on where it was.
+            self.assertEqual(send(14, 6), (0, 6))
+            # Only 9 records were appended: a plain produce lands at offset 9.
+            _, parts = wire.parse_produce_v3(wire.roundtrip(
+                s, wire.produce_v3(15, topic, 0, wire.record_batch([(b"plain", b"v")]))))
+            self.assertEqual(parts, [(topic, 0, 0, 9)])
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Durability across restarts: clean stop, kill -9, metadata (topics and ids) replay."""
 
+import os
 import time
 import unittest
 import uuid
@@ -22,16 +23,19 @@ def metadata(broker, topics=None):
 
 def create_topics(broker, specs):
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
-    fs = admin.create_topics([NewTopic(t, num_partitions=n, replication_factor=1)
-                              for t, n in specs], operation_timeout=10, request_timeout=15)
+    fs = admin.create_topics([NewTopic(spec[0], num_partitions=spec[1], replication_factor=1,
+                                       config=spec[2] if len(spec) > 2 else {})
+                              for spec in specs], operation_timeout=10, request_timeout=15)
     for f in fs.values():
         f.result(timeout=20)
+    del admin
 
 
 def delete_topics(broker, topics):
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     for f in admin.delete_topics(topics, operation_timeout=10, request_timeout=15).values():
         f.result(timeout=20)
+    del admin
 
 
 def produce(test, broker, topic, values, partitions, **conf):
@@ -86,11 +90,39 @@ def consume(test, broker, topic, partitions, timeout=30):
         c.close()
 
 
+def watermarks(broker, topic, partitions):
+    """[(low, high)] of every partition, from ListOffsets (earliest and latest)."""
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "unused-" + uuid.uuid4().hex,
+                  "enable.auto.commit": False})
+    try:
+        return [c.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)
+                for p in range(partitions)]
+    finally:
+        c.close()
+
+
 def values(tag, n):
     return [f"{tag}-{i}-".encode() + b"r" * (i % 64) for i in range(n)]
 
 
 class RestartTest(unittest.TestCase):
+    def assert_records(self, got, want, what):
+        """got == want, with a readable summary instead of a diff of thousands of records."""
+        if got == want:
+            return
+        missing = sorted(k for k in want if k not in got)
+        changed = sorted(k for k in want if k in got and got[k] != want[k])
+        extra = sorted(k for k in got if k not in want)
+        self.fail(f"{what}: read {len(got)} records, expected {len(want)}; "
+                  f"{len(missing)} missing (first {missing[:5]}), {len(changed)} changed "
+                  f"(first {changed[:3]}), {len(extra)} unexpected (first {extra[:5]})")
+
+    def assert_end_offsets(self, broker, topic, want, what):
+        """ListOffsets: every partition starts at 0 and ends at want[p]."""
+        marks = watermarks(broker, topic, len(want))
+        self.assertEqual(marks, [(0, n) for n in want],
+                         f"{what}: (log start, high watermark) per partition of {topic}")
+
     def assert_contiguous(self, records, partitions):
         for p in range(partitions):
             offsets = sorted(o for (q, o) in records if q == p)
@@ -99,14 +131,18 @@ class RestartTest(unittest.TestCase):
     def test_clean_restart_keeps_records_and_topics(self):
         with KeelBroker({"num.partitions": 1}, name="clean") as broker:
             a, b, gone = unique("rs-a"), unique("rs-b"), unique("rs-gone")
-            create_topics(broker, [(a, 3), (b, 1), (gone, 2)])
+            # b rolls a segment every 16 KiB: recovery has many segments to open.
+            create_topics(broker, [(a, 3), (b, 1, {"segment.bytes": "16384"}), (gone, 2)])
             before = metadata(broker)
             ids = {t: before["topics"][t]["id"] for t in (a, b, gone)}
             for t, topic_id in ids.items():
                 self.assertNotEqual(topic_id, bytes(16), f"{t} has no topic id")
             self.assertEqual(len(set(ids.values())), 3, "topic ids are not unique")
             acked_a = produce(self, broker, a, values("a", 3000), 3, **{"compression.type": "lz4"})
-            acked_b = produce(self, broker, b, values("b", 500), 1)
+            acked_b = produce(self, broker, b, values("b", 500), 1, **{"batch.size": 4096})
+            segments = [f for f in os.listdir(os.path.join(broker.data_dir, f"{b}-0"))
+                        if f.endswith(".log")]
+            self.assertGreater(len(segments), 1, "segment.bytes=16384 did not roll")
             delete_topics(broker, [gone])
 
             broker.restart()  # SIGTERM, exit 0 asserted, start on the same data dir
@@ -119,8 +155,10 @@ class RestartTest(unittest.TestCase):
                 self.assertEqual(after["topics"][t]["id"], ids[t], f"topic id of {t} changed")
             self.assertEqual(sorted(after["topics"][a]["partitions"]), [0, 1, 2])
             self.assertNotIn(gone, after["topics"], "a deleted topic came back after restart")
-            self.assertEqual(consume(self, broker, a, 3), acked_a)
-            self.assertEqual(consume(self, broker, b, 1), acked_b)
+            self.assert_end_offsets(broker, a, [1000, 1000, 1000], "after a clean restart")
+            self.assert_end_offsets(broker, b, [500], "after a clean restart")
+            self.assert_records(consume(self, broker, a, 3), acked_a, f"{a} after restart")
+            self.assert_records(consume(self, broker, b, 1), acked_b, f"{b} after restart")
 
             # The logs continue where they were.
             more = produce(self, broker, a, values("a2", 300), 3)
@@ -128,12 +166,13 @@ class RestartTest(unittest.TestCase):
                 self.assertEqual(min(o for (q, o) in more if q == p), 1000,
                                  f"first offset after restart on partition {p}")
             everything = consume(self, broker, a, 3)
-            self.assertEqual(everything, {**acked_a, **more})
+            self.assert_records(everything, {**acked_a, **more}, f"{a} after more writes")
             self.assert_contiguous(everything, 3)
 
             # And a second restart, after the new writes.
             broker.restart()
-            self.assertEqual(consume(self, broker, a, 3), everything)
+            self.assert_records(consume(self, broker, a, 3), everything,
+                                f"{a} after a second restart")
             self.assertEqual(metadata(broker)["topics"][a]["id"], ids[a])
 
     def test_kill_restart_keeps_acknowledged_records(self):
@@ -174,16 +213,22 @@ class RestartTest(unittest.TestCase):
             broker.start()
             self.assertEqual(metadata(broker, [topic])["topics"][topic]["id"], topic_id)
             got = consume(self, broker, topic, 2)
+            acknowledged = {**first, **snapshot}
+            self.assert_records({k: got[k] for k in got if k in acknowledged}, acknowledged,
+                                "acknowledged records after kill -9 and restart")
             self.assert_contiguous(got, 2)
-            missing = {k: v for k, v in {**first, **snapshot}.items() if got.get(k) != v}
-            self.assertEqual(missing, {}, f"{len(missing)} acknowledged records lost or "
-                             f"changed after kill -9 (of {len(first) + len(snapshot)})")
+            ends = [max([o + 1 for (q, o) in got if q == p] or [0]) for p in range(2)]
+            self.assert_end_offsets(broker, topic, ends, "after kill -9 and restart")
 
             # The recovered log accepts writes after its last record.
             more = produce(self, broker, topic, values("third", 100), 2)
+            for p in range(2):
+                self.assertEqual(min(o for (q, o) in more if q == p), ends[p],
+                                 f"first offset after the recovered log end, partition {p}")
             all_records = consume(self, broker, topic, 2)
             self.assert_contiguous(all_records, 2)
-            self.assertEqual({k: all_records[k] for k in more}, more)
+            self.assert_records({k: all_records[k] for k in all_records if k in more}, more,
+                                "records written after recovery")
             # And a clean stop after the crash recovery works too (asserted by __exit__).
 
 

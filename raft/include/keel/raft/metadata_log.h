@@ -39,7 +39,8 @@ class MetadataLog {
   /// Appends the records as ONE RecordBatch v2 (key null, value = record) and returns the
   /// offset of the last one once it is committed (single node: written and fsynced). The
   /// records of one call are atomic and get consecutive offsets.
-  virtual keel::Result<std::int64_t> append(const std::vector<std::vector<std::uint8_t>>& values) = 0;
+  virtual keel::Result<std::int64_t> append(
+      const std::vector<std::vector<std::uint8_t>>& values) = 0;
   /// Every committed entry from `from_offset` on, in order (start-up replay). Raft's own
   /// control records are not passed on, so offsets may have gaps. Stops at the first error
   /// `apply` returns and returns it.
@@ -63,6 +64,7 @@ struct SingleNodeLogOptions {
 /// new log), recorded by appending a LeaderChangeMessage control batch in that epoch, which
 /// also puts it in leader-epoch-checkpoint. An epoch is therefore never reused across
 /// restarts.
-keel::Result<std::unique_ptr<MetadataLog>> open_single_node_log(const SingleNodeLogOptions& options);
+keel::Result<std::unique_ptr<MetadataLog>> open_single_node_log(
+    const SingleNodeLogOptions& options);
 
 }  // namespace keel::raft

@@ -8,6 +8,8 @@
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "keel/storage/error.h"
 #include "keel/storage/record_batch.h"
@@ -56,6 +58,8 @@ class ProducerStateManager {
   std::int64_t map_end_offset() const { return _map_end_offset; }
   void set_map_end_offset(std::int64_t offset) { _map_end_offset = offset; }
   std::optional<ProducerEntry> entry(std::int64_t producer_id) const;
+  /// Every producer id with its state (a copy; DescribeProducers).
+  std::vector<std::pair<std::int64_t, ProducerEntry>> entries() const;
 
   /// Writes `<dir>/<map_end_offset>.snapshot`.
   SStatus write_snapshot(const std::filesystem::path& dir) const;
