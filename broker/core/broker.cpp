@@ -7,6 +7,7 @@
 #include <keel/raft/metadata_log.h>
 
 #include "core/context.h"
+#include "core/fetch_sessions.h"
 #include "core/partitions.h"
 #include "core/producer_ids.h"
 #include "metadata/controller.h"
@@ -72,10 +73,14 @@ struct Broker::Impl {
   std::unique_ptr<storage::LogManager> logs;
   std::unique_ptr<PartitionRegistry> partitions;
   std::unique_ptr<ProducerIdAllocator> producer_ids;
+  FetchSessionCache fetch_sessions;
   std::unique_ptr<Server> server;  // last: stopped and destroyed first
   bool running = false;
 
-  explicit Impl(BrokerConfig config) { context.config = std::move(config); }
+  explicit Impl(BrokerConfig config) {
+    context.config = std::move(config);
+    context.fetch_sessions = &fetch_sessions;
+  }
 
   void start();
   void open_metadata(const fs::path& metadata_dir);

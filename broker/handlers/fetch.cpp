@@ -4,15 +4,18 @@
 // (v3+) and partition_max_bytes bound the response, except that the first batch found is
 // always returned (KIP-74). Topic ids from v13. read_committed reads up to the last stable
 // offset, which equals the high watermark while keel has no transactions.
-// Fetch sessions (KIP-227): keel declines to create one (session id 0), which the protocol
-// allows; clients then send full fetch requests. An unknown session id gets
-// FETCH_SESSION_ID_NOT_FOUND, and the client starts over.
+// Fetch sessions (KIP-227, v7+): epoch 0 opens a session (full request and response);
+// later epochs send only changed partitions and forgotten ones, and get back only the
+// partitions whose records, high watermark or log start changed. Epoch -1 is sessionless.
+// An unknown session gets FETCH_SESSION_ID_NOT_FOUND, a wrong epoch
+// INVALID_FETCH_SESSION_EPOCH; the client then starts a new session.
 
 #include <keel/protocol/messages/fetch.h>
 
 #include <algorithm>
 
 #include "core/context.h"
+#include "core/fetch_sessions.h"
 #include "core/partitions.h"
 #include "handlers/common.h"
 #include "handlers/registry.h"
@@ -26,6 +29,8 @@ namespace {
 using protocol::FetchRequest;
 using protocol::FetchResponse;
 using E = protocol::ErrorCode;
+
+constexpr std::int32_t kSessionless = -1;  // FINAL_EPOCH
 
 /// One fetch request in progress: read now, or wait for data or the deadline.
 class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
@@ -45,9 +50,9 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
 
   void start() {
     resolve_topic_names();
-    if (_req.session_id != 0) {
+    if (auto error = open_session(); error != E::none) {
       FetchResponse response;
-      response.error_code = code(E::fetch_session_id_not_found);
+      response.error_code = code(error);
       _reply.send(response, _version);
       return;
     }
@@ -66,6 +71,93 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
       const auto* info = image->topic(topic.topic_id);
       topic.topic = info ? info->name : std::string();
     }
+  }
+
+  /// Applies the request to its fetch session (if any); an incremental request then reads
+  /// every partition of the session.
+  E open_session() {
+    if (_version < 7 || _req.session_epoch == kSessionless) {
+      if (_version >= 7 && _req.session_id != 0) _broker.fetch_sessions->remove(_req.session_id);
+      return E::none;
+    }
+    auto& cache = *_broker.fetch_sessions;
+    if (_req.session_epoch == 0) {
+      if (_req.session_id != 0) cache.remove(_req.session_id);
+      _session = cache.create();
+      update_session();
+      return E::none;
+    }
+    _session = cache.find(_req.session_id);
+    if (!_session) return E::fetch_session_id_not_found;
+    if (_session->next_epoch != _req.session_epoch) {
+      _session.reset();
+      return E::invalid_fetch_session_epoch;
+    }
+    _session->next_epoch = _req.session_epoch == INT32_MAX ? 1 : _req.session_epoch + 1;
+    _incremental = true;
+    update_session();
+    read_whole_session();
+    return E::none;
+  }
+
+  void update_session() {
+    for (const auto& topic : _req.topics) {
+      for (const auto& p : topic.partitions) {
+        auto& entry = _session->partitions[{topic.topic, p.partition}];
+        entry.topic_id = topic.topic_id;
+        entry.fetch_offset = p.fetch_offset;
+        entry.max_bytes = p.partition_max_bytes;
+      }
+    }
+    auto image = _broker.controller->image();
+    for (const auto& forgotten : _req.forgotten_topics_data) {
+      std::string name = forgotten.topic;
+      if (_version >= 13) {
+        const auto* info = image->topic(forgotten.topic_id);
+        name = info ? info->name : std::string();
+      }
+      for (auto partition : forgotten.partitions) _session->partitions.erase({name, partition});
+    }
+  }
+
+  /// The request of an incremental fetch becomes the session's full set of partitions.
+  void read_whole_session() {
+    _req.topics.clear();
+    for (const auto& [key, entry] : _session->partitions) {
+      if (_req.topics.empty() || _req.topics.back().topic != key.first) {
+        FetchRequest::FetchTopic topic;
+        topic.topic = key.first;
+        topic.topic_id = entry.topic_id;
+        _req.topics.push_back(std::move(topic));
+      }
+      FetchRequest::FetchPartition p;
+      p.partition = key.second;
+      p.fetch_offset = entry.fetch_offset;
+      p.partition_max_bytes = entry.max_bytes;
+      _req.topics.back().partitions.push_back(p);
+    }
+  }
+
+  /// In a session, remembers what the client was told; an incremental response keeps only
+  /// the partitions that changed since.
+  void filter_for_session(FetchResponse& response) {
+    response.session_id = _session->id;
+    for (std::size_t t = 0; t < response.responses.size(); ++t) {
+      auto& partitions = response.responses[t].partitions;
+      const auto& name = _req.topics[t].topic;
+      std::erase_if(partitions, [&](const FetchResponse::PartitionData& p) {
+        auto it = _session->partitions.find({name, p.partition_index});
+        if (it == _session->partitions.end()) return false;
+        auto& entry = it->second;
+        const bool changed = p.error_code != 0 || (p.records && p.records->size() > 0) ||
+                             p.high_watermark != entry.sent_high_watermark ||
+                             p.log_start_offset != entry.sent_log_start;
+        entry.sent_high_watermark = p.high_watermark;
+        entry.sent_log_start = p.log_start_offset;
+        return _incremental && !changed;
+      });
+    }
+    std::erase_if(response.responses, [](const auto& t) { return t.partitions.empty(); });
   }
 
   /// Reads every partition; answers and returns true when there is enough data, an error,
@@ -101,6 +193,7 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
     }
     _done = true;
     _waiter.reset();
+    if (_session) filter_for_session(response);
     _reply.send(response, _version, std::move(keep_alive));
     return true;
   }
@@ -168,6 +261,8 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
   FetchRequest _req;
   Reply _reply;
   std::shared_ptr<AppendWaiter> _waiter;
+  std::shared_ptr<FetchSession> _session;
+  bool _incremental = false;
   bool _done = false;
 };
 

@@ -51,7 +51,8 @@ DYNAMIC_TOPIC_CONFIG = 1
 STATIC_BROKER_CONFIG = 4
 DEFAULT_CONFIG = 5
 
-RETENTION_MS_DEFAULT = "604800000"
+# log.retention.hours=48 is given to every broker here: the value topics inherit.
+RETENTION_MS_BROKER = str(48 * 3600 * 1000)
 
 # ---- kafka-python request structs for APIs it does not have ------------------------------
 
@@ -358,8 +359,8 @@ class ConfigsTest(AdminBase):
         self.assertEqual(configs["cleanup.policy"].value, "delete")
         self.assertEqual(configs["cleanup.policy"].source, ConfigSource.DEFAULT_CONFIG.value)
         self.assertTrue(configs["cleanup.policy"].is_default)
-        # retention of the broker, log.retention.hours=48 given at start: a static config.
-        self.assertIn("segment.bytes", configs)
+        self.assertEqual(configs["segment.bytes"].value, "1073741824")
+        self.assertEqual(configs["segment.bytes"].source, ConfigSource.DEFAULT_CONFIG.value)
         self.assertFalse(configs["retention.ms"].is_read_only)
 
     def test_describe_unknown_topic(self):
@@ -450,7 +451,7 @@ class ConfigsTest(AdminBase):
         configs = self.describe_topic(topic)
         self.assertEqual(configs["retention.ms"].value, "12345")
         self.assertEqual(configs["retention.ms"].source, ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
-        self.assertEqual(configs["cleanup.policy"].value, "delete,compact")
+        self.assertEqual(set(configs["cleanup.policy"].value.split(",")), {"delete", "compact"})
         # Unlike AlterConfigs, the other override stays.
         self.assertEqual(configs["segment.bytes"].value, "1048576")
 
@@ -459,13 +460,13 @@ class ConfigsTest(AdminBase):
                              ("retention.ms", DELETE, None)])]), ok)
         configs = self.describe_topic(topic)
         self.assertEqual(configs["cleanup.policy"].value, "compact")
-        self.assertEqual(configs["retention.ms"].value, RETENTION_MS_DEFAULT)
-        self.assertEqual(configs["retention.ms"].source, ConfigSource.DEFAULT_CONFIG.value)
+        self.assertEqual(configs["retention.ms"].value, RETENTION_MS_BROKER)
+        self.assertEqual(configs["retention.ms"].source, ConfigSource.STATIC_BROKER_CONFIG.value)
 
         # validate_only changes nothing.
         self.assertEqual(self.incremental([(TOPIC, topic, [("retention.ms", SET, "7")])],
                                           validate_only=True), ok)
-        self.assertEqual(self.describe_topic(topic)["retention.ms"].value, RETENTION_MS_DEFAULT)
+        self.assertEqual(self.describe_topic(topic)["retention.ms"].value, RETENTION_MS_BROKER)
 
     def test_incremental_alter_configs_errors(self):
         topic = self.create_topic()
@@ -483,7 +484,7 @@ class ConfigsTest(AdminBase):
                          [UNKNOWN_TOPIC_OR_PARTITION])
         self.assertEqual(codes([(BROKER, "1", [("log.retention.hours", SET, "1")])]),
                          [INVALID_REQUEST])
-        self.assertEqual(self.describe_topic(topic)["retention.ms"].value, RETENTION_MS_DEFAULT)
+        self.assertEqual(self.describe_topic(topic)["retention.ms"].value, RETENTION_MS_BROKER)
 
 
 class PartitionsTest(AdminBase):
