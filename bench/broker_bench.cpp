@@ -11,27 +11,35 @@
 // Loads, for 100 B and 1 KiB values (no key) and for acks=1 and acks=all: produce N
 // messages (linger.ms=5, batch.size default, no compression), then consume them all back
 // with assign() from the beginning (a group.id is set because assign() needs one, but no
-// group is joined and nothing is committed). Before each measured produce the producer
-// writes 1,000 messages to a warm-up topic.
+// group is joined and nothing is committed). Each load runs --repeat times (default 5),
+// keel and mock alternating, on fresh topics; the table shows medians, and the keel/mock
+// ratio of the medians with the range of the per-repetition ratios.
+//
+// Warm-up, before each measured produce: 1,000 messages to a warm-up topic through the same
+// producer, then one message to every partition of the measured topic (a partition's first
+// append is a one-off: keel writes and fsyncs its leader-epoch checkpoint there;
+// --no-partition-warmup measures it too). The consumer reads those messages back as well.
 //
 // Topic layout: librdkafka's mock keeps at most 5 MiB (and 100,000 batches) per partition
 // and drops the oldest data beyond that, so each topic gets enough partitions to keep every
 // partition under ~4 MiB (6 for 200,000 x 100 B, 13 for 50,000 x 1 KiB), and messages fill
-// the partitions one after another (message i goes to partition i / (N / P)), so the
+// the partitions one after another (message i goes to partition i / ceil(N / P)), so the
 // producer writes to one partition at a time as it would with a single one. Both brokers
-// get the identical layout; the consumer checks that it got every message.
+// get the identical layout; the consumer checks that it got every message, in order.
 //
 // Figures: produce msgs/s and MB/s (value bytes, 10^6) from the first produce() call to the
 // last delivery report; produce latency p50/p99 = delivery-report time minus produce()
 // call time, for every message of the flood (so it includes the time spent in the client's
-// queue); consume msgs/s from assign() to the last message. Also: keel's idle RSS (VmRSS
-// 300 ms after its listening line, before any client connects), its peak RSS (VmHWM) at
-// the end, "exec to first produce" (fork -> first delivery report without error, with a
-// fresh broker, a fresh producer, linger.ms=0, acks=all and a topic created on first use)
-// and an unloaded round trip (one message in flight, linger.ms=0, acks=all).
+// queue); consume msgs/s from assign() to the last message (the consumer's local queue is
+// raised to 1 GiB: librdkafka 2.0.2 otherwise pauses fetching for 500 ms at 64 MiB, and the
+// pause becomes the figure). Also: keel's idle RSS (VmRSS 300 ms after its listening line,
+// before any client connects), its RSS and peak RSS (VmHWM) at the end, "exec to first
+// produce" (fork -> first delivery report without error, a fresh broker and a fresh
+// producer each time (--starts, default 5), linger.ms=0, acks=all, a topic created on first
+// use) and an unloaded round trip (one message in flight, linger.ms=0, acks=all).
 //
-// Usage: broker_bench [--keel PATH] [--messages-small N] [--messages-large N]
-//                     [--json FILE] [--verbose]
+// Usage: broker_bench [--keel PATH] [--messages-small N] [--messages-large N] [--repeat N]
+//                     [--starts N] [--json FILE] [--verbose] [--no-partition-warmup]
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -71,6 +79,7 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 bool g_verbose = false;
+bool g_partition_warmup = true;  // --no-partition-warmup: measure first appends too
 
 [[noreturn]] void fail(const std::string& what) {
   throw std::runtime_error(what);
@@ -478,6 +487,15 @@ Figures run_load(const std::string& bootstrap, rd_kafka_mock_cluster_t* mock, co
     for (std::size_t i = 0; i < 1000; ++i) produce_one(rkt, 0, i);
     if (rd_kafka_flush(rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) fail("warm-up flush timed out");
     rd_kafka_topic_destroy(rkt);
+    if (g_partition_warmup) {
+      // One message to every partition of the measured topic: a partition's first append
+      // is a one-off (keel writes and fsyncs its leader-epoch checkpoint there), not part
+      // of the steady state measured below. The consumer reads these back too.
+      rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+      for (int p = 0; p < partitions; ++p) produce_one(rkt, p, 0);
+      if (rd_kafka_flush(rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) fail("warm-up flush timed out");
+      rd_kafka_topic_destroy(rkt);
+    }
     if (st.failed) fail("warm-up delivery failed: " + st.first_error);
     st.delivered = 0;
   }
@@ -509,7 +527,12 @@ Figures run_load(const std::string& bootstrap, rd_kafka_mock_cluster_t* mock, co
   auto cconf = make_conf(bootstrap, {{"group.id", "broker-bench-unused-" + tag},
                                      {"enable.auto.commit", "false"},
                                      {"enable.auto.offset.store", "false"},
-                                     {"auto.offset.reset", "earliest"}});
+                                     {"auto.offset.reset", "earliest"},
+                                     // librdkafka 2.0.2 pauses a partition's fetching for
+                                     // fetch.error.backoff.ms (500) once its local queue is
+                                     // over 64 MiB: that pause would be the figure.
+                                     {"queued.max.messages.kbytes", "1048576"},
+                                     {"fetch.error.backoff.ms", "10"}});
   rd_kafka_t* ck = new_handle(RD_KAFKA_CONSUMER, std::move(cconf));
   rd_kafka_poll_set_consumer(ck);
   {
@@ -520,6 +543,8 @@ Figures run_load(const std::string& bootstrap, rd_kafka_mock_cluster_t* mock, co
   for (int p = 0; p < partitions; ++p)
     rd_kafka_topic_partition_list_add(parts, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
   std::vector<std::int64_t> next(static_cast<std::size_t>(partitions), 0);
+  const std::size_t expected =
+      load.count + (g_partition_warmup ? static_cast<std::size_t>(partitions) : 0);
   std::size_t got = 0;
   std::size_t bad = 0;
   const auto c0 = Clock::now();
@@ -528,7 +553,7 @@ Figures run_load(const std::string& bootstrap, rd_kafka_mock_cluster_t* mock, co
   rd_kafka_topic_partition_list_destroy(parts);
   const auto deadline = c0 + 60s;
   std::string consume_error;
-  while (got < load.count && Clock::now() < deadline) {
+  while (got < expected && Clock::now() < deadline) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(ck, 100);
     if (m == nullptr) continue;
     if (m->err) {
@@ -545,14 +570,14 @@ Figures run_load(const std::string& bootstrap, rd_kafka_mock_cluster_t* mock, co
   f.consume_s = seconds_since(c0);
   rd_kafka_consumer_close(ck);
   rd_kafka_destroy(ck);
-  if (got != load.count)
+  if (got != expected)
     fail(std::string(which) + ": consumed " + std::to_string(got) + " of " +
-         std::to_string(load.count) + " within 60 s" +
+         std::to_string(expected) + " within 60 s" +
          (consume_error.empty() ? "" : "; error: " + consume_error));
   if (bad)
     fail(std::string(which) + ": " + std::to_string(bad) + " messages out of order or resized");
-  f.consume_msgs_s = static_cast<double>(load.count) / f.consume_s;
-  f.consume_mb_s = static_cast<double>(load.count * load.size) / f.consume_s / 1e6;
+  f.consume_msgs_s = static_cast<double>(expected) / f.consume_s;
+  f.consume_mb_s = static_cast<double>(expected * load.size) / f.consume_s / 1e6;
   return f;
 }
 
@@ -634,8 +659,33 @@ std::pair<double, double> round_trip_ms(const std::string& bootstrap, rd_kafka_m
 
 struct Row {
   Load load;
-  Figures keel, mock;
+  std::vector<Figures> keel, mock;  // one per repetition
 };
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::vector<double> column(const std::vector<Figures>& runs, double Figures::*field) {
+  std::vector<double> out;
+  for (const auto& f : runs) out.push_back(f.*field);
+  return out;
+}
+
+double med(const std::vector<Figures>& runs, double Figures::*field) {
+  return median(column(runs, field));
+}
+
+/// Per-repetition keel/mock ratios of one field (repetition i of keel against i of mock).
+std::vector<double> ratios(const Row& r, double Figures::*field) {
+  std::vector<double> out;
+  for (std::size_t i = 0; i < r.keel.size() && i < r.mock.size(); ++i)
+    out.push_back(r.keel[i].*field / r.mock[i].*field);
+  return out;
+}
 
 std::string fmt(const char* f, double v) {
   char buf[64];
@@ -643,15 +693,31 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
+std::string range(const std::vector<double>& v, const char* f) {
+  if (v.empty()) return "";
+  const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  return fmt(f, *lo) + "-" + fmt(f, *hi);
+}
+
+std::string json_array(const std::vector<double>& v) {
+  std::ostringstream s;
+  s << "[";
+  for (std::size_t i = 0; i < v.size(); ++i) s << (i ? ", " : "") << v[i];
+  s << "]";
+  return s.str();
+}
+
 void usage() {
   std::fprintf(stderr,
                "usage: broker_bench [--keel PATH] [--messages-small N] [--messages-large N]\n"
-               "                    [--json FILE] [--verbose]\n");
+               "                    [--repeat N] [--starts N] [--json FILE] [--verbose]\n"
+               "                    [--no-partition-warmup]\n");
 }
 
 int run(int argc, char** argv) {
   std::string keel_binary = KEEL_BINARY_PATH;
   std::size_t n_small = 200000, n_large = 50000;
+  int repeat = 5, starts = 5;
   std::string json_path;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -668,10 +734,16 @@ int run(int argc, char** argv) {
       n_small = std::stoul(value());
     else if (a == "--messages-large")
       n_large = std::stoul(value());
+    else if (a == "--repeat")
+      repeat = std::max(1, std::stoi(value()));
+    else if (a == "--starts")
+      starts = std::max(1, std::stoi(value()));
     else if (a == "--json")
       json_path = value();
     else if (a == "--verbose")
       g_verbose = true;
+    else if (a == "--no-partition-warmup")
+      g_partition_warmup = false;
     else {
       usage();
       return a == "--help" || a == "-h" ? 0 : 2;
@@ -682,14 +754,17 @@ int run(int argc, char** argv) {
 
   char version[64];
   std::snprintf(version, sizeof version, "%s", rd_kafka_version_str());
-  std::printf("broker_bench: keel %s vs librdkafka %s mock cluster; %u CPUs; data in %s (%s)\n",
-              keel_binary.c_str(), version, std::thread::hardware_concurrency(),
-              fs::temp_directory_path().c_str(), fs_type_of(fs::temp_directory_path()).c_str());
+  std::printf(
+      "broker_bench: keel %s\n  vs librdkafka %s mock cluster; %u CPUs; data in %s (%s);"
+      " %d repetitions per load%s\n",
+      keel_binary.c_str(), version, std::thread::hardware_concurrency(),
+      fs::temp_directory_path().c_str(), fs_type_of(fs::temp_directory_path()).c_str(), repeat,
+      g_partition_warmup ? "" : "; no per-partition warm-up");
   std::fflush(stdout);
 
-  // Exec to first produce: three fresh brokers, each with a fresh producer.
+  // Exec to first produce: fresh brokers, each with a fresh producer.
   std::vector<double> first_ms, listen_ms;
-  for (int trial = 0; trial < 3; ++trial) {
+  for (int trial = 0; trial < starts; ++trial) {
     KeelProcess k;
     Clock::time_point t0;
     k.start(keel_binary, &t0);
@@ -711,14 +786,17 @@ int run(int argc, char** argv) {
   if (mock == nullptr) fail("rd_kafka_mock_cluster_new failed");
   const std::string mock_bootstrap = rd_kafka_mock_cluster_bootstraps(mock);
 
+  // Repetitions interleave keel and mock, so a noisy moment on the machine hits both.
   std::vector<Row> rows;
   for (const Load& load : {Load{100, n_small, "1"}, Load{100, n_small, "all"},
                            Load{1024, n_large, "1"}, Load{1024, n_large, "all"}}) {
     if (load.count == 0) continue;
     Row row{load, {}, {}};
-    row.keel = run_load(keel.bootstrap(), nullptr, load, "keel");
-    if (!keel.alive()) fail("keel died during the run; log: " + keel.log_tail());
-    row.mock = run_load(mock_bootstrap, mock, load, "mock");
+    for (int r = 0; r < repeat; ++r) {
+      row.keel.push_back(run_load(keel.bootstrap(), nullptr, load, "keel"));
+      if (!keel.alive()) fail("keel died during the run; log: " + keel.log_tail());
+      row.mock.push_back(run_load(mock_bootstrap, mock, load, "mock"));
+    }
     std::printf("  done: %zu x %zu B acks=%s (%d partitions)\n", load.count, load.size, load.acks,
                 partitions_for(load));
     std::fflush(stdout);
@@ -733,70 +811,84 @@ int run(int argc, char** argv) {
   rd_kafka_destroy(mock_host);
   const std::string stop_status = keel.stop();
 
-  // Table.
-  std::printf("\n%-16s | %-31s | %-21s | %-27s | %-23s\n", "load", "produce msgs/s (MB/s)",
-              "produce keel/mock", "latency p50/p99 ms", "consume msgs/s");
-  std::printf("%-16s | %-15s %-15s | %-21s | %-13s %-13s | %-9s %-9s %-5s\n", "", "keel", "mock",
-              "", "keel", "mock", "keel", "mock", "ratio");
-  std::printf("%s\n", std::string(130, '-').c_str());
+  // Table: medians over the repetitions; ratio = median keel / median mock, with the range
+  // of the per-repetition ratios.
+  std::printf(
+      "\nmedians of %d repetitions; MB/s = value bytes / 10^6 per second; ratio = keel/mock"
+      " (range over repetitions)\n",
+      repeat);
+  std::printf("%-15s | %-29s | %-17s | %-25s | %-19s | %-17s\n", "load", "produce msgs/s (MB/s)",
+              "produce ratio", "produce p50/p99 ms", "consume msgs/s", "consume ratio");
+  std::printf("%-15s | %-14s %-14s | %-17s | %-12s %-12s | %-9s %-9s | %-17s\n", "", "keel", "mock",
+              "", "keel", "mock", "keel", "mock", "");
+  std::printf("%s\n", std::string(138, '-').c_str());
   for (const auto& r : rows) {
     char name[32];
     std::snprintf(name, sizeof name, "%zu B acks=%s", r.load.size, r.load.acks);
-    const std::string kp =
-        fmt("%.0f", r.keel.produce_msgs_s) + " (" + fmt("%.1f", r.keel.produce_mb_s) + ")";
-    const std::string mp =
-        fmt("%.0f", r.mock.produce_msgs_s) + " (" + fmt("%.1f", r.mock.produce_mb_s) + ")";
-    std::printf("%-16s | %-15s %-15s | %-21s | %-13s %-13s | %-9.0f %-9.0f %-5.2f\n", name,
-                kp.c_str(), mp.c_str(),
-                (fmt("%.2fx", r.keel.produce_msgs_s / r.mock.produce_msgs_s)).c_str(),
-                (fmt("%.1f", r.keel.p50_ms) + "/" + fmt("%.1f", r.keel.p99_ms)).c_str(),
-                (fmt("%.1f", r.mock.p50_ms) + "/" + fmt("%.1f", r.mock.p99_ms)).c_str(),
-                r.keel.consume_msgs_s, r.mock.consume_msgs_s,
-                r.keel.consume_msgs_s / r.mock.consume_msgs_s);
+    auto tput = [](const std::vector<Figures>& v) {
+      return fmt("%.0f", med(v, &Figures::produce_msgs_s)) + " (" +
+             fmt("%.0f", med(v, &Figures::produce_mb_s)) + ")";
+    };
+    auto lat = [](const std::vector<Figures>& v) {
+      return fmt("%.1f", med(v, &Figures::p50_ms)) + "/" + fmt("%.1f", med(v, &Figures::p99_ms));
+    };
+    const double pr = med(r.keel, &Figures::produce_msgs_s) / med(r.mock, &Figures::produce_msgs_s);
+    const double cr = med(r.keel, &Figures::consume_msgs_s) / med(r.mock, &Figures::consume_msgs_s);
+    std::printf(
+        "%-15s | %-14s %-14s | %-17s | %-12s %-12s | %-9.0f %-9.0f | %-17s\n", name,
+        tput(r.keel).c_str(), tput(r.mock).c_str(),
+        (fmt("%.2f", pr) + " (" + range(ratios(r, &Figures::produce_msgs_s), "%.2f") + ")").c_str(),
+        lat(r.keel).c_str(), lat(r.mock).c_str(), med(r.keel, &Figures::consume_msgs_s),
+        med(r.mock, &Figures::consume_msgs_s),
+        (fmt("%.2f", cr) + " (" + range(ratios(r, &Figures::consume_msgs_s), "%.2f") + ")")
+            .c_str());
   }
-  std::printf("(latency columns: keel, then mock; 'MB/s' = value bytes / 10^6 per second)\n\n");
   std::printf(
-      "round trip, one in flight (100 B, acks=all, linger 0): keel p50 %.3f ms p99 %.3f ms;"
-      " mock p50 %.3f ms p99 %.3f ms\n",
+      "\nround trip, one message in flight (100 B, acks=all, linger.ms=0, 2,000 messages):"
+      " keel p50 %.3f / p99 %.3f ms; mock p50 %.3f / p99 %.3f ms\n",
       keel_rtt.first, keel_rtt.second, mock_rtt.first, mock_rtt.second);
-  auto sorted = first_ms;
-  std::sort(sorted.begin(), sorted.end());
-  std::printf("keel exec -> first successful produce: median %.1f ms (trials:", sorted[1]);
-  for (double v : first_ms) std::printf(" %.1f", v);
-  std::printf("; exec -> listening line:");
-  for (double v : listen_ms) std::printf(" %.1f", v);
-  std::printf(" ms)   target < 100 ms\n");
   std::printf(
-      "keel idle RSS %.1f MiB (target < 30 MiB); after the run: RSS %.1f MiB, peak %.1f MiB\n",
+      "keel exec -> first successful produce: median %.1f ms, range %s ms"
+      " (of which exec -> listening line: median %.1f ms)   target < 100 ms\n",
+      median(first_ms), range(first_ms, "%.1f").c_str(), median(listen_ms));
+  std::printf(
+      "keel idle RSS %.1f MiB (target < 30 MiB); after the run: RSS %.1f MiB, peak %.1f"
+      " MiB\n",
       idle_rss, end_rss, peak_rss);
   std::printf("keel stop: %s; whole run %.1f s\n", stop_status.c_str(), seconds_since(run_start));
 
   if (!json_path.empty()) {
     std::ofstream out(json_path);
-    out << "{\n  \"librdkafka\": \"" << version << "\",\n  \"loads\": [\n";
+    out << "{\n  \"librdkafka\": \"" << version << "\",\n  \"repetitions\": " << repeat
+        << ",\n  \"partition_warmup\": " << (g_partition_warmup ? "true" : "false")
+        << ",\n  \"loads\": [\n";
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const auto& r = rows[i];
-      auto fig = [&](const Figures& x) {
+      auto fig = [&](const std::vector<Figures>& v) {
         std::ostringstream s;
-        s << "{\"produce_msgs_s\": " << x.produce_msgs_s << ", \"produce_mb_s\": " << x.produce_mb_s
-          << ", \"produce_p50_ms\": " << x.p50_ms << ", \"produce_p99_ms\": " << x.p99_ms
-          << ", \"consume_msgs_s\": " << x.consume_msgs_s
-          << ", \"consume_mb_s\": " << x.consume_mb_s << "}";
+        s << "{\"produce_msgs_s\": " << json_array(column(v, &Figures::produce_msgs_s))
+          << ", \"produce_mb_s\": " << json_array(column(v, &Figures::produce_mb_s))
+          << ", \"produce_p50_ms\": " << json_array(column(v, &Figures::p50_ms))
+          << ", \"produce_p99_ms\": " << json_array(column(v, &Figures::p99_ms))
+          << ", \"consume_msgs_s\": " << json_array(column(v, &Figures::consume_msgs_s))
+          << ", \"consume_mb_s\": " << json_array(column(v, &Figures::consume_mb_s)) << "}";
         return s.str();
       };
       out << "    {\"size\": " << r.load.size << ", \"messages\": " << r.load.count
           << ", \"acks\": \"" << r.load.acks << "\", \"partitions\": " << partitions_for(r.load)
-          << ", \"keel\": " << fig(r.keel) << ", \"mock\": " << fig(r.mock)
-          << ", \"produce_ratio\": " << r.keel.produce_msgs_s / r.mock.produce_msgs_s
-          << ", \"consume_ratio\": " << r.keel.consume_msgs_s / r.mock.consume_msgs_s << "}"
+          << ",\n     \"keel\": " << fig(r.keel) << ",\n     \"mock\": " << fig(r.mock)
+          << ",\n     \"produce_ratio_of_medians\": "
+          << med(r.keel, &Figures::produce_msgs_s) / med(r.mock, &Figures::produce_msgs_s)
+          << ", \"consume_ratio_of_medians\": "
+          << med(r.keel, &Figures::consume_msgs_s) / med(r.mock, &Figures::consume_msgs_s) << "}"
           << (i + 1 < rows.size() ? "," : "") << "\n";
     }
     out << "  ],\n  \"round_trip_ms\": {\"keel_p50\": " << keel_rtt.first
         << ", \"keel_p99\": " << keel_rtt.second << ", \"mock_p50\": " << mock_rtt.first
         << ", \"mock_p99\": " << mock_rtt.second << "},\n";
-    out << "  \"exec_to_first_produce_ms\": [";
-    for (std::size_t i = 0; i < first_ms.size(); ++i) out << (i ? ", " : "") << first_ms[i];
-    out << "],\n  \"idle_rss_mib\": " << idle_rss << ",\n  \"peak_rss_mib\": " << peak_rss
+    out << "  \"exec_to_first_produce_ms\": " << json_array(first_ms)
+        << ",\n  \"exec_to_listening_ms\": " << json_array(listen_ms)
+        << ",\n  \"idle_rss_mib\": " << idle_rss << ",\n  \"peak_rss_mib\": " << peak_rss
         << ",\n  \"stop\": \"" << stop_status << "\"\n}\n";
     if (!out) fail("cannot write " + json_path);
   }

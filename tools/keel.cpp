@@ -1,4 +1,5 @@
-// keel: the command line. `keel serve` (the default) runs a broker node.
+// keel: the command line. `keel serve` (the default) runs a broker node; `keel topics`,
+// `keel produce` and `keel consume` are a small client (commands/).
 
 #include <signal.h>
 
@@ -10,6 +11,8 @@
 
 #include <keel/broker/broker.h>
 #include <keel/broker/config.h>
+
+#include "commands/commands.h"
 
 namespace {
 
@@ -97,6 +100,8 @@ int main(int argc, char** argv) {
     cmd->add_option("--log-dirs", serve_options.log_dirs, "same as -o log.dirs=...");
     cmd->add_option("--log-level", serve_options.log_level, "trace|debug|info|warn|error");
   }
+  keel::cli::ClientCommands client_commands(app);
   CLI11_PARSE(app, argc, argv);
+  if (auto code = client_commands.run()) return *code;
   return serve(serve_options);
 }

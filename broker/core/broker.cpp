@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/ip/host_name.hpp>
+#include <csignal>
 #include <thread>
 
 #include <keel/raft/metadata_log.h>
@@ -89,6 +90,9 @@ struct Broker::Impl {
 };
 
 void Broker::Impl::start() {
+  // A client that disconnects while sendfile() writes to its socket must cost an EPIPE on
+  // that connection, not the process.
+  ::signal(SIGPIPE, SIG_IGN);
   const auto& config = context.config;
   const fs::path metadata_dir = config.metadata_log_dir.value_or(config.log_dirs.front());
   cluster_id = ensure_cluster_identity(config, metadata_dir);

@@ -93,7 +93,9 @@ class Client {
     EXPECT_TRUE(frame.has_value()) << "connection closed";
     Response response;
     if (!frame) return response;
-    protocol::Reader r(*frame);
+    // Decoded records are views into the frame: keep it until the next response.
+    _last_frame = std::move(*frame);
+    protocol::Reader r(_last_frame);
     const auto* api = protocol::find_api(static_cast<std::int16_t>(Response::api_key));
     protocol::ResponseHeader header;
     EXPECT_TRUE(header.decode(r, protocol::response_header_version(*api, version)).ok());
@@ -121,6 +123,7 @@ class Client {
   }
   int _fd = -1;
   std::int32_t _correlation = 0;
+  protocol::Bytes _last_frame;
 };
 
 std::vector<std::uint8_t> make_batch(int records, std::int64_t producer_id = -1,

@@ -120,8 +120,8 @@ class KeelBroker:
         self.host, self.port = address["host"], address["port"]
         return self
 
-    def stop(self, timeout=STOP_TIMEOUT):
-        """SIGTERM; asserts a clean exit (code 0) within `timeout` seconds."""
+    def stop(self, timeout=STOP_TIMEOUT, sig=signal.SIGTERM):
+        """SIGTERM (or `sig`); asserts a clean exit (code 0) within `timeout` seconds."""
         if self.proc is None:
             return
         proc = self.proc
@@ -129,19 +129,20 @@ class KeelBroker:
             self.proc = None
             raise BrokerError(f"keel had already exited with {proc.returncode} "
                               "before stop()\n" + self.tail())
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         try:
             rc = proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
             self.proc = None
-            raise BrokerError(f"keel did not exit within {timeout:.0f} s of SIGTERM\n"
+            raise BrokerError(f"keel did not exit within {timeout:.0f} s of {sig.name}\n"
                               + self.tail())
         self._join_reader()
         self.proc = None
         if rc != 0:
-            raise BrokerError(f"keel exited with {rc} after SIGTERM (expected 0)\n" + self.tail())
+            raise BrokerError(f"keel exited with {rc} after {sig.name} (expected 0)\n"
+                              + self.tail())
 
     def kill(self):
         """SIGKILL, no shutdown work at all (a crash)."""
@@ -225,8 +226,19 @@ class KeelBroker:
                     return int(line.split()[1])
         raise BrokerError("no VmRSS in /proc status")
 
+    def status(self):
+        """'running (pid N)', 'exited with N', 'killed by SIGX' or 'not started'."""
+        if self.proc is None:
+            return "not started"
+        rc = self.proc.poll()
+        if rc is None:
+            return f"running (pid {self.proc.pid})"
+        if rc < 0:
+            return f"killed by {signal.Signals(-rc).name}"
+        return f"exited with {rc}"
+
     def tail(self, lines=40):
-        out = []
+        out = [f"--- keel process: {self.status()} ---"]
         for label, path in (("stderr", self.stderr_path), ("stdout", self.stdout_path)):
             try:
                 with open(path, "rb") as f:
@@ -274,6 +286,17 @@ class KeelTestCase(unittest.TestCase):
                 broker.stop()
         finally:
             broker.cleanup()
+
+    def setUp(self):
+        # A broker that died in an earlier test (which failed for it) is replaced, so one
+        # crash does not fail every later test of the class.
+        cls = type(self)
+        if cls.broker is not None and cls.broker.proc is not None and not cls.broker.running():
+            print(f"\n--- keel died before {self.id()}; starting a fresh one ---\n"
+                  + cls.broker.tail(), file=sys.stderr)
+            cls.broker.cleanup()
+            cls.broker = None
+            cls.setUpClass()
 
     def tearDown(self):
         if self.broker is not None and self.broker.proc is not None:

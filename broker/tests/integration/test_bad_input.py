@@ -5,6 +5,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import time
 import unittest
 
 import kafka_wire as wire
@@ -209,6 +210,29 @@ class BadInputTest(KeelTestCase):
             self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
             self.assertEqual(p.stdout.decode().splitlines(),
                              [f"{o}:k{o % 10}" for o in range(20)])
+        self.assert_serving()
+
+    def test_client_closes_with_responses_pending(self):
+        """A client that pipelines Fetch requests and closes (FIN) without reading: the
+        broker's writes to the dead socket fail (EPIPE) and must not raise SIGPIPE."""
+        topic = unique("bi-pipe")
+        batch = wire.record_batch([(b"k%d" % i, b"x" * 8000) for i in range(64)])
+        with wire.connect(self.broker.bootstrap) as s:
+            s.settimeout(15)
+            wire.roundtrip(s, wire.metadata_v1(1, [topic]))
+            for i in range(8):
+                _, parts = wire.parse_produce_v3(wire.roundtrip(s, wire.produce_v3(i, topic, 0,
+                                                                                   batch)))
+                self.assertEqual(parts[0][2], 0)
+        fetches = b"".join(wire.fetch_v4(i, topic, 0, 0, max_bytes=4 << 20) for i in range(20))
+        for attempt in range(30):
+            s = wire.connect(self.broker.bootstrap)
+            s.sendall(fetches)
+            s.close()
+            time.sleep(0.05)
+            self.assertTrue(self.broker.running(),
+                            f"keel died ({self.broker.status()}) after client {attempt} closed "
+                            "with 20 fetch responses pending")
         self.assert_serving()
 
     def test_produce_to_missing_partition(self):

@@ -1,0 +1,150 @@
+#pragma once
+// A small, blocking Kafka client in keel's own codec: one connection to a bootstrap
+// broker, ApiVersions negotiation, and the calls the `keel` command line needs (Metadata,
+// CreateTopics, DeleteTopics, DescribeConfigs, Produce, Fetch, ListOffsets). Every failure
+// is a value; a broker error names its code (e.g. UNKNOWN_TOPIC_OR_PARTITION) and the
+// broker's message when it sent one.
+//
+// Every request goes to the bootstrap broker (keel is a single node today; routing to
+// partition leaders on other brokers is not done). One thread at a time per Client.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <keel/client/connection.h>
+#include <keel/protocol/api_keys.h>
+#include <keel/protocol/messages/fetch.h>
+#include <keel/protocol/messages/metadata.h>
+#include <keel/protocol/wire.h>
+#include <keel/result.h>
+
+namespace keel::client {
+
+/// "<what>: NAME (code): message" for a non-zero Kafka error code.
+Error broker_error(std::int16_t code, std::string_view what,
+                   const std::optional<std::string>& message = std::nullopt);
+
+struct PartitionInfo {
+  std::int32_t id = 0;
+  std::int32_t leader = -1;
+  std::vector<std::int32_t> replicas;
+  std::vector<std::int32_t> isr;
+};
+
+struct TopicInfo {
+  std::string name;
+  protocol::Uuid id;
+  bool is_internal = false;
+  std::vector<PartitionInfo> partitions;  // sorted by id
+};
+
+struct NewTopic {
+  std::string name;
+  std::int32_t partitions = -1;          // -1: the broker's num.partitions
+  std::int16_t replication_factor = -1;  // -1: the broker's default.replication.factor
+  std::map<std::string, std::string> configs;
+};
+
+struct ConfigEntry {
+  std::string name;
+  std::optional<std::string> value;
+  bool is_default = false;  // not set on the topic itself
+  bool is_sensitive = false;
+};
+
+/// One encoded RecordBatch for one partition.
+struct PartitionBatch {
+  std::int32_t partition = 0;
+  std::span<const std::uint8_t> bytes;
+};
+
+struct FetchPosition {
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+};
+
+struct FetchLimits {
+  std::int32_t max_wait_ms = 500;
+  std::int32_t min_bytes = 1;
+  std::int32_t max_bytes = 50 * 1024 * 1024;
+  std::int32_t partition_max_bytes = 1024 * 1024;
+};
+
+/// A decoded response whose record views point into `frame`; keep them together.
+template <class Response>
+struct Reply {
+  std::vector<std::uint8_t> frame;
+  Response body;
+  std::int16_t version = 0;
+};
+
+/// ListOffsets special timestamps.
+inline constexpr std::int64_t kLatestOffset = -1;
+inline constexpr std::int64_t kEarliestOffset = -2;
+
+class Client {
+ public:
+  /// Connects to `bootstrap` ("host:port") and negotiates API versions.
+  static Result<Client> connect(std::string_view bootstrap);
+
+  /// The version to use for `key`: the highest both sides support; nullopt when none.
+  std::optional<std::int16_t> version_for(protocol::ApiKey key) const;
+
+  /// Every topic's name (Metadata for all topics).
+  Result<std::vector<std::string>> list_topics();
+  /// One topic's partitions and leaders. With `auto_create` the broker may create it (as a
+  /// producer's metadata request does); a topic still being created is waited for briefly.
+  Result<TopicInfo> describe_topic(const std::string& name, bool auto_create);
+  /// The configs of a topic; fails when the broker does not support DescribeConfigs.
+  Result<std::vector<ConfigEntry>> describe_topic_configs(const std::string& name);
+  Status create_topic(const NewTopic& topic, std::chrono::milliseconds timeout);
+  Status delete_topic(const std::string& name, std::chrono::milliseconds timeout);
+
+  /// Sends one batch per partition. With acks=0 the broker sends no response, so success
+  /// means "written to the socket".
+  Status produce(const std::string& topic, std::span<const PartitionBatch> batches,
+                 std::int16_t acks, std::chrono::milliseconds timeout);
+  /// The offset of the first record at or after `timestamp` per partition (or
+  /// kLatestOffset/kEarliestOffset); -1 when no record is that late.
+  Result<std::map<std::int32_t, std::int64_t>> list_offsets(
+      const std::string& topic, std::span<const std::int32_t> partitions, std::int64_t timestamp);
+  /// One fetch for `positions` of `topic`; partition-level errors are left to the caller.
+  Result<Reply<protocol::FetchResponse>> fetch(const TopicInfo& topic,
+                                               std::span<const FetchPosition> positions,
+                                               const FetchLimits& limits);
+
+  Client(Client&&) = default;
+  Client& operator=(Client&&) = default;
+
+ private:
+  struct VersionRange {
+    std::int16_t min = 0;
+    std::int16_t max = -1;
+  };
+
+  explicit Client(Connection connection) : _connection(std::move(connection)) {}
+  Status negotiate_versions();
+  Result<std::int16_t> require_version(protocol::ApiKey key) const;
+  Result<protocol::MetadataResponse> metadata(std::optional<std::vector<std::string>> topics,
+                                              bool auto_create);
+
+  /// Sends `request` at `version`; returns the raw response frame after its header.
+  Result<std::vector<std::uint8_t>> round_trip(protocol::ApiKey key, std::int16_t version,
+                                               const auto& request, std::size_t& body_start);
+  /// Encodes and sends without waiting for a response (acks=0 produce).
+  Status send_only(protocol::ApiKey key, std::int16_t version, const auto& request);
+  template <class Response>
+  Result<Reply<Response>> call(protocol::ApiKey key, std::int16_t version, const auto& request);
+
+  Connection _connection;
+  std::int32_t _next_correlation_id = 1;
+  std::map<std::int16_t, VersionRange> _broker_versions;
+};
+
+}  // namespace keel::client

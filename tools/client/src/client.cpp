@@ -1,0 +1,368 @@
+#include "keel/client/client.h"
+
+#include <algorithm>
+#include <thread>
+
+#include <keel/protocol/error_codes.h>
+#include <keel/protocol/messages/api_versions.h>
+#include <keel/protocol/messages/create_topics.h>
+#include <keel/protocol/messages/delete_topics.h>
+#include <keel/protocol/messages/describe_configs.h>
+#include <keel/protocol/messages/headers.h>
+#include <keel/protocol/messages/list_offsets.h>
+#include <keel/protocol/messages/produce.h>
+
+namespace keel::client {
+
+using protocol::ApiKey;
+using protocol::ErrorCode;
+
+namespace {
+
+constexpr std::string_view kClientId = "keel-cli";
+constexpr std::size_t kMaxResponseBytes = 256 * 1024 * 1024;
+constexpr auto kConnectTimeout = std::chrono::seconds(10);
+// Longer than any request timeout the CLI sends, so a slow broker is an error, not a hang.
+constexpr auto kReadTimeout = std::chrono::seconds(90);
+// DescribeConfigs resource type for topics.
+constexpr std::int8_t kTopicResource = 2;
+// DescribeConfigs config source: set on the topic itself.
+constexpr std::int8_t kDynamicTopicConfig = 1;
+
+std::string api_name(ApiKey key) {
+  const auto* info = protocol::find_api(static_cast<std::int16_t>(key));
+  return info ? std::string(info->name) : std::to_string(static_cast<int>(key));
+}
+
+bool is_error(std::int16_t code) {
+  return code != protocol::to_wire(ErrorCode::none);
+}
+
+}  // namespace
+
+Error broker_error(std::int16_t code, std::string_view what,
+                   const std::optional<std::string>& message) {
+  std::string text = std::string(what) + ": " +
+                     std::string(protocol::error_name(static_cast<ErrorCode>(code))) + " (" +
+                     std::to_string(code) + ")";
+  if (message && !message->empty()) text += ": " + *message;
+  return Error{std::move(text)};
+}
+
+// ---- transport ---------------------------------------------------------------------------
+
+Status Client::send_only(ApiKey key, std::int16_t version, const auto& request) {
+  const auto* info = protocol::find_api(static_cast<std::int16_t>(key));
+  protocol::RequestHeader header;
+  header.request_api_key = static_cast<std::int16_t>(key);
+  header.request_api_version = version;
+  header.correlation_id = _next_correlation_id++;
+  header.client_id = std::string(kClientId);
+  protocol::Writer w;
+  w.write_int32(0);  // size prefix, patched below
+  KEEL_TRY(header.encode(w, protocol::request_header_version(*info, version)));
+  KEEL_TRY(request.encode(w, version));
+  auto frame = w.take();
+  const auto size = static_cast<std::uint32_t>(frame.size() - 4);
+  for (int i = 0; i < 4; ++i) frame[i] = static_cast<std::uint8_t>(size >> (24 - 8 * i));
+  return _connection.send(frame);
+}
+
+Result<std::vector<std::uint8_t>> Client::round_trip(ApiKey key, std::int16_t version,
+                                                     const auto& request, std::size_t& body_start) {
+  const std::int32_t correlation_id = _next_correlation_id;
+  KEEL_TRY(send_only(key, version, request));
+  auto frame = _connection.receive(kMaxResponseBytes);
+  if (!frame) return Fail{std::move(frame).error()};
+  const auto* info = protocol::find_api(static_cast<std::int16_t>(key));
+  protocol::Reader r(*frame);
+  protocol::ResponseHeader header;
+  KEEL_TRY(header.decode(r, protocol::response_header_version(*info, version)));
+  if (header.correlation_id != correlation_id)
+    return Fail{Error{api_name(key) + " response from " + _connection.peer() +
+                      " has correlation id " + std::to_string(header.correlation_id) +
+                      ", expected " + std::to_string(correlation_id)}};
+  body_start = r.position();
+  return std::move(frame).value();
+}
+
+template <class Response>
+Result<Reply<Response>> Client::call(ApiKey key, std::int16_t version, const auto& request) {
+  std::size_t body_start = 0;
+  auto frame = round_trip(key, version, request, body_start);
+  if (!frame) return Fail{std::move(frame).error()};
+  Reply<Response> reply{std::move(frame).value(), Response{}, version};
+  // Decoded from the frame's final home, so record views stay valid with the reply.
+  protocol::Reader r(protocol::ByteView(reply.frame).subspan(body_start));
+  KEEL_TRY(reply.body.decode(r, version));
+  return reply;
+}
+
+// ---- versions ----------------------------------------------------------------------------
+
+Result<Client> Client::connect(std::string_view bootstrap) {
+  auto address = parse_host_port(bootstrap);
+  if (!address) return Fail{std::move(address).error()};
+  auto connection = Connection::open(*address, kConnectTimeout, kReadTimeout);
+  if (!connection) return Fail{std::move(connection).error()};
+  Client client(std::move(connection).value());
+  KEEL_TRY(client.negotiate_versions());
+  return client;
+}
+
+Status Client::negotiate_versions() {
+  const auto* info = protocol::find_api(static_cast<std::int16_t>(ApiKey::api_versions));
+  protocol::ApiVersionsRequest request;
+  request.client_software_name = "keel";
+  request.client_software_version = "0.1";
+  std::int16_t version = info->highest_version;
+  // At most two tries: a broker older than our highest version answers
+  // UNSUPPORTED_VERSION in v0 with its own range, and we retry with that.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::size_t body_start = 0;
+    auto frame = round_trip(ApiKey::api_versions, version, request, body_start);
+    if (!frame) return Fail{std::move(frame).error()};
+    protocol::ApiVersionsResponse response;
+    protocol::Reader r(protocol::ByteView(*frame).subspan(body_start));
+    const bool decoded = response.decode(r, version).ok();
+    if (decoded && !is_error(response.error_code)) {
+      for (const auto& api : response.api_keys)
+        _broker_versions[api.api_key] = VersionRange{api.min_version, api.max_version};
+      return {};
+    }
+    protocol::Reader v0(protocol::ByteView(*frame).subspan(body_start));
+    protocol::ApiVersionsResponse fallback;
+    if (!fallback.decode(v0, 0).ok() ||
+        fallback.error_code != protocol::to_wire(ErrorCode::unsupported_version))
+      return Fail{broker_error(response.error_code, "ApiVersions failed")};
+    const auto theirs = std::find_if(fallback.api_keys.begin(), fallback.api_keys.end(),
+                                     [](const auto& a) { return a.api_key == 18; });
+    if (theirs == fallback.api_keys.end()) break;
+    version = std::min(version, theirs->max_version);
+  }
+  return Fail{Error{"cannot agree on an ApiVersions version with " + _connection.peer()}};
+}
+
+std::optional<std::int16_t> Client::version_for(ApiKey key) const {
+  const auto* ours = protocol::find_api(static_cast<std::int16_t>(key));
+  const auto theirs = _broker_versions.find(static_cast<std::int16_t>(key));
+  if (ours == nullptr || theirs == _broker_versions.end()) return std::nullopt;
+  const std::int16_t high = std::min(ours->highest_version, theirs->second.max);
+  const std::int16_t low = std::max(ours->lowest_version, theirs->second.min);
+  if (high < low) return std::nullopt;
+  return high;
+}
+
+Result<std::int16_t> Client::require_version(ApiKey key) const {
+  if (auto v = version_for(key)) return *v;
+  return Fail{Error{"the broker at " + _connection.peer() + " does not support " + api_name(key) +
+                    " in a version this client speaks"}};
+}
+
+// ---- metadata and admin ------------------------------------------------------------------
+
+Result<protocol::MetadataResponse> Client::metadata(std::optional<std::vector<std::string>> topics,
+                                                    bool auto_create) {
+  auto version = require_version(ApiKey::metadata);
+  if (!version) return Fail{std::move(version).error()};
+  protocol::MetadataRequest request;
+  if (topics) {
+    request.topics.emplace();
+    for (auto& name : *topics) request.topics->push_back({protocol::Uuid{}, std::move(name), {}});
+  } else {
+    request.topics = std::nullopt;  // all topics (v1+; v0 means all with an empty list)
+    if (*version == 0) request.topics.emplace();
+  }
+  if (*version >= 4) request.allow_auto_topic_creation = auto_create;
+  auto reply = call<protocol::MetadataResponse>(ApiKey::metadata, *version, request);
+  if (!reply) return Fail{std::move(reply).error()};
+  return std::move(reply->body);
+}
+
+Result<std::vector<std::string>> Client::list_topics() {
+  auto response = metadata(std::nullopt, false);
+  if (!response) return Fail{std::move(response).error()};
+  std::vector<std::string> names;
+  for (const auto& topic : response->topics)
+    if (topic.name && !is_error(topic.error_code)) names.push_back(*topic.name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+namespace {
+
+TopicInfo to_topic_info(const protocol::MetadataResponse::MetadataResponseTopic& topic) {
+  TopicInfo info{topic.name.value_or(""), topic.topic_id, topic.is_internal, {}};
+  for (const auto& p : topic.partitions)
+    info.partitions.push_back({p.partition_index, p.leader_id, p.replica_nodes, p.isr_nodes});
+  std::sort(info.partitions.begin(), info.partitions.end(),
+            [](const auto& a, const auto& b) { return a.id < b.id; });
+  return info;
+}
+
+bool is_transient(std::int16_t code) {
+  return code == protocol::to_wire(ErrorCode::leader_not_available) ||
+         code == protocol::to_wire(ErrorCode::not_leader_or_follower);
+}
+
+}  // namespace
+
+Result<TopicInfo> Client::describe_topic(const std::string& name, bool auto_create) {
+  // A topic being created (or auto-created by this very request) has no leader for a
+  // moment: retry for up to ~5 s, like Kafka clients' metadata refresh.
+  for (int attempt = 0;; ++attempt) {
+    auto response = metadata(std::vector<std::string>{name}, auto_create);
+    if (!response) return Fail{std::move(response).error()};
+    if (response->topics.size() != 1)
+      return Fail{Error{"metadata for topic '" + name + "': expected one topic, got " +
+                        std::to_string(response->topics.size())}};
+    const auto& topic = response->topics.front();
+    const bool leaderless = std::any_of(topic.partitions.begin(), topic.partitions.end(),
+                                        [](const auto& p) { return p.leader_id < 0; });
+    const bool transient =
+        is_transient(topic.error_code) ||
+        (!is_error(topic.error_code) && (leaderless || topic.partitions.empty()));
+    if (transient && attempt < 50) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    if (is_error(topic.error_code))
+      return Fail{broker_error(topic.error_code, "topic '" + name + "'")};
+    return to_topic_info(topic);
+  }
+}
+
+Result<std::vector<ConfigEntry>> Client::describe_topic_configs(const std::string& name) {
+  auto version = require_version(ApiKey::describe_configs);
+  if (!version) return Fail{std::move(version).error()};
+  protocol::DescribeConfigsRequest request;
+  request.resources.push_back({kTopicResource, name, std::nullopt, {}});
+  auto reply = call<protocol::DescribeConfigsResponse>(ApiKey::describe_configs, *version, request);
+  if (!reply) return Fail{std::move(reply).error()};
+  std::vector<ConfigEntry> out;
+  for (const auto& result : reply->body.results) {
+    if (is_error(result.error_code))
+      return Fail{
+          broker_error(result.error_code, "configs of topic '" + name + "'", result.error_message)};
+    for (const auto& c : result.configs) {
+      // v0 says is_default; later versions say where the value comes from.
+      const bool is_default = *version == 0 ? c.is_default : c.config_source != kDynamicTopicConfig;
+      out.push_back({c.name, c.value, is_default, c.is_sensitive});
+    }
+  }
+  return out;
+}
+
+Status Client::create_topic(const NewTopic& topic, std::chrono::milliseconds timeout) {
+  auto version = require_version(ApiKey::create_topics);
+  if (!version) return Fail{std::move(version).error()};
+  protocol::CreateTopicsRequest request;
+  auto& t = request.topics.emplace_back();
+  t.name = topic.name;
+  // Before v4 the broker's defaults cannot be asked for with -1.
+  t.num_partitions = (*version < 4 && topic.partitions < 0) ? 1 : topic.partitions;
+  t.replication_factor =
+      (*version < 4 && topic.replication_factor < 0) ? std::int16_t{1} : topic.replication_factor;
+  for (const auto& [key, value] : topic.configs) t.configs.push_back({key, value, {}});
+  request.timeout_ms = static_cast<std::int32_t>(timeout.count());
+  auto reply = call<protocol::CreateTopicsResponse>(ApiKey::create_topics, *version, request);
+  if (!reply) return Fail{std::move(reply).error()};
+  for (const auto& result : reply->body.topics)
+    if (is_error(result.error_code))
+      return Fail{broker_error(result.error_code, "cannot create topic '" + topic.name + "'",
+                               result.error_message)};
+  return {};
+}
+
+Status Client::delete_topic(const std::string& name, std::chrono::milliseconds timeout) {
+  auto version = require_version(ApiKey::delete_topics);
+  if (!version) return Fail{std::move(version).error()};
+  protocol::DeleteTopicsRequest request;
+  if (*version >= 6)
+    request.topics.push_back({name, protocol::Uuid{}, {}});
+  else
+    request.topic_names.push_back(name);
+  request.timeout_ms = static_cast<std::int32_t>(timeout.count());
+  auto reply = call<protocol::DeleteTopicsResponse>(ApiKey::delete_topics, *version, request);
+  if (!reply) return Fail{std::move(reply).error()};
+  for (const auto& result : reply->body.responses)
+    if (is_error(result.error_code))
+      return Fail{broker_error(result.error_code, "cannot delete topic '" + name + "'",
+                               result.error_message)};
+  return {};
+}
+
+// ---- data --------------------------------------------------------------------------------
+
+Status Client::produce(const std::string& topic, std::span<const PartitionBatch> batches,
+                       std::int16_t acks, std::chrono::milliseconds timeout) {
+  auto version = require_version(ApiKey::produce);
+  if (!version) return Fail{std::move(version).error()};
+  protocol::ProduceRequest request;
+  request.acks = acks;
+  request.timeout_ms = static_cast<std::int32_t>(timeout.count());
+  auto& data = request.topic_data.emplace_back();
+  data.name = topic;
+  for (const auto& batch : batches)
+    data.partition_data.push_back({batch.partition, protocol::Records(batch.bytes), {}});
+  if (acks == 0) return send_only(ApiKey::produce, *version, request);
+  auto reply = call<protocol::ProduceResponse>(ApiKey::produce, *version, request);
+  if (!reply) return Fail{std::move(reply).error()};
+  for (const auto& t : reply->body.responses)
+    for (const auto& p : t.partition_responses)
+      if (is_error(p.error_code))
+        return Fail{broker_error(p.error_code,
+                                 "cannot produce to " + topic + "/" + std::to_string(p.index),
+                                 p.error_message)};
+  return {};
+}
+
+Result<std::map<std::int32_t, std::int64_t>> Client::list_offsets(
+    const std::string& topic, std::span<const std::int32_t> partitions, std::int64_t timestamp) {
+  auto version = require_version(ApiKey::list_offsets);
+  if (!version) return Fail{std::move(version).error()};
+  protocol::ListOffsetsRequest request;
+  request.replica_id = -1;  // a consumer, not a follower
+  auto& t = request.topics.emplace_back();
+  t.name = topic;
+  for (const auto p : partitions) t.partitions.push_back({p, -1, timestamp, 1, {}});
+  auto reply = call<protocol::ListOffsetsResponse>(ApiKey::list_offsets, *version, request);
+  if (!reply) return Fail{std::move(reply).error()};
+  std::map<std::int32_t, std::int64_t> out;
+  for (const auto& rt : reply->body.topics)
+    for (const auto& p : rt.partitions) {
+      if (is_error(p.error_code))
+        return Fail{broker_error(p.error_code, "cannot list offsets of " + topic + "/" +
+                                                   std::to_string(p.partition_index))};
+      // v0 answers with a list of offsets instead of one.
+      out[p.partition_index] =
+          *version == 0 ? (p.old_style_offsets.empty() ? -1 : p.old_style_offsets.front())
+                        : p.offset;
+    }
+  return out;
+}
+
+Result<Reply<protocol::FetchResponse>> Client::fetch(const TopicInfo& topic,
+                                                     std::span<const FetchPosition> positions,
+                                                     const FetchLimits& limits) {
+  auto version = require_version(ApiKey::fetch);
+  if (!version) return Fail{std::move(version).error()};
+  // Fetch v13+ names topics by id only; without an id (old Metadata) stay below it.
+  if (topic.id.is_zero()) *version = std::min<std::int16_t>(*version, 12);
+  protocol::FetchRequest request;
+  request.max_wait_ms = limits.max_wait_ms;
+  request.min_bytes = limits.min_bytes;
+  request.max_bytes = limits.max_bytes;
+  auto& t = request.topics.emplace_back();
+  t.topic = topic.name;   // ignorable: dropped at v13+
+  t.topic_id = topic.id;  // ignorable: dropped below v13
+  for (const auto& pos : positions) {
+    auto& p = t.partitions.emplace_back();
+    p.partition = pos.partition;
+    p.fetch_offset = pos.offset;
+    p.partition_max_bytes = limits.partition_max_bytes;
+  }
+  return call<protocol::FetchResponse>(ApiKey::fetch, *version, request);
+}
+
+}  // namespace keel::client

@@ -1,0 +1,17 @@
+#include "commands.h"
+
+namespace keel::cli {
+
+ClientCommands::ClientCommands(CLI::App& app)
+    : _topics_cmd(add_topics_command(app, _topics)),
+      _produce_cmd(add_produce_command(app, _produce)),
+      _consume_cmd(add_consume_command(app, _consume)) {}
+
+std::optional<int> ClientCommands::run() const {
+  if (_topics_cmd->parsed()) return run_topics(_topics);
+  if (_produce_cmd->parsed()) return run_produce(_produce);
+  if (_consume_cmd->parsed()) return run_consume(_consume);
+  return std::nullopt;
+}
+
+}  // namespace keel::cli

@@ -1,0 +1,76 @@
+#pragma once
+// The client commands of `keel`: `topics create|list|describe|delete`, `produce`,
+// `consume`. Each has an options struct filled by CLI11, an add_* function registering it
+// and a run_* function returning the process exit code (0 ok, 1 failure, message on
+// stderr).
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace keel::cli {
+
+inline constexpr const char* kDefaultBootstrap = "localhost:9092";
+
+struct TopicsOptions {
+  enum class Action { none, create, list, describe, remove };
+  Action action = Action::none;
+  std::string bootstrap = kDefaultBootstrap;
+  std::string name;
+  std::int32_t partitions = -1;          // -1: the broker's default
+  std::int16_t replication_factor = -1;  // -1: the broker's default
+  std::vector<std::string> configs;      // key=value
+};
+
+struct ProduceOptions {
+  std::string bootstrap = kDefaultBootstrap;
+  std::string topic;
+  std::string key_separator;  // empty: records have no key
+  std::vector<std::string> headers;
+  std::string compression = "none";
+  std::int32_t partition = -1;  // -1: murmur2 of the key, or sticky for unkeyed records
+  std::string acks = "all";
+  std::size_t batch_bytes = 16384;
+  std::int64_t linger_ms = 5;
+  std::size_t buffer_bytes = 32 * 1024 * 1024;
+};
+
+struct ConsumeOptions {
+  std::string bootstrap = kDefaultBootstrap;
+  std::string topic;
+  bool from_beginning = false;
+  std::int64_t offset = -1;     // -1: not given
+  std::int64_t timestamp = -1;  // -1: not given
+  std::int32_t partition = -1;  // -1: every partition
+  std::int64_t max_messages = -1;
+  std::int64_t timeout_ms = -1;  // -1: wait forever
+  std::string format = "%v";
+};
+
+CLI::App* add_topics_command(CLI::App& app, TopicsOptions& options);
+CLI::App* add_produce_command(CLI::App& app, ProduceOptions& options);
+CLI::App* add_consume_command(CLI::App& app, ConsumeOptions& options);
+
+int run_topics(const TopicsOptions& options);
+int run_produce(const ProduceOptions& options);
+int run_consume(const ConsumeOptions& options);
+
+/// All client commands at once, for main(): register before parsing, then run().
+class ClientCommands {
+ public:
+  explicit ClientCommands(CLI::App& app);
+  /// The exit code of the client command given on the command line; nullopt when none was.
+  std::optional<int> run() const;
+
+ private:
+  TopicsOptions _topics;
+  ProduceOptions _produce;
+  ConsumeOptions _consume;
+  CLI::App* _topics_cmd;
+  CLI::App* _produce_cmd;
+  CLI::App* _consume_cmd;
+};
+
+}  // namespace keel::cli
