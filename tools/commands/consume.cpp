@@ -66,13 +66,14 @@ Result<std::vector<client::FetchPosition>> start_positions(client::Client& clien
   return positions;
 }
 
-/// Prints one partition's records from a fetch response, advancing `position`. Stops after
-/// `limit` records. Sets `incomplete` when the response held only part of a batch.
+/// Formats the records of fetch responses into `out`, advancing each partition's position.
 struct PartitionPrinter {
   const RecordFormat& format;
   const std::string& topic;
   std::string& out;
 
+  /// One partition's records, at most `limit`. Sets `incomplete` when the response held
+  /// only the start of a batch (larger than partition_max_bytes).
   Result<std::int64_t> print(const protocol::FetchResponse::PartitionData& data,
                              client::FetchPosition& position, std::int64_t limit,
                              bool& incomplete) {
@@ -94,10 +95,11 @@ struct PartitionPrinter {
       if (!n) return Fail{std::move(n).error()};
       printed += *n;
     }
-    incomplete = pos == 0 && !bytes.empty();
+    incomplete = limit > 0 && pos == 0 && !bytes.empty();
     return printed;
   }
 
+  /// The records of one whole batch at or after the position, at most `limit`.
   Result<std::int64_t> print_batch(storage::Bytes batch, client::FetchPosition& position,
                                    std::int64_t limit) {
     auto checked = storage::validate_batch(batch);

@@ -28,6 +28,16 @@ STOP_TIMEOUT = 20.0
 _LISTENING = re.compile(r"keel: listening on PLAINTEXT://([0-9.]+):(\d+)")
 
 
+def _die_with_parent():
+    """In the child before exec: SIGKILL when the test process dies (a ctest timeout kills
+    the Python process; no broker may outlive it)."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def keel_binary():
     return os.environ.get("KEEL_BINARY", DEFAULT_BINARY)
 
@@ -84,7 +94,8 @@ class KeelBroker:
         stderr = open(self.stderr_path, "ab")
         try:
             self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=stderr,
-                                         stdin=subprocess.DEVNULL)
+                                         stdin=subprocess.DEVNULL,
+                                         preexec_fn=_die_with_parent)
         finally:
             stderr.close()
         found = threading.Event()

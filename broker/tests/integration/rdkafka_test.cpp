@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,6 +61,7 @@ class KeelProcess {
     _pid = ::fork();
     if (_pid < 0) return "fork: " + std::string(strerror(errno));
     if (_pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test (e.g. a ctest timeout)
       ::dup2(fds[1], STDOUT_FILENO);
       std::vector<std::string> args{binary,       "serve", "--listeners", "PLAINTEXT://127.0.0.1:0",
                                     "--log-dirs", _dir};
