@@ -16,12 +16,12 @@ Status write_durably(const std::filesystem::path& path, const std::string& text)
   auto tmp = path;
   tmp += ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Fail(Error{"cannot write " + tmp.string() + ": " + std::strerror(errno)});
+  if (fd < 0) return Fail{Error{"cannot write " + tmp.string() + ": " + std::strerror(errno)}};
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
             ::fsync(fd) == 0;
   ::close(fd);
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0)
-    return Fail(Error{"cannot write " + path.string() + ": " + std::strerror(errno)});
+    return Fail{Error{"cannot write " + path.string() + ": " + std::strerror(errno)}};
   int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir >= 0) {
     ::fsync(dir);
@@ -39,7 +39,7 @@ Result<std::unique_ptr<ProducerIdAllocator>> ProducerIdAllocator::open(
   if (in) {
     std::int64_t end = -1;
     if (!(in >> end) || end < 0)
-      return Fail(Error{"corrupt producer id state in " + path.string()});
+      return Fail{Error{"corrupt producer id state in " + path.string()}};
     allocator->_next = allocator->_block_end = end;
   }
   return allocator;

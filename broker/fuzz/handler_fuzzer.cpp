@@ -62,7 +62,7 @@ struct FuzzBroker {
     options.cluster_id = "fuzz-cluster-id-000000";
     options.endpoints = {{"PLAINTEXT", "127.0.0.1", 9092, 0}};
     options.validate_topic_config = validate_topic_config;
-    controller = std::move(*Controller::open(std::move(*log), std::move(options)));
+    controller = Controller::open(std::move(*log), std::move(options)).value();
     storage::LogManagerOptions log_options;
     log_options.log_dirs = {dir};
     log_options.owned_elsewhere = [](const auto& tp) { return tp.topic == "__cluster_metadata"; };
@@ -70,7 +70,7 @@ struct FuzzBroker {
     logs->startup();
     partitions = std::make_unique<PartitionRegistry>(*logs, context.config);
     controller->set_listener([this](const auto&, const auto& after) { partitions->apply(after); });
-    producer_ids = std::move(*ProducerIdAllocator::open(dir / "producer-id-block"));
+    producer_ids = ProducerIdAllocator::open(dir / "producer-id-block").value();
     context.controller = controller.get();
     context.partitions = partitions.get();
     context.producer_ids = producer_ids.get();

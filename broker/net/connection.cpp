@@ -145,9 +145,12 @@ asio::awaitable<void> Connection::read_loop() {
         break;
       }
       co_await wait_for_budget(size);
-      auto frame = std::make_shared<std::vector<std::uint8_t>>(size);
+      // Not zero-filled: every byte is read from the socket before anything looks at it.
+      auto frame = std::make_shared<Frame>();
+      frame->bytes = std::make_unique_for_overwrite<std::uint8_t[]>(size);
+      frame->size = size;
       boost::system::error_code ec;
-      co_await asio::async_read(_socket, asio::buffer(*frame),
+      co_await asio::async_read(_socket, asio::buffer(frame->bytes.get(), size),
                                 asio::redirect_error(use_awaitable, ec));
       if (ec || !_reading) {
         _budget.release(size);
@@ -182,15 +185,15 @@ asio::awaitable<void> Connection::wait_for_budget(std::int64_t bytes) {
   }
 }
 
-bool Connection::dispatch(std::shared_ptr<std::vector<std::uint8_t>> frame) {
-  const auto frame_size = static_cast<std::int64_t>(frame->size());
+bool Connection::dispatch(std::shared_ptr<Frame> frame) {
+  const auto frame_size = static_cast<std::int64_t>(frame->size);
   auto fail = [&](const std::string& reason) {
     _budget.release(frame_size);
     spdlog::warn("closing connection from {}: {}", _peer, reason);
     close(reason);
     return false;
   };
-  protocol::Reader peek(*frame);
+  protocol::Reader peek(frame->view());
   const std::int16_t key = peek.read_int16();
   const std::int16_t version = peek.read_int16();
   const std::int32_t correlation_id = peek.read_int32();
@@ -207,14 +210,14 @@ bool Connection::dispatch(std::shared_ptr<std::vector<std::uint8_t>> frame) {
                 " is not supported");
   }
   Request request;
-  protocol::Reader reader(*frame);
+  protocol::Reader reader(frame->view());
   if (auto st = request.header.decode(reader, protocol::request_header_version(*api, version));
       !st.ok())
     return fail(st.error().message);
   request.api_key = api->key;
   request.version = version;
-  request.body = protocol::ByteView(*frame).subspan(reader.position());
-  request.mutable_body = frame->data() + reader.position();
+  request.body = frame->view().subspan(reader.position());
+  request.mutable_body = frame->bytes.get() + reader.position();
   request.peer = _peer;
   request.broker = &_broker;
   request.timers = _timers;

@@ -41,6 +41,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   class ConnectionTimers;
+  /// One request frame as read (size prefix excluded). Produce rewrites offsets in place in
+  /// it; it lives until the reply has been handed over.
+  struct Frame {
+    std::unique_ptr<std::uint8_t[]> bytes;
+    std::size_t size = 0;
+    protocol::ByteView view() const { return {bytes.get(), size}; }
+  };
   struct Slot {
     std::int32_t correlation_id = 0;
     std::int16_t header_version = 0;
@@ -49,13 +56,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   boost::asio::awaitable<void> read_loop();
   boost::asio::awaitable<void> write_loop();
-  boost::asio::awaitable<bool> read_frame(std::vector<std::uint8_t>& frame);
   boost::asio::awaitable<void> wait_for_budget(std::int64_t bytes);
   boost::asio::awaitable<bool> send_response(std::int32_t correlation_id,
                                              std::int16_t header_version, ResponseBody& body);
   boost::asio::awaitable<bool> send_file_region(const protocol::FileRegion& region);
   /// Decodes the header and calls the handler; false when the connection must close.
-  bool dispatch(std::shared_ptr<std::vector<std::uint8_t>> frame);
+  bool dispatch(std::shared_ptr<Frame> frame);
   bool answer_unsupported_api_versions(std::int32_t correlation_id);
   std::uint64_t push_slot(std::int32_t correlation_id, std::int16_t header_version);
   void complete(std::uint64_t sequence, ResponseBody body);

@@ -15,7 +15,7 @@ struct Error {
   bool operator==(const Error&) const = default;
 };
 
-/// Wraps an error so it converts into any Result<T, E> (`return Fail(Error{"..."})`).
+/// Wraps an error so it converts into any Result<T, E> (`return Fail{Error{"..."}}`).
 template <class E>
 struct Fail {
   E error;
