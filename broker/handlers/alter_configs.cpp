@@ -5,12 +5,11 @@
 // Kafka. Left out: BROKER resources (dynamic broker configs are not supported yet:
 // INVALID_REQUEST unless nothing would change) and BROKER_LOGGER.
 
-#include <set>
-
 #include <keel/protocol/messages/alter_configs.h>
 
 #include "core/context.h"
 #include "handlers/common.h"
+#include "handlers/config_resources.h"
 #include "handlers/registry.h"
 #include "metadata/controller.h"
 #include "metadata/image.h"
@@ -40,38 +39,17 @@ TopicError alter_topic(Controller& controller, const Resource& resource, bool va
   return controller.alter_topic_configs(resource.resource_name, changes, validate_only);
 }
 
-TopicError alter_broker(const Resource& resource) {
-  if (resource.configs.empty()) return {};
-  return {E::invalid_request,
-          "keel does not support dynamic broker configs yet; set them in "
-          "server.properties (resource '" +
-              resource.resource_name + "')."};
-}
-
 TopicError alter_one(Controller& controller, const Resource& resource, bool validate_only) {
   switch (resource.resource_type) {
     case kTopicConfigResource:
       return alter_topic(controller, resource, validate_only);
     case kBrokerConfigResource:
-      return alter_broker(resource);
+      // Nothing to change is fine (tools send that to check access); changes are refused.
+      return resource.configs.empty() ? TopicError{}
+                                      : refuse_broker_configs(resource.resource_name);
     default:
-      return {E::invalid_request, "Unexpected resource type " +
-                                      std::to_string(static_cast<int>(resource.resource_type)) +
-                                      "."};
+      return unexpected_resource_type(resource.resource_type);
   }
-}
-
-AlterConfigsResponse::AlterConfigsResourceResponse to_response(const Resource& resource,
-                                                               const TopicError& error) {
-  AlterConfigsResponse::AlterConfigsResourceResponse out;
-  out.resource_type = resource.resource_type;
-  out.resource_name = resource.resource_name;
-  out.error_code = code(error.code);
-  if (error.message.empty())
-    out.error_message = std::nullopt;
-  else
-    out.error_message = error.message;
-  return out;
 }
 
 }  // namespace
@@ -80,17 +58,9 @@ void handle_alter_configs(Request& request, Reply reply) {
   AlterConfigsRequest req;
   if (!decode_request(request, req, reply)) return;
   auto& controller = *request.broker->controller;
-  std::set<std::pair<std::int8_t, std::string>> seen, duplicates;
-  for (const auto& resource : req.resources)
-    if (!seen.insert({resource.resource_type, resource.resource_name}).second)
-      duplicates.insert({resource.resource_type, resource.resource_name});
-  AlterConfigsResponse response;
-  for (const auto& resource : req.resources) {
-    TopicError error{E::invalid_request, "Duplicate resource."};
-    if (!duplicates.contains({resource.resource_type, resource.resource_name}))
-      error = alter_one(controller, resource, req.validate_only);
-    response.responses.push_back(to_response(resource, error));
-  }
+  auto response = alter_each_resource<AlterConfigsResponse>(
+      req.resources,
+      [&](const Resource& resource) { return alter_one(controller, resource, req.validate_only); });
   reply.send(response, request.version);
 }
 

@@ -4,6 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
+#include <string>
+
 #include <keel/protocol/error_codes.h>
 #include <keel/storage/error.h>
 
@@ -29,6 +32,12 @@ bool decode_request(const Request& request, Message& out, Reply& reply) {
 
 inline std::int16_t code(protocol::ErrorCode error) {
   return static_cast<std::int16_t>(error);
+}
+
+/// Kafka sends a null error message rather than an empty one.
+inline std::optional<std::string> nullable(const std::string& message) {
+  if (message.empty()) return std::nullopt;
+  return message;
 }
 
 /// The Kafka error a client sees for a storage failure.

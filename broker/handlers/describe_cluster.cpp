@@ -8,6 +8,7 @@
 #include <keel/protocol/messages/describe_cluster.h>
 
 #include "core/context.h"
+#include "handlers/brokers.h"
 #include "handlers/common.h"
 #include "handlers/registry.h"
 #include "metadata/controller.h"
@@ -28,19 +29,6 @@ constexpr std::int8_t kControllerEndpoints = 2;
 /// CLUSTER_ACTION (9), DESCRIBE_CONFIGS (10), ALTER_CONFIGS (11), IDEMPOTENT_WRITE (12).
 constexpr std::int32_t kClusterOperations =
     (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
-
-void add_brokers(const BrokerContext& broker, const MetadataImage& image,
-                 DescribeClusterResponse& response) {
-  const std::string& listener = broker.advertised.front().name;
-  for (const auto& [id, info] : image.brokers()) {
-    if (info.fenced) continue;
-    for (const auto& endpoint : info.endpoints) {
-      if (endpoint.listener != listener) continue;
-      response.brokers.push_back({id, endpoint.host, endpoint.port, info.rack, {}});
-      break;
-    }
-  }
-}
 
 /// The error for an endpoint type a broker does not serve; none for brokers.
 E endpoint_error(std::int16_t version, std::int8_t endpoint_type) {
@@ -71,7 +59,8 @@ void handle_describe_cluster(Request& request, Reply reply) {
     return;
   }
   const auto image = broker.controller->image();
-  add_brokers(broker, *image, response);
+  for (auto& b : live_brokers(broker, *image))
+    response.brokers.push_back({b.id, std::move(b.host), b.port, std::move(b.rack), {}});
   response.cluster_id = image->cluster_id();
   response.controller_id = broker.node_id();
   if (req.include_cluster_authorized_operations)

@@ -7,12 +7,12 @@
 // yet: INVALID_REQUEST) and BROKER_LOGGER.
 
 #include <algorithm>
-#include <set>
 
 #include <keel/protocol/messages/incremental_alter_configs.h>
 
 #include "core/context.h"
 #include "handlers/common.h"
+#include "handlers/config_resources.h"
 #include "handlers/registry.h"
 #include "metadata/controller.h"
 #include "metadata/image.h"
@@ -130,28 +130,10 @@ TopicError alter_one(const BrokerContext& broker, const Resource& resource, bool
     case kTopicConfigResource:
       return alter_topic(broker, resource, validate_only);
     case kBrokerConfigResource:
-      return {E::invalid_request,
-              "keel does not support dynamic broker configs yet; set them "
-              "in server.properties (resource '" +
-                  resource.resource_name + "')."};
+      return refuse_broker_configs(resource.resource_name);
     default:
-      return {E::invalid_request, "Unexpected resource type " +
-                                      std::to_string(static_cast<int>(resource.resource_type)) +
-                                      "."};
+      return unexpected_resource_type(resource.resource_type);
   }
-}
-
-IncrementalAlterConfigsResponse::AlterConfigsResourceResponse to_response(const Resource& resource,
-                                                                          const TopicError& error) {
-  IncrementalAlterConfigsResponse::AlterConfigsResourceResponse out;
-  out.resource_type = resource.resource_type;
-  out.resource_name = resource.resource_name;
-  out.error_code = code(error.code);
-  if (error.message.empty())
-    out.error_message = std::nullopt;
-  else
-    out.error_message = error.message;
-  return out;
 }
 
 }  // namespace
@@ -160,17 +142,9 @@ void handle_incremental_alter_configs(Request& request, Reply reply) {
   IncrementalAlterConfigsRequest req;
   if (!decode_request(request, req, reply)) return;
   const auto& broker = *request.broker;
-  std::set<std::pair<std::int8_t, std::string>> seen, duplicates;
-  for (const auto& resource : req.resources)
-    if (!seen.insert({resource.resource_type, resource.resource_name}).second)
-      duplicates.insert({resource.resource_type, resource.resource_name});
-  IncrementalAlterConfigsResponse response;
-  for (const auto& resource : req.resources) {
-    TopicError error{E::invalid_request, "Duplicate resource."};
-    if (!duplicates.contains({resource.resource_type, resource.resource_name}))
-      error = alter_one(broker, resource, req.validate_only);
-    response.responses.push_back(to_response(resource, error));
-  }
+  auto response = alter_each_resource<IncrementalAlterConfigsResponse>(
+      req.resources,
+      [&](const Resource& resource) { return alter_one(broker, resource, req.validate_only); });
   reply.send(response, request.version);
 }
 

@@ -5,6 +5,7 @@
 #include <keel/protocol/messages/metadata.h>
 
 #include "core/context.h"
+#include "handlers/brokers.h"
 #include "handlers/common.h"
 #include "handlers/registry.h"
 #include "metadata/controller.h"
@@ -43,19 +44,6 @@ MetadataResponse::MetadataResponseTopic topic_error(std::optional<std::string> n
   out.topic_id = id;
   out.error_code = code(error);
   return out;
-}
-
-void add_brokers(const BrokerContext& broker, const MetadataImage& image,
-                 MetadataResponse& response) {
-  const std::string& listener = broker.advertised.front().name;
-  for (const auto& [id, info] : image.brokers()) {
-    if (info.fenced) continue;
-    for (const auto& endpoint : info.endpoints) {
-      if (endpoint.listener != listener) continue;
-      response.brokers.push_back({id, endpoint.host, endpoint.port, info.rack, {}});
-      break;
-    }
-  }
 }
 
 /// Topics that do not exist yet and may be auto-created (names only; ids cannot be created).
@@ -97,7 +85,8 @@ void handle_metadata(Request& request, Reply reply) {
   }
 
   MetadataResponse response;
-  add_brokers(broker, *image, response);
+  for (auto& b : live_brokers(broker, *image))
+    response.brokers.push_back({b.id, std::move(b.host), b.port, std::move(b.rack), {}});
   response.cluster_id = image->cluster_id();
   response.controller_id = broker.node_id();
   if (all_topics) {
