@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <thread>
 
 #include <keel/broker/broker.h>
@@ -147,14 +148,18 @@ class BrokerTest : public ::testing::Test {
           ("keel-broker-test-" + std::to_string(::getpid()) + "-" +
            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir);
-    auto config = BrokerConfig::from_properties({{"listeners", "PLAINTEXT://127.0.0.1:0"},
-                                                 {"log.dirs", dir.string()},
-                                                 {"socket.request.max.bytes", "1048576"},
-                                                 {"num.network.threads", "2"}});
+    std::map<std::string, std::string> properties{{"listeners", "PLAINTEXT://127.0.0.1:0"},
+                                                  {"log.dirs", dir.string()},
+                                                  {"socket.request.max.bytes", "1048576"},
+                                                  {"num.network.threads", "2"}};
+    for (const auto& [key, value] : extra_properties()) properties[key] = value;
+    auto config = BrokerConfig::from_properties(properties);
     broker = std::make_unique<Broker>(config);
     port = broker->listeners().front().port;
     client = std::make_unique<Client>(port);
   }
+  virtual std::map<std::string, std::string> extra_properties() const { return {}; }
+
   void TearDown() override {
     client.reset();
     broker->stop();
@@ -361,6 +366,45 @@ TEST_F(BrokerTest, OversizedFrameClosesOnlyThatConnection) {
   EXPECT_FALSE(tiny.read_frame().has_value());
   auto response = client->call<protocol::ApiVersionsResponse>(protocol::ApiVersionsRequest{}, 3);
   EXPECT_EQ(response.error_code, 0);
+}
+
+/// queued.max.request.bytes small enough that two parked fetches fill it.
+class SmallRequestBudgetTest : public BrokerTest {
+ protected:
+  std::map<std::string, std::string> extra_properties() const override {
+    return {{"queued.max.request.bytes", "50000"}};
+  }
+};
+
+TEST_F(SmallRequestBudgetTest, ReadingStopsWhileQueuedRequestsHoldTheBudget) {
+  create_topic("t");
+  // Two long-polling fetches of ~30 KB each (a long client id): the first is parked holding
+  // its 30 KB; the second does not fit and waits; a small request behind it waits too
+  // (FIFO), until the first fetch answers at its deadline and frees its bytes.
+  auto big_fetch = [&](Client& c) {
+    protocol::RequestHeader header;
+    header.request_api_key = 1;
+    header.request_api_version = 12;
+    header.correlation_id = 1;
+    header.client_id = std::string(30000, 'x');
+    protocol::Writer frame;
+    ASSERT_TRUE(header.encode(frame, 2).ok());
+    ASSERT_TRUE(fetch_request("t", 0, 1500).encode(frame, 12).ok());
+    c.send_frame(frame.buffer());
+  };
+  Client first(port), second(port), small(port);
+  const auto start = std::chrono::steady_clock::now();
+  big_fetch(first);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  big_fetch(second);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  small.send(protocol::ApiVersionsRequest{}, 3);
+  small.receive<protocol::ApiVersionsResponse>(3);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, std::chrono::milliseconds(1200)) << "the small request was not held back";
+  EXPECT_LT(waited, std::chrono::seconds(8));
+  first.receive<protocol::FetchResponse>(12);
+  second.receive<protocol::FetchResponse>(12);
 }
 
 }  // namespace

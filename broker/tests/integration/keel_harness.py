@@ -54,8 +54,9 @@ class BrokerError(AssertionError):
 class KeelBroker:
     """One `keel serve` process. Context manager; restartable on the same data dir."""
 
-    def __init__(self, overrides=None, name="keel"):
+    def __init__(self, overrides=None, name="keel", extra_args=None):
         self.overrides = dict(overrides or {})
+        self.extra_args = list(extra_args or [])  # e.g. ["--config", path]
         self.name = name
         self.data_dir = tempfile.mkdtemp(prefix=f"{name}-data-")
         self.log_dir = tempfile.mkdtemp(prefix=f"{name}-logs-")
@@ -71,7 +72,7 @@ class KeelBroker:
 
     def command(self):
         cmd = [keel_binary(), "serve", "--listeners", "PLAINTEXT://127.0.0.1:0",
-               "--log-dirs", self.data_dir]
+               "--log-dirs", self.data_dir, *self.extra_args]
         for key, value in self.overrides.items():
             if isinstance(value, bool):
                 value = "true" if value else "false"
