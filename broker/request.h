@@ -24,9 +24,11 @@ class BrokerContext;
 struct ResponseBody {
   protocol::Writer writer;
   std::vector<std::shared_ptr<const void>> keep_alive;
-  /// Set when the handler found the request malformed beyond answering: the connection is
-  /// closed after the responses before it have been sent.
+  /// Set when the request cannot be answered (malformed, or an acks=0 produce that failed:
+  /// closing is how Kafka tells such a client to refresh its metadata): the connection is
+  /// closed after the responses before it have been sent, and `close_reason` is logged.
   bool close_connection = false;
+  std::string close_reason;
   /// acks=0 produce: the slot is dropped without writing anything.
   bool no_response = false;
 };
@@ -50,7 +52,10 @@ class Reply {
             std::vector<std::shared_ptr<const void>> keep_alive = {}) {
     ResponseBody body;
     body.keep_alive = std::move(keep_alive);
-    if (!response.encode(body.writer, version).ok()) body.close_connection = true;
+    if (auto st = response.encode(body.writer, version); !st.ok()) {
+      body.close_connection = true;
+      body.close_reason = "response could not be encoded: " + st.error().message;
+    }
     send(std::move(body));
   }
   /// For requests with acks=0: nothing is sent, the slot is dropped.
@@ -70,8 +75,11 @@ class Reply {
 class Timers {
  public:
   virtual ~Timers() = default;
-  /// Runs `fn` once after `delay_ms`. Cancelled (never run) if the connection closes.
-  virtual void after(std::int64_t delay_ms, std::function<void()> fn) = 0;
+  /// Cancels a timer (its function is not run) unless it already ran; connection thread only.
+  using Cancel = std::function<void()>;
+  /// Runs `fn` once after `delay_ms`, or at once when the connection closes (so a waiting
+  /// request answers with what it has), unless cancelled first.
+  virtual Cancel after(std::int64_t delay_ms, std::function<void()> fn) = 0;
   /// Runs `fn` on the connection's thread (from any thread).
   virtual void post(std::function<void()> fn) = 0;
 };

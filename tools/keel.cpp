@@ -1,5 +1,5 @@
 // keel: the command line. `keel serve` (the default) runs a broker node; `keel topics`,
-// `keel produce` and `keel consume` are a small client (commands/).
+// `keel produce`, `keel consume` and `keel groups` are a small client (commands/).
 
 #include <signal.h>
 

@@ -7,8 +7,10 @@
 
 #include <keel/raft/metadata_log.h>
 
+#include "coordinator/group_coordinator.h"
 #include "core/context.h"
 #include "core/fetch_sessions.h"
+#include "core/offsets_topic.h"
 #include "core/partitions.h"
 #include "core/producer_ids.h"
 #include "metadata/controller.h"
@@ -74,6 +76,8 @@ struct Broker::Impl {
   std::unique_ptr<storage::LogManager> logs;
   std::unique_ptr<PartitionRegistry> partitions;
   std::unique_ptr<ProducerIdAllocator> producer_ids;
+  std::unique_ptr<OffsetsTopic> offsets_topic;
+  std::unique_ptr<GroupCoordinator> coordinator;
   FetchSessionCache fetch_sessions;
   std::unique_ptr<Server> server;  // last: stopped and destroyed first
   bool running = false;
@@ -86,6 +90,7 @@ struct Broker::Impl {
   void start();
   void open_metadata(const fs::path& metadata_dir);
   void open_logs();
+  void start_coordinator();
   void stop();
 };
 
@@ -111,6 +116,7 @@ void Broker::Impl::start() {
   if (!pids.ok()) throw std::runtime_error(pids.error().message);
   producer_ids = std::move(*pids);
   context.producer_ids = producer_ids.get();
+  start_coordinator();
 
   server->start();
   running = true;
@@ -159,9 +165,21 @@ void Broker::Impl::open_logs() {
   logs->start_background(kLogTickMs, kCleanerBackoffMs);
 }
 
+void Broker::Impl::start_coordinator() {
+  offsets_topic = make_offsets_topic(context);
+  coordinator =
+      std::make_unique<GroupCoordinator>(coordinator_config(context.config), *offsets_topic);
+  // Loads existing __consumer_offsets partitions on its own thread: start-up does not wait.
+  coordinator->start();
+  context.coordinator = coordinator.get();
+}
+
 void Broker::Impl::stop() {
   if (!running) return;
   running = false;
+  // First: pending JoinGroup/SyncGroup answers (NOT_COORDINATOR) let connections drain, and
+  // nothing is appended to __consumer_offsets once the logs shut down.
+  coordinator->stop();
   server->stop();
   logs->shutdown();
   if (auto st = controller->close(); !st.ok())

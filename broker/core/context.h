@@ -1,7 +1,7 @@
 #pragma once
 // What every handler may use: the configuration, the controller (cluster metadata), the
-// hosted partitions and the producer-id allocator. Owned by Broker; outlives every
-// connection.
+// hosted partitions, the producer-id allocator and the group coordinator. Owned by Broker; outlives
+// every connection.
 
 #include <atomic>
 #include <cstdint>
@@ -15,6 +15,7 @@ class Controller;
 class PartitionRegistry;
 class ProducerIdAllocator;
 class FetchSessionCache;
+class GroupCoordinator;
 
 class BrokerContext {
  public:
@@ -25,6 +26,9 @@ class BrokerContext {
   PartitionRegistry* partitions = nullptr;
   ProducerIdAllocator* producer_ids = nullptr;
   FetchSessionCache* fetch_sessions = nullptr;
+  /// Consumer groups and committed offsets; null when not running (handlers then answer
+  /// COORDINATOR_NOT_AVAILABLE).
+  GroupCoordinator* coordinator = nullptr;
 
   std::int32_t node_id() const { return config.node_id; }
 };

@@ -24,8 +24,10 @@ struct SessionPartition {
   std::int64_t sent_log_start = -1;
 };
 
-/// A session's partitions by (topic name, partition), in the order Kafka keeps them.
+/// A session's partitions by (topic id from fetch v13, else name; partition). Guarded by
+/// `mutex` (one client uses a session at a time, but nothing forces a client to).
 struct FetchSession {
+  std::mutex mutex;
   std::int32_t id = 0;
   std::int32_t next_epoch = 1;
   std::map<std::pair<std::string, std::int32_t>, SessionPartition> partitions;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <set>
+#include <stdexcept>
 
 #include "metadata/image.h"
 
@@ -83,7 +84,15 @@ void PartitionRegistry::apply(const MetadataImage& image) {
 }
 
 void PartitionRegistry::remove_strays(const MetadataImage& image) {
-  for (const auto& tp : _logs.partitions()) {
+  const auto on_disk = _logs.partitions();
+  // Metadata that knows no topic while partition logs exist means the metadata log was lost
+  // or replaced (a new metadata.log.dir): deleting "strays" would delete every partition.
+  if (image.topics().empty() && !on_disk.empty())
+    throw std::runtime_error("the cluster metadata has no topics but the log dirs hold " +
+                             std::to_string(on_disk.size()) +
+                             " partition logs; refusing to delete them (restore the "
+                             "__cluster_metadata log, or remove the partition directories)");
+  for (const auto& tp : on_disk) {
     const auto* topic = image.topic(tp.topic);
     auto log = _logs.get_log(tp);
     const bool known =

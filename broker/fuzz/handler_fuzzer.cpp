@@ -36,7 +36,10 @@ using namespace keel::broker;
 /// Timers that fire at once: a long-poll fetch answers within the same input.
 class ImmediateTimers : public Timers {
  public:
-  void after(std::int64_t, std::function<void()> fn) override { fn(); }
+  Cancel after(std::int64_t, std::function<void()> fn) override {
+    fn();
+    return [] {};
+  }
   void post(std::function<void()> fn) override { fn(); }
 };
 

@@ -20,10 +20,9 @@ template <class Message>
 bool decode_request(const Request& request, Message& out, Reply& reply) {
   protocol::Reader reader(request.body);
   if (auto st = out.decode(reader, request.version); !st.ok()) {
-    spdlog::warn("closing connection from {} (client {}): {}", request.peer, request.client_id(),
-                 st.error().message);
     ResponseBody body;
     body.close_connection = true;
+    body.close_reason = "client " + std::string(request.client_id()) + ": " + st.error().message;
     reply.send(std::move(body));
     return false;
   }

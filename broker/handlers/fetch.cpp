@@ -49,17 +49,17 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
         _reply(std::move(reply)) {}
 
   void start() {
-    resolve_topic_names();
     if (auto error = open_session(); error != E::none) {
       FetchResponse response;
       response.error_code = code(error);
       _reply.send(response, _version);
       return;
     }
+    resolve_topic_names();
     if (attempt(false)) return;
     // Not enough data yet: attempt() registered for appends; the deadline answers anyway.
-    _timers->after(std::max(_req.max_wait_ms, 0),
-                   [self = shared_from_this()] { self->attempt(true); });
+    _cancel_deadline = _timers->after(std::max(_req.max_wait_ms, 0),
+                                      [self = shared_from_this()] { self->attempt(true); });
   }
 
  private:
@@ -73,8 +73,15 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
     }
   }
 
+  /// A session remembers partitions by topic id from v13 (ids survive renames and tell a
+  /// recreated topic apart), by name before.
+  std::string session_key(const protocol::Uuid& id, const std::string& name) const {
+    return _version >= 13 ? id.to_string() : name;
+  }
+
   /// Applies the request to its fetch session (if any); an incremental request then reads
-  /// every partition of the session.
+  /// every partition of the session. The session's lock makes concurrent requests of one
+  /// session (a misbehaving client) safe; their epochs still refuse all but one.
   E open_session() {
     if (_version < 7 || _req.session_epoch == kSessionless) {
       if (_version >= 7 && _req.session_id != 0) _broker.fetch_sessions->remove(_req.session_id);
@@ -84,11 +91,13 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
     if (_req.session_epoch == 0) {
       if (_req.session_id != 0) cache.remove(_req.session_id);
       _session = cache.create();
+      std::lock_guard lock(_session->mutex);
       update_session();
       return E::none;
     }
     _session = cache.find(_req.session_id);
     if (!_session) return E::fetch_session_id_not_found;
+    std::lock_guard lock(_session->mutex);
     if (_session->next_epoch != _req.session_epoch) {
       _session.reset();
       return E::invalid_fetch_session_epoch;
@@ -103,20 +112,15 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
   void update_session() {
     for (const auto& topic : _req.topics) {
       for (const auto& p : topic.partitions) {
-        auto& entry = _session->partitions[{topic.topic, p.partition}];
+        auto& entry = _session->partitions[{session_key(topic.topic_id, topic.topic), p.partition}];
         entry.topic_id = topic.topic_id;
         entry.fetch_offset = p.fetch_offset;
         entry.max_bytes = p.partition_max_bytes;
       }
     }
-    auto image = _broker.controller->image();
     for (const auto& forgotten : _req.forgotten_topics_data) {
-      std::string name = forgotten.topic;
-      if (_version >= 13) {
-        const auto* info = image->topic(forgotten.topic_id);
-        name = info ? info->name : std::string();
-      }
-      for (auto partition : forgotten.partitions) _session->partitions.erase({name, partition});
+      const auto key = session_key(forgotten.topic_id, forgotten.topic);
+      for (auto partition : forgotten.partitions) _session->partitions.erase({key, partition});
     }
   }
 
@@ -124,9 +128,10 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
   void read_whole_session() {
     _req.topics.clear();
     for (const auto& [key, entry] : _session->partitions) {
-      if (_req.topics.empty() || _req.topics.back().topic != key.first) {
+      if (_req.topics.empty() ||
+          session_key(_req.topics.back().topic_id, _req.topics.back().topic) != key.first) {
         FetchRequest::FetchTopic topic;
-        topic.topic = key.first;
+        if (_version < 13) topic.topic = key.first;  // v13+: named from the id afterwards
         topic.topic_id = entry.topic_id;
         _req.topics.push_back(std::move(topic));
       }
@@ -141,12 +146,13 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
   /// In a session, remembers what the client was told; an incremental response keeps only
   /// the partitions that changed since.
   void filter_for_session(FetchResponse& response) {
+    std::lock_guard lock(_session->mutex);
     response.session_id = _session->id;
     for (std::size_t t = 0; t < response.responses.size(); ++t) {
       auto& partitions = response.responses[t].partitions;
-      const auto& name = _req.topics[t].topic;
+      const auto key = session_key(_req.topics[t].topic_id, _req.topics[t].topic);
       std::erase_if(partitions, [&](const FetchResponse::PartitionData& p) {
-        auto it = _session->partitions.find({name, p.partition_index});
+        auto it = _session->partitions.find({key, p.partition_index});
         if (it == _session->partitions.end()) return false;
         auto& entry = it->second;
         const bool changed = p.error_code != 0 || (p.records && p.records->size() > 0) ||
@@ -182,7 +188,10 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
       }
       response.responses.push_back(std::move(topic_out));
     }
-    if (!deadline && !any_error && total < std::max(_req.min_bytes, 1) && _req.max_wait_ms > 0) {
+    // As Kafka: answer at once when there is nothing to wait on, an error, or min_bytes.
+    const bool has_partitions = !waiting_on.empty() || any_error;
+    if (!deadline && has_partitions && !any_error && total < _req.min_bytes &&
+        _req.max_wait_ms > 0) {
       if (!_waiter) _waiter = make_waiter();
       for (auto& [partition, seen_hw] : waiting_on) {
         partition->wait_for_append(_waiter);
@@ -193,8 +202,11 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
     }
     _done = true;
     _waiter.reset();
+    if (_cancel_deadline) _cancel_deadline();  // drops the timer's hold on this fetch
     if (_session) filter_for_session(response);
     _reply.send(response, _version, std::move(keep_alive));
+    _session.reset();
+    _req.topics.clear();
     return true;
   }
 
@@ -261,6 +273,7 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
   FetchRequest _req;
   Reply _reply;
   std::shared_ptr<AppendWaiter> _waiter;
+  Timers::Cancel _cancel_deadline;
   std::shared_ptr<FetchSession> _session;
   bool _incremental = false;
   bool _done = false;

@@ -1,11 +1,9 @@
 // InitProducerId (API 22), v0-v5: a producer id and epoch for an idempotent producer.
-// A producer that presents its current id and epoch (v3+, KIP-360) gets the epoch bumped;
-// at the epoch limit it gets a new id. Transactional ids are refused with
-// COORDINATOR_NOT_AVAILABLE until keel has a transaction coordinator.
+// Without a transactional id every call gets a new producer id (as Kafka: a presented id and
+// epoch (v3+, KIP-360) only matter to the transaction coordinator). Transactional ids are refused
+// with COORDINATOR_NOT_AVAILABLE until keel has a transaction coordinator.
 
 #include <keel/protocol/messages/init_producer_id.h>
-
-#include <limits>
 
 #include "core/context.h"
 #include "core/producer_ids.h"
@@ -21,13 +19,6 @@ void handle_init_producer_id(Request& request, Reply reply) {
   protocol::InitProducerIdResponse response;
   if (req.transactional_id && !req.transactional_id->empty()) {
     response.error_code = code(E::coordinator_not_available);
-    reply.send(response, request.version);
-    return;
-  }
-  if (req.producer_id >= 0 && req.producer_epoch >= 0 &&
-      req.producer_epoch < std::numeric_limits<std::int16_t>::max() - 1) {
-    response.producer_id = req.producer_id;
-    response.producer_epoch = static_cast<std::int16_t>(req.producer_epoch + 1);
     reply.send(response, request.version);
     return;
   }

@@ -50,8 +50,12 @@ MetadataResponse::MetadataResponseTopic topic_error(std::optional<std::string> n
 std::vector<std::string> missing_topics(const MetadataRequest& request,
                                         const MetadataImage& image) {
   std::vector<std::string> missing;
-  for (const auto& t : *request.topics)
-    if (t.name && !t.name->empty() && image.topic(*t.name) == nullptr) missing.push_back(*t.name);
+  for (const auto& t : *request.topics) {
+    if (!t.name || t.name->empty() || image.topic(*t.name) != nullptr) continue;
+    // The group coordinator creates __consumer_offsets (with its own configs) on first use.
+    if (*t.name == "__consumer_offsets") continue;
+    missing.push_back(*t.name);
+  }
   return missing;
 }
 

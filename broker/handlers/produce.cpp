@@ -24,6 +24,12 @@ ProduceResponse::PartitionProduceResponse append_partition(
   ProduceResponse::PartitionProduceResponse out;
   out.index = data.index;
   out.base_offset = -1;
+  if (topic == "__consumer_offsets" || topic == "__transaction_state") {
+    // Only the coordinators write there: a client's bytes could break their replay.
+    out.error_code = code(E::invalid_topic_exception);
+    out.error_message = "Cannot append to internal topic " + topic;
+    return out;
+  }
   auto partition = request.broker->partitions->get(topic, data.index);
   if (!partition) {
     out.error_code = code(E::unknown_topic_or_partition);
@@ -50,12 +56,21 @@ ProduceResponse::PartitionProduceResponse append_partition(
     return out;
   }
   // A single node is the whole ISR: what is appended is committed.
-  log.set_high_watermark(log.log_end_offset());
+  log.advance_high_watermark(result->last_offset + 1);
   partition->notify_appended();
   out.base_offset = result->base_offset;
   out.log_append_time_ms = result->log_append_time;
   out.log_start_offset = result->log_start_offset;
   return out;
+}
+
+std::optional<std::string> first_error(const ProduceResponse& response) {
+  for (const auto& topic : response.responses)
+    for (const auto& p : topic.partition_responses)
+      if (p.error_code != 0)
+        return topic.name + "-" + std::to_string(p.index) + ": " +
+               std::string(protocol::error_name(static_cast<E>(p.error_code)));
+  return std::nullopt;
 }
 
 }  // namespace
@@ -81,6 +96,15 @@ void handle_produce(Request& request, Reply reply) {
     response.responses.push_back(std::move(topic_out));
   }
   if (req.acks == 0) {
+    // No response is sent for acks=0; an error closes the connection instead, as in Kafka,
+    // so the producer notices and refreshes its metadata rather than losing records silently.
+    if (auto error = first_error(response)) {
+      ResponseBody body;
+      body.close_connection = true;
+      body.close_reason = "acks=0 produce failed: " + *error;
+      reply.send(std::move(body));
+      return;
+    }
     reply.send_nothing();
     return;
   }

@@ -36,6 +36,17 @@ constexpr std::array kHandlers{
     Entry{ApiKey::incremental_alter_configs, handle_incremental_alter_configs},
     Entry{ApiKey::describe_cluster, handle_describe_cluster},
     Entry{ApiKey::describe_producers, handle_describe_producers},
+    Entry{ApiKey::find_coordinator, handle_find_coordinator},
+    Entry{ApiKey::join_group, handle_join_group},
+    Entry{ApiKey::sync_group, handle_sync_group},
+    Entry{ApiKey::heartbeat, handle_heartbeat},
+    Entry{ApiKey::leave_group, handle_leave_group},
+    Entry{ApiKey::describe_groups, handle_describe_groups},
+    Entry{ApiKey::list_groups, handle_list_groups},
+    Entry{ApiKey::delete_groups, handle_delete_groups},
+    Entry{ApiKey::offset_commit, handle_offset_commit},
+    Entry{ApiKey::offset_fetch, handle_offset_fetch},
+    Entry{ApiKey::offset_delete, handle_offset_delete},
 };
 
 std::vector<HandlerEntry> build_table() {

@@ -41,5 +41,16 @@ void handle_create_partitions(Request& request, Reply reply);
 void handle_incremental_alter_configs(Request& request, Reply reply);
 void handle_describe_cluster(Request& request, Reply reply);
 void handle_describe_producers(Request& request, Reply reply);
+void handle_find_coordinator(Request& request, Reply reply);
+void handle_join_group(Request& request, Reply reply);
+void handle_sync_group(Request& request, Reply reply);
+void handle_heartbeat(Request& request, Reply reply);
+void handle_leave_group(Request& request, Reply reply);
+void handle_describe_groups(Request& request, Reply reply);
+void handle_list_groups(Request& request, Reply reply);
+void handle_delete_groups(Request& request, Reply reply);
+void handle_offset_commit(Request& request, Reply reply);
+void handle_offset_fetch(Request& request, Reply reply);
+void handle_offset_delete(Request& request, Reply reply);
 
 }  // namespace keel::broker

@@ -309,6 +309,12 @@ Status Controller::register_this_broker() {
 Status Controller::commit(const std::vector<Record>& records) {
   for (const auto& record : records)
     if (record.empty()) return Fail{Error{"controller: a metadata record could not be encoded"}};
+  // Check that the records apply before they become durable: a committed record the image
+  // refuses would make every later start-up fail its replay.
+  {
+    MetadataImage trial(*_image.load());
+    for (const auto& record : records) KEEL_TRY(trial.apply(record, trial.offset() + 1));
+  }
   auto last = _log->append(records);
   if (!last.ok()) return Fail{std::move(last).error()};
   const auto before = _image.load();

@@ -30,18 +30,23 @@ class Connection::ConnectionTimers : public Timers,
  public:
   explicit ConnectionTimers(asio::any_io_executor executor) : _executor(std::move(executor)) {}
 
-  void after(std::int64_t delay_ms, std::function<void()> fn) override {
+  Cancel after(std::int64_t delay_ms, std::function<void()> fn) override {
     if (_fire_now) {
       asio::post(_executor, std::move(fn));
-      return;
+      return [] {};
     }
     auto timer =
         std::make_shared<asio::steady_timer>(_executor, std::chrono::milliseconds(delay_ms));
+    auto cancelled = std::make_shared<bool>(false);
     _pending.insert(timer.get());
-    timer->async_wait([self = shared_from_this(), timer, fn = std::move(fn)](auto) {
+    timer->async_wait([self = shared_from_this(), timer, cancelled, fn = std::move(fn)](auto) {
       self->_pending.erase(timer.get());
-      fn();
+      if (!*cancelled) fn();  // expired, or fired early by fire_all()
     });
+    return [weak = std::weak_ptr(timer), cancelled] {
+      *cancelled = true;
+      if (auto t = weak.lock()) t->cancel();
+    };
   }
   void post(std::function<void()> fn) override { asio::post(_executor, std::move(fn)); }
 
@@ -84,7 +89,8 @@ Connection::Connection(asio::ip::tcp::socket socket, BrokerContext& broker, Memo
       _peer(describe_peer(_socket)),
       _timers(std::make_shared<ConnectionTimers>(_socket.get_executor())),
       _writer_wake(_socket.get_executor()),
-      _reader_wake(_socket.get_executor()) {
+      _reader_wake(_socket.get_executor()),
+      _body_deadline(_socket.get_executor()) {
   ++_live_count;
 }
 
@@ -150,8 +156,10 @@ asio::awaitable<void> Connection::read_loop() {
       frame->bytes = std::make_unique_for_overwrite<std::uint8_t[]>(size);
       frame->size = size;
       boost::system::error_code ec;
+      arm_body_deadline();
       co_await asio::async_read(_socket, asio::buffer(frame->bytes.get(), size),
                                 asio::redirect_error(use_awaitable, ec));
+      _body_deadline.cancel();
       if (ec || !_reading) {
         _budget.release(size);
         if (ec) close("read failed: " + ec.message());
@@ -160,10 +168,28 @@ asio::awaitable<void> Connection::read_loop() {
       if (!dispatch(std::move(frame))) break;
     }
   } catch (const boost::system::system_error& e) {
-    // EOF or reset: answer what was read (a client may half-close), then close.
-    _reading = false;
-    wake(_writer_wake);
+    if (e.code() == asio::error::eof) {
+      // A client may half-close: answer what was read (waiting fetches at once), then close.
+      _reading = false;
+      _timers->fire_all();
+      wake(_writer_wake);
+    } else {
+      close("read failed: " + e.code().message());
+    }
   }
+}
+
+// The budget is taken when a frame's size is known; a client that then stalls must not hold
+// it (and so every other connection's reading) for longer than this.
+void Connection::arm_body_deadline() {
+  _body_deadline.expires_after(kFrameBodyTimeout);
+  _body_deadline.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self) return;
+    spdlog::warn("closing connection from {}: request body not received within {} s", self->_peer,
+                 kFrameBodyTimeout.count());
+    self->close("request body timed out");
+  });
 }
 
 asio::awaitable<void> Connection::wait_for_budget(std::int64_t bytes) {
@@ -264,8 +290,8 @@ asio::awaitable<void> Connection::write_loop() {
       wake(_reader_wake);
       if (slot.body->no_response) continue;
       if (slot.body->close_connection) {
-        spdlog::error("closing connection from {}: a response could not be encoded", _peer);
-        close("response could not be encoded");
+        spdlog::warn("closing connection from {}: {}", _peer, slot.body->close_reason);
+        close(slot.body->close_reason);
         co_return;
       }
       if (!co_await send_response(slot.correlation_id, slot.header_version, *slot.body)) {

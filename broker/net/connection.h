@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -31,6 +32,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// At most this many requests of one connection are being handled or waiting to be sent;
   /// the reader pauses beyond it (a client that stops reading its responses stalls only itself).
   static constexpr std::size_t kMaxPipelined = 64;
+  /// How long the body of a frame may take to arrive once its size was read.
+  static constexpr std::chrono::seconds kFrameBodyTimeout{30};
 
   Connection(boost::asio::ip::tcp::socket socket, BrokerContext& broker, MemoryBudget& budget,
              std::atomic<std::int64_t>& live_count);
@@ -57,6 +60,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::awaitable<void> read_loop();
   boost::asio::awaitable<void> write_loop();
   boost::asio::awaitable<void> wait_for_budget(std::int64_t bytes);
+  void arm_body_deadline();
   boost::asio::awaitable<bool> send_response(std::int32_t correlation_id,
                                              std::int16_t header_version, ResponseBody& body);
   boost::asio::awaitable<bool> send_file_region(const protocol::FileRegion& region);
@@ -79,6 +83,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::uint64_t _front_sequence = 0;  // sequence number of _slots.front()
   boost::asio::steady_timer _writer_wake;
   boost::asio::steady_timer _reader_wake;
+  boost::asio::steady_timer _body_deadline;
   bool _reading = true;  // false once closing: no new requests
   bool _closed = false;
 };

@@ -37,6 +37,7 @@ struct Server::Impl {
   std::vector<std::unique_ptr<EventLoop>> loops;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::size_t next_loop = 0;  // touched only by the accepting loop
+  std::atomic<bool> stopping{false};
   bool started = false;
 
   Impl(BrokerContext& b, MemoryBudget& m, int threads) : broker(b), budget(m) {
@@ -56,6 +57,7 @@ struct Server::Impl {
       }
       socket.set_option(tcp::no_delay(true), ec);
       asio::post(loop.io, [this, &loop, socket = std::move(socket)]() mutable {
+        if (stopping.load()) return;  // accepted as shutdown began: just close it
         auto connection = std::make_shared<Connection>(std::move(socket), broker, budget, live);
         std::erase_if(loop.connections, [](const auto& weak) { return weak.expired(); });
         loop.connections.push_back(connection);
@@ -127,6 +129,7 @@ void Server::stop(std::int64_t drain_ms) {
   auto& impl = *_impl;
   if (!impl.started) return;
   impl.started = false;
+  impl.stopping.store(true);
   asio::post(impl.loops.front()->io, [&impl] {
     for (auto& acceptor : impl.acceptors) {
       boost::system::error_code ec;

@@ -276,6 +276,14 @@ void Log::set_high_watermark(std::int64_t offset) {
                         std::memory_order_release);
 }
 
+void Log::advance_high_watermark(std::int64_t offset) {
+  offset = std::min(offset, log_end_offset());
+  auto current = _high_watermark.load(std::memory_order_acquire);
+  while (current < offset &&
+         !_high_watermark.compare_exchange_weak(current, offset, std::memory_order_acq_rel)) {
+  }
+}
+
 bool Log::should_roll(const LogConfig& config, const Segment& seg, std::size_t bytes,
                       std::int64_t last_offset, std::int64_t now) const {
   if (seg.size() == 0) return false;

@@ -1,8 +1,8 @@
 #pragma once
 // The client commands of `keel`: `topics create|list|describe|delete`, `produce`,
-// `consume`. Each has an options struct filled by CLI11, an add_* function registering it
-// and a run_* function returning the process exit code (0 ok, 1 failure, message on
-// stderr).
+// `consume`, `groups list|describe|reset-offsets|delete`. Each has an options struct filled by
+// CLI11, an add_* function registering it and a run_* function returning the process exit code (0
+// ok, 1 failure, message on stderr).
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
@@ -49,13 +49,28 @@ struct ConsumeOptions {
   std::string format = "%v";
 };
 
+struct GroupsOptions {
+  enum class Action { none, list, describe, reset_offsets, remove };
+  enum class ResetTo { none, earliest, latest, offset, datetime };
+  Action action = Action::none;
+  std::string bootstrap = kDefaultBootstrap;
+  std::string group;
+  std::string topic;  // reset-offsets: "name" or "name:0,1,2"
+  ResetTo reset_to = ResetTo::none;
+  std::int64_t to_offset = 0;
+  std::int64_t to_datetime_ms = 0;
+  bool execute = false;  // reset-offsets: commit; otherwise only print the plan
+};
+
 CLI::App* add_topics_command(CLI::App& app, TopicsOptions& options);
 CLI::App* add_produce_command(CLI::App& app, ProduceOptions& options);
 CLI::App* add_consume_command(CLI::App& app, ConsumeOptions& options);
+CLI::App* add_groups_command(CLI::App& app, GroupsOptions& options);
 
 int run_topics(const TopicsOptions& options);
 int run_produce(const ProduceOptions& options);
 int run_consume(const ConsumeOptions& options);
+int run_groups(const GroupsOptions& options);
 
 /// All client commands at once, for main(): register before parsing, then run().
 class ClientCommands {
@@ -68,9 +83,11 @@ class ClientCommands {
   TopicsOptions _topics;
   ProduceOptions _produce;
   ConsumeOptions _consume;
+  GroupsOptions _groups;
   CLI::App* _topics_cmd;
   CLI::App* _produce_cmd;
   CLI::App* _consume_cmd;
+  CLI::App* _groups_cmd;
 };
 
 }  // namespace keel::cli

@@ -6,10 +6,16 @@
 #include <keel/protocol/error_codes.h>
 #include <keel/protocol/messages/api_versions.h>
 #include <keel/protocol/messages/create_topics.h>
+#include <keel/protocol/messages/delete_groups.h>
 #include <keel/protocol/messages/delete_topics.h>
 #include <keel/protocol/messages/describe_configs.h>
+#include <keel/protocol/messages/describe_groups.h>
+#include <keel/protocol/messages/find_coordinator.h>
 #include <keel/protocol/messages/headers.h>
+#include <keel/protocol/messages/list_groups.h>
 #include <keel/protocol/messages/list_offsets.h>
+#include <keel/protocol/messages/offset_commit.h>
+#include <keel/protocol/messages/offset_fetch.h>
 #include <keel/protocol/messages/produce.h>
 
 namespace keel::client {
@@ -96,6 +102,15 @@ Result<Reply<Response>> Client::call(ApiKey key, std::int16_t version, const aut
   protocol::Reader r(protocol::ByteView(reply.frame).subspan(body_start));
   KEEL_TRY(reply.body.decode(r, version));
   return reply;
+}
+
+template <class Response>
+Result<Response> Client::call_negotiated(const auto& request) {
+  auto version = require_version(Response::api_key);
+  if (!version) return Fail{std::move(version).error()};
+  auto reply = call<Response>(Response::api_key, *version, request);
+  if (!reply) return Fail{std::move(reply).error()};
+  return std::move(reply->body);
 }
 
 // ---- versions ----------------------------------------------------------------------------
@@ -363,6 +378,286 @@ Result<Reply<protocol::FetchResponse>> Client::fetch(const TopicInfo& topic,
     p.partition_max_bytes = limits.partition_max_bytes;
   }
   return call<protocol::FetchResponse>(ApiKey::fetch, *version, request);
+}
+
+// ---- groups ------------------------------------------------------------------------------
+
+namespace {
+
+// FindCoordinator key type of a consumer group (1 is a transactional id).
+constexpr std::int8_t kGroupKeyType = 0;
+// How long group calls wait for a coordinator that is loading or not available yet
+// (__consumer_offsets being created or replayed): attempts of kRetryPause each.
+constexpr int kCoordinatorAttempts = 100;
+constexpr auto kRetryPause = std::chrono::milliseconds(100);
+
+bool is_coordinator_pending(std::int16_t code) {
+  return code == protocol::to_wire(ErrorCode::coordinator_load_in_progress) ||
+         code == protocol::to_wire(ErrorCode::coordinator_not_available);
+}
+
+/// True (after a pause) when `code` says "try again shortly" and attempts are left.
+bool retry_pending(std::int16_t code, int attempt) {
+  if (!is_coordinator_pending(code) || attempt + 1 >= kCoordinatorAttempts) return false;
+  std::this_thread::sleep_for(kRetryPause);
+  return true;
+}
+
+/// What a group error means for the simple (memberless) calls the CLI makes; the broker's
+/// own message when it has none.
+std::optional<std::string> group_error_hint(std::int16_t code) {
+  switch (static_cast<ErrorCode>(code)) {
+    case ErrorCode::unknown_member_id:
+    case ErrorCode::illegal_generation:
+      // A commit without member id and generation is refused while the group has members.
+      return "the group has active members; stop its consumers first";
+    case ErrorCode::non_empty_group:
+      return "the group still has members; stop its consumers first";
+    case ErrorCode::group_id_not_found:
+      return "no such group";
+    default:
+      return std::nullopt;
+  }
+}
+
+using Coordinator = protocol::FindCoordinatorResponse::Coordinator;
+
+/// v4+ answers per key; older versions answer at the top level.
+Coordinator coordinator_of(const protocol::FindCoordinatorResponse& response,
+                           std::int16_t version) {
+  if (version >= 4) {
+    if (response.coordinators.empty())
+      return {"", -1, "", 0, protocol::to_wire(ErrorCode::coordinator_not_available), {}, {}};
+    return response.coordinators.front();
+  }
+  return {"",
+          response.node_id,
+          response.host,
+          response.port,
+          response.error_code,
+          response.error_message,
+          {}};
+}
+
+GroupDescription to_description(const protocol::DescribeGroupsResponse::DescribedGroup& group) {
+  GroupDescription out{
+      group.group_id, group.group_state, group.protocol_type, group.protocol_data, {}};
+  for (const auto& m : group.members)
+    out.members.push_back(
+        {m.member_id, m.group_instance_id, m.client_id, m.client_host, m.member_assignment});
+  return out;
+}
+
+/// Adds an OffsetFetch response's partitions (either version's topic type) to `out`.
+Status add_fetched_offsets(const auto& topics, const std::string& group, GroupOffsets& out) {
+  for (const auto& t : topics)
+    for (const auto& p : t.partitions) {
+      if (is_error(p.error_code))
+        return Fail{broker_error(p.error_code, "cannot fetch offsets of group '" + group +
+                                                   "' for " + t.name + "/" +
+                                                   std::to_string(p.partition_index))};
+      out[{t.name, p.partition_index}] = p.committed_offset;
+    }
+  return {};
+}
+
+protocol::OffsetCommitRequest simple_commit(const std::string& group, const GroupOffsets& offsets) {
+  protocol::OffsetCommitRequest request;
+  request.group_id = group;  // generation -1 and no member id: the defaults
+  for (const auto& [tp, offset] : offsets) {
+    // The map is sorted by topic, so a topic's partitions are consecutive.
+    if (request.topics.empty() || request.topics.back().name != tp.topic)
+      request.topics.emplace_back().name = tp.topic;
+    auto& p = request.topics.back().partitions.emplace_back();
+    p.partition_index = tp.partition;
+    p.committed_offset = offset;
+  }
+  return request;
+}
+
+/// The first partition error of an OffsetCommit response (0 when none).
+std::int16_t first_commit_error(const protocol::OffsetCommitResponse& response,
+                                TopicPartition& where) {
+  for (const auto& t : response.topics)
+    for (const auto& p : t.partitions)
+      if (is_error(p.error_code)) {
+        where = {t.name, p.partition_index};
+        return p.error_code;
+      }
+  return 0;
+}
+
+}  // namespace
+
+std::string CoordinatorInfo::address() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+Result<CoordinatorInfo> Client::find_group_coordinator(const std::string& group) {
+  auto version = require_version(ApiKey::find_coordinator);
+  if (!version) return Fail{std::move(version).error()};
+  protocol::FindCoordinatorRequest request;
+  request.key_type = kGroupKeyType;
+  if (*version >= 4)
+    request.coordinator_keys.push_back(group);
+  else
+    request.key = group;
+  for (int attempt = 0;; ++attempt) {
+    auto reply =
+        call<protocol::FindCoordinatorResponse>(ApiKey::find_coordinator, *version, request);
+    if (!reply) return Fail{std::move(reply).error()};
+    const auto found = coordinator_of(reply->body, *version);
+    if (retry_pending(found.error_code, attempt)) continue;
+    if (is_error(found.error_code))
+      return Fail{broker_error(found.error_code,
+                               "cannot find the coordinator of group '" + group + "'",
+                               found.error_message)};
+    return CoordinatorInfo{found.node_id, found.host, found.port};
+  }
+}
+
+Result<std::vector<GroupListing>> Client::list_groups() {
+  auto version = require_version(ApiKey::list_groups);
+  if (!version) return Fail{std::move(version).error()};
+  const protocol::ListGroupsRequest request;  // no filters: every state and type
+  for (int attempt = 0;; ++attempt) {
+    auto reply = call<protocol::ListGroupsResponse>(ApiKey::list_groups, *version, request);
+    if (!reply) return Fail{std::move(reply).error()};
+    if (retry_pending(reply->body.error_code, attempt)) continue;
+    if (is_error(reply->body.error_code))
+      return Fail{broker_error(reply->body.error_code, "cannot list groups")};
+    std::vector<GroupListing> out;
+    for (const auto& g : reply->body.groups)
+      out.push_back({g.group_id, *version >= 4 ? g.group_state : "", g.protocol_type});
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.group_id < b.group_id; });
+    return out;
+  }
+}
+
+Result<GroupDescription> Client::describe_group(const std::string& group) {
+  protocol::DescribeGroupsRequest request;
+  request.groups.push_back(group);
+  for (int attempt = 0;; ++attempt) {
+    auto response = call_negotiated<protocol::DescribeGroupsResponse>(request);
+    if (!response) return Fail{std::move(response).error()};
+    if (response->groups.size() != 1)
+      return Fail{Error{"DescribeGroups for group '" + group + "': expected one group, got " +
+                        std::to_string(response->groups.size())}};
+    const auto& described = response->groups.front();
+    if (retry_pending(described.error_code, attempt)) continue;
+    if (is_error(described.error_code))
+      return Fail{broker_error(described.error_code, "cannot describe group '" + group + "'")};
+    return to_description(described);
+  }
+}
+
+Result<GroupOffsets> Client::fetch_group_offsets(const std::string& group) {
+  auto version = require_version(ApiKey::offset_fetch);
+  if (!version) return Fail{std::move(version).error()};
+  if (*version < 2)  // v0/v1 cannot ask for "every partition" (a null topic list)
+    return Fail{Error{"the broker at " + _connection.peer() +
+                      " only speaks OffsetFetch v0/v1, which cannot list a group's offsets"}};
+  protocol::OffsetFetchRequest request;
+  if (*version >= 8) {
+    auto& g = request.groups.emplace_back();
+    g.group_id = group;
+    g.topics = std::nullopt;  // every partition with a committed offset
+  } else {
+    request.group_id = group;
+    request.topics = std::nullopt;
+  }
+  for (int attempt = 0;; ++attempt) {
+    auto reply = call<protocol::OffsetFetchResponse>(ApiKey::offset_fetch, *version, request);
+    if (!reply) return Fail{std::move(reply).error()};
+    const auto& body = reply->body;
+    if (*version >= 8 && body.groups.size() != 1)
+      return Fail{Error{"OffsetFetch for group '" + group + "': expected one group, got " +
+                        std::to_string(body.groups.size())}};
+    const std::int16_t code = *version >= 8 ? body.groups.front().error_code : body.error_code;
+    if (retry_pending(code, attempt)) continue;
+    if (is_error(code))
+      return Fail{broker_error(code, "cannot fetch offsets of group '" + group + "'")};
+    GroupOffsets out;
+    if (*version >= 8)
+      KEEL_TRY(add_fetched_offsets(body.groups.front().topics, group, out));
+    else
+      KEEL_TRY(add_fetched_offsets(body.topics, group, out));
+    return out;
+  }
+}
+
+Status Client::commit_group_offsets(const std::string& group, const GroupOffsets& offsets) {
+  const auto request = simple_commit(group, offsets);
+  for (int attempt = 0;; ++attempt) {
+    auto response = call_negotiated<protocol::OffsetCommitResponse>(request);
+    if (!response) return Fail{std::move(response).error()};
+    TopicPartition where;
+    const std::int16_t code = first_commit_error(*response, where);
+    if (retry_pending(code, attempt)) continue;
+    if (is_error(code))
+      return Fail{broker_error(code,
+                               "cannot commit offsets of group '" + group + "' (" + where.topic +
+                                   "/" + std::to_string(where.partition) + ")",
+                               group_error_hint(code))};
+    return {};
+  }
+}
+
+Status Client::delete_group(const std::string& group) {
+  protocol::DeleteGroupsRequest request;
+  request.groups_names.push_back(group);
+  for (int attempt = 0;; ++attempt) {
+    auto response = call_negotiated<protocol::DeleteGroupsResponse>(request);
+    if (!response) return Fail{std::move(response).error()};
+    if (response->results.size() != 1)
+      return Fail{Error{"DeleteGroups for group '" + group + "': expected one result, got " +
+                        std::to_string(response->results.size())}};
+    const std::int16_t code = response->results.front().error_code;
+    if (retry_pending(code, attempt)) continue;
+    if (is_error(code))
+      return Fail{
+          broker_error(code, "cannot delete group '" + group + "'", group_error_hint(code))};
+    return {};
+  }
+}
+
+Result<protocol::JoinGroupResponse> Client::join_group(const protocol::JoinGroupRequest& request) {
+  return call_negotiated<protocol::JoinGroupResponse>(request);
+}
+
+Result<protocol::SyncGroupResponse> Client::sync_group(const protocol::SyncGroupRequest& request) {
+  return call_negotiated<protocol::SyncGroupResponse>(request);
+}
+
+Result<protocol::HeartbeatResponse> Client::heartbeat(const protocol::HeartbeatRequest& request) {
+  return call_negotiated<protocol::HeartbeatResponse>(request);
+}
+
+Status Client::leave_group(const std::string& group, const std::string& member_id) {
+  auto version = require_version(ApiKey::leave_group);
+  if (!version) return Fail{std::move(version).error()};
+  protocol::LeaveGroupRequest request;
+  request.group_id = group;
+  if (*version >= 3)
+    request.members.push_back({member_id, std::nullopt, std::nullopt, {}});
+  else
+    request.member_id = member_id;
+  auto reply = call<protocol::LeaveGroupResponse>(ApiKey::leave_group, *version, request);
+  if (!reply) return Fail{std::move(reply).error()};
+  std::int16_t code = reply->body.error_code;
+  for (const auto& m : reply->body.members)
+    if (!is_error(code)) code = m.error_code;
+  if (is_error(code))
+    return Fail{broker_error(code, "member " + member_id + " cannot leave group '" + group + "'")};
+  return {};
+}
+
+Result<Client> connect_to_coordinator(Client& bootstrap, const std::string& group) {
+  auto coordinator = bootstrap.find_group_coordinator(group);
+  if (!coordinator) return Fail{std::move(coordinator).error()};
+  return Client::connect(coordinator->address());
 }
 
 }  // namespace keel::client

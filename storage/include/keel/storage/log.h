@@ -127,6 +127,9 @@ class Log {
   std::int64_t recovery_point() const { return _recovery_point.load(std::memory_order_acquire); }
   /// Clamped to [log start, log end].
   void set_high_watermark(std::int64_t offset);
+  /// Moves the high watermark forward to `offset` (clamped to the log end), never back:
+  /// concurrent appenders each advance it to their own end without undoing a later one.
+  void advance_high_watermark(std::int64_t offset);
 
   /// Follower truncation: drop every batch with last offset >= `offset`.
   SStatus truncate_to(std::int64_t offset);

@@ -1,12 +1,15 @@
 #pragma once
 // A small, blocking Kafka client in keel's own codec: one connection to a bootstrap
 // broker, ApiVersions negotiation, and the calls the `keel` command line needs (Metadata,
-// CreateTopics, DeleteTopics, DescribeConfigs, Produce, Fetch, ListOffsets). Every failure
-// is a value; a broker error names its code (e.g. UNKNOWN_TOPIC_OR_PARTITION) and the
-// broker's message when it sent one.
+// CreateTopics, DeleteTopics, DescribeConfigs, Produce, Fetch, ListOffsets, and the group
+// APIs: FindCoordinator, ListGroups, DescribeGroups, OffsetFetch, OffsetCommit,
+// DeleteGroups, JoinGroup, SyncGroup, Heartbeat, LeaveGroup). Every failure is a value; a
+// broker error names its code (e.g. UNKNOWN_TOPIC_OR_PARTITION) and the broker's message
+// when it sent one.
 //
-// Every request goes to the bootstrap broker (keel is a single node today; routing to
-// partition leaders on other brokers is not done). One thread at a time per Client.
+// Every request goes to the broker this Client is connected to: the bootstrap broker, or
+// for group calls the coordinator (connect_to_coordinator). Routing to partition leaders on
+// other brokers is not done (keel is a single node today). One thread at a time per Client.
 
 #include <chrono>
 #include <cstdint>
@@ -20,7 +23,11 @@
 #include <keel/client/connection.h>
 #include <keel/protocol/api_keys.h>
 #include <keel/protocol/messages/fetch.h>
+#include <keel/protocol/messages/heartbeat.h>
+#include <keel/protocol/messages/join_group.h>
+#include <keel/protocol/messages/leave_group.h>
 #include <keel/protocol/messages/metadata.h>
+#include <keel/protocol/messages/sync_group.h>
 #include <keel/protocol/wire.h>
 #include <keel/result.h>
 
@@ -84,6 +91,46 @@ struct Reply {
   std::int16_t version = 0;
 };
 
+/// A group's coordinator (FindCoordinator).
+struct CoordinatorInfo {
+  std::int32_t node_id = -1;
+  std::string host;
+  std::int32_t port = 0;
+  /// "host:port" ("[v6]:port" for an IPv6 literal), for Client::connect.
+  std::string address() const;
+};
+
+struct GroupListing {
+  std::string group_id;
+  std::string state;  // empty when the broker's ListGroups predates v4
+  std::string protocol_type;
+};
+
+struct GroupMember {
+  std::string member_id;
+  std::optional<std::string> group_instance_id;
+  std::string client_id;
+  std::string client_host;
+  protocol::Bytes assignment;  // opaque; the consumer protocol's format for "consumer"
+};
+
+struct GroupDescription {
+  std::string group_id;
+  std::string state;
+  std::string protocol_type;
+  std::string protocol;  // the selected protocol (assignor), e.g. "range"
+  std::vector<GroupMember> members;
+};
+
+struct TopicPartition {
+  std::string topic;
+  std::int32_t partition = 0;
+  auto operator<=>(const TopicPartition&) const = default;
+};
+
+/// Committed offset per partition; -1 where the broker has none.
+using GroupOffsets = std::map<TopicPartition, std::int64_t>;
+
 /// ListOffsets special timestamps.
 inline constexpr std::int64_t kLatestOffset = -1;
 inline constexpr std::int64_t kEarliestOffset = -2;
@@ -119,6 +166,32 @@ class Client {
                                                std::span<const FetchPosition> positions,
                                                const FetchLimits& limits);
 
+  // ---- groups (send these to the group's coordinator: connect_to_coordinator) ----------
+
+  /// FindCoordinator for a group; waits briefly while the coordinator is not available yet
+  /// (e.g. __consumer_offsets being created).
+  Result<CoordinatorInfo> find_group_coordinator(const std::string& group);
+  /// ListGroups on this broker (every group it coordinates).
+  Result<std::vector<GroupListing>> list_groups();
+  /// DescribeGroups for one group; a group the broker does not know is state "Dead".
+  Result<GroupDescription> describe_group(const std::string& group);
+  /// OffsetFetch of every partition the group has committed offsets for.
+  Result<GroupOffsets> fetch_group_offsets(const std::string& group);
+  /// A simple OffsetCommit (generation -1, no member id): only valid for a group without
+  /// active members, which the broker enforces (UNKNOWN_MEMBER_ID / ILLEGAL_GENERATION).
+  Status commit_group_offsets(const std::string& group, const GroupOffsets& offsets);
+  Status delete_group(const std::string& group);
+
+  // The member protocol, for callers that act as group members: the response as the broker
+  // sent it (its error_code is the caller's to interpret: MEMBER_ID_REQUIRED,
+  // REBALANCE_IN_PROGRESS, ... are part of the normal flow). Fields the negotiated version
+  // lacks must be left at their defaults.
+  Result<protocol::JoinGroupResponse> join_group(const protocol::JoinGroupRequest& request);
+  Result<protocol::SyncGroupResponse> sync_group(const protocol::SyncGroupRequest& request);
+  Result<protocol::HeartbeatResponse> heartbeat(const protocol::HeartbeatRequest& request);
+  /// Leaves as one member (member_id below v3, the members array from v3).
+  Status leave_group(const std::string& group, const std::string& member_id);
+
   Client(Client&&) = default;
   Client& operator=(Client&&) = default;
 
@@ -141,10 +214,16 @@ class Client {
   Status send_only(protocol::ApiKey key, std::int16_t version, const auto& request);
   template <class Response>
   Result<Reply<Response>> call(protocol::ApiKey key, std::int16_t version, const auto& request);
+  /// `call` at the negotiated version of the request's API, returning only the body.
+  template <class Response>
+  Result<Response> call_negotiated(const auto& request);
 
   Connection _connection;
   std::int32_t _next_correlation_id = 1;
   std::map<std::int16_t, VersionRange> _broker_versions;
 };
+
+/// A Client connected to `group`'s coordinator, found through `bootstrap`.
+Result<Client> connect_to_coordinator(Client& bootstrap, const std::string& group);
 
 }  // namespace keel::client

@@ -1,0 +1,248 @@
+#pragma once
+// GroupCoordinator: Kafka's classic group protocol (JoinGroup/SyncGroup/Heartbeat/
+// LeaveGroup) and the committed offsets of every group, kept as Kafka's records in
+// __consumer_offsets. The handlers translate wire messages into the small structs below.
+//
+// Threads: every method may be called from any thread. Join and Sync answer through a
+// callback, possibly later and from the coordinator's timer thread; everything else
+// answers before returning. Callbacks are never invoked with a coordinator lock held.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <keel/protocol/error_codes.h>
+#include <keel/protocol/wire.h>
+#include <keel/result.h>
+#include <keel/storage/log.h>
+
+namespace keel::broker {
+
+using protocol::ErrorCode;
+
+inline constexpr std::string_view kOffsetsTopic = "__consumer_offsets";
+
+/// What the coordinator needs of the __consumer_offsets topic and of the other topics.
+/// The broker implements it over the controller and its hosted partitions; tests over
+/// plain logs in a temporary directory.
+class OffsetsTopic {
+ public:
+  virtual ~OffsetsTopic() = default;
+  /// The partition count when the topic exists.
+  virtual std::optional<std::int32_t> partition_count() const = 0;
+  /// Creates the topic (compacted, `partitions` partitions) unless it exists.
+  virtual keel::Status create(std::int32_t partitions) = 0;
+  /// The log of one partition, null when this node does not host it.
+  virtual std::shared_ptr<storage::Log> log(std::int32_t partition) const = 0;
+  /// Appends one batch; returns its base offset or the Kafka error.
+  virtual keel::Result<std::int64_t, ErrorCode> append(std::int32_t partition,
+                                                       std::span<std::uint8_t> batch) = 0;
+  /// Whether a topic partition exists (offsets for others are refused).
+  virtual bool partition_exists(std::string_view topic, std::int32_t partition) const = 0;
+};
+
+struct CoordinatorConfig {
+  std::int32_t offsets_topic_num_partitions = 50;              // offsets.topic.num.partitions
+  std::int32_t initial_rebalance_delay_ms = 3000;              // group.initial.rebalance.delay.ms
+  std::int32_t min_session_timeout_ms = 6000;                  // group.min.session.timeout.ms
+  std::int32_t max_session_timeout_ms = 1800000;               // group.max.session.timeout.ms
+  std::int64_t offsets_retention_ms = 7LL * 24 * 3600 * 1000;  // offsets.retention.minutes
+  std::int64_t retention_check_interval_ms = 600000;  // offsets.retention.check.interval.ms
+  std::int32_t offset_metadata_max_bytes = 4096;      // offset.metadata.max.bytes
+  /// Kafka's GroupCoordinator.NewMemberJoinTimeoutMs: a new member's pending JoinGroup.
+  std::int32_t new_member_join_timeout_ms = 300000;
+  /// Wall clock (ms) for commit timestamps and offset expiry; tests move it.
+  storage::Clock clock;
+};
+
+struct GroupProtocol {
+  std::string name;
+  protocol::Bytes metadata;
+};
+
+struct JoinRequest {
+  std::string group_id;
+  std::string member_id;  // empty: a new member
+  std::optional<std::string> instance_id;
+  std::string client_id;
+  std::string client_host;
+  std::int32_t session_timeout_ms = 0;
+  std::int32_t rebalance_timeout_ms = 0;
+  std::string protocol_type;
+  std::vector<GroupProtocol> protocols;
+  bool require_known_member_id = false;   // JoinGroup v4+
+  bool supports_skip_assignment = false;  // JoinGroup v9+
+};
+
+struct JoinedMember {
+  std::string member_id;
+  std::optional<std::string> instance_id;
+  protocol::Bytes metadata;
+};
+
+struct JoinResult {
+  ErrorCode error = ErrorCode::none;
+  std::int32_t generation = -1;
+  std::optional<std::string> protocol_type;
+  std::optional<std::string> protocol_name;
+  std::string leader;
+  std::string member_id;
+  bool skip_assignment = false;
+  std::vector<JoinedMember> members;  // the leader's only
+};
+
+struct SyncRequest {
+  std::string group_id;
+  std::int32_t generation = 0;
+  std::string member_id;
+  std::optional<std::string> instance_id;
+  std::optional<std::string> protocol_type;
+  std::optional<std::string> protocol_name;
+  std::vector<std::pair<std::string, protocol::Bytes>> assignments;  // the leader's
+};
+
+struct SyncResult {
+  ErrorCode error = ErrorCode::none;
+  std::optional<std::string> protocol_type;
+  std::optional<std::string> protocol_name;
+  protocol::Bytes assignment;
+};
+
+struct HeartbeatRequest {
+  std::string group_id;
+  std::int32_t generation = 0;
+  std::string member_id;
+  std::optional<std::string> instance_id;
+};
+
+struct LeavingMember {
+  std::string member_id;
+  std::optional<std::string> instance_id;
+};
+
+struct LeaveResult {
+  ErrorCode error = ErrorCode::none;  // the group's
+  std::vector<ErrorCode> members;     // one per leaving member
+};
+
+struct MemberDescription {
+  std::string member_id;
+  std::optional<std::string> instance_id;
+  std::string client_id;
+  std::string client_host;
+  protocol::Bytes metadata;
+  protocol::Bytes assignment;
+};
+
+struct GroupDescription {
+  ErrorCode error = ErrorCode::none;
+  std::string group_id;
+  std::string state;  // Empty, PreparingRebalance, CompletingRebalance, Stable, Dead
+  std::string protocol_type;
+  std::string protocol;
+  std::vector<MemberDescription> members;
+};
+
+struct GroupListing {
+  std::string group_id;
+  std::string protocol_type;
+  std::string state;
+};
+
+struct OffsetToCommit {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+  std::int32_t leader_epoch = -1;
+  std::optional<std::string> metadata;
+  std::int64_t commit_timestamp = -1;  // OffsetCommit v1; -1: now
+};
+
+struct CommitRequest {
+  std::string group_id;
+  std::int32_t generation = -1;
+  std::string member_id;
+  std::optional<std::string> instance_id;
+  std::int64_t retention_ms = -1;  // OffsetCommit v2-v4; -1: the broker's
+  std::vector<OffsetToCommit> offsets;
+};
+
+struct TopicPartitionId {
+  std::string topic;
+  std::int32_t partition = 0;
+  auto operator<=>(const TopicPartitionId&) const = default;
+};
+
+struct CommittedOffset {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::int64_t offset = -1;
+  std::int32_t leader_epoch = -1;
+  std::string metadata;
+  ErrorCode error = ErrorCode::none;
+};
+
+struct FetchOffsetsResult {
+  ErrorCode error = ErrorCode::none;
+  std::vector<CommittedOffset> offsets;
+};
+
+/// Kafka's String.hashCode of `s` (decoded as UTF-8 into UTF-16 code units).
+std::int32_t java_string_hash(std::string_view s);
+/// The __consumer_offsets partition of a group: Utils.abs(hash) % partitions.
+std::int32_t offsets_partition_for(std::string_view group_id, std::int32_t partitions);
+
+/// Lifecycle: construct over the topic, start() (loads existing partitions in the
+/// background), use, stop() (answers pending joins/syncs with NOT_COORDINATOR; later calls
+/// get COORDINATOR_NOT_AVAILABLE). Must be stopped before the logs are closed.
+class GroupCoordinator {
+ public:
+  using JoinCallback = std::function<void(JoinResult)>;
+  using SyncCallback = std::function<void(SyncResult)>;
+
+  GroupCoordinator(CoordinatorConfig config, OffsetsTopic& topic);
+  ~GroupCoordinator();
+  GroupCoordinator(const GroupCoordinator&) = delete;
+  GroupCoordinator& operator=(const GroupCoordinator&) = delete;
+
+  void start();
+  void stop();
+  /// Blocks until every partition that existed at start() is loaded (tests, tools).
+  void wait_loaded();
+
+  /// FindCoordinator for a group: creates __consumer_offsets on first use.
+  ErrorCode find_coordinator(std::string_view group_id);
+
+  void join(JoinRequest request, JoinCallback done);
+  void sync(SyncRequest request, SyncCallback done);
+  ErrorCode heartbeat(const HeartbeatRequest& request);
+  LeaveResult leave(std::string_view group_id, const std::vector<LeavingMember>& members);
+  GroupDescription describe(std::string_view group_id);
+  /// `states`: lower-case state names to keep (empty: all). `error` is
+  /// COORDINATOR_LOAD_IN_PROGRESS while any partition loads.
+  std::vector<GroupListing> list(const std::vector<std::string>& states, ErrorCode& error);
+  ErrorCode delete_group(std::string_view group_id);
+
+  /// One error per offset, in order.
+  std::vector<ErrorCode> commit_offsets(const CommitRequest& request);
+  /// `partitions` nullopt: every committed offset of the group.
+  FetchOffsetsResult fetch_offsets(std::string_view group_id,
+                                   const std::optional<std::vector<TopicPartitionId>>& partitions);
+  /// OffsetDelete: the group's error, and one error per partition.
+  ErrorCode delete_offsets(std::string_view group_id,
+                           const std::vector<TopicPartitionId>& partitions,
+                           std::vector<ErrorCode>& partition_errors);
+
+  /// Removes expired offsets now (the periodic task calls this); returns how many.
+  std::size_t expire_offsets();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> _impl;
+};
+
+}  // namespace keel::broker

@@ -1,0 +1,606 @@
+// The group coordinator over real logs in a temporary directory: the classic group state
+// machine, offset commit/fetch rules, replay after a restart, tombstones and expiry.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include <keel/protocol/messages/consumer_protocol_subscription.h>
+
+#include "coordinator/group_coordinator.h"
+
+namespace keel::broker {
+namespace {
+
+namespace fs = std::filesystem;
+using E = ErrorCode;
+using namespace std::chrono_literals;
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/keel-coordinator-XXXXXX";
+    _path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(_path); }
+  const fs::path& path() const { return _path; }
+
+ private:
+  fs::path _path;
+};
+
+/// __consumer_offsets as plain logs in a directory; "t" and "u" are topics of 4 partitions.
+class LogTopic final : public OffsetsTopic {
+ public:
+  LogTopic(fs::path dir, std::int32_t partitions) : _dir(std::move(dir)), _partitions(partitions) {
+    if (fs::exists(_dir / "__consumer_offsets-0")) open_logs();
+  }
+  ~LogTopic() override {
+    for (auto& log : _logs) (void)log->close();
+  }
+
+  std::optional<std::int32_t> partition_count() const override {
+    if (_logs.empty()) return std::nullopt;
+    return _partitions;
+  }
+  keel::Status create(std::int32_t partitions) override {
+    ++creations;
+    _partitions = partitions;
+    open_logs();
+    return {};
+  }
+  std::shared_ptr<storage::Log> log(std::int32_t partition) const override {
+    return _logs.at(static_cast<std::size_t>(partition));
+  }
+  keel::Result<std::int64_t, ErrorCode> append(std::int32_t partition,
+                                               std::span<std::uint8_t> batch) override {
+    ++appends;
+    auto result = log(partition)->append(batch);
+    if (!result.ok()) return Fail{E::unknown_server_error};
+    return result->base_offset;
+  }
+  bool partition_exists(std::string_view topic, std::int32_t partition) const override {
+    return (topic == "t" || topic == "u") && partition >= 0 && partition < 4;
+  }
+
+  std::atomic<int> creations{0};
+  std::atomic<int> appends{0};
+
+ private:
+  void open_logs() {
+    storage::LogConfig config;
+    config.cleanup_compact = true;
+    config.cleanup_delete = false;
+    for (std::int32_t p = 0; p < _partitions; ++p) {
+      auto log = storage::Log::open(_dir / ("__consumer_offsets-" + std::to_string(p)), config);
+      _logs.push_back(std::move(log.value()));
+    }
+  }
+
+  fs::path _dir;
+  std::int32_t _partitions;
+  std::vector<std::shared_ptr<storage::Log>> _logs;
+};
+
+/// A JoinGroup or SyncGroup answer that arrives later.
+template <class T>
+class Pending {
+ public:
+  std::function<void(T)> callback() {
+    return [p = _promise](T value) { p->set_value(std::move(value)); };
+  }
+  bool ready(std::chrono::milliseconds wait = 0ms) {
+    return _future.wait_for(wait) == std::future_status::ready;
+  }
+  T get(std::chrono::milliseconds wait = 5000ms) {
+    if (!ready(wait)) throw std::runtime_error("no answer in time");
+    return _future.get();
+  }
+
+ private:
+  std::shared_ptr<std::promise<T>> _promise = std::make_shared<std::promise<T>>();
+  std::future<T> _future = _promise->get_future();
+};
+
+protocol::Bytes bytes(std::string_view s) {
+  return protocol::Bytes(s.begin(), s.end());
+}
+
+protocol::Bytes subscription(const std::vector<std::string>& topics) {
+  protocol::ConsumerProtocolSubscription s;
+  s.topics = topics;
+  protocol::Writer w;
+  w.write_int16(1);
+  EXPECT_TRUE(s.encode(w, 1).ok());
+  return w.take();
+}
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  static constexpr std::int32_t kPartitions = 4;
+
+  void SetUp() override { start(); }
+  void TearDown() override { coordinator.reset(); }
+
+  void start() {
+    topic = std::make_unique<LogTopic>(dir.path(), kPartitions);
+    CoordinatorConfig config;
+    config.offsets_topic_num_partitions = kPartitions;
+    config.initial_rebalance_delay_ms = initial_delay_ms;
+    config.min_session_timeout_ms = 10;
+    config.clock = [this] { return clock_ms.load(); };
+    coordinator = std::make_unique<GroupCoordinator>(config, *topic);
+    coordinator->start();
+    coordinator->wait_loaded();
+  }
+  void restart() {
+    coordinator.reset();
+    topic.reset();
+    start();
+  }
+
+  JoinRequest join_request(std::string group, std::string member = {},
+                           std::vector<GroupProtocol> protocols = {{"range", bytes("m")}}) {
+    JoinRequest r;
+    r.group_id = std::move(group);
+    r.member_id = std::move(member);
+    r.client_id = "client";
+    r.client_host = "/127.0.0.1";
+    r.session_timeout_ms = 10000;
+    r.rebalance_timeout_ms = 2000;
+    r.protocol_type = "consumer";
+    r.protocols = std::move(protocols);
+    return r;
+  }
+  void join_async(JoinRequest r, Pending<JoinResult>& out) {
+    coordinator->join(std::move(r), out.callback());
+  }
+  JoinResult join(JoinRequest r) {
+    Pending<JoinResult> out;
+    join_async(std::move(r), out);
+    return out.get();
+  }
+  void sync_async(const std::string& group, const JoinResult& joined, Pending<SyncResult>& out,
+                  std::vector<std::pair<std::string, protocol::Bytes>> assignments = {}) {
+    SyncRequest r;
+    r.group_id = group;
+    r.generation = joined.generation;
+    r.member_id = joined.member_id;
+    r.assignments = std::move(assignments);
+    coordinator->sync(std::move(r), out.callback());
+  }
+  ErrorCode heartbeat(const std::string& group, const std::string& member, std::int32_t gen,
+                      std::optional<std::string> instance = std::nullopt) {
+    return coordinator->heartbeat({group, gen, member, std::move(instance)});
+  }
+  /// One member joins an empty group and syncs: the group is Stable.
+  JoinResult single_stable_member(const std::string& group, JoinRequest r) {
+    auto joined = join(std::move(r));
+    EXPECT_EQ(joined.error, E::none);
+    Pending<SyncResult> synced;
+    sync_async(group, joined, synced, {{joined.member_id, bytes("a")}});
+    EXPECT_EQ(synced.get().error, E::none);
+    return joined;
+  }
+  std::vector<ErrorCode> commit(const std::string& group, std::int32_t gen,
+                                const std::string& member, std::int64_t offset,
+                                std::string topic_name = "t", std::int32_t partition = 0) {
+    CommitRequest r;
+    r.group_id = group;
+    r.generation = gen;
+    r.member_id = member;
+    OffsetToCommit o;
+    o.topic = std::move(topic_name);
+    o.partition = partition;
+    o.offset = offset;
+    o.metadata = "meta";
+    r.offsets.push_back(o);
+    return coordinator->commit_offsets(r);
+  }
+  std::int64_t fetched(const std::string& group, std::string topic_name = "t",
+                       std::int32_t partition = 0) {
+    auto result = coordinator->fetch_offsets(
+        group, std::vector<TopicPartitionId>{{std::move(topic_name), partition}});
+    EXPECT_EQ(result.error, E::none);
+    return result.offsets.at(0).offset;
+  }
+
+  TempDir dir;
+  std::atomic<std::int64_t> clock_ms{1'000'000};
+  std::int32_t initial_delay_ms = 0;
+  std::unique_ptr<LogTopic> topic;
+  std::unique_ptr<GroupCoordinator> coordinator;
+};
+
+TEST_F(CoordinatorTest, FindCoordinatorCreatesTheTopicOnce) {
+  EXPECT_FALSE(topic->partition_count());
+  EXPECT_EQ(coordinator->find_coordinator("g"), E::none);
+  EXPECT_EQ(coordinator->find_coordinator("h"), E::none);
+  EXPECT_EQ(topic->creations.load(), 1);
+  EXPECT_EQ(topic->partition_count(), kPartitions);
+}
+
+TEST_F(CoordinatorTest, MemberIdRequiredThenJoinSyncHeartbeat) {
+  auto r = join_request("g");
+  r.require_known_member_id = true;
+  auto first = join(r);
+  EXPECT_EQ(first.error, E::member_id_required);
+  EXPECT_TRUE(first.member_id.starts_with("client-"));
+  EXPECT_EQ(first.member_id.size(), std::string("client-").size() + 36);  // a UUID
+
+  r.member_id = first.member_id;
+  auto joined = join(r);
+  EXPECT_EQ(joined.error, E::none);
+  EXPECT_EQ(joined.generation, 1);
+  EXPECT_EQ(joined.leader, first.member_id);
+  EXPECT_EQ(joined.protocol_name, "range");
+  EXPECT_EQ(joined.protocol_type, "consumer");
+  ASSERT_EQ(joined.members.size(), 1u);
+  EXPECT_EQ(joined.members[0].metadata, bytes("m"));
+
+  EXPECT_EQ(coordinator->describe("g").state, "CompletingRebalance");
+  EXPECT_EQ(heartbeat("g", joined.member_id, 1), E::none);
+  EXPECT_EQ(commit("g", 1, joined.member_id, 5)[0], E::rebalance_in_progress);
+
+  Pending<SyncResult> synced;
+  sync_async("g", joined, synced, {{joined.member_id, bytes("assigned")}});
+  auto result = synced.get();
+  EXPECT_EQ(result.error, E::none);
+  EXPECT_EQ(result.assignment, bytes("assigned"));
+  EXPECT_EQ(result.protocol_name, "range");
+
+  auto described = coordinator->describe("g");
+  EXPECT_EQ(described.state, "Stable");
+  EXPECT_EQ(described.protocol, "range");
+  ASSERT_EQ(described.members.size(), 1u);
+  EXPECT_EQ(described.members[0].assignment, bytes("assigned"));
+  EXPECT_EQ(heartbeat("g", joined.member_id, 1), E::none);
+  EXPECT_EQ(heartbeat("g", joined.member_id, 0), E::illegal_generation);
+  EXPECT_EQ(heartbeat("g", "nobody", 1), E::unknown_member_id);
+  EXPECT_EQ(heartbeat("unknown", "nobody", 1), E::unknown_member_id);
+}
+
+TEST_F(CoordinatorTest, TwoMembersFollowerWaitsForLeaderThenThirdTriggersRebalance) {
+  initial_delay_ms = 200;
+  restart();
+  Pending<JoinResult> a, b;
+  join_async(join_request("g"), a);
+  join_async(join_request("g"), b);
+  auto ja = a.get();
+  auto jb = b.get();
+  ASSERT_EQ(ja.error, E::none);
+  ASSERT_EQ(jb.error, E::none);
+  EXPECT_EQ(ja.generation, 1);
+  EXPECT_EQ(jb.generation, 1);
+  EXPECT_EQ(ja.leader, ja.member_id);  // the first to join leads
+  EXPECT_EQ(jb.leader, ja.member_id);
+  EXPECT_EQ(ja.members.size(), 2u);
+  EXPECT_TRUE(jb.members.empty());
+
+  Pending<SyncResult> sb, sa;
+  sync_async("g", jb, sb);
+  EXPECT_FALSE(sb.ready(50ms));  // the follower waits for the leader
+  sync_async("g", ja, sa, {{ja.member_id, bytes("A")}, {jb.member_id, bytes("B")}});
+  EXPECT_EQ(sa.get().assignment, bytes("A"));
+  EXPECT_EQ(sb.get().assignment, bytes("B"));
+
+  Pending<JoinResult> c;
+  join_async(join_request("g"), c);
+  EXPECT_EQ(heartbeat("g", ja.member_id, 1), E::rebalance_in_progress);
+  EXPECT_EQ(coordinator->describe("g").state, "PreparingRebalance");
+  Pending<JoinResult> a2, b2;
+  join_async(join_request("g", ja.member_id), a2);
+  EXPECT_FALSE(c.ready(20ms));
+  join_async(join_request("g", jb.member_id), b2);
+  auto jc = c.get();
+  EXPECT_EQ(jc.generation, 2);
+  EXPECT_EQ(a2.get().members.size(), 3u);
+  EXPECT_EQ(b2.get().generation, 2);
+}
+
+TEST_F(CoordinatorTest, ProtocolSelectionByVoteAndInconsistentProtocols) {
+  initial_delay_ms = 200;
+  restart();
+  Pending<JoinResult> a, b, c;
+  join_async(join_request("g", {}, {{"range", {}}, {"roundrobin", {}}}), a);
+  join_async(join_request("g", {}, {{"roundrobin", {}}, {"range", {}}}), b);
+  join_async(join_request("g", {}, {{"roundrobin", {}}, {"sticky", {}}, {"range", {}}}), c);
+  EXPECT_EQ(a.get().protocol_name, "roundrobin");
+  EXPECT_EQ(b.get().protocol_name, "roundrobin");
+  EXPECT_EQ(c.get().protocol_name, "roundrobin");
+
+  EXPECT_EQ(join(join_request("g", {}, {{"sticky", {}}})).error, E::inconsistent_group_protocol);
+  auto other_type = join_request("g");
+  other_type.protocol_type = "connect";
+  EXPECT_EQ(join(other_type).error, E::inconsistent_group_protocol);
+  auto no_type = join_request("fresh");
+  no_type.protocol_type = "";
+  EXPECT_EQ(join(no_type).error, E::inconsistent_group_protocol);
+  EXPECT_EQ(coordinator->describe("fresh").state, "Dead");  // not left behind
+}
+
+TEST_F(CoordinatorTest, SessionTimeoutBounds) {
+  auto r = join_request("g");
+  r.session_timeout_ms = 5;
+  EXPECT_EQ(join(r).error, E::invalid_session_timeout);
+  r.session_timeout_ms = 1800001;
+  EXPECT_EQ(join(r).error, E::invalid_session_timeout);
+  EXPECT_EQ(join(join_request("")).error, E::invalid_group_id);
+}
+
+TEST_F(CoordinatorTest, SessionExpiryEvictsMemberAndRebalances) {
+  initial_delay_ms = 100;
+  restart();
+  auto ra = join_request("g");
+  auto rb = join_request("g");
+  rb.session_timeout_ms = 300;
+  Pending<JoinResult> a, b;
+  join_async(ra, a);
+  join_async(rb, b);
+  auto ja = a.get();
+  auto jb = b.get();
+  Pending<SyncResult> sa, sb;
+  sync_async("g", jb, sb);
+  sync_async("g", ja, sa);
+  ASSERT_EQ(sa.get().error, E::none);
+  ASSERT_EQ(sb.get().error, E::none);
+  // b stops heartbeating; a keeps going and is told to rejoin once b expired.
+  ErrorCode seen = E::none;
+  for (int i = 0; i < 50 && seen == E::none; ++i) {
+    std::this_thread::sleep_for(20ms);
+    seen = heartbeat("g", ja.member_id, 1);
+  }
+  EXPECT_EQ(seen, E::rebalance_in_progress);
+  EXPECT_EQ(heartbeat("g", jb.member_id, 1), E::unknown_member_id);
+  auto again = join(join_request("g", ja.member_id));
+  EXPECT_EQ(again.generation, 2);
+  EXPECT_EQ(again.members.size(), 1u);
+}
+
+TEST_F(CoordinatorTest, RebalanceTimeoutRemovesMembersThatDidNotRejoin) {
+  initial_delay_ms = 100;
+  restart();
+  auto ra = join_request("g");
+  ra.rebalance_timeout_ms = 300;
+  auto rb = ra;
+  Pending<JoinResult> a, b;
+  join_async(ra, a);
+  join_async(rb, b);
+  auto ja = a.get();
+  auto jb = b.get();
+  Pending<SyncResult> sa, sb;
+  sync_async("g", jb, sb);
+  sync_async("g", ja, sa);
+  ASSERT_EQ(sb.get().error, E::none);
+  // a rejoins (the leader forces a rebalance); b only heartbeats and never rejoins.
+  auto rejoin = ra;
+  rejoin.member_id = ja.member_id;
+  Pending<JoinResult> a2;
+  join_async(rejoin, a2);
+  EXPECT_EQ(heartbeat("g", jb.member_id, 1), E::rebalance_in_progress);
+  EXPECT_FALSE(a2.ready(100ms));
+  auto ja2 = a2.get();
+  EXPECT_EQ(ja2.generation, 2);
+  ASSERT_EQ(ja2.members.size(), 1u);
+  EXPECT_EQ(ja2.members[0].member_id, ja.member_id);
+  EXPECT_EQ(heartbeat("g", jb.member_id, 2), E::unknown_member_id);
+}
+
+TEST_F(CoordinatorTest, InitialDelayIsExtendedByNewMembers) {
+  initial_delay_ms = 150;
+  restart();
+  const auto start = std::chrono::steady_clock::now();
+  Pending<JoinResult> a, b;
+  join_async(join_request("g"), a);
+  std::this_thread::sleep_for(100ms);
+  join_async(join_request("g"), b);  // arrives within the delay: extends it once
+  auto ja = a.get();
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, 290ms);
+  EXPECT_EQ(ja.members.size(), 2u);
+  EXPECT_EQ(b.get().generation, 1);
+}
+
+TEST_F(CoordinatorTest, StaticMemberRejoinsWithoutRebalanceAndOldIdIsFenced) {
+  initial_delay_ms = 100;
+  restart();
+  auto ra = join_request("g");
+  ra.instance_id = "instance-a";
+  auto rb = join_request("g");
+  Pending<JoinResult> a, b;
+  join_async(ra, a);
+  join_async(rb, b);
+  auto ja = a.get();
+  auto jb = b.get();
+  Pending<SyncResult> sa, sb;
+  sync_async("g", jb, sb);
+  sync_async("g", ja, sa, {{ja.member_id, bytes("A")}, {jb.member_id, bytes("B")}});
+  ASSERT_EQ(sa.get().error, E::none);
+  ASSERT_EQ(sb.get().error, E::none);
+
+  // The static leader restarts: unknown member id, same instance id, same protocols.
+  ra.supports_skip_assignment = true;
+  auto again = join(ra);
+  EXPECT_EQ(again.error, E::none);
+  EXPECT_NE(again.member_id, ja.member_id);
+  EXPECT_EQ(again.generation, 1);  // no new generation
+  EXPECT_TRUE(again.skip_assignment);
+  EXPECT_EQ(again.leader, again.member_id);
+  EXPECT_EQ(coordinator->describe("g").state, "Stable");
+  EXPECT_EQ(heartbeat("g", jb.member_id, 1), E::none);  // the follower saw no rebalance
+  EXPECT_EQ(heartbeat("g", ja.member_id, 1, "instance-a"), E::fenced_instance_id);
+  EXPECT_EQ(heartbeat("g", again.member_id, 1, "instance-a"), E::none);
+  SyncRequest sync;
+  sync.group_id = "g";
+  sync.generation = 1;
+  sync.member_id = again.member_id;
+  sync.instance_id = "instance-a";
+  Pending<SyncResult> s;
+  coordinator->sync(sync, s.callback());
+  EXPECT_EQ(s.get().assignment, bytes("A"));  // kept its assignment
+
+  auto stale = join_request("g", ja.member_id);
+  stale.instance_id = "instance-a";
+  EXPECT_EQ(join(stale).error, E::fenced_instance_id);
+}
+
+TEST_F(CoordinatorTest, LeaveGroupRebalancesTheRest) {
+  initial_delay_ms = 100;
+  restart();
+  auto ra = join_request("g");
+  auto rb = join_request("g");
+  rb.instance_id = "static-b";
+  Pending<JoinResult> a, b;
+  join_async(ra, a);
+  join_async(rb, b);
+  auto ja = a.get();
+  auto jb = b.get();
+  Pending<SyncResult> sa, sb;
+  sync_async("g", jb, sb);
+  sync_async("g", ja, sa);
+  ASSERT_EQ(sa.get().error, E::none);
+
+  auto left = coordinator->leave("g", {{"", "static-b"}, {"nobody", std::nullopt}});
+  EXPECT_EQ(left.error, E::none);
+  ASSERT_EQ(left.members.size(), 2u);
+  EXPECT_EQ(left.members[0], E::none);  // removed by instance id alone
+  EXPECT_EQ(left.members[1], E::unknown_member_id);
+  EXPECT_EQ(heartbeat("g", ja.member_id, 1), E::rebalance_in_progress);
+  EXPECT_EQ(coordinator->leave("g", {{ja.member_id, std::nullopt}}).members[0], E::none);
+  // With nobody left to wait for, the rebalance completes at once into an Empty group.
+  auto described = coordinator->describe("g");
+  EXPECT_EQ(described.state, "Empty");
+  EXPECT_EQ(described.protocol_type, "consumer");  // kept for an Empty group
+  EXPECT_TRUE(described.members.empty());
+}
+
+TEST_F(CoordinatorTest, OffsetCommitRules) {
+  // A group nobody manages: generation -1 and no member id is a "simple" commit.
+  EXPECT_EQ(commit("simple", -1, "", 10)[0], E::none);
+  EXPECT_EQ(fetched("simple"), 10);
+  EXPECT_EQ(commit("unknown", 3, "m", 10)[0], E::illegal_generation);
+  EXPECT_EQ(commit("simple", -1, "", 1, "nope")[0], E::unknown_topic_or_partition);
+  EXPECT_EQ(commit("simple", -1, "", 1, "t", 9)[0], E::unknown_topic_or_partition);
+
+  CommitRequest big;
+  big.group_id = "simple";
+  big.offsets.push_back({"t", 1, 5, -1, std::string(4097, 'x'), -1});
+  big.offsets.push_back({"t", 2, 6, 3, std::string(4096, 'x'), -1});
+  auto errors = coordinator->commit_offsets(big);
+  EXPECT_EQ(errors[0], E::offset_metadata_too_large);
+  EXPECT_EQ(errors[1], E::none);
+
+  auto joined = single_stable_member("managed", join_request("managed"));
+  EXPECT_EQ(commit("managed", -1, "", 1)[0], E::unknown_member_id);
+  EXPECT_EQ(commit("managed", 7, joined.member_id, 1)[0], E::illegal_generation);
+  EXPECT_EQ(commit("managed", 1, "someone", 1)[0], E::unknown_member_id);
+  EXPECT_EQ(commit("managed", 1, joined.member_id, 42)[0], E::none);
+  EXPECT_EQ(fetched("managed"), 42);
+
+  // Unknown group and partition: -1 without an error; null topics: everything.
+  EXPECT_EQ(fetched("no-such-group"), -1);
+  EXPECT_EQ(fetched("managed", "t", 3), -1);
+  auto all = coordinator->fetch_offsets("simple", std::nullopt);
+  ASSERT_EQ(all.offsets.size(), 2u);
+  EXPECT_EQ(all.offsets[1].partition, 2);
+  EXPECT_EQ(all.offsets[1].leader_epoch, 3);
+  EXPECT_EQ(all.offsets[0].metadata, "meta");
+}
+
+TEST_F(CoordinatorTest, OneAppendPerCommitRequest) {
+  ASSERT_EQ(commit("g", -1, "", 1)[0], E::none);
+  const int before = topic->appends.load();
+  CommitRequest r;
+  r.group_id = "g";
+  for (std::int32_t p = 0; p < 4; ++p) r.offsets.push_back({"t", p, 100 + p, -1, "", -1});
+  for (auto e : coordinator->commit_offsets(r)) EXPECT_EQ(e, E::none);
+  EXPECT_EQ(topic->appends.load(), before + 1);
+}
+
+TEST_F(CoordinatorTest, ReplayAfterRestartRestoresOffsetsGroupsAndTombstones) {
+  auto joined = single_stable_member("g", join_request("g"));
+  ASSERT_EQ(commit("g", 1, joined.member_id, 17)[0], E::none);
+  ASSERT_EQ(commit("g", 1, joined.member_id, 18, "u", 2)[0], E::none);
+  ASSERT_EQ(commit("simple", -1, "", 5)[0], E::none);
+  ASSERT_EQ(commit("doomed", -1, "", 6)[0], E::none);
+  ASSERT_EQ(coordinator->delete_group("doomed"), E::none);
+
+  restart();
+  EXPECT_EQ(fetched("g"), 17);
+  EXPECT_EQ(fetched("g", "u", 2), 18);
+  EXPECT_EQ(fetched("simple"), 5);
+  EXPECT_EQ(fetched("doomed"), -1);
+  EXPECT_EQ(coordinator->describe("doomed").state, "Dead");
+  auto described = coordinator->describe("g");
+  EXPECT_EQ(described.state, "Stable");  // members are restored and must heartbeat
+  ASSERT_EQ(described.members.size(), 1u);
+  EXPECT_EQ(described.members[0].member_id, joined.member_id);
+  EXPECT_EQ(described.members[0].assignment, bytes("a"));
+  EXPECT_EQ(heartbeat("g", joined.member_id, 1), E::none);
+  EXPECT_EQ(commit("g", 1, joined.member_id, 19)[0], E::none);
+  ErrorCode list_error = E::none;
+  auto groups = coordinator->list({}, list_error);
+  EXPECT_EQ(list_error, E::none);
+  EXPECT_EQ(groups.size(), 2u);
+  EXPECT_EQ(coordinator->list({"stable"}, list_error).size(), 1u);
+}
+
+TEST_F(CoordinatorTest, DeleteGroups) {
+  EXPECT_EQ(coordinator->delete_group("nope"), E::group_id_not_found);
+  auto joined = single_stable_member("busy", join_request("busy"));
+  EXPECT_EQ(coordinator->delete_group("busy"), E::non_empty_group);
+  ASSERT_EQ(commit("idle", -1, "", 3)[0], E::none);
+  EXPECT_EQ(coordinator->delete_group("idle"), E::none);
+  EXPECT_EQ(fetched("idle"), -1);
+  EXPECT_EQ(coordinator->delete_group("idle"), E::group_id_not_found);
+}
+
+TEST_F(CoordinatorTest, OffsetDeleteRefusesSubscribedTopics) {
+  auto r = join_request("g", {}, {{"range", subscription({"t"})}});
+  auto joined = single_stable_member("g", r);
+  ASSERT_EQ(commit("g", 1, joined.member_id, 1, "t", 0)[0], E::none);
+  ASSERT_EQ(commit("g", 1, joined.member_id, 2, "u", 0)[0], E::none);
+  std::vector<ErrorCode> errors;
+  EXPECT_EQ(coordinator->delete_offsets("g", {{"t", 0}, {"u", 0}}, errors), E::none);
+  EXPECT_EQ(errors[0], E::group_subscribed_to_topic);
+  EXPECT_EQ(errors[1], E::none);
+  EXPECT_EQ(fetched("g", "t", 0), 1);
+  EXPECT_EQ(fetched("g", "u", 0), -1);
+  EXPECT_EQ(coordinator->delete_offsets("nope", {{"t", 0}}, errors), E::group_id_not_found);
+
+  // Another protocol type with members: the whole request is refused.
+  auto connect = join_request("c");
+  connect.protocol_type = "connect";
+  auto cj = single_stable_member("c", connect);
+  EXPECT_EQ(coordinator->delete_offsets("c", {{"t", 0}}, errors), E::non_empty_group);
+}
+
+TEST_F(CoordinatorTest, ExpiredOffsetsAreRemovedWithTombstones) {
+  ASSERT_EQ(commit("old", -1, "", 1)[0], E::none);
+  clock_ms += 8LL * 24 * 3600 * 1000;  // past the 7-day default retention
+  ASSERT_EQ(commit("new", -1, "", 2)[0], E::none);
+  EXPECT_EQ(coordinator->expire_offsets(), 1u);
+  EXPECT_EQ(fetched("old"), -1);
+  EXPECT_EQ(fetched("new"), 2);
+  EXPECT_EQ(coordinator->describe("old").state, "Dead");
+  restart();
+  EXPECT_EQ(fetched("old"), -1);
+  EXPECT_EQ(fetched("new"), 2);
+}
+
+TEST_F(CoordinatorTest, StopAnswersPendingJoins) {
+  initial_delay_ms = 10000;
+  restart();
+  Pending<JoinResult> a;
+  join_async(join_request("g"), a);
+  EXPECT_FALSE(a.ready(20ms));
+  coordinator->stop();
+  EXPECT_EQ(a.get().error, E::not_coordinator);
+  EXPECT_EQ(join(join_request("g")).error, E::coordinator_not_available);
+}
+
+}  // namespace
+}  // namespace keel::broker
