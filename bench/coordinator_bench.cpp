@@ -17,14 +17,19 @@
 //     whose metadata is a version-0 subscription to the topic). The leader assigns the
 //     topic's --members partitions round-robin; every member checks it got one partition.
 //     Members behave like a consumer: JoinGroup (the v4+ MEMBER_ID_REQUIRED handshake),
-//     SyncGroup, then Heartbeat every --heartbeat-ms, rejoining on REBALANCE_IN_PROGRESS.
-//     All but the last member start joining together; once they have all sent their
-//     member-id JoinGroup, and 5 ms later, the last member sends its first JoinGroup: that
-//     send is t0. The rebalance is complete when every member has received its SyncGroup
-//     assignment of one generation whose leader saw all members; the figure is the time from
-//     t0 to the last of those responses (and, for context, from the first member's join).
-//     Run for group.initial.rebalance.delay.ms at its default (3000; not overridden) and at
-//     0, --repeat times each (default 3), a fresh group each time, members leaving after.
+//     SyncGroup, then Heartbeat every --heartbeat-ms (default 3000, the clients' default),
+//     rejoining on REBALANCE_IN_PROGRESS. All but the last member start joining together;
+//     once they have all sent their member-id JoinGroup, and 5 ms later, the last member
+//     sends its first JoinGroup: that send is t0. The rebalance is complete when every
+//     member has received its SyncGroup assignment of one generation whose leader saw all
+//     members; the figure is the time from t0 to the last of those responses. For context
+//     also: from the first member's first JoinGroup, and from the last JoinGroup sent in the
+//     generation that completed (the coordinator's own share once every member is there).
+//     Rows: group.initial.rebalance.delay.ms at its default (3000, not overridden) with
+//     the members' rebalance timeout at 60 s (Kafka extends the initial delay while members
+//     keep arriving, up to that timeout) and at 3 s (no room to extend); then delay 0 with
+//     3000 ms and with 10 ms heartbeats. --repeat runs each (default 3), a fresh group each
+//     time, the members leaving after.
 //
 // Usage: coordinator_bench [--keel PATH] [--commit-seconds S] [--partitions N]
 //                          [--members N] [--repeat N] [--heartbeat-ms MS]

@@ -86,9 +86,9 @@ E group_store_error(E error) {
     case E::not_enough_replicas:
     case E::not_enough_replicas_after_append:
     case E::request_timed_out:
-    case E::kafka_storage_error:
       return E::coordinator_not_available;
     case E::not_leader_or_follower:
+    case E::kafka_storage_error:
       return E::not_coordinator;
     case E::message_too_large:
     case E::record_list_too_large:

@@ -64,7 +64,8 @@ void handle_join_group(Request& request, Reply reply) {
   join.session_timeout_ms = req.session_timeout_ms;
   join.rebalance_timeout_ms = version >= 1 ? req.rebalance_timeout_ms : req.session_timeout_ms;
   join.protocol_type = std::move(req.protocol_type);
-  for (auto& p : req.protocols) join.protocols.push_back({std::move(p.name), std::move(p.metadata)});
+  for (auto& p : req.protocols)
+    join.protocols.push_back({std::move(p.name), std::move(p.metadata)});
   join.require_known_member_id = version >= 4;
   join.supports_skip_assignment = version >= 9;
   // The reply may be sent from another thread; Reply::send is thread-safe.

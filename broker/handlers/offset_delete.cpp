@@ -33,7 +33,8 @@ void handle_offset_delete(Request& request, Reply reply) {
     for (const auto& t : req.topics) {
       protocol::OffsetDeleteResponse::OffsetDeleteResponseTopic out;
       out.name = t.name;
-      for (const auto& p : t.partitions) out.partitions.push_back({p.partition_index, code(errors[i++]), {}});
+      for (const auto& p : t.partitions)
+        out.partitions.push_back({p.partition_index, code(errors[i++]), {}});
       response.topics.push_back(std::move(out));
     }
   }

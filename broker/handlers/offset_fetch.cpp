@@ -49,7 +49,8 @@ std::optional<std::vector<TopicPartitionId>> requested(const std::optional<Topic
 
 FetchOffsetsResult fetch(Request& request, const std::string& group,
                          const std::optional<std::vector<TopicPartitionId>>& partitions) {
-  if (auto* coordinator = coordinator_of(request)) return coordinator->fetch_offsets(group, partitions);
+  if (auto* coordinator = coordinator_of(request))
+    return coordinator->fetch_offsets(group, partitions);
   FetchOffsetsResult result;
   result.error = E::coordinator_not_available;
   for (const auto& tp : partitions.value_or(std::vector<TopicPartitionId>{})) {

@@ -205,8 +205,8 @@ Status require_inactive(Client& coordinator, const std::string& group) {
   if (!described) return Fail{std::move(described).error()};
   if (described->members.empty()) return {};
   return Fail{Error{"cannot reset offsets of group '" + group + "': it is not inactive (state " +
-                    described->state + ", " + std::to_string(described->members.size()) +
-                    " members); stop its consumers first"}};
+                    described->state + ", members: " + std::to_string(described->members.size()) +
+                    "); stop its consumers first"}};
 }
 
 /// The partitions --topic names, checked against the topic; all of them when it names none.

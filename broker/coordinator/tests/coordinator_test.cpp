@@ -53,6 +53,7 @@ class LogTopic final : public OffsetsTopic {
     return {};
   }
   std::shared_ptr<storage::Log> log(std::int32_t partition) const override {
+    if (partition == gated_partition) gate.wait();  // the loader asks for it first
     return _logs.at(static_cast<std::size_t>(partition));
   }
   keel::Result<std::int64_t, ErrorCode> append(std::int32_t partition,
@@ -68,6 +69,9 @@ class LogTopic final : public OffsetsTopic {
 
   std::atomic<int> creations{0};
   std::atomic<int> appends{0};
+  /// Loading this partition waits for `gate` (a slow partition).
+  std::int32_t gated_partition = -1;
+  std::shared_future<void> gate;
 
  private:
   void open_logs() {
@@ -349,7 +353,7 @@ TEST_F(CoordinatorTest, SessionExpiryEvictsMemberAndRebalances) {
   ASSERT_EQ(sb.get().error, E::none);
   // b stops heartbeating; a keeps going and is told to rejoin once b expired.
   ErrorCode seen = E::none;
-  for (int i = 0; i < 50 && seen == E::none; ++i) {
+  for (int i = 0; i < 250 && seen == E::none; ++i) {
     std::this_thread::sleep_for(20ms);
     seen = heartbeat("g", ja.member_id, 1);
   }
@@ -589,6 +593,46 @@ TEST_F(CoordinatorTest, ExpiredOffsetsAreRemovedWithTombstones) {
   restart();
   EXPECT_EQ(fetched("old"), -1);
   EXPECT_EQ(fetched("new"), 2);
+}
+
+/// A group id whose __consumer_offsets partition (of 4) is `partition`.
+std::string group_in_partition(std::int32_t partition) {
+  for (int i = 0;; ++i) {
+    auto id = "group-" + std::to_string(i);
+    if (offsets_partition_for(id, 4) == partition) return id;
+  }
+}
+
+TEST_F(CoordinatorTest, LoadingPartitionAnswersLoadInProgressOthersAnswer) {
+  const auto slow = group_in_partition(3);
+  const auto fast = group_in_partition(0);
+  ASSERT_EQ(commit(slow, -1, "", 7)[0], E::none);
+  ASSERT_EQ(commit(fast, -1, "", 8)[0], E::none);
+  coordinator.reset();
+  topic.reset();
+
+  topic = std::make_unique<LogTopic>(dir.path(), kPartitions);
+  std::promise<void> open_gate;
+  topic->gated_partition = 3;
+  topic->gate = open_gate.get_future().share();
+  CoordinatorConfig config;
+  config.offsets_topic_num_partitions = kPartitions;
+  coordinator = std::make_unique<GroupCoordinator>(config, *topic);
+  coordinator->start();  // returns at once: loading runs in the background
+  for (int i = 0; i < 200 && coordinator->fetch_offsets(fast, std::nullopt).offsets.empty(); ++i)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(fetched(fast), 8);
+  auto loading = coordinator->fetch_offsets(slow, std::nullopt);
+  EXPECT_EQ(loading.error, E::coordinator_load_in_progress);
+  EXPECT_EQ(commit(slow, -1, "", 9)[0], E::coordinator_load_in_progress);
+  EXPECT_EQ(join(join_request(slow)).error, E::coordinator_load_in_progress);
+  ErrorCode list_error = E::none;
+  EXPECT_EQ(coordinator->list({}, list_error).size(), 1u);
+  EXPECT_EQ(list_error, E::coordinator_load_in_progress);
+
+  open_gate.set_value();
+  coordinator->wait_loaded();
+  EXPECT_EQ(fetched(slow), 7);
 }
 
 TEST_F(CoordinatorTest, StopAnswersPendingJoins) {

@@ -23,6 +23,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -227,6 +228,7 @@ class Rebalance : public RdKafka::RebalanceCb {
       } else {
         code = consumer->assign(partitions);
       }
+      if (!cooperative) expected.clear();
       std::lock_guard lock(_mu);
       if (!cooperative) _owned.clear();
       for (const auto* tp : partitions) _owned.insert(tp->partition());
@@ -236,6 +238,11 @@ class Rebalance : public RdKafka::RebalanceCb {
       for (const auto* tp : partitions) revoked.insert(tp->partition());
       if (!consumer->assignment_lost()) commit_pending(*consumer, revoked);
       for (auto p : revoked) _pending.erase(p);
+      if (cooperative) {
+        for (auto p : revoked) expected.erase(p);
+      } else {
+        expected.clear();
+      }
       if (cooperative) {
         error.reset(consumer->incremental_unassign(partitions));
       } else {
@@ -251,6 +258,9 @@ class Rebalance : public RdKafka::RebalanceCb {
     if (error) _errors.push_back("rebalance: " + error->str());
     if (code != RdKafka::ERR_NO_ERROR) _errors.push_back("rebalance: " + RdKafka::err2str(code));
   }
+
+  /// The next offset of every partition owned since its last message (polling thread).
+  std::map<int32_t, int64_t> expected;
 
   /// Records that everything before `next` of `partition` was processed.
   void processed(int32_t partition, int64_t next) { _pending[partition] = next; }
@@ -385,7 +395,8 @@ class Member {
   std::string summary() const {
     std::ostringstream out;
     out << _name << ": owns " << partitions_text(owned()) << ", " << consumed() << " records, "
-        << _rebalance.revokes() << " revocations, " << _rebalance.refusals();
+        << _rebalance.revokes() << " revocations, " << _rebalance.refusals() << ", "
+        << _skips.load() << " client skips repaired by seek";
     const auto errs = errors();
     for (std::size_t i = 0; i < errs.size() && i < 3; ++i) out << "; " << errs[i];
     return out.str();
@@ -401,6 +412,27 @@ class Member {
         if (_errors.size() < 20) _errors.push_back("consume: " + m->errstr());
         continue;
       }
+      const auto want = _rebalance.expected.find(m->partition());
+      if (want != _rebalance.expected.end() && m->offset() > want->second) {
+        // librdkafka 2.0.2 pauses and resumes the partitions a member keeps during an
+        // incremental (cooperative) rebalance, drops the messages it had fetched but not yet
+        // handed out and goes on fetching after them: the application sees a gap. Offsets
+        // here are contiguous, so a gap in a partition owned throughout is this client
+        // behaviour: seek back to the application's position and count it.
+        if (_sought[m->partition()] != want->second) {
+          _sought[m->partition()] = want->second;
+          ++_skips;
+          std::unique_ptr<RdKafka::TopicPartition> tp(
+              RdKafka::TopicPartition::create(m->topic_name(), m->partition(), want->second));
+          const auto sought = _consumer->seek(*tp, 5000);
+          if (sought != RdKafka::ERR_NO_ERROR) {
+            std::lock_guard lock(_mu);
+            _errors.push_back("seek: " + RdKafka::err2str(sought));
+          }
+        }
+        continue;
+      }
+      _rebalance.expected[m->partition()] = m->offset() + 1;
       {
         std::lock_guard lock(_ledger.mu);
         const auto key = std::make_pair(m->partition(), m->offset());
@@ -420,6 +452,8 @@ class Member {
   std::thread _thread;
   std::atomic<bool> _stop{false};
   std::atomic<std::size_t> _consumed{0};
+  std::atomic<int> _skips{0};
+  std::map<int32_t, int64_t> _sought;  // the last seek of each partition (polling thread)
   mutable std::mutex _mu;
   std::vector<std::string> _errors;
 };
@@ -591,6 +625,7 @@ TEST_P(StrategyTest, ThreeMembersJoiningOneByOneConsumeEveryRecordOnce) {
   RdKafka::TopicPartition::destroy(tps);
 
   const std::string state = summary(members);
+  std::cerr << strategy << ":" << state << "\n";
   std::vector<std::set<int32_t>> owned;
   for (auto& m : members) {
     owned.push_back(m->owned());

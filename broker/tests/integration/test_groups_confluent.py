@@ -110,6 +110,8 @@ class Member:
         self.errors = []        # consume errors
         self.commit_errors = []  # every refused commit, retried or not
         self.pending = {}        # (topic, partition) -> offset not yet committed
+        self.expected = {}       # (topic, partition) -> next offset, while owned throughout
+        self.skips = []          # (partition, expected, got): the client skipped ahead
         self.emptied = False    # lost every partition in one callback after having some
         self.subscribed_at = time.monotonic()
         self.consumer.subscribe(list(topics), on_assign=self._on_assign,
@@ -123,6 +125,7 @@ class Member:
             self.owned |= set(parts)
         else:
             self.owned = set(parts)
+            self.expected.clear()
 
     def _revoked(self, kind, partitions):
         parts = sorted(tp.partition for tp in partitions)
@@ -132,6 +135,8 @@ class Member:
             self.owned -= set(parts)
         else:
             self.owned = set()
+        for (t, p) in [k for k in self.expected if k[1] in parts or not self.incremental]:
+            del self.expected[(t, p)]
         if had and not self.owned:
             self.emptied = True
 
@@ -172,13 +177,34 @@ class Member:
     def step(self, timeout=0.05, max_records=500):
         msgs = self.consumer.consume(num_messages=max_records, timeout=timeout)
         last = {}
+        rewound = set()
         for m in msgs:
             if m.error():
                 if m.error().code() != KafkaError._PARTITION_EOF:
                     self.errors.append(m.error())
                 continue
+            key = (m.topic(), m.partition())
+            if key in rewound:
+                continue
+            want = self.expected.get(key)
+            if want is not None and m.offset() > want:
+                # librdkafka 2.0.2 pauses and resumes the partitions a member keeps during
+                # an incremental (cooperative) rebalance, drops the messages it had fetched
+                # but not yet handed out and goes on fetching after them: the application
+                # sees a gap. Offsets here are contiguous, so a gap in a partition owned
+                # throughout is always this client behaviour: seek back (the position is
+                # the application's, not the broker's) and record it.
+                self.skips.append((m.partition(), want, m.offset()))
+                rewound.add(key)
+                try:
+                    self.consumer.seek(TopicPartition(m.topic(), m.partition(), want))
+                except KafkaException as e:
+                    self.errors.append(e.args[0])
+                    del self.expected[key]
+                continue
             self.records.append((m.partition(), m.offset(), m.value()))
-            last[(m.topic(), m.partition())] = m.offset()
+            self.expected[key] = m.offset() + 1
+            last[key] = m.offset()
         if self.commit:
             for key, offset in last.items():
                 self.pending[key] = offset + 1
@@ -194,7 +220,8 @@ class Member:
         events = [(round(t - self.subscribed_at, 2), kind, parts) for t, kind, parts in self.events]
         return (f"{self.name}: assignment {self.assignment() if not self.closed else 'closed'}, "
                 f"{len(self.records)} records, errors {self.errors[:3]}, commit errors "
-                f"{self.commit_errors[:3]}, events {events[-6:]}")
+                f"{self.commit_errors[:3]}, client skips repaired {self.skips[:3]}, "
+                f"events {events[-6:]}")
 
 
 def summary(members):
@@ -310,7 +337,7 @@ class GroupTest(GroupTestBase):
         def producer():
             try:
                 results["acked"] = produce(self.broker.bootstrap, topic, total, tag=topic,
-                                           pace=(120, 0.05))
+                                           pace=(60, 0.1))
             except BaseException as e:  # reported by the main thread
                 results["error"] = e
 
@@ -378,14 +405,20 @@ class GroupTest(GroupTestBase):
             return (theirs and all(s.assignment() for s in survivors)
                     and sorted(theirs + ours) == list(range(PARTITIONS)))
 
-        pump(survivors, everyone_assigned, 30, "a stable group of three (two here, one child process)"
-             + f"; child: {victim.describe()}")
+        try:
+            pump(survivors, everyone_assigned, 30, "a stable group of three (two members here, "
+                 "one in a child process)")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n  child: {victim.describe()}") from None
         victim_parts = victim.owned()
         self.assertEqual(len(victim_parts), 4, victim.describe())
         acked = produce(self.broker.bootstrap, topic, 1200, tag=topic)  # 100 per partition
         mine = sum(1 for (p, _) in acked if p not in victim_parts)
-        pump(survivors, lambda: len(consumed(survivors)) >= mine and victim.stopped(), 60,
-             f"the survivors' {mine} records and the child's 100; child: {victim.describe()}")
+        try:
+            pump(survivors, lambda: len(consumed(survivors)) >= mine and victim.stopped(), 60,
+                 f"the survivors' {mine} records and the child's 100")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n  child: {victim.describe()}") from None
         committed = victim.committed()
         seen_by_victim = victim.consumed()
         self.assertEqual(len(seen_by_victim), 100, victim.describe())

@@ -3,7 +3,6 @@ log.flush.interval.messages=1): committed offsets (the latest commit wins), empt
 simple-commit groups, deleted groups stay deleted, and a live group's member keeps
 consuming from its committed offsets when the broker comes back on the same port."""
 
-import collections
 import time
 import unittest
 

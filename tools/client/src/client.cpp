@@ -403,8 +403,8 @@ bool retry_pending(std::int16_t code, int attempt) {
   return true;
 }
 
-/// What a group error means for the simple (memberless) calls the CLI makes; the broker's
-/// own message when it has none.
+/// What a group error means for the memberless calls the CLI makes (these responses carry
+/// no message of the broker's, so the hint takes its place).
 std::optional<std::string> group_error_hint(std::int16_t code) {
   switch (static_cast<ErrorCode>(code)) {
     case ErrorCode::unknown_member_id:
