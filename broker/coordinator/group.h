@@ -71,6 +71,7 @@ struct Group {
   TimerQueue::TimerId join_timer_id = 0;
   std::uint64_t join_token = 0;
   std::int64_t initial_delay_remaining_ms = 0;
+  std::int64_t last_member_added_ms = 0;  // when the initial delay last saw a new member
   TimerQueue::TimerId sync_timer_id = 0;
   std::uint64_t sync_token = 0;
 

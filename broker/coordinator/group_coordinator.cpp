@@ -599,8 +599,10 @@ void GroupCoordinator::Impl::add_member_and_rebalance(Shard& shard, Group& group
   member.awaiting_join = std::move(done);
   member.is_new = true;
   // New members extend the initial delay of a new group's first rebalance.
-  if (group.state == GroupState::preparing_rebalance && group.generation == 0)
+  if (group.state == GroupState::preparing_rebalance && group.generation == 0) {
     group.new_member_added = true;
+    group.last_member_added_ms = now();
+  }
   if (group.members.empty()) group.protocol_type = member.protocol_type;
   if (!group.leader) group.leader = member_id;
   if (member.instance_id) group.static_members[*member.instance_id] = member_id;
@@ -712,7 +714,8 @@ void GroupCoordinator::Impl::prepare_rebalance(Shard& shard, Group& group, Outbo
   transition(group, GroupState::preparing_rebalance);
   if (initial) {
     // Kafka's InitialDelayedJoin: wait for more members of a new group before the first
-    // generation, extended while members keep arriving, bounded by the rebalance timeout.
+    // generation, extended while members keep arriving, bounded by the rebalance timeout
+    // (see on_join_timer for how keel's extension differs).
     const std::int64_t delay = config.initial_rebalance_delay_ms;
     group.initial_delay_remaining_ms =
         std::max<std::int64_t>(group.rebalance_timeout_ms() - delay, 0);
@@ -941,12 +944,18 @@ void GroupCoordinator::Impl::on_join_timer(Shard& shard, Group& group, std::uint
   if (group.join_timer == JoinTimer::initial && group.new_member_added &&
       group.initial_delay_remaining_ms > 0) {
     group.new_member_added = false;
-    const std::int64_t delay =
-        std::min<std::int64_t>(config.initial_rebalance_delay_ms, group.initial_delay_remaining_ms);
-    group.initial_delay_remaining_ms =
-        std::max<std::int64_t>(group.initial_delay_remaining_ms - delay, 0);
-    schedule_join_timer(group, JoinTimer::initial, delay);
-    return;
+    // Members joined during the delay: wait until one delay has passed since the LAST of
+    // them (still bounded by the rebalance timeout). Kafka waits another whole delay window
+    // instead, so a burst of members that all join at once waits twice the delay there;
+    // here the group forms one delay after the burst. Clients see only the timing.
+    const std::int64_t since_last = now() - group.last_member_added_ms;
+    const std::int64_t wait = std::min<std::int64_t>(config.initial_rebalance_delay_ms - since_last,
+                                                     group.initial_delay_remaining_ms);
+    if (wait > 0) {
+      group.initial_delay_remaining_ms -= wait;
+      schedule_join_timer(group, JoinTimer::initial, wait);
+      return;
+    }
   }
   complete_join(shard, group, out);
 }
