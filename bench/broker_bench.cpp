@@ -43,12 +43,14 @@
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+
 #include <poll.h>
 #include <signal.h>
 #include <sys/statfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "keel_process.h"
 
 #include <algorithm>
 #include <atomic>
@@ -130,157 +132,13 @@ std::string fs_type_of(const fs::path& p) {
   }
 }
 
-/// `keel serve` on an ephemeral port with a fresh data directory; its stdout and stderr go
-/// to <dir>/keel.log (stdout through a pipe, read until the listening line, then drained).
-class KeelProcess {
- public:
-  KeelProcess() = default;
-  KeelProcess(const KeelProcess&) = delete;
-  KeelProcess& operator=(const KeelProcess&) = delete;
-  ~KeelProcess() {
-    if (_pid > 0) {
-      ::kill(_pid, SIGKILL);
-      int status = 0;
-      ::waitpid(_pid, &status, 0);
-    }
-    join_drain();
-    if (!_dir.empty()) {
-      std::error_code ec;
-      fs::remove_all(_dir, ec);
-    }
-  }
+using keel_testing::KeelProcess;
 
-  /// Forks/execs the broker and waits for its listening line. `forked` is set to the time
-  /// just before fork().
-  void start(const std::string& binary, Clock::time_point* forked = nullptr) {
-    std::string templ = (fs::temp_directory_path() / "keel-broker-bench-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr) fail("mkdtemp: " + std::string(strerror(errno)));
-    _dir = templ;
-    const fs::path data = _dir / "data";
-    fs::create_directories(data);
-    const std::string log = (_dir / "keel.log").string();
-    const int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (log_fd < 0) fail("open " + log + ": " + strerror(errno));
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) fail("pipe: " + std::string(strerror(errno)));
-    std::vector<std::string> args{
-        binary, "serve", "--listeners", "PLAINTEXT://127.0.0.1:0", "--log-dirs", data.string()};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const auto t0 = Clock::now();
-    if (forked != nullptr) *forked = t0;
-    _pid = ::fork();
-    if (_pid < 0) fail("fork: " + std::string(strerror(errno)));
-    if (_pid == 0) {
-      ::dup2(fds[1], STDOUT_FILENO);
-      ::dup2(log_fd, STDERR_FILENO);
-      ::execv(binary.c_str(), argv.data());
-      std::fprintf(stderr, "exec %s: %s\n", binary.c_str(), strerror(errno));
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    _out = fds[0];
-    _log_fd = log_fd;
-
-    std::string buffer;
-    const std::string marker = "keel: listening on PLAINTEXT://";
-    const auto deadline = t0 + 20s;
-    while (true) {
-      const auto at = buffer.find(marker);
-      if (at != std::string::npos) {
-        const auto end = buffer.find('\n', at);
-        if (end != std::string::npos) {
-          _bootstrap = buffer.substr(at + marker.size(), end - at - marker.size());
-          if (::write(_log_fd, buffer.data(), buffer.size()) < 0) { /* best effort */
-          }
-          start_drain();
-          return;
-        }
-      }
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left <= 0ms) fail("keel: no listening line within 20 s; stdout: " + buffer);
-      pollfd pfd{_out, POLLIN, 0};
-      const int ready = ::poll(&pfd, 1, static_cast<int>(left.count()));
-      if (ready < 0 && errno != EINTR) fail("poll: " + std::string(strerror(errno)));
-      if (ready <= 0) continue;
-      char chunk[4096];
-      const ssize_t n = ::read(_out, chunk, sizeof chunk);
-      if (n <= 0) {
-        int status = 0;
-        ::waitpid(_pid, &status, 0);
-        _pid = -1;
-        fail("keel exited before listening (status " + std::to_string(status) +
-             "); stdout: " + buffer + "; log: " + log_tail());
-      }
-      buffer.append(chunk, static_cast<std::size_t>(n));
-    }
-  }
-
-  /// SIGTERM and wait (SIGKILL after 20 s); returns "exit 0" on a clean stop.
-  std::string stop() {
-    if (_pid <= 0) return "not running";
-    ::kill(_pid, SIGTERM);
-    const auto deadline = Clock::now() + 20s;
-    int status = 0;
-    while (::waitpid(_pid, &status, WNOHANG) == 0) {
-      if (Clock::now() > deadline) {
-        ::kill(_pid, SIGKILL);
-        ::waitpid(_pid, &status, 0);
-        _pid = -1;
-        join_drain();
-        return "did not exit within 20 s of SIGTERM (killed)";
-      }
-      std::this_thread::sleep_for(5ms);
-    }
-    _pid = -1;
-    join_drain();
-    if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
-    if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
-    return "status " + std::to_string(status);
-  }
-
-  bool alive() const {
-    int status = 0;
-    return _pid > 0 && ::waitpid(_pid, &status, WNOHANG) == 0;
-  }
-  pid_t pid() const { return _pid; }
-  const std::string& bootstrap() const { return _bootstrap; }
-  fs::path data_dir() const { return _dir / "data"; }
-
-  std::string log_tail() const {
-    std::ifstream in(_dir / "keel.log");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string s = ss.str();
-    return s.size() > 2000 ? s.substr(s.size() - 2000) : s;
-  }
-
- private:
-  void start_drain() {
-    _drain = std::thread([out = _out, log = _log_fd] {
-      char chunk[4096];
-      ssize_t n = 0;
-      while ((n = ::read(out, chunk, sizeof chunk)) > 0) {
-        if (::write(log, chunk, static_cast<std::size_t>(n)) < 0) break;
-      }
-    });
-  }
-  void join_drain() {
-    if (_drain.joinable()) _drain.join();
-    if (_out >= 0) ::close(_out);
-    if (_log_fd >= 0) ::close(_log_fd);
-    _out = _log_fd = -1;
-  }
-
-  pid_t _pid = -1;
-  int _out = -1;
-  int _log_fd = -1;
-  fs::path _dir;
-  std::string _bootstrap;
-  std::thread _drain;
-};
+/// Starts `keel` or stops the benchmark with its error.
+void start_or_fail(KeelProcess& keel, const std::string& binary,
+                   Clock::time_point* forked = nullptr) {
+  if (auto error = keel.start(binary, {}, forked); !error.empty()) fail("keel: " + error);
+}
 
 // ---------------------------------------------------------------------------------------
 // librdkafka helpers (C API).
@@ -767,7 +625,7 @@ int run(int argc, char** argv) {
   for (int trial = 0; trial < starts; ++trial) {
     KeelProcess k;
     Clock::time_point t0;
-    k.start(keel_binary, &t0);
+    start_or_fail(k, keel_binary, &t0);
     listen_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     first_ms.push_back(first_produce_ms(k.bootstrap(), t0));
     const std::string status = k.stop();
@@ -776,7 +634,7 @@ int run(int argc, char** argv) {
 
   // The main broker: idle RSS before any client connects.
   KeelProcess keel;
-  keel.start(keel_binary);
+  start_or_fail(keel, keel_binary);
   std::this_thread::sleep_for(300ms);
   const double idle_rss = proc_status_mib(keel.pid(), "VmRSS");
 

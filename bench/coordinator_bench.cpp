@@ -63,6 +63,8 @@
 #include <keel/client/consumer_protocol.h>
 #include <keel/protocol/error_codes.h>
 
+#include "keel_process.h"
+
 #ifndef KEEL_BINARY_PATH
 #define KEEL_BINARY_PATH "keel"
 #endif
@@ -100,111 +102,13 @@ bool is(std::int16_t code, ErrorCode expected) {
 // ---------------------------------------------------------------------------------------
 // The keel child process.
 
-/// `keel serve` on an ephemeral port with a fresh data directory and `overrides`
-/// (key=value); stdout and stderr end up in <dir>/keel.log.
-class KeelProcess {
- public:
-  KeelProcess(const std::string& binary, const std::vector<std::string>& overrides) {
-    std::string templ = (fs::temp_directory_path() / "keel-coordinator-bench-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr) fail("mkdtemp: " + std::string(strerror(errno)));
-    _dir = templ;
-    fs::create_directories(_dir / "data");
-    spawn(binary, overrides);
-    read_listening_line();
-  }
-  KeelProcess(const KeelProcess&) = delete;
-  KeelProcess& operator=(const KeelProcess&) = delete;
-  ~KeelProcess() {
-    kill_now();
-    if (_drain.joinable()) _drain.join();
-    std::error_code ec;
-    fs::remove_all(_dir, ec);
-  }
+using keel_testing::KeelProcess;
 
-  const std::string& bootstrap() const { return _bootstrap; }
-  /// SIGKILL, so members blocked on a response see their connection close.
-  void kill_now() {
-    if (_pid <= 0) return;
-    ::kill(_pid, SIGKILL);
-    int status = 0;
-    ::waitpid(_pid, &status, 0);
-    _pid = -1;
-  }
-  std::string log_tail() const {
-    std::ifstream in(_dir / "keel.log");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const std::string s = ss.str();
-    return s.size() > 2000 ? s.substr(s.size() - 2000) : s;
-  }
-
- private:
-  void spawn(const std::string& binary, const std::vector<std::string>& overrides) {
-    const std::string log = (_dir / "keel.log").string();
-    _log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int fds[2];
-    if (_log_fd < 0 || ::pipe2(fds, O_CLOEXEC) != 0)
-      fail("log/pipe: " + std::string(strerror(errno)));
-    std::vector<std::string> args{binary,        "serve",
-                                  "--listeners", "PLAINTEXT://127.0.0.1:0",
-                                  "--log-dirs",  (_dir / "data").string()};
-    for (const auto& kv : overrides) args.insert(args.end(), {"-o", kv});
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    _pid = ::fork();
-    if (_pid < 0) fail("fork: " + std::string(strerror(errno)));
-    if (_pid == 0) {
-      ::dup2(fds[1], STDOUT_FILENO);
-      ::dup2(_log_fd, STDERR_FILENO);
-      ::execv(binary.c_str(), argv.data());
-      std::fprintf(stderr, "exec %s: %s\n", binary.c_str(), strerror(errno));
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    _out = fds[0];
-  }
-
-  void read_listening_line() {
-    const std::string marker = "keel: listening on PLAINTEXT://";
-    std::string buffer;
-    const auto deadline = Clock::now() + 20s;
-    while (true) {
-      const auto at = buffer.find(marker);
-      const auto end = at == std::string::npos ? at : buffer.find('\n', at);
-      if (end != std::string::npos) {
-        _bootstrap = buffer.substr(at + marker.size(), end - at - marker.size());
-        if (::write(_log_fd, buffer.data(), buffer.size()) < 0) { /* best effort */
-        }
-        _drain = std::thread([out = _out, log = _log_fd] { drain(out, log); });
-        return;
-      }
-      if (Clock::now() > deadline) fail("keel: no listening line within 20 s: " + buffer);
-      pollfd pfd{_out, POLLIN, 0};
-      if (::poll(&pfd, 1, 100) <= 0) continue;
-      char chunk[4096];
-      const ssize_t n = ::read(_out, chunk, sizeof chunk);
-      if (n <= 0) fail("keel exited before listening: " + buffer + log_tail());
-      buffer.append(chunk, static_cast<std::size_t>(n));
-    }
-  }
-
-  static void drain(int out, int log) {
-    char chunk[4096];
-    ssize_t n = 0;
-    while ((n = ::read(out, chunk, sizeof chunk)) > 0)
-      if (::write(log, chunk, static_cast<std::size_t>(n)) < 0) break;
-    ::close(out);
-    ::close(log);
-  }
-
-  pid_t _pid = -1;
-  int _out = -1;
-  int _log_fd = -1;
-  fs::path _dir;
-  std::string _bootstrap;
-  std::thread _drain;
-};
+/// Starts `keel` with `overrides` or stops the benchmark with its error.
+void start_or_fail(KeelProcess& keel, const std::string& binary,
+                   const std::vector<std::string>& overrides) {
+  if (auto error = keel.start(binary, overrides); !error.empty()) fail("keel: " + error);
+}
 
 // ---------------------------------------------------------------------------------------
 // Options.
@@ -301,7 +205,8 @@ CommitFigures commit_loop(const std::string& address, const std::string& group,
 }
 
 void run_commits(const Options& o, int connections) {
-  KeelProcess broker(o.keel, {});
+  KeelProcess broker;
+  start_or_fail(broker, o.keel, {});
   Client bootstrap = value_or_fail(Client::connect(broker.bootstrap()), "connect");
   const std::string topic = "commit-bench";
   create_topic(bootstrap, topic, o.partitions);
@@ -589,7 +494,7 @@ RebalanceFigures rebalance_once(KeelProcess& broker, const RebalanceSetup& setup
   for (std::size_t i = 0; i < n; ++i) threads.emplace_back(run_member, i);
   const auto done = tracker.wait(120s);
   stop = true;
-  if (!done) broker.kill_now();  // unblocks members waiting on a response
+  if (!done) broker.kill();  // unblocks members waiting on a response
   for (auto& t : threads) t.join();
   for (const auto& e : errors)
     if (!e.empty() && !done) std::fprintf(stderr, "coordinator_bench: member: %s\n", e.c_str());
@@ -621,7 +526,8 @@ void run_rebalance(const Options& o, const RebalanceScenario& scenario) {
   std::vector<std::string> overrides;
   if (scenario.delay_ms)
     overrides.push_back("group.initial.rebalance.delay.ms=" + std::to_string(*scenario.delay_ms));
-  KeelProcess broker(o.keel, overrides);
+  KeelProcess broker;
+  start_or_fail(broker, o.keel, overrides);
   Client bootstrap = value_or_fail(Client::connect(broker.bootstrap()), "connect");
   const std::string topic = "rebalance-bench";
   create_topic(bootstrap, topic, o.members);

@@ -79,6 +79,17 @@ SyncResult sync_error(E error) {
   return result;
 }
 
+/// Answers whatever JoinGroup/SyncGroup `member` is waiting on with `error` (the member is
+/// fenced, removed, or the coordinator stops).
+void fail_waiting(Member& member, E error, Outbox& out) {
+  if (member.awaiting_join)
+    out.add([cb = std::exchange(member.awaiting_join, nullptr), r = join_error(error, member.id)] {
+      cb(r);
+    });
+  if (member.awaiting_sync)
+    out.add([cb = std::exchange(member.awaiting_sync, nullptr), r = sync_error(error)] { cb(r); });
+}
+
 /// Kafka's mapping of a failed append of group metadata (GroupMetadataManager.storeGroup).
 E group_store_error(E error) {
   switch (error) {
@@ -622,12 +633,7 @@ void GroupCoordinator::Impl::replace_static_member(Shard& shard, Group& group,
   Member& old_member = node.mapped();
   timers.cancel(old_member.heartbeat_timer);
   // The old instance is fenced: whatever it waits for is answered as such.
-  if (old_member.awaiting_join)
-    out.add([cb = std::exchange(old_member.awaiting_join, nullptr),
-             r = join_error(E::fenced_instance_id, old_id)] { cb(r); });
-  if (old_member.awaiting_sync)
-    out.add([cb = std::exchange(old_member.awaiting_sync, nullptr),
-             r = sync_error(E::fenced_instance_id)] { cb(r); });
+  fail_waiting(old_member, E::fenced_instance_id, out);
   node.key() = new_id;
   node.mapped().id = new_id;
   auto& member = group.members.insert(std::move(node)).position->second;
@@ -841,12 +847,7 @@ void GroupCoordinator::Impl::remove_member(Group& group, const std::string& memb
   if (it == group.members.end()) return;
   Member& member = it->second;
   timers.cancel(member.heartbeat_timer);
-  if (member.awaiting_join)
-    out.add([cb = std::exchange(member.awaiting_join, nullptr),
-             r = join_error(E::unknown_member_id, member_id)] { cb(r); });
-  if (member.awaiting_sync)
-    out.add([cb = std::exchange(member.awaiting_sync, nullptr),
-             r = sync_error(E::unknown_member_id)] { cb(r); });
+  fail_waiting(member, E::unknown_member_id, out);
   if (member.instance_id) group.static_members.erase(*member.instance_id);
   group.members.erase(it);
   group.pending_sync.erase(member_id);
@@ -1064,14 +1065,7 @@ void GroupCoordinator::Impl::stop() {
     Outbox out;
     std::lock_guard lock(shard->mutex);
     for (auto& [id, group] : shard->groups) {
-      for (auto& [member_id, member] : group.members) {
-        if (member.awaiting_join)
-          out.add([cb = std::exchange(member.awaiting_join, nullptr),
-                   r = join_error(E::not_coordinator, member_id)] { cb(r); });
-        if (member.awaiting_sync)
-          out.add([cb = std::exchange(member.awaiting_sync, nullptr),
-                   r = sync_error(E::not_coordinator)] { cb(r); });
-      }
+      for (auto& [member_id, member] : group.members) fail_waiting(member, E::not_coordinator, out);
     }
     shard->groups.clear();
   }

@@ -37,7 +37,7 @@ PartitionRegistry::PartitionRegistry(storage::LogManager& logs, const BrokerConf
 
 std::shared_ptr<Partition> PartitionRegistry::get(std::string_view topic,
                                                   std::int32_t partition) const {
-  return find(*_table.load(), std::string(topic), partition);
+  return find(*_table.load(), topic, partition);
 }
 
 std::shared_ptr<Partition> PartitionRegistry::get(const protocol::Uuid& topic_id,
@@ -105,7 +105,7 @@ void PartitionRegistry::remove_strays(const MetadataImage& image) {
   }
 }
 
-std::shared_ptr<Partition> PartitionRegistry::find(const Table& table, const std::string& topic,
+std::shared_ptr<Partition> PartitionRegistry::find(const Table& table, std::string_view topic,
                                                    std::int32_t partition) {
   auto it = table.by_name.find(topic);
   if (it == table.by_name.end() || partition < 0 ||

@@ -74,11 +74,17 @@ class PartitionRegistry {
 
  private:
   struct Table {
-    std::unordered_map<std::string, std::vector<std::shared_ptr<Partition>>> by_name;
+    /// Looked up by string_view on every produce/fetch partition: no temporary string.
+    struct NameHash : std::hash<std::string_view> {
+      using is_transparent = void;
+    };
+    std::unordered_map<std::string, std::vector<std::shared_ptr<Partition>>, NameHash,
+                       std::equal_to<>>
+        by_name;
     std::map<std::array<std::uint8_t, 16>, std::vector<std::shared_ptr<Partition>>> by_id;
   };
 
-  static std::shared_ptr<Partition> find(const Table& table, const std::string& topic,
+  static std::shared_ptr<Partition> find(const Table& table, std::string_view topic,
                                          std::int32_t partition);
   void delete_removed(const Table& old, const MetadataImage& image);
 

@@ -42,7 +42,7 @@
 
 namespace {
 
-using keel_test::KeelProcess;
+using keel_testing::KeelProcess;
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
@@ -386,6 +386,8 @@ class RdKafkaGroupTest : public ::testing::Test {
     if (broker_ != nullptr && start_error_->empty()) {
       EXPECT_TRUE(broker_->alive()) << "keel died during the test";
     }
+    // The broker's log is in a file; show its end when something went wrong.
+    if (HasFailure() && broker_ != nullptr) std::cerr << "keel log tail:\n" << broker_->log_tail();
   }
 
   /// Produces records first..first+count-1 (record i to partition i % kPartitions, value

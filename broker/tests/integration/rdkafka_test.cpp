@@ -27,11 +27,13 @@
 
 #include <gtest/gtest.h>
 
+#include <iostream>
+
 #include "keel_process.h"
 
 namespace {
 
-using keel_test::KeelProcess;
+using keel_testing::KeelProcess;
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
@@ -98,6 +100,8 @@ class RdKafkaTest : public ::testing::Test {
     if (broker_ != nullptr && start_error_->empty()) {
       EXPECT_TRUE(broker_->alive()) << "keel died during the test";
     }
+    // The broker's log is in a file; show its end when something went wrong.
+    if (HasFailure() && broker_ != nullptr) std::cerr << "keel log tail:\n" << broker_->log_tail();
   }
 
   std::unique_ptr<RdKafka::Producer> producer(
