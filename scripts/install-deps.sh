@@ -14,10 +14,15 @@ build_pkgs=(
 test_pkgs=(
   clang libclang-rt-14-dev clang-format
   librdkafka-dev kcat python3-kafka python3-confluent-kafka
+  golang-go golang-github-shopify-sarama-dev
 )
 
 want=("${build_pkgs[@]}")
-if [[ "${1:-}" == "--test" ]]; then want+=("${test_pkgs[@]}"); fi
+if [[ "${1:-}" == "--test" ]]; then
+  want+=("${test_pkgs[@]}")
+  # kafkajs comes from npm; a machine without Node.js gets Debian's.
+  command -v npm >/dev/null || want+=(nodejs npm)
+fi
 
 missing=()
 for p in "${want[@]}"; do
@@ -26,13 +31,21 @@ for p in "${want[@]}"; do
   fi
 done
 
-if ((${#missing[@]} == 0)); then
-  exit 0
+if ((${#missing[@]} > 0)); then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-echo "install-deps: installing ${missing[*]}"
-SUDO=""
-if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# kafkajs for the compatibility suite, exactly as pinned in its package-lock.json; skipped
+# when node_modules already matches the lock.
+kafkajs="$(dirname "$0")/../compat-tests/kafkajs"
+if [[ "${1:-}" == "--test" && -f "$kafkajs/package-lock.json" ]] &&
+   ! cmp -s "$kafkajs/package-lock.json" "$kafkajs/node_modules/.package-lock.json.installed"; then
+  echo "install-deps: npm ci in compat-tests/kafkajs"
+  (cd "$kafkajs" && npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
+   cp package-lock.json node_modules/.package-lock.json.installed)
+fi

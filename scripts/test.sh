@@ -2,7 +2,8 @@
 # test.sh: install what is missing, build, and run every test — the README's second command
 # and what .ci/run calls. Stages:
 #   1. clang-format check of every C/C++ source
-#   2. release build with -Werror, all ctest tests (unit, integration, schema check)
+#   2. release build with -Werror, all ctest tests (unit, integration, compat, schema check),
+#      then docs/compatibility.md from the compat results
 #   3. ASan+UBSan build of the unit tests
 #   4. libFuzzer targets (clang), each for a bounded time
 set -euo pipefail
@@ -24,7 +25,11 @@ echo "== tests"
 # Integration tests drive real clients whose own timing (rebalances, retries) can make a run
 # fail on a loaded 2-core machine; a failing test gets one more try, and both runs show in the
 # log. Unit tests do not need it but are cheap to include.
+rm -rf build/compat-results
 (cd build && ctest --output-on-failure -j "$jobs" --timeout 600 --repeat until-pass:2)
+echo "== compatibility matrix (docs/compatibility.md, from this run)"
+/usr/bin/python3 compat-tests/matrix.py build/compat-results build/compat-tests/clients.json \
+  > docs/compatibility.md
 
 echo "== ASan+UBSan unit tests"
 scripts/build.sh build-asan -DKEEL_WERROR=ON -DKEEL_SANITIZE=ON -DKEEL_BENCH=OFF \

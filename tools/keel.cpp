@@ -69,6 +69,8 @@ int serve(const ServeOptions& options) {
                         .count();
     for (const auto& l : broker.listeners())
       std::printf("keel: listening on %s://%s:%u\n", l.name.c_str(), l.host.c_str(), l.port);
+    for (const auto& l : broker.advertised_listeners())
+      std::printf("keel: advertised as %s://%s:%u\n", l.name.c_str(), l.host.c_str(), l.port);
     std::printf("keel: node %d of cluster %s ready in %lld ms, data in %s\n", config.node_id,
                 broker.cluster_id().c_str(), static_cast<long long>(ms),
                 config.log_dirs.front().c_str());

@@ -238,6 +238,10 @@ struct GroupCoordinator::Impl {
       shard.groups.erase(group.id);
   }
   void transition(Group& group, GroupState state) {
+    // Kafka logs these at INFO too: the rebalance history is what users debug groups with.
+    spdlog::info("group {}: {} -> {} in generation {} with {} members", group.id,
+                 state_name(group.state), state_name(state), group.generation,
+                 group.members.size());
     group.state = state;
     group.state_timestamp = now();
   }
@@ -846,6 +850,7 @@ void GroupCoordinator::Impl::remove_member(Group& group, const std::string& memb
   auto it = group.members.find(member_id);
   if (it == group.members.end()) return;
   Member& member = it->second;
+  spdlog::info("group {}: member {} leaves generation {}", group.id, member_id, group.generation);
   timers.cancel(member.heartbeat_timer);
   fail_waiting(member, E::unknown_member_id, out);
   if (member.instance_id) group.static_members.erase(*member.instance_id);
@@ -1395,9 +1400,15 @@ std::vector<ErrorCode> GroupCoordinator::commit_offsets(const CommitRequest& req
   if (group.is_fenced(req.instance_id, req.member_id)) return fail_all(E::fenced_instance_id);
   const bool simple = req.generation < 0 && group.state == GroupState::empty;
   if (!simple) {
-    if (!group.has_member(req.member_id)) return fail_all(E::unknown_member_id);
-    if (req.generation != group.generation) return fail_all(E::illegal_generation);
-    if (group.state == GroupState::completing_rebalance) return fail_all(E::rebalance_in_progress);
+    auto refuse = [&](E error) {
+      spdlog::info("group {}: commit by {} in generation {} refused ({}; group is {} in {})",
+                   group.id, req.member_id, req.generation, static_cast<int>(error),
+                   state_name(group.state), group.generation);
+      return fail_all(error);
+    };
+    if (!group.has_member(req.member_id)) return refuse(E::unknown_member_id);
+    if (req.generation != group.generation) return refuse(E::illegal_generation);
+    if (group.state == GroupState::completing_rebalance) return refuse(E::rebalance_in_progress);
     auto& member = group.members.at(req.member_id);
     impl.schedule_heartbeat(group, member, member.session_timeout_ms);
   }

@@ -72,6 +72,7 @@ struct Broker::Impl {
   BrokerContext context;
   std::string cluster_id;
   std::unique_ptr<MemoryBudget> budget;
+  std::vector<Listener> bound;  // listeners with their ephemeral ports resolved
   std::unique_ptr<Controller> controller;
   std::unique_ptr<storage::LogManager> logs;
   std::unique_ptr<PartitionRegistry> partitions;
@@ -108,7 +109,8 @@ void Broker::Impl::start() {
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   server = std::make_unique<Server>(context, *budget, threads);
   // Bound before the broker registers itself, so ephemeral ports are advertised correctly.
-  context.advertised = advertise(config, server->bind(config.listeners));
+  bound = server->bind(config.listeners);
+  context.advertised = advertise(config, bound);
 
   open_metadata(metadata_dir);
   open_logs();
@@ -195,6 +197,10 @@ Broker::~Broker() {
 }
 
 const std::vector<Listener>& Broker::listeners() const {
+  return _impl->bound;
+}
+
+const std::vector<Listener>& Broker::advertised_listeners() const {
   return _impl->context.advertised;
 }
 const std::string& Broker::cluster_id() const {

@@ -112,7 +112,7 @@ class Member:
         self.pending = {}        # (topic, partition) -> offset not yet committed
         self.expected = {}       # (topic, partition) -> next offset, while owned throughout
         self.skips = []          # (partition, expected, got): the client skipped ahead
-        self.emptied = False    # lost every partition in one callback after having some
+        self.emptied = False    # revoked every partition in one callback after having some
         self.subscribed_at = time.monotonic()
         self.consumer.subscribe(list(topics), on_assign=self._on_assign,
                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
@@ -137,7 +137,7 @@ class Member:
             self.owned = set()
         for (t, p) in [k for k in self.expected if k[1] in parts or not self.incremental]:
             del self.expected[(t, p)]
-        if had and not self.owned:
+        if had and not self.owned and kind == "revoke":
             self.emptied = True
 
     def _on_revoke(self, consumer, partitions):
@@ -250,6 +250,15 @@ def covers_exactly_once(members, partitions=PARTITIONS, each_nonempty=True):
     return sorted(p for a in assignments for p in a) == list(range(partitions))
 
 
+def lost_after_refused_commit(members):
+    """Partitions lost by members that had a commit refused with ILLEGAL_GENERATION."""
+    out = set()
+    for m in members:
+        if any("ILLEGAL_GENERATION" in str(e) for e in m.commit_errors):
+            out |= {p for _, kind, parts in m.events if kind == "lost" for p in parts}
+    return out
+
+
 def consumed(members):
     return collections.Counter((p, o) for m in members for p, o, _ in m.records)
 
@@ -272,9 +281,16 @@ class GroupTestBase(KeelTestCase):
         self.addCleanup(m.close)
         return m
 
-    def assert_exactly_once(self, members, acked, what):
+    def assert_exactly_once(self, members, acked, what, lost_ok=False):
+        """Every acked record consumed exactly once. With lost_ok, records of partitions a
+        member *lost* after the broker refused its commit with ILLEGAL_GENERATION may come
+        twice: a commit librdkafka sends right behind its JoinGroup is handled after that
+        join completed the generation (Kafka, too, handles a connection's requests in
+        order), and librdkafka 2.0.2 then drops the partitions as lost instead of retrying:
+        the records since its last commit are delivered again, at least once by design."""
         counts = consumed(members)
-        dupes = sorted(k for k, n in counts.items() if n > 1)
+        excused = lost_after_refused_commit(members) if lost_ok else set()
+        dupes = sorted(k for k, n in counts.items() if n > 1 and k[0] not in excused)
         missing = sorted(k for k in acked if k not in counts)
         extra = sorted(k for k in counts if k not in acked)
         commit_errors = [e for m in members for e in m.commit_errors]
@@ -328,7 +344,7 @@ class GroupTest(GroupTestBase):
     """group.initial.rebalance.delay.ms=0: members join one after the other while records
     keep arriving."""
 
-    def staggered_group(self, strategy):
+    def staggered_group(self, strategy, lost_ok=False):
         topic = create_topic(self.broker.bootstrap)
         group = unique("g-" + strategy)
         total = 2400  # 200 per partition
@@ -360,7 +376,7 @@ class GroupTest(GroupTestBase):
              f"all {len(acked)} records")
         pump(members, lambda: covers_exactly_once(members), 30,
              "a final assignment covering every partition once")
-        self.assert_exactly_once(members, acked, f"{strategy}, staggered joins")
+        self.assert_exactly_once(members, acked, f"{strategy}, staggered joins", lost_ok)
         sizes = sorted(len(m.assignment()) for m in members)
         self.assertEqual(sizes, [4, 4, 4], f"{strategy}: balanced final assignment"
                          + summary(members))
@@ -376,7 +392,7 @@ class GroupTest(GroupTestBase):
         self.assertGreaterEqual(members[0].event_count("revoke"), 2, summary(members))
 
     def test_cooperative_sticky_staggered_joins_every_record_once(self):
-        members = self.staggered_group("cooperative-sticky")
+        members = self.staggered_group("cooperative-sticky", lost_ok=True)
         # Incremental protocol: the first member never gives up all its partitions (its owned
         # partitions reach the assignor through the subscription metadata the broker passes
         # through), and every revocation is followed by a second, incremental rebalance.

@@ -23,6 +23,8 @@ class Broker {
 
   /// The listeners as bound (port 0 in the config becomes the ephemeral port).
   const std::vector<Listener>& listeners() const;
+  /// What clients are told to connect to (advertised.listeners, else the bound listeners).
+  const std::vector<Listener>& advertised_listeners() const;
   const std::string& cluster_id() const;
   void stop();
 

@@ -1,0 +1,67 @@
+"""The canonical record set of compat-tests/README.md, shared by the Python scenario
+programs (kcat, kafka-python, confluent-kafka), and the checks every scenario needs."""
+
+import os
+import sys
+
+CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
+PARTITIONS = 3
+
+
+class Record:
+    __slots__ = ("i", "key", "value", "headers", "partition")
+
+    def __init__(self, i):
+        self.i = i
+        self.key = None if i % 10 == 0 else f"key-{i}".encode()
+        self.value = (None if i % 10 == 5 else
+                      f"value-{i}-".encode() + bytes((i + j) % 256 for j in range(i % 50)))
+        self.headers = ([] if i % 4 == 0 else
+                        [("h-index", str(i).encode()), ("h-bin", bytes([i % 256, 0, 255]))])
+        self.partition = i % PARTITIONS
+
+
+def records(count):
+    return [Record(i) for i in range(count)]
+
+
+def expected_by_partition(count):
+    """partition -> the records it must hold, in order."""
+    out = {p: [] for p in range(PARTITIONS)}
+    for r in records(count):
+        out[r.partition].append(r)
+    return out
+
+
+class Mismatch(AssertionError):
+    pass
+
+
+def check_partition(partition, got, expected):
+    """got: [(key, value, headers as [(str, bytes)])] in the order consumed from one
+    partition; raises Mismatch naming the first difference."""
+    if len(got) != len(expected):
+        raise Mismatch(f"partition {partition}: {len(got)} records, expected {len(expected)}")
+    for n, ((key, value, headers), want) in enumerate(zip(got, expected)):
+        where = f"partition {partition} offset {n} (record {want.i})"
+        if key != want.key:
+            raise Mismatch(f"{where}: key {key!r}, expected {want.key!r}")
+        if value != want.value:
+            raise Mismatch(f"{where}: value {value!r}, expected {want.value!r}")
+        if list(headers or []) != want.headers:
+            raise Mismatch(f"{where}: headers {headers!r}, expected {want.headers!r}")
+
+
+def env():
+    """(bootstrap, scenario, mode, topic) from the environment run.py sets."""
+    return (os.environ["KEEL_BOOTSTRAP"], int(os.environ["KEEL_SCENARIO"]),
+            os.environ.get("KEEL_MODE"), os.environ.get("KEEL_TOPIC"))
+
+
+def unsupported(reason):
+    print(f"unsupported: {reason}", flush=True)
+    sys.exit(77)
+
+
+def skipped_codec(codec, reason):
+    print(f"skipped codec: {codec}: {reason}", flush=True)
