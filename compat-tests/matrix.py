@@ -20,7 +20,7 @@ SCENARIOS = {
     6: "errors surface as the client's errors",
     7: "mixed clients: read by every other",
 }
-MARK = {"pass": "pass", "fail": "**FAIL**", "unsupported": "n/a"}
+MARK = {"pass": "pass", "partial": "partial", "fail": "**FAIL**", "unsupported": "n/a"}
 
 
 def load(results_dir):
@@ -53,7 +53,8 @@ def main():
            " do not edit. -->", "",
            "Real, unmodified clients against a fresh keel, one broker per cell "
            "(`ctest -L compat`; scenarios in [compat-tests/README.md]"
-           "(../compat-tests/README.md)). `n/a`: the client lacks the feature (reason below).",
+           "(../compat-tests/README.md)). `partial`: every check the client can make passed, "
+           "and the note names what it cannot do; `n/a`: the client lacks the feature.",
            ""]
     finished = sorted(r["finished"] for r in cells.values())
     if finished:

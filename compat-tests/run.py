@@ -40,6 +40,7 @@ SCENARIO_OVERRIDES = {
 _VERSION = re.compile(r"^client-version:\s*(.+)$", re.M)
 _UNSUPPORTED = re.compile(r"^unsupported:\s*(.+)$", re.M)
 _SKIPPED_CODEC = re.compile(r"^skipped codec:\s*(.+)$", re.M)
+_PARTIAL = re.compile(r"^partial:\s*(.+)$", re.M)
 
 
 class ProduceResponseDropper:
@@ -163,12 +164,17 @@ def first_match(pattern, text):
     return m.group(1).strip() if m else None
 
 
+_NOT_A_MESSAGE = re.compile(r"^(\s|Node\.js v|goroutine |exit status )")
+
+
 def error_line(run):
-    """The last non-empty stderr line: the client's own error text, as a one-line detail."""
-    for line in reversed(run["stderr"].splitlines()):
-        if line.strip():
+    """The client's own error text as a one-line detail: the last stderr line that is not a
+    stack frame (indented), nor Node's or Go's trailer after an uncaught error."""
+    lines = [line for line in run["stderr"].splitlines() if line.strip()]
+    for line in reversed(lines):
+        if not _NOT_A_MESSAGE.match(line):
             return line.strip()[:300]
-    return f"exit status {run['rc']}"
+    return lines[-1].strip()[:300] if lines else f"exit status {run['rc']}"
 
 
 def run_scenario(clients, name, scenario):
@@ -204,7 +210,8 @@ def run_scenario(clients, name, scenario):
 
 
 def judge(run, scenario):
-    """(status, detail) for the matrix; status is pass, fail or unsupported."""
+    """(status, detail) for the matrix: pass, partial (passed what the client can do),
+    unsupported or fail."""
     if run["rc"] == UNSUPPORTED:
         return "unsupported", first_match(_UNSUPPORTED, run["stdout"]) or "no reason given"
     if run["rc"] != 0:
@@ -217,6 +224,9 @@ def judge(run, scenario):
             return "fail", "; ".join(f"{n} could not read them: {error_line(v)}"
                                      for n, v in bad)
         return "pass", "read back byte for byte by " + ", ".join(run["verifiers"])
+    partial = first_match(_PARTIAL, run["stdout"])
+    if partial:
+        return "partial", partial
     skipped = _SKIPPED_CODEC.findall(run["stdout"])
     if skipped:
         return "pass", "skipped codecs: " + "; ".join(s.strip() for s in skipped)
@@ -226,7 +236,7 @@ def judge(run, scenario):
 def report(run, name, scenario, status, detail):
     print(f"== {name} scenario {scenario}: {status.upper()}"
           + (f" — {detail}" if detail else "") + f" ({run['seconds']} s)")
-    if status != "pass":
+    if status not in ("pass", "partial"):
         print(f"--- {name} stdout ---\n{tail(run['stdout'])}")
         print(f"--- {name} stderr ---\n{tail(run['stderr'])}")
         for other, v in run.get("verifiers", {}).items():
@@ -258,7 +268,7 @@ def main():
         path = os.path.join(args.results, f"{args.client}.s{args.scenario}.json")
         with open(path, "w") as f:
             json.dump(result, f, indent=1)
-    return {"pass": 0, "unsupported": UNSUPPORTED}.get(status, 1)
+    return {"pass": 0, "partial": 0, "unsupported": UNSUPPORTED}.get(status, 1)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ build_pkgs=(
 test_pkgs=(
   clang libclang-rt-14-dev clang-format
   librdkafka-dev kcat python3-kafka python3-confluent-kafka
+  python3-snappy python3-lz4 python3-zstandard
   golang-go golang-github-shopify-sarama-dev
 )
 

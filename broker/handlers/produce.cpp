@@ -5,6 +5,7 @@
 // Left out: transactions (transactional batches are stored, but there is no coordinator).
 
 #include <keel/protocol/messages/produce.h>
+#include <keel/storage/record_batch.h>
 
 #include "core/context.h"
 #include "core/partitions.h"
@@ -18,6 +19,20 @@ namespace {
 using protocol::ProduceRequest;
 using protocol::ProduceResponse;
 using E = protocol::ErrorCode;
+
+// zstd needs Produce v7 (KIP-110): an older client cannot be trusted to read it back.
+constexpr std::int16_t kFirstZstdVersion = 7;
+
+bool has_zstd_batch(storage::Bytes records) {
+  while (records.size() >= storage::kBatchHeaderSize) {
+    auto header = storage::parse_batch_header(records);
+    if (!header.ok()) return false;  // the append reports the corruption
+    if (header->compression() == storage::Compression::zstd) return true;
+    if (header->size_bytes() > records.size()) return false;
+    records = records.subspan(header->size_bytes());
+  }
+  return false;
+}
 
 ProduceResponse::PartitionProduceResponse append_partition(
     Request& request, const std::string& topic, const ProduceRequest::PartitionProduceData& data) {
@@ -38,6 +53,11 @@ ProduceResponse::PartitionProduceResponse append_partition(
   if (!data.records || data.records->size() == 0) {
     out.error_code = code(E::invalid_record);
     out.error_message = "produce request without records";
+    return out;
+  }
+  if (request.version < kFirstZstdVersion && has_zstd_batch(data.records->bytes())) {
+    out.error_code = code(E::unsupported_compression_type);
+    out.error_message = "zstd needs Produce v7 or later";
     return out;
   }
   // The records are a view into this request's frame buffer, which the connection owns and

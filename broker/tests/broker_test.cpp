@@ -128,8 +128,10 @@ class Client {
 };
 
 std::vector<std::uint8_t> make_batch(int records, std::int64_t producer_id = -1,
-                                     std::int32_t sequence = -1) {
+                                     std::int32_t sequence = -1,
+                                     storage::Compression codec = storage::Compression::none) {
   storage::BatchOptions options;
+  options.compression = codec;
   options.producer_id = producer_id;
   options.producer_epoch = producer_id >= 0 ? 0 : -1;
   options.base_sequence = sequence;
@@ -180,7 +182,8 @@ class BrokerTest : public ::testing::Test {
 
   protocol::ProduceResponse::PartitionProduceResponse produce(const std::string& topic,
                                                               std::vector<std::uint8_t> batch,
-                                                              Client* via = nullptr) {
+                                                              Client* via = nullptr,
+                                                              std::int16_t version = 9) {
     protocol::ProduceRequest request;
     request.acks = -1;
     request.timeout_ms = 5000;
@@ -190,7 +193,7 @@ class BrokerTest : public ::testing::Test {
     partition.records = protocol::Records(protocol::ByteView(batch));
     data.partition_data.push_back(partition);
     request.topic_data.push_back(data);
-    auto response = (via ? via : client.get())->call<protocol::ProduceResponse>(request, 9);
+    auto response = (via ? via : client.get())->call<protocol::ProduceResponse>(request, version);
     return response.responses.at(0).partition_responses.at(0);
   }
 
@@ -346,6 +349,19 @@ TEST_F(BrokerTest, IdempotentRetryIsNotAppendedTwiceAndGapsAreRefused) {
   EXPECT_EQ(gap.error_code, code(ErrorCode::out_of_order_sequence_number));
   auto fetch = client->call<protocol::FetchResponse>(fetch_request("t", 0, 0), 12);
   EXPECT_EQ(fetch.responses.at(0).partitions.at(0).high_watermark, 3);
+}
+
+// KIP-110: zstd batches need Produce v7; Kafka refuses them in older versions.
+TEST_F(BrokerTest, ZstdNeedsProduceV7) {
+  create_topic("t");
+  const auto zstd = make_batch(2, -1, -1, storage::Compression::zstd);
+  EXPECT_EQ(produce("t", zstd, nullptr, 6).error_code,
+            code(ErrorCode::unsupported_compression_type));
+  EXPECT_EQ(produce("t", make_batch(2, -1, -1, storage::Compression::lz4), nullptr, 6).error_code,
+            0);
+  auto accepted = produce("t", zstd, nullptr, 7);
+  EXPECT_EQ(accepted.error_code, 0);
+  EXPECT_EQ(accepted.base_offset, 2);
 }
 
 TEST_F(BrokerTest, CorruptBatchIsRefusedAndTheBrokerKeepsServing) {

@@ -52,6 +52,17 @@ def check_partition(partition, got, expected):
             raise Mismatch(f"{where}: headers {headers!r}, expected {want.headers!r}")
 
 
+def check_group_delivery(got, first, count):
+    """Scenario 4: the group's members together received the values s4-<first> ..
+    s4-<first + count - 1> (`got`, in any order), each exactly once."""
+    want = [f"s4-{i}".encode() for i in range(first, first + count)]
+    if sorted(got) != sorted(want):
+        missing, extra = set(want) - set(got), len(got) - len(set(got))
+        raise Mismatch(f"group received {len(got)} records ({extra} duplicates), expected "
+                       f"{count}; missing {sorted(missing)[:5]}, first received {got[:5]}")
+    print(f"records {first}..{first + count - 1} consumed exactly once", flush=True)
+
+
 def env():
     """(bootstrap, scenario, mode, topic) from the environment run.py sets."""
     return (os.environ["KEEL_BOOTSTRAP"], int(os.environ["KEEL_SCENARIO"]),
@@ -61,6 +72,12 @@ def env():
 def unsupported(reason):
     print(f"unsupported: {reason}", flush=True)
     sys.exit(77)
+
+
+def partial(reason):
+    """Every check the client can make passed; `reason` names what it cannot do."""
+    print(f"partial: {reason}", flush=True)
+    sys.exit(0)
 
 
 def skipped_codec(codec, reason):

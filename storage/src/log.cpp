@@ -345,6 +345,25 @@ SStatus Log::update_epochs(const std::vector<BatchView>& batches) {
   return write_epochs();
 }
 
+namespace {
+
+/// Validates the records of a produced batch and, like Kafka's leader, makes the header's
+/// maxTimestamp the largest record timestamp: time lookups, the time index and time
+/// retention read it, and some clients send -1 there (sarama 1.22).
+SStatus validate_and_fix_max_timestamp(BatchView& b, const LogConfig& config) {
+  auto max = validate_records(b.bytes, static_cast<std::size_t>(config.max_decompressed_bytes));
+  if (!max.ok()) return Fail{std::move(max).error()};
+  if (config.message_timestamp_type == TimestampType::create_time &&
+      b.header.timestamp_type() == TimestampType::create_time && *max != kNoTimestamp &&
+      *max != b.header.max_timestamp) {
+    set_create_time_max_timestamp(b.bytes, *max);
+    b.header.max_timestamp = *max;
+  }
+  return {};
+}
+
+}  // namespace
+
 SResult<AppendResult> Log::append(std::span<std::uint8_t> records, const AppendOptions& options) {
   const auto config_ptr = _config.load();  // one consistent view for this append
   const LogConfig& config = *config_ptr;
@@ -361,8 +380,7 @@ SResult<AppendResult> Log::append(std::span<std::uint8_t> records, const AppendO
     return fail(Errc::invalid_record,
                 "an idempotent produce must carry exactly one record batch per partition");
   if (leader && config.validate_records)
-    for (const auto& b : batches)
-      KEEL_TRY(validate_records(b.bytes, static_cast<std::size_t>(config.max_decompressed_bytes)));
+    for (auto& b : batches) KEEL_TRY(validate_and_fix_max_timestamp(b, config));
 
   std::lock_guard lock(_append_mutex);
   if (_closed) return fail(Errc::closed, "log " + _dir.string() + " is closed");

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "bytes.h"
@@ -135,6 +136,11 @@ void update_crc(std::span<std::uint8_t> batch) {
   store_be(batch.data() + kCrcOffset, crc32c(batch.subspan(kAttributesOffset)));
 }
 
+void set_create_time_max_timestamp(std::span<std::uint8_t> batch, std::int64_t timestamp) {
+  store_be(batch.data() + kMaxTimestampOffset, timestamp);
+  update_crc(batch);
+}
+
 void set_log_append_time(std::span<std::uint8_t> batch, std::int64_t timestamp) {
   auto attrs = load_be<std::int16_t>(batch.data() + kAttributesOffset);
   store_be<std::int16_t>(batch.data() + kAttributesOffset, static_cast<std::int16_t>(attrs | 0x8));
@@ -260,12 +266,13 @@ namespace {
 
 /// One pass over the records of an uncompressed batch with the checks of RecordReader::next
 /// (and of the loop in validate_records below), without building Records or allocating.
-SStatus validate_uncompressed_records(const BatchHeader& h, Bytes body) {
-  auto bad = [&](const char* what) {
+SResult<std::int64_t> validate_uncompressed_records(const BatchHeader& h, Bytes body) {
+  auto bad = [&](const char* what) -> SResult<std::int64_t> {
     return fail(Errc::invalid_record, std::string(what) + at_offset(h.base_offset));
   };
   detail::Reader r(body);
   std::int32_t last = -1;
+  std::int64_t max_delta = std::numeric_limits<std::int64_t>::min();
   for (std::int32_t seen = 0; seen < h.record_count; ++seen) {
     auto len = r.varint();
     if (!len || *len < 0) return bad("bad record length");
@@ -279,6 +286,7 @@ SStatus validate_uncompressed_records(const BatchHeader& h, Bytes body) {
     if (*off_delta <= last || *off_delta > h.last_offset_delta)
       return bad("record offset delta out of order");
     last = *off_delta;
+    max_delta = std::max(max_delta, *ts_delta);
     auto skip_blob = [&](bool nullable) -> bool {
       auto n = rec.varint();
       if (!n || *n < -1) return false;
@@ -296,12 +304,12 @@ SStatus validate_uncompressed_records(const BatchHeader& h, Bytes body) {
   if (r.remaining() != 0) return bad("bytes after the last record");
   if (h.record_count > 0 && last != h.last_offset_delta)
     return fail(Errc::invalid_record, "lastOffsetDelta does not match the last record");
-  return {};
+  return h.record_count > 0 ? h.base_timestamp + max_delta : kNoTimestamp;
 }
 
 }  // namespace
 
-SStatus validate_records(Bytes batch, std::size_t max_decompressed) {
+SResult<std::int64_t> validate_records(Bytes batch, std::size_t max_decompressed) {
   auto h = parse_batch_header(batch);
   if (!h.ok()) return Fail{std::move(h).error()};
   if (h->size_bytes() > batch.size()) return fail(Errc::corrupt_message, "truncated batch");
@@ -311,15 +319,17 @@ SStatus validate_records(Bytes batch, std::size_t max_decompressed) {
   auto reader = RecordReader::open(batch, max_decompressed);
   if (!reader.ok()) return Fail{std::move(reader).error()};
   std::int32_t last = -1;
+  std::int64_t max_timestamp = kNoTimestamp;
   for (;;) {
     auto rec = reader->next();
     if (!rec.ok()) return Fail{std::move(rec).error()};
     if (!*rec) break;
     last = (*rec)->offset_delta;
+    max_timestamp = std::max(max_timestamp, h->base_timestamp + (*rec)->timestamp_delta);
   }
   if (reader->header().record_count > 0 && last != reader->header().last_offset_delta)
     return fail(Errc::invalid_record, "lastOffsetDelta does not match the last record");
-  return {};
+  return max_timestamp;
 }
 
 // ---- BatchBuilder ----

@@ -128,6 +128,31 @@ TEST(Log, LogAppendTimeRewritesTimestamp) {
   EXPECT_EQ(hs[0].timestamp_type(), TimestampType::log_append_time);
 }
 
+// Some clients (sarama 1.22) send maxTimestamp -1; the leader sets it from the records, as
+// Kafka's does, so time lookups find the batch. The CRC is rewritten with it.
+TEST(Log, LeaderSetsMaxTimestampFromRecords) {
+  for (auto compression : {Compression::none, Compression::lz4}) {
+    TempDir d;
+    auto log = open_log(d);
+    for (int i = 0; i < 20; ++i) {
+      auto batch = make_batch(2, 10000 + i * 10, "", compression);
+      set_create_time_max_timestamp(batch, -1);
+      ASSERT_TRUE(append(*log, std::move(batch)).ok());
+    }
+    auto hs = headers_of(*log->read(0, 100000));
+    ASSERT_EQ(hs.size(), 20u);
+    EXPECT_EQ(hs[3].max_timestamp, 10000 + 3 * 10 + 1);  // the batch's second record
+    auto r = log->offset_for_timestamp(10000 + 10 * 7 + 1);
+    ASSERT_TRUE(r.ok() && *r);
+    EXPECT_EQ((*r)->offset, 15);
+    auto bytes = log->read(0, 100000)->copy();
+    ASSERT_TRUE(bytes.ok());
+    auto split = split_batches(*bytes);
+    ASSERT_TRUE(split.ok());
+    for (const auto& b : *split) EXPECT_TRUE(validate_batch(b.bytes).ok());
+  }
+}
+
 TEST(Log, RejectsBadInput) {
   TempDir d;
   auto log = open_log(d);

@@ -86,6 +86,9 @@ void set_base_offset(std::span<std::uint8_t> batch, std::int64_t base_offset);
 void set_partition_leader_epoch(std::span<std::uint8_t> batch, std::int32_t epoch);
 /// Marks the batch LogAppendTime with `timestamp` as its max timestamp, and re-checksums.
 void set_log_append_time(std::span<std::uint8_t> batch, std::int64_t timestamp);
+/// Sets maxTimestamp (CreateTime) and rewrites the CRC, as Kafka's leader does when a client
+/// sent a different value than its records' largest timestamp (some send -1).
+void set_create_time_max_timestamp(std::span<std::uint8_t> batch, std::int64_t timestamp);
 /// Recomputes and stores the CRC over bytes 21..end.
 void update_crc(std::span<std::uint8_t> batch);
 
@@ -142,8 +145,9 @@ class RecordReader {
 };
 
 /// Checks every record of the batch: count matches, offset deltas strictly increase and
-/// end at lastOffsetDelta, varints and lengths are sound. Used on the produce path.
-SStatus validate_records(Bytes batch, std::size_t max_decompressed);
+/// end at lastOffsetDelta, varints and lengths are sound. Used on the produce path. Returns
+/// the largest record timestamp (kNoTimestamp for a batch without records).
+SResult<std::int64_t> validate_records(Bytes batch, std::size_t max_decompressed);
 
 /// Options of a batch under construction.
 struct BatchOptions {

@@ -1,0 +1,290 @@
+"""The compat-tests scenario program for kcat (see compat-tests/README.md for the contract
+with run.py, the canonical records and scenarios 1-7), driving Debian's kcat binary.
+
+kcat is a command-line tool, so each step is one kcat run. Records go in through kcat -P's
+stdin: one message per record, ended by RECORD_END, its key before KEY_END, and -Z so that
+an empty key or value is sent as null (the canonical records have no empty ones). Records
+come out of kcat -C -J: one JSON object per line whose strings carry the bytes as they are
+(yajl escapes only control characters, as \\u00XX), so Latin-1 maps them back to bytes.
+
+Where kcat cannot express a whole scenario (it has no admin API, cannot give a record its
+own headers or a timestamp, and cannot commit offsets), the program still runs and checks
+the part kcat can do, then exits 77 naming exactly what is missing.
+"""
+
+import collections
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+import canonical  # noqa: E402
+
+KCAT = "/usr/bin/kcat"
+RECORD_END = "<kcat-record-end>"  # neither delimiter overlaps itself or occurs in a record
+KEY_END = "<kcat-key-end>"
+TIMEOUT = 60
+
+NO_ADMIN = "it has no admin API (no CreateTopics, DeleteTopics or CreatePartitions)"
+NO_HEADERS = ("its -H headers apply to every message of a run and take their value from the "
+              "command line, which cannot hold h-bin's 0x00 byte, so it cannot produce the "
+              "canonical records' per-record headers")
+
+
+KeyValue = collections.namedtuple("KeyValue", "key value")  # a record without headers
+
+
+class KcatError(AssertionError):
+    pass
+
+
+def version():
+    """kcat's version, its librdkafka's version and that librdkafka's built-in features
+    (codecs among them), from kcat -V."""
+    out = subprocess.run([KCAT, "-V"], capture_output=True, text=True, check=True).stdout
+    m = re.search(r"Version (\S+) \(.*librdkafka (\S+) builtin\.features=([^)\s]*)", out)
+    if not m:
+        raise KcatError(f"unexpected kcat -V output: {out!r}")
+    return m.group(1), m.group(2), set(m.group(3).split(","))
+
+
+VERSION, LIBRDKAFKA, FEATURES = version()
+BOOTSTRAP, SCENARIO, MODE, TOPIC = canonical.env()
+
+
+def kcat(*args, stdin=b"", check=True):
+    """Runs kcat against the broker. With check, a non-zero exit raises with kcat's stderr."""
+    cmd = [KCAT, "-b", BOOTSTRAP, *args]
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=TIMEOUT)
+    if check and proc.returncode != 0:
+        raise KcatError(f"{' '.join(cmd)} exited {proc.returncode}: "
+                        f"{proc.stderr.decode(errors='replace').strip()}")
+    return proc
+
+
+def unsupported(what):
+    canonical.unsupported(f"kcat {VERSION} (librdkafka {LIBRDKAFKA}): {what}")
+
+
+def partial(what):
+    canonical.partial(f"kcat {VERSION} (librdkafka {LIBRDKAFKA}): {what}")
+
+
+# ---- records in and out ---------------------------------------------------------------------
+
+def producer_input(records):
+    """kcat -P stdin for `records` (see the top of the file), checked to split back into
+    exactly these keys and values the way kcat splits it (first delimiter found)."""
+    record_end, key_end = RECORD_END.encode(), KEY_END.encode()
+    data = b"".join((r.key or b"") + key_end + (r.value or b"") + record_end for r in records)
+    split = [m.split(key_end, 1) for m in data.split(record_end)[:-1]]
+    if split != [[r.key or b"", r.value or b""] for r in records] or any(
+            r.key == b"" or r.value == b"" for r in records):
+        raise KcatError("the records cannot be framed for kcat -P with these delimiters")
+    return data
+
+
+def produce(topic, partition, records, *options):
+    """Produces `records` to one partition with one kcat -P run (kcat exits non-zero when a
+    delivery fails)."""
+    kcat("-P", "-t", topic, "-p", str(partition), "-D", RECORD_END, "-K", KEY_END, "-Z",
+         *options, stdin=producer_input(records))
+
+
+def latin1(text):
+    return None if text is None else text.encode("latin-1")
+
+
+def consume(topic, *options):
+    """Every record of `topic` from the beginning to the end of each partition (kcat -C -e
+    -J), as partition -> [(offset, key, value, headers)] in consumed order."""
+    out = kcat("-C", "-t", topic, "-o", "beginning", "-e", "-J", *options).stdout
+    got = {}
+    for line in out.split(b"\n")[:-1]:  # not str.splitlines(): it also splits at 0x85
+        msg = json.loads(line.decode("latin-1"))
+        hdrs = msg.get("headers", [])
+        headers = [(hdrs[n], latin1(hdrs[n + 1])) for n in range(0, len(hdrs), 2)]
+        got.setdefault(msg["partition"], []).append(
+            (msg["offset"], latin1(msg["key"]), latin1(msg["payload"]), headers))
+    return got
+
+
+def check_records(got, expected):
+    """got: consume()'s result; expected: partition -> canonical records in order."""
+    extra = set(got) - set(expected)
+    if extra:
+        raise canonical.Mismatch(f"records in unexpected partitions {sorted(extra)}")
+    for p, want in expected.items():
+        canonical.check_partition(p, [(k, v, h) for _, k, v, h in got.get(p, [])], want)
+
+
+def without_headers(records):
+    """The records as kcat can produce them: keys, values and partitions, no headers."""
+    for r in records:
+        r.headers = []
+    return records
+
+
+# ---- scenarios ------------------------------------------------------------------------------
+
+def scenario_admin():
+    md = json.loads(kcat("-L", "-J").stdout)
+    if not md.get("brokers"):
+        raise KcatError(f"kcat -L lists no brokers: {md}")
+    print(f"metadata: {len(md['brokers'])} broker(s), {len(md['topics'])} topic(s)")
+    unsupported(f"{NO_ADMIN}: it cannot create, describe by request or delete a topic "
+                "(kcat -L metadata was fetched)")
+
+
+def scenario_codecs():
+    count = 10000
+    expected = {p: without_headers(rs) for p, rs in canonical.expected_by_partition(count).items()}
+    for codec in canonical.CODECS:
+        if codec != "none" and codec not in FEATURES:
+            canonical.skipped_codec(codec, f"kcat {VERSION}'s librdkafka lacks it")
+            continue
+        topic = f"s2-{codec}"  # auto-created by the broker with num.partitions=3
+        for p, records in expected.items():
+            produce(topic, p, records, "-z", codec)
+        check_records(consume(topic), expected)
+        print(f"{codec}: {count} records without headers round-tripped", flush=True)
+    partial(f"{NO_HEADERS} (keys, values, nulls, partitions and order were checked in "
+                "every codec)")
+
+
+def scenario_idempotence():
+    # With no admin API the topic is auto-created with the broker's default single
+    # partition: only partition 0's share of the records can be produced.
+    records = without_headers(canonical.expected_by_partition(2000)[0])
+    produce("s3-idempotent", 0, records, "-X", "enable.idempotence=true", "-X", "acks=all",
+            # Small batches make many Produce requests, so the proxy's drops land mid-run.
+            "-X", "batch.num.messages=50",
+            # kcat exits when its only broker connection is down, unless told not to (-E):
+            # the producer is to reconnect and retry.
+            "-E")
+    check_records(consume("s3-idempotent"), {0: records})
+    partial(f"{NO_ADMIN}, so it cannot create the 3-partition topic, and {NO_HEADERS} "
+                f"(partition 0's {len(records)} records, without headers, were produced "
+                "idempotently with acks=all across the dropped responses and read back "
+                "exactly once, in order)")
+
+
+def scenario_group():
+    unsupported("kcat -G never commits offsets itself: its consumer group relies on "
+                "librdkafka's enable.auto.commit (periodic and on close), so it cannot "
+                "consume with auto-commit off and synchronous commits")
+
+
+def expect_equal(what, got, want):
+    if got != want:
+        raise KcatError(f"{what}: {got!r}, expected {want!r}")
+
+
+def scenario_seek():
+    topic = "s5-seek"  # auto-created with the broker's default single partition
+
+    def produce_s5(first, count):
+        produce(topic, 0, [KeyValue(f"k{i}".encode(), f"s5-{i}".encode())
+                           for i in range(first, first + count)])
+
+    def consume_lines(*options):
+        return kcat("-C", "-t", topic, "-p", "0", *options).stdout.decode().splitlines()
+
+    # kcat stamps each record with its send time; two runs make record 31 later than 30.
+    produce_s5(0, 31)
+    time.sleep(0.01)
+    produce_s5(31, 69)
+
+    expect_equal("after -o 50", consume_lines("-o", "50", "-c", "1", "-f", "%o %s\\n"),
+                 ["50 s5-50"])
+    stamps = [int(line.split()[1])
+              for line in consume_lines("-o", "beginning", "-e", "-f", "%o %T\\n")]
+    expect_equal("records", len(stamps), 100)
+    if not stamps[30] < stamps[31]:
+        raise KcatError(f"records 30 and 31 have timestamps {stamps[30]}, {stamps[31]}")
+
+    def offset_for(timestamp):
+        out = json.loads(kcat("-Q", "-J", "-t", f"{topic}:0:{timestamp}").stdout)
+        part = out[topic]["0"]
+        if "error" in part:
+            raise KcatError(f"kcat -Q {topic}:0:{timestamp}: {part['error']}")
+        return part["offset"]
+
+    expect_equal("offset for record 31's timestamp", offset_for(stamps[31]), 31)
+    expect_equal("earliest offset", offset_for(-2), 0)
+    expect_equal("latest offset", offset_for(-1), 100)
+
+    # Out of range (offset 1000): each auto.offset.reset policy.
+    expect_equal("reset to earliest",
+                 consume_lines("-o", "1000", "-X", "auto.offset.reset=earliest", "-c", "1",
+                               "-f", "%o %s\\n"), ["0 s5-0"])
+    latest = subprocess.Popen(
+        [KCAT, "-b", BOOTSTRAP, "-C", "-t", topic, "-p", "0", "-o", "1000", "-X",
+         "auto.offset.reset=latest", "-c", "1", "-f", "%o %s\\n"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = threading.Timer(TIMEOUT, latest.kill)  # ends the stderr loop if stuck
+    deadline.start()
+    try:
+        # kcat reports the end of the partition once the reset is done: only then produce.
+        seen = []
+        for line in latest.stderr:
+            seen.append(line.strip())
+            if f"Reached end of topic {topic} [0] at offset 100" in line:
+                break
+        else:
+            raise KcatError(f"reset to latest: kcat never reached offset 100: {seen}")
+        produce_s5(100, 1)
+        out, _ = latest.communicate(timeout=TIMEOUT)
+    finally:
+        deadline.cancel()
+        latest.kill()
+    expect_equal("reset to latest", out.splitlines(), ["100 s5-100"])
+    error = kcat("-C", "-t", topic, "-p", "0", "-o", "1000", "-X", "auto.offset.reset=error",
+                 check=False)
+    err = error.stderr.decode(errors="replace")
+    if error.returncode == 0 or "Offset out of range" not in err:
+        raise KcatError(f"no reset: exit {error.returncode}, expected kcat's out-of-range "
+                        f"error: {err.strip()}")
+    print(f"out of range without reset: {err.strip()}")
+    partial("kcat -P cannot give a record a timestamp (librdkafka stamps the send time), "
+                "so the records cannot carry CreateTime T0 + i * 1000 (seek to 50, the offset "
+                "for record 31's own timestamp, earliest/latest and the three resets were "
+                "checked)")
+
+
+def scenario_errors():
+    proc = kcat("-P", "-t", "s6-unknown", "-p", "0", "-X",
+                "topic.metadata.propagation.max.ms=1000", stdin=b"v\n", check=False)
+    err = proc.stderr.decode(errors="replace").strip()
+    if proc.returncode == 0 or "Unknown topic or partition" not in err:
+        raise KcatError(f"produce to an unknown topic: exit {proc.returncode}, expected "
+                        f"kcat's delivery failure: {err}")
+    print(f"unknown topic: {err}")
+    partial(f"{NO_ADMIN}: with auto.create.topics.enable=false it cannot create the "
+                "topic for the 200,000-byte record, nor ask for 'bad name!' or fewer "
+                "partitions (producing to an unknown topic was checked)")
+
+
+def scenario_mixed():
+    count = 1000
+    if MODE == "produce":
+        unsupported(NO_HEADERS)
+    elif MODE == "verify":
+        check_records(consume(TOPIC), canonical.expected_by_partition(count))
+    else:
+        raise KcatError(f"KEEL_MODE is {MODE!r}, expected produce or verify")
+
+
+def main():
+    print(f"client-version: kcat {VERSION} (librdkafka {LIBRDKAFKA})", flush=True)
+    scenarios = {1: scenario_admin, 2: scenario_codecs, 3: scenario_idempotence,
+                 4: scenario_group, 5: scenario_seek, 6: scenario_errors, 7: scenario_mixed}
+    scenarios[SCENARIO]()
+
+
+if __name__ == "__main__":
+    main()
