@@ -49,17 +49,19 @@ struct BrokerConfig {
   /// queued.max.request.bytes; Kafka's -1 means "no byte bound"; keel then bounds the bytes
   /// held by queued requests at effective_queued_max_request_bytes().
   std::int64_t queued_max_request_bytes = -1;
-  std::int32_t queued_max_requests = 500;                 // queued.max.requests
-  std::int32_t num_network_threads = 0;                   // num.network.threads (0: one per core)
-  std::int32_t offsets_topic_num_partitions = 50;         // offsets.topic.num.partitions
-  std::int16_t offsets_topic_replication_factor = 1;      // offsets.topic.replication.factor
-  std::int32_t offsets_topic_segment_bytes = 104857600;   // offsets.topic.segment.bytes
-  std::int64_t offsets_retention_minutes = 10080;         // offsets.retention.minutes
-  std::int32_t group_initial_rebalance_delay_ms = 3000;   // group.initial.rebalance.delay.ms
-  std::int32_t group_min_session_timeout_ms = 6000;       // group.min.session.timeout.ms
-  std::int32_t group_max_session_timeout_ms = 1800000;    // group.max.session.timeout.ms
-  std::int64_t log_retention_check_interval_ms = 300000;  // log.retention.check.interval.ms
-  std::int32_t replica_fetch_wait_max_ms = 500;           // (unused by a single node)
+  std::int32_t queued_max_requests = 500;                // queued.max.requests
+  std::int32_t num_network_threads = 0;                  // num.network.threads (0: one per core)
+  std::int32_t offsets_topic_num_partitions = 50;        // offsets.topic.num.partitions
+  std::int16_t offsets_topic_replication_factor = 1;     // offsets.topic.replication.factor
+  std::int32_t offsets_topic_segment_bytes = 104857600;  // offsets.topic.segment.bytes
+  std::int64_t offsets_retention_minutes = 10080;        // offsets.retention.minutes
+  std::int64_t offsets_retention_check_interval_ms = 600000;  // offsets.retention.check.interval.ms
+  std::int32_t offset_metadata_max_bytes = 4096;              // offset.metadata.max.bytes
+  std::int32_t group_initial_rebalance_delay_ms = 3000;       // group.initial.rebalance.delay.ms
+  std::int32_t group_min_session_timeout_ms = 6000;           // group.min.session.timeout.ms
+  std::int32_t group_max_session_timeout_ms = 1800000;        // group.max.session.timeout.ms
+  std::int64_t log_retention_check_interval_ms = 300000;      // log.retention.check.interval.ms
+  std::int32_t replica_fetch_wait_max_ms = 500;               // (unused by a single node)
   /// Defaults of every topic: log.segment.bytes, log.roll.ms/hours, log.retention.ms/
   /// minutes/hours, log.retention.bytes, log.cleanup.policy, log.flush.interval.messages,
   /// log.flush.interval.ms, log.index.interval.bytes, log.index.size.max.bytes,
