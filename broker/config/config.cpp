@@ -407,6 +407,7 @@ const std::vector<BrokerKey>& broker_keys() {
        number<&B::group_min_session_timeout_ms>},
       {"group.max.session.timeout.ms", int_spec(0), "1800000",
        number<&B::group_max_session_timeout_ms>},
+      {"group.max.size", int_spec(1), "2147483647", number<&B::group_max_size>},
       {"replica.fetch.wait.max.ms", int_spec(0), "500", number<&B::replica_fetch_wait_max_ms>},
       // Defaults of every topic (storage::LogConfig); ms rows after minutes after hours.
       {"log.segment.bytes", int_spec(14), "1073741824", log_number<&L::segment_bytes>},

@@ -92,6 +92,27 @@ bool Group::all_members_joined() const {
   });
 }
 
+bool Group::accepts_joining_member(const std::string& member_id, std::int32_t max_size) const {
+  const auto limit = static_cast<std::size_t>(std::max(max_size, 0));
+  switch (state) {
+    case GroupState::empty:
+    case GroupState::dead:
+      return true;
+    case GroupState::preparing_rebalance: {
+      auto it = members.find(member_id);
+      if (it != members.end() && it->second.awaiting_join) return true;
+      const auto awaiting = std::count_if(members.begin(), members.end(), [](const auto& entry) {
+        return static_cast<bool>(entry.second.awaiting_join);
+      });
+      return static_cast<std::size_t>(awaiting) < limit;
+    }
+    case GroupState::completing_rebalance:
+    case GroupState::stable:
+      return has_member(member_id) || members.size() < limit;
+  }
+  return true;
+}
+
 bool Group::has_awaiting_join() const {
   return std::any_of(members.begin(), members.end(), [](const auto& entry) {
     return static_cast<bool>(entry.second.awaiting_join);

@@ -86,6 +86,10 @@ struct Group {
   /// preferred; the most votes wins (ties: the candidate listed first by the oldest member).
   std::string select_protocol() const;
   bool all_members_joined() const;
+  /// Kafka's acceptJoiningMember: may `member_id` ("" for a new member) join without the
+  /// group passing group.max.size? In PreparingRebalance, members that have rejoined count
+  /// (the last to rejoin of an over-full group are the ones refused); otherwise all do.
+  bool accepts_joining_member(const std::string& member_id, std::int32_t max_size) const;
   std::int32_t rebalance_timeout_ms() const;
   bool has_awaiting_join() const;
 };

@@ -1124,6 +1124,13 @@ void GroupCoordinator::join(JoinRequest req, JoinCallback done) {
   }
   Group& group = it != shard.groups.end() ? it->second : impl.create_group(shard, req.group_id);
   const std::string group_id = group.id;
+  if (!group.accepts_joining_member(req.member_id, impl.config.max_group_size)) {
+    // As Kafka: a known member that would pass the limit is removed from the group.
+    if (group.has_member(req.member_id))
+      impl.remove_member_and_update_group(shard, group, req.member_id, out);
+    out.add([done, r = join_error(E::group_max_size_reached, "")] { done(r); });
+    return;
+  }
   if (new_member)
     impl.join_new_member(shard, group, req, std::move(done), out);
   else

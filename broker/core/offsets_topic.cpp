@@ -83,6 +83,7 @@ CoordinatorConfig coordinator_config(const BrokerConfig& config) {
   out.initial_rebalance_delay_ms = config.group_initial_rebalance_delay_ms;
   out.min_session_timeout_ms = config.group_min_session_timeout_ms;
   out.max_session_timeout_ms = config.group_max_session_timeout_ms;
+  out.max_group_size = config.group_max_size;
   out.offsets_retention_ms = config.offsets_retention_minutes * 60 * 1000;
   out.retention_check_interval_ms = config.offsets_retention_check_interval_ms;
   out.offset_metadata_max_bytes = config.offset_metadata_max_bytes;

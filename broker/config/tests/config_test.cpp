@@ -257,6 +257,7 @@ TEST(BrokerConfig, EveryKeySetsItsField) {
        [](auto& c) { EXPECT_EQ(c.group_min_session_timeout_ms, 100); }},
       {"group.max.session.timeout.ms", "100000",
        [](auto& c) { EXPECT_EQ(c.group_max_session_timeout_ms, 100000); }},
+      {"group.max.size", "3", [](auto& c) { EXPECT_EQ(c.group_max_size, 3); }},
       {"log.retention.check.interval.ms", "1000",
        [](auto& c) { EXPECT_EQ(c.log_retention_check_interval_ms, 1000); }},
       {"replica.fetch.wait.max.ms", "100",

@@ -135,6 +135,7 @@ class CoordinatorTest : public ::testing::Test {
     config.offsets_topic_num_partitions = kPartitions;
     config.initial_rebalance_delay_ms = initial_delay_ms;
     config.min_session_timeout_ms = 10;
+    config.max_group_size = max_group_size;
     config.clock = [this] { return clock_ms.load(); };
     coordinator = std::make_unique<GroupCoordinator>(config, *topic);
     coordinator->start();
@@ -215,6 +216,7 @@ class CoordinatorTest : public ::testing::Test {
   TempDir dir;
   std::atomic<std::int64_t> clock_ms{1'000'000};
   std::int32_t initial_delay_ms = 0;
+  std::int32_t max_group_size = 2147483647;
   std::unique_ptr<LogTopic> topic;
   std::unique_ptr<GroupCoordinator> coordinator;
 };
@@ -303,6 +305,24 @@ TEST_F(CoordinatorTest, TwoMembersFollowerWaitsForLeaderThenThirdTriggersRebalan
   EXPECT_EQ(jc.generation, 2);
   EXPECT_EQ(a2.get().members.size(), 3u);
   EXPECT_EQ(b2.get().generation, 2);
+}
+
+TEST_F(CoordinatorTest, GroupMaxSizeRefusesNewMembersOfAFullGroup) {
+  max_group_size = 2;
+  restart();
+  auto a = single_stable_member("g", join_request("g"));
+  Pending<JoinResult> b;
+  join_async(join_request("g"), b);  // second member: a rebalance, a must rejoin
+  Pending<JoinResult> a2;
+  join_async(join_request("g", a.member_id), a2);
+  ASSERT_EQ(b.get().error, E::none);
+  ASSERT_EQ(a2.get().generation, 2);
+  // Full: a third member is refused (Stable or CompletingRebalance alike), members are not.
+  auto c = join(join_request("g"));
+  EXPECT_EQ(c.error, E::group_max_size_reached);
+  EXPECT_TRUE(c.member_id.empty());
+  EXPECT_EQ(coordinator->describe("g").members.size(), 2u);
+  EXPECT_EQ(heartbeat("g", a.member_id, 2), E::none);
 }
 
 TEST_F(CoordinatorTest, ProtocolSelectionByVoteAndInconsistentProtocols) {

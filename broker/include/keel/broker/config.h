@@ -60,6 +60,7 @@ struct BrokerConfig {
   std::int32_t group_initial_rebalance_delay_ms = 3000;       // group.initial.rebalance.delay.ms
   std::int32_t group_min_session_timeout_ms = 6000;           // group.min.session.timeout.ms
   std::int32_t group_max_session_timeout_ms = 1800000;        // group.max.session.timeout.ms
+  std::int32_t group_max_size = 2147483647;                   // group.max.size
   std::int64_t log_retention_check_interval_ms = 300000;      // log.retention.check.interval.ms
   std::int32_t replica_fetch_wait_max_ms = 500;               // (unused by a single node)
   /// Defaults of every topic: log.segment.bytes, log.roll.ms/hours, log.retention.ms/
