@@ -195,6 +195,12 @@ struct GroupCoordinator::Impl {
   Shard& shard_for(std::string_view group_id) {
     return *shards[static_cast<std::size_t>(offsets_partition_for(group_id, num_partitions))];
   }
+  /// The group, unless it does not exist or is Dead. Caller holds the shard lock.
+  static Group* find_live_group(Shard& shard, std::string_view group_id) {
+    auto it = shard.groups.find(std::string(group_id));
+    if (it == shard.groups.end() || it->second.state == GroupState::dead) return nullptr;
+    return &it->second;
+  }
 
   // ---- start-up: creating and loading __consumer_offsets ------------------------------
 
@@ -1361,17 +1367,16 @@ ErrorCode GroupCoordinator::delete_group(std::string_view group_id) {
   Shard& shard = impl.shard_for(group_id);
   std::lock_guard lock(shard.mutex);
   if (auto e = impl.shard_error(shard); e != E::none) return e;
-  auto it = shard.groups.find(std::string(group_id));
-  if (it == shard.groups.end() || it->second.state == GroupState::dead)
-    return E::group_id_not_found;
-  Group& group = it->second;
+  Group* found = Impl::find_live_group(shard, group_id);
+  if (!found) return E::group_id_not_found;
+  Group& group = *found;
   if (group.state != GroupState::empty || !group.members.empty()) return E::non_empty_group;
   std::vector<OffsetsRecord> tombstones;
   for (const auto& [tp, entry] : group.offsets)
     tombstones.push_back(Impl::offset_tombstone(group, tp));
   tombstones.push_back(Impl::group_tombstone(group));
   if (auto e = impl.append(shard, tombstones); e != E::none) return group_store_error(e);
-  shard.groups.erase(it);
+  shard.groups.erase(std::string(group_id));
   return E::none;
 }
 
@@ -1470,10 +1475,9 @@ FetchOffsetsResult GroupCoordinator::fetch_offsets(
   Shard& shard = impl.shard_for(group_id);
   std::lock_guard lock(shard.mutex);
   if (auto e = impl.shard_error(shard); e != E::none) return answer_unknown(e);
-  auto it = shard.groups.find(std::string(group_id));
-  if (it == shard.groups.end() || it->second.state == GroupState::dead)
-    return answer_unknown(E::none);
-  const Group& group = it->second;
+  const Group* group_found = Impl::find_live_group(shard, group_id);
+  if (!group_found) return answer_unknown(E::none);
+  const Group& group = *group_found;
   auto committed = [](const TopicPartitionId& tp, const OffsetEntry& entry) {
     return CommittedOffset{tp.topic,           tp.partition,   entry.offset,
                            entry.leader_epoch, entry.metadata, E::none};
@@ -1500,10 +1504,9 @@ ErrorCode GroupCoordinator::delete_offsets(std::string_view group_id,
   Shard& shard = impl.shard_for(group_id);
   std::lock_guard lock(shard.mutex);
   if (auto e = impl.shard_error(shard); e != E::none) return e;
-  auto it = shard.groups.find(std::string(group_id));
-  if (it == shard.groups.end() || it->second.state == GroupState::dead)
-    return E::group_id_not_found;
-  Group& group = it->second;
+  Group* found = Impl::find_live_group(shard, group_id);
+  if (!found) return E::group_id_not_found;
+  Group& group = *found;
   if (group.state != GroupState::empty) {
     if (group.protocol_type != "consumer") return E::non_empty_group;
     for (std::size_t i = 0; i < partitions.size(); ++i)
@@ -1522,7 +1525,7 @@ ErrorCode GroupCoordinator::delete_offsets(std::string_view group_id,
   if (becomes_dead) tombstones.push_back(Impl::group_tombstone(group));
   if (auto e = impl.append(shard, tombstones); e != E::none) return group_store_error(e);
   for (const auto& tp : removed) group.offsets.erase(tp);
-  if (becomes_dead) shard.groups.erase(it);
+  if (becomes_dead) shard.groups.erase(std::string(group_id));
   return E::none;
 }
 
