@@ -347,19 +347,17 @@ SStatus Log::update_epochs(const std::vector<BatchView>& batches) {
 
 namespace {
 
-/// Validates the records of a produced batch and, like Kafka's leader, makes the header's
-/// maxTimestamp the largest record timestamp: time lookups, the time index and time
-/// retention read it, and some clients send -1 there (sarama 1.22).
-SStatus validate_and_fix_max_timestamp(BatchView& b, const LogConfig& config) {
-  auto max = validate_records(b.bytes, static_cast<std::size_t>(config.max_decompressed_bytes));
-  if (!max.ok()) return Fail{std::move(max).error()};
+/// Like Kafka's leader, makes the header's maxTimestamp the largest record timestamp: time
+/// lookups, the time index and time retention read it, and some clients send -1 there
+/// (sarama 1.22).
+void fix_max_timestamp(BatchView& b, const LogConfig& config) {
+  const std::int64_t max = b.max_record_timestamp;
   if (config.message_timestamp_type == TimestampType::create_time &&
-      b.header.timestamp_type() == TimestampType::create_time && *max != kNoTimestamp &&
-      *max != b.header.max_timestamp) {
-    set_create_time_max_timestamp(b.bytes, *max);
-    b.header.max_timestamp = *max;
+      b.header.timestamp_type() == TimestampType::create_time && max != kNoTimestamp &&
+      max != b.header.max_timestamp) {
+    set_create_time_max_timestamp(b.bytes, max);
+    b.header.max_timestamp = max;
   }
-  return {};
 }
 
 }  // namespace
@@ -367,20 +365,26 @@ SStatus validate_and_fix_max_timestamp(BatchView& b, const LogConfig& config) {
 SResult<AppendResult> Log::append(std::span<std::uint8_t> records, const AppendOptions& options) {
   const auto config_ptr = _config.load();  // one consistent view for this append
   const LogConfig& config = *config_ptr;
-  auto split = split_batches(records, static_cast<std::size_t>(config.max_message_bytes));
+  const bool leader = options.assign_offsets;
+  const bool check_records = leader && config.validate_records;
+  SplitOptions split_options;
+  split_options.max_batch_bytes = static_cast<std::size_t>(config.max_message_bytes);
+  if (check_records)
+    split_options.records_max_decompressed =
+        static_cast<std::size_t>(config.max_decompressed_bytes);
+  auto split = split_batches(records, split_options);
   if (!split.ok()) return Fail{std::move(split).error()};
   auto& batches = *split;
   if (batches.empty()) return fail(Errc::invalid_record, "no record batches to append");
   if (records.size() > static_cast<std::size_t>(config.segment_bytes))
     return fail(Errc::message_too_large, "append larger than segment.bytes");
-  const bool leader = options.assign_offsets;
   if (leader && batches.size() > 1 &&
       std::any_of(batches.begin(), batches.end(),
                   [](const BatchView& b) { return b.header.producer_id >= 0; }))
     return fail(Errc::invalid_record,
                 "an idempotent produce must carry exactly one record batch per partition");
-  if (leader && config.validate_records)
-    for (auto& b : batches) KEEL_TRY(validate_and_fix_max_timestamp(b, config));
+  if (check_records)
+    for (auto& b : batches) fix_max_timestamp(b, config);
 
   std::lock_guard lock(_append_mutex);
   if (_closed) return fail(Errc::closed, "log " + _dir.string() + " is closed");

@@ -78,31 +78,58 @@ SResult<BatchHeader> parse_batch_header(Bytes d) {
   return h;
 }
 
-SResult<BatchHeader> validate_batch(Bytes batch) {
+namespace {
+
+/// The checks of validate_batch that follow the CRC (a corrupt batch reports its CRC first).
+SStatus check_batch_fields(const BatchHeader& h, std::size_t size) {
+  const Where where{h.base_offset};
+  if (h.record_count < 0) return fail(Errc::invalid_record, "negative record count" + where);
+  if (h.last_offset_delta < 0)
+    return fail(Errc::invalid_record, "negative lastOffsetDelta" + where);
+  if (h.record_count > 0 && h.last_offset_delta < h.record_count - 1)
+    return fail(Errc::invalid_record, "lastOffsetDelta below record count" + where);
+  if (static_cast<int>(h.compression()) > 4)
+    return fail(Errc::unsupported_compression, "unknown compression codec" + where);
+  if (h.compression() == Compression::none && h.record_count > 0 &&
+      static_cast<std::size_t>(h.record_count) > size - kBatchHeaderSize)
+    return fail(Errc::invalid_record, "record count larger than the batch" + where);
+  return {};
+}
+
+SResult<BatchHeader> parse_sized_header(Bytes batch) {
   auto h = parse_batch_header(batch);
   if (!h.ok()) return h;
-  const Where where{h->base_offset};
   if (h->size_bytes() != batch.size())
     return fail(Errc::corrupt_message, "batch length " + std::to_string(h->batch_length) +
                                            " disagrees with the " + std::to_string(batch.size()) +
-                                           " bytes present" + where);
-  std::uint32_t crc = crc32c(batch.subspan(kAttributesOffset));
-  if (crc != h->crc) return fail(Errc::corrupt_message, "CRC32C mismatch" + where);
-  if (h->record_count < 0) return fail(Errc::invalid_record, "negative record count" + where);
-  if (h->last_offset_delta < 0)
-    return fail(Errc::invalid_record, "negative lastOffsetDelta" + where);
-  if (h->record_count > 0 && h->last_offset_delta < h->record_count - 1)
-    return fail(Errc::invalid_record, "lastOffsetDelta below record count" + where);
-  if (static_cast<int>(h->compression()) > 4)
-    return fail(Errc::unsupported_compression, "unknown compression codec" + where);
-  if (h->compression() == Compression::none && h->record_count > 0 &&
-      static_cast<std::size_t>(h->record_count) > batch.size() - kBatchHeaderSize)
-    return fail(Errc::invalid_record, "record count larger than the batch" + where);
+                                           " bytes present" + Where{h->base_offset});
+  return h;
+}
+
+SStatus check_crc(const BatchHeader& h, std::uint32_t crc) {
+  if (crc != h.crc) return fail(Errc::corrupt_message, "CRC32C mismatch" + Where{h.base_offset});
+  return {};
+}
+
+}  // namespace
+
+SResult<BatchHeader> validate_batch(Bytes batch) {
+  auto h = parse_sized_header(batch);
+  if (!h.ok()) return h;
+  KEEL_TRY(check_crc(*h, crc32c(batch.subspan(kAttributesOffset))));
+  KEEL_TRY(check_batch_fields(*h, batch.size()));
   return h;
 }
 
 SResult<std::vector<BatchView>> split_batches(std::span<std::uint8_t> data,
                                               std::size_t max_batch_bytes) {
+  SplitOptions options;
+  options.max_batch_bytes = max_batch_bytes;
+  return split_batches(data, options);
+}
+
+SResult<std::vector<BatchView>> split_batches(std::span<std::uint8_t> data,
+                                              const SplitOptions& options) {
   std::vector<BatchView> out;
   std::size_t pos = 0;
   while (pos < data.size()) {
@@ -111,14 +138,20 @@ SResult<std::vector<BatchView>> split_batches(std::span<std::uint8_t> data,
     if (!h.ok()) return Fail{std::move(h).error()};
     if (h->size_bytes() > rest.size())
       return fail(Errc::corrupt_message, "batch at byte " + std::to_string(pos) + " is truncated");
-    if (h->size_bytes() > max_batch_bytes)
+    if (h->size_bytes() > options.max_batch_bytes)
       return fail(Errc::message_too_large, "batch of " + std::to_string(h->size_bytes()) +
                                                " bytes exceeds max.message.bytes " +
-                                               std::to_string(max_batch_bytes));
+                                               std::to_string(options.max_batch_bytes));
     auto bytes = rest.first(h->size_bytes());
-    auto v = validate_batch(bytes);
-    if (!v.ok()) return Fail{std::move(v).error()};
-    out.push_back({*v, bytes});
+    if (options.records_max_decompressed) {
+      auto v = validate_batch_and_records(bytes, *options.records_max_decompressed);
+      if (!v.ok()) return Fail{std::move(v).error()};
+      out.push_back({v->header, bytes, v->max_record_timestamp});
+    } else {
+      auto v = validate_batch(bytes);
+      if (!v.ok()) return Fail{std::move(v).error()};
+      out.push_back({*v, bytes});
+    }
     pos += bytes.size();
   }
   return out;
@@ -264,58 +297,156 @@ SResult<std::optional<Record>> RecordReader::next() {
 
 namespace {
 
-/// One pass over the records of an uncompressed batch with the checks of RecordReader::next
-/// (and of the loop in validate_records below), without building Records or allocating.
-SResult<std::int64_t> validate_uncompressed_records(const BatchHeader& h, Bytes body) {
-  auto bad = [&](const char* what) -> SResult<std::int64_t> {
-    return fail(Errc::invalid_record, std::string(what) + at_offset(h.base_offset));
-  };
-  detail::Reader r(body);
-  std::int32_t last = -1;
-  std::int64_t max_delta = std::numeric_limits<std::int64_t>::min();
-  for (std::int32_t seen = 0; seen < h.record_count; ++seen) {
-    auto len = r.varint();
-    if (!len || *len < 0) return bad("bad record length");
-    auto rec_bytes = r.bytes(static_cast<std::size_t>(*len));
-    if (!rec_bytes) return bad("record runs past the batch");
-    detail::Reader rec(*rec_bytes);
-    auto attrs = rec.u8();
-    auto ts_delta = rec.varlong();
-    auto off_delta = rec.varint();
-    if (!attrs || !ts_delta || !off_delta) return bad("bad record header");
-    if (*off_delta <= last || *off_delta > h.last_offset_delta)
-      return bad("record offset delta out of order");
-    last = *off_delta;
-    max_delta = std::max(max_delta, *ts_delta);
-    auto skip_blob = [&](bool nullable) -> bool {
-      auto n = rec.varint();
-      if (!n || *n < -1) return false;
-      if (*n == -1) return nullable;
-      return rec.bytes(static_cast<std::size_t>(*n)).has_value();
-    };
-    if (!skip_blob(true) || !skip_blob(true)) return bad("bad record key/value");
-    auto nh = rec.varint();
-    if (!nh || *nh < 0 || static_cast<std::size_t>(*nh) > rec.remaining())
-      return bad("bad header count");
-    for (std::int32_t i = 0; i < *nh; ++i)
-      if (!skip_blob(false) || !skip_blob(true)) return bad("bad record header entry");
-    if (rec.remaining() != 0) return bad("record length disagrees with contents");
-  }
-  if (r.remaining() != 0) return bad("bytes after the last record");
-  if (h.record_count > 0 && last != h.last_offset_delta)
-    return fail(Errc::invalid_record, "lastOffsetDelta does not match the last record");
-  return h.record_count > 0 ? h.base_timestamp + max_delta : kNoTimestamp;
+inline std::int64_t unzigzag(std::uint64_t v) {
+  return static_cast<std::int64_t>((v >> 1) ^ (~(v & 1) + 1));
 }
 
-}  // namespace
+/// A zigzag varint of at most `max_bytes` bytes from [p, end); advances p. One- and two-byte
+/// varints (deltas, counts, lengths under 8 KiB: nearly every field of a record) take the
+/// unrolled path.
+inline bool read_zigzag(const std::uint8_t*& p, const std::uint8_t* end, int max_bytes,
+                        std::int64_t& out) {
+  if (end - p >= 2) {
+    const std::uint32_t b0 = p[0];
+    if (b0 < 0x80) {
+      p += 1;
+      out = unzigzag(b0);
+      return true;
+    }
+    const std::uint32_t b1 = p[1];
+    if (b1 < 0x80) {
+      p += 2;
+      out = unzigzag((b0 & 0x7f) | (b1 << 7));
+      return true;
+    }
+  }
+  std::uint64_t v = 0;
+  for (int i = 0; i < max_bytes && p != end; ++i) {
+    const std::uint8_t b = *p++;
+    v |= static_cast<std::uint64_t>(b & 0x7f) << (7 * i);
+    if (b < 0x80) {
+      out = unzigzag(v);
+      return true;
+    }
+  }
+  return false;
+}
 
-SResult<std::int64_t> validate_records(Bytes batch, std::size_t max_decompressed) {
-  auto h = parse_batch_header(batch);
-  if (!h.ok()) return Fail{std::move(h).error()};
-  if (h->size_bytes() > batch.size()) return fail(Errc::corrupt_message, "truncated batch");
-  if (h->compression() == Compression::none)
-    return validate_uncompressed_records(
-        *h, batch.subspan(kBatchHeaderSize, h->size_bytes() - kBatchHeaderSize));
+/// A Kafka varint: at most 5 bytes and within int32.
+inline bool read_varint32(const std::uint8_t*& p, const std::uint8_t* end, std::int64_t& out) {
+  return read_zigzag(p, end, 5, out) && out >= INT32_MIN && out <= INT32_MAX;
+}
+
+/// The records of an uncompressed batch with the checks of RecordReader::next (and of the
+/// loop in validate_records below), without building Records or allocating. Incremental, so
+/// validate_batch_and_records can walk each stretch right after checksumming it. Runs once
+/// per produced record, hence raw pointers rather than detail::Reader.
+class RecordWalk {
+ public:
+  RecordWalk(const BatchHeader& h, Bytes body)
+      : _h(h), _begin(body.data()), _end(body.data() + body.size()), _cursor{body.data()} {}
+
+  /// Checks the records that start before `limit` (a position in the body). False once a
+  /// record is bad; finish() then names the problem.
+  bool advance(std::size_t limit) {
+    const std::uint8_t* stop = _begin + std::min(limit, static_cast<std::size_t>(_end - _begin));
+    Cursor c = _cursor;  // a local copy stays in registers across the loop
+    while (!_error && c.seen < _h.record_count && c.p < stop) {
+      if (!accept_plain_record(c)) _error = next_record(c);
+      ++c.seen;
+    }
+    _cursor = c;
+    return !_error;
+  }
+
+  /// After advance() over the whole body: the largest record timestamp, or the first error.
+  SResult<std::int64_t> finish() {
+    if (!_error && _cursor.seen < _h.record_count) advance(SIZE_MAX);
+    if (!_error && _cursor.seen < _h.record_count) _error = "bad record length";  // ran out
+    if (!_error && _cursor.p != _end) _error = "bytes after the last record";
+    if (!_error && _h.record_count > 0 && _cursor.last != _h.last_offset_delta)
+      _error = "lastOffsetDelta does not match the last record";
+    if (_error) return fail(Errc::invalid_record, _error + Where{_h.base_offset});
+    return _h.record_count > 0 ? _h.base_timestamp + _cursor.max_delta : kNoTimestamp;
+  }
+
+ private:
+  struct Cursor {
+    const std::uint8_t* p;
+    std::int32_t seen = 0;
+    std::int32_t last = -1;
+    std::int64_t max_delta = std::numeric_limits<std::int64_t>::min();
+  };
+
+  /// The common record (no headers) in fewer steps: reads the header count as the record's
+  /// last byte, so no load waits on the key and value lengths. Accepts only what next_record
+  /// would accept; anything else (headers, errors) is left to next_record. Returns true and
+  /// advances `c` when it accepted the record.
+  __attribute__((always_inline)) bool accept_plain_record(Cursor& c) const {
+    const std::uint8_t* p = c.p;
+    std::int64_t len = 0, ts_delta = 0, off_delta = 0, key_len = 0, value_len = 0;
+    if (!read_varint32(p, _end, len) || len < 2 || len > _end - p) return false;
+    const std::uint8_t* const end = p + len;
+    const std::uint8_t header_count = end[-1];
+    ++p;  // attributes
+    if (!read_zigzag(p, end, 10, ts_delta) || !read_varint32(p, end, off_delta)) return false;
+    if (off_delta <= c.last || off_delta > _h.last_offset_delta) return false;
+    if (!read_varint32(p, end, key_len) || key_len < -1 || key_len > end - p) return false;
+    p += std::max<std::int64_t>(key_len, 0);
+    if (!read_varint32(p, end, value_len) || value_len < -1 || value_len > end - p) return false;
+    p += std::max<std::int64_t>(value_len, 0);
+    if (header_count != 0 || p + 1 != end) return false;
+    c.p = end;
+    c.last = static_cast<std::int32_t>(off_delta);
+    c.max_delta = std::max(c.max_delta, ts_delta);
+    return true;
+  }
+
+  /// One record at c.p; the problem, or nullptr.
+  __attribute__((always_inline)) const char* next_record(Cursor& c) const {
+    const std::uint8_t* p = c.p;
+    std::int64_t len = 0;
+    if (!read_varint32(p, _end, len) || len < 0) return "bad record length";
+    if (len > _end - p) return "record runs past the batch";
+    const std::uint8_t* const end = p + len;
+    c.p = end;
+    std::int64_t ts_delta = 0, off_delta = 0;
+    if (p == end) return "bad record header";
+    ++p;  // attributes: unused in v2
+    if (!read_zigzag(p, end, 10, ts_delta) || !read_varint32(p, end, off_delta))
+      return "bad record header";
+    if (off_delta <= c.last || off_delta > _h.last_offset_delta)
+      return "record offset delta out of order";
+    c.last = static_cast<std::int32_t>(off_delta);
+    c.max_delta = std::max(c.max_delta, ts_delta);
+    auto skip_blob = [&](bool nullable) {
+      std::int64_t n = 0;
+      if (!read_varint32(p, end, n) || n < -1) return false;
+      if (n == -1) return nullable;
+      if (n > end - p) return false;
+      p += n;
+      return true;
+    };
+    if (!skip_blob(true) || !skip_blob(true)) return "bad record key/value";
+    std::int64_t headers = 0;
+    if (!read_varint32(p, end, headers) || headers < 0 || headers > end - p)
+      return "bad header count";
+    for (std::int64_t i = 0; i < headers; ++i)
+      if (!skip_blob(false) || !skip_blob(true)) return "bad record header entry";
+    if (p != end) return "record length disagrees with contents";
+    return nullptr;
+  }
+
+  const BatchHeader& _h;
+  const std::uint8_t* _begin;
+  const std::uint8_t* _end;
+  Cursor _cursor;
+  const char* _error = nullptr;
+};
+
+/// Walks records of a compressed batch through the decompressing reader.
+SResult<std::int64_t> validate_compressed_records(const BatchHeader& h, Bytes batch,
+                                                  std::size_t max_decompressed) {
   auto reader = RecordReader::open(batch, max_decompressed);
   if (!reader.ok()) return Fail{std::move(reader).error()};
   std::int32_t last = -1;
@@ -325,11 +456,56 @@ SResult<std::int64_t> validate_records(Bytes batch, std::size_t max_decompressed
     if (!rec.ok()) return Fail{std::move(rec).error()};
     if (!*rec) break;
     last = (*rec)->offset_delta;
-    max_timestamp = std::max(max_timestamp, h->base_timestamp + (*rec)->timestamp_delta);
+    max_timestamp = std::max(max_timestamp, h.base_timestamp + (*rec)->timestamp_delta);
   }
-  if (reader->header().record_count > 0 && last != reader->header().last_offset_delta)
+  if (h.record_count > 0 && last != h.last_offset_delta)
     return fail(Errc::invalid_record, "lastOffsetDelta does not match the last record");
   return max_timestamp;
+}
+
+// Bytes checksummed before the record walk catches up: small enough that they are still in
+// L1 when the walk reads them, large enough that the folding CRC runs at full speed.
+constexpr std::size_t kFusedStretch = 16 * 1024;
+
+}  // namespace
+
+SResult<std::int64_t> validate_records(Bytes batch, std::size_t max_decompressed) {
+  auto h = parse_batch_header(batch);
+  if (!h.ok()) return Fail{std::move(h).error()};
+  if (h->size_bytes() > batch.size()) return fail(Errc::corrupt_message, "truncated batch");
+  if (h->compression() != Compression::none)
+    return validate_compressed_records(*h, batch, max_decompressed);
+  RecordWalk walk(*h, batch.subspan(kBatchHeaderSize, h->size_bytes() - kBatchHeaderSize));
+  return walk.finish();
+}
+
+SResult<CheckedBatch> validate_batch_and_records(Bytes batch, std::size_t max_decompressed) {
+  auto h = parse_sized_header(batch);
+  if (!h.ok()) return Fail{std::move(h).error()};
+  CheckedBatch out{*h, kNoTimestamp};
+  if (h->compression() != Compression::none) {
+    KEEL_TRY(check_crc(*h, crc32c(batch.subspan(kAttributesOffset))));
+    KEEL_TRY(check_batch_fields(*h, batch.size()));
+    auto max = validate_compressed_records(*h, batch, max_decompressed);
+    if (!max.ok()) return Fail{std::move(max).error()};
+    out.max_record_timestamp = *max;
+    return out;
+  }
+  // One pass: the walk follows the CRC stretch by stretch and reads from cache. Its verdict
+  // waits until the CRC and the header fields are known good, so errors keep their order.
+  RecordWalk walk(*h, batch.subspan(kBatchHeaderSize));
+  std::uint32_t crc = 0;
+  for (std::size_t pos = kAttributesOffset; pos < batch.size(); pos += kFusedStretch) {
+    const std::size_t n = std::min(kFusedStretch, batch.size() - pos);
+    crc = crc32c_extend(crc, batch.data() + pos, n);
+    walk.advance(pos + n - kBatchHeaderSize);
+  }
+  KEEL_TRY(check_crc(*h, crc));
+  KEEL_TRY(check_batch_fields(*h, batch.size()));
+  auto max = walk.finish();
+  if (!max.ok()) return Fail{std::move(max).error()};
+  out.max_record_timestamp = *max;
+  return out;
 }
 
 // ---- BatchBuilder ----

@@ -73,12 +73,23 @@ SResult<BatchHeader> validate_batch(Bytes batch);
 struct BatchView {
   BatchHeader header;
   std::span<std::uint8_t> bytes;
+  /// Largest record timestamp, when split_batches walked the records (else kNoTimestamp).
+  std::int64_t max_record_timestamp = kNoTimestamp;
+};
+
+struct SplitOptions {
+  std::size_t max_batch_bytes = SIZE_MAX;
+  /// Set: also check every record (validate_batch_and_records), with this limit on a
+  /// compressed batch's decompressed size. Unset: header, length and CRC only.
+  std::optional<std::size_t> records_max_decompressed;
 };
 
 /// Splits `data` (e.g. a produce request's records) into validated batches. Any trailing
 /// partial batch or bad batch is an error naming its position.
 SResult<std::vector<BatchView>> split_batches(std::span<std::uint8_t> data,
                                               std::size_t max_batch_bytes = SIZE_MAX);
+SResult<std::vector<BatchView>> split_batches(std::span<std::uint8_t> data,
+                                              const SplitOptions& options);
 
 // In-place rewrites (the client's bytes are otherwise stored untouched).
 void set_base_offset(std::span<std::uint8_t> batch, std::int64_t base_offset);
@@ -148,6 +159,17 @@ class RecordReader {
 /// end at lastOffsetDelta, varints and lengths are sound. Used on the produce path. Returns
 /// the largest record timestamp (kNoTimestamp for a batch without records).
 SResult<std::int64_t> validate_records(Bytes batch, std::size_t max_decompressed);
+
+struct CheckedBatch {
+  BatchHeader header;
+  std::int64_t max_record_timestamp;  // kNoTimestamp for a batch without records
+};
+
+/// validate_batch and validate_records together, as the produce path needs them. For an
+/// uncompressed batch it is one pass over the bytes: the record walk follows the CRC a
+/// stretch at a time and reads what the CRC just brought into cache. Errors are reported in
+/// validate_batch's order (CRC first), then the records'.
+SResult<CheckedBatch> validate_batch_and_records(Bytes batch, std::size_t max_decompressed);
 
 /// Options of a batch under construction.
 struct BatchOptions {
