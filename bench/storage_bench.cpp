@@ -2,8 +2,9 @@
 //   BM_Append/<batch>/<v>  vs BM_WriteBaseline/<batch>  (plain write() of the same bytes;
 //                          v=1 walks every record as the produce path does, v=0 checks
 //                          only header and CRC; KEEL_BENCH_APPEND_MIB=<n> writes less)
-//   BM_AppendVsWrite/<batch> the two interleaved call by call; counter ratio = write time /
-//                          append time (the figure to quote: noise falls on both alike)
+//   BM_AppendVsWrite/<batch>/<prealloc> append, write() and write() with reserved blocks,
+//                          interleaved call by call; counters ratio (vs write) and
+//                          ratio_reserved (the figures to quote: noise falls on all alike)
 //   BM_SendfileRead        vs BM_ReadWriteBaseline      (page cache -> socketpair, drained)
 //   BM_Crc32c/<impl>/<bytes> CRC32C alone, impl 0 = table, 1 = crc32 instruction, 2 = folding
 //                          (AVX-512 VPCLMULQDQ; falls back to 1 where the CPU lacks it)
@@ -19,10 +20,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "keel/storage/crc32c.h"
@@ -120,40 +123,57 @@ BENCHMARK(BM_WriteBaseline)
 
 // BM_Append against BM_WriteBaseline compares runs made seconds apart; on a shared machine
 // the kernel's page-cache work varies by more than the difference being measured. Here each
-// append is paired with a write() of the same bytes (own buffer, own file, same directory),
-// alternating which goes first, and each side's time is summed separately.
+// append is paired with a write() of the same bytes (own buffer, own file, same directory)
+// and with a write() into a file whose blocks were all reserved before the timer started
+// (the best a raw writer can do), rotating which goes first; each side's time is summed
+// separately. Second argument: the log's block reservation on (1, the default) or off (0).
+//   ratio          = write time / append time (the figure: plain write() baseline)
+//   ratio_reserved = reserved-file write time / append time (what the engine costs beyond
+//                    the file system's best case)
 void BM_AppendVsWrite(benchmark::State& state) {
   using Clock = std::chrono::steady_clock;
   auto batch = batch_of(static_cast<std::size_t>(state.range(0)));
-  const auto plain = batch;
-  Clock::duration append_time{}, write_time{};
+  const auto plain = batch, reserved = batch;
+  LogConfig config;
+  if (state.range(1) == 0) config.preallocate_max_bytes = 0;
+  Clock::duration append_time{}, write_time{}, reserved_time{};
   for (auto _ : state) {
     auto dir = bench_dir("paired");
-    auto log = Log::open(dir / "b-0", LogConfig{}).value();
-    int fd = ::open((dir / "plain").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) state.SkipWithError("open");
-    bool append_first = true;
+    auto log = Log::open(dir / "b-0", config).value();
+    auto create = [&](const char* name) {
+      return ::open((dir / name).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    };
+    int fd = create("plain"), reserved_fd = create("reserved");
+    if (fd < 0 || reserved_fd < 0 ||
+        ::fallocate(reserved_fd, FALLOC_FL_KEEP_SIZE, 0, kAppendBytes + (2 << 20)) != 0)
+      state.SkipWithError("open or fallocate");
+    auto timed = [](Clock::duration& sum, auto&& op) {
+      auto t = Clock::now();
+      bool ok = op();
+      sum += Clock::now() - t;
+      return ok;
+    };
+    const std::function<bool()> ops[] = {
+        [&] { return timed(append_time, [&] { return log->append(batch).ok(); }); },
+        [&] {
+          return timed(write_time, [&] {
+            return ::write(fd, plain.data(), plain.size()) == static_cast<ssize_t>(plain.size());
+          });
+        },
+        [&] {
+          return timed(reserved_time, [&] {
+            return ::write(reserved_fd, reserved.data(), reserved.size()) ==
+                   static_cast<ssize_t>(reserved.size());
+          });
+        }};
+    std::size_t first = 0;
     for (std::int64_t done = 0; done < kAppendBytes;
-         done += static_cast<std::int64_t>(batch.size()), append_first = !append_first) {
-      auto append = [&] {
-        auto t = Clock::now();
-        if (!log->append(batch).ok()) state.SkipWithError("append");
-        append_time += Clock::now() - t;
-      };
-      auto write = [&] {
-        auto t = Clock::now();
-        if (::write(fd, plain.data(), plain.size()) < 0) state.SkipWithError("write");
-        write_time += Clock::now() - t;
-      };
-      if (append_first) {
-        append();
-        write();
-      } else {
-        write();
-        append();
-      }
+         done += static_cast<std::int64_t>(batch.size()), first = (first + 1) % 3) {
+      for (std::size_t i = 0; i < 3; ++i)
+        if (!ops[(first + i) % 3]()) state.SkipWithError("append or write failed");
     }
     ::close(fd);
+    ::close(reserved_fd);
     log.reset();
     fs::remove_all(dir);
   }
@@ -163,11 +183,12 @@ void BM_AppendVsWrite(benchmark::State& state) {
   };
   state.counters["append_ms"] = ms(append_time);
   state.counters["write_ms"] = ms(write_time);
+  state.counters["reserved_ms"] = ms(reserved_time);
   state.counters["ratio"] = ms(write_time) / ms(append_time);
+  state.counters["ratio_reserved"] = ms(reserved_time) / ms(append_time);
 }
 BENCHMARK(BM_AppendVsWrite)
-    ->Arg(16 << 10)
-    ->Arg(1 << 20)
+    ->ArgsProduct({{16 << 10, 1 << 20}, {1, 0}})
     ->Unit(benchmark::kMillisecond)
     ->Iterations(3)
     ->UseRealTime();

@@ -3,14 +3,16 @@
 #include <array>
 #include <cstring>
 
+#include "crc32c_x86.h"
+
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include <nmmintrin.h>
 #endif
 
 namespace keel::storage {
 namespace {
 
-constexpr std::uint32_t kPoly = 0x82F63B78;  // reflected Castagnoli polynomial
+using detail::kPoly;
 
 using Tables = std::array<std::array<std::uint32_t, 256>, 8>;
 
@@ -113,6 +115,9 @@ __attribute__((target("sse4.2"), always_inline)) inline std::uint32_t three_way(
   return c;
 }
 
+}  // namespace
+
+namespace detail {
 __attribute__((target("sse4.2"))) std::uint32_t hardware_raw(std::uint32_t c, const std::uint8_t* p,
                                                              std::size_t n) {
   c = three_way<kLongBlock>(c, p, n, kShiftLong);
@@ -127,84 +132,12 @@ __attribute__((target("sse4.2"))) std::uint32_t hardware_raw(std::uint32_t c, co
   while (n--) c = _mm_crc32_u8(c, *p++);
   return c;
 }
+}  // namespace detail
 
-// Long inputs on CPUs with AVX-512 and VPCLMULQDQ: folding by carry-less multiplication
-// (Intel, "Fast CRC Computation for Generic Polynomials Using PCLMULQDQ"), 256 bytes per
-// step in four 512-bit accumulators, about four times the crc32 instruction's 8 bytes per
-// cycle. The state is kept as a message congruent (mod P) to everything consumed so far,
-// so it can be finished with the crc32 instruction instead of a Barrett reduction.
-//
-// Reflected bit order: in a 128-bit lane, bit j is the coefficient of x^(127-j), so the low
-// qword H and high qword L make the lane H*x^64 + L. Moving a lane `bits` further into the
-// message multiplies it by x^bits; carry-less multiplication of two reflected qwords yields
-// their product times x, hence the exponents below are one short.
-constexpr std::uint32_t x_pow_mod(std::size_t n) {  // x^n mod P, reflected
-  std::uint32_t r = 0x80000000u;                    // x^0
-  for (std::size_t i = 0; i < n; ++i) r = (r & 1) ? (r >> 1) ^ kPoly : r >> 1;
-  return r;
-}
+namespace {
+using detail::folding_raw;
+using detail::hardware_raw;
 
-struct FoldConstant {
-  std::uint64_t high_half;  // multiplies H: x^(bits + 63)
-  std::uint64_t low_half;   // multiplies L: x^(bits - 1)
-};
-
-constexpr FoldConstant fold_constant(std::size_t bits) {
-  // A residue of degree < 32 sits in the upper 32 bits of a reflected qword.
-  return {std::uint64_t{x_pow_mod(bits + 63)} << 32, std::uint64_t{x_pow_mod(bits - 1)} << 32};
-}
-
-constexpr FoldConstant kFold256B = fold_constant(256 * 8);
-constexpr FoldConstant kFold192B = fold_constant(192 * 8);
-constexpr FoldConstant kFold128B = fold_constant(128 * 8);
-constexpr FoldConstant kFold64B = fold_constant(64 * 8);
-constexpr std::size_t kFoldMinimum = 1024;  // below this the crc32 path is as fast
-
-#define KEEL_FOLD_TARGET __attribute__((target("sse4.2,avx512f,vpclmulqdq")))
-
-KEEL_FOLD_TARGET inline __m512i broadcast(FoldConstant k) {
-  const auto h = static_cast<long long>(k.high_half), l = static_cast<long long>(k.low_half);
-  return _mm512_set_epi64(l, h, l, h, l, h, l, h);  // per lane: H constant in the low qword
-}
-
-/// Every 128-bit lane of `x` moved by the constant's distance, xor-ed into `data`.
-KEEL_FOLD_TARGET inline __m512i fold(__m512i x, __m512i k, __m512i data) {
-  return _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(x, k, 0x00),
-                                   _mm512_clmulepi64_epi128(x, k, 0x11), data, 0x96);
-}
-
-KEEL_FOLD_TARGET inline __m512i load512(const std::uint8_t* p) {
-  return _mm512_loadu_si512(p);
-}
-
-KEEL_FOLD_TARGET std::uint32_t folding_raw(std::uint32_t c, const std::uint8_t* p, std::size_t n) {
-  if (n < kFoldMinimum) return hardware_raw(c, p, n);
-  // The initial register is the first 32 message bits' complement: xor it in.
-  __m512i x0 =
-      _mm512_xor_si512(load512(p), _mm512_zextsi128_si512(_mm_cvtsi32_si128(static_cast<int>(c))));
-  __m512i x1 = load512(p + 64), x2 = load512(p + 128), x3 = load512(p + 192);
-  p += 256;
-  n -= 256;
-  const __m512i k256 = broadcast(kFold256B);
-  while (n >= 256) {
-    x0 = fold(x0, k256, load512(p));
-    x1 = fold(x1, k256, load512(p + 64));
-    x2 = fold(x2, k256, load512(p + 128));
-    x3 = fold(x3, k256, load512(p + 192));
-    p += 256;
-    n -= 256;
-  }
-  x3 = fold(x0, broadcast(kFold192B), x3);
-  x3 = fold(x1, broadcast(kFold128B), x3);
-  x3 = fold(x2, broadcast(kFold64B), x3);
-  const __m512i k64 = broadcast(kFold64B);
-  for (; n >= 64; p += 64, n -= 64) x3 = fold(x3, k64, load512(p));
-  alignas(64) std::uint8_t state[64];
-  _mm512_store_si512(state, x3);
-  return hardware_raw(hardware_raw(0, state, sizeof state), p, n);
-}
-
-#undef KEEL_FOLD_TARGET
 #endif
 
 bool detect_hardware() {

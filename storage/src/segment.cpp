@@ -86,6 +86,7 @@ SResult<std::shared_ptr<Segment>> Segment::open(const std::filesystem::path& dir
   if (!ti.ok()) return Fail{std::move(ti).error()};
   s->_timeindex = std::move(*ti);
   s->_active = active;
+  if (active) s->start_reserving();
   return s;
 }
 
@@ -130,7 +131,14 @@ SStatus Segment::append(std::span<const std::uint8_t> bytes, std::span<const Bat
   _size.store(pos, std::memory_order_release);
   if (!batches.empty())
     _next_offset.store(batches.back().header.next_offset(), std::memory_order_release);
+  if (_reservation) _reservation->appended(pos);
   return {};
+}
+
+void Segment::start_reserving() {
+  if (!_reservation && _config.preallocate_max_bytes > 0)
+    _reservation = BlockReservation::create(
+        _log.fd(), static_cast<std::uint64_t>(_config.preallocate_max_bytes));
 }
 
 SResult<std::optional<ScannedBatch>> Segment::find(std::int64_t offset, std::uint64_t end) const {
@@ -179,6 +187,7 @@ SResult<std::uint64_t> Segment::recover(std::int32_t max_message_bytes,
   }
   if (valid < end && ::ftruncate(_log.fd(), static_cast<off_t>(valid)) != 0)
     return fail_errno("ftruncate " + _paths.log.string());
+  if (valid < end && _reservation) _reservation->truncated(valid);
   _size.store(valid, std::memory_order_release);
   _next_offset.store(next, std::memory_order_release);
   if (!_active) KEEL_TRY(roll_off());
@@ -199,6 +208,7 @@ SResult<std::uint64_t> Segment::truncate_to(std::int64_t offset) {
   std::uint64_t cut = (*found)->position;
   std::uint64_t removed = size() - cut;
   if (::ftruncate(_log.fd(), static_cast<off_t>(cut)) != 0) return fail_errno("ftruncate");
+  if (_reservation) _reservation->truncated(cut);
   _index->truncate_to(offset);
   _timeindex->truncate_to(offset);
   _size.store(cut, std::memory_order_release);
@@ -238,6 +248,10 @@ SStatus Segment::roll_off() {
   }
   KEEL_TRY(_index->trim());
   KEEL_TRY(_timeindex->trim());
+  if (_reservation) {
+    _reservation->release(size());
+    _reservation.reset();
+  }
   _active = false;
   return {};
 }
@@ -246,6 +260,7 @@ SStatus Segment::make_active() {
   KEEL_TRY(_index->resize(static_cast<std::uint64_t>(_config.segment_index_bytes)));
   KEEL_TRY(_timeindex->resize(static_cast<std::uint64_t>(_config.segment_index_bytes)));
   _active = true;
+  start_reserving();
   return {};
 }
 

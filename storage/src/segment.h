@@ -14,6 +14,7 @@
 #include <optional>
 #include <vector>
 
+#include "block_reserver.h"
 #include "file.h"
 #include "index.h"
 #include "keel/storage/log_config.h"
@@ -119,6 +120,8 @@ class Segment {
   SStatus rescan_tail(std::uint64_t end);
   /// Appender only: publishes a new max timestamp (readers take the same mutex).
   void set_max_timestamp(std::int64_t timestamp, std::int64_t offset);
+  /// Active segments reserve blocks ahead of appends (LogConfig::preallocate_max_bytes).
+  void start_reserving();
 
   std::filesystem::path _dir;
   std::int64_t _base_offset;
@@ -136,6 +139,7 @@ class Segment {
   std::int64_t _max_timestamp = kNoTimestamp;
   std::int64_t _offset_of_max_timestamp = -1;
   bool _active = false;
+  std::shared_ptr<BlockReservation> _reservation;  // while active
 };
 
 }  // namespace keel::storage::detail

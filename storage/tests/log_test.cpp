@@ -1,8 +1,12 @@
 #include "keel/storage/log.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <thread>
 
@@ -418,6 +422,98 @@ TEST(Log, SegmentBytesClampedToInt32Max) {
   c.segment_bytes = 4096;
   log->set_config(c);
   EXPECT_EQ(log->config().segment_bytes, 4096);
+}
+
+std::uint64_t allocated_bytes(const std::filesystem::path& p) {
+  struct stat st {};
+  EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
+  return static_cast<std::uint64_t>(st.st_blocks) * 512;
+}
+
+/// What `size` bytes of data may occupy without a reservation: whole 4 KiB blocks, plus one
+/// for the file system's extent tree.
+std::uint64_t data_blocks(std::uint64_t size) {
+  return (size + 4095) / 4096 * 4096 + 4096;
+}
+
+/// Whether fallocate(KEEP_SIZE) reserves blocks in `dir` (ext4, XFS, tmpfs do).
+bool reserves_blocks(const std::filesystem::path& dir) {
+  const auto probe = dir / "probe";
+  int fd = ::open(probe.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  const bool ok = fd >= 0 && ::fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1 << 20) == 0 &&
+                  allocated_bytes(probe) >= (1 << 20);
+  if (fd >= 0) ::close(fd);
+  std::filesystem::remove(probe);
+  return ok;
+}
+
+/// Polls `done` for up to 5 s (the reservation is made on a background thread).
+bool eventually(const std::function<bool()>& done) {
+  for (int i = 0; i < 500; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
+
+// The active segment reserves blocks past its end (fallocate KEEP_SIZE): the file's size
+// stays the data's size, and roll/close gives the reservation back.
+TEST(Log, ActiveSegmentReservesBlocksAheadAndReleasesThemAtRoll) {
+  TempDir d;
+  LogConfig c;
+  c.segment_bytes = 1 << 20;
+  auto log = open_log(d, c);
+  auto batch = make_batch(200, 1000, std::string(100, 'v'));
+  ASSERT_TRUE(append(*log, batch).ok());
+  const auto first = d.path() / "t-0" / "00000000000000000000.log";
+  const std::uint64_t size = std::filesystem::file_size(first);
+  EXPECT_EQ(size, batch.size());
+  if (!reserves_blocks(d.path()))
+    GTEST_SKIP() << "this file system does not reserve blocks with fallocate(KEEP_SIZE)";
+  EXPECT_TRUE(eventually([&] { return allocated_bytes(first) >= size + 32 * 1024; }));
+  EXPECT_LE(allocated_bytes(first), size + 64 * 1024 + 4096);
+  while (log->segment_count() < 2) ASSERT_TRUE(append(*log, batch).ok());
+  // Rolled: the old segment holds exactly its data again.
+  const std::uint64_t rolled = std::filesystem::file_size(first);
+  EXPECT_LE(allocated_bytes(first), data_blocks(rolled));
+  auto r = log->read(0, 1 << 20);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(headers_of(*r).front().record_count, 200);
+  ASSERT_TRUE(log->close().ok());
+  for (const auto& f : std::filesystem::directory_iterator(d.path() / "t-0")) {
+    if (f.path().extension() != ".log") continue;
+    EXPECT_LE(allocated_bytes(f.path()), data_blocks(f.file_size())) << f.path();
+  }
+}
+
+TEST(Log, PreallocationCanBeTurnedOff) {
+  TempDir d;
+  LogConfig c;
+  c.preallocate_max_bytes = 0;
+  auto log = open_log(d, c);
+  auto batch = make_batch(200, 1000, std::string(100, 'v'));
+  ASSERT_TRUE(append(*log, batch).ok());
+  const auto first = d.path() / "t-0" / "00000000000000000000.log";
+  EXPECT_LE(allocated_bytes(first), data_blocks(batch.size()));
+}
+
+// Blocks reserved by a run that stopped without closing are given back at the next roll.
+TEST(Log, ReservationLeftByAnUncleanStopIsReleasedAtRoll) {
+  TempDir d;
+  if (!reserves_blocks(d.path())) GTEST_SKIP() << "no fallocate(KEEP_SIZE) here";
+  LogConfig c;
+  c.segment_bytes = 1 << 20;
+  auto batch = make_batch(200, 1000, std::string(100, 'v'));
+  const auto first = d.path() / "t-0" / "00000000000000000000.log";
+  {
+    auto log = open_log(d, c);
+    ASSERT_TRUE(append(*log, batch).ok());
+    ASSERT_TRUE(eventually(
+        [&] { return allocated_bytes(first) >= std::filesystem::file_size(first) + 32 * 1024; }));
+  }  // destroyed without close(): like a crash
+  auto log = open_log(d, c);
+  ASSERT_TRUE(log->roll().ok());  // no append in this run: nothing of its own to release
+  EXPECT_LE(allocated_bytes(first), data_blocks(std::filesystem::file_size(first)));
 }
 
 }  // namespace

@@ -131,19 +131,49 @@ TEST(RecordBatch, UncompressedValidationMatchesRecordReader) {
   bb.add(1000, as_bytes("key"), as_bytes("value"), hdrs);
   bb.add(1001, std::nullopt, std::nullopt);
   bb.add(1002, as_bytes("k"), std::nullopt, hdrs);
+  // Records without headers take the walk's shortcut: one- and two-byte varints ...
+  bb.add(1003, as_bytes("plain"), as_bytes(std::string(200, 'p')));
+  bb.add(1004, std::nullopt, as_bytes("v"));
+  // ... and a value whose length needs a three-byte varint.
+  bb.add(1005, as_bytes("big"), as_bytes(std::string(9000, 'b')));
   auto good = bb.build().value();
   ASSERT_TRUE(validate_records(good, 1 << 20).ok());
+  ASSERT_TRUE(validate_batch_and_records(good, 1 << 20).ok());
   int rejected = 0;
   for (std::size_t i = kBatchHeaderSize; i < good.size(); ++i) {
+    if (i > 700 && i + 16 < good.size()) continue;  // the big value's middle: nothing new
     for (std::uint8_t v : {0x00, 0x01, 0x7f, 0x80, 0xff}) {
       auto b = good;
       b[i] = v;
+      const bool expected = reference(b);
       bool ok = validate_records(b, 1 << 20).ok();
-      EXPECT_EQ(ok, reference(b)) << "byte " << i << " = " << int(v);
+      EXPECT_EQ(ok, expected) << "byte " << i << " = " << int(v);
       rejected += ok ? 0 : 1;
+      update_crc(b);  // the one-pass check must agree once the CRC is right
+      EXPECT_EQ(validate_batch_and_records(b, 1 << 20).ok(), expected)
+          << "one pass, byte " << i << " = " << int(v);
     }
   }
   EXPECT_GT(rejected, 0);
+}
+
+// The one-pass check reports a corrupt batch's CRC first, as validate_batch does, even when
+// the corruption also breaks a record; and returns the largest record timestamp.
+TEST(RecordBatch, OnePassCheckReportsCrcFirstAndMaxTimestamp) {
+  auto b = make_batch(40, 5000);
+  auto checked = validate_batch_and_records(b, 1 << 20);
+  ASSERT_TRUE(checked.ok());
+  EXPECT_EQ(checked->max_record_timestamp, 5039);
+  EXPECT_EQ(checked->header.record_count, 40);
+  b[kBatchHeaderSize] = 0xff;  // first record's length: bad varint, and a CRC mismatch
+  auto bad = validate_batch_and_records(b, 1 << 20);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, Errc::corrupt_message);
+  EXPECT_NE(bad.error().message.find("CRC"), std::string::npos) << bad.error().message;
+  update_crc(b);
+  bad = validate_batch_and_records(b, 1 << 20);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, Errc::invalid_record);
 }
 
 TEST(RecordBatch, SplitBatchesAndTooLarge) {

@@ -32,6 +32,12 @@ struct LogConfig {
   std::int64_t max_decompressed_bytes = 256LL * 1024 * 1024;
   /// Not a Kafka setting: validate every record of produced batches (Kafka always does).
   bool validate_records = true;
+  /// Not a Kafka setting: the active segment reserves disk blocks ahead of its appends on a
+  /// background thread (fallocate with KEEP_SIZE: the file's size, and so everything that
+  /// reads it, is unchanged), as much again as it holds, from 64 KiB up to this many bytes;
+  /// given back at roll and close. 0 turns it off. Appends into reserved blocks skip the
+  /// file system's per-write block reservation (ext4 delayed allocation).
+  std::int64_t preallocate_max_bytes = 16LL * 1024 * 1024;
 };
 
 }  // namespace keel::storage
