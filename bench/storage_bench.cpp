@@ -8,8 +8,9 @@
 //   BM_SendfileRead        vs BM_ReadWriteBaseline      (page cache -> socketpair, drained)
 //   BM_Crc32c/<impl>/<bytes> CRC32C alone, impl 0 = table, 1 = crc32 instruction, 2 = folding
 //                          (AVX-512 VPCLMULQDQ; falls back to 1 where the CPU lacks it)
-//   BM_BatchChecks/<bytes>/<records> validate_batch (header, CRC) alone (0), or with the
-//                          record walk of the produce path (1); batch in cache
+//   BM_BatchChecks/<bytes>/<mode> validate_batch (header, CRC) alone (0), the produce
+//                          path's one-pass CRC + record walk (1), the walk alone (2);
+//                          batch in cache
 //   BM_OffsetLookup/<segs> (10 vs 10000 segments: growth must be ~logarithmic)
 //   BM_Recovery/<MiB>      unclean-stop recovery of one active segment (64 MiB by default;
 //                          KEEL_BENCH_RECOVERY_MIB=1024 for the 1 GiB figure)
