@@ -1,6 +1,7 @@
 #include "block_reserver.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -90,26 +91,29 @@ void BlockReservation::truncated(std::uint64_t size) {
   std::lock_guard lock(_mutex);
   _size = size;
   _reserved = std::min(_reserved, size);
+  ++_generation;  // a reservation in flight started before the cut: do not count it
 }
 
 void BlockReservation::reserve() {
   std::lock_guard file(_file_mutex);
-  std::uint64_t from = 0, to = 0;
+  std::uint64_t from = 0, to = 0, generation = 0;
   {
     std::lock_guard lock(_mutex);
     _queued = false;
     if (_released || _failed) return;
     from = std::max(_reserved, _size);
     to = _size + lead(_size);
+    generation = _generation;
   }
   if (to <= from) return;
   const bool ok = ::fallocate(_fd, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(from),
                               static_cast<off_t>(to - from)) == 0;
   std::lock_guard lock(_mutex);
-  if (!ok)
+  if (!ok) {
     _failed = true;  // EOPNOTSUPP, ENOSPC, ...: the appends report what matters
-  else
+  } else if (generation == _generation) {
     _reserved = std::max(_reserved, to);
+  }
 }
 
 void BlockReservation::release(std::uint64_t size) {
@@ -119,10 +123,18 @@ void BlockReservation::release(std::uint64_t size) {
   }
   std::lock_guard file(_file_mutex);
   std::lock_guard lock(_mutex);
-  // Truncating to the current size frees blocks reserved past it (ext4, XFS), also those
-  // left by a run that stopped uncleanly. Failing only keeps them: nothing to report.
-  if (_fd >= 0) (void)::ftruncate(_fd, static_cast<off_t>(size));
   _reserved = 0;
+  struct stat st {};
+  if (_fd < 0 || ::fstat(_fd, &st) != 0) return;
+  // Blocks past the data's last 4 KiB block, beyond one the file system may use for its
+  // extent tree: reserved by this run or by one that stopped uncleanly.
+  const std::uint64_t allocated = static_cast<std::uint64_t>(st.st_blocks) * 512;
+  if (allocated <= (size + 4095) / 4096 * 4096 + 4096) return;
+  // Truncating to the current size frees them (ext4, XFS) but also sets mtime, which
+  // time-based retention may read: put it back. Failing only keeps the blocks.
+  if (::ftruncate(_fd, static_cast<off_t>(size)) != 0) return;
+  const struct timespec times[2] = {{0, UTIME_OMIT}, st.st_mtim};
+  (void)::futimens(_fd, times);
 }
 
 std::uint64_t BlockReservation::reserved_end() const {

@@ -31,7 +31,8 @@ class BlockReservation : public std::enable_shared_from_this<BlockReservation> {
   /// The file was cut to `size` (which freed the blocks past it).
   void truncated(std::uint64_t size);
   /// No more appends: waits for a reservation in flight, then gives back every block past
-  /// `size`.
+  /// `size` (keeping the file's mtime). May wait on the file system: call it without locks
+  /// that readers take.
   void release(std::uint64_t size);
 
   /// For tests: reserved up to here (0 before the first reservation completes).
@@ -49,6 +50,7 @@ class BlockReservation : public std::enable_shared_from_this<BlockReservation> {
   mutable std::mutex _mutex;
   std::uint64_t _size = 0;
   std::uint64_t _reserved = 0;
+  std::uint64_t _generation = 0;  // bumped by truncated()
   bool _queued = false;
   bool _released = false;
   bool _failed = false;  // the file system refused once: stop asking

@@ -164,6 +164,7 @@ SResult<CleanStats> LogCleaner::clean(Log& log, std::int64_t now) {
       }));
     }
     KEEL_TRY(cleaned->roll_off());
+    cleaned->release_reserved_blocks();
     KEEL_TRY(cleaned->flush());
     stats.segments_in += group.size();
     stats.segments_out += 1;

@@ -312,6 +312,7 @@ SStatus Log::roll_locked(std::int64_t new_base) {
     _segments[new_base] = *seg;
   }
   if (empty_old) KEEL_TRY(empty_old->remove());
+  old->release_reserved_blocks();  // outside the segment lock: may wait on the file system
   _dir_dirty.store(true);
   _active_since_ms = _clock();
   _producers.set_map_end_offset(new_base);
@@ -347,11 +348,10 @@ SStatus Log::update_epochs(const std::vector<BatchView>& batches) {
 
 namespace {
 
-/// Like Kafka's leader, makes the header's maxTimestamp the largest record timestamp: time
-/// lookups, the time index and time retention read it, and some clients send -1 there
-/// (sarama 1.22).
-void fix_max_timestamp(BatchView& b, const LogConfig& config) {
-  const std::int64_t max = b.max_record_timestamp;
+/// Like Kafka's leader, makes the header's maxTimestamp the largest record timestamp
+/// (`max`): time lookups, the time index and time retention read it, and some clients send
+/// -1 there (sarama 1.22).
+void fix_max_timestamp(BatchView& b, std::int64_t max, const LogConfig& config) {
   if (config.message_timestamp_type == TimestampType::create_time &&
       b.header.timestamp_type() == TimestampType::create_time && max != kNoTimestamp &&
       max != b.header.max_timestamp) {
@@ -369,9 +369,7 @@ SResult<AppendResult> Log::append(std::span<std::uint8_t> records, const AppendO
   const bool check_records = leader && config.validate_records;
   SplitOptions split_options;
   split_options.max_batch_bytes = static_cast<std::size_t>(config.max_message_bytes);
-  if (check_records)
-    split_options.records_max_decompressed =
-        static_cast<std::size_t>(config.max_decompressed_bytes);
+  split_options.walk_uncompressed_records = check_records;
   auto split = split_batches(records, split_options);
   if (!split.ok()) return Fail{std::move(split).error()};
   auto& batches = *split;
@@ -383,8 +381,16 @@ SResult<AppendResult> Log::append(std::span<std::uint8_t> records, const AppendO
                   [](const BatchView& b) { return b.header.producer_id >= 0; }))
     return fail(Errc::invalid_record,
                 "an idempotent produce must carry exactly one record batch per partition");
-  if (check_records)
-    for (auto& b : batches) fix_max_timestamp(b, config);
+  // Records last, as in Kafka: after every batch's CRC and size and the checks above.
+  // Uncompressed batches were walked in the CRC pass; compressed ones are decompressed here.
+  for (std::size_t i = 0; check_records && i < batches.size(); ++i) {
+    auto& b = batches[i];
+    auto max = b.records ? std::move(*b.records)
+                         : validate_records(
+                               b.bytes, static_cast<std::size_t>(config.max_decompressed_bytes));
+    if (!max.ok()) return Fail{std::move(max).error()};
+    fix_max_timestamp(b, *max, config);
+  }
 
   std::lock_guard lock(_append_mutex);
   if (_closed) return fail(Errc::closed, "log " + _dir.string() + " is closed");
@@ -740,10 +746,13 @@ SStatus Log::close() {
   }
   KEEL_TRY(flush());
   std::lock_guard lock(_append_mutex);
+  SegmentPtr last;
   {
     std::unique_lock slock(_segments_mutex);
-    KEEL_TRY(_segments.rbegin()->second->roll_off());
+    last = _segments.rbegin()->second;
+    KEEL_TRY(last->roll_off());
   }
+  last->release_reserved_blocks();
   _producers.set_map_end_offset(log_end_offset());
   KEEL_TRY(_producers.write_snapshot(_dir));
   _closed = true;

@@ -143,10 +143,10 @@ SResult<std::vector<BatchView>> split_batches(std::span<std::uint8_t> data,
                                                " bytes exceeds max.message.bytes " +
                                                std::to_string(options.max_batch_bytes));
     auto bytes = rest.first(h->size_bytes());
-    if (options.records_max_decompressed) {
-      auto v = validate_batch_and_records(bytes, *options.records_max_decompressed);
+    if (options.walk_uncompressed_records && h->compression() == Compression::none) {
+      auto v = validate_batch_and_records(bytes, 0);  // 0: nothing to decompress
       if (!v.ok()) return Fail{std::move(v).error()};
-      out.push_back({v->header, bytes, v->max_record_timestamp});
+      out.push_back({v->header, bytes, std::move(v->records)});
     } else {
       auto v = validate_batch(bytes);
       if (!v.ok()) return Fail{std::move(v).error()};
@@ -482,14 +482,10 @@ SResult<std::int64_t> validate_records(Bytes batch, std::size_t max_decompressed
 SResult<CheckedBatch> validate_batch_and_records(Bytes batch, std::size_t max_decompressed) {
   auto h = parse_sized_header(batch);
   if (!h.ok()) return Fail{std::move(h).error()};
-  CheckedBatch out{*h, kNoTimestamp};
   if (h->compression() != Compression::none) {
     KEEL_TRY(check_crc(*h, crc32c(batch.subspan(kAttributesOffset))));
     KEEL_TRY(check_batch_fields(*h, batch.size()));
-    auto max = validate_compressed_records(*h, batch, max_decompressed);
-    if (!max.ok()) return Fail{std::move(max).error()};
-    out.max_record_timestamp = *max;
-    return out;
+    return CheckedBatch{*h, validate_compressed_records(*h, batch, max_decompressed)};
   }
   // One pass: the walk follows the CRC stretch by stretch and reads from cache. Its verdict
   // waits until the CRC and the header fields are known good, so errors keep their order.
@@ -502,10 +498,7 @@ SResult<CheckedBatch> validate_batch_and_records(Bytes batch, std::size_t max_de
   }
   KEEL_TRY(check_crc(*h, crc));
   KEEL_TRY(check_batch_fields(*h, batch.size()));
-  auto max = walk.finish();
-  if (!max.ok()) return Fail{std::move(max).error()};
-  out.max_record_timestamp = *max;
-  return out;
+  return CheckedBatch{*h, walk.finish()};
 }
 
 // ---- BatchBuilder ----

@@ -135,6 +135,12 @@ SStatus Segment::append(std::span<const std::uint8_t> bytes, std::span<const Bat
   return {};
 }
 
+void Segment::release_reserved_blocks() {
+  if (_active || !_reservation) return;
+  _reservation->release(size());
+  _reservation.reset();
+}
+
 void Segment::start_reserving() {
   if (!_reservation && _config.preallocate_max_bytes > 0)
     _reservation = BlockReservation::create(
@@ -248,10 +254,6 @@ SStatus Segment::roll_off() {
   }
   KEEL_TRY(_index->trim());
   KEEL_TRY(_timeindex->trim());
-  if (_reservation) {
-    _reservation->release(size());
-    _reservation.reset();
-  }
   _active = false;
   return {};
 }

@@ -97,6 +97,9 @@ class Segment {
 
   /// Stops appends: writes the final time-index entry and trims both indexes.
   SStatus roll_off();
+  /// After roll_off: gives back the disk blocks reserved ahead of appends. Waits for a
+  /// reservation in flight, so call it outside the log's segment lock (readers take it).
+  void release_reserved_blocks();
   /// Makes the indexes appendable again (active segment after a clean open).
   SStatus make_active();
   SStatus flush();

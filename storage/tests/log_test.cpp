@@ -353,6 +353,31 @@ TEST(Log, LeaderRejectsMultiBatchIdempotentAppend) {
   EXPECT_EQ(r->last_offset, 8);
 }
 
+// Kafka checks every batch's CRC and size before it looks at records, and the one-pass
+// check must not change which error a request gets.
+TEST(Log, RecordErrorsComeAfterEveryBatchsCrcAndSize) {
+  TempDir d;
+  auto log = open_log(d);
+  auto bad_record = make_batch(3);
+  bad_record[kBatchHeaderSize] = 0xff;  // first record's length
+  update_crc(bad_record);
+  auto bad_crc = make_batch(2);
+  bad_crc[40] ^= 0xff;
+  auto r = append(*log, concat(bad_record, bad_crc));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::corrupt_message) << r.error().message;
+  r = append(*log, concat(bad_record, make_batch(2)));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::invalid_record) << r.error().message;
+  // The one-batch rule for idempotent producers comes before the records too.
+  auto idem = idem_batch(7, 0);
+  r = append(*log, concat(bad_record, idem));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("exactly one record batch"), std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(log->log_end_offset(), 0);
+}
+
 TEST(Log, FollowerAppendSkipsProducerChecks) {
   TempDir d;
   auto log = open_log(d);
@@ -514,6 +539,25 @@ TEST(Log, ReservationLeftByAnUncleanStopIsReleasedAtRoll) {
   auto log = open_log(d, c);
   ASSERT_TRUE(log->roll().ok());  // no append in this run: nothing of its own to release
   EXPECT_LE(allocated_bytes(first), data_blocks(std::filesystem::file_size(first)));
+}
+
+// Giving the reserved blocks back (a truncate to the same size) must not move the segment's
+// mtime: time retention falls back to it for segments without timestamps.
+TEST(Log, ReleasingReservedBlocksKeepsTheSegmentsMtime) {
+  TempDir d;
+  if (!reserves_blocks(d.path())) GTEST_SKIP() << "no fallocate(KEEP_SIZE) here";
+  auto log = open_log(d, LogConfig{});
+  ASSERT_TRUE(append(*log, make_batch(200, 1000, std::string(100, 'v'))).ok());
+  const auto first = d.path() / "t-0" / "00000000000000000000.log";
+  ASSERT_TRUE(eventually(
+      [&] { return allocated_bytes(first) >= std::filesystem::file_size(first) + 32 * 1024; }));
+  const struct timespec old_times[2] = {{1'600'000'000, 0}, {1'600'000'000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, first.c_str(), old_times, 0), 0);
+  ASSERT_TRUE(log->roll().ok());
+  EXPECT_LE(allocated_bytes(first), data_blocks(std::filesystem::file_size(first)));
+  struct stat st {};
+  ASSERT_EQ(::stat(first.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1'600'000'000);
 }
 
 }  // namespace

@@ -73,15 +73,18 @@ SResult<BatchHeader> validate_batch(Bytes batch);
 struct BatchView {
   BatchHeader header;
   std::span<std::uint8_t> bytes;
-  /// Largest record timestamp, when split_batches walked the records (else kNoTimestamp).
-  std::int64_t max_record_timestamp = kNoTimestamp;
+  /// Set by split_batches with SplitOptions::walk_uncompressed_records for an uncompressed
+  /// batch: its records' verdict from the CRC pass, i.e. the largest record timestamp or the
+  /// first bad record. The caller reports it where it checks records, after the checks that
+  /// come before them in Kafka's order (every batch's CRC and size first).
+  std::optional<SResult<std::int64_t>> records = std::nullopt;
 };
 
 struct SplitOptions {
   std::size_t max_batch_bytes = SIZE_MAX;
-  /// Set: also check every record (validate_batch_and_records), with this limit on a
-  /// compressed batch's decompressed size. Unset: header, length and CRC only.
-  std::optional<std::size_t> records_max_decompressed;
+  /// Walk the records of uncompressed batches in the same pass as their CRC
+  /// (validate_batch_and_records); compressed batches get validate_batch only.
+  bool walk_uncompressed_records = false;
 };
 
 /// Splits `data` (e.g. a produce request's records) into validated batches. Any trailing
@@ -162,13 +165,16 @@ SResult<std::int64_t> validate_records(Bytes batch, std::size_t max_decompressed
 
 struct CheckedBatch {
   BatchHeader header;
-  std::int64_t max_record_timestamp;  // kNoTimestamp for a batch without records
+  /// validate_records' verdict: the largest record timestamp (kNoTimestamp for a batch
+  /// without records), or the first bad record.
+  SResult<std::int64_t> records;
 };
 
 /// validate_batch and validate_records together, as the produce path needs them. For an
 /// uncompressed batch it is one pass over the bytes: the record walk follows the CRC a
-/// stretch at a time and reads what the CRC just brought into cache. Errors are reported in
-/// validate_batch's order (CRC first), then the records'.
+/// stretch at a time and reads what the CRC just brought into cache. An error means the
+/// batch itself is bad (validate_batch's errors, CRC first); a bad record is reported in
+/// `records`, so callers can order it after other batches' CRC errors.
 SResult<CheckedBatch> validate_batch_and_records(Bytes batch, std::size_t max_decompressed);
 
 /// Options of a batch under construction.
