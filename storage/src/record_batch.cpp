@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <limits>
 #include <string>
 
 #include "bytes.h"
@@ -36,6 +35,13 @@ std::string operator+(std::string what, Where w) {
 }
 std::string operator+(const char* what, Where w) {
   return std::string(what) + at_offset(w.base_offset);
+}
+
+/// baseTimestamp + timestampDelta, wrapping as Java's long does: both come from the client,
+/// and a signed overflow would be undefined behaviour.
+std::int64_t record_timestamp(std::int64_t base, std::int64_t delta) {
+  return static_cast<std::int64_t>(static_cast<std::uint64_t>(base) +
+                                   static_cast<std::uint64_t>(delta));
 }
 
 }  // namespace
@@ -266,7 +272,7 @@ SResult<std::optional<Record>> RecordReader::next() {
   rec.timestamp =
       _header.timestamp_type() == TimestampType::log_append_time && !_header.has_delete_horizon()
           ? _header.max_timestamp
-          : _header.base_timestamp + rec.timestamp_delta;
+          : record_timestamp(_header.base_timestamp, rec.timestamp_delta);
   auto read_blob = [&](std::optional<Bytes>& dst) -> bool {
     auto n = r.varint();
     if (!n || *n < -1) return false;
@@ -367,7 +373,7 @@ class RecordWalk {
     if (!_error && _h.record_count > 0 && _cursor.last != _h.last_offset_delta)
       _error = "lastOffsetDelta does not match the last record";
     if (_error) return fail(Errc::invalid_record, _error + Where{_h.base_offset});
-    return _h.record_count > 0 ? _h.base_timestamp + _cursor.max_delta : kNoTimestamp;
+    return _cursor.max_timestamp;
   }
 
  private:
@@ -375,7 +381,7 @@ class RecordWalk {
     const std::uint8_t* p;
     std::int32_t seen = 0;
     std::int32_t last = -1;
-    std::int64_t max_delta = std::numeric_limits<std::int64_t>::min();
+    std::int64_t max_timestamp = kNoTimestamp;  // Kafka's LogValidator starts there too
   };
 
   /// The common record (no headers) in fewer steps: reads the header count as the record's
@@ -398,7 +404,7 @@ class RecordWalk {
     if (header_count != 0 || p + 1 != end) return false;
     c.p = end;
     c.last = static_cast<std::int32_t>(off_delta);
-    c.max_delta = std::max(c.max_delta, ts_delta);
+    c.max_timestamp = std::max(c.max_timestamp, record_timestamp(_h.base_timestamp, ts_delta));
     return true;
   }
 
@@ -418,7 +424,7 @@ class RecordWalk {
     if (off_delta <= c.last || off_delta > _h.last_offset_delta)
       return "record offset delta out of order";
     c.last = static_cast<std::int32_t>(off_delta);
-    c.max_delta = std::max(c.max_delta, ts_delta);
+    c.max_timestamp = std::max(c.max_timestamp, record_timestamp(_h.base_timestamp, ts_delta));
     auto skip_blob = [&](bool nullable) {
       std::int64_t n = 0;
       if (!read_varint32(p, end, n) || n < -1) return false;
@@ -456,7 +462,8 @@ SResult<std::int64_t> validate_compressed_records(const BatchHeader& h, Bytes ba
     if (!rec.ok()) return Fail{std::move(rec).error()};
     if (!*rec) break;
     last = (*rec)->offset_delta;
-    max_timestamp = std::max(max_timestamp, h.base_timestamp + (*rec)->timestamp_delta);
+    max_timestamp =
+        std::max(max_timestamp, record_timestamp(h.base_timestamp, (*rec)->timestamp_delta));
   }
   if (h.record_count > 0 && last != h.last_offset_delta)
     return fail(Errc::invalid_record, "lastOffsetDelta does not match the last record");

@@ -161,6 +161,31 @@ TEST(RecordBatch, UncompressedValidationMatchesRecordReader) {
   EXPECT_GT(rejected, 0);
 }
 
+// baseTimestamp and the deltas come from the client; their sum wraps like Java's long
+// instead of overflowing (undefined behaviour, which the sanitizer build traps), and the
+// largest timestamp is the largest of the wrapped sums, as in Kafka's LogValidator.
+TEST(RecordBatch, TimestampSumsWrapInsteadOfOverflowing) {
+  auto b = make_batch(3, 0);  // deltas 0, 1, 2
+  detail::store_be<std::int64_t>(b.data() + 27, INT64_MAX - 1);
+  update_crc(b);
+  const std::int64_t largest = INT64_MAX;  // the third record's INT64_MAX - 1 + 2 wraps
+  auto max = validate_records(b, 1 << 20);
+  ASSERT_TRUE(max.ok()) << max.error().message;
+  EXPECT_EQ(*max, largest);
+  auto checked = validate_batch_and_records(b, 1 << 20);
+  ASSERT_TRUE(checked.ok());
+  EXPECT_EQ(*checked->records, largest);
+  auto lz4 = make_batch(3, 0, "", Compression::lz4);
+  detail::store_be<std::int64_t>(lz4.data() + 27, INT64_MAX - 1);
+  update_crc(lz4);
+  EXPECT_EQ(*validate_records(lz4, 1 << 20), largest);
+  auto r = RecordReader::open(lz4, 1 << 20);
+  ASSERT_TRUE(r.ok());
+  (void)*r->next();
+  (void)*r->next();
+  EXPECT_EQ((*r->next())->timestamp, INT64_MIN);
+}
+
 // The one-pass check reports a corrupt batch's CRC first, as validate_batch does, even when
 // the corruption also breaks a record; and returns the largest record timestamp.
 TEST(RecordBatch, OnePassCheckReportsCrcFirstAndMaxTimestamp) {
