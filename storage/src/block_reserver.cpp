@@ -137,9 +137,4 @@ void BlockReservation::release(std::uint64_t size) {
   (void)::futimens(_fd, times);
 }
 
-std::uint64_t BlockReservation::reserved_end() const {
-  std::lock_guard lock(_mutex);
-  return _reserved;
-}
-
 }  // namespace keel::storage::detail

@@ -35,8 +35,6 @@ class BlockReservation : public std::enable_shared_from_this<BlockReservation> {
   /// that readers take.
   void release(std::uint64_t size);
 
-  /// For tests: reserved up to here (0 before the first reservation completes).
-  std::uint64_t reserved_end() const;
   /// Runs on the reserver thread.
   void reserve();
 
@@ -47,7 +45,7 @@ class BlockReservation : public std::enable_shared_from_this<BlockReservation> {
   const int _fd;
   const std::uint64_t _max_ahead;
   std::mutex _file_mutex;  // held across fallocate and the release's truncate
-  mutable std::mutex _mutex;
+  std::mutex _mutex;
   std::uint64_t _size = 0;
   std::uint64_t _reserved = 0;
   std::uint64_t _generation = 0;  // bumped by truncated()

@@ -171,17 +171,26 @@ const RawFn kImpl = pick();  // resolved once, before main
 
 }  // namespace
 
+namespace {
+
+/// A raw implementation with the register inverted on entry and exit, as CRC-32C defines.
+std::uint32_t run(RawFn raw, std::uint32_t crc, const void* data, std::size_t size) {
+  return ~raw(~crc, static_cast<const std::uint8_t*>(data), size);
+}
+
+}  // namespace
+
 std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t size) {
-  return ~kImpl(~crc, static_cast<const std::uint8_t*>(data), size);
+  return run(kImpl, crc, data, size);
 }
 
 std::uint32_t crc32c_portable(std::uint32_t crc, const void* data, std::size_t size) {
-  return ~portable_raw(~crc, static_cast<const std::uint8_t*>(data), size);
+  return run(portable_raw, crc, data, size);
 }
 
 std::uint32_t crc32c_hardware(std::uint32_t crc, const void* data, std::size_t size) {
 #if defined(__x86_64__)
-  if (detect_hardware()) return ~hardware_raw(~crc, static_cast<const std::uint8_t*>(data), size);
+  if (detect_hardware()) return run(hardware_raw, crc, data, size);
 #endif
   return crc32c_portable(crc, data, size);
 }
@@ -192,7 +201,7 @@ bool crc32c_hardware_available() {
 
 std::uint32_t crc32c_folding(std::uint32_t crc, const void* data, std::size_t size) {
 #if defined(__x86_64__)
-  if (detect_folding()) return ~folding_raw(~crc, static_cast<const std::uint8_t*>(data), size);
+  if (detect_folding()) return run(folding_raw, crc, data, size);
 #endif
   return crc32c_hardware(crc, data, size);
 }

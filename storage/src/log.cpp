@@ -383,8 +383,8 @@ SResult<AppendResult> Log::append(std::span<std::uint8_t> records, const AppendO
                 "an idempotent produce must carry exactly one record batch per partition");
   // Records last, as in Kafka: after every batch's CRC and size and the checks above.
   // Uncompressed batches were walked in the CRC pass; compressed ones are decompressed here.
-  for (std::size_t i = 0; check_records && i < batches.size(); ++i) {
-    auto& b = batches[i];
+  for (auto& b : batches) {
+    if (!check_records) break;
     auto max = b.records ? std::move(*b.records)
                          : validate_records(
                                b.bytes, static_cast<std::size_t>(config.max_decompressed_bytes));

@@ -358,7 +358,7 @@ class RecordWalk {
     const std::uint8_t* stop = _begin + std::min(limit, static_cast<std::size_t>(_end - _begin));
     Cursor c = _cursor;  // a local copy stays in registers across the loop
     while (!_error && c.seen < _h.record_count && c.p < stop) {
-      if (!accept_plain_record(c)) _error = next_record(c);
+      _error = next_record(c);
       ++c.seen;
     }
     _cursor = c;
@@ -384,30 +384,6 @@ class RecordWalk {
     std::int64_t max_timestamp = kNoTimestamp;  // Kafka's LogValidator starts there too
   };
 
-  /// The common record (no headers) in fewer steps: reads the header count as the record's
-  /// last byte, so no load waits on the key and value lengths. Accepts only what next_record
-  /// would accept; anything else (headers, errors) is left to next_record. Returns true and
-  /// advances `c` when it accepted the record.
-  __attribute__((always_inline)) bool accept_plain_record(Cursor& c) const {
-    const std::uint8_t* p = c.p;
-    std::int64_t len = 0, ts_delta = 0, off_delta = 0, key_len = 0, value_len = 0;
-    if (!read_varint32(p, _end, len) || len < 2 || len > _end - p) return false;
-    const std::uint8_t* const end = p + len;
-    const std::uint8_t header_count = end[-1];
-    ++p;  // attributes
-    if (!read_zigzag(p, end, 10, ts_delta) || !read_varint32(p, end, off_delta)) return false;
-    if (off_delta <= c.last || off_delta > _h.last_offset_delta) return false;
-    if (!read_varint32(p, end, key_len) || key_len < -1 || key_len > end - p) return false;
-    p += std::max<std::int64_t>(key_len, 0);
-    if (!read_varint32(p, end, value_len) || value_len < -1 || value_len > end - p) return false;
-    p += std::max<std::int64_t>(value_len, 0);
-    if (header_count != 0 || p + 1 != end) return false;
-    c.p = end;
-    c.last = static_cast<std::int32_t>(off_delta);
-    c.max_timestamp = std::max(c.max_timestamp, record_timestamp(_h.base_timestamp, ts_delta));
-    return true;
-  }
-
   /// One record at c.p; the problem, or nullptr.
   __attribute__((always_inline)) const char* next_record(Cursor& c) const {
     const std::uint8_t* p = c.p;
@@ -418,6 +394,9 @@ class RecordWalk {
     c.p = end;
     std::int64_t ts_delta = 0, off_delta = 0;
     if (p == end) return "bad record header";
+    // Loaded now, so the usual case below (no headers: a count of 0 as the last byte) does
+    // not wait for a load whose address depends on the key and value lengths.
+    const std::uint8_t last_byte = end[-1];
     ++p;  // attributes: unused in v2
     if (!read_zigzag(p, end, 10, ts_delta) || !read_varint32(p, end, off_delta))
       return "bad record header";
@@ -434,6 +413,7 @@ class RecordWalk {
       return true;
     };
     if (!skip_blob(true) || !skip_blob(true)) return "bad record key/value";
+    if (p + 1 == end && last_byte == 0) return nullptr;
     std::int64_t headers = 0;
     if (!read_varint32(p, end, headers) || headers < 0 || headers > end - p)
       return "bad header count";
