@@ -20,7 +20,7 @@ if [[ -n "$files" ]]; then
 fi
 
 echo "== build (-Werror)"
-scripts/build.sh build -DKEEL_WERROR=ON
+scripts/build.sh build -DKEEL_WERROR=ON -DKEEL_REQUIRE_TEST_DEPS=ON
 echo "== tests"
 # Integration tests drive real clients whose own timing (rebalances, retries) can make a run
 # fail on a loaded 2-core machine; a failing test gets one more try, and both runs show in the
