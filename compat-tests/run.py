@@ -1,40 +1,52 @@
-#!/usr/bin/env python3
-"""Runs one cell of the compatibility matrix: one client, one scenario, a fresh keel.
+#!/usr/bin/python3
+"""Runs cells of the compatibility matrix: real clients, each scenario program once per cell.
 
-    run.py --clients build/compat-tests/clients.json --client kafkajs --scenario 2
+    run.py --client kafkajs --scenario 2            one cell against a fresh keel
+    run.py --bootstrap HOST:PORT [--clients a,b] [--scenarios 1,5] [--out matrix.md]
+                                                    every cell against a broker you started
 
-Starts `keel serve` (KEEL_BINARY) on an ephemeral port with a temporary data directory,
-runs the client's scenario program (see README.md for the contract), writes the outcome to
-<results>/<client>.s<N>.json and exits with the program's status (77 = unsupported, which
-ctest reports as skipped). Scenario 3 goes through a proxy that throws away Produce
-responses; scenario 7 runs every client as a verifier of this client's records.
+Without --bootstrap (how ctest runs each cell) it starts `keel serve` (KEEL_BINARY) on an
+ephemeral port with a temporary data directory and the scenario's broker settings. With
+--bootstrap it runs against an existing broker or cluster — Apache Kafka, Redpanda, another
+keel — that it neither starts nor reconfigures: every topic and group name gets a prefix of
+its own (KEEL_TOPIC_PREFIX), and a scenario that needs a broker setting the broker lacks is
+`skipped`, naming it. Outcomes go to <results>/<client>.s<N>.json; --bootstrap also writes
+the matrix (docs/compatibility.md's form) to --out or stdout. Scenario 3 goes through a
+proxy that throws away Produce responses (kafka_proxy.py); scenario 7 runs every client as
+a verifier of this client's records. Exit status: 0 when nothing failed (one cell: 77 when
+the client cannot do it, which ctest reports as skipped).
 """
 
 import argparse
-import asyncio
+import concurrent.futures
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
+import tempfile
 import time
+import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "broker", "tests", "integration"))
 from keel_harness import KeelBroker  # noqa: E402
+from kafka_proxy import ProduceResponseDropper  # noqa: E402
+import matrix  # noqa: E402
 
 UNSUPPORTED = 77
 PROGRAM_TIMEOUT = 240.0
-PRODUCE_API_KEY = 0
 DROPPED_PRODUCE_REQUESTS = (2, 5, 9)  # 1-based, counted over all connections
+SCENARIOS = range(1, 8)
+DEFAULT_CLIENTS_JSON = os.path.join(HERE, "..", "build", "compat-tests", "clients.json")
 
-# Broker settings per scenario (everything else is keel's Kafka-like default).
-SCENARIO_OVERRIDES = {
-    2: {"num.partitions": 3},
-    6: {"auto.create.topics.enable": False, "message.max.bytes": 100000},
-    7: {"num.partitions": 3},
+# The broker settings a scenario needs, beyond Kafka's defaults: a fresh keel is started
+# with them; an external broker that has other values skips the scenario. Keep it short:
+# every scenario creates its own topics (with topic-level settings where it needs them), so
+# that one broker started with all of these runs every scenario.
+SCENARIO_BROKER_CONFIG = {
+    6: {"auto.create.topics.enable": False},  # producing to an unknown topic must fail
 }
 
 _VERSION = re.compile(r"^client-version:\s*(.+)$", re.M)
@@ -43,99 +55,11 @@ _SKIPPED_CODEC = re.compile(r"^skipped codec:\s*(.+)$", re.M)
 _PARTIAL = re.compile(r"^partial:\s*(.+)$", re.M)
 
 
-class ProduceResponseDropper:
-    """A TCP proxy in front of keel. For the Produce requests numbered in `drop` it forwards
-    the request, waits for keel's answer, discards it and closes both connections: the
-    client sees a disconnect for a batch the broker has already appended."""
-
-    def __init__(self, drop):
-        self.drop = set(drop)
-        self.upstream = None
-        self.produce_seen = 0
-        self.dropped = 0
-        self.port = None
-        self._loop = asyncio.new_event_loop()
-        self._server = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self):
-        self._thread.start()
-        self._ready.wait(10)
-        return self.port
-
-    def stop(self):
-        async def shutdown():
-            self._server.close()
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            self._loop.stop()
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop)
-        self._thread.join(5)
-
-    def _run(self):
-        asyncio.set_event_loop(self._loop)
-        self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._serve, "127.0.0.1", 0))
-        self.port = self._server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self._loop.run_forever()
-
-    async def _serve(self, client_r, client_w):
-        try:
-            broker_r, broker_w = await asyncio.open_connection(*self.upstream)
-        except OSError:
-            client_w.close()
-            return
-        pending = asyncio.Queue()  # per request: True = drop its response
-        tasks = [asyncio.ensure_future(self._requests(client_r, broker_w, pending)),
-                 asyncio.ensure_future(self._responses(broker_r, client_w, pending))]
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for t in tasks:
-                t.cancel()
-            client_w.close()
-            broker_w.close()
-
-    async def _requests(self, client_r, broker_w, pending):
-        while True:
-            frame = await _read_frame(client_r)
-            if frame is None:
-                return
-            drop = False
-            if int.from_bytes(frame[4:6], "big", signed=True) == PRODUCE_API_KEY:
-                self.produce_seen += 1
-                drop = self.produce_seen in self.drop
-            broker_w.write(frame)
-            await broker_w.drain()
-            await pending.put(drop)
-            if drop:
-                # Read no more from the client; the response side closes everything once
-                # keel has answered this request.
-                await asyncio.Event().wait()
-
-    async def _responses(self, broker_r, client_w, pending):
-        while True:
-            frame = await _read_frame(broker_r)
-            if frame is None:
-                return
-            if await pending.get():
-                self.dropped += 1
-                return
-            client_w.write(frame)
-            await client_w.drain()
-
-
-async def _read_frame(reader):
-    try:
-        head = await reader.readexactly(4)
-        body = await reader.readexactly(int.from_bytes(head, "big"))
-    except (asyncio.IncompleteReadError, ConnectionError):
-        return None
-    return head + body
+def config_text(value):
+    """A setting as the broker reports it (DescribeConfigs strings; booleans lower case)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def run_program(command, bootstrap, scenario, extra_env=None):
@@ -177,30 +101,101 @@ def error_line(run):
     return lines[-1].strip()[:300] if lines else f"exit status {run['rc']}"
 
 
-def run_scenario(clients, name, scenario):
-    overrides = dict(SCENARIO_OVERRIDES.get(scenario, {}))
+class FreshKeel:
+    """Where a cell runs without --bootstrap: a new keel per cell, with the scenario's
+    settings."""
+
+    def __init__(self):
+        self.label = "a fresh keel, one broker per cell (`ctest -L compat`)"
+
+    def missing(self, scenario):
+        return []
+
+    def broker(self, name, scenario):
+        return KeelBroker(overrides=SCENARIO_BROKER_CONFIG.get(scenario, {}),
+                          name=f"compat-{name}-s{scenario}")
+
+    def prefix(self, name):
+        return os.environ.get("KEEL_TOPIC_PREFIX", "")
+
+
+class ExternalBroker:
+    """Where every cell runs with --bootstrap: a broker or cluster this script did not
+    start. Names get a per-run, per-client prefix so that runs never meet each other's
+    topics or groups."""
+
+    def __init__(self, bootstrap):
+        self.bootstrap = bootstrap
+        self.host, port = bootstrap.rsplit(":", 1)
+        self.port = int(port)
+        self.run_id = time.strftime("compat-%Y%m%d%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:6]
+        self.label = f"the broker at `{bootstrap}` (`run.py --bootstrap`)"
+        self.configs = self._broker_configs()
+
+    def _broker_configs(self):
+        """The settings of the broker the bootstrap address leads to (DescribeConfigs)."""
+        from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="compat-run")
+        try:
+            node = admin.describe_cluster()["brokers"][0]["node_id"]
+            [response] = admin.describe_configs(
+                [ConfigResource(ConfigResourceType.BROKER, str(node))])
+            entries = response.resources[0][4]
+            return {entry[0]: entry[1] for entry in entries}
+        finally:
+            admin.close()
+
+    def missing(self, scenario):
+        """The settings this scenario needs that the broker has otherwise, as text."""
+        return [f"{key}={config_text(want)} (the broker has {self.configs.get(key)})"
+                for key, want in SCENARIO_BROKER_CONFIG.get(scenario, {}).items()
+                if self.configs.get(key) != config_text(want)]
+
+    def broker(self, name, scenario):
+        return self
+
+    def prefix(self, name):
+        return f"{self.run_id}-{name}-"
+
+    # The context-manager and health-check face of KeelBroker, for run_scenario.
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def assert_alive(self):
+        pass
+
+    def tail(self):
+        return f"(the broker at {self.bootstrap} is not ours: see its own logs)"
+
+
+def run_scenario(target, clients, name, scenario, verifiers):
+    """Runs one cell; `verifiers` are the clients that read scenario 7's records back."""
+    missing = target.missing(scenario)
+    if missing:
+        return {"rc": None, "skipped": "needs " + ", ".join(missing), "seconds": 0.0,
+                "stdout": "", "stderr": ""}
+    prefix = {"KEEL_TOPIC_PREFIX": target.prefix(name)}
     proxy = None
-    if scenario == 3:
-        proxy = ProduceResponseDropper(DROPPED_PRODUCE_REQUESTS)
-        port = proxy.start()
-        overrides["advertised.listeners"] = f"PLAINTEXT://127.0.0.1:{port}"
-    with KeelBroker(overrides=overrides, name=f"compat-{name}-s{scenario}") as broker:
-        bootstrap = broker.bootstrap
-        if proxy:
-            proxy.upstream = (broker.host, broker.port)
-            bootstrap = f"127.0.0.1:{proxy.port}"
+    with target.broker(name, scenario) as broker:
+        bootstrap = f"{broker.host}:{broker.port}"
+        if scenario == 3:
+            proxy = ProduceResponseDropper(DROPPED_PRODUCE_REQUESTS)
+            bootstrap = f"127.0.0.1:{proxy.start(broker.host, broker.port)}"
         if scenario == 7:
-            topic = f"s7-{name}"
-            run = run_program(clients[name], bootstrap, 7, {"KEEL_MODE": "produce",
-                                                             "KEEL_TOPIC": topic})
+            topic = f"{prefix['KEEL_TOPIC_PREFIX']}s7-{name}"
+            run = run_program(clients[name], bootstrap, 7,
+                              {**prefix, "KEEL_MODE": "produce", "KEEL_TOPIC": topic})
             run["verifiers"] = {}
             if run["rc"] == 0:
-                for other, command in clients.items():
-                    v = run_program(command, bootstrap, 7, {"KEEL_MODE": "verify",
-                                                            "KEEL_TOPIC": topic})
-                    run["verifiers"][other] = v
+                for other in verifiers:
+                    run["verifiers"][other] = run_program(
+                        clients[other], bootstrap, 7,
+                        {**prefix, "KEEL_MODE": "verify", "KEEL_TOPIC": topic})
         else:
-            run = run_program(clients[name], bootstrap, scenario)
+            run = run_program(clients[name], bootstrap, scenario, prefix)
         if proxy:
             proxy.stop()
             run["dropped"] = proxy.dropped
@@ -212,6 +207,8 @@ def run_scenario(clients, name, scenario):
 def judge(run, scenario):
     """(status, detail) for the matrix: pass, partial (passed what the client can do),
     unsupported or fail."""
+    if run.get("skipped"):
+        return "skipped", run["skipped"]
     if run["rc"] == UNSUPPORTED:
         return "unsupported", first_match(_UNSUPPORTED, run["stdout"]) or "no reason given"
     if run["rc"] != 0:
@@ -233,42 +230,98 @@ def judge(run, scenario):
     return "pass", ""
 
 
-def report(run, name, scenario, status, detail):
-    print(f"== {name} scenario {scenario}: {status.upper()}"
-          + (f" — {detail}" if detail else "") + f" ({run['seconds']} s)")
-    if status not in ("pass", "partial"):
-        print(f"--- {name} stdout ---\n{tail(run['stdout'])}")
-        print(f"--- {name} stderr ---\n{tail(run['stderr'])}")
+def report(run, name, scenario, status, detail, out=sys.stdout):
+    lines = [f"== {name} scenario {scenario}: {status.upper()}"
+             + (f" — {detail}" if detail else "") + f" ({run['seconds']} s)"]
+    if status == "fail":
+        lines += [f"--- {name} stdout ---", tail(run["stdout"]),
+                  f"--- {name} stderr ---", tail(run["stderr"])]
         for other, v in run.get("verifiers", {}).items():
             if v["rc"] != 0:
-                print(f"--- verifier {other} stderr ---\n{tail(v['stderr'])}")
-        if status == "fail":
-            print(run["broker_tail"])
+                lines += [f"--- verifier {other} stderr ---", tail(v["stderr"])]
+        lines.append(run["broker_tail"])
+    print("\n".join(lines), file=out, flush=True)
+
+
+def cell_result(run, name, scenario, status, detail):
+    return {"client": name, "scenario": scenario, "status": status, "detail": detail,
+            "seconds": run["seconds"],
+            "version": first_match(_VERSION, run["stdout"]) or "unknown",
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def run_cell(target, clients, name, scenario, verifiers, results, log=sys.stdout):
+    run = run_scenario(target, clients, name, scenario, verifiers)
+    status, detail = judge(run, scenario)
+    report(run, name, scenario, status, detail, log)
+    result = cell_result(run, name, scenario, status, detail)
+    if results:
+        os.makedirs(results, exist_ok=True)
+        with open(os.path.join(results, f"{name}.s{scenario}.json"), "w") as f:
+            json.dump(result, f, indent=1)
+    return result
+
+
+def names(text, known, what):
+    chosen = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in known]
+    if unknown:
+        sys.exit(f"run.py: unknown {what} {', '.join(unknown)} (known: {', '.join(known)})")
+    return chosen
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients-json", default=DEFAULT_CLIENTS_JSON,
+                        help="name -> command of each client (CMake writes "
+                             "build/compat-tests/clients.json)")
+    parser.add_argument("--bootstrap", help="HOST:PORT of a running broker to test instead "
+                                            "of a fresh keel per cell")
+    parser.add_argument("--clients", help="comma-separated clients (default: all)")
+    parser.add_argument("--scenarios", help="comma-separated scenarios (default: 1-7)")
+    parser.add_argument("--client", help="one client (the ctest form)")
+    parser.add_argument("--scenario", type=int, choices=SCENARIOS, help="one scenario")
+    parser.add_argument("--jobs", type=int, default=2, help="cells run at once (--bootstrap)")
+    parser.add_argument("--results", default=os.environ.get("KEEL_COMPAT_RESULTS"),
+                        help="folder for one JSON file per cell")
+    parser.add_argument("--out", help="write the matrix here (--bootstrap; default stdout)")
+    return parser.parse_args()
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", required=True, help="clients.json: name -> command")
-    parser.add_argument("--client", required=True)
-    parser.add_argument("--scenario", type=int, required=True, choices=range(1, 8))
-    parser.add_argument("--results", default=os.environ.get("KEEL_COMPAT_RESULTS"))
-    args = parser.parse_args()
-
-    with open(args.clients) as f:
+    args = parse_args()
+    with open(args.clients_json) as f:
         clients = json.load(f)
-    run = run_scenario(clients, args.client, args.scenario)
-    status, detail = judge(run, args.scenario)
-    report(run, args.client, args.scenario, status, detail)
-    if args.results:
-        os.makedirs(args.results, exist_ok=True)
-        result = {"client": args.client, "scenario": args.scenario, "status": status,
-                  "detail": detail, "seconds": run["seconds"],
-                  "version": first_match(_VERSION, run["stdout"]) or "unknown",
-                  "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        path = os.path.join(args.results, f"{args.client}.s{args.scenario}.json")
-        with open(path, "w") as f:
-            json.dump(result, f, indent=1)
-    return {"pass": 0, "partial": 0, "unsupported": UNSUPPORTED}.get(status, 1)
+    chosen = names(args.clients or args.client or ",".join(clients), list(clients), "client")
+    scenarios = ([args.scenario] if args.scenario else
+                 [int(n) for n in names(args.scenarios or "1,2,3,4,5,6,7",
+                                        [str(n) for n in SCENARIOS], "scenario")])
+    if not args.bootstrap:
+        if len(chosen) != 1 or len(scenarios) != 1:
+            sys.exit("run.py: without --bootstrap, name one --client and one --scenario")
+        result = run_cell(FreshKeel(), clients, chosen[0], scenarios[0], list(clients),
+                          args.results)
+        return {"pass": 0, "partial": 0, "unsupported": UNSUPPORTED}.get(result["status"], 1)
+
+    target = ExternalBroker(args.bootstrap)
+    results = args.results or tempfile.mkdtemp(prefix="compat-results-")
+    # Scenario 7's records are read back by every chosen client; cells of one client run in
+    # order, and --jobs clients at once.
+    def client_cells(name):
+        return [run_cell(target, clients, name, n, chosen, results, sys.stderr)
+                for n in scenarios]
+    with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        cells = [c for cs in pool.map(client_cells, chosen) for c in cs]
+    text = matrix.render({(c["client"], c["scenario"]): c for c in cells}, chosen,
+                         target.label)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+    else:
+        print(text)
+    print(f"run.py: {len(cells)} cells against {args.bootstrap}, results in {results}",
+          file=sys.stderr)
+    return 1 if any(c["status"] == "fail" for c in cells) else 0
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 # missing is installed, and nothing is fetched from outside Debian's configured sources.
 #   scripts/install-deps.sh          build + run dependencies
 #   scripts/install-deps.sh --test   also the test clients and tools
+#   scripts/install-deps.sh --print-test-packages   list the test-only packages, install nothing
 set -euo pipefail
 
 build_pkgs=(
@@ -17,6 +18,11 @@ test_pkgs=(
   python3-snappy python3-lz4 python3-zstandard
   golang-go golang-github-shopify-sarama-dev
 )
+
+if [[ "${1:-}" == "--print-test-packages" ]]; then
+  printf '%s\n' "${test_pkgs[@]}"
+  exit 0
+fi
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then

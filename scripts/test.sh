@@ -4,8 +4,10 @@
 #   1. clang-format check of every C/C++ source
 #   2. release build with -Werror, all ctest tests (unit, integration, compat, schema check),
 #      then docs/compatibility.md from the compat results
-#   3. ASan+UBSan build of the unit tests
-#   4. libFuzzer targets (clang), each for a bounded time
+#   3. the README's first command as a machine without the test packages runs it
+#      (scripts/check-first-command.sh: build, no test-only file used, one record through)
+#   4. ASan+UBSan build of the unit tests
+#   5. libFuzzer targets (clang), each for a bounded time
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
@@ -30,6 +32,9 @@ rm -rf build/compat-results
 echo "== compatibility matrix (docs/compatibility.md, from this run)"
 /usr/bin/python3 compat-tests/matrix.py build/compat-results build/compat-tests/clients.json \
   > docs/compatibility.md
+
+echo "== the README's first command, without the test packages"
+scripts/check-first-command.sh build-first
 
 echo "== ASan+UBSan unit tests"
 scripts/build.sh build-asan -DKEEL_WERROR=ON -DKEEL_SANITIZE=ON -DKEEL_BENCH=OFF \

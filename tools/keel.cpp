@@ -2,6 +2,7 @@
 // `keel produce`, `keel consume` and `keel groups` are a small client (commands/).
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -67,13 +68,16 @@ int serve(const ServeOptions& options) {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - started)
                         .count();
-    for (const auto& l : broker.listeners())
-      std::printf("keel: listening on %s://%s:%u\n", l.name.c_str(), l.host.c_str(), l.port);
-    for (const auto& l : broker.advertised_listeners())
-      std::printf("keel: advertised as %s://%s:%u\n", l.name.c_str(), l.host.c_str(), l.port);
+    // The listening lines come last, so a person who just ran the README's first command
+    // sees where to connect and how to stop it at the bottom of their terminal.
     std::printf("keel: node %d of cluster %s ready in %lld ms, data in %s\n", config.node_id,
                 broker.cluster_id().c_str(), static_cast<long long>(ms),
                 config.log_dirs.front().c_str());
+    for (const auto& l : broker.advertised_listeners())
+      std::printf("keel: advertised as %s://%s:%u\n", l.name.c_str(), l.host.c_str(), l.port);
+    for (const auto& l : broker.listeners())
+      std::printf("keel: listening on %s://%s:%u\n", l.name.c_str(), l.host.c_str(), l.port);
+    std::printf("keel: Ctrl-C (or kill %d) stops it cleanly\n", static_cast<int>(getpid()));
     std::fflush(stdout);
     int sig = 0;
     sigwait(&signals, &sig);

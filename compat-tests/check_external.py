@@ -1,0 +1,68 @@
+#!/usr/bin/python3
+"""Checks `run.py --bootstrap` against the built-in run: starts one keel the way a user
+would start a broker to test (only the settings run.py names as scenario needs), runs
+`run.py --bootstrap` against it for the given clients, and fails unless every cell has the
+status the built-in run (one fresh keel per cell, results in --results) gave it.
+
+    check_external.py --clients-json build/compat-tests/clients.json \
+        --results build/compat-results --clients librdkafka,kafka-python
+"""
+
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "broker", "tests", "integration"))
+from keel_harness import KeelBroker  # noqa: E402
+import run  # noqa: E402
+
+
+def statuses(results_dir, clients):
+    found = {}
+    for path in glob.glob(os.path.join(results_dir, "*.json")):
+        with open(path) as f:
+            r = json.load(f)
+        if r["client"] in clients:
+            found[(r["client"], r["scenario"])] = r["status"]
+    return found
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients-json", required=True)
+    parser.add_argument("--results", required=True, help="the built-in run's results")
+    parser.add_argument("--clients", required=True)
+    args = parser.parse_args()
+    clients = args.clients.split(",")
+    built_in = statuses(args.results, clients)
+    if len(built_in) != 7 * len(clients):
+        sys.exit(f"check_external: the built-in run has {len(built_in)} of "
+                 f"{7 * len(clients)} cells for {args.clients}: run `ctest -L compat` first")
+
+    settings = {k: v for needs in run.SCENARIO_BROKER_CONFIG.values() for k, v in needs.items()}
+    external = tempfile.mkdtemp(prefix="compat-external-")
+    with KeelBroker(overrides=settings, name="compat-external") as broker:
+        proc = subprocess.run([sys.executable, os.path.join(HERE, "run.py"),
+                               "--clients-json", args.clients_json,
+                               "--bootstrap", broker.bootstrap, "--clients", args.clients,
+                               "--results", external, "--out",
+                               os.path.join(external, "matrix.md")])
+        broker.assert_alive()
+    got = statuses(external, clients)
+    differ = [f"{c} s{n}: built-in {built_in[(c, n)]}, --bootstrap {got.get((c, n))}"
+              for (c, n) in sorted(built_in) if got.get((c, n)) != built_in[(c, n)]]
+    if differ:
+        print("check_external: the matrices differ:\n  " + "\n  ".join(differ))
+        return 1
+    print(f"check_external: {len(got)} cells, the same as the built-in run "
+          f"(run.py exit {proc.returncode}, matrix in {external}/matrix.md)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
