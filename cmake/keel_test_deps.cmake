@@ -63,11 +63,12 @@ endfunction()
 
 # Checked once per (python, module) and cached, so reconfigures stay fast.
 function(keel_test_dep_python found python)
-  _keel_test_dep_hidden(${found} "python modules ${ARGN}")
   set(all TRUE)
   foreach(module ${ARGN})
     string(MAKE_C_IDENTIFIER "KEEL_PY_${python}_${module}" var)
-    if(NOT DEFINED CACHE{${var}})
+    if(KEEL_TEST_DEPS_HIDDEN)
+      set(${var} FALSE)  # shadows the cached answer in this function only
+    elseif(NOT DEFINED CACHE{${var}})
       execute_process(COMMAND ${python} -c "import ${module}" RESULT_VARIABLE rc
                       OUTPUT_QUIET ERROR_QUIET)
       if(rc EQUAL 0)

@@ -16,7 +16,7 @@ dir=${1:-build-first}
 echo "check-first-command: build in $dir as a machine without test packages would"
 scripts/build.sh "$dir" -DKEEL_TEST_DEPS_HIDDEN=ON -DKEEL_WERROR=ON
 
-echo "check-first-command: no file of a test-only package is used by that build"
+echo "check-first-command: checking that the build uses no file of a test-only package"
 mapfile -t test_pkgs < <(scripts/install-deps.sh --print-test-packages)
 ninja -C "$dir" -t deps > "$dir/first-command-deps.txt"
 dpkg-query -L "${test_pkgs[@]}" 2>/dev/null |
@@ -40,7 +40,7 @@ if hits:
     sys.exit("check-first-command: the plain build uses test-only files: " + ", ".join(hits))
 ' "$dir/CMakeCache.txt" "$dir/build.ninja" "$dir/first-command-deps.txt"
 
-echo "check-first-command: start it, one record through it, stop it"
+echo "check-first-command: starting it, one record through it, stopping it"
 data=$(mktemp -d)
 out="$data/serve.out"
 "$dir/tools/keel" serve -o "log.dirs=$data/logs" -o listeners=PLAINTEXT://127.0.0.1:0 \
