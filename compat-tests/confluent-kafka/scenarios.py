@@ -32,14 +32,16 @@ def producer(bootstrap, **conf):
 def standalone_consumer(bootstrap, reset="error", **conf):
     """A consumer that only assign()s: confluent-kafka insists on a group.id, but no group
     request is ever sent. `reset` is auto.offset.reset."""
-    return Consumer({"bootstrap.servers": bootstrap, "group.id": "compat-unused",
+    return Consumer({"bootstrap.servers": bootstrap,
+                     "group.id": canonical.prefixed("compat-unused"),
                      "enable.auto.commit": False, "auto.offset.reset": reset,
                      "fetch.wait.max.ms": 100, **conf})
 
 
-def create_topic(admin, topic, partitions):
+def create_topic(admin, topic, partitions, config=None):
     futures = admin.create_topics([NewTopic(topic, num_partitions=partitions,
-                                            replication_factor=1)], request_timeout=WAIT_S)
+                                            replication_factor=1, config=config or {})],
+                                  request_timeout=WAIT_S)
     futures[topic].result(timeout=WAIT_S)  # raises KafkaException
 
 
@@ -135,18 +137,19 @@ def scenario_1_admin(bootstrap):
     brokers = set(admin.list_topics(timeout=WAIT_S).brokers)
     if not brokers:
         raise Mismatch("metadata lists no broker")
-    create_topic(admin, "s1-admin", 3)
-    if "s1-admin" not in admin.list_topics(timeout=WAIT_S).topics:
-        raise Mismatch("s1-admin is not listed after it was created")
-    described = admin.list_topics("s1-admin", timeout=WAIT_S).topics["s1-admin"]
+    topic = canonical.prefixed("s1-admin")
+    create_topic(admin, topic, 3)
+    if topic not in admin.list_topics(timeout=WAIT_S).topics:
+        raise Mismatch(f"{topic} is not listed after it was created")
+    described = admin.list_topics(topic, timeout=WAIT_S).topics[topic]
     leaders = {p: pm.leader for p, pm in described.partitions.items()}
     if described.error is not None or sorted(leaders) != [0, 1, 2] or \
             not set(leaders.values()) <= brokers:
-        raise Mismatch(f"s1-admin described with error {described.error}, leaders {leaders}; "
+        raise Mismatch(f"{topic} described with error {described.error}, leaders {leaders}; "
                        f"expected 3 partitions led by brokers {brokers}")
-    admin.delete_topics(["s1-admin"], request_timeout=WAIT_S)["s1-admin"].result(WAIT_S)
-    if "s1-admin" in admin.list_topics(timeout=WAIT_S).topics:
-        raise Mismatch("s1-admin is still listed after it was deleted")
+    admin.delete_topics([topic], request_timeout=WAIT_S)[topic].result(WAIT_S)
+    if topic in admin.list_topics(timeout=WAIT_S).topics:
+        raise Mismatch(f"{topic} is still listed after it was deleted")
 
 
 def scenario_2_codecs(bootstrap):
@@ -160,7 +163,7 @@ def scenario_2_codecs(bootstrap):
             canonical.skipped_codec(codec, f"librdkafka {confluent_kafka.libversion()[0]}: "
                                     f"{e.args[0].str()}")
             continue
-        topic = f"s2-{codec}"
+        topic = canonical.prefixed(f"s2-{codec}")
         create_topic(admin, topic, canonical.PARTITIONS)
         produce_canonical(p, topic, 10000)
         consume_canonical(bootstrap, topic, 10000)
@@ -168,13 +171,17 @@ def scenario_2_codecs(bootstrap):
 
 
 def scenario_3_idempotence(bootstrap):
-    create_topic(admin_client(bootstrap), "s3-idempotent", canonical.PARTITIONS)
+    topic = canonical.prefixed("s3-idempotent")
+    create_topic(admin_client(bootstrap), topic, canonical.PARTITIONS)
     p = producer(bootstrap, **{"enable.idempotence": True, "acks": "all",
                                "retry.backoff.ms": 50, "reconnect.backoff.ms": 50})
     # Waiting for delivery every 100 records makes at least 20 Produce requests, so the
     # proxy gets to drop the responses of requests 2, 5 and 9.
-    produce_canonical(p, "s3-idempotent", 2000, chunk=100)
-    consume_canonical(bootstrap, "s3-idempotent", 2000)
+    produce_canonical(p, topic, 2000, chunk=100)
+    consume_canonical(bootstrap, topic, 2000)
+
+
+S4_GROUP = canonical.prefixed("s4-group")  # the topic and the group id
 
 
 class GroupMember:
@@ -186,13 +193,13 @@ class GroupMember:
         self.name = name
         self.values = []
         self.consumer = Consumer({
-            "bootstrap.servers": bootstrap, "group.id": "s4-group", "client.id": name,
+            "bootstrap.servers": bootstrap, "group.id": S4_GROUP, "client.id": name,
             # librdkafka 2.0.2 mishandles cooperative-sticky; range is its default.
             "partition.assignment.strategy": "range",
             "enable.auto.commit": False, "auto.offset.reset": "earliest",
             "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000,
             "fetch.wait.max.ms": 100})
-        self.consumer.subscribe(["s4-group"])
+        self.consumer.subscribe([S4_GROUP])
 
     def poll(self):
         msgs = self.consumer.consume(num_messages=500, timeout=0.05)
@@ -222,7 +229,7 @@ class GroupMember:
 
 
 def produce_s4(bootstrap, first, count):
-    produce(producer(bootstrap, acks="all"), "s4-group",
+    produce(producer(bootstrap, acks="all"), S4_GROUP,
             [{"key": str(i).encode(), "value": f"s4-{i}".encode(), "partition": i % 6}
              for i in range(first, first + count)])
 
@@ -253,7 +260,7 @@ def consume_s4(members, first, count):
 
 
 def scenario_4_group(bootstrap):
-    create_topic(admin_client(bootstrap), "s4-group", 6)
+    create_topic(admin_client(bootstrap), S4_GROUP, 6)
     members = [GroupMember(bootstrap, f"s4-member-{n}") for n in range(3)]
     # Produce once the group is stable: a record consumed just before a rebalance, whose
     # commit is then refused, would rightly be delivered again to its next owner.
@@ -295,7 +302,7 @@ def expect_offset(m, offset, what):
 
 
 def scenario_5_seek(bootstrap):
-    topic = "s5-seek"
+    topic = canonical.prefixed("s5-seek")
     create_topic(admin_client(bootstrap), topic, 1)
     t0 = (int(time.time()) - 3600) * 1000
     p = producer(bootstrap)
@@ -372,22 +379,26 @@ def expect_code(what, err, *codes):
 
 
 def scenario_6_errors(bootstrap):
+    unknown = canonical.prefixed("s6-unknown")
+    big_topic = canonical.prefixed("s6-big")
+    partitions_topic = canonical.prefixed("s6-partitions")
     admin = admin_client(bootstrap)
     # The broker's metadata says UNKNOWN_TOPIC_OR_PARTITION; librdkafka fails the record
     # with that code, or with its local _UNKNOWN_TOPIC when it has already given up on the
     # topic (after topic.metadata.propagation.max.ms).
     p = producer(bootstrap, **{"topic.metadata.propagation.max.ms": 1000})
     expect_code("produce to unknown topic",
-                delivery_error(p, "s6-unknown", value=b"v", partition=0),
+                delivery_error(p, unknown, value=b"v", partition=0),
                 KafkaError._UNKNOWN_TOPIC, KafkaError.UNKNOWN_TOPIC_OR_PART)
-    if "s6-unknown" in admin.list_topics(timeout=WAIT_S).topics:
-        raise Mismatch("s6-unknown was created although auto-creation is off")
+    if unknown in admin.list_topics(timeout=WAIT_S).topics:
+        raise Mismatch(f"{unknown} was created although auto-creation is off")
 
-    create_topic(admin, "s6-big", 1)
-    # message.max.bytes above the record, so the broker's limit is the one tested.
+    # The topic's own limit, below the record; the producer's message.max.bytes above it, so
+    # the broker's check is the one tested.
+    create_topic(admin, big_topic, 1, {"max.message.bytes": "100000"})
     p = producer(bootstrap, **{"message.max.bytes": 1000000, "compression.type": "none"})
     big = bytes(i % 256 for i in range(200000))
-    expect_code("200000-byte record", delivery_error(p, "s6-big", value=big, partition=0),
+    expect_code("200000-byte record", delivery_error(p, big_topic, value=big, partition=0),
                 KafkaError.MSG_SIZE_TOO_LARGE)
 
     futures = admin.create_topics([NewTopic("bad name!", num_partitions=1,
@@ -395,10 +406,10 @@ def scenario_6_errors(bootstrap):
     expect_code("create topic 'bad name!'", admin_error(futures, "bad name!"),
                 KafkaError.TOPIC_EXCEPTION)
 
-    create_topic(admin, "s6-partitions", 3)
-    futures = admin.create_partitions([NewPartitions("s6-partitions", 2)],
+    create_topic(admin, partitions_topic, 3)
+    futures = admin.create_partitions([NewPartitions(partitions_topic, 2)],
                                       request_timeout=WAIT_S)
-    expect_code("3 partitions -> 2", admin_error(futures, "s6-partitions"),
+    expect_code("3 partitions -> 2", admin_error(futures, partitions_topic),
                 KafkaError.INVALID_PARTITIONS)
 
 

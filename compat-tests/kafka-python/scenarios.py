@@ -118,20 +118,21 @@ def scenario_1_admin(bootstrap):
         cluster = admin.describe_cluster()
         if not cluster["brokers"]:
             raise Mismatch(f"metadata lists no broker: {cluster}")
-        admin.create_topics([NewTopic("s1-admin", 3, 1)], timeout_ms=REQUEST_TIMEOUT_MS)
-        if "s1-admin" not in admin.list_topics():
-            raise Mismatch("s1-admin is not listed after it was created")
-        [described] = admin.describe_topics(["s1-admin"])
+        topic = canonical.prefixed("s1-admin")
+        admin.create_topics([NewTopic(topic, 3, 1)], timeout_ms=REQUEST_TIMEOUT_MS)
+        if topic not in admin.list_topics():
+            raise Mismatch(f"{topic} is not listed after it was created")
+        [described] = admin.describe_topics([topic])
         brokers = {b["node_id"] for b in cluster["brokers"]}
         partitions = sorted(p["partition"] for p in described["partitions"])
         leaders = [p["leader"] for p in described["partitions"]]
         if described["error_code"] != 0 or partitions != [0, 1, 2] or \
                 not all(leader in brokers for leader in leaders):
-            raise Mismatch(f"s1-admin described as {described}, expected 3 partitions led by "
+            raise Mismatch(f"{topic} described as {described}, expected 3 partitions led by "
                            f"brokers {brokers}")
-        admin.delete_topics(["s1-admin"], timeout_ms=REQUEST_TIMEOUT_MS)
-        if "s1-admin" in admin.list_topics():
-            raise Mismatch("s1-admin is still listed after it was deleted")
+        admin.delete_topics([topic], timeout_ms=REQUEST_TIMEOUT_MS)
+        if topic in admin.list_topics():
+            raise Mismatch(f"{topic} is still listed after it was deleted")
 
 
 def scenario_2_codecs(bootstrap):
@@ -142,7 +143,7 @@ def scenario_2_codecs(bootstrap):
                 canonical.skipped_codec(codec, f"kafka-python {kafka.__version__} needs the "
                                         f"Python module {module}, which is not installed")
                 continue
-        topic = f"s2-{codec}"
+        topic = canonical.prefixed(f"s2-{codec}")
         create_topic(bootstrap, topic, canonical.PARTITIONS)
         produce_canonical(bootstrap, topic, 10000,
                           compression_type=None if codec == "none" else codec)
@@ -157,6 +158,9 @@ def scenario_3_idempotence(bootstrap):
         "kafka/record/memory_records.py)")
 
 
+S4_GROUP = canonical.prefixed("s4-group")  # the topic and the group id
+
+
 class GroupMember(threading.Thread):
     """One KafkaConsumer of group s4-group in its own thread: kafka-python blocks inside
     poll() while its group rebalances, so members cannot share a thread. Every polled batch
@@ -165,7 +169,7 @@ class GroupMember(threading.Thread):
     def __init__(self, bootstrap, name):
         super().__init__(name=name, daemon=True)
         self.consumer = KafkaConsumer(
-            "s4-group", bootstrap_servers=bootstrap, group_id="s4-group", client_id=name,
+            S4_GROUP, bootstrap_servers=bootstrap, group_id=S4_GROUP, client_id=name,
             enable_auto_commit=False, auto_offset_reset="earliest",
             partition_assignment_strategy=[RangePartitionAssignor],
             session_timeout_ms=6000, heartbeat_interval_ms=1000,
@@ -218,7 +222,7 @@ class GroupMember(threading.Thread):
 
 def produce_s4(bootstrap, first, count):
     with closing(producer(bootstrap, acks="all", linger_ms=5)) as p:
-        futures = [p.send("s4-group", key=str(i).encode(), value=f"s4-{i}".encode(),
+        futures = [p.send(S4_GROUP, key=str(i).encode(), value=f"s4-{i}".encode(),
                           partition=i % 6) for i in range(first, first + count)]
         p.flush()
         for f in futures:
@@ -250,7 +254,7 @@ def consume_s4(members, first, count):
 
 
 def scenario_4_group(bootstrap):
-    create_topic(bootstrap, "s4-group", 6)
+    create_topic(bootstrap, S4_GROUP, 6)
     members = [GroupMember(bootstrap, f"s4-member-{n}") for n in range(3)]
     # Produce once the group is stable: a record consumed just before a rebalance, whose
     # commit is then refused, would rightly be delivered again to its next owner.
@@ -287,7 +291,8 @@ def expect_offset(record, offset, what):
 
 
 def scenario_5_seek(bootstrap):
-    topic, tp = "s5-seek", TopicPartition("s5-seek", 0)
+    topic = canonical.prefixed("s5-seek")
+    tp = TopicPartition(topic, 0)
     create_topic(bootstrap, topic, 1)
     t0 = (int(time.time()) - 3600) * 1000
     with closing(producer(bootstrap, linger_ms=5)) as p:
@@ -363,34 +368,40 @@ def expect_error(what, error_type, action):
 
 
 def scenario_6_errors(bootstrap):
+    unknown = canonical.prefixed("s6-unknown")
+    big_topic = canonical.prefixed("s6-big")
+    partitions_topic = canonical.prefixed("s6-partitions")
     with closing(admin_client(bootstrap)) as admin:
         # kafka-python's producer waits (max_block_ms) for metadata naming the topic and,
         # as the broker keeps answering UNKNOWN_TOPIC_OR_PARTITION, gives up with
         # KafkaTimeoutError (kafka/producer/kafka.py _wait_on_metadata).
         with closing(producer(bootstrap, max_block_ms=3000)) as p:
             expect_error("produce to unknown topic", errors.KafkaTimeoutError,
-                         lambda: p.send("s6-unknown", value=b"v", partition=0))
-        [described] = admin.describe_topics(["s6-unknown"])
+                         lambda: p.send(unknown, value=b"v", partition=0))
+        [described] = admin.describe_topics([unknown])
         if described["error_code"] != errors.UnknownTopicOrPartitionError.errno:
-            raise Mismatch(f"metadata for s6-unknown: {described}, expected error code "
+            raise Mismatch(f"metadata for {unknown}: {described}, expected error code "
                            f"{errors.UnknownTopicOrPartitionError.errno}")
-        if "s6-unknown" in admin.list_topics():
-            raise Mismatch("s6-unknown was created although auto-creation is off")
+        if unknown in admin.list_topics():
+            raise Mismatch(f"{unknown} was created although auto-creation is off")
 
-        admin.create_topics([NewTopic("s6-big", 1, 1)], timeout_ms=REQUEST_TIMEOUT_MS)
-        # max_request_size above the record, so the broker's limit is the one tested.
+        # The topic's own limit, below the record; max_request_size above it, so the
+        # broker's check is the one tested.
+        admin.create_topics([NewTopic(big_topic, 1, 1,
+                                      topic_configs={"max.message.bytes": "100000"})],
+                            timeout_ms=REQUEST_TIMEOUT_MS)
         with closing(producer(bootstrap, max_request_size=1048576)) as p:
             big = bytes(i % 256 for i in range(200000))
             expect_error("200000-byte record", errors.MessageSizeTooLargeError,
-                         lambda: p.send("s6-big", value=big, partition=0).get(timeout=WAIT_S))
+                         lambda: p.send(big_topic, value=big, partition=0).get(timeout=WAIT_S))
 
         expect_error("create topic 'bad name!'", errors.InvalidTopicError,
                      lambda: admin.create_topics([NewTopic("bad name!", 1, 1)],
                                                  timeout_ms=REQUEST_TIMEOUT_MS))
 
-        admin.create_topics([NewTopic("s6-partitions", 3, 1)], timeout_ms=REQUEST_TIMEOUT_MS)
+        admin.create_topics([NewTopic(partitions_topic, 3, 1)], timeout_ms=REQUEST_TIMEOUT_MS)
         expect_error("3 partitions -> 2", errors.InvalidPartitionsError,
-                     lambda: admin.create_partitions({"s6-partitions": NewPartitions(2)},
+                     lambda: admin.create_partitions({partitions_topic: NewPartitions(2)},
                                                      timeout_ms=REQUEST_TIMEOUT_MS))
 
 

@@ -6,6 +6,12 @@ const { Kafka, CompressionTypes, Partitioners, logLevel } = require('kafkajs')
 const { version: KAFKAJS_VERSION } = require('kafkajs/package.json')
 
 const PARTITIONS = 3
+// Every topic name and group id of scenarios 1-6 goes through prefixed(): KEEL_TOPIC_PREFIX
+// (optional, default empty) keeps runs that share a broker apart.
+const TOPIC_PREFIX = process.env.KEEL_TOPIC_PREFIX || ''
+function prefixed(name) {
+  return TOPIC_PREFIX + name
+}
 const SEND_CHUNK = 500 // records per producer.send()
 // Scenario 3 sends fewer records at a time: 20 Produce requests, so the proxy gets to drop
 // the responses to the 2nd, 5th and 9th.
@@ -133,8 +139,12 @@ async function waitUntil(condition, timeoutMs, what) {
   }
 }
 
-async function createTopic(admin, topic, numPartitions) {
-  await admin.createTopics({ topics: [{ topic, numPartitions }], waitForLeaders: true })
+// configEntries: topic-level configs, as [{ name, value }].
+async function createTopic(admin, topic, numPartitions, configEntries = []) {
+  await admin.createTopics({
+    topics: [{ topic, numPartitions, configEntries }],
+    waitForLeaders: true,
+  })
 }
 
 async function produceCanonical(producer, topic, count, compression, chunk = SEND_CHUNK) {
@@ -151,7 +161,7 @@ async function produceCanonical(producer, topic, count, compression, chunk = SEN
 // until partition p has counts[p] messages; more than that is an error.
 async function consumeFromBeginning(kafka, topic, counts, timeoutMs = 30000) {
   const got = counts.map(() => [])
-  const groupId = `kafkajs-read-${topic}-${process.pid}-${Date.now()}`
+  const groupId = prefixed(`kafkajs-read-${topic}-${process.pid}-${Date.now()}`)
   return withClient(
     () => kafka.consumer({ groupId, ...CONSUMER_TIMING }),
     async consumer => {
@@ -252,7 +262,7 @@ function protocolErrors(e) {
 // Scenarios.
 
 async function scenarioAdmin(kafka) {
-  const topic = 's1-admin'
+  const topic = prefixed('s1-admin')
   await withClient(
     () => kafka.admin(),
     async admin => {
@@ -299,7 +309,7 @@ async function scenarioCodecs(kafka) {
     )
   }
   for (const [codec, compression] of Object.entries(codecs)) {
-    const topic = `s2-${codec}`
+    const topic = prefixed(`s2-${codec}`)
     await withClient(
       () => kafka.admin(),
       admin => createTopic(admin, topic, PARTITIONS)
@@ -314,7 +324,7 @@ async function scenarioCodecs(kafka) {
 }
 
 async function scenarioIdempotence(kafka) {
-  const topic = 's3-idempotent'
+  const topic = prefixed('s3-idempotent')
   const count = 2000
   await withClient(
     () => kafka.admin(),
@@ -331,8 +341,8 @@ async function scenarioIdempotence(kafka) {
 }
 
 async function scenarioGroup(kafka) {
-  const topic = 's4-group'
-  const groupId = 's4-group'
+  const topic = prefixed('s4-group')
+  const groupId = prefixed('s4-group')
   const partitions = 6
   const deliveries = new Map() // value -> times delivered to any member
   let produced = 0
@@ -433,7 +443,7 @@ async function scenarioGroup(kafka) {
 }
 
 async function scenarioSeek(kafka) {
-  const topic = 's5-seek'
+  const topic = prefixed('s5-seek')
   const t0 = Math.floor((Date.now() - 3600 * 1000) / 1000) * 1000
   await withClient(
     () => kafka.admin(),
@@ -513,7 +523,7 @@ async function firstRecordAfterSeek(
   topic,
   { fromBeginning, seekTo, outOfRange = false, afterReset }
 ) {
-  const groupId = `kafkajs-s5-${seekTo}-${fromBeginning ? 'earliest' : 'latest'}`
+  const groupId = prefixed(`kafkajs-s5-${seekTo}-${fromBeginning ? 'earliest' : 'latest'}`)
   return withClient(
     () => kafka.consumer({ groupId, ...CONSUMER_TIMING }),
     async consumer => {
@@ -554,6 +564,9 @@ async function firstRecordAfterSeek(
 }
 
 async function scenarioErrors(kafka) {
+  const unknownTopic = prefixed('s6-unknown')
+  const largeTopic = prefixed('s6-large')
+  const partitionsTopic = prefixed('s6-partitions')
   await withClient(
     () =>
       kafka.producer({
@@ -563,20 +576,21 @@ async function scenarioErrors(kafka) {
       }),
     producer =>
       expectError('produce to unknown topic', 'UNKNOWN_TOPIC_OR_PARTITION', () =>
-        producer.send({ topic: 's6-unknown', messages: [{ value: 'x', partition: 0 }] })
+        producer.send({ topic: unknownTopic, messages: [{ value: 'x', partition: 0 }] })
       )
   )
 
   await withClient(
     () => kafka.admin(),
     async admin => {
-      await createTopic(admin, 's6-large', 1)
+      // The topic's own limit is below the 200000-byte record below.
+      await createTopic(admin, largeTopic, 1, [{ name: 'max.message.bytes', value: '100000' }])
       await expectError('create topic "bad name!"', 'INVALID_TOPIC_EXCEPTION', () =>
         admin.createTopics({ topics: [{ topic: 'bad name!', numPartitions: 1 }] })
       )
-      await createTopic(admin, 's6-partitions', 3)
-      await expectError('shrink s6-partitions to 2 partitions', 'INVALID_PARTITIONS', () =>
-        admin.createPartitions({ topicPartitions: [{ topic: 's6-partitions', count: 2 }] })
+      await createTopic(admin, partitionsTopic, 3)
+      await expectError(`shrink ${partitionsTopic} to 2 partitions`, 'INVALID_PARTITIONS', () =>
+        admin.createPartitions({ topicPartitions: [{ topic: partitionsTopic, count: 2 }] })
       )
     }
   )
@@ -586,7 +600,7 @@ async function scenarioErrors(kafka) {
     producer =>
       expectError('produce a 200000-byte record', 'MESSAGE_TOO_LARGE', () =>
         producer.send({
-          topic: 's6-large',
+          topic: largeTopic,
           messages: [{ value: Buffer.alloc(200000, 0x61), partition: 0 }],
         })
       )

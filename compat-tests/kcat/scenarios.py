@@ -7,9 +7,12 @@ an empty key or value is sent as null (the canonical records have no empty ones)
 come out of kcat -C -J: one JSON object per line whose strings carry the bytes as they are
 (yajl escapes only control characters, as \\u00XX), so Latin-1 maps them back to bytes.
 
-Where kcat cannot express a whole scenario (it has no admin API, cannot give a record its
-own headers or a timestamp, and cannot commit offsets), the program still runs and checks
-the part kcat can do, then exits 77 naming exactly what is missing.
+kcat has no admin API: as a kcat user would with kafka-topics.sh, the program creates the
+topics it produces to through another admin client, kafka-python's KafkaAdminClient (Debian
+python3-kafka). Where kcat cannot express a whole scenario (it cannot create, describe or
+delete a topic, give a record its own headers or a timestamp, or commit offsets), the
+program still runs and checks the part kcat can do, then says exactly what is missing
+(partial, or unsupported when nothing of the scenario is left).
 """
 
 import collections
@@ -64,6 +67,20 @@ def kcat(*args, stdin=b"", check=True):
         raise KcatError(f"{' '.join(cmd)} exited {proc.returncode}: "
                         f"{proc.stderr.decode(errors='replace').strip()}")
     return proc
+
+
+def create_topic(topic, partitions, configs=None):
+    """Creates `topic` with kafka-python's admin client (kcat has none), as a kcat user would
+    with kafka-topics.sh; `configs` are topic-level configs."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP, client_id="compat-kcat-admin",
+                             request_timeout_ms=TIMEOUT * 1000)
+    try:
+        admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs or {})],
+                            timeout_ms=TIMEOUT * 1000)
+    finally:
+        admin.close()
 
 
 def unsupported(what):
@@ -147,7 +164,8 @@ def scenario_codecs():
         if codec != "none" and codec not in FEATURES:
             canonical.skipped_codec(codec, f"kcat {VERSION}'s librdkafka lacks it")
             continue
-        topic = f"s2-{codec}"  # auto-created by the broker with num.partitions=3
+        topic = canonical.prefixed(f"s2-{codec}")
+        create_topic(topic, canonical.PARTITIONS)
         for p, records in expected.items():
             produce(topic, p, records, "-z", codec)
         check_records(consume(topic), expected)
@@ -157,20 +175,21 @@ def scenario_codecs():
 
 
 def scenario_idempotence():
-    # With no admin API the topic is auto-created with the broker's default single
-    # partition: only partition 0's share of the records can be produced.
-    records = without_headers(canonical.expected_by_partition(2000)[0])
-    produce("s3-idempotent", 0, records, "-X", "enable.idempotence=true", "-X", "acks=all",
-            # Small batches make many Produce requests, so the proxy's drops land mid-run.
-            "-X", "batch.num.messages=50",
-            # kcat exits when its only broker connection is down, unless told not to (-E):
-            # the producer is to reconnect and retry.
-            "-E")
-    check_records(consume("s3-idempotent"), {0: records})
-    partial(f"{NO_ADMIN}, so it cannot create the 3-partition topic, and {NO_HEADERS} "
-                f"(partition 0's {len(records)} records, without headers, were produced "
-                "idempotently with acks=all across the dropped responses and read back "
-                "exactly once, in order)")
+    count = 2000
+    topic = canonical.prefixed("s3-idempotent")
+    create_topic(topic, canonical.PARTITIONS)
+    expected = {p: without_headers(rs) for p, rs in canonical.expected_by_partition(count).items()}
+    for p, records in expected.items():  # one kcat -P run per partition
+        produce(topic, p, records, "-X", "enable.idempotence=true", "-X", "acks=all",
+                # Small batches make many Produce requests, so the proxy's drops land mid-run.
+                "-X", "batch.num.messages=50",
+                # kcat exits when its only broker connection is down, unless told not to (-E):
+                # the producer is to reconnect and retry.
+                "-E")
+    check_records(consume(topic), expected)
+    partial(f"{NO_HEADERS} (all {count} records, without headers, were produced to the "
+            "3 partitions idempotently with acks=all across the dropped responses and read "
+            "back exactly once, in order)")
 
 
 def scenario_group():
@@ -185,7 +204,8 @@ def expect_equal(what, got, want):
 
 
 def scenario_seek():
-    topic = "s5-seek"  # auto-created with the broker's default single partition
+    topic = canonical.prefixed("s5-seek")
+    create_topic(topic, 1)
 
     def produce_s5(first, count):
         produce(topic, 0, [KeyValue(f"k{i}".encode(), f"s5-{i}".encode())
@@ -257,16 +277,28 @@ def scenario_seek():
 
 
 def scenario_errors():
-    proc = kcat("-P", "-t", "s6-unknown", "-p", "0", "-X",
+    proc = kcat("-P", "-t", canonical.prefixed("s6-unknown"), "-p", "0", "-X",
                 "topic.metadata.propagation.max.ms=1000", stdin=b"v\n", check=False)
     err = proc.stderr.decode(errors="replace").strip()
     if proc.returncode == 0 or "Unknown topic or partition" not in err:
         raise KcatError(f"produce to an unknown topic: exit {proc.returncode}, expected "
                         f"kcat's delivery failure: {err}")
     print(f"unknown topic: {err}")
-    partial(f"{NO_ADMIN}: with auto.create.topics.enable=false it cannot create the "
-                "topic for the 200,000-byte record, nor ask for 'bad name!' or fewer "
-                "partitions (producing to an unknown topic was checked)")
+
+    big_topic = canonical.prefixed("s6-big")
+    create_topic(big_topic, 1, {"max.message.bytes": "100000"})
+    # Under kcat's own limit (librdkafka's message.max.bytes, 1,000,000 by default): the
+    # broker is the one to refuse it. No newline inside, so kcat -P reads one message.
+    big = bytes(i % 256 for i in range(200000)).replace(b"\n", b"x")
+    proc = kcat("-P", "-t", big_topic, "-p", "0", stdin=big + b"\n", check=False)
+    err = proc.stderr.decode(errors="replace").strip()
+    if proc.returncode == 0 or "Broker: Message size too large" not in err:
+        raise KcatError(f"200,000-byte record: exit {proc.returncode}, expected kcat's "
+                        f"delivery failure with MSG_SIZE_TOO_LARGE: {err}")
+    print(f"200,000-byte record: {err}")
+    partial(f"{NO_ADMIN}: it cannot ask for 'bad name!' or fewer partitions (producing to "
+            "an unknown topic and a 200,000-byte record to a topic with "
+            "max.message.bytes=100000 were checked)")
 
 
 def scenario_mixed():

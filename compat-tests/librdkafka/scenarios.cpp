@@ -38,6 +38,16 @@ constexpr int kPartitions = 3;  // of the canonical record set
 constexpr int kTimeoutMs = 15000;
 const std::vector<std::string> kCodecs{"none", "gzip", "snappy", "lz4", "zstd"};
 
+/// `name` with KEEL_TOPIC_PREFIX (optional, default empty) in front: every topic name and group
+/// id of scenarios 1-6 goes through it, so that runs sharing a broker never meet.
+std::string prefixed(const std::string& name) {
+  static const std::string prefix = [] {
+    const char* value = std::getenv("KEEL_TOPIC_PREFIX");
+    return std::string(value ? value : "");
+  }();
+  return prefix + name;
+}
+
 // ---- failures -------------------------------------------------------------------------
 
 struct Failure : std::runtime_error {
@@ -250,7 +260,7 @@ void produce_canonical(const std::string& bootstrap, const std::string& topic, i
 /// A KafkaConsumer for assign() only: it never joins its group or commits.
 std::unique_ptr<RdKafka::KafkaConsumer> assign_consumer(const std::string& bootstrap,
                                                         Settings settings) {
-  settings.insert(settings.begin(), {{"group.id", "compat-librdkafka-assign-only"},
+  settings.insert(settings.begin(), {{"group.id", prefixed("compat-librdkafka-assign-only")},
                                      {"enable.auto.commit", "false"},
                                      {"enable.partition.eof", "true"}});
   auto conf = make_conf(bootstrap, settings);
@@ -340,12 +350,19 @@ AdminOutcome admin_topic_request(RdKafka::Handle& handle, rd_kafka_admin_op_t op
           text ? text : ""};
 }
 
-AdminOutcome create_topic(RdKafka::Handle& handle, const std::string& topic, int partitions) {
+/// `config`: topic-level configs (name, value) to create the topic with.
+AdminOutcome create_topic(RdKafka::Handle& handle, const std::string& topic, int partitions,
+                          const Settings& config = {}) {
   char errstr[512];
   std::unique_ptr<rd_kafka_NewTopic_t, decltype(&rd_kafka_NewTopic_destroy)> request(
       rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, errstr, sizeof(errstr)),
       &rd_kafka_NewTopic_destroy);
   if (!request) fail("NewTopic " + topic + ": " + errstr);
+  for (const auto& [name, value] : config) {
+    const auto err = rd_kafka_NewTopic_set_config(request.get(), name.c_str(), value.c_str());
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+      fail("NewTopic " + topic + " config " + name + ": " + rd_kafka_err2str(err));
+  }
   return admin_topic_request(
       handle, RD_KAFKA_ADMIN_OP_CREATETOPICS,
       [&](rd_kafka_t* rk, rd_kafka_AdminOptions_t* options, rd_kafka_queue_t* queue) {
@@ -393,9 +410,10 @@ AdminOutcome create_partitions(RdKafka::Handle& handle, const std::string& topic
 }
 
 /// Creates `topic` through the admin API (every scenario topic is new on a fresh broker).
-void create_topic_ok(const std::string& bootstrap, const std::string& topic, int partitions) {
+void create_topic_ok(const std::string& bootstrap, const std::string& topic, int partitions,
+                     const Settings& config = {}) {
   Producer admin(bootstrap, {});
-  const auto created = create_topic(admin.handle(), topic, partitions);
+  const auto created = create_topic(admin.handle(), topic, partitions, config);
   expect_code(created.err, RdKafka::ERR_NO_ERROR, "create topic " + topic + ": " + created.text);
 }
 
@@ -429,7 +447,7 @@ std::unique_ptr<RdKafka::Metadata> wait_listed(RdKafka::Handle& handle, const st
 // ---- scenario 1: admin ---------------------------------------------------------------------
 
 void scenario_admin(const std::string& bootstrap) {
-  const std::string topic = "s1-admin";
+  const std::string topic = prefixed("s1-admin");
   Producer client(bootstrap, {});  // default settings; the C admin API works on any handle
   const auto md = metadata(client.handle());
   expect(!md->brokers()->empty(), "metadata lists no brokers");
@@ -481,7 +499,7 @@ void scenario_codecs(const std::string& bootstrap) {
                 << " build lacks it (builtin.features)" << std::endl;
       continue;
     }
-    const std::string topic = "s2-" + codec;
+    const std::string topic = prefixed("s2-" + codec);
     create_topic_ok(bootstrap, topic, kPartitions);
     produce_canonical(bootstrap, topic, kCount, {{"compression.codec", codec}});
     check_canonical(read_all(bootstrap, topic, kPartitions), kCount);
@@ -493,7 +511,7 @@ void scenario_codecs(const std::string& bootstrap) {
 
 void scenario_idempotence(const std::string& bootstrap) {
   constexpr int kCount = 2000;
-  const std::string topic = "s3-idempotent";
+  const std::string topic = prefixed("s3-idempotent");
   create_topic_ok(bootstrap, topic, kPartitions);
   // Small batches make many Produce requests, so the proxy's drops (the 2nd, 5th and 9th)
   // land while records are still in flight and the producer must retry them.
@@ -536,7 +554,7 @@ class Member {
  public:
   Member(const std::string& bootstrap, const std::string& name, const std::string& topic)
       : _name(name) {
-    auto conf = make_conf(bootstrap, {{"group.id", "s4-group"},
+    auto conf = make_conf(bootstrap, {{"group.id", prefixed("s4-group")},
                                       {"client.id", name},
                                       {"partition.assignment.strategy", "range"},
                                       {"enable.auto.commit", "false"},
@@ -647,7 +665,7 @@ void consume_phase(const std::vector<Member*>& members, int first, int count,
 }
 
 void scenario_group(const std::string& bootstrap) {
-  const std::string topic = "s4-group";
+  const std::string topic = prefixed("s4-group");
   create_topic_ok(bootstrap, topic, 6);
   Producer producer(bootstrap, {{"acks", "all"}});
   produce_s4(producer, topic, 0, 600);
@@ -702,7 +720,7 @@ void expect_offset(const RdKafka::Message& m, int64_t offset, const std::string&
 }
 
 void scenario_seek(const std::string& bootstrap) {
-  const std::string topic = "s5-seek";
+  const std::string topic = prefixed("s5-seek");
   create_topic_ok(bootstrap, topic, 1);
   const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
@@ -795,15 +813,15 @@ void scenario_errors(const std::string& bootstrap) {
   // the broker's UNKNOWN_TOPIC_OR_PARTITION.
   {
     Producer producer(bootstrap, {{"topic.metadata.propagation.max.ms", "1000"}});
-    const auto [err, text] = delivery_error(producer, "s6-unknown", "v");
+    const auto [err, text] = delivery_error(producer, prefixed("s6-unknown"), "v");
     expect_code(err, RdKafka::ERR_UNKNOWN_TOPIC_OR_PART, "produce to an unknown topic: " + text);
     std::cout << "unknown topic: " << text << std::endl;
   }
-  // A 200,000-byte record: message.max.bytes is raised on the client (above the record) so
-  // that keel, with message.max.bytes=100000, is the one to refuse it.
+  // A 200,000-byte record to a topic created with max.message.bytes=100000: message.max.bytes
+  // is raised on the client (above the record) so that the broker is the one to refuse it.
   {
-    const std::string topic = "s6-large";
-    create_topic_ok(bootstrap, topic, 1);
+    const std::string topic = prefixed("s6-large");
+    create_topic_ok(bootstrap, topic, 1, {{"max.message.bytes", "100000"}});
     Producer producer(bootstrap, {{"message.max.bytes", "1000000"}});
     const auto [err, text] = delivery_error(producer, topic, std::string(200000, 'x'));
     expect_code(err, RdKafka::ERR_MSG_SIZE_TOO_LARGE, "produce 200,000 bytes: " + text);
@@ -816,7 +834,7 @@ void scenario_errors(const std::string& bootstrap) {
     std::cout << "invalid topic name: " << created.text << std::endl;
   }
   {
-    const std::string topic = "s6-partitions";
+    const std::string topic = prefixed("s6-partitions");
     const auto created = create_topic(admin.handle(), topic, 3);
     expect_code(created.err, RdKafka::ERR_NO_ERROR, "create " + topic + ": " + created.text);
     const auto shrunk = create_partitions(admin.handle(), topic, 2);

@@ -6,6 +6,13 @@ import sys
 
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
 PARTITIONS = 3
+TOPIC_PREFIX = os.environ.get("KEEL_TOPIC_PREFIX", "")
+
+
+def prefixed(name):
+    """`name`, a topic or consumer-group id of scenarios 1-6, with KEEL_TOPIC_PREFIX (optional,
+    default empty) in front, so that runs sharing a broker never see each other's names."""
+    return TOPIC_PREFIX + name
 
 
 class Record:

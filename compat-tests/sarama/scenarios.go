@@ -30,6 +30,13 @@ const saramaVersion = "1.22.1"
 
 const partitions = 3 // of every canonical topic
 
+// topicPrefix (KEEL_TOPIC_PREFIX, optional, default empty) goes in front of every topic
+// name and group id of scenarios 1-6, so that runs sharing a broker never meet.
+var topicPrefix = os.Getenv("KEEL_TOPIC_PREFIX")
+
+// prefixed is name with topicPrefix in front.
+func prefixed(name string) string { return topicPrefix + name }
+
 func main() {
 	fmt.Printf("client-version: sarama %s (%s)\n", saramaVersion, runtime.Version())
 	brokers := []string{os.Getenv("KEEL_BOOTSTRAP")}
@@ -272,7 +279,14 @@ func produce(brokers []string, cfg *sarama.Config, msgs []*sarama.ProducerMessag
 }
 
 func createTopic(admin sarama.ClusterAdmin, topic string, count int32) error {
-	detail := &sarama.TopicDetail{NumPartitions: count, ReplicationFactor: 1}
+	return createTopicWithConfig(admin, topic, count, nil)
+}
+
+// createTopicWithConfig creates a topic with topic-level configs (name -> value).
+func createTopicWithConfig(admin sarama.ClusterAdmin, topic string, count int32,
+	config map[string]*string) error {
+	detail := &sarama.TopicDetail{NumPartitions: count, ReplicationFactor: 1,
+		ConfigEntries: config}
 	return admin.CreateTopic(topic, detail, false)
 }
 
@@ -289,7 +303,7 @@ func withAdmin(brokers []string, f func(sarama.ClusterAdmin) error) error {
 // ---- 1. admin ----
 
 func scenarioAdmin(brokers []string) error {
-	const topic = "s1-admin"
+	topic := prefixed("s1-admin")
 	client, err := sarama.NewClient(brokers, newConfig())
 	if err != nil {
 		return err
@@ -366,7 +380,7 @@ var codecs = []struct {
 func scenarioCodecs(brokers []string) error {
 	const count = 10000
 	for _, c := range codecs {
-		topic := "s2-" + c.name
+		topic := prefixed("s2-" + c.name)
 		err := withAdmin(brokers, func(admin sarama.ClusterAdmin) error {
 			return createTopic(admin, topic, partitions)
 		})
@@ -418,7 +432,8 @@ func failedWith(errs sarama.ProducerErrors, code sarama.KError) bool {
 // ---- 3. idempotence and acks=all ----
 
 func scenarioIdempotence(brokers []string) error {
-	const topic, count = "s3-idempotent", 2000
+	const count = 2000
+	topic := prefixed("s3-idempotent")
 	err := withAdmin(brokers, func(admin sarama.ClusterAdmin) error {
 		return createTopic(admin, topic, partitions)
 	})
@@ -595,7 +610,8 @@ func closeMembers(failures <-chan error, members ...*member) error {
 // ---- 4. consumer group ----
 
 func scenarioGroup(brokers []string) error {
-	const topic, groupID, groupPartitions = "s4-group", "s4-group", 6
+	const groupPartitions = 6
+	topic, groupID := prefixed("s4-group"), prefixed("s4-group")
 	err := withAdmin(brokers, func(admin sarama.ClusterAdmin) error {
 		return createTopic(admin, topic, groupPartitions)
 	})
@@ -749,7 +765,8 @@ func collectRange(out <-chan delivery, failures <-chan error, from, to, partitio
 // ---- 5. seeking ----
 
 func scenarioSeek(brokers []string) error {
-	const topic, count = "s5-seek", 100
+	const count = 100
+	topic := prefixed("s5-seek")
 	err := withAdmin(brokers, func(admin sarama.ClusterAdmin) error {
 		return createTopic(admin, topic, 1)
 	})
@@ -876,7 +893,7 @@ func outOfRange(client sarama.Client, topic string) error {
 // positioned.
 func outOfRangeReset(brokers []string, client sarama.Client, topic, reset string,
 	initial, want int64) error {
-	group := "s5-" + reset
+	group := prefixed("s5-" + reset)
 	if err := commitOffset(client, group, topic, 1000); err != nil {
 		return fmt.Errorf("commit offset 1000 for group %s: %w", group, err)
 	}
@@ -992,22 +1009,24 @@ func expectError(what string, err error, want sarama.KError) error {
 }
 
 func scenarioErrors(brokers []string) error {
-	const topic, partitionsTopic = "s6-errors", "s6-partitions"
+	topic, partitionsTopic := prefixed("s6-errors"), prefixed("s6-partitions")
 	send := func(topic string, value []byte) error {
 		msg := &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(value)}
 		return produce(brokers, newConfig(), []*sarama.ProducerMessage{msg})
 	}
-	err := send("s6-unknown", []byte("x"))
+	err := send(prefixed("s6-unknown"), []byte("x"))
 	err = expectError("produce to an unknown topic", err, sarama.ErrUnknownTopicOrPartition)
 	if err != nil {
 		return err
 	}
 	return withAdmin(brokers, func(admin sarama.ClusterAdmin) error {
-		if err := createTopic(admin, topic, 1); err != nil {
+		maxMessageBytes := "100000"
+		config := map[string]*string{"max.message.bytes": &maxMessageBytes}
+		if err := createTopicWithConfig(admin, topic, 1, config); err != nil {
 			return fmt.Errorf("create %s: %w", topic, err)
 		}
-		// Well under sarama's own limit (Producer.MaxMessageBytes, 1,000,000): the broker
-		// is the one to refuse it.
+		// Over the topic's max.message.bytes, well under sarama's own limit
+		// (Producer.MaxMessageBytes, 1,000,000): the broker is the one to refuse it.
 		err := send(topic, bytes.Repeat([]byte{'x'}, 200000))
 		err = expectError("produce a 200000-byte record", err, sarama.ErrMessageSizeTooLarge)
 		if err != nil {
