@@ -1,0 +1,471 @@
+'use strict'
+// keel compatibility scenarios for @confluentinc/kafka-javascript: a current librdkafka
+// (built from the source the package ships) under Confluent's JavaScript client. The
+// contract with run.py, the canonical record set and scenarios 1-7 are defined in
+// ../README.md; ../js/canonical.js has what the JavaScript programs share.
+//
+// Producing, group consuming and most admin calls go through the package's promise API
+// (`KafkaJS`), configured with librdkafka's own property names; partition assignment,
+// offset resets and CreatePartitions, which that API does not expose, through the
+// node-rdkafka-style classes (KafkaConsumer, AdminClient) of the same package.
+
+const RdKafka = require('@confluentinc/kafka-javascript')
+const { version: VERSION } = require('@confluentinc/kafka-javascript/package.json')
+const {
+  PARTITIONS,
+  CODECS,
+  canonicalRecord,
+  expectedByPartition,
+  checkPartitions,
+  named,
+  sleep,
+  waitUntil,
+  runScenarios,
+} = require('../js/canonical.js')
+
+const { Kafka, ErrorCodes, logLevel } = RdKafka.KafkaJS
+const SEND_CHUNK = 500 // records per producer.send()
+// Scenario 3 sends fewer records at a time, so there are enough Produce requests for the
+// proxy to drop the responses to the 2nd, 5th and 9th.
+const IDEMPOTENT_SEND_CHUNK = 100
+
+// Short group timings so joins and rebalances finish quickly against a local broker.
+const GROUP_TIMING = {
+  'session.timeout.ms': 6000,
+  'heartbeat.interval.ms': 1000,
+  'fetch.wait.max.ms': 200,
+  'topic.metadata.refresh.interval.ms': 5000,
+}
+
+let bootstrap
+
+function client() {
+  return new Kafka({
+    'bootstrap.servers': bootstrap,
+    'client.id': 'keel-compat-confluent-kafka-javascript',
+    kafkaJS: { logLevel: logLevel.WARN },
+  })
+}
+
+async function withClient(handle, body) {
+  await handle.connect()
+  try {
+    return await body(handle)
+  } finally {
+    await handle.disconnect()
+  }
+}
+
+// The promise API takes and gives headers as an object in wire order (names are distinct
+// and not integer-like in every canonical record) and keys and values as Buffers or null.
+function toMessage(record) {
+  return {
+    key: record.key,
+    value: record.value,
+    headers: Object.fromEntries(record.headers),
+    partition: record.partition,
+  }
+}
+
+function fromMessage(message) {
+  return {
+    offset: message.offset,
+    key: message.key ?? null,
+    value: message.value ?? null,
+    headers: Object.entries(message.headers || {}),
+  }
+}
+
+async function createTopic(topic, numPartitions) {
+  await withClient(client().admin(), admin => admin.createTopics({ topics: [{ topic, numPartitions }] }))
+}
+
+function producer(config = {}) {
+  return client().producer({ acks: -1, 'linger.ms': 5, ...config })
+}
+
+async function produceCanonical(handle, topic, count, chunk = SEND_CHUNK) {
+  for (let start = 0; start < count; start += chunk) {
+    const messages = []
+    for (let i = start; i < Math.min(count, start + chunk); i++) messages.push(toMessage(canonicalRecord(i)))
+    await handle.send({ topic, messages })
+  }
+}
+
+// Reads partitions 0..counts.length-1 of `topic` from the beginning with a fresh group
+// until partition p has counts[p] messages; more than that is an error.
+async function consumeFromBeginning(topic, counts, timeoutMs = 30000) {
+  const got = counts.map(() => [])
+  const consumer = client().consumer({
+    'group.id': named(`confluent-js-read-${topic}-${process.pid}-${Date.now()}`),
+    'auto.offset.reset': 'earliest',
+    'enable.auto.commit': false,
+    ...GROUP_TIMING,
+  })
+  return withClient(consumer, async () => {
+    await consumer.subscribe({ topics: [topic] })
+    let fail
+    const failed = new Promise((_, reject) => (fail = reject))
+    consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        if (!got[partition]) return fail(new Error(`${topic}: records from unexpected partition ${partition}`))
+        got[partition].push(fromMessage(message))
+        if (got[partition].length > counts[partition]) {
+          fail(new Error(`${topic} partition ${partition}: ${got[partition].length} records, expected ${counts[partition]}`))
+        }
+      },
+    })
+    const complete = waitUntil(
+      () => got.every((g, p) => g.length >= counts[p]),
+      timeoutMs,
+      `${topic}: [${counts}] records`
+    )
+    await Promise.race([complete, failed])
+    return got
+  })
+}
+
+// Consumes canonical records 0..count-1 from `topic` and checks every byte, partition,
+// order and offset, and that each partition's log holds nothing beyond them.
+async function verifyCanonical(topic, count) {
+  const expected = expectedByPartition(count)
+  const got = await consumeFromBeginning(
+    topic,
+    expected.map(e => e.length)
+  )
+  checkPartitions(topic, got, expected)
+  const offsets = await withClient(client().admin(), admin => admin.fetchTopicOffsets(topic))
+  for (const { partition, high } of offsets) {
+    if (high !== String(expected[partition].length)) {
+      throw new Error(`${topic} partition ${partition}: high watermark ${high}, expected ${expected[partition].length}`)
+    }
+  }
+}
+
+// Awaits `action`, which must fail with librdkafka error `code`: the error's own code or,
+// for an aggregate (createTopics), one of its errors'.
+async function expectError(what, name, code, action) {
+  try {
+    await action()
+  } catch (e) {
+    const match = [e, ...(e.errors || [])].find(error => error.code === code)
+    if (!match) {
+      console.error(`${what}: expected ${name} (${code}), got codes [${[e, ...(e.errors || [])].map(error => error.code)}]`)
+      throw e
+    }
+    const detail = match === e ? '' : ` <- ${match.name}: ${match.message}`
+    console.log(`${what}: ${e.name}: ${e.message}${detail} (${name})`)
+    return
+  }
+  throw new Error(`${what}: succeeded, expected ${name}`)
+}
+
+// ---------------------------------------------------------------------------------------
+// The node-rdkafka-style classes, promisified where a scenario needs them.
+
+function rdAdmin() {
+  return RdKafka.AdminClient.create({ 'bootstrap.servers': bootstrap })
+}
+
+async function assignedConsumer(topic, offset, reset) {
+  const consumer = new RdKafka.KafkaConsumer(
+    {
+      'bootstrap.servers': bootstrap,
+      'group.id': named(`confluent-js-s5-${reset}-${process.pid}`),
+      'enable.auto.commit': false,
+      'enable.partition.eof': true,
+      'fetch.wait.max.ms': 200,
+    },
+    { 'auto.offset.reset': reset }
+  )
+  await new Promise((resolve, reject) => consumer.connect({}, error => (error ? reject(error) : resolve())))
+  consumer.setDefaultConsumeTimeout(200)
+  consumer.assign([{ topic, partition: 0, offset }])
+  return consumer
+}
+
+// The first record, or the first error, an assigned consumer gets; `atEnd` runs once when
+// it reports reaching the end of the partition.
+async function firstRecord(consumer, what, atEnd) {
+  let eof = null
+  consumer.on('partition.eof', event => (eof = event))
+  const deadline = Date.now() + 20000
+  while (Date.now() < deadline) {
+    const { error, messages } = await new Promise(resolve =>
+      consumer.consume(1, (error, messages) => resolve({ error, messages }))
+    )
+    if (error) return { error }
+    if (messages.length) return { message: messages[0] }
+    if (eof && atEnd) {
+      await atEnd(eof)
+      atEnd = null
+    }
+  }
+  throw new Error(`${what}: nothing consumed within 20 s`)
+}
+
+function disconnect(consumer) {
+  return new Promise(resolve => consumer.disconnect(() => resolve()))
+}
+
+// ---------------------------------------------------------------------------------------
+// Scenarios.
+
+async function scenarioAdmin() {
+  const topic = named('s1-admin')
+  await withClient(client().admin(), async admin => {
+    if (!(await admin.createTopics({ topics: [{ topic, numPartitions: 3 }] }))) {
+      throw new Error(`createTopics(${topic}) reported that the topic already exists`)
+    }
+    const listed = await admin.listTopics()
+    if (!listed.includes(topic)) throw new Error(`${topic} missing from listTopics after create: [${listed}]`)
+    const [described] = await admin.fetchTopicMetadata({ topics: [topic] })
+    if (described.name !== topic || described.partitions.length !== 3) {
+      throw new Error(`describe ${topic}: ${JSON.stringify(described)}`)
+    }
+    for (const p of described.partitions) {
+      if (!(p.leader >= 0)) throw new Error(`${topic} partition ${p.partitionId}: leader ${p.leader}`)
+    }
+    console.log(`${topic}: partitions led by [${described.partitions.map(p => p.leader)}]`)
+    await admin.deleteTopics({ topics: [topic] })
+    if ((await admin.listTopics()).includes(topic)) throw new Error(`${topic} still listed after delete`)
+  })
+}
+
+async function scenarioCodecs() {
+  const count = 10000
+  const builtin = RdKafka.features // librdkafka's builtin.features
+  for (const codec of CODECS) {
+    if (codec !== 'none' && !builtin.includes(codec === 'gzip' ? 'gzip' : codec)) {
+      console.log(`skipped codec: ${codec}: this librdkafka ${RdKafka.librdkafkaVersion} was built without it`)
+      continue
+    }
+    const topic = named(`s2-${codec}`)
+    await createTopic(topic, PARTITIONS)
+    await withClient(producer({ 'compression.codec': codec }), handle => produceCanonical(handle, topic, count))
+    await verifyCanonical(topic, count)
+    console.log(`${codec}: ${count} records round-tripped`)
+  }
+}
+
+async function scenarioIdempotence() {
+  const topic = named('s3-idempotent')
+  const count = 2000
+  await createTopic(topic, PARTITIONS)
+  await withClient(producer({ 'enable.idempotence': true }), handle =>
+    produceCanonical(handle, topic, count, IDEMPOTENT_SEND_CHUNK)
+  )
+  await verifyCanonical(topic, count)
+  console.log(`${count} records, each exactly once`)
+}
+
+async function scenarioGroup() {
+  const topic = named('s4-group')
+  const groupId = named('s4-group')
+  const partitions = 6
+  const deliveries = new Map() // value -> times delivered to any member
+  let produced = 0
+
+  await createTopic(topic, partitions)
+  const sender = producer()
+  await sender.connect()
+  const produce = async n => {
+    const messages = []
+    for (let i = produced; i < produced + n; i++) {
+      messages.push({ key: `k-${i}`, value: `s4-${i}`, partition: i % partitions })
+    }
+    await sender.send({ topic, messages })
+    produced += n
+  }
+
+  // A member commits each record's offset synchronously before taking the next one.
+  const startMember = async name => {
+    const member = { name, received: 0 }
+    member.consumer = client().consumer({
+      'group.id': groupId,
+      'auto.offset.reset': 'earliest',
+      'enable.auto.commit': false,
+      ...GROUP_TIMING,
+    })
+    await member.consumer.connect()
+    await member.consumer.subscribe({ topics: [topic] })
+    member.consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        const value = message.value.toString()
+        deliveries.set(value, (deliveries.get(value) || 0) + 1)
+        member.received++
+        const next = (BigInt(message.offset) + 1n).toString()
+        await member.consumer.commitOffsets([{ topic, partition, offset: next }])
+      },
+    })
+    member.assignment = () => member.consumer.assignment().map(tp => tp.partition)
+    return member
+  }
+
+  const settled = members => () => {
+    const owned = members.flatMap(m => m.assignment()).sort((a, b) => a - b)
+    return members.every(m => m.assignment().length > 0) && owned.join() === [...Array(partitions).keys()].join()
+  }
+
+  const expectAllOnce = async phase => {
+    await waitUntil(() => deliveries.size === produced, 20000, `${phase}: ${produced} distinct records`)
+    await sleep(1000)
+    for (let i = 0; i < produced; i++) {
+      const times = deliveries.get(`s4-${i}`) || 0
+      if (times !== 1) throw new Error(`${phase}: record s4-${i} delivered ${times} times`)
+    }
+    if (deliveries.size !== produced) throw new Error(`${phase}: ${deliveries.size} distinct values, produced ${produced}`)
+  }
+
+  const describe = members => members.map(m => `${m.name}=[${m.assignment()}]:${m.received}`).join(' ')
+  try {
+    const members = [await startMember('a'), await startMember('b'), await startMember('c')]
+    await waitUntil(settled(members), 30000, 'three members to share the partitions')
+    await produce(600)
+    await expectAllOnce('three members')
+    console.log(`three members: ${describe(members)}`)
+
+    await members[0].consumer.disconnect()
+    const remaining = members.slice(1)
+    await waitUntil(settled(remaining), 30000, 'two members to take over all partitions')
+    await produce(600)
+    await expectAllOnce('two members')
+    console.log(`two members: ${describe(remaining)}`)
+
+    for (const m of remaining) await m.consumer.disconnect()
+    await produce(300)
+    const fresh = await startMember('d')
+    try {
+      await expectAllOnce('new member')
+      console.log(`new member: ${describe([fresh])}`)
+      if (fresh.received !== 300) throw new Error(`new member received ${fresh.received} records, expected 300`)
+    } finally {
+      await fresh.consumer.disconnect()
+    }
+  } finally {
+    await sender.disconnect()
+  }
+}
+
+async function scenarioSeek() {
+  const topic = named('s5-seek')
+  const t0 = Math.floor((Date.now() - 3600 * 1000) / 1000) * 1000
+  await createTopic(topic, 1)
+  const sender = producer()
+  await sender.connect()
+  try {
+    const messages = Array.from({ length: 100 }, (_, i) => ({
+      value: `s5-${i}`,
+      partition: 0,
+      timestamp: String(t0 + i * 1000),
+    }))
+    await sender.send({ topic, messages })
+
+    await withClient(client().admin(), async admin => {
+      const [byTime] = await admin.fetchTopicOffsetsByTimestamp(topic, t0 + 30500)
+      if (byTime.offset !== '31') throw new Error(`offset for time T0+30500: ${byTime.offset}, expected 31`)
+      const [{ low, high }] = await admin.fetchTopicOffsets(topic)
+      if (low !== '0' || high !== '100') throw new Error(`earliest ${low}, latest ${high}; expected 0 and 100`)
+    })
+
+    const check = (what, result, offset, value) => {
+      if (result.error) throw result.error
+      const m = result.message
+      if (m.offset !== offset || String(m.value) !== value) {
+        throw new Error(`${what}: offset ${m.offset} value ${m.value}, expected ${offset} ${value}`)
+      }
+      return m
+    }
+    const run = async (offset, reset, what, expect, atEnd) => {
+      const consumer = await assignedConsumer(topic, offset, reset)
+      try {
+        return expect(what, await firstRecord(consumer, what, atEnd))
+      } finally {
+        await disconnect(consumer)
+      }
+    }
+    const fifty = await run(50, 'error', 'seek to 50', (what, r) => check(what, r, 50, 's5-50'))
+    if (fifty.timestamp !== t0 + 50000) throw new Error(`seek to 50: timestamp ${fifty.timestamp}, expected ${t0 + 50000}`)
+    await run(1000, 'earliest', 'out of range, earliest', (what, r) => check(what, r, 0, 's5-0'))
+    // The end-of-partition event at 100 shows the reset is done before the next produce.
+    await run(
+      1000,
+      'latest',
+      'out of range, latest',
+      (what, r) => check(what, r, 100, 's5-100'),
+      async eof => {
+        if (eof.offset !== 100) throw new Error(`out of range, latest: end of partition at ${eof.offset}`)
+        await sender.send({ topic, messages: [{ value: 's5-100', partition: 0 }] })
+      }
+    )
+    await run(1000, 'error', 'out of range, no reset', (what, r) => {
+      if (!r.error || r.error.code !== ErrorCodes.ERR__AUTO_OFFSET_RESET) {
+        throw new Error(`${what}: got ${r.error ? r.error.message : `offset ${r.message.offset}`}, expected ERR__AUTO_OFFSET_RESET`)
+      }
+      console.log(`${what}: ${r.error.message}`)
+    })
+    console.log('seek 50, time lookup 31, earliest 0, latest 100, out-of-range resets: as expected')
+  } finally {
+    await sender.disconnect()
+  }
+}
+
+async function scenarioErrors() {
+  // librdkafka waits topic.metadata.propagation.max.ms for the topic to appear, then fails
+  // the record with the broker's UNKNOWN_TOPIC_OR_PARTITION.
+  await withClient(producer({ 'topic.metadata.propagation.max.ms': 1000 }), handle =>
+    expectError('produce to unknown topic', 'UNKNOWN_TOPIC_OR_PARTITION', ErrorCodes.ERR_UNKNOWN_TOPIC_OR_PART, () =>
+      handle.send({ topic: named('s6-unknown'), messages: [{ value: 'x', partition: 0 }] })
+    )
+  )
+
+  const large = named('s6-large')
+  const partitioned = named('s6-partitions')
+  await withClient(client().admin(), async admin => {
+    await admin.createTopics({ topics: [{ topic: large, numPartitions: 1 }] })
+    await expectError('create topic "bad name!"', 'INVALID_TOPIC_EXCEPTION', ErrorCodes.ERR_TOPIC_EXCEPTION, () =>
+      admin.createTopics({ topics: [{ topic: 'bad name!', numPartitions: 1 }] })
+    )
+    await admin.createTopics({ topics: [{ topic: partitioned, numPartitions: 3 }] })
+  })
+  // The promise API has no createPartitions; the AdminClient has.
+  const admin = rdAdmin()
+  try {
+    await expectError(`shrink ${partitioned} to 2 partitions`, 'INVALID_PARTITIONS', ErrorCodes.ERR_INVALID_PARTITIONS, () =>
+      new Promise((resolve, reject) =>
+        admin.createPartitions(partitioned, 2, 10000, error => (error ? reject(error) : resolve()))
+      )
+    )
+  } finally {
+    admin.disconnect()
+  }
+
+  await withClient(producer({ 'message.max.bytes': 1000000 }), handle =>
+    expectError('produce a 200000-byte record', 'MESSAGE_TOO_LARGE', ErrorCodes.ERR_MSG_SIZE_TOO_LARGE, () =>
+      handle.send({ topic: large, messages: [{ value: Buffer.alloc(200000, 0x61), partition: 0 }] })
+    )
+  )
+}
+
+async function scenarioMixed({ mode, topic }) {
+  const count = 1000
+  if (mode === 'produce') {
+    await createTopic(topic, PARTITIONS)
+    await withClient(producer(), handle => produceCanonical(handle, topic, count))
+    console.log(`produced ${count} records to ${topic}`)
+  } else {
+    await verifyCanonical(topic, count)
+    console.log(`verified ${count} records in ${topic}`)
+  }
+}
+
+bootstrap = process.env.KEEL_BOOTSTRAP
+runScenarios(`@confluentinc/kafka-javascript ${VERSION} (librdkafka ${RdKafka.librdkafkaVersion})`, {
+  1: scenarioAdmin,
+  2: scenarioCodecs,
+  3: scenarioIdempotence,
+  4: scenarioGroup,
+  5: scenarioSeek,
+  6: scenarioErrors,
+  7: scenarioMixed,
+})
