@@ -55,7 +55,7 @@ for client in kafkajs platformatic-kafka confluent-kafka-javascript; do
      ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.installed"; then
     echo "install-deps: npm ci in compat-tests/$client"
     (cd "$dir" &&
-     CKJS_LINKING=dynamic JOBS=2 npm_config_build_from_source=true npm_config_nodedir=/usr \
+     CKJS_LINKING=dynamic npm_config_build_from_source=true npm_config_nodedir=/usr \
        npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
      cp package-lock.json node_modules/.package-lock.json.installed)
   fi

@@ -14,12 +14,12 @@ const { version: VERSION } = require('@confluentinc/kafka-javascript/package.jso
 const {
   PARTITIONS,
   CODECS,
-  canonicalRecord,
-  expectedByPartition,
-  checkPartitions,
+  sendCanonical,
+  mixedScenario,
+  collector,
+  verifyCanonical: verifyWith,
+  groupScenario,
   named,
-  sleep,
-  waitUntil,
   runScenarios,
 } = require('../js/canonical.js')
 
@@ -84,62 +84,39 @@ function producer(config = {}) {
   return client().producer({ acks: -1, 'linger.ms': 5, ...config })
 }
 
-async function produceCanonical(handle, topic, count, chunk = SEND_CHUNK) {
-  for (let start = 0; start < count; start += chunk) {
-    const messages = []
-    for (let i = start; i < Math.min(count, start + chunk); i++) messages.push(toMessage(canonicalRecord(i)))
-    await handle.send({ topic, messages })
-  }
+function produceCanonical(handle, topic, count, chunk = SEND_CHUNK) {
+  return sendCanonical(count, chunk, records => handle.send({ topic, messages: records.map(toMessage) }))
 }
 
-// Reads partitions 0..counts.length-1 of `topic` from the beginning with a fresh group
-// until partition p has counts[p] messages; more than that is an error.
-async function consumeFromBeginning(topic, counts, timeoutMs = 30000) {
-  const got = counts.map(() => [])
-  const consumer = client().consumer({
-    'group.id': named(`confluent-js-read-${topic}-${process.pid}-${Date.now()}`),
+function groupConsumer(groupId) {
+  return client().consumer({
+    'group.id': groupId,
     'auto.offset.reset': 'earliest',
     'enable.auto.commit': false,
     ...GROUP_TIMING,
   })
+}
+
+// Reads partitions 0..counts.length-1 of `topic` from the beginning with a fresh group
+// until partition p has counts[p] messages.
+async function consumeFromBeginning(topic, counts) {
+  const consumer = groupConsumer(named(`confluent-js-read-${topic}-${process.pid}-${Date.now()}`))
   return withClient(consumer, async () => {
     await consumer.subscribe({ topics: [topic] })
-    let fail
-    const failed = new Promise((_, reject) => (fail = reject))
-    consumer.run({
-      eachMessage: async ({ partition, message }) => {
-        if (!got[partition]) return fail(new Error(`${topic}: records from unexpected partition ${partition}`))
-        got[partition].push(fromMessage(message))
-        if (got[partition].length > counts[partition]) {
-          fail(new Error(`${topic} partition ${partition}: ${got[partition].length} records, expected ${counts[partition]}`))
-        }
-      },
-    })
-    const complete = waitUntil(
-      () => got.every((g, p) => g.length >= counts[p]),
-      timeoutMs,
-      `${topic}: [${counts}] records`
-    )
-    await Promise.race([complete, failed])
-    return got
+    const records = collector(topic, counts)
+    consumer.run({ eachMessage: async ({ partition, message }) => records.add(partition, fromMessage(message)) })
+    return records.done
   })
 }
 
-// Consumes canonical records 0..count-1 from `topic` and checks every byte, partition,
-// order and offset, and that each partition's log holds nothing beyond them.
-async function verifyCanonical(topic, count) {
-  const expected = expectedByPartition(count)
-  const got = await consumeFromBeginning(
-    topic,
-    expected.map(e => e.length)
-  )
-  checkPartitions(topic, got, expected)
-  const offsets = await withClient(client().admin(), admin => admin.fetchTopicOffsets(topic))
-  for (const { partition, high } of offsets) {
-    if (high !== String(expected[partition].length)) {
-      throw new Error(`${topic} partition ${partition}: high watermark ${high}, expected ${expected[partition].length}`)
-    }
-  }
+function verifyCanonical(topic, count) {
+  return verifyWith(topic, count, {
+    consume: consumeFromBeginning,
+    highWatermarks: async t => {
+      const offsets = await withClient(client().admin(), admin => admin.fetchTopicOffsets(t))
+      return offsets.sort((x, y) => x.partition - y.partition).map(o => o.high)
+    },
+  })
 }
 
 // Awaits `action`, which must fail with librdkafka error `code`: the error's own code or,
@@ -263,88 +240,34 @@ async function scenarioGroup() {
   const topic = named('s4-group')
   const groupId = named('s4-group')
   const partitions = 6
-  const deliveries = new Map() // value -> times delivered to any member
-  let produced = 0
-
   await createTopic(topic, partitions)
-  const sender = producer()
-  await sender.connect()
-  const produce = async n => {
-    const messages = []
-    for (let i = produced; i < produced + n; i++) {
-      messages.push({ key: `k-${i}`, value: `s4-${i}`, partition: i % partitions })
-    }
-    await sender.send({ topic, messages })
-    produced += n
-  }
-
-  // A member commits each record's offset synchronously before taking the next one.
-  const startMember = async name => {
-    const member = { name, received: 0 }
-    member.consumer = client().consumer({
-      'group.id': groupId,
-      'auto.offset.reset': 'earliest',
-      'enable.auto.commit': false,
-      ...GROUP_TIMING,
-    })
-    await member.consumer.connect()
-    await member.consumer.subscribe({ topics: [topic] })
-    member.consumer.run({
-      eachMessage: async ({ partition, message }) => {
-        const value = message.value.toString()
-        deliveries.set(value, (deliveries.get(value) || 0) + 1)
-        member.received++
-        const next = (BigInt(message.offset) + 1n).toString()
-        await member.consumer.commitOffsets([{ topic, partition, offset: next }])
+  await withClient(producer(), sender =>
+    groupScenario({
+      partitions,
+      produce: indexes =>
+        sender.send({
+          topic,
+          messages: indexes.map(i => ({ key: `k-${i}`, value: `s4-${i}`, partition: i % partitions })),
+        }),
+      startMember: async (name, deliver) => {
+        const consumer = groupConsumer(groupId)
+        await consumer.connect()
+        await consumer.subscribe({ topics: [topic] })
+        // Each record is committed before the next is taken.
+        consumer.run({
+          eachMessage: async ({ partition, message }) => {
+            deliver(message.value.toString())
+            const next = (BigInt(message.offset) + 1n).toString()
+            await consumer.commitOffsets([{ topic, partition, offset: next }])
+          },
+        })
+        return {
+          assignment: () => consumer.assignment().map(tp => tp.partition),
+          close: () => consumer.disconnect(),
+        }
       },
     })
-    member.assignment = () => member.consumer.assignment().map(tp => tp.partition)
-    return member
-  }
-
-  const settled = members => () => {
-    const owned = members.flatMap(m => m.assignment()).sort((a, b) => a - b)
-    return members.every(m => m.assignment().length > 0) && owned.join() === [...Array(partitions).keys()].join()
-  }
-
-  const expectAllOnce = async phase => {
-    await waitUntil(() => deliveries.size === produced, 20000, `${phase}: ${produced} distinct records`)
-    await sleep(1000)
-    for (let i = 0; i < produced; i++) {
-      const times = deliveries.get(`s4-${i}`) || 0
-      if (times !== 1) throw new Error(`${phase}: record s4-${i} delivered ${times} times`)
-    }
-    if (deliveries.size !== produced) throw new Error(`${phase}: ${deliveries.size} distinct values, produced ${produced}`)
-  }
-
-  const describe = members => members.map(m => `${m.name}=[${m.assignment()}]:${m.received}`).join(' ')
-  try {
-    const members = [await startMember('a'), await startMember('b'), await startMember('c')]
-    await waitUntil(settled(members), 30000, 'three members to share the partitions')
-    await produce(600)
-    await expectAllOnce('three members')
-    console.log(`three members: ${describe(members)}`)
-
-    await members[0].consumer.disconnect()
-    const remaining = members.slice(1)
-    await waitUntil(settled(remaining), 30000, 'two members to take over all partitions')
-    await produce(600)
-    await expectAllOnce('two members')
-    console.log(`two members: ${describe(remaining)}`)
-
-    for (const m of remaining) await m.consumer.disconnect()
-    await produce(300)
-    const fresh = await startMember('d')
-    try {
-      await expectAllOnce('new member')
-      console.log(`new member: ${describe([fresh])}`)
-      if (fresh.received !== 300) throw new Error(`new member received ${fresh.received} records, expected 300`)
-    } finally {
-      await fresh.consumer.disconnect()
-    }
-  } finally {
-    await sender.disconnect()
-  }
+  )
 }
 
 async function scenarioSeek() {
@@ -447,16 +370,14 @@ async function scenarioErrors() {
   )
 }
 
-async function scenarioMixed({ mode, topic }) {
-  const count = 1000
-  if (mode === 'produce') {
-    await createTopic(topic, PARTITIONS)
-    await withClient(producer(), handle => produceCanonical(handle, topic, count))
-    console.log(`produced ${count} records to ${topic}`)
-  } else {
-    await verifyCanonical(topic, count)
-    console.log(`verified ${count} records in ${topic}`)
-  }
+function scenarioMixed(env) {
+  return mixedScenario(env, {
+    produce: async (topic, count) => {
+      await createTopic(topic, PARTITIONS)
+      await withClient(producer(), handle => produceCanonical(handle, topic, count))
+    },
+    verify: verifyCanonical,
+  })
 }
 
 bootstrap = process.env.KEEL_BOOTSTRAP

@@ -6,12 +6,12 @@
 const {
   PARTITIONS,
   CODECS,
-  canonicalRecord,
-  expectedByPartition,
-  checkPartitions,
+  sendCanonical,
+  mixedScenario,
+  collector,
+  verifyCanonical: verifyWith,
+  groupScenario,
   named,
-  sleep,
-  waitUntil,
   runScenarios,
 } = require('../js/canonical.js')
 
@@ -78,20 +78,15 @@ async function createTopic(topic, partitions) {
   )
 }
 
-async function produceCanonical(producer, topic, count, compression, chunk = SEND_CHUNK) {
-  for (let start = 0; start < count; start += chunk) {
-    const messages = []
-    for (let i = start; i < Math.min(count, start + chunk); i++) {
-      messages.push(toMessage(topic, canonicalRecord(i)))
-    }
-    await producer.send({ messages, acks: ACKS_ALL, compression })
-  }
+function produceCanonical(producer, topic, count, compression, chunk = SEND_CHUNK) {
+  return sendCanonical(count, chunk, records =>
+    producer.send({ messages: records.map(r => toMessage(topic, r)), acks: ACKS_ALL, compression })
+  )
 }
 
 // Reads partitions 0..counts.length-1 of `topic` from the beginning with a fresh group
-// until partition p has counts[p] messages; more than that is an error.
-async function consumeFromBeginning(topic, counts, timeoutMs = 30000) {
-  const got = counts.map(() => [])
+// until partition p has counts[p] messages.
+async function consumeFromBeginning(topic, counts) {
   const groupId = named(`platformatic-read-${topic}-${process.pid}-${Date.now()}`)
   return withClient(new kafka.Consumer(options({ groupId, ...GROUP_TIMING })), async consumer => {
     const stream = await consumer.consume({
@@ -100,46 +95,17 @@ async function consumeFromBeginning(topic, counts, timeoutMs = 30000) {
       autocommit: false,
       maxWaitTime: 200,
     })
-    await new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => finish(new Error(`${topic}: timed out with [${got.map(g => g.length)}] of [${counts}] records`)),
-        timeoutMs
-      )
-      const finish = error => {
-        clearTimeout(timer)
-        if (error) reject(error)
-        else resolve()
-      }
-      stream.on('error', finish)
-      stream.on('data', message => {
-        const p = message.partition
-        if (!got[p]) return finish(new Error(`${topic}: records from unexpected partition ${p}`))
-        got[p].push(fromMessage(message))
-        if (got[p].length > counts[p]) {
-          finish(new Error(`${topic} partition ${p}: ${got[p].length} records, expected ${counts[p]}`))
-        } else if (got.every((g, n) => g.length === counts[n])) {
-          finish()
-        }
-      })
-    })
-    return got
+    const records = collector(topic, counts)
+    stream.on('error', records.fail)
+    stream.on('data', message => records.add(message.partition, fromMessage(message)))
+    return records.done
   })
 }
 
-// Consumes canonical records 0..count-1 from `topic` and checks every byte, partition,
-// order and offset, and that each partition's log holds nothing beyond them.
-async function verifyCanonical(topic, count) {
-  const expected = expectedByPartition(count)
-  const got = await consumeFromBeginning(
-    topic,
-    expected.map(e => e.length)
-  )
-  checkPartitions(topic, got, expected)
-  const ends = await listOffsets(topic, LATEST)
-  ends.forEach((end, p) => {
-    if (end !== BigInt(expected[p].length)) {
-      throw new Error(`${topic} partition ${p}: high watermark ${end}, expected ${expected[p].length}`)
-    }
+function verifyCanonical(topic, count) {
+  return verifyWith(topic, count, {
+    consume: consumeFromBeginning,
+    highWatermarks: t => listOffsets(t, LATEST),
   })
 }
 
@@ -247,106 +213,46 @@ async function scenarioGroup() {
   const topic = named('s4-group')
   const groupId = named('s4-group')
   const partitions = 6
-  const deliveries = new Map() // value -> times delivered to any member
-  let produced = 0
-
   await createTopic(topic, partitions)
-  const producer = new kafka.Producer(options())
-  const produce = async n => {
-    const messages = []
-    for (let i = produced; i < produced + n; i++) {
-      messages.push({
-        topic,
-        key: Buffer.from(`k-${i}`),
-        value: Buffer.from(`s4-${i}`),
-        partition: i % partitions,
-      })
-    }
-    await producer.send({ messages, acks: ACKS_ALL })
-    produced += n
-  }
-
-  // A member commits each record's offset synchronously before taking the next one.
-  const startMember = async name => {
-    const member = { name, received: 0 }
-    member.consumer = new kafka.Consumer(options({ groupId, ...GROUP_TIMING }))
-    const stream = await member.consumer.consume({
-      topics: [topic],
-      mode: kafka.MessagesStreamModes.COMMITTED,
-      fallbackMode: kafka.MessagesStreamFallbackModes.EARLIEST,
-      autocommit: false,
-      maxWaitTime: 200,
+  await withClient(new kafka.Producer(options()), producer =>
+    groupScenario({
+      partitions,
+      produce: indexes =>
+        producer.send({
+          messages: indexes.map(i => ({
+            topic,
+            key: Buffer.from(`k-${i}`),
+            value: Buffer.from(`s4-${i}`),
+            partition: i % partitions,
+          })),
+          acks: ACKS_ALL,
+        }),
+      startMember: async (name, deliver) => {
+        const consumer = new kafka.Consumer(options({ groupId, ...GROUP_TIMING }))
+        const stream = await consumer.consume({
+          topics: [topic],
+          mode: kafka.MessagesStreamModes.COMMITTED,
+          fallbackMode: kafka.MessagesStreamFallbackModes.EARLIEST,
+          autocommit: false,
+          maxWaitTime: 200,
+        })
+        // Each record is committed before the next is taken.
+        const done = (async () => {
+          for await (const message of stream) {
+            deliver(message.value.toString())
+            await message.commit()
+          }
+        })()
+        return {
+          assignment: () => (consumer.assignments || []).flatMap(a => (a.topic === topic ? a.partitions : [])),
+          close: async () => {
+            await consumer.close(true)
+            await done
+          },
+        }
+      },
     })
-    member.done = (async () => {
-      for await (const message of stream) {
-        const value = message.value.toString()
-        deliveries.set(value, (deliveries.get(value) || 0) + 1)
-        member.received++
-        await message.commit()
-      }
-    })()
-    member.assignment = () =>
-      (member.consumer.assignments || []).flatMap(a => (a.topic === topic ? a.partitions : []))
-    member.close = async () => {
-      await member.consumer.close(true)
-      await member.done
-    }
-    return member
-  }
-
-  // The group is settled when the members' current assignments split all partitions.
-  const settled = members => () => {
-    const owned = members.flatMap(m => m.assignment()).sort((a, b) => a - b)
-    return (
-      members.every(m => m.assignment().length > 0) &&
-      owned.join() === [...Array(partitions).keys()].join()
-    )
-  }
-
-  // Every record produced so far was delivered exactly once; waits a grace period so a
-  // late duplicate is noticed too.
-  const expectAllOnce = async phase => {
-    await waitUntil(() => deliveries.size === produced, 20000, `${phase}: ${produced} distinct records`)
-    await sleep(1000)
-    for (let i = 0; i < produced; i++) {
-      const times = deliveries.get(`s4-${i}`) || 0
-      if (times !== 1) throw new Error(`${phase}: record s4-${i} delivered ${times} times`)
-    }
-    if (deliveries.size !== produced) {
-      throw new Error(`${phase}: ${deliveries.size} distinct values, produced ${produced}`)
-    }
-  }
-
-  const describe = members => members.map(m => `${m.name}=[${m.assignment()}]:${m.received}`).join(' ')
-  try {
-    const members = [await startMember('a'), await startMember('b'), await startMember('c')]
-    await waitUntil(settled(members), 30000, 'three members to share the partitions')
-    await produce(600)
-    await expectAllOnce('three members')
-    console.log(`three members: ${describe(members)}`)
-
-    await members[0].close()
-    const remaining = members.slice(1)
-    await waitUntil(settled(remaining), 30000, 'two members to take over all partitions')
-    await produce(600)
-    await expectAllOnce('two members')
-    console.log(`two members: ${describe(remaining)}`)
-
-    for (const m of remaining) await m.close()
-    await produce(300)
-    const fresh = await startMember('d')
-    try {
-      await expectAllOnce('new member')
-      console.log(`new member: ${describe([fresh])}`)
-      if (fresh.received !== 300) {
-        throw new Error(`new member received ${fresh.received} records, expected 300`)
-      }
-    } finally {
-      await fresh.close()
-    }
-  } finally {
-    await producer.close(true)
-  }
+  )
 }
 
 // The first record (or the error) a fresh group member gets when it starts reading
@@ -460,18 +366,14 @@ async function scenarioErrors() {
   )
 }
 
-async function scenarioMixed({ mode, topic }) {
-  const count = 1000
-  if (mode === 'produce') {
-    await createTopic(topic, PARTITIONS)
-    await withClient(new kafka.Producer(options()), producer =>
-      produceCanonical(producer, topic, count, 'none')
-    )
-    console.log(`produced ${count} records to ${topic}`)
-  } else {
-    await verifyCanonical(topic, count)
-    console.log(`verified ${count} records in ${topic}`)
-  }
+function scenarioMixed(env) {
+  return mixedScenario(env, {
+    produce: async (topic, count) => {
+      await createTopic(topic, PARTITIONS)
+      await withClient(new kafka.Producer(options()), producer => produceCanonical(producer, topic, count, 'none'))
+    },
+    verify: verifyCanonical,
+  })
 }
 
 async function main() {
