@@ -77,7 +77,9 @@ function fromMessage(message) {
 }
 
 async function createTopic(topic, numPartitions) {
-  await withClient(client().admin(), admin => admin.createTopics({ topics: [{ topic, numPartitions }] }))
+  await withClient(client().admin(), admin =>
+    admin.createTopics({ topics: [{ topic, numPartitions }] })
+  )
 }
 
 function producer(config = {}) {
@@ -85,7 +87,9 @@ function producer(config = {}) {
 }
 
 function produceCanonical(handle, topic, count, chunk = SEND_CHUNK) {
-  return sendCanonical(count, chunk, records => handle.send({ topic, messages: records.map(toMessage) }))
+  return sendCanonical(count, chunk, records =>
+    handle.send({ topic, messages: records.map(toMessage) })
+  )
 }
 
 function groupConsumer(groupId) {
@@ -104,7 +108,9 @@ async function consumeFromBeginning(topic, counts) {
   return withClient(consumer, async () => {
     await consumer.subscribe({ topics: [topic] })
     const records = collector(topic, counts)
-    consumer.run({ eachMessage: async ({ partition, message }) => records.add(partition, fromMessage(message)) })
+    consumer.run({
+      eachMessage: async ({ partition, message }) => records.add(partition, fromMessage(message)),
+    })
     return records.done
   })
 }
@@ -127,7 +133,9 @@ async function expectError(what, name, code, action) {
   } catch (e) {
     const match = [e, ...(e.errors || [])].find(error => error.code === code)
     if (!match) {
-      console.error(`${what}: expected ${name} (${code}), got codes [${[e, ...(e.errors || [])].map(error => error.code)}]`)
+      console.error(
+        `${what}: expected ${name} (${code}), got codes [${[e, ...(e.errors || [])].map(error => error.code)}]`
+      )
       throw e
     }
     const detail = match === e ? '' : ` <- ${match.name}: ${match.message}`
@@ -155,7 +163,9 @@ async function assignedConsumer(topic, offset, reset) {
     },
     { 'auto.offset.reset': reset }
   )
-  await new Promise((resolve, reject) => consumer.connect({}, error => (error ? reject(error) : resolve())))
+  await new Promise((resolve, reject) =>
+    consumer.connect({}, error => (error ? reject(error) : resolve()))
+  )
   consumer.setDefaultConsumeTimeout(200)
   consumer.assign([{ topic, partition: 0, offset }])
   return consumer
@@ -195,17 +205,20 @@ async function scenarioAdmin() {
       throw new Error(`createTopics(${topic}) reported that the topic already exists`)
     }
     const listed = await admin.listTopics()
-    if (!listed.includes(topic)) throw new Error(`${topic} missing from listTopics after create: [${listed}]`)
+    if (!listed.includes(topic))
+      throw new Error(`${topic} missing from listTopics after create: [${listed}]`)
     const [described] = await admin.fetchTopicMetadata({ topics: [topic] })
     if (described.name !== topic || described.partitions.length !== 3) {
       throw new Error(`describe ${topic}: ${JSON.stringify(described)}`)
     }
     for (const p of described.partitions) {
-      if (!(p.leader >= 0)) throw new Error(`${topic} partition ${p.partitionId}: leader ${p.leader}`)
+      if (!(p.leader >= 0))
+        throw new Error(`${topic} partition ${p.partitionId}: leader ${p.leader}`)
     }
     console.log(`${topic}: partitions led by [${described.partitions.map(p => p.leader)}]`)
     await admin.deleteTopics({ topics: [topic] })
-    if ((await admin.listTopics()).includes(topic)) throw new Error(`${topic} still listed after delete`)
+    if ((await admin.listTopics()).includes(topic))
+      throw new Error(`${topic} still listed after delete`)
   })
 }
 
@@ -214,12 +227,16 @@ async function scenarioCodecs() {
   const builtin = RdKafka.features // librdkafka's builtin.features
   for (const codec of CODECS) {
     if (codec !== 'none' && !builtin.includes(codec === 'gzip' ? 'gzip' : codec)) {
-      console.log(`skipped codec: ${codec}: this librdkafka ${RdKafka.librdkafkaVersion} was built without it`)
+      console.log(
+        `skipped codec: ${codec}: this librdkafka ${RdKafka.librdkafkaVersion} was built without it`
+      )
       continue
     }
     const topic = named(`s2-${codec}`)
     await createTopic(topic, PARTITIONS)
-    await withClient(producer({ 'compression.codec': codec }), handle => produceCanonical(handle, topic, count))
+    await withClient(producer({ 'compression.codec': codec }), handle =>
+      produceCanonical(handle, topic, count)
+    )
     await verifyCanonical(topic, count)
     console.log(`${codec}: ${count} records round-tripped`)
   }
@@ -247,7 +264,11 @@ async function scenarioGroup() {
       produce: indexes =>
         sender.send({
           topic,
-          messages: indexes.map(i => ({ key: `k-${i}`, value: `s4-${i}`, partition: i % partitions })),
+          messages: indexes.map(i => ({
+            key: `k-${i}`,
+            value: `s4-${i}`,
+            partition: i % partitions,
+          })),
         }),
       startMember: async (name, deliver) => {
         const consumer = groupConsumer(groupId)
@@ -286,9 +307,11 @@ async function scenarioSeek() {
 
     await withClient(client().admin(), async admin => {
       const [byTime] = await admin.fetchTopicOffsetsByTimestamp(topic, t0 + 30500)
-      if (byTime.offset !== '31') throw new Error(`offset for time T0+30500: ${byTime.offset}, expected 31`)
+      if (byTime.offset !== '31')
+        throw new Error(`offset for time T0+30500: ${byTime.offset}, expected 31`)
       const [{ low, high }] = await admin.fetchTopicOffsets(topic)
-      if (low !== '0' || high !== '100') throw new Error(`earliest ${low}, latest ${high}; expected 0 and 100`)
+      if (low !== '0' || high !== '100')
+        throw new Error(`earliest ${low}, latest ${high}; expected 0 and 100`)
     })
 
     const check = (what, result, offset, value) => {
@@ -308,7 +331,8 @@ async function scenarioSeek() {
       }
     }
     const fifty = await run(50, 'error', 'seek to 50', (what, r) => check(what, r, 50, 's5-50'))
-    if (fifty.timestamp !== t0 + 50000) throw new Error(`seek to 50: timestamp ${fifty.timestamp}, expected ${t0 + 50000}`)
+    if (fifty.timestamp !== t0 + 50000)
+      throw new Error(`seek to 50: timestamp ${fifty.timestamp}, expected ${t0 + 50000}`)
     await run(1000, 'earliest', 'out of range, earliest', (what, r) => check(what, r, 0, 's5-0'))
     // The end-of-partition event at 100 shows the reset is done before the next produce.
     await run(
@@ -317,13 +341,16 @@ async function scenarioSeek() {
       'out of range, latest',
       (what, r) => check(what, r, 100, 's5-100'),
       async eof => {
-        if (eof.offset !== 100) throw new Error(`out of range, latest: end of partition at ${eof.offset}`)
+        if (eof.offset !== 100)
+          throw new Error(`out of range, latest: end of partition at ${eof.offset}`)
         await sender.send({ topic, messages: [{ value: 's5-100', partition: 0 }] })
       }
     )
     await run(1000, 'error', 'out of range, no reset', (what, r) => {
       if (!r.error || r.error.code !== ErrorCodes.ERR__AUTO_OFFSET_RESET) {
-        throw new Error(`${what}: got ${r.error ? r.error.message : `offset ${r.message.offset}`}, expected ERR__AUTO_OFFSET_RESET`)
+        throw new Error(
+          `${what}: got ${r.error ? r.error.message : `offset ${r.message.offset}`}, expected ERR__AUTO_OFFSET_RESET`
+        )
       }
       console.log(`${what}: ${r.error.message}`)
     })
@@ -337,8 +364,11 @@ async function scenarioErrors() {
   // librdkafka waits topic.metadata.propagation.max.ms for the topic to appear, then fails
   // the record with the broker's UNKNOWN_TOPIC_OR_PARTITION.
   await withClient(producer({ 'topic.metadata.propagation.max.ms': 1000 }), handle =>
-    expectError('produce to unknown topic', 'UNKNOWN_TOPIC_OR_PARTITION', ErrorCodes.ERR_UNKNOWN_TOPIC_OR_PART, () =>
-      handle.send({ topic: named('s6-unknown'), messages: [{ value: 'x', partition: 0 }] })
+    expectError(
+      'produce to unknown topic',
+      'UNKNOWN_TOPIC_OR_PARTITION',
+      ErrorCodes.ERR_UNKNOWN_TOPIC_OR_PART,
+      () => handle.send({ topic: named('s6-unknown'), messages: [{ value: 'x', partition: 0 }] })
     )
   )
 
@@ -346,26 +376,42 @@ async function scenarioErrors() {
   const partitioned = named('s6-partitions')
   await withClient(client().admin(), async admin => {
     await admin.createTopics({ topics: [{ topic: large, numPartitions: 1 }] })
-    await expectError('create topic "bad name!"', 'INVALID_TOPIC_EXCEPTION', ErrorCodes.ERR_TOPIC_EXCEPTION, () =>
-      admin.createTopics({ topics: [{ topic: 'bad name!', numPartitions: 1 }] })
+    await expectError(
+      'create topic "bad name!"',
+      'INVALID_TOPIC_EXCEPTION',
+      ErrorCodes.ERR_TOPIC_EXCEPTION,
+      () => admin.createTopics({ topics: [{ topic: 'bad name!', numPartitions: 1 }] })
     )
     await admin.createTopics({ topics: [{ topic: partitioned, numPartitions: 3 }] })
   })
   // The promise API has no createPartitions; the AdminClient has.
   const admin = rdAdmin()
   try {
-    await expectError(`shrink ${partitioned} to 2 partitions`, 'INVALID_PARTITIONS', ErrorCodes.ERR_INVALID_PARTITIONS, () =>
-      new Promise((resolve, reject) =>
-        admin.createPartitions(partitioned, 2, 10000, error => (error ? reject(error) : resolve()))
-      )
+    await expectError(
+      `shrink ${partitioned} to 2 partitions`,
+      'INVALID_PARTITIONS',
+      ErrorCodes.ERR_INVALID_PARTITIONS,
+      () =>
+        new Promise((resolve, reject) =>
+          admin.createPartitions(partitioned, 2, 10000, error =>
+            error ? reject(error) : resolve()
+          )
+        )
     )
   } finally {
     admin.disconnect()
   }
 
   await withClient(producer({ 'message.max.bytes': 1000000 }), handle =>
-    expectError('produce a 200000-byte record', 'MESSAGE_TOO_LARGE', ErrorCodes.ERR_MSG_SIZE_TOO_LARGE, () =>
-      handle.send({ topic: large, messages: [{ value: Buffer.alloc(200000, 0x61), partition: 0 }] })
+    expectError(
+      'produce a 200000-byte record',
+      'MESSAGE_TOO_LARGE',
+      ErrorCodes.ERR_MSG_SIZE_TOO_LARGE,
+      () =>
+        handle.send({
+          topic: large,
+          messages: [{ value: Buffer.alloc(200000, 0x61), partition: 0 }],
+        })
     )
   )
 }
@@ -381,12 +427,15 @@ function scenarioMixed(env) {
 }
 
 bootstrap = process.env.KEEL_BOOTSTRAP
-runScenarios(`@confluentinc/kafka-javascript ${VERSION} (librdkafka ${RdKafka.librdkafkaVersion})`, {
-  1: scenarioAdmin,
-  2: scenarioCodecs,
-  3: scenarioIdempotence,
-  4: scenarioGroup,
-  5: scenarioSeek,
-  6: scenarioErrors,
-  7: scenarioMixed,
-})
+runScenarios(
+  `@confluentinc/kafka-javascript ${VERSION} (librdkafka ${RdKafka.librdkafkaVersion})`,
+  {
+    1: scenarioAdmin,
+    2: scenarioCodecs,
+    3: scenarioIdempotence,
+    4: scenarioGroup,
+    5: scenarioSeek,
+    6: scenarioErrors,
+    7: scenarioMixed,
+  }
+)

@@ -60,7 +60,9 @@ function checkRecord(where, got, want) {
     )
   if (!same) {
     const render = pairs => pairs.map(([k, v]) => `${k}=${show(v)}`)
-    throw new Error(`${where}: headers [${render(got.headers)}], expected [${render(want.headers)}]`)
+    throw new Error(
+      `${where}: headers [${render(got.headers)}], expected [${render(want.headers)}]`
+    )
   }
 }
 
@@ -112,7 +114,10 @@ function collector(topic, counts, timeoutMs = 30000) {
     reject = rej
   })
   const timer = setTimeout(
-    () => reject(new Error(`${topic}: timed out with [${got.map(g => g.length)}] of [${counts}] records`)),
+    () =>
+      reject(
+        new Error(`${topic}: timed out with [${got.map(g => g.length)}] of [${counts}] records`)
+      ),
     timeoutMs
   )
   done.then(
@@ -120,10 +125,15 @@ function collector(topic, counts, timeoutMs = 30000) {
     () => clearTimeout(timer)
   )
   const add = (partition, record) => {
-    if (!got[partition]) return reject(new Error(`${topic}: records from unexpected partition ${partition}`))
+    if (!got[partition])
+      return reject(new Error(`${topic}: records from unexpected partition ${partition}`))
     got[partition].push(record)
     if (got[partition].length > counts[partition]) {
-      reject(new Error(`${topic} partition ${partition}: ${got[partition].length} records, expected ${counts[partition]}`))
+      reject(
+        new Error(
+          `${topic} partition ${partition}: ${got[partition].length} records, expected ${counts[partition]}`
+        )
+      )
     } else if (got.every((g, p) => g.length === counts[p])) {
       resolve(got)
     }
@@ -144,7 +154,9 @@ async function verifyCanonical(topic, count, { consume, highWatermarks }) {
   const ends = await highWatermarks(topic)
   ends.forEach((end, p) => {
     if (String(end) !== String(expected[p].length)) {
-      throw new Error(`${topic} partition ${p}: high watermark ${end}, expected ${expected[p].length}`)
+      throw new Error(
+        `${topic} partition ${p}: high watermark ${end}, expected ${expected[p].length}`
+      )
     }
   })
 }
@@ -176,19 +188,30 @@ async function groupScenario({ partitions, produce, startMember }) {
   // Settled when the members' current assignments split all partitions between them.
   const settled = members => () => {
     const owned = members.flatMap(m => m.assignment()).sort((a, b) => a - b)
-    return members.every(m => m.assignment().length > 0) && owned.join() === [...Array(partitions).keys()].join()
+    return (
+      members.every(m => m.assignment().length > 0) &&
+      owned.join() === [...Array(partitions).keys()].join()
+    )
   }
   // Every record produced so far delivered exactly once, after a grace period so a late
   // duplicate is noticed too.
   const expectAllOnce = async (phase, members) => {
-    await waitUntil(() => deliveries.size === produced, 20000, `${phase}: ${produced} distinct records`)
+    await waitUntil(
+      () => deliveries.size === produced,
+      20000,
+      `${phase}: ${produced} distinct records`
+    )
     await sleep(1000)
     for (let i = 0; i < produced; i++) {
       const to = deliveries.get(`s4-${i}`) || []
-      if (to.length !== 1) throw new Error(`${phase}: record s4-${i} delivered ${to.length} times (to [${to}])`)
+      if (to.length !== 1)
+        throw new Error(`${phase}: record s4-${i} delivered ${to.length} times (to [${to}])`)
     }
-    if (deliveries.size !== produced) throw new Error(`${phase}: ${deliveries.size} distinct values, produced ${produced}`)
-    console.log(`${phase}: ${members.map(m => `${m.name}=[${m.assignment()}]:${m.received}`).join(' ')}`)
+    if (deliveries.size !== produced)
+      throw new Error(`${phase}: ${deliveries.size} distinct values, produced ${produced}`)
+    console.log(
+      `${phase}: ${members.map(m => `${m.name}=[${m.assignment()}]:${m.received}`).join(' ')}`
+    )
   }
 
   // A fetch sent under the previous assignment may still be waiting at the broker when the
@@ -215,7 +238,8 @@ async function groupScenario({ partitions, produce, startMember }) {
   const fresh = await start('d')
   try {
     await expectAllOnce('new member', [fresh])
-    if (fresh.received !== 300) throw new Error(`new member received ${fresh.received} records, expected 300`)
+    if (fresh.received !== 300)
+      throw new Error(`new member received ${fresh.received} records, expected 300`)
   } finally {
     await fresh.close()
   }
@@ -233,7 +257,8 @@ function sleep(ms) {
 async function waitUntil(condition, timeoutMs, what) {
   const deadline = Date.now() + timeoutMs
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await sleep(50)
   }
 }

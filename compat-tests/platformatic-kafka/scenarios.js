@@ -166,9 +166,11 @@ async function scenarioAdmin() {
 
     const described = await admin.metadata({ topics: [topic], forceUpdate: true })
     const partitions = described.topics.get(topic)?.partitions || []
-    if (partitions.length !== 3) throw new Error(`describe ${topic}: ${partitions.length} partitions`)
+    if (partitions.length !== 3)
+      throw new Error(`describe ${topic}: ${partitions.length} partitions`)
     partitions.forEach((p, n) => {
-      if (!nodeIds.includes(p.leader)) throw new Error(`${topic} partition ${n}: leader ${p.leader}`)
+      if (!nodeIds.includes(p.leader))
+        throw new Error(`${topic} partition ${n}: leader ${p.leader}`)
     })
 
     await admin.deleteTopics({ topics: [topic] })
@@ -244,7 +246,8 @@ async function scenarioGroup() {
           }
         })()
         return {
-          assignment: () => (consumer.assignments || []).flatMap(a => (a.topic === topic ? a.partitions : [])),
+          assignment: () =>
+            (consumer.assignments || []).flatMap(a => (a.topic === topic ? a.partitions : [])),
           close: async () => {
             await consumer.close(true)
             await done
@@ -268,7 +271,10 @@ async function firstFromOffset(topic, offset, timeoutMs = 20000) {
       maxWaitTime: 200,
     })
     return new Promise(resolve => {
-      const timer = setTimeout(() => resolve({ error: new Error(`timed out at offset ${offset}`) }), timeoutMs)
+      const timer = setTimeout(
+        () => resolve({ error: new Error(`timed out at offset ${offset}`) }),
+        timeoutMs
+      )
       stream.once('data', message => {
         clearTimeout(timer)
         resolve({ message })
@@ -297,7 +303,10 @@ async function scenarioSeek() {
 
   const [byTime] = await listOffsets(topic, BigInt(t0 + 30500))
   if (byTime !== 31n) throw new Error(`offset for time T0+30500: ${byTime}, expected 31`)
-  const [[earliest], [latest]] = [await listOffsets(topic, EARLIEST), await listOffsets(topic, LATEST)]
+  const [[earliest], [latest]] = [
+    await listOffsets(topic, EARLIEST),
+    await listOffsets(topic, LATEST),
+  ]
   if (earliest !== 0n || latest !== 100n) {
     throw new Error(`earliest ${earliest}, latest ${latest}; expected 0 and 100`)
   }
@@ -316,10 +325,14 @@ async function scenarioSeek() {
   const match = protocolErrors(outOfRange.error).find(e => e.apiId === 'OFFSET_OUT_OF_RANGE')
   if (!match) {
     if (outOfRange.error) throw outOfRange.error
-    throw new Error(`start at 1000: got offset ${outOfRange.message.offset}, expected OFFSET_OUT_OF_RANGE`)
+    throw new Error(
+      `start at 1000: got offset ${outOfRange.message.offset}, expected OFFSET_OUT_OF_RANGE`
+    )
   }
   console.log(`start at 1000 (out of range): ${outOfRange.error.message} <- ${match.message}`)
-  console.log('seek 50, time lookup 31, earliest 0, latest 100, out of range with no reset: as expected')
+  console.log(
+    'seek 50, time lookup 31, earliest 0, latest 100, out of range with no reset: as expected'
+  )
   console.log(
     `partial: @platformatic/kafka ${VERSION} has no auto.offset.reset for an out-of-range position (earliest/latest not checked; the fetch fails with OFFSET_OUT_OF_RANGE)`
   )
@@ -330,17 +343,19 @@ async function scenarioErrors() {
   // The producer looks the topic up first and turns Metadata's UNKNOWN_TOPIC_OR_PARTITION
   // into its own UserError "Unknown topic <name>." (Base#metadata).
   const unknown = named('s6-unknown')
-  await withClient(new kafka.Producer(options({ ...retrying, autocreateTopics: false })), producer =>
-    expectError(
-      'produce to unknown topic',
-      'UNKNOWN_TOPIC_OR_PARTITION',
-      () =>
-        producer.send({
-          messages: [{ topic: unknown, value: Buffer.from('x'), partition: 0 }],
-          autocreateTopics: false,
-        }),
-      e => e instanceof kafka.UserError && e.message === `Unknown topic ${unknown}.`
-    )
+  await withClient(
+    new kafka.Producer(options({ ...retrying, autocreateTopics: false })),
+    producer =>
+      expectError(
+        'produce to unknown topic',
+        'UNKNOWN_TOPIC_OR_PARTITION',
+        () =>
+          producer.send({
+            messages: [{ topic: unknown, value: Buffer.from('x'), partition: 0 }],
+            autocreateTopics: false,
+          }),
+        e => e instanceof kafka.UserError && e.message === `Unknown topic ${unknown}.`
+      )
   )
 
   const large = named('s6-large')
@@ -370,7 +385,9 @@ function scenarioMixed(env) {
   return mixedScenario(env, {
     produce: async (topic, count) => {
       await createTopic(topic, PARTITIONS)
-      await withClient(new kafka.Producer(options()), producer => produceCanonical(producer, topic, count, 'none'))
+      await withClient(new kafka.Producer(options()), producer =>
+        produceCanonical(producer, topic, count, 'none')
+      )
     },
     verify: verifyCanonical,
   })
