@@ -19,6 +19,7 @@ const {
   collector,
   verifyCanonical: verifyWith,
   groupScenario,
+  expectError,
   named,
   runScenarios,
 } = require('../js/canonical.js')
@@ -127,22 +128,15 @@ function verifyCanonical(topic, count) {
 
 // Awaits `action`, which must fail with librdkafka error `code`: the error's own code or,
 // for an aggregate (createTopics), one of its errors'.
-async function expectError(what, name, code, action) {
-  try {
-    await action()
-  } catch (e) {
-    const match = [e, ...(e.errors || [])].find(error => error.code === code)
-    if (!match) {
-      console.error(
-        `${what}: expected ${name} (${code}), got codes [${[e, ...(e.errors || [])].map(error => error.code)}]`
-      )
-      throw e
-    }
-    const detail = match === e ? '' : ` <- ${match.name}: ${match.message}`
-    console.log(`${what}: ${e.name}: ${e.message}${detail} (${name})`)
-    return
-  }
-  throw new Error(`${what}: succeeded, expected ${name}`)
+function expectCode(what, name, code, action) {
+  const errors = e => [e, ...(e.errors || [])]
+  return expectError(
+    what,
+    `${name} (${code})`,
+    action,
+    e => errors(e).find(error => error.code === code),
+    e => errors(e).map(error => error.code)
+  )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -364,7 +358,7 @@ async function scenarioErrors() {
   // librdkafka waits topic.metadata.propagation.max.ms for the topic to appear, then fails
   // the record with the broker's UNKNOWN_TOPIC_OR_PARTITION.
   await withClient(producer({ 'topic.metadata.propagation.max.ms': 1000 }), handle =>
-    expectError(
+    expectCode(
       'produce to unknown topic',
       'UNKNOWN_TOPIC_OR_PARTITION',
       ErrorCodes.ERR_UNKNOWN_TOPIC_OR_PART,
@@ -376,7 +370,7 @@ async function scenarioErrors() {
   const partitioned = named('s6-partitions')
   await withClient(client().admin(), async admin => {
     await admin.createTopics({ topics: [{ topic: large, numPartitions: 1 }] })
-    await expectError(
+    await expectCode(
       'create topic "bad name!"',
       'INVALID_TOPIC_EXCEPTION',
       ErrorCodes.ERR_TOPIC_EXCEPTION,
@@ -387,7 +381,7 @@ async function scenarioErrors() {
   // The promise API has no createPartitions; the AdminClient has.
   const admin = rdAdmin()
   try {
-    await expectError(
+    await expectCode(
       `shrink ${partitioned} to 2 partitions`,
       'INVALID_PARTITIONS',
       ErrorCodes.ERR_INVALID_PARTITIONS,
@@ -403,7 +397,7 @@ async function scenarioErrors() {
   }
 
   await withClient(producer({ 'message.max.bytes': 1000000 }), handle =>
-    expectError(
+    expectCode(
       'produce a 200000-byte record',
       'MESSAGE_TOO_LARGE',
       ErrorCodes.ERR_MSG_SIZE_TOO_LARGE,

@@ -263,6 +263,25 @@ async function waitUntil(condition, timeoutMs, what) {
   }
 }
 
+// Awaits `action`, which must fail with Kafka error `expected`: `find(error)` returns the
+// error (the one thrown or one inside it) that is it, in the client's terms, or nothing.
+// Prints what matched; otherwise rethrows, after printing `errors(error)` (what was there).
+async function expectError(what, expected, action, find, errors = e => e.message) {
+  try {
+    await action()
+  } catch (e) {
+    const match = find(e)
+    if (!match) {
+      console.error(`${what}: expected ${expected}, got [${errors(e)}]`)
+      throw e
+    }
+    const detail = match === e ? '' : ` <- ${match.name}: ${match.message}`
+    console.log(`${what}: ${e.name}: ${e.message}${detail} (${expected})`)
+    return
+  }
+  throw new Error(`${what}: succeeded, expected ${expected}`)
+}
+
 // Thrown by a scenario the client cannot do at all.
 class Unsupported extends Error {}
 
@@ -312,6 +331,7 @@ module.exports = {
   collector,
   verifyCanonical,
   groupScenario,
+  expectError,
   named,
   sleep,
   waitUntil,

@@ -11,6 +11,7 @@ const {
   collector,
   verifyCanonical: verifyWith,
   groupScenario,
+  expectError,
   named,
   runScenarios,
 } = require('../js/canonical.js')
@@ -129,20 +130,14 @@ function protocolErrors(e) {
 
 // Awaits `action`, which must fail with Kafka error `id` somewhere in its error tree, or
 // with the client's own equivalent of it (`equivalent(error)` is true).
-async function expectError(what, id, action, equivalent = () => false) {
-  try {
-    await action()
-  } catch (e) {
-    const match = protocolErrors(e).find(error => error.apiId === id) || (equivalent(e) && e)
-    if (!match) {
-      console.error(`${what}: expected ${id}, got [${protocolErrors(e).map(error => error.apiId)}]`)
-      throw e
-    }
-    const detail = match === e ? '' : ` <- ${match.message}`
-    console.log(`${what}: ${e.name}: ${e.message}${detail} (${id})`)
-    return
-  }
-  throw new Error(`${what}: succeeded, expected ${id}`)
+function expectKafkaError(what, id, action, equivalent = () => false) {
+  return expectError(
+    what,
+    id,
+    action,
+    e => protocolErrors(e).find(error => error.apiId === id) || (equivalent(e) && e),
+    e => protocolErrors(e).map(error => error.apiId)
+  )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -346,7 +341,7 @@ async function scenarioErrors() {
   await withClient(
     new kafka.Producer(options({ ...retrying, autocreateTopics: false })),
     producer =>
-      expectError(
+      expectKafkaError(
         'produce to unknown topic',
         'UNKNOWN_TOPIC_OR_PARTITION',
         () =>
@@ -362,17 +357,17 @@ async function scenarioErrors() {
   const partitioned = named('s6-partitions')
   await withClient(new kafka.Admin(options()), async admin => {
     await admin.createTopics({ topics: [large], partitions: 1, replicas: 1 })
-    await expectError('create topic "bad name!"', 'INVALID_TOPIC_EXCEPTION', () =>
+    await expectKafkaError('create topic "bad name!"', 'INVALID_TOPIC_EXCEPTION', () =>
       admin.createTopics({ topics: ['bad name!'], partitions: 1, replicas: 1 })
     )
     await admin.createTopics({ topics: [partitioned], partitions: 3, replicas: 1 })
-    await expectError(`shrink ${partitioned} to 2 partitions`, 'INVALID_PARTITIONS', () =>
+    await expectKafkaError(`shrink ${partitioned} to 2 partitions`, 'INVALID_PARTITIONS', () =>
       admin.createPartitions({ topics: [{ name: partitioned, count: 2, assignments: [] }] })
     )
   })
 
   await withClient(new kafka.Producer(options(retrying)), producer =>
-    expectError('produce a 200000-byte record', 'MESSAGE_TOO_LARGE', () =>
+    expectKafkaError('produce a 200000-byte record', 'MESSAGE_TOO_LARGE', () =>
       producer.send({
         messages: [{ topic: large, value: Buffer.alloc(200000, 0x61), partition: 0 }],
         acks: ACKS_ALL,
