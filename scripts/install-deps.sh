@@ -16,7 +16,8 @@ test_pkgs=(
   clang libclang-rt-14-dev clang-format
   librdkafka-dev kcat python3-kafka python3-confluent-kafka
   python3-snappy python3-lz4 python3-zstandard
-  golang-go golang-github-shopify-sarama-dev
+  golang-go golang-github-shopify-sarama-dev golang-github-segmentio-kafka-go-dev
+  make libssl-dev  # @confluentinc/kafka-javascript builds librdkafka from source
 )
 
 if [[ "${1:-}" == "--print-test-packages" ]]; then
@@ -47,12 +48,21 @@ if ((${#missing[@]} > 0)); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# kafkajs for the compatibility suite, exactly as pinned in its package-lock.json; skipped
-# when node_modules already matches the lock.
-kafkajs="$(dirname "$0")/../compat-tests/kafkajs"
-if [[ "${1:-}" == "--test" && -f "$kafkajs/package-lock.json" ]] &&
-   ! cmp -s "$kafkajs/package-lock.json" "$kafkajs/node_modules/.package-lock.json.installed"; then
-  echo "install-deps: npm ci in compat-tests/kafkajs"
-  (cd "$kafkajs" && npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
-   cp package-lock.json node_modules/.package-lock.json.installed)
-fi
+# The npm clients of the compatibility suite, exactly as pinned in each package-lock.json;
+# a folder is skipped when its node_modules already matches its lock.
+# @confluentinc/kafka-javascript builds the librdkafka it ships from source (no prebuilt
+# download: that host is unreachable offline), linked against Debian's libssl, zlib, zstd
+# and lz4 (CKJS_LINKING=dynamic; its static mode downloads their sources), with Node.js's
+# headers from /usr/include/node.
+compat="$(dirname "$0")/../compat-tests"
+for client in kafkajs platformatic-kafka confluent-kafka-javascript; do
+  dir="$compat/$client"
+  if [[ "${1:-}" == "--test" && -f "$dir/package-lock.json" ]] &&
+     ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.installed"; then
+    echo "install-deps: npm ci in compat-tests/$client"
+    (cd "$dir" &&
+     CKJS_LINKING=dynamic npm_config_build_from_source=true npm_config_nodedir=/usr \
+       npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
+     cp package-lock.json node_modules/.package-lock.json.installed)
+  fi
+done

@@ -32,6 +32,9 @@ using E = protocol::ErrorCode;
 
 constexpr std::int32_t kSessionless = -1;  // FINAL_EPOCH
 
+// Fetch v4 brought RecordBatch v2 (magic 2, KIP-98); older readers take magic 0 or 1.
+constexpr std::int16_t kFirstRecordBatchV2Version = 4;
+
 /// One fetch request in progress: read now, or wait for data or the deadline.
 class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
   /// A partition the fetch waits on, with the high watermark it had when read.
@@ -244,6 +247,12 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
     if (_version >= 5) out.log_start_offset = log.log_start_offset();
     if (p.fetch_offset < log.log_start_offset() || p.fetch_offset > log.log_end_offset()) {
       out.error_code = code(E::offset_out_of_range);
+      return out;
+    }
+    if (_version < kFirstRecordBatchV2Version) {
+      // keel keeps only RecordBatch v2 and does not down-convert: it answers as Kafka does
+      // with message.downconversion.enable=false, not with batches the client cannot parse.
+      out.error_code = code(E::unsupported_version);
       return out;
     }
     waiting_on.push_back({partition, hw});

@@ -274,6 +274,18 @@ TEST_F(BrokerTest, FetchOutOfRangeAndUnknownTopicAreErrors) {
             code(ErrorCode::unknown_topic_or_partition));
 }
 
+TEST_F(BrokerTest, FetchBelowV4IsUnsupportedVersionRatherThanRecordBatchV2) {
+  create_topic("t");
+  ASSERT_EQ(produce("t", make_batch(2)).error_code, 0);
+  auto old = client->call<protocol::FetchResponse>(fetch_request("t", 0, 0), 3);
+  const auto& refused = old.responses.at(0).partitions.at(0);
+  EXPECT_EQ(refused.error_code, code(ErrorCode::unsupported_version));
+  EXPECT_TRUE(!refused.records || refused.records->size() == 0);
+  auto current = client->call<protocol::FetchResponse>(fetch_request("t", 0, 0), 4);
+  EXPECT_EQ(current.responses.at(0).partitions.at(0).error_code, 0);
+  EXPECT_GT(current.responses.at(0).partitions.at(0).records->size(), 0u);
+}
+
 TEST_F(BrokerTest, LongPollFetchIsWokenByAProduceOnAnotherConnection) {
   create_topic("t");
   const auto start = std::chrono::steady_clock::now();
