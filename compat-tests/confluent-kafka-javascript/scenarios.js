@@ -369,7 +369,12 @@ async function scenarioErrors() {
   const large = named('s6-large')
   const partitioned = named('s6-partitions')
   await withClient(client().admin(), async admin => {
-    await admin.createTopics({ topics: [{ topic: large, numPartitions: 1 }] })
+    // The size limit is the topic's own, so that no broker setting is needed.
+    await admin.createTopics({
+      topics: [
+        { topic: large, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '100000' }] }
+      ]
+    })
     await expectCode(
       'create topic "bad name!"',
       'INVALID_TOPIC_EXCEPTION',

@@ -356,7 +356,13 @@ async function scenarioErrors() {
   const large = named('s6-large')
   const partitioned = named('s6-partitions')
   await withClient(new kafka.Admin(options()), async admin => {
-    await admin.createTopics({ topics: [large], partitions: 1, replicas: 1 })
+    // The size limit is the topic's own, so that no broker setting is needed.
+    await admin.createTopics({
+      topics: [large],
+      partitions: 1,
+      replicas: 1,
+      configs: [{ name: 'max.message.bytes', value: '100000' }]
+    })
     await expectKafkaError('create topic "bad name!"', 'INVALID_TOPIC_EXCEPTION', () =>
       admin.createTopics({ topics: ['bad name!'], partitions: 1, replicas: 1 })
     )
