@@ -167,20 +167,14 @@ def api_versions_flexible(correlation_id, version=3):
     return frame(header_v2(API_API_VERSIONS, version, correlation_id) + body)
 
 
-def produce_v3(correlation_id, topic, partition, records_bytes, acks=-1, timeout_ms=30000):
+def produce_v3(correlation_id, topic, partition, records_bytes, acks=-1, timeout_ms=30000,
+               version=3):
+    """Produce v3-v8 (laid out alike; v8 is the first whose response carries record_errors
+    and error_message, KIP-467)."""
     body = (string(None) + i16(acks) + i32(timeout_ms)
             + i32(1) + string(topic)
             + i32(1) + i32(partition) + nbytes(records_bytes))
-    return frame(header_v1(API_PRODUCE, 3, correlation_id) + body)
-
-
-def produce_v8(correlation_id, topic, partition, records_bytes, acks=-1, timeout_ms=30000):
-    """Produce v8: the first version whose response carries record_errors and error_message
-    (KIP-467); the request is laid out as v3's."""
-    body = (string(None) + i16(acks) + i32(timeout_ms)
-            + i32(1) + string(topic)
-            + i32(1) + i32(partition) + nbytes(records_bytes))
-    return frame(header_v1(API_PRODUCE, 8, correlation_id) + body)
+    return frame(header_v1(API_PRODUCE, version, correlation_id) + body)
 
 
 def list_offsets_v7(correlation_id, topic, partition, timestamp, version=7):
@@ -311,19 +305,8 @@ def parse_api_versions_v0(payload):
 
 def parse_produce_v3(payload):
     """(correlation_id, [(topic, partition, error_code, base_offset), ...])."""
-    r = Reader(payload)
-    cid = r.i32()
-    out = []
-    for _ in range(r.i32()):
-        topic = r.string()
-        for _ in range(r.i32()):
-            partition = r.i32()
-            err = r.i16()
-            base = r.i64()
-            r.i64()  # log_append_time_ms
-            out.append((topic, partition, err, base))
-    r.i32()  # throttle_time_ms
-    return cid, out
+    cid, parts = parse_produce(payload, 3)
+    return cid, [(p["topic"], p["partition"], p["error"], p["base_offset"]) for p in parts]
 
 
 def parse_fetch_v4(payload):
@@ -389,9 +372,10 @@ def parse_metadata_v1(payload):
     return cid, topics
 
 
-def parse_produce_v8(payload):
-    """(correlation_id, [{"topic", "partition", "error", "base_offset", "log_start_offset",
-    "record_errors": [(batch_index, message)], "error_message"}, ...])."""
+def parse_produce(payload, version):
+    """Produce v3-v8: (correlation_id, [{"topic", "partition", "error", "base_offset",
+    "log_start_offset" (v5+), "record_errors": [(batch_index, message)] and "error_message"
+    (v8+)}, ...])."""
     r = Reader(payload)
     cid = r.i32()
     out = []
@@ -400,9 +384,11 @@ def parse_produce_v8(payload):
         for _ in range(r.i32()):
             p = {"topic": topic, "partition": r.i32(), "error": r.i16(), "base_offset": r.i64()}
             r.i64()  # log_append_time_ms
-            p["log_start_offset"] = r.i64()
-            p["record_errors"] = [(r.i32(), r.string()) for _ in range(r.i32())]
-            p["error_message"] = r.string()
+            if version >= 5:
+                p["log_start_offset"] = r.i64()
+            if version >= 8:
+                p["record_errors"] = [(r.i32(), r.string()) for _ in range(r.i32())]
+                p["error_message"] = r.string()
             out.append(p)
     r.i32()  # throttle_time_ms
     return cid, out
