@@ -401,18 +401,14 @@ SResult<AppendResult> Log::append(std::span<std::uint8_t> records, const AppendO
   // only when the walk's summary says a batch may break them.
   const auto max_decompressed = static_cast<std::size_t>(config.max_decompressed_bytes);
   RecordPolicy policy = record_policy(config);
-  std::string partition;  // only named (allocated) when a rule is in force
-  if (check_records && policy.active()) {
-    partition = _dir.filename().string();
-    policy.partition = partition;
-    policy.now = _clock();
-  }
+  const bool rules = check_records && policy.active();
+  if (rules) policy.now = _clock();
   for (auto& b : batches) {
     if (!check_records) break;
     auto summary = b.records ? std::move(*b.records) : validate_records(b.bytes, max_decompressed);
     if (!summary.ok()) return Fail{std::move(summary).error()};
-    if (policy.active() && policy.may_refuse(b.header, *summary))
-      KEEL_TRY(check_record_policy(b.bytes, policy, max_decompressed));
+    if (rules && policy.may_refuse(b.header, *summary))  // the directory is "topic-partition"
+      KEEL_TRY(check_record_policy(b.bytes, policy, _dir.filename().string(), max_decompressed));
     fix_max_timestamp(b, summary->max_timestamp, config);
   }
 

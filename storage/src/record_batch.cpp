@@ -518,13 +518,14 @@ bool limits_set(const RecordPolicy& p) {
 }
 
 /// The refusal of one record, or nullopt (LogValidator.validateKey, then validateTimestamp).
-std::optional<RecordError> refuse(const RecordPolicy& p, const BatchHeader& h, const Record& r,
-                                  std::int32_t index, bool& timestamp_error) {
+std::optional<RecordError> refuse(const RecordPolicy& p, std::string_view partition,
+                                  const BatchHeader& h, const Record& r, std::int32_t index,
+                                  bool& timestamp_error) {
   if (p.compacted && !r.key)
     return RecordError{index,
                        "Compacted topic cannot accept message without key in topic "
                        "partition " +
-                           std::string(p.partition)};
+                           std::string(partition)};
   if (p.timestamp_type == TimestampType::create_time && r.timestamp != kNoTimestamp) {
     if (!timestamp_out_of_range(p, r.timestamp)) return std::nullopt;
     timestamp_error = true;
@@ -584,7 +585,8 @@ bool RecordPolicy::may_refuse(const BatchHeader& h, const RecordsSummary& s) con
          __builtin_sub_overflow(now, s.max_timestamp, &unused);
 }
 
-SStatus check_record_policy(Bytes batch, const RecordPolicy& policy, std::size_t max_decompressed) {
+SStatus check_record_policy(Bytes batch, const RecordPolicy& policy, std::string_view partition,
+                            std::size_t max_decompressed) {
   auto reader = RecordReader::open(batch, max_decompressed);
   if (!reader.ok()) return Fail{std::move(reader).error()};
   std::vector<RecordError> errors;
@@ -593,25 +595,13 @@ SStatus check_record_policy(Bytes batch, const RecordPolicy& policy, std::size_t
     auto rec = reader->next();
     if (!rec.ok()) return Fail{std::move(rec).error()};
     if (!*rec) break;
-    if (auto e = refuse(policy, reader->header(), **rec, index, timestamp_error))
+    if (auto e = refuse(policy, partition, reader->header(), **rec, index, timestamp_error))
       errors.push_back(std::move(*e));
   }
   if (errors.empty()) return {};
   auto message = record_errors_message(errors, timestamp_error);
   return Fail{StorageError{timestamp_error ? Errc::invalid_timestamp : Errc::invalid_record,
                            std::move(message), std::move(errors)}};
-}
-
-SResult<std::optional<std::int64_t>> offset_of_timestamp(Bytes batch, std::int64_t timestamp,
-                                                         std::size_t max_decompressed) {
-  auto reader = RecordReader::open(batch, max_decompressed);
-  if (!reader.ok()) return Fail{std::move(reader).error()};
-  for (;;) {
-    auto rec = reader->next();
-    if (!rec.ok()) return Fail{std::move(rec).error()};
-    if (!*rec) return std::optional<std::int64_t>{};
-    if ((*rec)->timestamp == timestamp) return std::optional<std::int64_t>((*rec)->offset);
-  }
 }
 
 // ---- BatchBuilder ----

@@ -192,14 +192,13 @@ SResult<CheckedBatch> validate_batch_and_records(Bytes batch, std::size_t max_de
 /// The per-record rules of Kafka's LogValidator.validateRecord for a produced batch: a
 /// compacted topic needs a key in every record; with CreateTime, a record's timestamp must
 /// lie within [now - before_max_ms, now + after_max_ms] (-1 exempt); a producer may not
-/// send LogAppendTime batches to a LogAppendTime topic.
+/// send LogAppendTime batches to a LogAppendTime topic (nor ones whose maxTimestamp is -1).
 struct RecordPolicy {
   bool compacted = false;
   TimestampType timestamp_type = TimestampType::create_time;
   std::int64_t before_max_ms = INT64_MAX;  // message.timestamp.before.max.ms in effect
   std::int64_t after_max_ms = INT64_MAX;   // message.timestamp.after.max.ms in effect
   std::int64_t now = 0;
-  std::string_view partition;  // "topic-0", for the messages
 
   /// Whether any rule can refuse a record at all (false with Kafka's defaults).
   bool active() const;
@@ -210,13 +209,10 @@ struct RecordPolicy {
 
 /// Every record of a well-formed batch against `policy`, as Kafka reports it: an error
 /// (invalid_timestamp when any record's timestamp is refused, else invalid_record) with one
-/// RecordError per refused record (its index in the batch), or success.
-SStatus check_record_policy(Bytes batch, const RecordPolicy& policy, std::size_t max_decompressed);
-
-/// The record among those of `batch` that holds timestamp `timestamp` first (Kafka's
-/// RecordBatch.offsetOfMaxTimestamp with the batch's maxTimestamp): its offset, or nullopt.
-SResult<std::optional<std::int64_t>> offset_of_timestamp(Bytes batch, std::int64_t timestamp,
-                                                         std::size_t max_decompressed);
+/// RecordError per refused record (its index in the batch), or success. `partition`
+/// ("topic-0") is named in the messages.
+SStatus check_record_policy(Bytes batch, const RecordPolicy& policy, std::string_view partition,
+                            std::size_t max_decompressed);
 
 /// Options of a batch under construction.
 struct BatchOptions {
