@@ -428,6 +428,12 @@ const std::vector<BrokerKey>& broker_keys() {
        log_number<&L::delete_retention_ms>},
       {"log.cleaner.min.compaction.lag.ms", long_spec(0), "0",
        log_number<&L::min_compaction_lag_ms>},
+      {"log.message.timestamp.difference.max.ms", long_spec(0), kLongMax,
+       log_number<&L::message_timestamp_difference_max_ms>},
+      {"log.message.timestamp.before.max.ms", long_spec(0), kLongMax,
+       log_number<&L::message_timestamp_before_max_ms>},
+      {"log.message.timestamp.after.max.ms", long_spec(0), kLongMax,
+       log_number<&L::message_timestamp_after_max_ms>},
       // Validated and described, no effect yet: broker synonyms of stored-only topic configs.
       {"compression.type",
        string_spec({"uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"}), "producer"},
@@ -442,14 +448,15 @@ const std::vector<BrokerKey>& broker_keys() {
       {"log.roll.jitter.ms", long_spec(0), {}},
       {"log.local.retention.ms", long_spec(-2), "-2"},
       {"log.local.retention.bytes", long_spec(-2), "-2"},
-      {"log.message.timestamp.difference.max.ms", long_spec(0), kLongMax},
-      {"log.message.timestamp.before.max.ms", long_spec(0), kLongMax},
-      {"log.message.timestamp.after.max.ms", long_spec(0), kLongMax},
+      // Deprecated, ignored since 3.0 (the format follows inter.broker.protocol.version).
+      {"log.message.format.version", metadata_version_spec(), "3.0-IV1"},
       // Keys of a stock Kafka server.properties that keel does not use (yet).
       {"controller.quorum.voters", list_spec(), ""},
       {"controller.quorum.bootstrap.servers", list_spec(), ""},
       {"controller.listener.names", string_spec(), {}},
       {"inter.broker.listener.name", string_spec(), {}},
+      // Kafka 3.8's latest production MetadataVersion; KRaft takes metadata.version instead.
+      {"inter.broker.protocol.version", metadata_version_spec(), "3.8-IV0"},
       {"listener.security.protocol.map", string_spec(),
        "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"},
       {"num.io.threads", int_spec(1), "8"},

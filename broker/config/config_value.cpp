@@ -132,6 +132,43 @@ Spec double_spec(std::int64_t min, std::int64_t max) {
   return Spec{.type = ConfigType::double_, .min = min, .max = max};
 }
 
+namespace {
+
+/// Kafka 3.8's MetadataVersion values, oldest first: the release of each ("3.0") is also a
+/// valid version string (the release's latest IV).
+constexpr std::string_view kMetadataVersions[] = {
+    "0.8.0",      "0.8.1",      "0.8.2",      "0.9.0",      "0.10.0-IV0", "0.10.0-IV1",
+    "0.10.1-IV0", "0.10.1-IV1", "0.10.1-IV2", "0.10.2-IV0", "0.11.0-IV0", "0.11.0-IV1",
+    "0.11.0-IV2", "1.0-IV0",    "1.1-IV0",    "2.0-IV0",    "2.0-IV1",    "2.1-IV0",
+    "2.1-IV1",    "2.1-IV2",    "2.2-IV0",    "2.2-IV1",    "2.3-IV0",    "2.3-IV1",
+    "2.4-IV0",    "2.4-IV1",    "2.5-IV0",    "2.6-IV0",    "2.7-IV0",    "2.7-IV1",
+    "2.7-IV2",    "2.8-IV0",    "2.8-IV1",    "3.0-IV0",    "3.0-IV1",    "3.1-IV0",
+    "3.2-IV0",    "3.3-IV0",    "3.3-IV1",    "3.3-IV2",    "3.3-IV3",    "3.4-IV0",
+    "3.5-IV0",    "3.5-IV1",    "3.5-IV2",    "3.6-IV0",    "3.6-IV1",    "3.6-IV2",
+    "3.7-IV0",    "3.7-IV1",    "3.7-IV2",    "3.7-IV3",    "3.7-IV4",    "3.8-IV0",
+};
+
+std::string check_metadata_version(std::string_view, std::string_view text) {
+  // fromVersionString: the first three dot-separated parts for 0.x, two otherwise.
+  // Java's split drops trailing empty parts, so "2.8." stays whole (and invalid).
+  const std::size_t parts = text.starts_with("0.") ? 3 : 2;
+  std::string_view counted = text;
+  while (counted.ends_with('.')) counted.remove_suffix(1);
+  std::size_t cut = std::string_view::npos;
+  for (std::size_t i = 0, from = 0; i < parts; ++i, from = cut + 1)
+    if ((cut = counted.find('.', from)) == std::string_view::npos) break;
+  const std::string_view key = cut == std::string_view::npos ? text : text.substr(0, cut);
+  for (std::string_view v : kMetadataVersions)
+    if (key == v || key == v.substr(0, v.find("-IV"))) return "";
+  return "Version " + std::string(text) + " is not a valid version";
+}
+
+}  // namespace
+
+Spec metadata_version_spec() {
+  return Spec{.type = ConfigType::string, .check = check_metadata_version};
+}
+
 Result<Value, Problem> parse_value(const Spec& spec, std::string_view name, std::string_view text) {
   Value v;
   v.text = std::string(trim(text));

@@ -40,6 +40,11 @@ Spec int_spec(std::int64_t min = kMinLong, std::int64_t max = kMaxLong);
 Spec short_spec(std::int64_t min = kMinLong);
 Spec long_spec(std::int64_t min = kMinLong);
 Spec double_spec(std::int64_t min, std::int64_t max);
+/// A string Kafka's MetadataVersionValidator accepts: a version of Kafka 3.8's
+/// MetadataVersion ("0.10.0", "2.8", "3.0-IV1", "3.8-IV0"), where "2.8.1" reads as "2.8"
+/// and "0.10.0.1" as "0.10.0" (MetadataVersion.fromVersionString). For
+/// inter.broker.protocol.version and the deprecated (message|log.message).format.version.
+Spec metadata_version_spec();
 
 /// A parsed value; which member is meaningful depends on the Spec's type.
 struct Value {

@@ -8,6 +8,7 @@
 #include <keel/protocol/messages/describe_cluster.h>
 
 #include "core/context.h"
+#include "handlers/authorized_operations.h"
 #include "handlers/brokers.h"
 #include "handlers/common.h"
 #include "handlers/registry.h"
@@ -24,11 +25,6 @@ using E = protocol::ErrorCode;
 
 constexpr std::int8_t kBrokerEndpoints = 1;
 constexpr std::int8_t kControllerEndpoints = 2;
-
-/// AclOperation bits of the CLUSTER resource: CREATE (5), ALTER (7), DESCRIBE (8),
-/// CLUSTER_ACTION (9), DESCRIBE_CONFIGS (10), ALTER_CONFIGS (11), IDEMPOTENT_WRITE (12).
-constexpr std::int32_t kClusterOperations =
-    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
 /// The error for an endpoint type a broker does not serve; none for brokers.
 E endpoint_error(std::int16_t version, std::int8_t endpoint_type) {

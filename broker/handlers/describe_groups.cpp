@@ -1,10 +1,12 @@
 // DescribeGroups (API 15), v0-v5: state, protocol type, protocol and members of groups.
 // Members' metadata and assignment only for Stable groups (Kafka's rule); unknown groups
-// are reported as Dead without an error. v3+ authorized operations are never computed
-// (keel has no authorizer): Kafka's "not requested" value INT32_MIN is always sent.
+// are reported as Dead without an error. v3+ authorized operations, when asked for, are
+// every group operation (keel has no authorizer, like Kafka without one), for each group
+// described without an error.
 
 #include <keel/protocol/messages/describe_groups.h>
 
+#include "handlers/authorized_operations.h"
 #include "handlers/common.h"
 #include "handlers/groups.h"
 #include "handlers/registry.h"
@@ -39,6 +41,8 @@ void handle_describe_groups(Request& request, Reply reply) {
       member.member_assignment = std::move(m.assignment);
       out.members.push_back(std::move(member));
     }
+    if (req.include_authorized_operations && described.error == protocol::ErrorCode::none)
+      out.authorized_operations = kGroupOperations;
     response.groups.push_back(std::move(out));
   }
   reply.send(response, request.version);

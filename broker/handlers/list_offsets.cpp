@@ -1,6 +1,8 @@
-// ListOffsets (API 2), v0-v8: earliest (-2), latest (-1), max timestamp (-3, v7+) and the
-// first offset at or after a timestamp (time index). Latest is the high watermark, which is
-// also the last stable offset while keel has no transactions.
+// ListOffsets (API 2), v0-v8: earliest (-2), latest (-1), max timestamp (-3, v7+: the record
+// holding the largest timestamp, as Kafka 3.8), earliest local (-4, v8: the log start offset,
+// as keel has no tiered storage), latest tiered (-5: offset -1 without tiered storage, as
+// Kafka 3.8 answers) and the first offset at or after a timestamp (time index). Latest is
+// the high watermark, which is also the last stable offset while keel has no transactions.
 
 #include <keel/protocol/messages/list_offsets.h>
 
@@ -19,6 +21,8 @@ using E = protocol::ErrorCode;
 
 constexpr std::int64_t kLatest = -1;
 constexpr std::int64_t kEarliest = -2;
+constexpr std::int64_t kEarliestLocal = -4;
+constexpr std::int64_t kLatestTiered = -5;
 
 ListOffsetsResponse::ListOffsetsPartitionResponse lookup(
     const Request& request, const std::string& topic,
@@ -35,8 +39,10 @@ ListOffsetsResponse::ListOffsetsPartitionResponse lookup(
   std::int64_t timestamp = -1;
   if (p.timestamp == kLatest) {
     offset = log.high_watermark();
-  } else if (p.timestamp == kEarliest) {
+  } else if (p.timestamp == kEarliest || p.timestamp == kEarliestLocal) {
     offset = log.log_start_offset();
+  } else if (p.timestamp == kLatestTiered) {
+    offset = -1;  // nothing is tiered; leader_epoch stays -1 as well
   } else {
     auto found = log.offset_for_timestamp(p.timestamp);
     if (!found.ok()) {

@@ -1,10 +1,13 @@
 // Metadata (API 3), v0-v12: brokers, cluster id, controller, and topics with their
 // partitions, leaders, epochs and ids. Topics a client asks for that do not exist are
 // created when auto.create.topics.enable and the request allow it (v4+), as Kafka does.
+// Authorized operations when asked for (topics v8+, the cluster v8-v10): everything that
+// applies to the resource, as Kafka answers without an authorizer (keel has none).
 
 #include <keel/protocol/messages/metadata.h>
 
 #include "core/context.h"
+#include "handlers/authorized_operations.h"
 #include "handlers/brokers.h"
 #include "handlers/common.h"
 #include "handlers/registry.h"
@@ -117,6 +120,11 @@ void handle_metadata(Request& request, Reply reply) {
       }
     }
   }
+  // Kafka sets them on every topic of the answer, errors included (the resource is the name).
+  if (request.version >= 8 && req.include_topic_authorized_operations)
+    for (auto& topic : response.topics) topic.topic_authorized_operations = kTopicOperations;
+  if (request.version >= 8 && request.version <= 10 && req.include_cluster_authorized_operations)
+    response.cluster_authorized_operations = kClusterOperations;
   reply.send(response, request.version);
 }
 

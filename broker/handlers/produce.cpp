@@ -2,6 +2,9 @@
 // acks 0 (no response), 1 and -1 (the same on a single node: the only replica is the
 // leader; durability follows the topic's flush policy). Idempotent batches are checked
 // against the producer state (duplicates are acknowledged with their original offsets).
+// Records refused by Kafka's per-record rules (no key in a compacted topic, a timestamp
+// outside message.timestamp.before/after.max.ms) fail their partition with INVALID_RECORD or
+// INVALID_TIMESTAMP, record_errors naming each one and error_message Kafka's summary.
 // Left out: transactions (transactional batches are stored, but there is no coordinator).
 
 #include <keel/protocol/messages/produce.h>
@@ -71,6 +74,13 @@ ProduceResponse::PartitionProduceResponse append_partition(
   if (!result.ok()) {
     out.error_code = code(to_error_code(result.error().code));
     out.error_message = result.error().message;
+    out.log_start_offset = log.log_start_offset();
+    // Per-record refusals (v8+ carries them), so a client can tell which records failed.
+    for (const auto& e : result.error().record_errors) {
+      auto& record = out.record_errors.emplace_back();
+      record.batch_index = e.batch_index;
+      record.batch_index_error_message = e.message;
+    }
     spdlog::debug("produce to {}-{} from {} failed: {}", topic, data.index, request.peer,
                   result.error().message);
     return out;

@@ -348,6 +348,20 @@ SStatus Log::update_epochs(const std::vector<BatchView>& batches) {
 
 namespace {
 
+/// Kafka's per-record rules for this log (LogConfig's timestamp limits in effect).
+RecordPolicy record_policy(const LogConfig& c) {
+  RecordPolicy p;
+  p.compacted = c.cleanup_compact;
+  p.timestamp_type = c.message_timestamp_type;
+  p.before_max_ms = c.message_timestamp_before_max_ms != kNoLimit
+                        ? c.message_timestamp_before_max_ms
+                        : c.message_timestamp_difference_max_ms;
+  p.after_max_ms = c.message_timestamp_after_max_ms != kNoLimit
+                       ? c.message_timestamp_after_max_ms
+                       : c.message_timestamp_difference_max_ms;
+  return p;
+}
+
 /// Like Kafka's leader, makes the header's maxTimestamp the largest record timestamp
 /// (`max`): time lookups, the time index and time retention read it, and some clients send
 /// -1 there (sarama 1.22).
@@ -383,13 +397,19 @@ SResult<AppendResult> Log::append(std::span<std::uint8_t> records, const AppendO
                 "an idempotent produce must carry exactly one record batch per partition");
   // Records last, as in Kafka: after every batch's CRC and size and the checks above.
   // Uncompressed batches were walked in the CRC pass; compressed ones are decompressed here.
+  // The per-record rules (keys of compacted topics, timestamp limits) run record by record
+  // only when the walk's summary says a batch may break them.
+  const auto max_decompressed = static_cast<std::size_t>(config.max_decompressed_bytes);
+  RecordPolicy policy = record_policy(config);
+  const bool rules = check_records && policy.active();
+  if (rules) policy.now = _clock();
   for (auto& b : batches) {
     if (!check_records) break;
-    auto max = b.records ? std::move(*b.records)
-                         : validate_records(
-                               b.bytes, static_cast<std::size_t>(config.max_decompressed_bytes));
-    if (!max.ok()) return Fail{std::move(max).error()};
-    fix_max_timestamp(b, *max, config);
+    auto summary = b.records ? std::move(*b.records) : validate_records(b.bytes, max_decompressed);
+    if (!summary.ok()) return Fail{std::move(summary).error()};
+    if (rules && policy.may_refuse(b.header, *summary))  // the directory is "topic-partition"
+      KEEL_TRY(check_record_policy(b.bytes, policy, _dir.filename().string(), max_decompressed));
+    fix_max_timestamp(b, summary->max_timestamp, config);
   }
 
   std::lock_guard lock(_append_mutex);
@@ -521,16 +541,27 @@ SResult<std::optional<TimestampOffset>> Log::offset_for_timestamp(std::int64_t t
   std::shared_lock lock(_segments_mutex);
   std::vector<SegmentPtr> segs;
   for (const auto& [b, s] : _segments) segs.push_back(s);
+  auto max_decompressed = _config.load()->max_decompressed_bytes;
   if (target == -3) {
-    Out best;
+    // The first segment holding the largest timestamp; its pair names the batch. Kafka 3.8
+    // answers the first record of the first such batch that holds it (KAFKA-16310), which is
+    // what a lookup of that timestamp in the segment finds.
+    SegmentPtr best;
+    detail::TimeIndexEntry best_max{};
     for (const auto& s : segs) {
       const auto max = s->max_timestamp_and_offset();  // one consistent pair
-      if (max.offset >= 0 && (!best || max.timestamp > best->timestamp))
-        best = TimestampOffset{.offset = max.offset, .timestamp = max.timestamp};
+      if (max.offset >= 0 && (!best || max.timestamp > best_max.timestamp)) {
+        best = s;
+        best_max = max;
+      }
     }
-    return best;
+    if (!best) return Out{};
+    auto found = best->find_timestamp(best_max.timestamp, max_decompressed);
+    if (!found.ok()) return Fail{std::move(found).error()};
+    if (!*found)
+      return Out(TimestampOffset{.offset = best_max.offset, .timestamp = best_max.timestamp});
+    return Out(TimestampOffset{.offset = (*found)->first, .timestamp = (*found)->second});
   }
-  auto max_decompressed = _config.load()->max_decompressed_bytes;
   for (const auto& s : segs) {
     if (s->size() == 0 || (s->max_timestamp() < target && s != segs.back())) continue;
     auto found = s->find_timestamp(target, max_decompressed);

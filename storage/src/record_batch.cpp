@@ -365,15 +365,15 @@ class RecordWalk {
     return !_error;
   }
 
-  /// After advance() over the whole body: the largest record timestamp, or the first error.
-  SResult<std::int64_t> finish() {
+  /// After advance() over the whole body: the records' summary, or the first error.
+  SResult<RecordsSummary> finish() {
     if (!_error && _cursor.seen < _h.record_count) advance(SIZE_MAX);
     if (!_error && _cursor.seen < _h.record_count) _error = "bad record length";  // ran out
     if (!_error && _cursor.p != _end) _error = "bytes after the last record";
     if (!_error && _h.record_count > 0 && _cursor.last != _h.last_offset_delta)
       _error = "lastOffsetDelta does not match the last record";
     if (_error) return fail(Errc::invalid_record, _error + Where{_h.base_offset});
-    return _cursor.max_timestamp;
+    return RecordsSummary{_cursor.max_timestamp, _cursor.min_timestamp, _cursor.null_key};
   }
 
  private:
@@ -382,6 +382,8 @@ class RecordWalk {
     std::int32_t seen = 0;
     std::int32_t last = -1;
     std::int64_t max_timestamp = kNoTimestamp;  // Kafka's LogValidator starts there too
+    std::int64_t min_timestamp = INT64_MAX;
+    bool null_key = false;
   };
 
   /// One record at c.p; the problem, or nullptr.
@@ -403,7 +405,9 @@ class RecordWalk {
     if (off_delta <= c.last || off_delta > _h.last_offset_delta)
       return "record offset delta out of order";
     c.last = static_cast<std::int32_t>(off_delta);
-    c.max_timestamp = std::max(c.max_timestamp, record_timestamp(_h.base_timestamp, ts_delta));
+    const std::int64_t timestamp = record_timestamp(_h.base_timestamp, ts_delta);
+    c.max_timestamp = std::max(c.max_timestamp, timestamp);
+    c.min_timestamp = std::min(c.min_timestamp, timestamp);
     auto skip_blob = [&](bool nullable) {
       std::int64_t n = 0;
       if (!read_varint32(p, end, n) || n < -1) return false;
@@ -412,6 +416,7 @@ class RecordWalk {
       p += n;
       return true;
     };
+    c.null_key |= p != end && *p == 1;  // a length of -1 is the zigzag byte 0x01
     if (!skip_blob(true) || !skip_blob(true)) return "bad record key/value";
     if (p + 1 == end && last_byte == 0) return nullptr;
     std::int64_t headers = 0;
@@ -431,23 +436,25 @@ class RecordWalk {
 };
 
 /// Walks records of a compressed batch through the decompressing reader.
-SResult<std::int64_t> validate_compressed_records(const BatchHeader& h, Bytes batch,
-                                                  std::size_t max_decompressed) {
+SResult<RecordsSummary> validate_compressed_records(const BatchHeader& h, Bytes batch,
+                                                    std::size_t max_decompressed) {
   auto reader = RecordReader::open(batch, max_decompressed);
   if (!reader.ok()) return Fail{std::move(reader).error()};
   std::int32_t last = -1;
-  std::int64_t max_timestamp = kNoTimestamp;
+  RecordsSummary summary;
   for (;;) {
     auto rec = reader->next();
     if (!rec.ok()) return Fail{std::move(rec).error()};
     if (!*rec) break;
     last = (*rec)->offset_delta;
-    max_timestamp =
-        std::max(max_timestamp, record_timestamp(h.base_timestamp, (*rec)->timestamp_delta));
+    const auto timestamp = record_timestamp(h.base_timestamp, (*rec)->timestamp_delta);
+    summary.max_timestamp = std::max(summary.max_timestamp, timestamp);
+    summary.min_timestamp = std::min(summary.min_timestamp, timestamp);
+    summary.null_key |= !(*rec)->key.has_value();
   }
   if (h.record_count > 0 && last != h.last_offset_delta)
     return fail(Errc::invalid_record, "lastOffsetDelta does not match the last record");
-  return max_timestamp;
+  return summary;
 }
 
 // Bytes checksummed before the record walk catches up: small enough that they are still in
@@ -456,7 +463,7 @@ constexpr std::size_t kFusedStretch = 16 * 1024;
 
 }  // namespace
 
-SResult<std::int64_t> validate_records(Bytes batch, std::size_t max_decompressed) {
+SResult<RecordsSummary> validate_records(Bytes batch, std::size_t max_decompressed) {
   auto h = parse_batch_header(batch);
   if (!h.ok()) return Fail{std::move(h).error()};
   if (h->size_bytes() > batch.size()) return fail(Errc::corrupt_message, "truncated batch");
@@ -486,6 +493,115 @@ SResult<CheckedBatch> validate_batch_and_records(Bytes batch, std::size_t max_de
   KEEL_TRY(check_crc(*h, crc));
   KEEL_TRY(check_batch_fields(*h, batch.size()));
   return CheckedBatch{*h, walk.finish()};
+}
+
+// ---- Kafka's per-record rules ----
+
+namespace {
+
+/// a - b and a + b wrapping as Java's long does (the limits and timestamps come from users).
+std::int64_t java_sub(std::int64_t a, std::int64_t b) {
+  return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) - static_cast<std::uint64_t>(b));
+}
+std::int64_t java_add(std::int64_t a, std::int64_t b) {
+  return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
+}
+
+/// LogValidator.recordHasInvalidTimestamp, with its wrapping arithmetic.
+bool timestamp_out_of_range(const RecordPolicy& p, std::int64_t timestamp) {
+  const std::int64_t diff = java_sub(p.now, timestamp);
+  return diff > p.before_max_ms || java_sub(0, diff) > p.after_max_ms;
+}
+
+bool limits_set(const RecordPolicy& p) {
+  return p.before_max_ms != INT64_MAX || p.after_max_ms != INT64_MAX;
+}
+
+/// The refusal of one record, or nullopt (LogValidator.validateKey, then validateTimestamp).
+std::optional<RecordError> refuse(const RecordPolicy& p, std::string_view partition,
+                                  const BatchHeader& h, const Record& r, std::int32_t index,
+                                  bool& timestamp_error) {
+  if (p.compacted && !r.key)
+    return RecordError{index,
+                       "Compacted topic cannot accept message without key in topic "
+                       "partition " +
+                           std::string(partition)};
+  if (p.timestamp_type == TimestampType::create_time && r.timestamp != kNoTimestamp) {
+    if (!timestamp_out_of_range(p, r.timestamp)) return std::nullopt;
+    timestamp_error = true;
+    return RecordError{index, "Timestamp " + std::to_string(r.timestamp) +
+                                  " of message with offset " + std::to_string(r.offset) +
+                                  " is out of range. The timestamp should be within [" +
+                                  std::to_string(java_sub(p.now, p.before_max_ms)) + ", " +
+                                  std::to_string(java_add(p.now, p.after_max_ms)) + "]"};
+  }
+  if (h.timestamp_type() != TimestampType::log_append_time) return std::nullopt;
+  timestamp_error = true;
+  auto size = [](const std::optional<Bytes>& b) { return std::to_string(b ? b->size() : 0); };
+  return RecordError{
+      index, "Invalid timestamp type in message DefaultRecord(offset=" + std::to_string(r.offset) +
+                 ", timestamp=" + std::to_string(r.timestamp) + ", key=" + size(r.key) +
+                 " bytes, value=" + size(r.value) +
+                 " bytes). Producer should not set timestamp type to "
+                 "LogAppendTime."};
+}
+
+/// LogValidator.processRecordErrors: the exception's message.
+std::string record_errors_message(const std::vector<RecordError>& errors, bool timestamp_error) {
+  if (timestamp_error) return "One or more records have been rejected due to invalid timestamp";
+  std::string out = "One or more records have been rejected due to " +
+                    std::to_string(errors.size()) +
+                    " record errors in total, and only showing the first three errors at most: [";
+  for (std::size_t i = 0; i < errors.size() && i < 3; ++i) {
+    if (i > 0) out += ", ";
+    out += "RecordError(batchIndex=" + std::to_string(errors[i].batch_index) + ", message='" +
+           errors[i].message + "')";
+  }
+  return out + "]";
+}
+
+}  // namespace
+
+bool RecordPolicy::active() const {
+  return compacted || limits_set(*this) || timestamp_type == TimestampType::log_append_time;
+}
+
+bool RecordPolicy::may_refuse(const BatchHeader& h, const RecordsSummary& s) const {
+  if (compacted && s.null_key) return true;
+  // A LogAppendTime batch from a producer: its records carry maxTimestamp; rare enough to
+  // leave to the exact check.
+  if (h.timestamp_type() == TimestampType::log_append_time)
+    return timestamp_type == TimestampType::log_append_time || limits_set(*this) ||
+           h.max_timestamp == kNoTimestamp;
+  if (timestamp_type != TimestampType::create_time || !limits_set(*this) ||
+      s.min_timestamp > s.max_timestamp)
+    return false;
+  // Every timestamp lies in [min, max]; while now - t does not overflow at either end the
+  // rule is monotone in t, so the two ends decide. Otherwise the exact check does.
+  std::int64_t unused = 0;
+  return timestamp_out_of_range(*this, s.min_timestamp) ||
+         timestamp_out_of_range(*this, s.max_timestamp) ||
+         __builtin_sub_overflow(now, s.min_timestamp, &unused) ||
+         __builtin_sub_overflow(now, s.max_timestamp, &unused);
+}
+
+SStatus check_record_policy(Bytes batch, const RecordPolicy& policy, std::string_view partition,
+                            std::size_t max_decompressed) {
+  auto reader = RecordReader::open(batch, max_decompressed);
+  if (!reader.ok()) return Fail{std::move(reader).error()};
+  std::vector<RecordError> errors;
+  bool timestamp_error = false;
+  for (std::int32_t index = 0;; ++index) {
+    auto rec = reader->next();
+    if (!rec.ok()) return Fail{std::move(rec).error()};
+    if (!*rec) break;
+    if (auto e = refuse(policy, partition, reader->header(), **rec, index, timestamp_error))
+      errors.push_back(std::move(*e));
+  }
+  if (errors.empty()) return {};
+  auto message = record_errors_message(errors, timestamp_error);
+  return Fail{StorageError{timestamp_error ? Errc::invalid_timestamp : Errc::invalid_record,
+                           std::move(message), std::move(errors)}};
 }
 
 // ---- BatchBuilder ----

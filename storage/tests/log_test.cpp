@@ -117,6 +117,53 @@ TEST(Log, OffsetForTimestamp) {
   EXPECT_EQ((*log->offset_for_timestamp(-3))->offset, 199);
 }
 
+// ListOffsets MAX_TIMESTAMP (-3): the record that holds the largest timestamp, not the last
+// record of its batch (Kafka 3.8, KAFKA-16310); the first such record when several hold it;
+// the same in compressed batches, across segments and after a clean or unclean reopen.
+TEST(Log, MaxTimestampLookupFindsTheRecordHoldingIt) {
+  const std::int64_t t = 1'700'000'000'000;
+  auto batch_of = [](std::vector<std::int64_t> timestamps, Compression codec) {
+    BatchOptions o;
+    o.compression = codec;
+    BatchBuilder b(o);
+    for (auto ts : timestamps) b.add(ts, as_bytes("k"), as_bytes("v"));
+    return std::move(b.build().value());
+  };
+  for (auto codec : {Compression::none, Compression::zstd}) {
+    for (bool clean : {true, false}) {
+      TempDir d;
+      auto log = open_log(d);
+      ASSERT_TRUE(append(*log, batch_of({t + 100, t + 400, t + 250}, codec)).ok());
+      auto max = log->offset_for_timestamp(-3);
+      ASSERT_TRUE(max.ok() && *max);
+      EXPECT_EQ((*max)->offset, 1);
+      EXPECT_EQ((*max)->timestamp, t + 400);
+      // A later batch with a smaller maximum does not move it; ties keep the first record.
+      ASSERT_TRUE(append(*log, batch_of({t + 300, t + 400, t + 400}, codec)).ok());
+      EXPECT_EQ((*log->offset_for_timestamp(-3))->offset, 1);
+      // A larger maximum in a later segment, in the middle of its batch.
+      ASSERT_TRUE(log->roll().ok());
+      ASSERT_TRUE(append(*log, batch_of({t + 1, t + 2}, codec)).ok());
+      ASSERT_TRUE(append(*log, batch_of({t + 500, t + 900, t + 900, t + 3}, codec)).ok());
+      ASSERT_TRUE(append(*log, batch_of({t + 5}, codec)).ok());
+      max = log->offset_for_timestamp(-3);
+      EXPECT_EQ((*max)->offset, 9);
+      EXPECT_EQ((*max)->timestamp, t + 900);
+      LogOpenOptions o;
+      if (clean) {
+        ASSERT_TRUE(log->close().ok());
+        o.clean_shutdown = true;
+      }
+      log.reset();  // unclean: recovery rescans the segments
+      log = open_log(d, small_config(), o);
+      max = log->offset_for_timestamp(-3);
+      ASSERT_TRUE(max.ok() && *max);
+      EXPECT_EQ((*max)->offset, 9) << "clean " << clean;
+      EXPECT_EQ((*max)->timestamp, t + 900);
+    }
+  }
+}
+
 TEST(Log, LogAppendTimeRewritesTimestamp) {
   TempDir d;
   auto c = small_config();
@@ -376,6 +423,100 @@ TEST(Log, RecordErrorsComeAfterEveryBatchsCrcAndSize) {
   EXPECT_NE(r.error().message.find("exactly one record batch"), std::string::npos)
       << r.error().message;
   EXPECT_EQ(log->log_end_offset(), 0);
+}
+
+// Kafka's LogValidator: a compacted topic refuses records without a key, naming each
+// offending record by its index in the batch; the batch is not written.
+TEST(Log, CompactedTopicRefusesKeylessRecordsWithRecordErrors) {
+  TempDir d;
+  auto c = small_config();
+  c.cleanup_compact = true;
+  auto log = open_log(d, c);
+  for (auto codec : {Compression::none, Compression::gzip}) {
+    BatchOptions o;
+    o.compression = codec;
+    BatchBuilder b(o);
+    b.add(1000, as_bytes("k0"), as_bytes("v"));
+    b.add(1000, std::nullopt, as_bytes("v"));
+    b.add(1000, as_bytes("k2"), std::nullopt);  // a tombstone has a key: fine
+    b.add(1000, std::nullopt, std::nullopt);
+    auto r = append(*log, *b.build());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::invalid_record);
+    const std::string why =
+        "Compacted topic cannot accept message without key in topic "
+        "partition t-0";
+    EXPECT_EQ(r.error().record_errors, (std::vector<RecordError>{{1, why}, {3, why}}));
+    EXPECT_EQ(r.error().message,
+              "One or more records have been rejected due to 2 record errors in total, and "
+              "only showing the first three errors at most: [RecordError(batchIndex=1, "
+              "message='" +
+                  why + "'), RecordError(batchIndex=3, message='" + why + "')]");
+  }
+  EXPECT_EQ(log->log_end_offset(), 0);
+  ASSERT_TRUE(append(*log, make_batch(3)).ok());  // keyed records are accepted
+  // Without compaction a keyless record is fine.
+  c.cleanup_compact = false;
+  log->set_config(c);
+  BatchBuilder b;
+  b.add(1000, std::nullopt, as_bytes("v"));
+  EXPECT_TRUE(append(*log, *b.build()).ok());
+}
+
+// message.timestamp.before/after.max.ms (and the deprecated difference, their fallback):
+// every CreateTime record out of range is an INVALID_TIMESTAMP record error.
+TEST(Log, TimestampsOutOfRangeAreRecordErrors) {
+  TempDir d;
+  const std::int64_t now = 1'700'000'000'000;
+  LogOpenOptions oo;
+  oo.clock = [now] { return now; };
+  auto c = small_config();
+  c.message_timestamp_before_max_ms = 1000;
+  c.message_timestamp_after_max_ms = 500;
+  auto log = open_log(d, c, oo);
+  for (auto codec : {Compression::none, Compression::lz4}) {
+    BatchOptions o;
+    o.compression = codec;
+    BatchBuilder b(o);
+    b.add(now - 1000, as_bytes("a"), as_bytes("v"));  // the edges are inside
+    b.add(now - 1001, as_bytes("b"), as_bytes("v"));
+    b.add(now + 500, as_bytes("c"), as_bytes("v"));
+    b.add(now + 501, as_bytes("d"), as_bytes("v"));
+    b.add(kNoTimestamp, as_bytes("e"), as_bytes("v"));  // -1 is not checked
+    auto r = append(*log, *b.build());
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::invalid_timestamp);
+    EXPECT_EQ(r.error().message, "One or more records have been rejected due to invalid timestamp");
+    const std::string range = " is out of range. The timestamp should be within [" +
+                              std::to_string(now - 1000) + ", " + std::to_string(now + 500) + "]";
+    EXPECT_EQ(
+        r.error().record_errors,
+        (std::vector<RecordError>{
+            {1, "Timestamp " + std::to_string(now - 1001) + " of message with offset 1" + range},
+            {3, "Timestamp " + std::to_string(now + 501) + " of message with offset 3" + range}}));
+  }
+  EXPECT_EQ(log->log_end_offset(), 0);
+  EXPECT_TRUE(append(*log, make_batch(3, now - 900)).ok());
+  // The deprecated difference applies when before/after are left at their defaults.
+  c = small_config();
+  c.message_timestamp_difference_max_ms = 10;
+  log->set_config(c);
+  auto r = append(*log, make_batch(2, now + 10));  // now + 10, now + 11
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.error().record_errors.size(), 1u);
+  EXPECT_EQ(r.error().record_errors[0].batch_index, 1);
+  // LogAppendTime topics check no CreateTime timestamps, but refuse LogAppendTime batches.
+  c = small_config();
+  c.message_timestamp_type = TimestampType::log_append_time;
+  c.message_timestamp_before_max_ms = 1;
+  log->set_config(c);
+  EXPECT_TRUE(append(*log, make_batch(2, 5)).ok());
+  BatchOptions lat;
+  lat.timestamp_type = TimestampType::log_append_time;
+  r = append(*log, make_batch(2, 5, "", Compression::none, lat));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::invalid_timestamp);
+  EXPECT_EQ(r.error().record_errors.size(), 2u);
 }
 
 TEST(Log, FollowerAppendSkipsProducerChecks) {

@@ -171,14 +171,14 @@ TEST(RecordBatch, TimestampSumsWrapInsteadOfOverflowing) {
   const std::int64_t largest = INT64_MAX;  // the third record's INT64_MAX - 1 + 2 wraps
   auto max = validate_records(b, 1 << 20);
   ASSERT_TRUE(max.ok()) << max.error().message;
-  EXPECT_EQ(*max, largest);
+  EXPECT_EQ(max->max_timestamp, largest);
   auto checked = validate_batch_and_records(b, 1 << 20);
   ASSERT_TRUE(checked.ok());
-  EXPECT_EQ(*checked->records, largest);
+  EXPECT_EQ(checked->records->max_timestamp, largest);
   auto lz4 = make_batch(3, 0, "", Compression::lz4);
   detail::store_be<std::int64_t>(lz4.data() + 27, INT64_MAX - 1);
   update_crc(lz4);
-  EXPECT_EQ(*validate_records(lz4, 1 << 20), largest);
+  EXPECT_EQ(validate_records(lz4, 1 << 20)->max_timestamp, largest);
   auto r = RecordReader::open(lz4, 1 << 20);
   ASSERT_TRUE(r.ok());
   (void)*r->next();
@@ -193,7 +193,7 @@ TEST(RecordBatch, OnePassCheckReportsCrcFirstAndMaxTimestamp) {
   auto checked = validate_batch_and_records(b, 1 << 20);
   ASSERT_TRUE(checked.ok());
   ASSERT_TRUE(checked->records.ok());
-  EXPECT_EQ(*checked->records, 5039);
+  EXPECT_EQ(checked->records->max_timestamp, 5039);
   EXPECT_EQ(checked->header.record_count, 40);
   b[kBatchHeaderSize] = 0xff;  // first record's length: bad varint, and a CRC mismatch
   auto bad = validate_batch_and_records(b, 1 << 20);
@@ -205,6 +205,48 @@ TEST(RecordBatch, OnePassCheckReportsCrcFirstAndMaxTimestamp) {
   ASSERT_TRUE(bad.ok());  // the batch is sound; one of its records is not
   ASSERT_FALSE(bad->records.ok());
   EXPECT_EQ(bad->records.error().code, Errc::invalid_record);
+}
+
+// The walk's summary decides whether the per-record rules run at all, in both the
+// uncompressed walk and the decompressing one.
+TEST(RecordBatch, SummaryHasTimestampBoundsAndNullKeys) {
+  for (auto codec : {Compression::none, Compression::snappy}) {
+    BatchOptions o;
+    o.compression = codec;
+    BatchBuilder b(o);
+    b.add(500, as_bytes("k"), as_bytes("v"));
+    b.add(100, as_bytes("k"), std::nullopt);
+    b.add(900, as_bytes("k"), as_bytes("v"));
+    auto keyed = *b.build();
+    auto s = validate_records(keyed, 1 << 20);
+    ASSERT_TRUE(s.ok());
+    EXPECT_EQ(*s, (RecordsSummary{900, 100, false}));
+    b.add(300, std::nullopt, as_bytes("v"));
+    s = validate_records(*b.build(), 1 << 20);
+    EXPECT_EQ(*s, (RecordsSummary{900, 100, true}));
+  }
+}
+
+// may_refuse never says "none" when a record breaks a rule: with the ends of the timestamp
+// range inside the limits every record is; near the ends of long the exact check decides.
+TEST(RecordBatch, RecordPolicyMayRefuse) {
+  BatchHeader h;
+  RecordPolicy p;
+  EXPECT_FALSE(p.active());
+  p.now = 10'000;
+  p.before_max_ms = 1000;
+  p.after_max_ms = 100;
+  EXPECT_TRUE(p.active());
+  EXPECT_FALSE(p.may_refuse(h, {10'100, 9'000, true}));
+  EXPECT_TRUE(p.may_refuse(h, {10'101, 9'000, false}));
+  EXPECT_TRUE(p.may_refuse(h, {10'000, 8'999, false}));
+  EXPECT_TRUE(p.may_refuse(h, {10'000, INT64_MIN, false}));  // now - t overflows
+  p.compacted = true;
+  EXPECT_TRUE(p.may_refuse(h, {10'000, 9'500, true}));
+  p.timestamp_type = TimestampType::log_append_time;  // CreateTime batches: no time check
+  EXPECT_FALSE(p.may_refuse(h, {99'999, 0, false}));
+  h.attributes = 0x8;  // a LogAppendTime batch from a producer
+  EXPECT_TRUE(p.may_refuse(h, {99'999, 0, false}));
 }
 
 TEST(RecordBatch, SplitBatchesAndTooLarge) {

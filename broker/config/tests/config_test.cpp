@@ -670,6 +670,25 @@ sasl.enabled.mechanisms=PLAIN
   EXPECT_EQ(c.given.at("ssl.keystore.password"), "secret");
 }
 
+// Deprecated keys Kafka 3.8 still accepts, validated as Kafka does (MetadataVersionValidator);
+// the timestamp limits reach the topics' LogConfig.
+TEST(BrokerConfig, DeprecatedVersionKeysAreAcceptedAndValidated) {
+  auto c = BrokerConfig::from_properties({{"inter.broker.protocol.version", "3.8"},
+                                          {"log.message.format.version", "0.10.0"},
+                                          {"log.message.timestamp.difference.max.ms", "60000"},
+                                          {"log.message.timestamp.after.max.ms", "1000"}});
+  EXPECT_TRUE(c.warnings.empty()) << c.warnings.front();
+  EXPECT_EQ(c.log_defaults.message_timestamp_difference_max_ms, 60000);
+  EXPECT_EQ(c.log_defaults.message_timestamp_after_max_ms, 1000);
+  EXPECT_EQ(c.log_defaults.message_timestamp_before_max_ms, storage::kNoLimit);
+  EXPECT_EQ(from_error({{"inter.broker.protocol.version", "9.9"}}),
+            "invalid value for inter.broker.protocol.version: '9.9' (Version 9.9 is not a valid "
+            "version)");
+  EXPECT_EQ(from_error({{"log.message.format.version", "0.7"}}),
+            "invalid value for log.message.format.version: '0.7' (Version 0.7 is not a valid "
+            "version)");
+}
+
 // ---- load -------------------------------------------------------------------------------
 
 class LoadTest : public ::testing::Test {

@@ -28,6 +28,7 @@ const std::vector<std::tuple<std::string, std::string, ConfigType>>& kafka_topic
       {"max.compaction.lag.ms", "9223372036854775807", ConfigType::long_},
       {"max.message.bytes", "1048588", ConfigType::int_},
       {"message.downconversion.enable", "true", ConfigType::boolean},
+      {"message.format.version", "3.0-IV1", ConfigType::string},
       {"message.timestamp.after.max.ms", "9223372036854775807", ConfigType::long_},
       {"message.timestamp.before.max.ms", "9223372036854775807", ConfigType::long_},
       {"message.timestamp.difference.max.ms", "9223372036854775807", ConfigType::long_},
@@ -209,6 +210,22 @@ TEST(TopicConfig, RefusesWithKafkasMessages) {
   }
 }
 
+// Deprecated in Kafka 3.x but accepted (clients' test suites still set them), validated by
+// MetadataVersionValidator as Kafka does.
+TEST(TopicConfig, DeprecatedMessageFormatVersionIsAccepted) {
+  for (std::string_view v : {"0.10.0", "0.10.0-IV1", "0.10.0.1", "0.8.2", "0.11.0", "1.0", "2.8",
+                             "2.8.1", "2.1-IV2", "3.0-IV1", "3.8", "3.8-IV0", " 0.10.0 "})
+    EXPECT_EQ(validation_error("message.format.version", v), "") << v;
+  for (std::string_view v : {"0.7", "0.10", "0.10.3", "4.0", "3.8-IV9", "2.8.", "", "latest"})
+    EXPECT_EQ(validation_error("message.format.version", v),
+              "Invalid value " + std::string(v) +
+                  " for configuration message.format.version: Version " + std::string(v) +
+                  " is not a valid version")
+        << v;
+  EXPECT_EQ(validation_error("message.downconversion.enable", "false"), "");
+  EXPECT_EQ(validation_error("message.timestamp.difference.max.ms", "3600000"), "");
+}
+
 TEST(TopicConfig, UnknownName) {
   EXPECT_EQ(validation_error("retention", "1"), "Unknown topic config name: retention");
   EXPECT_EQ(validation_error("log.retention.ms", "1"),
@@ -243,6 +260,9 @@ TEST(TopicLogConfig, EveryMappedConfigReachesLogConfig) {
                                              {"flush.messages", "1"},
                                              {"flush.ms", "3000"},
                                              {"message.timestamp.type", "LogAppendTime"},
+                                             {"message.timestamp.difference.max.ms", "10"},
+                                             {"message.timestamp.before.max.ms", "20"},
+                                             {"message.timestamp.after.max.ms", "30"},
                                              {"max.message.bytes", "4000"}});
   EXPECT_EQ(c.segment_bytes, 2048);
   EXPECT_EQ(c.segment_ms, 60000);
@@ -258,6 +278,9 @@ TEST(TopicLogConfig, EveryMappedConfigReachesLogConfig) {
   EXPECT_EQ(c.flush_ms, 3000);
   EXPECT_EQ(c.message_timestamp_type, storage::TimestampType::log_append_time);
   EXPECT_EQ(c.max_message_bytes, 4000);
+  EXPECT_EQ(c.message_timestamp_difference_max_ms, 10);
+  EXPECT_EQ(c.message_timestamp_before_max_ms, 20);
+  EXPECT_EQ(c.message_timestamp_after_max_ms, 30);
 }
 
 TEST(TopicLogConfig, CleanupPolicies) {

@@ -1,7 +1,8 @@
 """Just enough of Kafka's wire protocol, by hand, to send frames a real client never would.
 
 Independent of keel's own codec on purpose: frames are packed with `struct` from the
-protocol's published layouts (ApiVersions v0/v3, Produce v3, RecordBatch v2 with CRC32C).
+protocol's published layouts (ApiVersions v0/v3, Produce v3/v8, ListOffsets v7/v8, Metadata
+v10-v12, RecordBatch v2 with CRC32C).
 """
 
 import socket
@@ -108,14 +109,16 @@ def record(offset_delta, key, value, timestamp_delta=0, headers=()):
 
 
 def record_batch(records, base_timestamp=None, producer_id=-1, producer_epoch=-1,
-                 base_sequence=-1):
-    """An uncompressed RecordBatch v2 holding `records` [(key, value), ...]."""
+                 base_sequence=-1, timestamp_deltas=None):
+    """An uncompressed RecordBatch v2 holding `records` [(key, value), ...], the i-th with
+    timestamp base_timestamp + timestamp_deltas[i] (all base_timestamp by default)."""
     if base_timestamp is None:
         base_timestamp = int(time.time() * 1000)
-    recs = b"".join(record(i, k, v) for i, (k, v) in enumerate(records))
+    deltas = timestamp_deltas or [0] * len(records)
+    recs = b"".join(record(i, k, v, deltas[i]) for i, (k, v) in enumerate(records))
     after_crc = (i16(0)                        # attributes: no compression, create time
                  + i32(len(records) - 1)       # lastOffsetDelta
-                 + i64(base_timestamp) + i64(base_timestamp)
+                 + i64(base_timestamp) + i64(base_timestamp + max(deltas))
                  + i64(producer_id) + i16(producer_epoch) + i32(base_sequence)
                  + i32(len(records)) + recs)
     crc = crc32c(after_crc)
@@ -137,6 +140,7 @@ def corrupt(batch, index=None):
 
 API_PRODUCE = 0
 API_FETCH = 1
+API_LIST_OFFSETS = 2
 API_METADATA = 3
 API_API_VERSIONS = 18
 API_INIT_PRODUCER_ID = 22
@@ -163,11 +167,23 @@ def api_versions_flexible(correlation_id, version=3):
     return frame(header_v2(API_API_VERSIONS, version, correlation_id) + body)
 
 
-def produce_v3(correlation_id, topic, partition, records_bytes, acks=-1, timeout_ms=30000):
+def produce_v3(correlation_id, topic, partition, records_bytes, acks=-1, timeout_ms=30000,
+               version=3):
+    """Produce v3-v8 (laid out alike; v8 is the first whose response carries record_errors
+    and error_message, KIP-467)."""
     body = (string(None) + i16(acks) + i32(timeout_ms)
             + i32(1) + string(topic)
             + i32(1) + i32(partition) + nbytes(records_bytes))
-    return frame(header_v1(API_PRODUCE, 3, correlation_id) + body)
+    return frame(header_v1(API_PRODUCE, version, correlation_id) + body)
+
+
+def list_offsets_v7(correlation_id, topic, partition, timestamp, version=7):
+    """ListOffsets v7/v8 (flexible) for one partition: -1 latest, -2 earliest, -3 max
+    timestamp, -4 earliest local (v8), or a timestamp."""
+    part = i32(partition) + i32(-1) + i64(timestamp) + uvarint(0)  # current_leader_epoch
+    topic_entry = compact_string(topic) + uvarint(2) + part + uvarint(0)
+    body = i32(-1) + i8(0) + uvarint(2) + topic_entry + uvarint(0)  # replica, isolation
+    return frame(header_v2(API_LIST_OFFSETS, version, correlation_id) + body)
 
 
 def fetch_v4(correlation_id, topic, partition, offset, max_bytes=1048576, max_wait_ms=0,
@@ -196,15 +212,20 @@ def metadata_v1(correlation_id, topics):
     return frame(header_v1(API_METADATA, 1, correlation_id) + body)
 
 
-def metadata_v12(correlation_id, topics=None, allow_auto_create=False):
-    """Metadata v12 (flexible; answers with topic ids). topics=None asks for all topics."""
+def metadata_v12(correlation_id, topics=None, allow_auto_create=False, version=12,
+                 include_cluster_operations=False, include_topic_operations=False):
+    """Metadata v10-v12 (flexible; answers with topic ids). topics=None asks for all topics.
+    Cluster authorized operations can be asked for up to v10."""
     if topics is None:
         body = uvarint(0)
     else:
         body = uvarint(len(topics) + 1) + b"".join(
             bytes(16) + compact_string(t) + uvarint(0) for t in topics)
-    body += i8(1 if allow_auto_create else 0) + i8(0) + uvarint(0)
-    return frame(header_v2(API_METADATA, 12, correlation_id) + body)
+    body += i8(1 if allow_auto_create else 0)
+    if version <= 10:
+        body += i8(1 if include_cluster_operations else 0)
+    body += i8(1 if include_topic_operations else 0) + uvarint(0)
+    return frame(header_v2(API_METADATA, version, correlation_id) + body)
 
 
 # ---- responses ------------------------------------------------------------------------
@@ -284,19 +305,8 @@ def parse_api_versions_v0(payload):
 
 def parse_produce_v3(payload):
     """(correlation_id, [(topic, partition, error_code, base_offset), ...])."""
-    r = Reader(payload)
-    cid = r.i32()
-    out = []
-    for _ in range(r.i32()):
-        topic = r.string()
-        for _ in range(r.i32()):
-            partition = r.i32()
-            err = r.i16()
-            base = r.i64()
-            r.i64()  # log_append_time_ms
-            out.append((topic, partition, err, base))
-    r.i32()  # throttle_time_ms
-    return cid, out
+    cid, parts = parse_produce(payload, 3)
+    return cid, [(p["topic"], p["partition"], p["error"], p["base_offset"]) for p in parts]
 
 
 def parse_fetch_v4(payload):
@@ -362,9 +372,49 @@ def parse_metadata_v1(payload):
     return cid, topics
 
 
-def parse_metadata_v12(payload):
+def parse_produce(payload, version):
+    """Produce v3-v8: (correlation_id, [{"topic", "partition", "error", "base_offset",
+    "log_start_offset" (v5+), "record_errors": [(batch_index, message)] and "error_message"
+    (v8+)}, ...])."""
+    r = Reader(payload)
+    cid = r.i32()
+    out = []
+    for _ in range(r.i32()):
+        topic = r.string()
+        for _ in range(r.i32()):
+            p = {"topic": topic, "partition": r.i32(), "error": r.i16(), "base_offset": r.i64()}
+            r.i64()  # log_append_time_ms
+            if version >= 5:
+                p["log_start_offset"] = r.i64()
+            if version >= 8:
+                p["record_errors"] = [(r.i32(), r.string()) for _ in range(r.i32())]
+                p["error_message"] = r.string()
+            out.append(p)
+    r.i32()  # throttle_time_ms
+    return cid, out
+
+
+def parse_list_offsets_v7(payload):
+    """[(topic, partition, error_code, timestamp, offset, leader_epoch), ...]."""
+    r = Reader(payload)
+    r.i32()
+    r.tagged_fields()
+    r.i32()  # throttle
+    out = []
+    for _ in range(r.uvarint() - 1):
+        topic = r.compact_string()
+        for _ in range(r.uvarint() - 1):
+            out.append((topic, r.i32(), r.i16(), r.i64(), r.i64(), r.i32()))
+            r.tagged_fields()
+        r.tagged_fields()
+    r.tagged_fields()
+    return out
+
+
+def parse_metadata_v12(payload, version=12):
     """{"cluster_id", "brokers": [(id, host, port)], "topics": {name: {"error", "id" (16
-    bytes), "partitions": {index: (error, leader, leader_epoch)}}}}."""
+    bytes), "partitions": {index: (error, leader, leader_epoch)}, "authorized_operations"}},
+    "cluster_authorized_operations" (v10 and below)}, for v10-v12."""
     r = Reader(payload)
     cid = r.i32()
     r.tagged_fields()  # response header v1
@@ -391,12 +441,14 @@ def parse_metadata_v12(payload):
                     r.i32()
             r.tagged_fields()
             parts[index] = (perr, leader, epoch)
-        r.i32()  # authorized operations
+        operations = r.i32()
         r.tagged_fields()
-        topics[name] = {"error": err, "id": topic_id, "partitions": parts}
+        topics[name] = {"error": err, "id": topic_id, "partitions": parts,
+                        "authorized_operations": operations}
+    cluster_operations = r.i32() if version <= 10 else None
     r.tagged_fields()
     return {"correlation_id": cid, "cluster_id": cluster_id, "brokers": brokers,
-            "topics": topics}
+            "topics": topics, "cluster_authorized_operations": cluster_operations}
 
 
 # ---- sockets ----------------------------------------------------------------------------

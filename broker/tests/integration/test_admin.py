@@ -298,14 +298,15 @@ class AdminBase(KeelTestCase):
         fs[topic].result(timeout=20)
         return topic
 
-    def produce(self, topic, n, partition=0, **conf):
+    def produce(self, topic, n, partition=0, keyed=False, **conf):
         base = {"bootstrap.servers": self.broker.bootstrap, "linger.ms": 0,
                 "message.timeout.ms": 20000}
         base.update(conf)
         p = Producer(base)
         reports = []
         for i in range(n):
-            p.produce(topic, value=f"v{i}".encode(), partition=partition,
+            p.produce(topic, key=f"k{i}".encode() if keyed else None,
+                      value=f"v{i}".encode(), partition=partition,
                       on_delivery=lambda err, msg: reports.append((err, msg.offset())))
             p.poll(0)
         self.assertEqual(p.flush(30), 0)
@@ -563,7 +564,7 @@ class RecordsTest(AdminBase):
 
     def test_delete_records_compacted_topic(self):
         topic = self.create_topic(**{"cleanup.policy": "compact"})
-        self.produce(topic, 3)
+        self.produce(topic, 3, keyed=True)  # a compacted topic refuses keyless records
         [(_, err)] = self.delete_records(topic, {0: 1}).values()
         self.assertEqual(err, 44)  # POLICY_VIOLATION
 

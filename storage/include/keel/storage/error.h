@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace keel::storage {
 
@@ -27,10 +28,21 @@ enum class Errc : std::uint8_t {
 
 std::string_view errc_name(Errc code);
 
-/// An error code plus a message naming the file/offset involved.
+/// One record refused by a per-record check (Kafka's RecordError in a Produce response):
+/// its position in its batch and why.
+struct RecordError {
+  std::int32_t batch_index = 0;
+  std::string message;
+  bool operator==(const RecordError&) const = default;
+};
+
+/// An error code plus a message naming the file/offset involved. `record_errors` lists the
+/// offending records when per-record checks refused a batch (invalid_record,
+/// invalid_timestamp), as Kafka's LogValidator reports them.
 struct StorageError {
   Errc code = Errc::io_error;
   std::string message;
+  std::vector<RecordError> record_errors;
   bool operator==(const StorageError&) const = default;
 };
 
@@ -40,7 +52,7 @@ using SStatus = keel::Result<void, StorageError>;
 
 /// Shorthand for `return fail(Errc::x, "...")`.
 inline keel::Fail<StorageError> fail(Errc code, std::string message) {
-  return keel::Fail{StorageError{code, std::move(message)}};
+  return keel::Fail{StorageError{code, std::move(message), {}}};
 }
 
 /// An io_error carrying strerror(errno) for `what`.

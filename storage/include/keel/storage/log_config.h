@@ -27,6 +27,12 @@ struct LogConfig {
   std::int64_t flush_ms = kNoLimit;                       // flush.ms
   TimestampType message_timestamp_type = TimestampType::create_time;  // message.timestamp.type
   std::int32_t max_message_bytes = 1048588;                           // max.message.bytes
+  // A produced CreateTime record must lie within [now - before, now + after]; before and
+  // after fall back to the deprecated difference when left at their default, as in Kafka.
+  std::int64_t message_timestamp_difference_max_ms =
+      kNoLimit;                                             // message.timestamp.difference.max.ms
+  std::int64_t message_timestamp_before_max_ms = kNoLimit;  // message.timestamp.before.max.ms
+  std::int64_t message_timestamp_after_max_ms = kNoLimit;   // message.timestamp.after.max.ms
   /// Not a Kafka setting: bound on a batch's decompressed size when storage has to look
   /// inside it (record validation, compaction, timestamp lookup).
   std::int64_t max_decompressed_bytes = 256LL * 1024 * 1024;

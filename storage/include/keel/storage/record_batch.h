@@ -69,15 +69,28 @@ SResult<BatchHeader> parse_batch_header(Bytes data);
 /// Full structural check of one batch whose bytes are exactly `batch`: header, length, CRC.
 SResult<BatchHeader> validate_batch(Bytes batch);
 
+/// What the record walk learns of a well-formed batch, enough to tell cheaply whether
+/// Kafka's per-record checks (check_record_policy) can refuse any record.
+struct RecordsSummary {
+  /// The largest record timestamp; kNoTimestamp when none is larger (or no records), as
+  /// Kafka's LogValidator starts from it.
+  std::int64_t max_timestamp = kNoTimestamp;
+  /// The smallest record timestamp (INT64_MAX for a batch without records).
+  std::int64_t min_timestamp = INT64_MAX;
+  /// Some record has a null key.
+  bool null_key = false;
+  bool operator==(const RecordsSummary&) const = default;
+};
+
 /// One batch inside a buffer of concatenated batches.
 struct BatchView {
   BatchHeader header;
   std::span<std::uint8_t> bytes;
   /// Set by split_batches with SplitOptions::walk_uncompressed_records for an uncompressed
-  /// batch: its records' verdict from the CRC pass, i.e. the largest record timestamp or the
-  /// first bad record. The caller reports it where it checks records, after the checks that
-  /// come before them in Kafka's order (every batch's CRC and size first).
-  std::optional<SResult<std::int64_t>> records = std::nullopt;
+  /// batch: its records' verdict from the CRC pass, i.e. their summary or the first bad
+  /// record. The caller reports it where it checks records, after the checks that come
+  /// before them in Kafka's order (every batch's CRC and size first).
+  std::optional<SResult<RecordsSummary>> records = std::nullopt;
 };
 
 struct SplitOptions {
@@ -160,14 +173,13 @@ class RecordReader {
 
 /// Checks every record of the batch: count matches, offset deltas strictly increase and
 /// end at lastOffsetDelta, varints and lengths are sound. Used on the produce path. Returns
-/// the largest record timestamp (kNoTimestamp for a batch without records).
-SResult<std::int64_t> validate_records(Bytes batch, std::size_t max_decompressed);
+/// the records' summary (largest and smallest timestamp, null keys).
+SResult<RecordsSummary> validate_records(Bytes batch, std::size_t max_decompressed);
 
 struct CheckedBatch {
   BatchHeader header;
-  /// validate_records' verdict: the largest record timestamp (kNoTimestamp for a batch
-  /// without records), or the first bad record.
-  SResult<std::int64_t> records;
+  /// validate_records' verdict: the records' summary, or the first bad record.
+  SResult<RecordsSummary> records;
 };
 
 /// validate_batch and validate_records together, as the produce path needs them. For an
@@ -176,6 +188,31 @@ struct CheckedBatch {
 /// batch itself is bad (validate_batch's errors, CRC first); a bad record is reported in
 /// `records`, so callers can order it after other batches' CRC errors.
 SResult<CheckedBatch> validate_batch_and_records(Bytes batch, std::size_t max_decompressed);
+
+/// The per-record rules of Kafka's LogValidator.validateRecord for a produced batch: a
+/// compacted topic needs a key in every record; with CreateTime, a record's timestamp must
+/// lie within [now - before_max_ms, now + after_max_ms] (-1 exempt); a producer may not
+/// send LogAppendTime batches to a LogAppendTime topic (nor ones whose maxTimestamp is -1).
+struct RecordPolicy {
+  bool compacted = false;
+  TimestampType timestamp_type = TimestampType::create_time;
+  std::int64_t before_max_ms = INT64_MAX;  // message.timestamp.before.max.ms in effect
+  std::int64_t after_max_ms = INT64_MAX;   // message.timestamp.after.max.ms in effect
+  std::int64_t now = 0;
+
+  /// Whether any rule can refuse a record at all (false with Kafka's defaults).
+  bool active() const;
+  /// From the walk's summary: whether some record of this batch may break a rule. False
+  /// means none does, so the produce path skips check_record_policy (no allocation).
+  bool may_refuse(const BatchHeader& header, const RecordsSummary& summary) const;
+};
+
+/// Every record of a well-formed batch against `policy`, as Kafka reports it: an error
+/// (invalid_timestamp when any record's timestamp is refused, else invalid_record) with one
+/// RecordError per refused record (its index in the batch), or success. `partition`
+/// ("topic-0") is named in the messages.
+SStatus check_record_policy(Bytes batch, const RecordPolicy& policy, std::string_view partition,
+                            std::size_t max_decompressed);
 
 /// Options of a batch under construction.
 struct BatchOptions {
