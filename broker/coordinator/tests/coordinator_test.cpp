@@ -470,6 +470,17 @@ TEST_F(CoordinatorTest, StaticMemberRejoinsWithoutRebalanceAndOldIdIsFenced) {
   auto stale = join_request("g", ja.member_id);
   stale.instance_id = "instance-a";
   EXPECT_EQ(join(stale).error, E::fenced_instance_id);
+
+  // Before JoinGroup v9 (no skip_assignment), Kafka names the previous leader and sends no
+  // members, so the restarted static leader does not run an assignment a Stable group ignores.
+  ra.supports_skip_assignment = false;
+  auto old_client = join(ra);
+  EXPECT_EQ(old_client.error, E::none);
+  EXPECT_EQ(old_client.generation, 1);
+  EXPECT_EQ(old_client.leader, again.member_id);
+  EXPECT_TRUE(old_client.members.empty());
+  EXPECT_FALSE(old_client.skip_assignment);
+  EXPECT_EQ(coordinator->describe("g").state, "Stable");
 }
 
 TEST_F(CoordinatorTest, LeaveGroupRebalancesTheRest) {
