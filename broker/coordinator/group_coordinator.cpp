@@ -1186,8 +1186,8 @@ void GroupCoordinator::sync(SyncRequest req, SyncCallback done) {
   if (it == shard.groups.end()) return fail(E::unknown_member_id);
   Group& group = it->second;
   if (group.state == GroupState::dead) return fail(E::coordinator_not_available);
-  if (group.is_fenced(req.instance_id, req.member_id)) return fail(E::fenced_instance_id);
-  if (!group.has_member(req.member_id)) return fail(E::unknown_member_id);
+  if (auto e = group.current_member_error(req.instance_id, req.member_id); e != E::none)
+    return fail(e);
   if (req.generation != group.generation) return fail(E::illegal_generation);
   if (req.protocol_type && group.protocol_type != req.protocol_type)
     return fail(E::inconsistent_group_protocol);
@@ -1245,8 +1245,7 @@ ErrorCode GroupCoordinator::heartbeat(const HeartbeatRequest& req) {
   if (it == shard.groups.end()) return E::unknown_member_id;
   Group& group = it->second;
   if (group.state == GroupState::dead) return E::coordinator_not_available;
-  if (group.is_fenced(req.instance_id, req.member_id)) return E::fenced_instance_id;
-  if (!group.has_member(req.member_id)) return E::unknown_member_id;
+  if (auto e = group.current_member_error(req.instance_id, req.member_id); e != E::none) return e;
   if (req.generation != group.generation) return E::illegal_generation;
   Member& member = group.members.at(req.member_id);
   switch (group.state) {
