@@ -43,6 +43,16 @@ bool Group::is_fenced(const std::optional<std::string>& instance_id,
   return it != static_members.end() && it->second != member_id;
 }
 
+ErrorCode Group::current_member_error(const std::optional<std::string>& instance_id,
+                                      const std::string& member_id) const {
+  if (instance_id) {
+    auto it = static_members.find(*instance_id);
+    if (it == static_members.end()) return ErrorCode::unknown_member_id;
+    if (it->second != member_id) return ErrorCode::fenced_instance_id;
+  }
+  return has_member(member_id) ? ErrorCode::none : ErrorCode::unknown_member_id;
+}
+
 bool Group::supports(const std::string& type, const std::vector<GroupProtocol>& protocols) const {
   if (state == GroupState::empty) return !type.empty() && !protocols.empty();
   if (protocol_type != type) return false;

@@ -79,6 +79,11 @@ struct Group {
   bool is_leader(const std::string& member_id) const { return leader == member_id; }
   /// A static member known under another member id.
   bool is_fenced(const std::optional<std::string>& instance_id, const std::string& member_id) const;
+  /// Kafka's validateCurrentMember (SyncGroup, Heartbeat): FENCED_INSTANCE_ID when the
+  /// instance id belongs to another member id, UNKNOWN_MEMBER_ID when the instance id or the
+  /// member is unknown, otherwise none.
+  ErrorCode current_member_error(const std::optional<std::string>& instance_id,
+                                 const std::string& member_id) const;
   /// Kafka's supportsProtocols: an Empty group takes any non-empty type and protocol list;
   /// otherwise the type must match and one protocol must be supported by every member.
   bool supports(const std::string& type, const std::vector<GroupProtocol>& protocols) const;

@@ -648,6 +648,7 @@ void GroupCoordinator::Impl::replace_static_member(Shard& shard, Group& group,
   node.mapped().id = new_id;
   auto& member = group.members.insert(std::move(node)).position->second;
   group.static_members[*req.instance_id] = new_id;
+  const std::string previous_leader = group.leader.value_or("");
   if (group.leader == old_id) group.leader = new_id;
   if (group.pending_sync.erase(old_id) > 0) group.pending_sync.insert(new_id);
   const bool was_leader = group.is_leader(new_id);
@@ -663,10 +664,17 @@ void GroupCoordinator::Impl::replace_static_member(Shard& shard, Group& group,
       std::map<std::string, Bytes> assignment;
       for (const auto& [id, m] : group.members) assignment[id] = m.assignment;
       const auto error = store_group(shard, group, assignment);
-      JoinResult result = current_join_result(group, new_id, was_leader);
+      JoinResult result =
+          current_join_result(group, new_id, was_leader && req.supports_skip_assignment);
       result.error = error;
-      // KIP-814: the static leader keeps the current assignment (v9+ can say so).
-      result.skip_assignment = was_leader && req.supports_skip_assignment && error == E::none;
+      if (req.supports_skip_assignment) {
+        // KIP-814: the static leader keeps the current assignment and says so.
+        result.skip_assignment = was_leader && error == E::none;
+      } else {
+        // Before v9, as Kafka: the previous leader id, so that a rejoining static leader does
+        // not compute an assignment the Stable group would ignore.
+        result.leader = previous_leader;
+      }
       out.add([cb = std::exchange(member.awaiting_join, nullptr), result] { cb(result); });
       return;
     }
@@ -1110,6 +1118,16 @@ ErrorCode GroupCoordinator::find_coordinator(std::string_view) {
 
 void GroupCoordinator::join(JoinRequest req, JoinCallback done) {
   auto& impl = *_impl;
+  if (spdlog::should_log(spdlog::level::debug)) {
+    // Each JoinGroup and its answer: the client's side of a rebalance, for debugging groups.
+    spdlog::debug("group {}: JoinGroup from '{}' ({} protocols)", req.group_id, req.member_id,
+                  req.protocols.size());
+    done = [done = std::move(done), group_id = req.group_id](JoinResult r) {
+      spdlog::debug("group {}: JoinGroup answered to '{}': error {}, generation {}, leader {}",
+                    group_id, r.member_id, static_cast<int>(r.error), r.generation, r.leader);
+      done(std::move(r));
+    };
+  }
   if (req.group_id.empty()) return done(join_error(E::invalid_group_id, req.member_id));
   if (auto e = impl.prepare(true); e != E::none) return done(join_error(e, req.member_id));
   if (req.session_timeout_ms < impl.config.min_session_timeout_ms ||
@@ -1147,6 +1165,16 @@ void GroupCoordinator::join(JoinRequest req, JoinCallback done) {
 
 void GroupCoordinator::sync(SyncRequest req, SyncCallback done) {
   auto& impl = *_impl;
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("group {}: SyncGroup from '{}' in generation {} ({} assignments)", req.group_id,
+                  req.member_id, req.generation, req.assignments.size());
+    done = [done = std::move(done), group_id = req.group_id,
+            member_id = req.member_id](SyncResult r) {
+      spdlog::debug("group {}: SyncGroup answered to '{}': error {}", group_id, member_id,
+                    static_cast<int>(r.error));
+      done(std::move(r));
+    };
+  }
   if (req.group_id.empty()) return done(sync_error(E::invalid_group_id));
   if (auto e = impl.prepare(true); e != E::none) return done(sync_error(e));
   Shard& shard = impl.shard_for(req.group_id);
@@ -1158,8 +1186,8 @@ void GroupCoordinator::sync(SyncRequest req, SyncCallback done) {
   if (it == shard.groups.end()) return fail(E::unknown_member_id);
   Group& group = it->second;
   if (group.state == GroupState::dead) return fail(E::coordinator_not_available);
-  if (group.is_fenced(req.instance_id, req.member_id)) return fail(E::fenced_instance_id);
-  if (!group.has_member(req.member_id)) return fail(E::unknown_member_id);
+  if (auto e = group.current_member_error(req.instance_id, req.member_id); e != E::none)
+    return fail(e);
   if (req.generation != group.generation) return fail(E::illegal_generation);
   if (req.protocol_type && group.protocol_type != req.protocol_type)
     return fail(E::inconsistent_group_protocol);
@@ -1217,8 +1245,7 @@ ErrorCode GroupCoordinator::heartbeat(const HeartbeatRequest& req) {
   if (it == shard.groups.end()) return E::unknown_member_id;
   Group& group = it->second;
   if (group.state == GroupState::dead) return E::coordinator_not_available;
-  if (group.is_fenced(req.instance_id, req.member_id)) return E::fenced_instance_id;
-  if (!group.has_member(req.member_id)) return E::unknown_member_id;
+  if (auto e = group.current_member_error(req.instance_id, req.member_id); e != E::none) return e;
   if (req.generation != group.generation) return E::illegal_generation;
   Member& member = group.members.at(req.member_id);
   switch (group.state) {
@@ -1266,6 +1293,7 @@ LeaveResult GroupCoordinator::leave(std::string_view group_id,
     return result;
   }
   for (const auto& leaving : members) {
+    spdlog::debug("group {}: LeaveGroup of '{}'", group.id, leaving.member_id);
     if (group.pending_members.erase(leaving.member_id) > 0) {
       impl.try_complete_join(shard, group, out);
       result.members.push_back(E::none);

@@ -2,6 +2,8 @@
 // (REBALANCE_IN_PROGRESS) while the group rebalances. Errors ILLEGAL_GENERATION,
 // UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID (v3+ static members) as in Kafka.
 
+#include <spdlog/spdlog.h>
+
 #include <keel/protocol/messages/heartbeat.h>
 
 #include "handlers/common.h"
@@ -21,6 +23,8 @@ void handle_heartbeat(Request& request, Reply reply) {
     HeartbeatRequest heartbeat{req.group_id, req.generation_id, req.member_id,
                                req.group_instance_id};
     response.error_code = code(coordinator->heartbeat(heartbeat));
+    spdlog::debug("group {}: Heartbeat from '{}' in generation {}: error {}", req.group_id,
+                  req.member_id, req.generation_id, response.error_code);
   }
   reply.send(response, request.version);
 }

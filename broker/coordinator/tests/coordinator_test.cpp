@@ -177,6 +177,18 @@ class CoordinatorTest : public ::testing::Test {
     r.assignments = std::move(assignments);
     coordinator->sync(std::move(r), out.callback());
   }
+  /// A follower's SyncGroup (no assignments), answered at once in a Stable group.
+  SyncResult sync(const std::string& group, const std::string& member, std::int32_t gen,
+                  std::optional<std::string> instance = std::nullopt) {
+    SyncRequest r;
+    r.group_id = group;
+    r.generation = gen;
+    r.member_id = member;
+    r.instance_id = std::move(instance);
+    Pending<SyncResult> out;
+    coordinator->sync(std::move(r), out.callback());
+    return out.get();
+  }
   ErrorCode heartbeat(const std::string& group, const std::string& member, std::int32_t gen,
                       std::optional<std::string> instance = std::nullopt) {
     return coordinator->heartbeat({group, gen, member, std::move(instance)});
@@ -266,6 +278,10 @@ TEST_F(CoordinatorTest, MemberIdRequiredThenJoinSyncHeartbeat) {
   EXPECT_EQ(heartbeat("g", joined.member_id, 1), E::none);
   EXPECT_EQ(heartbeat("g", joined.member_id, 0), E::illegal_generation);
   EXPECT_EQ(heartbeat("g", "nobody", 1), E::unknown_member_id);
+  // A group.instance.id the group does not know: UNKNOWN_MEMBER_ID, even for a known member
+  // id (Kafka's validateCurrentMember), for Heartbeat and SyncGroup alike.
+  EXPECT_EQ(heartbeat("g", joined.member_id, 1, "no-such-instance"), E::unknown_member_id);
+  EXPECT_EQ(sync("g", joined.member_id, 1, "no-such-instance").error, E::unknown_member_id);
   EXPECT_EQ(heartbeat("unknown", "nobody", 1), E::unknown_member_id);
 }
 
@@ -458,18 +474,22 @@ TEST_F(CoordinatorTest, StaticMemberRejoinsWithoutRebalanceAndOldIdIsFenced) {
   EXPECT_EQ(heartbeat("g", jb.member_id, 1), E::none);  // the follower saw no rebalance
   EXPECT_EQ(heartbeat("g", ja.member_id, 1, "instance-a"), E::fenced_instance_id);
   EXPECT_EQ(heartbeat("g", again.member_id, 1, "instance-a"), E::none);
-  SyncRequest sync;
-  sync.group_id = "g";
-  sync.generation = 1;
-  sync.member_id = again.member_id;
-  sync.instance_id = "instance-a";
-  Pending<SyncResult> s;
-  coordinator->sync(sync, s.callback());
-  EXPECT_EQ(s.get().assignment, bytes("A"));  // kept its assignment
+  EXPECT_EQ(sync("g", again.member_id, 1, "instance-a").assignment, bytes("A"));  // kept
 
   auto stale = join_request("g", ja.member_id);
   stale.instance_id = "instance-a";
   EXPECT_EQ(join(stale).error, E::fenced_instance_id);
+
+  // Before JoinGroup v9 (no skip_assignment), Kafka names the previous leader and sends no
+  // members, so the restarted static leader does not run an assignment a Stable group ignores.
+  ra.supports_skip_assignment = false;
+  auto old_client = join(ra);
+  EXPECT_EQ(old_client.error, E::none);
+  EXPECT_EQ(old_client.generation, 1);
+  EXPECT_EQ(old_client.leader, again.member_id);
+  EXPECT_TRUE(old_client.members.empty());
+  EXPECT_FALSE(old_client.skip_assignment);
+  EXPECT_EQ(coordinator->describe("g").state, "Stable");
 }
 
 TEST_F(CoordinatorTest, LeaveGroupRebalancesTheRest) {
