@@ -54,15 +54,28 @@ fi
 # download: that host is unreachable offline), linked against Debian's libssl, zlib, zstd
 # and lz4 (CKJS_LINKING=dynamic; its static mode downloads their sources), with Node.js's
 # headers from /usr/include/node.
+# A finished node_modules is also kept in ~/.cache/keel/npm, keyed by the lock and Node.js's
+# version, so a fresh clone (CI's) unpacks it instead of building librdkafka again.
 compat="$(dirname "$0")/../compat-tests"
+npm_cache="${XDG_CACHE_HOME:-$HOME/.cache}/keel/npm"
 for client in kafkajs platformatic-kafka confluent-kafka-javascript; do
   dir="$compat/$client"
   if [[ "${1:-}" == "--test" && -f "$dir/package-lock.json" ]] &&
      ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.installed"; then
+    key="$client-$( (cat "$dir/package-lock.json"; node --version) | sha256sum | cut -c1-16)"
+    if [[ -f "$npm_cache/$key.tar" ]]; then
+      echo "install-deps: compat-tests/$client/node_modules from $npm_cache/$key.tar"
+      rm -rf "$dir/node_modules"
+      tar -xf "$npm_cache/$key.tar" -C "$dir"
+      continue
+    fi
     echo "install-deps: npm ci in compat-tests/$client"
     (cd "$dir" &&
      CKJS_LINKING=dynamic npm_config_build_from_source=true npm_config_nodedir=/usr \
        npm ci --no-audit --no-fund --loglevel=error >/dev/null &&
      cp package-lock.json node_modules/.package-lock.json.installed)
+    mkdir -p "$npm_cache"
+    tar -cf "$npm_cache/$key.tar.partial" -C "$dir" node_modules &&
+      mv "$npm_cache/$key.tar.partial" "$npm_cache/$key.tar"
   fi
 done
