@@ -126,18 +126,24 @@ TopicError alter_topic(const BrokerContext& broker, const Resource& resource, bo
   return broker.controller->alter_topic_configs(resource.resource_name, *changes, validate_only);
 }
 
-/// The entry APPEND/SUBTRACT start from for a broker key: the level's value, else the default.
-ConfigEntry broker_list_start(const std::map<std::string, std::string>& level,
-                              const std::string& name) {
-  ConfigEntry entry;
-  entry.name = name;
-  auto info = broker_key_info(name);
-  entry.type = info ? info->type : ConfigType::unknown;
-  if (auto it = level.find(name); it != level.end())
-    entry.value = it->second;
-  else if (info)
-    entry.value = info->default_value;
-  return entry;
+/// Kafka's prepareIncrementalConfigs: APPEND/SUBTRACT need a known LIST key and start from
+/// the level's value, else the key's default.
+Result<std::string, TopicError> broker_list_op(const std::map<std::string, std::string>& level,
+                                               const Op& op) {
+  auto info = broker_key_info(op.name);
+  if (!info) return Fail{TopicError{E::invalid_config, "Unknown config name: " + op.name}};
+  if (info->type != ConfigType::list) {
+    const bool append = static_cast<OpType>(op.config_operation) == OpType::append;
+    return Fail{TopicError{E::invalid_config, std::string("Config value ") +
+                                                  (append ? "append" : "subtract") +
+                                                  " is not allowed for config key: " + op.name}};
+  }
+  ConfigEntry start;
+  start.name = op.name;
+  start.type = info->type;
+  auto it = level.find(op.name);
+  start.value = it != level.end() ? std::optional(it->second) : info->default_value;
+  return apply_list_op(&start, op);
 }
 
 TopicError alter_broker(const BrokerContext& broker, const Resource& resource, bool validate_only) {
@@ -155,8 +161,7 @@ TopicError alter_broker(const BrokerContext& broker, const Resource& resource, b
         break;
       case OpType::append:
       case OpType::subtract: {
-        const auto start = broker_list_start(props, op.name);
-        auto value = apply_list_op(&start, op);
+        auto value = broker_list_op(props, op);
         if (!value.ok()) return std::move(value).error();
         props[op.name] = std::move(*value);
         break;

@@ -9,7 +9,8 @@ neither installed client has, kafka-python's request struct from test_admin.
 
 import unittest
 
-from test_admin import BROKER, DELETE, INVALID_REQUEST, NONE, SET, SUBTRACT, AdminBase
+from test_admin import (APPEND, BROKER, DELETE, INVALID_CONFIG, INVALID_REQUEST, NONE, SET,
+                        SUBTRACT, AdminBase)
 
 try:
     from confluent_kafka import KafkaError, KafkaException, Producer
@@ -163,6 +164,8 @@ class PersistedTest(DynamicConfigsBase):
         self.assertNotIn("log.index.interval.bytes", defaults)
         self.assertEqual([e for e, _ in incremental([("num.partitions", SET, "2")], "1")],
                          [INVALID_REQUEST])
+        self.assertEqual(incremental([("log.retention.ms", APPEND, "5")]), [(
+            INVALID_CONFIG, "Config value append is not allowed for config key: log.retention.ms")])
         self.assertEqual(incremental([("log.cleanup.policy", DELETE, None)]), [(NONE, None)])
         self.assertEqual(self.describe_broker("1")["log.cleanup.policy"][:2], ("delete", DEFAULT))
 
