@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <memory>
+#include <set>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -600,34 +601,161 @@ BrokerConfig BrokerConfig::load(const std::optional<std::filesystem::path>& file
   return from_properties(merged);
 }
 
-std::vector<ConfigEntry> describe_broker_configs(const BrokerConfig& broker) {
+BrokerConfig BrokerConfig::with_dynamic(DynamicBrokerConfigs dynamic_configs) const {
+  Properties merged = given;
+  for (const auto* level : {&dynamic_configs.cluster_default, &dynamic_configs.per_broker})
+    for (const auto& [key, value] : *level)
+      if (is_dynamic_broker_config(key)) merged[key] = value;
+  BrokerConfig b = from_properties(merged);
+  b.given = given;
+  b.warnings = warnings;
+  b.dynamic = std::move(dynamic_configs);
+  return b;
+}
+
+namespace {
+
+/// Kafka's DynamicBrokerConfig.brokerConfigSynonyms: the keys that set the same value, in
+/// precedence order.
+std::vector<std::string_view> same_value_keys(std::string_view name) {
+  for (std::vector<std::string_view> family :
+       {std::vector<std::string_view>{"log.roll.ms", "log.roll.hours"},
+        {"log.roll.jitter.ms", "log.roll.jitter.hours"},
+        {"log.retention.ms", "log.retention.minutes", "log.retention.hours"}}) {
+    if (std::find(family.begin(), family.end(), name) != family.end()) return family;
+  }
+  return {name};
+}
+
+/// Kafka's ConfigHelper.createBrokerConfigEntry for a key of the broker table or an unknown
+/// (custom) dynamic key, which Kafka shows as sensitive because it cannot tell its type.
+ConfigEntry broker_entry(const BrokerConfig& broker, std::string_view name, bool per_broker) {
+  const BrokerKey* key = find_broker_key(name);
+  const auto names = same_value_keys(name);
+  auto synonyms = detail::level_synonyms(broker, names, per_broker);
+  // As Kafka: synonyms of a higher-precedence key (log.retention.ms for .hours) are dropped.
+  auto own = std::find_if(synonyms.begin(), synonyms.end(),
+                          [&](const ConfigSynonym& s) { return s.name == name; });
+  synonyms.erase(synonyms.begin(), own);
+  ConfigEntry e;
+  e.name = std::string(name);
+  e.source = synonyms.empty() ? ConfigSource::default_config : synonyms.front().source;
+  e.read_only = std::none_of(names.begin(), names.end(), is_dynamic_broker_config);
+  if (key == nullptr) {
+    e.type = ConfigType::unknown;
+    e.sensitive = true;
+    for (auto& s : synonyms) s.value.reset();
+  } else {
+    e.type = key->spec.type;
+    if (!synonyms.empty())
+      e.value = synonyms.front().value;
+    else if (key->default_value)
+      e.value = std::string(*key->default_value);
+  }
+  e.synonyms = std::move(synonyms);
+  return e;
+}
+
+/// TLS and SASL settings: keel does not use them, and cannot tell which of them are secret.
+ConfigEntry security_entry(const std::string& name) {
+  ConfigEntry e;
+  e.name = name;
+  e.source = ConfigSource::static_broker;
+  bool secret = name.find("password") != std::string::npos;
+  e.type = secret ? ConfigType::password : ConfigType::string;
+  e.read_only = true;
+  e.sensitive = true;  // value left out
+  e.synonyms = {{name, std::nullopt, ConfigSource::static_broker}};
+  return e;
+}
+
+/// Keys keel knows that Kafka cannot change dynamically, plus those keel cannot: listeners
+/// and network threads are bound at start-up, TLS and SASL are not implemented.
+bool refused_dynamically(std::string_view key) {
+  if (is_security_key(key) || key.starts_with("listener.name.")) return true;
+  return find_broker_key(key) != nullptr && !is_dynamic_broker_config(key);
+}
+
+/// Scala's Set.toString, which Kafka's messages show: "Set(a, b)".
+std::string scala_set(const std::vector<std::string>& names) {
+  std::string out = "Set(";
+  for (std::size_t i = 0; i < names.size(); ++i) out += (i > 0 ? ", " : "") + names[i];
+  return out + ")";
+}
+
+}  // namespace
+
+std::vector<ConfigSynonym> detail::level_synonyms(const BrokerConfig& broker,
+                                                  const std::vector<std::string_view>& names,
+                                                  bool per_broker) {
+  std::vector<ConfigSynonym> out;
+  auto add = [&](const Properties& level, ConfigSource source) {
+    for (std::string_view name : names)
+      if (const std::string* value = find_given(level, name))
+        out.push_back({std::string(name), std::string(trim(*value)), source});
+  };
+  if (per_broker) add(broker.dynamic.per_broker, ConfigSource::dynamic_broker);
+  add(broker.dynamic.cluster_default, ConfigSource::dynamic_default_broker);
+  add(broker.given, ConfigSource::static_broker);
+  for (std::string_view name : names)
+    if (auto value = broker_default(name))
+      out.push_back({std::string(name), std::string(*value), ConfigSource::default_config});
+  return out;
+}
+
+std::vector<ConfigEntry> describe_broker_configs(const BrokerConfig& broker, bool per_broker) {
   std::vector<ConfigEntry> out;
-  for (const BrokerKey& k : broker_keys()) {
-    ConfigEntry e;
-    e.name = std::string(k.name);
-    e.type = k.spec.type;
-    e.read_only = true;
-    if (const std::string* text = find_given(broker.given, k.name)) {
-      e.value = std::string(detail::trim(*text));
-      e.source = ConfigSource::static_broker;
-    } else if (k.default_value) {
-      e.value = std::string(*k.default_value);
-    }
-    out.push_back(std::move(e));
+  if (!per_broker) {
+    for (const auto& entry : broker.dynamic.cluster_default)
+      out.push_back(broker_entry(broker, entry.first, false));
+    return out;
   }
-  for (const auto& entry : broker.given) {
-    if (!is_security_key(entry.first)) continue;
-    ConfigEntry e;
-    e.name = entry.first;
-    e.source = ConfigSource::static_broker;
-    bool secret = entry.first.find("password") != std::string::npos;
-    e.type = secret ? ConfigType::password : ConfigType::string;
-    e.read_only = true;
-    e.sensitive = true;  // value left out: keel cannot tell which of them are secrets
-    out.push_back(std::move(e));
-  }
+  for (const BrokerKey& k : broker_keys()) out.push_back(broker_entry(broker, k.name, true));
+  for (const auto& entry : broker.given)
+    if (is_security_key(entry.first)) out.push_back(security_entry(entry.first));
+  std::set<std::string> custom;  // dynamic names keel does not know, at either level
+  for (const auto* level : {&broker.dynamic.cluster_default, &broker.dynamic.per_broker})
+    for (const auto& entry : *level)
+      if (!find_broker_key(entry.first)) custom.insert(entry.first);
+  for (const auto& name : custom) out.push_back(broker_entry(broker, name, true));
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   return out;
+}
+
+bool is_dynamic_broker_config(std::string_view name) {
+  return detail::is_topic_synonym(name) || name == "num.io.threads" ||
+         name == "num.recovery.threads.per.data.dir";
+}
+
+std::optional<BrokerKeyInfo> broker_key_info(std::string_view name) {
+  const BrokerKey* k = find_broker_key(name);
+  if (k == nullptr) return std::nullopt;
+  BrokerKeyInfo info{k->spec.type, std::nullopt};
+  if (k->default_value) info.default_value = std::string(*k->default_value);
+  return info;
+}
+
+Status validate_dynamic_broker_configs(const BrokerConfig& current, const Properties& props,
+                                       bool per_broker) {
+  std::vector<std::string> refused;
+  for (const auto& entry : props)
+    if (refused_dynamically(entry.first)) refused.push_back(entry.first);
+  if (!refused.empty())
+    return Fail{Error{"Cannot update these configs dynamically: " + scala_set(refused)}};
+  for (const auto& [name, text] : props) {
+    const BrokerKey* k = find_broker_key(name);
+    if (k == nullptr) continue;  // a custom config: Kafka stores it unchecked
+    auto value = detail::parse_value(k->spec, name, text);
+    if (!value) return Fail{Error{detail::kafka_message(name, k->spec, value.error())}};
+  }
+  DynamicBrokerConfigs after = current.dynamic;
+  (per_broker ? after.per_broker : after.cluster_default) = props;
+  try {
+    (void)current.with_dynamic(std::move(after));
+  } catch (const ConfigError& e) {
+    return Fail{Error{e.what()}};
+  }
+  return {};
 }
 
 std::optional<std::string_view> detail::broker_default(std::string_view key) {

@@ -89,4 +89,13 @@ std::string join(const std::vector<std::string_view>& items, std::string_view se
 /// nullopt for unknown keys and keys whose Kafka default is null.
 std::optional<std::string_view> broker_default(std::string_view key);
 
+/// true for a broker key behind a topic config (log.retention.ms for retention.ms, ...).
+bool is_topic_synonym(std::string_view key);
+
+/// Kafka's ConfigHelper.configSynonyms: each of `names` set at each level, levels in order
+/// (per-broker dynamic when `per_broker`, cluster default dynamic, static, default).
+std::vector<ConfigSynonym> level_synonyms(const BrokerConfig& broker,
+                                          const std::vector<std::string_view>& names,
+                                          bool per_broker);
+
 }  // namespace keel::broker::detail

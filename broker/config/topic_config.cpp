@@ -306,26 +306,36 @@ const TopicKey* find_topic_key(std::string_view name) {
   return it != keys.end() && it->name == name ? &*it : nullptr;
 }
 
-/// The broker key behind a topic config and its value: the highest-precedence synonym
-/// given, else the first one with a default, else the first one (Kafka's null default).
+/// The broker keys behind a topic config, set at each level (Kafka's synonyms), and the one
+/// that wins: the first of them, else the first synonym (Kafka's null default).
 struct BrokerSide {
   std::string_view key;
   std::optional<std::string> value;
   std::int64_t unit = 1;
-  bool given = false;
+  ConfigSource source = ConfigSource::default_config;
+  std::vector<ConfigSynonym> synonyms;
+  bool set() const { return source != ConfigSource::default_config; }
 };
 
 BrokerSide broker_side(const TopicKey& k, const BrokerConfig& broker) {
-  for (const Synonym& s : k.synonyms) {
-    if (auto it = broker.given.find(std::string(s.key)); it != broker.given.end()) {
-      return {s.key, std::string(detail::trim(it->second)), s.unit, true};
-    }
-  }
-  for (const Synonym& s : k.synonyms) {
-    if (auto value = detail::broker_default(s.key)) return {s.key, std::string(*value), s.unit};
-  }
   if (k.synonyms.empty()) return {};
-  return {k.synonyms.front().key, std::nullopt, k.synonyms.front().unit};  // a null default
+  std::vector<std::string_view> names;
+  for (const Synonym& s : k.synonyms) names.push_back(s.key);
+  BrokerSide side;
+  side.key = k.synonyms.front().key;
+  side.unit = k.synonyms.front().unit;
+  side.synonyms = detail::level_synonyms(broker, names, true);
+  if (side.synonyms.empty()) return side;
+  const ConfigSynonym& winner = side.synonyms.front();
+  for (const Synonym& s : k.synonyms) {
+    if (s.key != winner.name) continue;
+    side.key = s.key;
+    side.unit = s.unit;
+    side.value = winner.value;
+    side.source = winner.source;
+    break;
+  }
+  return side;
 }
 
 /// The value of a config storage does not use: the override, else the broker's (converted
@@ -333,13 +343,20 @@ BrokerSide broker_side(const TopicKey& k, const BrokerConfig& broker) {
 std::string stored_value(const TopicKey& k, const std::string* override_value,
                          const BrokerSide& side) {
   if (override_value) return std::string(detail::trim(*override_value));
-  if (!side.given) return std::string(k.default_value);
+  if (!side.set()) return std::string(k.default_value);
   if (side.unit == 1) return *side.value;
   auto v = detail::parse_value(detail::long_spec(), side.key, *side.value);
   return v ? std::to_string(v->number * side.unit) : *side.value;
 }
 
 }  // namespace
+
+bool detail::is_topic_synonym(std::string_view key) {
+  return std::any_of(topic_keys().begin(), topic_keys().end(), [&](const TopicKey& k) {
+    return std::any_of(k.synonyms.begin(), k.synonyms.end(),
+                       [&](const Synonym& s) { return s.key == key; });
+  });
+}
 
 bool is_topic_config(std::string_view name) {
   return find_topic_key(name) != nullptr;
@@ -377,14 +394,15 @@ std::vector<ConfigEntry> describe_topic_configs(
     ConfigEntry e{
         .name = std::string(k.name),
         .value = k.log.render ? k.log.render(effective) : stored_value(k, override_value, side),
-        .source = override_value ? ConfigSource::dynamic_topic
-                  : side.given   ? ConfigSource::static_broker
-                                 : ConfigSource::default_config,
+        .source = override_value ? ConfigSource::dynamic_topic : side.source,
         .type = k.spec.type,
         .documentation = std::string(k.doc),
         .broker_value = side.value,
         .broker_key = std::string(side.key),
+        .synonyms = std::move(side.synonyms),
     };
+    if (override_value)
+      e.synonyms.insert(e.synonyms.begin(), {e.name, e.value, ConfigSource::dynamic_topic});
     out.push_back(std::move(e));
   }
   return out;

@@ -66,6 +66,11 @@ std::string ensure_cluster_identity(const BrokerConfig& config, const fs::path& 
   return cluster_id;
 }
 
+/// The dynamic broker configs of `image` that apply to this node.
+DynamicBrokerConfigs dynamic_configs(const MetadataImage& image, std::int32_t node_id) {
+  return {image.broker_configs(""), image.broker_configs(std::to_string(node_id))};
+}
+
 }  // namespace
 
 struct Broker::Impl {
@@ -92,6 +97,8 @@ struct Broker::Impl {
   void open_metadata(const fs::path& metadata_dir);
   void open_logs();
   void start_coordinator();
+  /// Rebuilds the effective config when the image's dynamic broker configs differ from it.
+  void apply_dynamic_configs(const MetadataImage& image);
   void stop();
 };
 
@@ -141,16 +148,30 @@ void Broker::Impl::open_metadata(const fs::path& metadata_dir) {
     throw std::runtime_error("cannot load cluster metadata: " + opened.error().message);
   controller = std::move(*opened);
   context.controller = controller.get();
+  apply_dynamic_configs(*controller->image());
+}
+
+void Broker::Impl::apply_dynamic_configs(const MetadataImage& image) {
+  auto dynamic = dynamic_configs(image, context.config.node_id);
+  if (dynamic == context.effective_config()->dynamic) return;
+  try {
+    context.set_effective_config(
+        std::make_shared<const BrokerConfig>(context.config.with_dynamic(std::move(dynamic))));
+  } catch (const ConfigError& e) {
+    // Requests are validated before they are written; this is a record from elsewhere.
+    // Kafka, too, logs and keeps the configs it has.
+    spdlog::error("dynamic broker configs not applied: {}", e.what());
+  }
 }
 
 void Broker::Impl::open_logs() {
   const auto& config = context.config;
   storage::LogManagerOptions options;
   options.log_dirs = config.log_dirs;
-  options.default_config = config.log_defaults;
+  options.default_config = context.effective_config()->log_defaults;
   options.config_for = [this](const std::string& topic) {
     const auto* info = controller->image()->topic(topic);
-    return topic_log_config(context.config,
+    return topic_log_config(*context.effective_config(),
                             info ? info->configs : std::map<std::string, std::string>{});
   };
   options.owned_elsewhere = [](const storage::TopicPartition& tp) {
@@ -158,12 +179,14 @@ void Broker::Impl::open_logs() {
   };
   logs = std::make_unique<storage::LogManager>(std::move(options));
   logs->startup();
-  partitions = std::make_unique<PartitionRegistry>(*logs, config);
+  partitions = std::make_unique<PartitionRegistry>(*logs);
   context.partitions = partitions.get();
   partitions->remove_strays(*controller->image());
-  partitions->apply(*controller->image());
-  controller->set_listener(
-      [this](const MetadataImage&, const MetadataImage& after) { partitions->apply(after); });
+  partitions->apply(*controller->image(), *context.effective_config());
+  controller->set_listener([this](const MetadataImage&, const MetadataImage& after) {
+    apply_dynamic_configs(after);
+    partitions->apply(after, *context.effective_config());
+  });
   logs->start_background(kLogTickMs, kCleanerBackoffMs);
 }
 

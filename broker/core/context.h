@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <keel/broker/config.h>
@@ -19,6 +20,7 @@ class GroupCoordinator;
 
 class BrokerContext {
  public:
+  /// The start-up configuration (server.properties and overrides): the static level.
   BrokerConfig config;
   /// advertised listeners with the ports actually bound (port 0 in the config = ephemeral).
   std::vector<Listener> advertised;
@@ -31,6 +33,20 @@ class BrokerContext {
   GroupCoordinator* coordinator = nullptr;
 
   std::int32_t node_id() const { return config.node_id; }
+
+  /// `config` with the dynamic broker configs of the metadata image applied
+  /// (BrokerConfig::with_dynamic); `config` itself until the broker sets one.
+  std::shared_ptr<const BrokerConfig> effective_config() const {
+    auto effective = _effective.load();
+    return effective ? effective : std::shared_ptr<const BrokerConfig>(effective, &config);
+  }
+  /// Replaces the effective config whole; readers keep the one they loaded.
+  void set_effective_config(std::shared_ptr<const BrokerConfig> effective) {
+    _effective.store(std::move(effective));
+  }
+
+ private:
+  std::atomic<std::shared_ptr<const BrokerConfig>> _effective;
 };
 
 }  // namespace keel::broker

@@ -32,8 +32,8 @@ void Partition::notify_appended() {
   }
 }
 
-PartitionRegistry::PartitionRegistry(storage::LogManager& logs, const BrokerConfig& config)
-    : _logs(logs), _config(config), _table(std::make_shared<const Table>()) {}
+PartitionRegistry::PartitionRegistry(storage::LogManager& logs)
+    : _logs(logs), _table(std::make_shared<const Table>()) {}
 
 std::shared_ptr<Partition> PartitionRegistry::get(std::string_view topic,
                                                   std::int32_t partition) const {
@@ -50,13 +50,13 @@ std::shared_ptr<Partition> PartitionRegistry::get(const protocol::Uuid& topic_id
   return it->second[static_cast<std::size_t>(partition)];
 }
 
-void PartitionRegistry::apply(const MetadataImage& image) {
+void PartitionRegistry::apply(const MetadataImage& image, const BrokerConfig& broker_config) {
   std::lock_guard lock(_apply_mutex);
   auto old = _table.load();
   delete_removed(*old, image);
   auto table = std::make_shared<Table>();
   for (const auto& [name, topic] : image.topics()) {
-    auto config = topic_log_config(_config, topic.configs);
+    auto config = topic_log_config(broker_config, topic.configs);
     auto& slots = table->by_name[name];
     for (const auto& info : topic.partitions) {
       auto existing = find(*old, name, info.partition);

@@ -60,14 +60,16 @@ class Partition {
 /// thread, lock-free (an immutable map swapped whole); apply() from the controller's thread.
 class PartitionRegistry {
  public:
-  PartitionRegistry(storage::LogManager& logs, const BrokerConfig& config);
+  explicit PartitionRegistry(storage::LogManager& logs);
 
   std::shared_ptr<Partition> get(std::string_view topic, std::int32_t partition) const;
   std::shared_ptr<Partition> get(const protocol::Uuid& topic_id, std::int32_t partition) const;
 
-  /// Brings the hosted partitions in line with `image`. Errors are logged per partition
-  /// (a partition that cannot be opened is left out, and clients see it as unavailable).
-  void apply(const MetadataImage& image);
+  /// Brings the hosted partitions in line with `image`, each log configured from `config`
+  /// (the effective broker config: dynamic broker configs change every topic without an
+  /// override). Errors are logged per partition (a partition that cannot be opened is left
+  /// out, and clients see it as unavailable).
+  void apply(const MetadataImage& image, const BrokerConfig& config);
   /// Deletes logs found on disk whose topic is not in `image` (deleted while this node was
   /// down) or has another id (deleted and recreated).
   void remove_strays(const MetadataImage& image);
@@ -89,7 +91,6 @@ class PartitionRegistry {
   void delete_removed(const Table& old, const MetadataImage& image);
 
   storage::LogManager& _logs;
-  const BrokerConfig& _config;
   std::mutex _apply_mutex;
   std::atomic<std::shared_ptr<const Table>> _table;
 };

@@ -2,8 +2,9 @@
 // every override of the topic: overrides not in the request are deleted, a null value deletes
 // too. The controller validates and writes the ConfigRecords (only real changes);
 // validate_only checks without writing. A resource named twice is INVALID_REQUEST, as in
-// Kafka. Left out: BROKER resources (dynamic broker configs are not supported yet:
-// INVALID_REQUEST unless nothing would change) and BROKER_LOGGER.
+// Kafka. A BROKER resource ("" for the cluster-wide default, or this node's id) replaces its
+// whole set of dynamic broker configs the same way; a null value is INVALID_REQUEST there, as
+// in Kafka's ConfigAdminManager. Left out: BROKER_LOGGER.
 
 #include <keel/protocol/messages/alter_configs.h>
 
@@ -39,14 +40,26 @@ TopicError alter_topic(Controller& controller, const Resource& resource, bool va
   return controller.alter_topic_configs(resource.resource_name, changes, validate_only);
 }
 
-TopicError alter_one(Controller& controller, const Resource& resource, bool validate_only) {
+TopicError alter_broker(const BrokerContext& broker, const Resource& resource, bool validate_only) {
+  if (auto invalid = check_broker_resource(resource.resource_name, broker.node_id()); !invalid.ok())
+    return invalid;
+  std::map<std::string, std::string> props;
+  std::string nulls;
+  for (const auto& config : resource.configs) {
+    if (!props.emplace(config.name, config.value.value_or("")).second)
+      return {E::invalid_request, "Error due to duplicate config keys"};
+    if (!config.value) nulls += (nulls.empty() ? "" : ", ") + config.name;
+  }
+  if (!nulls.empty()) return {E::invalid_request, "Null value not supported for : " + nulls};
+  return replace_broker_configs(broker, resource.resource_name, props, validate_only);
+}
+
+TopicError alter_one(const BrokerContext& broker, const Resource& resource, bool validate_only) {
   switch (resource.resource_type) {
     case kTopicConfigResource:
-      return alter_topic(controller, resource, validate_only);
+      return alter_topic(*broker.controller, resource, validate_only);
     case kBrokerConfigResource:
-      // Nothing to change is fine (tools send that to check access); changes are refused.
-      return resource.configs.empty() ? TopicError{}
-                                      : refuse_broker_configs(resource.resource_name);
+      return alter_broker(broker, resource, validate_only);
     default:
       return unexpected_resource_type(resource.resource_type);
   }
@@ -57,10 +70,10 @@ TopicError alter_one(Controller& controller, const Resource& resource, bool vali
 void handle_alter_configs(Request& request, Reply reply) {
   AlterConfigsRequest req;
   if (!decode_request(request, req, reply)) return;
-  auto& controller = *request.broker->controller;
+  const auto& broker = *request.broker;
   auto response = alter_each_resource<AlterConfigsResponse>(
       req.resources,
-      [&](const Resource& resource) { return alter_one(controller, resource, req.validate_only); });
+      [&](const Resource& resource) { return alter_one(broker, resource, req.validate_only); });
   reply.send(response, request.version);
 }
 

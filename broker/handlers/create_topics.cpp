@@ -67,7 +67,7 @@ void handle_create_topics(Request& request, Reply reply) {
       if (result.error.code == E::none) {
         out.num_partitions = result.num_partitions;
         out.replication_factor = result.replication_factor;
-        describe_configs(broker.config, creates[i].configs, out);
+        describe_configs(*broker.effective_config(), creates[i].configs, out);
       } else {
         out.configs = std::nullopt;
       }

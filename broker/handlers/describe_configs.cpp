@@ -1,18 +1,18 @@
 // DescribeConfigs (API 32), v0-v4. TOPIC resources: every topic config with its effective
-// value and source (topic override, static broker config, or default). BROKER resources:
-// this node's id gives its static configs, "" the cluster-wide dynamic defaults of the image;
-// another id is INVALID_REQUEST, as in Kafka. A null or empty key list means every config.
-// Synonyms (v1+, on request), types and documentation (v3+); v0 has is_default instead of a
-// source. Left out: BROKER_LOGGER resources (INVALID_REQUEST), the DEFAULT_CONFIG synonym
-// behind a broker key that was given statically (only the given value is listed).
+// value and source (topic override, dynamic per-broker or cluster-default broker config,
+// static broker config, or default). BROKER resources: this node's id gives every broker
+// config with the level it comes from, "" the cluster-wide dynamic defaults; another id is
+// INVALID_REQUEST, as in Kafka. A null or empty key list means every config. Synonyms (v1+,
+// on request) in Kafka's order, types and documentation (v3+); v0 has is_default instead of
+// a source. Left out: BROKER_LOGGER resources (INVALID_REQUEST).
 
 #include <algorithm>
-#include <charconv>
 
 #include <keel/protocol/messages/describe_configs.h>
 
 #include "core/context.h"
 #include "handlers/common.h"
+#include "handlers/config_resources.h"
 #include "handlers/registry.h"
 #include "metadata/controller.h"
 #include "metadata/image.h"
@@ -46,23 +46,10 @@ bool wanted(const Resource& resource, std::string_view name) {
   return std::find(keys->begin(), keys->end(), name) != keys->end();
 }
 
-/// Kafka's order: the topic override, then the broker key behind it (given or default).
-std::vector<Synonym> topic_synonyms(const BrokerConfig& config, const ConfigEntry& entry) {
+std::vector<Synonym> synonyms_of(const ConfigEntry& entry) {
   std::vector<Synonym> out;
-  if (entry.source == ConfigSource::dynamic_topic)
-    out.push_back({entry.name, entry.value, source_id(entry.source), {}});
-  if (!entry.broker_key.empty()) {
-    const bool given = config.given.contains(entry.broker_key);
-    const auto source = given ? ConfigSource::static_broker : ConfigSource::default_config;
-    out.push_back({entry.broker_key, entry.broker_value, source_id(source), {}});
-  }
+  for (const auto& s : entry.synonyms) out.push_back({s.name, s.value, source_id(s.source), {}});
   return out;
-}
-
-std::vector<Synonym> broker_synonyms(const ConfigEntry& entry) {
-  if (entry.sensitive) return {{entry.name, std::nullopt, source_id(entry.source), {}}};
-  if (!entry.value && entry.source == ConfigSource::default_config) return {};
-  return {{entry.name, entry.value, source_id(entry.source), {}}};
 }
 
 ConfigResult to_result(const ConfigEntry& entry, std::vector<Synonym> synonyms,
@@ -107,40 +94,17 @@ ResourceResult describe_topic(const BrokerContext& broker, const MetadataImage& 
   ResourceResult out;
   out.resource_type = resource.resource_type;
   out.resource_name = resource.resource_name;
-  for (const auto& entry : describe_topic_configs(broker.config, topic->configs)) {
+  for (const auto& entry : describe_topic_configs(*broker.effective_config(), topic->configs)) {
     if (!wanted(resource, entry.name)) continue;
-    out.configs.push_back(to_result(entry, topic_synonyms(broker.config, entry), options));
+    out.configs.push_back(to_result(entry, synonyms_of(entry), options));
   }
   return out;
 }
 
-/// The dynamic cluster-wide defaults (resource ""), as Kafka describes them.
-std::vector<ConfigEntry> dynamic_defaults(const MetadataImage& image) {
-  std::vector<ConfigEntry> out;
-  for (const auto& [name, value] : image.broker_configs("")) {
-    ConfigEntry entry;
-    entry.name = name;
-    entry.value = value;
-    entry.source = ConfigSource::dynamic_default_broker;
-    out.push_back(std::move(entry));
-  }
-  return out;
-}
-
-std::optional<std::int32_t> parse_broker_id(std::string_view name) {
-  std::int32_t id = 0;
-  const auto* end = name.data() + name.size();
-  auto [ptr, ec] = std::from_chars(name.data(), end, id);
-  if (ec != std::errc() || ptr != end) return std::nullopt;
-  return id;
-}
-
-ResourceResult describe_broker(const BrokerContext& broker, const MetadataImage& image,
-                               const Resource& resource, const Options& options) {
-  std::vector<ConfigEntry> entries;
-  if (resource.resource_name.empty()) {
-    entries = dynamic_defaults(image);
-  } else {
+ResourceResult describe_broker(const BrokerContext& broker, const Resource& resource,
+                               const Options& options) {
+  const bool per_broker = !resource.resource_name.empty();
+  if (per_broker) {
     auto id = parse_broker_id(resource.resource_name);
     if (!id)
       return error_result(resource, E::invalid_request,
@@ -149,14 +113,13 @@ ResourceResult describe_broker(const BrokerContext& broker, const MetadataImage&
       return error_result(resource, E::invalid_request,
                           "Unexpected broker id, expected " + std::to_string(broker.node_id()) +
                               " or empty string, but received " + resource.resource_name);
-    entries = describe_broker_configs(broker.config);
   }
   ResourceResult out;
   out.resource_type = resource.resource_type;
   out.resource_name = resource.resource_name;
-  for (const auto& entry : entries)
+  for (const auto& entry : describe_broker_configs(*broker.effective_config(), per_broker))
     if (wanted(resource, entry.name))
-      out.configs.push_back(to_result(entry, broker_synonyms(entry), options));
+      out.configs.push_back(to_result(entry, synonyms_of(entry), options));
   return out;
 }
 
@@ -166,7 +129,7 @@ ResourceResult describe_one(const BrokerContext& broker, const MetadataImage& im
     case kTopicConfigResource:
       return describe_topic(broker, image, resource, options);
     case kBrokerConfigResource:
-      return describe_broker(broker, image, resource, options);
+      return describe_broker(broker, resource, options);
     default:
       return error_result(
           resource, E::invalid_request,

@@ -3,8 +3,10 @@
 // from the override or else the effective value. The controller validates and writes the
 // changes; validate_only checks without writing. As Kafka: a resource named twice, a key
 // named twice, an unknown operation or a null value for anything but DELETE is
-// INVALID_REQUEST. Left out: BROKER resources (dynamic broker configs are not supported
-// yet: INVALID_REQUEST) and BROKER_LOGGER.
+// INVALID_REQUEST. BROKER resources ("" for the cluster-wide default, or this node's id):
+// the operations apply to that level's dynamic configs, APPEND/SUBTRACT starting from its
+// value or else Kafka's default (ConfigAdminManager.prepareIncrementalConfigs); the result is
+// validated and written as for AlterConfigs. Left out: BROKER_LOGGER.
 
 #include <algorithm>
 
@@ -119,9 +121,54 @@ TopicError alter_topic(const BrokerContext& broker, const Resource& resource, bo
   if (topic == nullptr)
     return {E::unknown_topic_or_partition,
             "The topic '" + resource.resource_name + "' does not exist."};
-  auto changes = topic_changes(broker.config, *topic, resource);
+  auto changes = topic_changes(*broker.effective_config(), *topic, resource);
   if (!changes.ok()) return std::move(changes).error();
   return broker.controller->alter_topic_configs(resource.resource_name, *changes, validate_only);
+}
+
+/// Kafka's prepareIncrementalConfigs: APPEND/SUBTRACT need a known LIST key and start from
+/// the level's value, else the key's default.
+Result<std::string, TopicError> broker_list_op(const std::map<std::string, std::string>& level,
+                                               const Op& op) {
+  auto info = broker_key_info(op.name);
+  if (!info) return Fail{TopicError{E::invalid_config, "Unknown config name: " + op.name}};
+  if (info->type != ConfigType::list) {
+    const bool append = static_cast<OpType>(op.config_operation) == OpType::append;
+    return Fail{TopicError{E::invalid_config, std::string("Config value ") +
+                                                  (append ? "append" : "subtract") +
+                                                  " is not allowed for config key: " + op.name}};
+  }
+  ConfigEntry start;
+  start.name = op.name;
+  start.type = info->type;
+  auto it = level.find(op.name);
+  start.value = it != level.end() ? std::optional(it->second) : info->default_value;
+  return apply_list_op(&start, op);
+}
+
+TopicError alter_broker(const BrokerContext& broker, const Resource& resource, bool validate_only) {
+  if (auto invalid = check_broker_resource(resource.resource_name, broker.node_id()); !invalid.ok())
+    return invalid;
+  const auto image = broker.controller->image();
+  auto props = image->broker_configs(resource.resource_name);
+  for (const auto& op : resource.configs) {
+    switch (static_cast<OpType>(op.config_operation)) {
+      case OpType::set:
+        props[op.name] = *op.value;
+        break;
+      case OpType::remove:
+        props.erase(op.name);
+        break;
+      case OpType::append:
+      case OpType::subtract: {
+        auto value = broker_list_op(props, op);
+        if (!value.ok()) return std::move(value).error();
+        props[op.name] = std::move(*value);
+        break;
+      }
+    }
+  }
+  return replace_broker_configs(broker, resource.resource_name, props, validate_only);
 }
 
 TopicError alter_one(const BrokerContext& broker, const Resource& resource, bool validate_only) {
@@ -130,7 +177,7 @@ TopicError alter_one(const BrokerContext& broker, const Resource& resource, bool
     case kTopicConfigResource:
       return alter_topic(broker, resource, validate_only);
     case kBrokerConfigResource:
-      return refuse_broker_configs(resource.resource_name);
+      return alter_broker(broker, resource, validate_only);
     default:
       return unexpected_resource_type(resource.resource_type);
   }

@@ -1,5 +1,6 @@
 #include "metadata/controller.h"
 
+#include <algorithm>
 #include <string>
 
 #include "metadata/ids.h"
@@ -53,14 +54,43 @@ Record partition_record(const pr::Uuid& topic_id, std::int32_t partition,
   return encode_metadata_record(record, kPartitionRecordVersion);
 }
 
+Record config_record(std::int8_t resource_type, std::string_view resource, const std::string& name,
+                     const std::optional<std::string>& value) {
+  pr::ConfigRecord record;
+  record.resource_type = resource_type;
+  record.resource_name = std::string(resource);
+  record.name = name;
+  record.value = value;  // null deletes the config
+  return encode_metadata_record(record, 0);
+}
+
 Record topic_config_record(std::string_view topic, const std::string& name,
                            const std::optional<std::string>& value) {
-  pr::ConfigRecord record;
-  record.resource_type = kTopicConfigResource;
-  record.resource_name = std::string(topic);
-  record.name = name;
-  record.value = value;  // null deletes the override
-  return encode_metadata_record(record, 0);
+  return config_record(kTopicConfigResource, topic, name, value);
+}
+
+using ConfigChanges = std::map<std::string, std::optional<std::string>>;
+
+/// As Kafka: only real changes are written (deleting an absent config is a no-op).
+std::vector<Record> changed_config_records(std::int8_t resource_type, std::string_view resource,
+                                           const std::map<std::string, std::string>& current,
+                                           const ConfigChanges& changes) {
+  std::vector<Record> records;
+  for (const auto& [name, value] : changes) {
+    auto it = current.find(name);
+    const bool present = it != current.end();
+    const bool changes_value = value ? (!present || it->second != *value) : present;
+    if (changes_value) records.push_back(config_record(resource_type, resource, name, value));
+  }
+  return records;
+}
+
+/// Kafka's ControllerConfigurationValidator: a BROKER resource is "" or a broker id.
+bool valid_broker_resource(std::string_view name) {
+  return name.empty() ||
+         (name.size() <= 10 &&
+          std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+          std::stoll(std::string(name)) <= 2147483647);
 }
 
 /// Replicas and ISR of each partition to create.
@@ -466,19 +496,31 @@ TopicError Controller::alter_topic_configs(
   if (topic == nullptr)
     return topic_error(ErrorCode::unknown_topic_or_partition,
                        "The topic '" + std::string(topic_name) + "' does not exist.");
-  std::vector<Record> records;
-  for (const auto& [name, value] : changes) {
-    auto current = topic->configs.find(name);
-    const bool present = current != topic->configs.end();
-    if (value && _options.validate_topic_config) {
+  if (_options.validate_topic_config)
+    for (const auto& [name, value] : changes) {
+      if (!value) continue;
       auto valid = _options.validate_topic_config(name, *value);
       if (!valid.ok()) return topic_error(ErrorCode::invalid_config, valid.error().message);
     }
-    // As Kafka: only real changes are written (deleting an absent override is a no-op).
-    const bool changes_value = value ? (!present || current->second != *value) : present;
-    if (changes_value) records.push_back(topic_config_record(topic->name, name, value));
-  }
-  if (validate_only || records.empty()) return {};
+  if (validate_only) return {};
+  return commit_configs(
+      changed_config_records(kTopicConfigResource, topic->name, topic->configs, changes));
+}
+
+TopicError Controller::alter_broker_configs(std::string_view resource, const ConfigChanges& changes,
+                                            bool validate_only) {
+  std::lock_guard lock(_mutex);
+  if (auto closed = check_open(); !closed.ok()) return closed;
+  if (!valid_broker_resource(resource))
+    return topic_error(ErrorCode::invalid_request, "Invalid broker name " + std::string(resource));
+  if (validate_only) return {};
+  const auto image = _image.load();
+  return commit_configs(changed_config_records(kBrokerConfigResource, resource,
+                                               image->broker_configs(resource), changes));
+}
+
+TopicError Controller::commit_configs(const std::vector<Record>& records) {
+  if (records.empty()) return {};
   auto committed = commit(records);
   if (!committed.ok())
     return topic_error(ErrorCode::unknown_server_error, committed.error().message);

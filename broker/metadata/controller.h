@@ -106,6 +106,13 @@ class Controller {
   TopicError alter_topic_configs(std::string_view topic,
                                  const std::map<std::string, std::optional<std::string>>& changes,
                                  bool validate_only);
+  /// Set or delete dynamic broker configs of `resource` ("" for the cluster-wide default, or
+  /// a broker id), written as ConfigRecords of resource type BROKER. The caller validates
+  /// the values (broker/config's validate_dynamic_broker_configs); only real changes are
+  /// written.
+  TopicError alter_broker_configs(std::string_view resource,
+                                  const std::map<std::string, std::optional<std::string>>& changes,
+                                  bool validate_only);
   keel::Status close();
 
  private:
@@ -119,6 +126,8 @@ class Controller {
   /// not_controller when closed, none otherwise.
   TopicError check_open() const;
   TopicError delete_topic_locked(const TopicInfo* topic);
+  /// Commits config records (none: nothing to do); a failure is UNKNOWN_SERVER_ERROR.
+  TopicError commit_configs(const std::vector<std::vector<std::uint8_t>>& records);
 
   std::mutex _mutex;  // serialises every change
   std::unique_ptr<raft::MetadataLog> _log;

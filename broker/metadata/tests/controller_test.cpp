@@ -622,5 +622,70 @@ TEST(Controller, ReadersSeeConsistentImagesWhileTopicsAreCreated) {
   EXPECT_EQ(controller->image()->topics().size(), 50u);
 }
 
+/// The ConfigRecord written at `entry`.
+pr::ConfigRecord config_record_at(const raft::MetadataEntry& entry) {
+  auto frame = parse_metadata_frame(entry.value);
+  EXPECT_TRUE(frame.ok());
+  EXPECT_EQ(frame->type, pr::ConfigRecord::record_type);
+  pr::Reader reader(frame->body);
+  pr::ConfigRecord record;
+  EXPECT_TRUE(record.decode(reader, frame->version).ok());
+  return record;
+}
+
+TEST(Controller, AlterBrokerConfigsWritesBrokerConfigRecords) {
+  auto state = std::make_shared<FakeLogState>();
+  auto controller = open_fake(state);
+  ASSERT_TRUE(controller->alter_broker_configs("", {{"log.retention.ms", "1000"}}, false).ok());
+  ASSERT_TRUE(controller->alter_broker_configs("1", {{"message.max.bytes", "2000"}}, false).ok());
+  auto record = config_record_at(state->entries.back());
+  EXPECT_EQ(record.resource_type, kBrokerConfigResource);  // 4
+  EXPECT_EQ(record.resource_name, "1");
+  EXPECT_EQ(record.name, "message.max.bytes");
+  EXPECT_EQ(record.value, "2000");
+  using Configs = std::map<std::string, std::string>;
+  EXPECT_EQ(controller->image()->broker_configs(""), (Configs{{"log.retention.ms", "1000"}}));
+  EXPECT_EQ(controller->image()->broker_configs("1"), (Configs{{"message.max.bytes", "2000"}}));
+
+  // validate_only, unchanged values and deleting what is absent write nothing.
+  const auto entries = state->entries.size();
+  EXPECT_TRUE(controller->alter_broker_configs("", {{"log.segment.bytes", "100"}}, true).ok());
+  EXPECT_TRUE(controller
+                  ->alter_broker_configs(
+                      "", {{"log.retention.ms", "1000"}, {"absent", std::nullopt}}, false)
+                  .ok());
+  EXPECT_EQ(state->entries.size(), entries);
+
+  // A null value deletes: a ConfigRecord with a null value.
+  ASSERT_TRUE(
+      controller->alter_broker_configs("", {{"log.retention.ms", std::nullopt}}, false).ok());
+  EXPECT_FALSE(config_record_at(state->entries.back()).value);
+  EXPECT_TRUE(controller->image()->broker_configs("").empty());
+
+  auto invalid = controller->alter_broker_configs("broker-1", {{"a", "b"}}, false);
+  EXPECT_EQ(invalid.code, ErrorCode::invalid_request);
+  EXPECT_EQ(invalid.message, "Invalid broker name broker-1");
+}
+
+TEST(Controller, ReopenReplaysDynamicBrokerConfigs) {
+  TempDir tmp;
+  using Configs = std::map<std::string, std::string>;
+  {
+    auto controller = open_controller(tmp.path());
+    ASSERT_TRUE(
+        controller
+            ->alter_broker_configs(
+                "", {{"log.retention.ms", "1000"}, {"log.cleanup.policy", "compact"}}, false)
+            .ok());
+    ASSERT_TRUE(controller->alter_broker_configs("1", {{"log.retention.ms", "2000"}}, false).ok());
+    ASSERT_TRUE(
+        controller->alter_broker_configs("", {{"log.cleanup.policy", std::nullopt}}, false).ok());
+    ASSERT_TRUE(controller->close().ok());
+  }
+  auto controller = open_controller(tmp.path());
+  EXPECT_EQ(controller->image()->broker_configs(""), (Configs{{"log.retention.ms", "1000"}}));
+  EXPECT_EQ(controller->image()->broker_configs("1"), (Configs{{"log.retention.ms", "2000"}}));
+}
+
 }  // namespace
 }  // namespace keel::broker

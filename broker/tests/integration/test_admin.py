@@ -407,7 +407,8 @@ class ConfigsTest(AdminBase):
         self.assertIn("log.segment.bytes", configs)
 
     def test_alter_broker_configs_refused(self):
-        res = ConfigResource("broker", "1", set_config={"log.retention.hours": "1"})
+        # Read-only broker configs (test_dynamic_configs has the dynamic ones).
+        res = ConfigResource("broker", "1", set_config={"node.id": "2"})
         with self.assertRaises(KafkaException) as ctx:
             self.admin().alter_configs([res], request_timeout=15)[res].result(timeout=20)
         self.assertEqual(ctx.exception.args[0].code(), INVALID_REQUEST)
@@ -483,7 +484,7 @@ class ConfigsTest(AdminBase):
                          [INVALID_REQUEST])
         self.assertEqual(codes([(TOPIC, unique("missing"), [("retention.ms", SET, "1")])]),
                          [UNKNOWN_TOPIC_OR_PARTITION])
-        self.assertEqual(codes([(BROKER, "1", [("log.retention.hours", SET, "1")])]),
+        self.assertEqual(codes([(BROKER, "1", [("num.partitions", SET, "2")])]),
                          [INVALID_REQUEST])
         self.assertEqual(self.describe_topic(topic)["retention.ms"].value, RETENTION_MS_BROKER)
 

@@ -32,6 +32,14 @@ struct Listener {
   bool operator==(const Listener&) const = default;
 };
 
+/// Dynamic broker configs (AlterConfigs on a BROKER resource), kept in __cluster_metadata as
+/// ConfigRecords. Precedence: per-broker, then cluster default, then static, then default.
+struct DynamicBrokerConfigs {
+  std::map<std::string, std::string> cluster_default;  // resource ""
+  std::map<std::string, std::string> per_broker;       // resource "<node.id>"
+  bool operator==(const DynamicBrokerConfigs&) const = default;
+};
+
 /// Everything `keel serve` reads, by Kafka's property names. Plain value type.
 struct BrokerConfig {
   std::int32_t node_id = 1;                                           // node.id
@@ -72,6 +80,8 @@ struct BrokerConfig {
 
   /// Every key=value given (file, then overrides), for DescribeConfigs of the broker.
   std::map<std::string, std::string> given;
+  /// The dynamic configs the typed fields above include (empty at start-up); see with_dynamic.
+  DynamicBrokerConfigs dynamic;
   /// Unknown keys ("unknown configuration 'foo.bar' ignored"), for the caller to log.
   std::vector<std::string> warnings;
 
@@ -89,6 +99,11 @@ struct BrokerConfig {
   /// Reads `file` (when given) as Java properties, applies `overrides`, validates.
   static BrokerConfig load(const std::optional<std::filesystem::path>& file,
                            const std::map<std::string, std::string>& overrides);
+  /// This config's static keys (`given`) overlaid with `dynamic` (cluster default, then
+  /// per-broker), as Kafka's DynamicBrokerConfig rebuilds KafkaConfig. Names that are not
+  /// dynamic broker configs (is_dynamic_broker_config) are kept in `dynamic` but change
+  /// nothing. Throws ConfigError when the result is invalid.
+  BrokerConfig with_dynamic(DynamicBrokerConfigs dynamic) const;
 };
 
 /// Java .properties text: `#`/`!` comments, `key=value`, `key: value`, `key value`,
@@ -125,6 +140,14 @@ enum class ConfigType : std::int8_t {
   password = 9,
 };
 
+/// One DescribeConfigs synonym: a key, at one level, that sets (or would set) the config.
+struct ConfigSynonym {
+  std::string name;
+  std::optional<std::string> value;
+  ConfigSource source = ConfigSource::default_config;
+  bool operator==(const ConfigSynonym&) const = default;
+};
+
 struct ConfigEntry {
   std::string name;
   std::optional<std::string> value;
@@ -136,6 +159,10 @@ struct ConfigEntry {
   /// The broker's static value a topic override hides (for include_synonyms).
   std::optional<std::string> broker_value;
   std::string broker_key;  // e.g. log.retention.ms for retention.ms
+  /// Kafka's order: topic override, per-broker dynamic, cluster default dynamic, static,
+  /// default; within a level, the synonyms in precedence order (log.retention.ms, .minutes,
+  /// .hours).
+  std::vector<ConfigSynonym> synonyms;
 };
 
 /// true for the topic configs keel knows (Kafka's names).
@@ -149,7 +176,32 @@ storage::LogConfig topic_log_config(const BrokerConfig& broker,
 /// Every topic config with its effective value and source, sorted by name.
 std::vector<ConfigEntry> describe_topic_configs(
     const BrokerConfig& broker, const std::map<std::string, std::string>& overrides);
-/// The broker's configs with values and sources (static_broker when given, else default).
-std::vector<ConfigEntry> describe_broker_configs(const BrokerConfig& broker);
+/// The broker's configs as Kafka's ConfigHelper describes them. Per broker (resource
+/// "<node.id>"): every key, its value and source from the highest level that sets it
+/// (per-broker dynamic, cluster default dynamic, static, default). Cluster default (resource
+/// ""): only the keys set there. `broker` must carry its dynamic layers (with_dynamic).
+std::vector<ConfigEntry> describe_broker_configs(const BrokerConfig& broker,
+                                                 bool per_broker = true);
+
+// ---- Dynamic broker configs (AlterConfigs / IncrementalAlterConfigs on BROKER) -----------
+
+/// Kafka's DynamicBrokerConfig.AllDynamicConfigs, as far as keel has the key: the topic
+/// defaults (log.*, message.max.bytes, compression.type, ...) and thread counts keel keeps
+/// only for DescribeConfigs.
+bool is_dynamic_broker_config(std::string_view name);
+/// A broker key's type and Kafka default (nullopt: null); nullopt for keys keel does not know.
+struct BrokerKeyInfo {
+  ConfigType type = ConfigType::string;
+  std::optional<std::string> default_value;
+};
+std::optional<BrokerKeyInfo> broker_key_info(std::string_view name);
+/// Kafka's DynamicBrokerConfig.validate: `props` become the dynamic configs of one level
+/// (per-broker or cluster default) of `current`. Refuses keys keel knows that are not dynamic
+/// ("Cannot update these configs dynamically: Set(node.id)"), invalid values (Kafka's
+/// ConfigException text) and a result that would not start. Unknown names are accepted, as
+/// Kafka allows custom broker configs. The message goes with INVALID_REQUEST (KAFKA-13609).
+Status validate_dynamic_broker_configs(const BrokerConfig& current,
+                                       const std::map<std::string, std::string>& props,
+                                       bool per_broker);
 
 }  // namespace keel::broker
