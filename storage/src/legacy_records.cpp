@@ -62,7 +62,7 @@ SResult<std::vector<RawMessage>> read_shallow(Bytes data, std::size_t max_messag
     if (size < static_cast<std::int32_t>(kRecordOverheadV0))
       return fail(Errc::corrupt_message,
                   "message size " + std::to_string(size) + " below the minimum" + at(m.offset));
-    if (static_cast<std::size_t>(size) > max_message_bytes)
+    if (kLogOverhead + static_cast<std::size_t>(size) > max_message_bytes)
       return fail(Errc::message_too_large, "message of " + std::to_string(size) +
                                                " bytes exceeds max.message.bytes" + at(m.offset));
     if (data.size() - pos - kLogOverhead < static_cast<std::size_t>(size)) break;
