@@ -50,7 +50,7 @@ SResult<MessageSet> parse_message_set(Bytes data, std::size_t max_message_bytes,
 
 struct UpConvertOptions {
   std::size_t max_message_bytes = SIZE_MAX;
-  std::size_t max_decompressed = 256 << 20;
+  std::size_t max_decompressed = SIZE_MAX;
   /// The topic's message.timestamp.type: a producer asking for LogAppendTime is refused
   /// (invalid_timestamp) unless its records carry a CreateTime timestamp the topic keeps.
   TimestampType topic_timestamp_type = TimestampType::create_time;
