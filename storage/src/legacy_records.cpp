@@ -260,16 +260,19 @@ SResult<std::vector<std::uint8_t>> down_convert(Bytes batches, std::int8_t magic
   std::vector<std::uint8_t> out;
   std::size_t pos = 0;
   while (batches.size() - pos >= kBatchHeaderSize) {
-    auto reader = RecordReader::open(batches.subspan(pos), max_decompressed);
-    if (!reader.ok()) return Fail{std::move(reader).error()};
-    const BatchHeader header = reader->header();
+    auto parsed = parse_batch_header(batches.subspan(pos));
+    if (!parsed.ok()) return Fail{std::move(parsed).error()};
+    const BatchHeader header = *parsed;
     if (header.size_bytes() > batches.size() - pos) break;  // a read cut mid-batch
-    pos += header.size_bytes();
+    const auto batch = batches.subspan(pos, header.size_bytes());
+    pos += batch.size();
     if (header.is_control()) continue;
     if (header.compression() == Compression::zstd)
       return fail(Errc::unsupported_compression, "zstd batch at offset " +
                                                      std::to_string(header.base_offset) +
                                                      " cannot be down-converted");
+    auto reader = RecordReader::open(batch, max_decompressed);
+    if (!reader.ok()) return Fail{std::move(reader).error()};
     const bool compressed = header.compression() != Compression::none;
     std::vector<LegacyMessage> messages;
     for (;;) {
