@@ -94,7 +94,14 @@ ProduceResponse::PartitionProduceResponse append_partition(
   storage::AppendOptions options;
   options.leader_epoch = partition->leader_epoch();
   auto result = log.append(bytes, options);
-  if (!result.ok()) return refuse(result.error());
+  if (!result.ok()) {
+    auto error = result.error();
+    // A legacy message set where v2 is due (Produce v3+): Kafka's ProduceRequest says
+    // INVALID_RECORD before any log sees it, not UNSUPPORTED_FOR_MESSAGE_FORMAT.
+    if (error.code == storage::Errc::unsupported_version)
+      error.code = storage::Errc::invalid_record;
+    return refuse(error);
+  }
   // A single node is the whole ISR: what is appended is committed.
   log.advance_high_watermark(result->last_offset + 1);
   partition->notify_appended();

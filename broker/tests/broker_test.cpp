@@ -322,6 +322,8 @@ TEST_F(BrokerTest, LegacyProduceIsStoredAsRecordBatchV2AndServedDownConverted) {
   auto second = produce("t", *plain0, nullptr, 0);
   ASSERT_EQ(second.error_code, 0);
   EXPECT_EQ(second.base_offset, 3);
+  // From v3 a Produce carries only RecordBatch v2, as in Kafka.
+  EXPECT_EQ(produce("t", *plain0, nullptr, 3).error_code, code(ErrorCode::invalid_record));
   auto corrupt = *plain0;
   corrupt.back() ^= 1;
   EXPECT_EQ(produce("t", corrupt, nullptr, 1).error_code, code(ErrorCode::corrupt_message));
