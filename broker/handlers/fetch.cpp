@@ -9,9 +9,14 @@
 // partitions whose records, high watermark or log start changed. Epoch -1 is sessionless.
 // An unknown session gets FETCH_SESSION_ID_NOT_FOUND, a wrong epoch
 // INVALID_FETCH_SESSION_EPOCH; the client then starts a new session.
+// v0-v3 readers take the legacy message format (magic 0 for v0-v1, 1 for v2-v3): their
+// records are read into memory and down-converted (storage/legacy_records.h), as Kafka does
+// unless the topic's message.downconversion.enable is false (then UNSUPPORTED_VERSION).
 
 #include <keel/protocol/messages/fetch.h>
+#include <keel/storage/legacy_records.h>
 
+#include <strings.h>
 #include <algorithm>
 
 #include "core/context.h"
@@ -34,6 +39,8 @@ constexpr std::int32_t kSessionless = -1;  // FINAL_EPOCH
 
 // Fetch v4 brought RecordBatch v2 (magic 2, KIP-98); older readers take magic 0 or 1.
 constexpr std::int16_t kFirstRecordBatchV2Version = 4;
+// Fetch v2 brought magic 1 (timestamps, KIP-32).
+constexpr std::int16_t kFirstMagic1Version = 2;
 
 /// One fetch request in progress: read now, or wait for data or the deadline.
 class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
@@ -249,9 +256,8 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
       out.error_code = code(E::offset_out_of_range);
       return out;
     }
-    if (_version < kFirstRecordBatchV2Version) {
-      // keel keeps only RecordBatch v2 and does not down-convert: it answers as Kafka does
-      // with message.downconversion.enable=false, not with batches the client cannot parse.
+    if (_version < kFirstRecordBatchV2Version && !down_conversion_enabled(topic.topic)) {
+      // As Kafka with message.downconversion.enable=false: not batches the client cannot parse.
       out.error_code = code(E::unsupported_version);
       return out;
     }
@@ -266,6 +272,11 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
       out.error_code = code(to_error_code(read.error().code));
       return out;
     }
+    if (_version < kFirstRecordBatchV2Version) {
+      down_convert(*read, p.fetch_offset, limit, log.config().max_decompressed_bytes, out, total,
+                   keep_alive);
+      return out;
+    }
     // Only the first batch of the response may exceed the limits (KIP-74).
     if (read->empty() || (total > 0 && static_cast<std::int64_t>(read->size) > limit)) return out;
     out.records =
@@ -274,6 +285,49 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
     total += static_cast<std::int64_t>(read->size);
     keep_alive.push_back(read->owner);
     return out;
+  }
+
+  /// message.downconversion.enable: the topic's override, else the broker's
+  /// log.message.downconversion.enable (default true).
+  bool down_conversion_enabled(const std::string& topic) const {
+    const std::string* value = nullptr;
+    auto image = _broker.controller->image();
+    if (const auto* info = image->topic(topic)) {
+      auto it = info->configs.find("message.downconversion.enable");
+      if (it != info->configs.end()) value = &it->second;
+    }
+    if (!value) {
+      auto it = _broker.config.given.find("log.message.downconversion.enable");
+      if (it != _broker.config.given.end()) value = &it->second;
+    }
+    return !value || ::strcasecmp(value->c_str(), "false") != 0;
+  }
+
+  /// Fills `out` with the read batches as a message set of the version's magic, in memory
+  /// (no sendfile: the bytes change). The same limits as for v2 batches, on converted bytes.
+  void down_convert(const storage::ReadResult& read, std::int64_t fetch_offset, std::int64_t limit,
+                    std::int64_t max_decompressed, FetchResponse::PartitionData& out,
+                    std::int64_t& total, std::vector<std::shared_ptr<const void>>& keep_alive) {
+    if (read.empty()) return;
+    auto bytes = read.copy();
+    if (!bytes.ok()) {
+      out.error_code = code(to_error_code(bytes.error().code));
+      return;
+    }
+    const std::int8_t magic = _version >= kFirstMagic1Version ? 1 : 0;
+    auto converted = storage::down_convert(
+        *bytes, magic, fetch_offset, static_cast<std::size_t>(std::max<std::int64_t>(limit, 1)),
+        static_cast<std::size_t>(max_decompressed));
+    if (!converted.ok()) {
+      out.error_code = code(to_error_code(converted.error().code));
+      return;
+    }
+    const auto size = static_cast<std::int64_t>(converted->size());
+    if (size == 0 || (total > 0 && size > limit)) return;
+    auto owned = std::make_shared<const std::vector<std::uint8_t>>(std::move(*converted));
+    out.records = protocol::Records(protocol::ByteView(*owned));
+    total += size;
+    keep_alive.push_back(std::move(owned));
   }
 
   BrokerContext& _broker;

@@ -5,9 +5,13 @@
 // Records refused by Kafka's per-record rules (no key in a compacted topic, a timestamp
 // outside message.timestamp.before/after.max.ms) fail their partition with INVALID_RECORD or
 // INVALID_TIMESTAMP, record_errors naming each one and error_message Kafka's summary.
+// v0-v2 may carry the legacy message format (magic 0/1), which is up-converted to one
+// RecordBatch v2 as Kafka's leader does (storage/legacy_records.h); v2 batches are appended
+// from the request frame without a copy.
 // Left out: transactions (transactional batches are stored, but there is no coordinator).
 
 #include <keel/protocol/messages/produce.h>
+#include <keel/storage/legacy_records.h>
 #include <keel/storage/record_batch.h>
 
 #include "core/context.h"
@@ -25,6 +29,8 @@ using E = protocol::ErrorCode;
 
 // zstd needs Produce v7 (KIP-110): an older client cannot be trusted to read it back.
 constexpr std::int16_t kFirstZstdVersion = 7;
+// Produce v3 brought RecordBatch v2 (KIP-98); older producers send message sets.
+constexpr std::int16_t kLastLegacyVersion = 2;
 
 bool has_zstd_batch(storage::Bytes records) {
   while (records.size() >= storage::kBatchHeaderSize) {
@@ -63,27 +69,48 @@ ProduceResponse::PartitionProduceResponse append_partition(
     out.error_message = "zstd needs Produce v7 or later";
     return out;
   }
-  // The records are a view into this request's frame buffer, which the connection owns and
-  // keeps until the reply is sent: storage rewrites offsets in place there, no copy.
-  const auto view = data.records->bytes();
-  auto* bytes = request.mutable_body + (view.data() - request.body.data());
-  storage::AppendOptions options;
-  options.leader_epoch = partition->leader_epoch();
   auto& log = partition->log();
-  auto result = log.append(std::span<std::uint8_t>(bytes, view.size()), options);
-  if (!result.ok()) {
-    out.error_code = code(to_error_code(result.error().code));
-    out.error_message = result.error().message;
+  auto refuse = [&](const storage::StorageError& error) {
+    out.error_code = code(to_error_code(error.code));
+    out.error_message = error.message;
     out.log_start_offset = log.log_start_offset();
     // Per-record refusals (v8+ carries them), so a client can tell which records failed.
-    for (const auto& e : result.error().record_errors) {
+    for (const auto& e : error.record_errors) {
       auto& record = out.record_errors.emplace_back();
       record.batch_index = e.batch_index;
       record.batch_index_error_message = e.message;
     }
     spdlog::debug("produce to {}-{} from {} failed: {}", topic, data.index, request.peer,
-                  result.error().message);
+                  error.message);
     return out;
+  };
+  // The records are a view into this request's frame buffer, which the connection owns and
+  // keeps until the reply is sent: storage rewrites offsets in place there, no copy.
+  const auto view = data.records->bytes();
+  std::span<std::uint8_t> bytes(request.mutable_body + (view.data() - request.body.data()),
+                                view.size());
+  std::vector<std::uint8_t> converted;
+  if (request.version <= kLastLegacyVersion && storage::is_legacy_message_set(view)) {
+    const auto config = log.config();
+    storage::UpConvertOptions up;
+    up.max_message_bytes = static_cast<std::size_t>(config.max_message_bytes);
+    up.max_decompressed = static_cast<std::size_t>(config.max_decompressed_bytes);
+    up.topic_timestamp_type = config.message_timestamp_type;
+    auto batch = storage::up_convert(view, up);
+    if (!batch.ok()) return refuse(batch.error());
+    converted = std::move(*batch);
+    bytes = converted;
+  }
+  storage::AppendOptions options;
+  options.leader_epoch = partition->leader_epoch();
+  auto result = log.append(bytes, options);
+  if (!result.ok()) {
+    auto error = result.error();
+    // A legacy message set where v2 is due (Produce v3+): Kafka's ProduceRequest says
+    // INVALID_RECORD before any log sees it, not UNSUPPORTED_FOR_MESSAGE_FORMAT.
+    if (error.code == storage::Errc::unsupported_version)
+      error.code = storage::Errc::invalid_record;
+    return refuse(error);
   }
   // A single node is the whole ISR: what is appended is committed.
   log.advance_high_watermark(result->last_offset + 1);

@@ -23,6 +23,7 @@
 #include <keel/protocol/messages/init_producer_id.h>
 #include <keel/protocol/messages/metadata.h>
 #include <keel/protocol/messages/produce.h>
+#include <keel/storage/legacy_records.h>
 #include <keel/storage/record_batch.h>
 
 namespace keel::broker {
@@ -169,12 +170,19 @@ class BrokerTest : public ::testing::Test {
     fs::remove_all(dir);
   }
 
-  void create_topic(const std::string& name, int partitions = 1) {
+  void create_topic(const std::string& name, int partitions = 1,
+                    const std::map<std::string, std::string>& configs = {}) {
     protocol::CreateTopicsRequest request;
     protocol::CreateTopicsRequest::CreatableTopic topic;
     topic.name = name;
     topic.num_partitions = partitions;
     topic.replication_factor = 1;
+    for (const auto& [key, value] : configs) {
+      protocol::CreateTopicsRequest::CreateableTopicConfig config;
+      config.name = key;
+      config.value = value;
+      topic.configs.push_back(config);
+    }
     request.topics.push_back(topic);
     auto response = client->call<protocol::CreateTopicsResponse>(request, 7);
     ASSERT_EQ(response.topics.at(0).error_code, 0);
@@ -274,8 +282,8 @@ TEST_F(BrokerTest, FetchOutOfRangeAndUnknownTopicAreErrors) {
             code(ErrorCode::unknown_topic_or_partition));
 }
 
-TEST_F(BrokerTest, FetchBelowV4IsUnsupportedVersionRatherThanRecordBatchV2) {
-  create_topic("t");
+TEST_F(BrokerTest, FetchBelowV4IsUnsupportedVersionWhenDownConversionIsDisabled) {
+  create_topic("t", 1, {{"message.downconversion.enable", "false"}});
   ASSERT_EQ(produce("t", make_batch(2)).error_code, 0);
   auto old = client->call<protocol::FetchResponse>(fetch_request("t", 0, 0), 3);
   const auto& refused = old.responses.at(0).partitions.at(0);
@@ -284,6 +292,74 @@ TEST_F(BrokerTest, FetchBelowV4IsUnsupportedVersionRatherThanRecordBatchV2) {
   auto current = client->call<protocol::FetchResponse>(fetch_request("t", 0, 0), 4);
   EXPECT_EQ(current.responses.at(0).partitions.at(0).error_code, 0);
   EXPECT_GT(current.responses.at(0).partitions.at(0).records->size(), 0u);
+}
+
+std::vector<storage::LegacyMessage> legacy_messages(std::int8_t magic, int n) {
+  std::vector<storage::LegacyMessage> out;
+  for (int i = 0; i < n; ++i) {
+    storage::LegacyMessage m;
+    m.magic = magic;
+    if (magic == 1) {
+      m.timestamp_type = storage::TimestampType::create_time;
+      m.timestamp = 1000 + i;
+    }
+    const auto key = "k" + std::to_string(i);
+    m.key.emplace(key.begin(), key.end());
+    m.value.emplace(3, static_cast<std::uint8_t>('v'));
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+// Produce v0-v2 with message sets is up-converted; Fetch v0-v3 gets message sets back.
+TEST_F(BrokerTest, LegacyProduceIsStoredAsRecordBatchV2AndServedDownConverted) {
+  create_topic("t");
+  auto gzip1 = storage::build_message_set(1, storage::Compression::gzip, legacy_messages(1, 3));
+  auto plain0 = storage::build_message_set(0, storage::Compression::none, legacy_messages(0, 2));
+  auto first = produce("t", *gzip1, nullptr, 2);
+  ASSERT_EQ(first.error_code, 0) << first.error_message.value_or("");
+  EXPECT_EQ(first.base_offset, 0);
+  auto second = produce("t", *plain0, nullptr, 0);
+  ASSERT_EQ(second.error_code, 0);
+  EXPECT_EQ(second.base_offset, 3);
+  // From v3 a Produce carries only RecordBatch v2, as in Kafka.
+  EXPECT_EQ(produce("t", *plain0, nullptr, 3).error_code, code(ErrorCode::invalid_record));
+  auto corrupt = *plain0;
+  corrupt.back() ^= 1;
+  EXPECT_EQ(produce("t", corrupt, nullptr, 1).error_code, code(ErrorCode::corrupt_message));
+
+  // Fetch v4+: RecordBatch v2, codec and timestamps kept (magic 0 has none).
+  auto current = client->call<protocol::FetchResponse>(fetch_request("t", 0, 0), 12);
+  const auto& p = current.responses.at(0).partitions.at(0);
+  ASSERT_EQ(p.error_code, 0);
+  auto batches = p.records->bytes();
+  std::vector<std::uint8_t> buffer(batches.begin(), batches.end());
+  auto split = storage::split_batches(buffer);
+  ASSERT_TRUE(split.ok());
+  ASSERT_EQ(split->size(), 2u);
+  EXPECT_EQ(split->at(0).header.compression(), storage::Compression::gzip);
+  EXPECT_EQ(split->at(0).header.record_count, 3);
+  EXPECT_EQ(split->at(0).header.max_timestamp, 1002);
+  EXPECT_EQ(split->at(1).header.base_offset, 3);
+  EXPECT_EQ(split->at(1).header.max_timestamp, storage::kNoTimestamp);
+
+  // Fetch v2 (magic 1) and v0 (magic 0) from offset 1.
+  for (std::int16_t version : {2, 0}) {
+    auto old = client->call<protocol::FetchResponse>(fetch_request("t", 1, 0), version);
+    const auto& op = old.responses.at(0).partitions.at(0);
+    ASSERT_EQ(op.error_code, 0) << version;
+    auto set = storage::parse_message_set(op.records->bytes(), 1 << 20, 1 << 20);
+    ASSERT_TRUE(set.ok()) << set.error().message;
+    EXPECT_EQ(set->compression, storage::Compression::gzip);
+    ASSERT_EQ(set->messages.size(), 5u);  // the gzip wrapper goes out whole
+    for (int i = 0; i < 5; ++i) {
+      const auto& m = set->messages[static_cast<std::size_t>(i)];
+      EXPECT_EQ(m.magic, version == 2 ? 1 : 0);
+      EXPECT_EQ(m.offset, i);
+      EXPECT_EQ(m.timestamp, version == 2 && i < 3 ? 1000 + i : storage::kNoTimestamp);
+      EXPECT_EQ(std::string(m.key->begin(), m.key->end()), "k" + std::to_string(i < 3 ? i : i - 3));
+    }
+  }
 }
 
 TEST_F(BrokerTest, LongPollFetchIsWokenByAProduceOnAnotherConnection) {

@@ -485,16 +485,13 @@ func scenarioSeek() error {
 		return fmt.Errorf("after seek to 50: offset %d value %q time %v", m.Offset, m.Value, m.Time)
 	}
 
-	// A Conn has no reset policy: a fetch out of range fails (auto.offset.reset=none).
-	if _, err := conn.Seek(1000, kafka.SeekAbsolute); err != nil {
+	// A Conn has no reset policy (auto.offset.reset=none). Its Seek checks the offset against
+	// the broker's earliest and latest (ListOffsets) itself, so it never fetches out of range.
+	_, err = conn.Seek(1000, kafka.SeekAbsolute)
+	if err := expectError("seek to offset 1000", err, kafka.OffsetOutOfRange); err != nil {
 		return err
 	}
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, err = conn.ReadMessage(1 << 20)
-	if err := expectError("read at offset 1000", err, kafka.OffsetOutOfRange); err != nil {
-		return err
-	}
-	fmt.Printf("partial: kafka-go %s has no auto.offset.reset: a Reader past the end waits for that offset to be written and one before the start skips to the first, so resetting to earliest/latest is not checked\n", kafkaGoVersion)
+	fmt.Printf("partial: kafka-go %s has no auto.offset.reset: a Reader past the end waits for that offset to be written and one before the start skips to the first, so resetting to earliest/latest is not checked; its Seek refuses an offset outside the broker's earliest/latest itself, so no fetch out of range is sent\n", kafkaGoVersion)
 	return nil
 }
 
@@ -524,7 +521,9 @@ func scenarioErrors() error {
 	}
 
 	large := named("s6-large")
-	if err := createTopic(large, 1); err != nil {
+	err = conn.CreateTopics(kafka.TopicConfig{Topic: large, NumPartitions: 1, ReplicationFactor: 1,
+		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: "100000"}}})
+	if err != nil {
 		return err
 	}
 	lc, err := leader(large, 0)
@@ -544,13 +543,9 @@ func scenarioMixed(mode, topic string) error {
 	const count = 1000
 	switch mode {
 	case "produce":
-		if err := createTopic(topic, partitions); err != nil {
-			return err
-		}
-		if err := produceCanonical(topic, count, nil, 500); err != nil {
-			return err
-		}
-		fmt.Printf("produced %d records to %s\n", count, topic)
+		// The canonical records carry headers, which the legacy format cannot: kafka-go only
+		// verifies the other clients' records.
+		return unsupported("kafka-go " + kafkaGoVersion + " writes the legacy message format (magic 1), which has no record headers, so it cannot produce the canonical records; it verifies every other client's (headers not checked)")
 	case "verify":
 		if err := verifyCanonical(topic, count); err != nil {
 			return err

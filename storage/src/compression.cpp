@@ -297,8 +297,9 @@ SResult<std::vector<std::uint8_t>> decompress(Compression codec,
   auto d = make_decompressor(codec, input, max_output);
   if (!d.ok()) return Fail{std::move(d).error()};
   std::vector<std::uint8_t> out;
+  // One byte past the limit lets the decompressor report it; max_output may be SIZE_MAX.
   std::size_t chunk =
-      std::min<std::size_t>(std::max<std::size_t>(input.size() * 4, 4096), max_output + 1);
+      std::min<std::size_t>(std::max<std::size_t>(input.size() * 4, 4096), max_output) + 1;
   for (;;) {
     std::size_t at = out.size();
     out.resize(at + chunk);

@@ -57,10 +57,10 @@ class KafkaPythonTest(KeelTestCase):
         self.closers.append(lambda: p.close(5))
         return p
 
-    def consumer(self):
+    def consumer(self, **conf):
         c = KafkaConsumer(bootstrap_servers=self.broker.bootstrap, group_id=None,
                           enable_auto_commit=False, auto_offset_reset="none",
-                          request_timeout_ms=15000, fetch_max_wait_ms=200)
+                          request_timeout_ms=15000, fetch_max_wait_ms=200, **conf)
         self.closers.append(c.close)
         return c
 
@@ -78,8 +78,8 @@ class KafkaPythonTest(KeelTestCase):
         p.flush(30)
         return [f.get(timeout=30) for f in futures]  # raises the client's error
 
-    def consume(self, topic, partitions, expected, timeout=30):
-        c = self.consumer()
+    def consume(self, topic, partitions, expected, timeout=30, **conf):
+        c = self.consumer(**conf)
         tps = [TopicPartition(topic, p) for p in range(partitions)]
         c.assign(tps)
         c.seek_to_beginning(*tps)
@@ -148,6 +148,49 @@ class KafkaPythonTest(KeelTestCase):
     @skip_unless_codec("zstd")
     def test_zstd(self):
         self.assert_roundtrip("zstd")
+
+    # ---- the legacy message format (magic 0/1) -------------------------------------------
+
+    def assert_legacy_roundtrip(self, api_version, compression):
+        """A 0.9/0.10 client's message sets (Produce v1/v2) are stored as RecordBatch v2: a
+        current consumer reads them, and the old client reads them back down-converted
+        (Fetch v1/v2)."""
+        topic = self.create_topic(1)
+        n = 50
+        records = [(0, r[1], r[2], [], r[4]) for r in self.make_records(topic, n)]
+        metas = self.produce(topic, records, compression_type=compression,
+                             api_version=api_version)
+        self.assertEqual(sorted(m.offset for m in metas), list(range(n)))
+        magic1 = api_version >= (0, 10)
+        current = self.consume(topic, 1, n)[0]
+        old = self.consume(topic, 1, n, api_version=api_version)[0]
+        self.assertEqual((len(current), len(old)), (n, n))
+        for offset, (want, now, then) in enumerate(zip(records, current, old)):
+            for m in (now, then):
+                self.assertEqual((m.offset, m.key, m.value), (offset, want[1], want[2]))
+            # Magic 0 has no timestamp: stored as -1 (NO_TIMESTAMP).
+            self.assertEqual(now.timestamp, want[4] if magic1 else -1)
+            if magic1:
+                self.assertEqual(then.timestamp, want[4])
+
+    def test_legacy_magic1_message_sets(self):
+        self.assert_legacy_roundtrip((0, 10, 0), None)
+
+    def test_legacy_magic0_message_sets(self):
+        self.assert_legacy_roundtrip((0, 9), None)
+
+    @skip_unless_codec("gzip")
+    def test_legacy_gzip_wrappers_of_both_magics(self):
+        self.assert_legacy_roundtrip((0, 10, 0), "gzip")
+        self.assert_legacy_roundtrip((0, 9), "gzip")
+
+    @skip_unless_codec("snappy")
+    def test_legacy_snappy_wrappers(self):
+        self.assert_legacy_roundtrip((0, 10, 0), "snappy")
+
+    @skip_unless_codec("lz4")
+    def test_legacy_lz4_wrappers(self):
+        self.assert_legacy_roundtrip((0, 10, 0), "lz4")
 
     def test_acks_all_and_acks_0(self):
         topic = self.create_topic(1)

@@ -16,7 +16,7 @@ enum class Errc : std::uint8_t {
   offset_out_of_range,      // read/truncate outside [log start, log end]
   message_too_large,        // batch larger than max.message.bytes or segment.bytes
   invalid_record,           // well-formed batch with bad contents (record count, varints)
-  unsupported_version,      // magic 0/1 (legacy message sets)
+  unsupported_version,      // magic 0/1 where v2 is expected (legacy_records.h converts them)
   unsupported_compression,  // unknown codec id
   decompression_limit,      // declared or actual decompressed size beyond the caller's limit
   invalid_timestamp,        // out of range for the configured timestamp policy
