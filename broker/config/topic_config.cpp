@@ -382,6 +382,15 @@ storage::LogConfig topic_log_config(const BrokerConfig& broker,
   return config;
 }
 
+std::string topic_config_value(const BrokerConfig& broker,
+                               const std::map<std::string, std::string>& overrides,
+                               std::string_view name) {
+  const TopicKey* k = find_topic_key(name);
+  if (!k) return {};
+  auto it = overrides.find(std::string(name));
+  return stored_value(*k, it == overrides.end() ? nullptr : &it->second, broker_side(*k, broker));
+}
+
 std::vector<ConfigEntry> describe_topic_configs(
     const BrokerConfig& broker, const std::map<std::string, std::string>& overrides) {
   const storage::LogConfig effective = topic_log_config(broker, overrides);

@@ -288,19 +288,14 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
   }
 
   /// message.downconversion.enable: the topic's override, else the broker's
-  /// log.message.downconversion.enable (default true).
+  /// log.message.downconversion.enable (dynamic or static; default true).
   bool down_conversion_enabled(const std::string& topic) const {
-    const std::string* value = nullptr;
     auto image = _broker.controller->image();
-    if (const auto* info = image->topic(topic)) {
-      auto it = info->configs.find("message.downconversion.enable");
-      if (it != info->configs.end()) value = &it->second;
-    }
-    if (!value) {
-      auto it = _broker.config.given.find("log.message.downconversion.enable");
-      if (it != _broker.config.given.end()) value = &it->second;
-    }
-    return !value || ::strcasecmp(value->c_str(), "false") != 0;
+    const auto* info = image->topic(topic);
+    const auto value = topic_config_value(
+        *_broker.effective_config(), info ? info->configs : std::map<std::string, std::string>{},
+        "message.downconversion.enable");
+    return ::strcasecmp(value.c_str(), "false") != 0;
   }
 
   /// Fills `out` with the read batches as a message set of the version's magic, in memory

@@ -174,5 +174,17 @@ TEST(DescribeDynamicBrokerConfigs, TopicConfigsFallBackToDynamicBrokerValues) {
   EXPECT_EQ(topic_log_config(c, {}).retention_ms, 1000);
 }
 
+// A topic config storage does not use (Fetch reads it per request): override, else the
+// broker's value at its highest level, dynamic included, else the default.
+TEST(TopicConfigValue, OverrideThenDynamicThenStaticThenDefault) {
+  const std::string key = "message.downconversion.enable";
+  EXPECT_EQ(topic_config_value(static_config(), {}, key), "true");
+  const auto dynamic =
+      static_config().with_dynamic({{{"log.message.downconversion.enable", "false"}}, {}});
+  EXPECT_EQ(topic_config_value(dynamic, {}, key), "false");
+  EXPECT_EQ(topic_config_value(dynamic, {{key, "true"}}, key), "true");
+  EXPECT_EQ(topic_config_value(static_config(), {}, "no.such.config"), "");
+}
+
 }  // namespace
 }  // namespace keel::broker

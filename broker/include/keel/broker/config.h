@@ -173,6 +173,12 @@ Status validate_topic_config(std::string_view name, std::string_view value);
 /// The broker defaults with the topic's overrides applied (already validated).
 storage::LogConfig topic_log_config(const BrokerConfig& broker,
                                     const std::map<std::string, std::string>& overrides);
+/// One topic config's effective value as text: the topic's override, else the broker's
+/// (dynamic, then static, in the topic's unit), else Kafka's default. For the configs storage
+/// does not use (message.downconversion.enable, ...); empty for an unknown name.
+std::string topic_config_value(const BrokerConfig& broker,
+                               const std::map<std::string, std::string>& overrides,
+                               std::string_view name);
 /// Every topic config with its effective value and source, sorted by name.
 std::vector<ConfigEntry> describe_topic_configs(
     const BrokerConfig& broker, const std::map<std::string, std::string>& overrides);
