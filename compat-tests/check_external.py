@@ -9,8 +9,6 @@ status the built-in run (one fresh keel per cell, results in --results) gave it.
 """
 
 import argparse
-import glob
-import json
 import os
 import subprocess
 import sys
@@ -19,17 +17,13 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "broker", "tests", "integration"))
 from keel_harness import KeelBroker  # noqa: E402
+import matrix  # noqa: E402
 import run  # noqa: E402
 
 
 def statuses(results_dir, clients):
-    found = {}
-    for path in glob.glob(os.path.join(results_dir, "*.json")):
-        with open(path) as f:
-            r = json.load(f)
-        if r["client"] in clients:
-            found[(r["client"], r["scenario"])] = r["status"]
-    return found
+    return {cell: r["status"] for cell, r in matrix.load(results_dir).items()
+            if cell[0] in clients}
 
 
 def main():
