@@ -2,6 +2,7 @@
 // `keel produce`, `keel consume` and `keel groups` are a small client (commands/).
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -49,6 +50,16 @@ sigset_t block_stop_signals() {
   return set;
 }
 
+/// Each connection is a file descriptor: a broker may use as many as the hard limit allows
+/// (the soft limit is often 1024), as Kafka's packaging sets a high nofile.
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
+    spdlog::warn("cannot raise the open-file limit to {}", static_cast<long long>(limit.rlim_max));
+}
+
 int serve(const ServeOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   spdlog::set_level(spdlog::level::from_str(options.log_level));
@@ -62,6 +73,7 @@ int serve(const ServeOptions& options) {
     return 2;
   }
   for (const auto& warning : config.warnings) spdlog::warn("{}", warning);
+  raise_open_file_limit();
   const sigset_t signals = block_stop_signals();
   try {
     keel::broker::Broker broker(config);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <memory>
 #include <set>
@@ -358,6 +359,25 @@ void log_dirs(BrokerConfig& b, std::string_view key, const Value& v) {
   b.log_dirs = std::move(dirs);
 }
 
+/// Kafka's format: "hostName:100,127.0.0.1:200" (no spaces needed; an IPv6 address's colons
+/// are fine, the count is after the last one).
+void per_ip_overrides(BrokerConfig& b, std::string_view key, const Value& v) {
+  b.max_connections_per_ip_overrides.clear();
+  for (const std::string& entry : detail::split_list(v.text)) {
+    const std::string item(detail::trim(entry));
+    if (item.empty()) continue;
+    const auto colon = item.rfind(':');
+    if (colon == std::string::npos || colon == 0)
+      invalid(key, v.text, "expected host:count entries");
+    const std::string count = item.substr(colon + 1);
+    std::int32_t n = -1;
+    auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), n);
+    if (ec != std::errc() || end != count.data() + count.size() || n < 0)
+      invalid(key, v.text, "'" + count + "' is not a connection count");
+    b.max_connections_per_ip_overrides[item.substr(0, colon)] = n;
+  }
+}
+
 void metadata_log_dir(BrokerConfig& b, std::string_view, const Value& v) {
   b.metadata_log_dir.reset();
   if (!v.text.empty()) b.metadata_log_dir = v.text;
@@ -379,6 +399,12 @@ const std::vector<BrokerKey>& broker_keys() {
       {"queued.max.request.bytes", long_spec(-1), "-1", number<&B::queued_max_request_bytes>},
       {"queued.max.requests", int_spec(1), "500", number<&B::queued_max_requests>},
       {"num.network.threads", int_spec(0), "0", number<&B::num_network_threads>},
+      {"max.connections", int_spec(0), "2147483647", number<&B::max_connections>},
+      {"max.connections.per.ip", int_spec(0), "2147483647", number<&B::max_connections_per_ip>},
+      {"max.connections.per.ip.overrides", string_spec(), "", per_ip_overrides},
+      {"max.connection.creation.rate", int_spec(0), "2147483647",
+       number<&B::max_connection_creation_rate>},
+      {"connections.max.idle.ms", long_spec(), "600000", number<&B::connections_max_idle_ms>},
       // Storage. log.dirs, later, wins over log.dir.
       {"log.dir", string_spec(), {}, log_dirs},
       {"log.dirs", string_spec(), "./data", log_dirs},
@@ -517,6 +543,15 @@ void check_retention(const BrokerConfig& b, const Properties& props) {
   }
 }
 
+/// Kafka's rule: a per-IP limit of 0 refuses everyone but the overrides.
+void check_connection_limits(const BrokerConfig& b) {
+  if (b.max_connections_per_ip == 0 && b.max_connections_per_ip_overrides.empty()) {
+    throw ConfigError(
+        "invalid value for max.connections.per.ip: 0 (can be set to zero only if "
+        "max.connections.per.ip.overrides property is set)");
+  }
+}
+
 void check_advertised(const BrokerConfig& b, const Properties& props) {
   const std::string* value = find_given(props, "advertised.listeners");
   if (!value) return;
@@ -590,6 +625,7 @@ BrokerConfig BrokerConfig::from_properties(const std::map<std::string, std::stri
   check_node_id(b, properties);
   check_retention(b, properties);
   check_advertised(b, properties);
+  check_connection_limits(b);
   return b;
 }
 
@@ -724,7 +760,9 @@ std::vector<ConfigEntry> describe_broker_configs(const BrokerConfig& broker, boo
 
 bool is_dynamic_broker_config(std::string_view name) {
   return detail::is_topic_synonym(name) || name == "num.io.threads" ||
-         name == "num.recovery.threads.per.data.dir";
+         name == "num.recovery.threads.per.data.dir" || name == "max.connections" ||
+         name == "max.connections.per.ip" || name == "max.connections.per.ip.overrides" ||
+         name == "max.connection.creation.rate";
 }
 
 std::optional<BrokerKeyInfo> broker_key_info(std::string_view name) {

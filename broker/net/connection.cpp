@@ -17,6 +17,7 @@
 #include "core/context.h"
 #include "handlers/registry.h"
 #include "net/memory_budget.h"
+#include "net/request_frame.h"
 
 namespace keel::broker {
 
@@ -81,16 +82,20 @@ constexpr std::uint32_t kMinFrameSize = 10;
 }  // namespace
 
 Connection::Connection(asio::ip::tcp::socket socket, BrokerContext& broker, MemoryBudget& budget,
-                       std::atomic<std::int64_t>& live_count)
+                       std::atomic<std::int64_t>& live_count,
+                       std::unique_ptr<ConnectionLimits::Place> place)
     : _socket(std::move(socket)),
       _broker(broker),
       _budget(budget),
       _live_count(live_count),
+      _place(std::move(place)),
       _peer(describe_peer(_socket)),
       _timers(std::make_shared<ConnectionTimers>(_socket.get_executor())),
       _writer_wake(_socket.get_executor()),
       _reader_wake(_socket.get_executor()),
-      _body_deadline(_socket.get_executor()) {
+      _stall_deadline(_socket.get_executor()),
+      _idle_deadline(_socket.get_executor()),
+      _last_activity(std::chrono::steady_clock::now()) {
   ++_live_count;
 }
 
@@ -99,6 +104,8 @@ Connection::~Connection() {
 }
 
 void Connection::start() {
+  const auto idle_ms = _broker.config.connections_max_idle_ms;
+  if (idle_ms > 0) arm_idle_deadline(std::chrono::milliseconds(idle_ms));
   auto executor = _socket.get_executor();
   asio::co_spawn(
       executor, [self = shared_from_this()] { return self->read_loop(); }, asio::detached);
@@ -125,6 +132,8 @@ void Connection::close(const std::string& reason) {
   _socket.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   _socket.close(ec);
   _timers->fire_all();
+  _stall_deadline.cancel();
+  _idle_deadline.cancel();
   wake(_reader_wake);
   wake(_writer_wake);
 }
@@ -150,24 +159,13 @@ asio::awaitable<void> Connection::read_loop() {
         close("bad frame size");
         break;
       }
-      co_await wait_for_budget(size);
-      // Not zero-filled: every byte is read from the socket before anything looks at it.
-      auto frame = std::make_shared<Frame>();
-      frame->bytes = std::make_unique_for_overwrite<std::uint8_t[]>(size);
-      frame->size = size;
-      boost::system::error_code ec;
-      arm_body_deadline();
-      co_await asio::async_read(_socket, asio::buffer(frame->bytes.get(), size),
-                                asio::redirect_error(use_awaitable, ec));
-      _body_deadline.cancel();
-      if (ec || !_reading) {
-        _budget.release(size);
-        if (ec) close("read failed: " + ec.message());
-        break;
-      }
+      auto frame = co_await read_frame(size);
+      if (!frame) break;
       if (!dispatch(std::move(frame))) break;
     }
   } catch (const boost::system::system_error& e) {
+    _frame_in_progress = nullptr;  // destroyed on the way here
+    _stall_deadline.cancel();
     if (e.code() == asio::error::eof) {
       // A client may half-close: answer what was read (waiting fetches at once), then close.
       _reading = false;
@@ -179,24 +177,66 @@ asio::awaitable<void> Connection::read_loop() {
   }
 }
 
-// The budget is taken when a frame's size is known; a client that then stalls must not hold
-// it (and so every other connection's reading) for longer than this.
-void Connection::arm_body_deadline() {
-  _body_deadline.expires_after(kFrameBodyTimeout);
-  _body_deadline.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
-    auto self = weak.lock();
-    if (ec || !self) return;
-    spdlog::warn("closing connection from {}: request body not received within {} s", self->_peer,
-                 kFrameBodyTimeout.count());
-    self->close("request body timed out");
-  });
+asio::awaitable<std::shared_ptr<RequestFrame>> Connection::read_frame(std::uint32_t size) {
+  auto frame = std::make_shared<RequestFrame>(size);
+  _frame_in_progress = frame.get();
+  arm_stall_deadline();
+  bool ok = true;
+  if (size <= kAllowanceBytes && !_allowance_in_use) {
+    _allowance_in_use = true;  // given back when its reply is handed over
+    ok = frame->reserve(size);
+    while (ok && !frame->complete()) {
+      frame->add_received(co_await _socket.async_read_some(
+          asio::buffer(frame->free_space(), frame->free_bytes()), use_awaitable));
+    }
+  } else {
+    frame->charge_to(_budget);
+    ok = co_await read_charged_body(*frame);
+  }
+  frame->end_reading();
+  _frame_in_progress = nullptr;
+  _stall_deadline.cancel();
+  touch();
+  if (!ok || !_reading) {
+    if (!frame->charged()) _allowance_in_use = false;
+    if (!ok) close("cannot allocate a request buffer of " + std::to_string(size) + " bytes");
+    co_return nullptr;
+  }
+  co_return frame;
 }
 
-asio::awaitable<void> Connection::wait_for_budget(std::int64_t bytes) {
+// Bytes are charged as they arrive: the buffer grows to what the socket already holds (at
+// least doubling, so large frames are copied rarely; realloc moves big buffers with mremap),
+// and each growth is a piece of budget. Exceptions (EOF, errors) go to read_loop.
+asio::awaitable<bool> Connection::read_charged_body(RequestFrame& frame) {
+  while (!frame.complete()) {
+    if (frame.free_bytes() == 0) {
+      std::size_t pending = _socket.available();
+      if (pending == 0) {
+        co_await _socket.async_wait(asio::ip::tcp::socket::wait_read, use_awaitable);
+        pending = std::max<std::size_t>(_socket.available(), 1);  // 0 here: EOF, read reports it
+      }
+      const std::size_t wanted = frame.received() + pending;
+      const std::size_t target =
+          std::min(frame.size(), std::max({wanted, 2 * frame.capacity(), kFirstPieceBytes}));
+      co_await wait_for_budget(frame, static_cast<std::int64_t>(target - frame.capacity()));
+      if (!_reading) co_return true;
+      if (!frame.reserve(target)) co_return false;
+    }
+    const std::size_t n = co_await _socket.async_read_some(
+        asio::buffer(frame.free_space(), frame.free_bytes()), use_awaitable);
+    frame.add_received(n);
+    touch();
+  }
+  co_return true;
+}
+
+asio::awaitable<void> Connection::wait_for_budget(RequestFrame& frame, std::int64_t bytes) {
+  frame.add_charge(bytes);  // counted now: given back by the frame even if the wait ends early
   auto granted = std::make_shared<bool>(false);
   auto executor = _socket.get_executor();
   auto self = shared_from_this();
-  if (_budget.acquire(bytes, [executor, self, granted] {
+  if (_budget.grow(frame.budget_id(), bytes, [executor, self, granted] {
         asio::post(executor, [self, granted] {
           *granted = true;
           self->wake(self->_reader_wake);
@@ -204,17 +244,67 @@ asio::awaitable<void> Connection::wait_for_budget(std::int64_t bytes) {
       }))
     co_return;
   // Backpressure: this socket is not read until other requests free their bytes.
-  while (!*granted) {
+  _waiting_for_budget = true;
+  while (!*granted && _reading) {
     _reader_wake.expires_at(asio::steady_timer::time_point::max());
     boost::system::error_code ec;
     co_await _reader_wake.async_wait(asio::redirect_error(use_awaitable, ec));
   }
+  _waiting_for_budget = false;
 }
 
-bool Connection::dispatch(std::shared_ptr<Frame> frame) {
-  const auto frame_size = static_cast<std::int64_t>(frame->size);
+// A body that stops arriving must not hold its bytes (and the connection) for ever. Time
+// spent waiting for budget is the broker's doing, not the client's, so it does not count.
+std::chrono::milliseconds Connection::stall_timeout() const {
+  const auto idle = _broker.config.connections_max_idle_ms;
+  return idle > 0 ? std::min(kFrameStallTimeout, std::chrono::milliseconds(idle))
+                  : kFrameStallTimeout;
+}
+
+void Connection::arm_stall_deadline() {
+  _received_at_stall_check = 0;
+  _stall_deadline.expires_after(stall_timeout());
+  _stall_deadline.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->_frame_in_progress == nullptr) return;
+    const std::size_t received = self->_frame_in_progress->received();
+    if (self->_waiting_for_budget || received > self->_received_at_stall_check) {
+      const std::size_t seen = received;
+      self->arm_stall_deadline();
+      self->_received_at_stall_check = seen;
+      return;
+    }
+    spdlog::warn("closing connection from {}: no byte of a {}-byte request arrived for {} ms",
+                 self->_peer, self->_frame_in_progress->size(), self->stall_timeout().count());
+    self->close("request body stalled");
+  });
+}
+
+// connections.max.idle.ms: a connection that sends and receives nothing for that long is
+// closed, as Kafka's Selector does. A request still being answered (a long poll) counts as
+// activity.
+void Connection::arm_idle_deadline(std::chrono::milliseconds after) {
+  _idle_deadline.expires_after(std::min<std::chrono::milliseconds>(after, std::chrono::hours(1)));
+  _idle_deadline.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->_closed) return;
+    const auto idle = std::chrono::milliseconds(self->_broker.config.connections_max_idle_ms);
+    const auto quiet = std::chrono::steady_clock::now() - self->_last_activity;
+    if (quiet < idle || !self->_slots.empty() || self->_frame_in_progress != nullptr) {
+      self->arm_idle_deadline(
+          std::max(std::chrono::duration_cast<std::chrono::milliseconds>(idle - quiet),
+                   std::chrono::milliseconds(1000)));
+      return;
+    }
+    spdlog::debug("closing connection from {}: idle for {} ms (connections.max.idle.ms)",
+                  self->_peer, idle.count());
+    self->close("idle");
+  });
+}
+
+bool Connection::dispatch(std::shared_ptr<RequestFrame> frame) {
+  const bool uses_allowance = !frame->charged();
   auto fail = [&](const std::string& reason) {
-    _budget.release(frame_size);
     spdlog::warn("closing connection from {}: {}", _peer, reason);
     close(reason);
     return false;
@@ -229,7 +319,7 @@ bool Connection::dispatch(std::shared_ptr<Frame> frame) {
     return fail("request for unknown or unsupported API key " + std::to_string(key));
   if (version < entry->min_version || version > entry->max_version) {
     if (api->key == protocol::ApiKey::api_versions) {
-      _budget.release(frame_size);
+      if (uses_allowance) _allowance_in_use = false;
       return answer_unsupported_api_versions(correlation_id);
     }
     return fail(std::string(api->name) + " version " + std::to_string(version) +
@@ -243,19 +333,19 @@ bool Connection::dispatch(std::shared_ptr<Frame> frame) {
   request.api_key = api->key;
   request.version = version;
   request.body = frame->view().subspan(reader.position());
-  request.mutable_body = frame->bytes.get() + reader.position();
+  request.mutable_body = frame->data() + reader.position();
   request.peer = _peer;
   request.broker = &_broker;
   request.timers = _timers;
 
   const auto sequence = push_slot(correlation_id, protocol::response_header_version(*api, version));
   auto executor = _socket.get_executor();
-  Reply reply([self = shared_from_this(), sequence, frame, frame_size,
+  Reply reply([self = shared_from_this(), sequence, frame, uses_allowance,
                executor](ResponseBody body) mutable {
-    asio::dispatch(executor, [self, sequence, frame = std::move(frame), frame_size,
+    asio::dispatch(executor, [self, sequence, frame = std::move(frame), uses_allowance,
                               body = std::move(body)]() mutable {
-      frame.reset();
-      self->_budget.release(frame_size);
+      frame.reset();  // gives its budget back
+      if (uses_allowance) self->_allowance_in_use = false;
       self->complete(sequence, std::move(body));
     });
   });
@@ -298,6 +388,7 @@ asio::awaitable<void> Connection::write_loop() {
         close("write failed");
         co_return;
       }
+      touch();
     }
     if (_closed) co_return;
     if (!_reading && _slots.empty()) {

@@ -16,15 +16,18 @@
 #include <string>
 #include <vector>
 
+#include "net/connection_limits.h"
 #include "request.h"
 
 namespace keel::broker {
 
 class MemoryBudget;
+class RequestFrame;
 
 /// Lifecycle: created by the server for an accepted socket, start() spawns its reader and
 /// writer; it closes on a client EOF or error, a frame that is too large or does not decode,
-/// or begin_close() (broker shutdown: stop reading, answer what was read, then close).
+/// a frame body that stops arriving, connections.max.idle.ms without activity, or
+/// begin_close() (broker shutdown: stop reading, answer what was read, then close).
 /// Threads: everything runs on the io_context the socket belongs to; replies from other
 /// threads are posted there.
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -32,11 +35,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// At most this many requests of one connection are being handled or waiting to be sent;
   /// the reader pauses beyond it (a client that stops reading its responses stalls only itself).
   static constexpr std::size_t kMaxPipelined = 64;
-  /// How long the body of a frame may take to arrive once its size was read.
-  static constexpr std::chrono::seconds kFrameBodyTimeout{30};
+  /// How long the body of a frame may go without a byte arriving (while it is not waiting
+  /// for budget) before the connection is closed and its bytes given back; shorter when
+  /// connections.max.idle.ms is.
+  static constexpr std::chrono::milliseconds kFrameStallTimeout{30000};
+  /// Frames up to this size are read without the shared budget, one at a time per
+  /// connection: small requests (ApiVersions, Metadata, heartbeats, most fetches) are served
+  /// even while large frames hold the whole budget. Costs at most this much per connection.
+  static constexpr std::size_t kAllowanceBytes = 16 * 1024;
+  /// The first piece of a charged frame's buffer; it then at least doubles as bytes arrive.
+  static constexpr std::size_t kFirstPieceBytes = 16 * 1024;
 
   Connection(boost::asio::ip::tcp::socket socket, BrokerContext& broker, MemoryBudget& budget,
-             std::atomic<std::int64_t>& live_count);
+             std::atomic<std::int64_t>& live_count, std::unique_ptr<ConnectionLimits::Place> place);
   ~Connection();
 
   void start();
@@ -44,13 +55,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   class ConnectionTimers;
-  /// One request frame as read (size prefix excluded). Produce rewrites offsets in place in
-  /// it; it lives until the reply has been handed over.
-  struct Frame {
-    std::unique_ptr<std::uint8_t[]> bytes;
-    std::size_t size = 0;
-    protocol::ByteView view() const { return {bytes.get(), size}; }
-  };
   struct Slot {
     std::int32_t correlation_id = 0;
     std::int16_t header_version = 0;
@@ -58,14 +62,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
   };
 
   boost::asio::awaitable<void> read_loop();
+  /// Reads a frame's body of `size` bytes; null when the connection closed meanwhile.
+  boost::asio::awaitable<std::shared_ptr<RequestFrame>> read_frame(std::uint32_t size);
+  /// Reads a charged frame's body as it arrives, growing its buffer and charge in pieces.
+  boost::asio::awaitable<bool> read_charged_body(RequestFrame& frame);
+  boost::asio::awaitable<void> wait_for_budget(RequestFrame& frame, std::int64_t bytes);
   boost::asio::awaitable<void> write_loop();
-  boost::asio::awaitable<void> wait_for_budget(std::int64_t bytes);
-  void arm_body_deadline();
+  void arm_stall_deadline();
+  std::chrono::milliseconds stall_timeout() const;
+  void arm_idle_deadline(std::chrono::milliseconds after);
+  void touch() { _last_activity = std::chrono::steady_clock::now(); }
   boost::asio::awaitable<bool> send_response(std::int32_t correlation_id,
                                              std::int16_t header_version, ResponseBody& body);
   boost::asio::awaitable<bool> send_file_region(const protocol::FileRegion& region);
   /// Decodes the header and calls the handler; false when the connection must close.
-  bool dispatch(std::shared_ptr<Frame> frame);
+  bool dispatch(std::shared_ptr<RequestFrame> frame);
   bool answer_unsupported_api_versions(std::int32_t correlation_id);
   std::uint64_t push_slot(std::int32_t correlation_id, std::int16_t header_version);
   void complete(std::uint64_t sequence, ResponseBody body);
@@ -76,6 +87,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   BrokerContext& _broker;
   MemoryBudget& _budget;
   std::atomic<std::int64_t>& _live_count;
+  std::unique_ptr<ConnectionLimits::Place> _place;
   std::string _peer;
   std::shared_ptr<ConnectionTimers> _timers;
 
@@ -83,8 +95,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::uint64_t _front_sequence = 0;  // sequence number of _slots.front()
   boost::asio::steady_timer _writer_wake;
   boost::asio::steady_timer _reader_wake;
-  boost::asio::steady_timer _body_deadline;
-  bool _reading = true;  // false once closing: no new requests
+  boost::asio::steady_timer _stall_deadline;
+  boost::asio::steady_timer _idle_deadline;
+  std::chrono::steady_clock::time_point _last_activity;
+  RequestFrame* _frame_in_progress = nullptr;  // the body being read, for the stall check
+  std::size_t _received_at_stall_check = 0;
+  bool _waiting_for_budget = false;
+  bool _allowance_in_use = false;  // a frame of up to kAllowanceBytes is held uncharged
+  bool _reading = true;            // false once closing: no new requests
   bool _closed = false;
 };
 

@@ -8,12 +8,15 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "core/context.h"
 #include "net/connection.h"
+#include "net/connection_limits.h"
 #include "net/memory_budget.h"
 
 namespace keel::broker {
@@ -29,9 +32,39 @@ struct EventLoop {
   std::thread thread;
 };
 
+/// One warning line per second at most for each kind of refusal (the limit's name, the
+/// reason's first word): a client retrying in a tight loop must not flood the log.
+class RefusalLog {
+ public:
+  void refused(const std::string& peer, const std::string& why) {
+    auto& kind = _kinds[why.substr(0, why.find(' '))];
+    const auto now = std::chrono::steady_clock::now();
+    if (now - kind.last < std::chrono::seconds(1)) {
+      ++kind.suppressed;
+      return;
+    }
+    if (kind.suppressed > 0)
+      spdlog::warn("refused connection from {}: {} ({} more refused in the last second)", peer, why,
+                   kind.suppressed);
+    else
+      spdlog::warn("refused connection from {}: {}", peer, why);
+    kind.last = now;
+    kind.suppressed = 0;
+  }
+
+ private:
+  struct Kind {
+    std::chrono::steady_clock::time_point last{};
+    std::int64_t suppressed = 0;
+  };
+  std::map<std::string, Kind> _kinds;
+};
+
 struct Server::Impl {
   BrokerContext& broker;
   MemoryBudget& budget;
+  ConnectionLimits limits;  // before the loops: connections give their places back to it
+  RefusalLog refusals;      // touched only by the accepting loop
   // Declared before the loops: connections destroyed with a loop still count down.
   std::atomic<std::int64_t> live{0};
   std::vector<std::unique_ptr<EventLoop>> loops;
@@ -44,25 +77,62 @@ struct Server::Impl {
     for (int i = 0; i < std::max(threads, 1); ++i) loops.push_back(std::make_unique<EventLoop>());
   }
 
+  // max.connection.creation.rate: as Kafka, connections over the rate wait in the listen
+  // backlog rather than being refused.
+  asio::awaitable<void> wait_for_creation_rate(tcp::acceptor& acceptor) {
+    for (;;) {
+      const auto delay =
+          limits.creation_delay(*broker.effective_config(), std::chrono::steady_clock::now());
+      if (delay.count() == 0 || !acceptor.is_open()) co_return;
+      asio::steady_timer timer(acceptor.get_executor(), delay);
+      boost::system::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+
+  /// A place under max.connections and max.connections.per.ip, or null (socket closed).
+  std::unique_ptr<ConnectionLimits::Place> admit(tcp::socket& socket) {
+    boost::system::error_code ec;
+    const auto endpoint = socket.remote_endpoint(ec);
+    if (ec) return nullptr;  // already gone
+    const std::string ip = endpoint.address().to_string();
+    auto admitted = limits.admit(ip, *broker.effective_config());
+    if (auto* place = std::get_if<std::unique_ptr<ConnectionLimits::Place>>(&admitted))
+      return std::move(*place);
+    refusals.refused(ip + ":" + std::to_string(endpoint.port()),
+                     std::get<ConnectionLimits::Refusal>(admitted));
+    socket.close(ec);
+    return nullptr;
+  }
+
   asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
     for (;;) {
+      co_await wait_for_creation_rate(acceptor);
       auto& loop = *loops[next_loop++ % loops.size()];
       boost::system::error_code ec;
       tcp::socket socket =
           co_await acceptor.async_accept(loop.io, asio::redirect_error(asio::use_awaitable, ec));
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       if (ec) {
-        spdlog::warn("accept failed: {}", ec.message());
+        // Out of file descriptors: the pending connection stays in the backlog; retrying at
+        // once would spin, so wait for connections to close.
+        refusals.refused("a pending connection", "accept failed: " + ec.message());
+        asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(100));
+        co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         continue;
       }
+      auto place = admit(socket);
+      if (!place) continue;
       socket.set_option(tcp::no_delay(true), ec);
-      asio::post(loop.io, [this, &loop, socket = std::move(socket)]() mutable {
-        if (stopping.load()) return;  // accepted as shutdown began: just close it
-        auto connection = std::make_shared<Connection>(std::move(socket), broker, budget, live);
-        std::erase_if(loop.connections, [](const auto& weak) { return weak.expired(); });
-        loop.connections.push_back(connection);
-        connection->start();
-      });
+      asio::post(loop.io,
+                 [this, &loop, socket = std::move(socket), place = std::move(place)]() mutable {
+                   if (stopping.load()) return;  // accepted as shutdown began: just close it
+                   auto connection = std::make_shared<Connection>(std::move(socket), broker, budget,
+                                                                  live, std::move(place));
+                   std::erase_if(loop.connections, [](const auto& weak) { return weak.expired(); });
+                   loop.connections.push_back(connection);
+                   connection->start();
+                 });
     }
   }
 };

@@ -239,6 +239,18 @@ TEST(BrokerConfig, EveryKeySetsItsField) {
        [](auto& c) { EXPECT_EQ(c.effective_queued_max_request_bytes(), 256LL * 1024 * 1024); }},
       {"queued.max.requests", "10", [](auto& c) { EXPECT_EQ(c.queued_max_requests, 10); }},
       {"num.network.threads", "4", [](auto& c) { EXPECT_EQ(c.num_network_threads, 4); }},
+      {"max.connections", "100", [](auto& c) { EXPECT_EQ(c.max_connections, 100); }},
+      {"max.connections.per.ip", "7", [](auto& c) { EXPECT_EQ(c.max_connections_per_ip, 7); }},
+      {"max.connections.per.ip.overrides", "broker1:10, 127.0.0.1:200,::1:3",
+       [](auto& c) {
+         EXPECT_EQ(c.max_connections_per_ip_overrides,
+                   (std::map<std::string, std::int32_t>{
+                       {"broker1", 10}, {"127.0.0.1", 200}, {"::1", 3}}));
+       }},
+      {"max.connection.creation.rate", "50",
+       [](auto& c) { EXPECT_EQ(c.max_connection_creation_rate, 50); }},
+      {"connections.max.idle.ms", "1000",
+       [](auto& c) { EXPECT_EQ(c.connections_max_idle_ms, 1000); }},
       {"offsets.topic.num.partitions", "3",
        [](auto& c) { EXPECT_EQ(c.offsets_topic_num_partitions, 3); }},
       {"offsets.topic.replication.factor", "3",
@@ -392,6 +404,16 @@ TEST(BrokerConfig, InvalidValuesNameKeyAndValue) {
       {"queued.max.requests", "0", "invalid value for queued.max.requests: 0 (must be at least 1)"},
       {"num.network.threads", "-1",
        "invalid value for num.network.threads: -1 (must be at least 0)"},
+      {"max.connections", "-1", "invalid value for max.connections: -1 (must be at least 0)"},
+      {"max.connections.per.ip", "0",
+       "invalid value for max.connections.per.ip: 0 (can be set to zero only if "
+       "max.connections.per.ip.overrides property is set)"},
+      {"max.connections.per.ip.overrides", "host",
+       "invalid value for max.connections.per.ip.overrides: 'host' (expected host:count "
+       "entries)"},
+      {"max.connections.per.ip.overrides", "host:x",
+       "invalid value for max.connections.per.ip.overrides: 'host:x' ('x' is not a connection "
+       "count)"},
       {"log.segment.bytes", "13", "invalid value for log.segment.bytes: 13 (must be at least 14)"},
       {"log.index.interval.bytes", "-1",
        "invalid value for log.index.interval.bytes: -1 (must be at least 0)"},

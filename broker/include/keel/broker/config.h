@@ -57,12 +57,18 @@ struct BrokerConfig {
   /// queued.max.request.bytes; Kafka's -1 means "no byte bound"; keel then bounds the bytes
   /// held by queued requests at effective_queued_max_request_bytes().
   std::int64_t queued_max_request_bytes = -1;
-  std::int32_t queued_max_requests = 500;                // queued.max.requests
-  std::int32_t num_network_threads = 0;                  // num.network.threads (0: one per core)
-  std::int32_t offsets_topic_num_partitions = 50;        // offsets.topic.num.partitions
-  std::int16_t offsets_topic_replication_factor = 1;     // offsets.topic.replication.factor
-  std::int32_t offsets_topic_segment_bytes = 104857600;  // offsets.topic.segment.bytes
-  std::int64_t offsets_retention_minutes = 10080;        // offsets.retention.minutes
+  std::int32_t queued_max_requests = 500;            // queued.max.requests
+  std::int32_t num_network_threads = 0;              // num.network.threads (0: one per core)
+  std::int32_t max_connections = 2147483647;         // max.connections
+  std::int32_t max_connections_per_ip = 2147483647;  // max.connections.per.ip
+  /// max.connections.per.ip.overrides: "host-or-ip:count,..." (names resolved at start-up).
+  std::map<std::string, std::int32_t> max_connections_per_ip_overrides;
+  std::int32_t max_connection_creation_rate = 2147483647;     // max.connection.creation.rate
+  std::int64_t connections_max_idle_ms = 600000;              // connections.max.idle.ms
+  std::int32_t offsets_topic_num_partitions = 50;             // offsets.topic.num.partitions
+  std::int16_t offsets_topic_replication_factor = 1;          // offsets.topic.replication.factor
+  std::int32_t offsets_topic_segment_bytes = 104857600;       // offsets.topic.segment.bytes
+  std::int64_t offsets_retention_minutes = 10080;             // offsets.retention.minutes
   std::int64_t offsets_retention_check_interval_ms = 600000;  // offsets.retention.check.interval.ms
   std::int32_t offset_metadata_max_bytes = 4096;              // offset.metadata.max.bytes
   std::int32_t group_initial_rebalance_delay_ms = 3000;       // group.initial.rebalance.delay.ms
@@ -192,8 +198,9 @@ std::vector<ConfigEntry> describe_broker_configs(const BrokerConfig& broker,
 // ---- Dynamic broker configs (AlterConfigs / IncrementalAlterConfigs on BROKER) -----------
 
 /// Kafka's DynamicBrokerConfig.AllDynamicConfigs, as far as keel has the key: the topic
-/// defaults (log.*, message.max.bytes, compression.type, ...) and thread counts keel keeps
-/// only for DescribeConfigs.
+/// defaults (log.*, message.max.bytes, compression.type, ...), the connection limits
+/// (max.connections*, max.connection.creation.rate, applied to the next connection) and thread
+/// counts keel keeps only for DescribeConfigs.
 bool is_dynamic_broker_config(std::string_view name);
 /// A broker key's type and Kafka default (nullopt: null); nullopt for keys keel does not know.
 struct BrokerKeyInfo {
