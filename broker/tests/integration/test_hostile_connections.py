@@ -84,10 +84,15 @@ class AnnouncedFramesTest(KeelTestCase):
                         tricklers = Tricklers(attackers)
                     times = [ping(self.broker.bootstrap) for _ in range(7)]
                     label = f"{count} attackers{' sending 1 byte/s' if trickle else ''}"
+                    print(f"\n{label}: fresh ApiVersions round trip median "
+                          f"{statistics.median(times) * 1000:.1f} ms, max {max(times) * 1000:.1f} ms",
+                          end="")
                     self.assertLess(statistics.median(times), 0.1, f"{label}: {times}")
                     self.assertLess(max(times), 1.0, f"{label}: {times}")
                     if count == 100:
                         rate = produce_rate(self.broker.bootstrap, topic, 1.5, batch)
+                        print(f"; producer {rate / 1e6:.1f} MB/s ({baseline / 1e6:.1f} before)",
+                              end="")
                         self.assertGreater(rate, 0.5 * baseline,
                                            f"{label}: producer at {rate:.0f} B/s, "
                                            f"{baseline:.0f} B/s before")
