@@ -1,0 +1,218 @@
+#pragma once
+// The KRaft quorum core: one replica of the __cluster_metadata quorum as a pure state machine
+// (KIP-595 with KIP-996 pre-vote), in the style of etcd's raft but with Kafka's semantics:
+// pull-based replication (followers Fetch from the leader), leader epochs instead of terms,
+// a leader that resigns when it cannot reach a majority (check-quorum), and observers that
+// only fetch.
+//
+// It owns no threads, sockets, clocks or files. The driver (the simulator now, the broker's
+// controller listener later) feeds it three inputs, each with the current time:
+//   step(envelope, now)   a message from another replica
+//   tick(now)             time passed (call it at next_deadline_ms() at the latest)
+//   propose(values, now)  new entries, on the leader
+// and after each input drains take_ready(), which it must act on IN ORDER:
+//   1. write `quorum_state` durably (Kafka's quorum-state file) if present,
+//   2. fsync the log up to `flush_log_to` if >= 0, then call on_log_flushed(flush_log_to),
+//   3. send `messages`.
+// Messages may depend on the state of steps 1-2 (a granted vote on the persisted vote, a
+// Fetch offset on the flushed log), so they must not leave earlier.
+//
+// The log itself (RaftLog) is read and written by the core in place; only its durability is
+// the driver's. high_watermark() is the committed prefix: entries below it never change.
+//
+// Thread: one thread at a time (the driver's).
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string_view>
+#include <vector>
+
+#include <keel/raft/raft_log.h>
+#include <keel/raft/raft_messages.h>
+#include <keel/result.h>
+
+namespace keel::raft {
+
+/// Kafka's controller.quorum.* settings, in milliseconds.
+struct QuorumConfig {
+  std::int32_t node_id = -1;
+  std::vector<std::int32_t> voters;           // controller.quorum.voters (ids)
+  std::int64_t election_timeout_ms = 1000;    // controller.quorum.election.timeout.ms
+  std::int64_t fetch_timeout_ms = 2000;       // controller.quorum.fetch.timeout.ms
+  std::int64_t election_backoff_max_ms = 1000;  // controller.quorum.election.backoff.max.ms
+  std::int64_t request_timeout_ms = 2000;     // controller.quorum.request.timeout.ms
+  std::int64_t retry_backoff_ms = 20;         // controller.quorum.retry.backoff.ms
+  std::int32_t fetch_max_wait_ms = 500;       // KRaft's fetch long-poll
+  std::size_t fetch_max_entries = 64;         // entries per Fetch response
+};
+
+/// The durable quorum-state (QuorumStateData v1: LeaderId, LeaderEpoch, VotedId).
+struct QuorumStateRecord {
+  std::int32_t leader_id = -1;
+  std::int32_t leader_epoch = 0;
+  std::int32_t voted_id = -1;
+  bool operator==(const QuorumStateRecord&) const = default;
+};
+
+/// Kafka's quorum states. Unattached covers Kafka's Voted (a vote cast in this epoch).
+enum class Role { unattached, prospective, candidate, leader, follower, resigned };
+std::string_view role_name(Role role);
+
+/// What the driver must do after an input; see the file comment for the order.
+struct Ready {
+  std::optional<QuorumStateRecord> quorum_state;
+  std::int64_t flush_log_to = -1;
+  std::vector<Envelope> messages;
+  bool empty() const { return !quorum_state && flush_log_to < 0 && messages.empty(); }
+};
+
+/// The commit rule alone: the largest offset that a majority of `end_offsets` (one per
+/// voter, -1 for unknown) has reached.
+std::int64_t majority_end_offset(std::vector<std::int64_t> end_offsets);
+
+/// One replica (voter or observer) of the quorum. Lifecycle: construct with the durable
+/// state read at start-up (the log and the last quorum-state), drive, destroy. A restart is
+/// a new object over what was durable.
+class QuorumReplica {
+ public:
+  /// `random` supplies the jitter of election timeouts and backoffs (seeded in tests).
+  QuorumReplica(QuorumConfig config, RaftLog& log, QuorumStateRecord durable,
+                std::function<std::uint64_t()> random, std::int64_t now_ms);
+
+  void step(const Envelope& envelope, std::int64_t now_ms);
+  void tick(std::int64_t now_ms);
+  /// Appends `values` as entries of the current epoch; returns the offset of the last one.
+  /// Fails unless this replica is the leader.
+  keel::Result<std::int64_t> propose(const std::vector<std::vector<std::uint8_t>>& values,
+                                     std::int64_t now_ms);
+  /// The driver's report that the log is durable up to `end_offset`.
+  void on_log_flushed(std::int64_t end_offset, std::int64_t now_ms);
+
+  Ready take_ready();
+  /// When tick() must be called next (timeouts, retries, parked fetches).
+  std::int64_t next_deadline_ms() const;
+
+  Role role() const { return _role; }
+  std::int32_t epoch() const { return _epoch; }
+  std::int32_t leader_id() const { return _leader_id; }
+  std::int32_t voted_id() const { return _voted_id; }
+  bool is_voter() const { return _is_voter; }
+  /// Entries below this offset are committed (0: none known yet). Never decreases.
+  std::int64_t high_watermark() const { return _high_watermark; }
+  std::int32_t node_id() const { return _config.node_id; }
+
+ private:
+  struct ReplicaProgress {
+    std::int64_t end_offset = -1;      // validated fetch offset, -1 unknown
+    bool fetched_since_check = false;  // check-quorum
+    bool begin_acked = false;          // BeginQuorumEpoch answered (or a fetch seen)
+    std::int64_t begin_sent_ms = -1;
+    std::int64_t sent_high_watermark = -1;  // the high watermark last sent to it
+  };
+  struct ParkedFetch {
+    Envelope request;
+    std::int64_t deadline_ms;
+  };
+  struct InFlightFetch {
+    std::int32_t correlation_id = 0;  // 0: none
+    std::int32_t target = -1;
+    std::int64_t fetch_offset = 0;
+    std::int32_t last_fetched_epoch = 0;
+    std::int64_t sent_ms = 0;
+  };
+
+  // Transitions (each persists the quorum-state when it changes).
+  void become_unattached(std::int32_t epoch, std::int64_t now_ms);
+  void become_follower(std::int32_t epoch, std::int32_t leader_id, std::int64_t now_ms);
+  void become_prospective(std::int64_t now_ms);
+  void become_candidate(std::int64_t now_ms);
+  void become_leader(std::int64_t now_ms);
+  void resign(std::int64_t now_ms);
+  void set_role(Role role);
+  void set_quorum_state(std::int32_t epoch, std::int32_t leader_id, std::int32_t voted_id);
+  void observe_epoch(std::int32_t epoch, std::int32_t leader_id, std::int64_t now_ms);
+
+  // Handlers.
+  void on_vote_request(const Envelope& envelope, const VoteRequest& request, std::int64_t now);
+  void on_vote_response(const Envelope& envelope, const VoteResponse& response, std::int64_t now);
+  void on_begin_epoch(const Envelope& envelope, const BeginQuorumEpochRequest& request,
+                      std::int64_t now);
+  void on_begin_epoch_response(const Envelope& envelope, const BeginQuorumEpochResponse& response,
+                               std::int64_t now);
+  void on_end_epoch(const Envelope& envelope, const EndQuorumEpochRequest& request,
+                    std::int64_t now);
+  void on_fetch_request(const Envelope& envelope, const FetchRequest& request, std::int64_t now);
+  void on_fetch_response(const Envelope& envelope, const FetchResponse& response,
+                         std::int64_t now);
+  bool can_grant_vote(const VoteRequest& request) const;
+  FetchResponse not_leader_response(const FetchRequest& request) const;
+  /// The leader this replica follows or is, -1 otherwise (what responses report).
+  std::int32_t current_leader() const;
+  bool log_up_to_date(std::int32_t last_epoch, std::int64_t end_offset) const;
+
+  // Elections.
+  void send_vote_requests(bool pre_vote, std::int64_t now);
+  void count_vote(std::int32_t voter, bool granted, std::int64_t now);
+
+  // Leader.
+  FetchResponse answer_fetch(const FetchRequest& request, std::int64_t now);
+  void complete_parked_fetches(std::int64_t now, bool expired_only);
+  void maybe_advance_high_watermark(std::int64_t now);
+  void send_begin_epochs(std::int64_t now);
+  void check_quorum(std::int64_t now);
+
+  // Fetching (followers and observers).
+  void send_fetch(std::int64_t now);
+  void maybe_send_fetch(std::int64_t now);
+  std::int32_t fetch_target();
+  void truncate_to_diverging(const FetchResponse::EpochEndOffset& diverging);
+  void append_fetched(const FetchResponse& response);
+
+  void send(std::int32_t to, std::int32_t correlation_id, RaftMessage message);
+  void reply(const Envelope& request, RaftMessage message);
+  std::int32_t next_correlation_id();
+  std::int64_t random_election_timeout();
+  std::int64_t random_backoff();
+  std::size_t majority() const { return _config.voters.size() / 2 + 1; }
+  bool voter(std::int32_t id) const;
+
+  QuorumConfig _config;
+  RaftLog& _log;
+  std::function<std::uint64_t()> _random;
+  bool _is_voter = false;
+
+  Role _role = Role::unattached;
+  std::int32_t _epoch = 0;
+  std::int32_t _leader_id = -1;  // the leader of _epoch, once known
+  std::int32_t _voted_id = -1;   // the vote cast in _epoch
+  QuorumStateRecord _persisted;
+  std::int64_t _high_watermark = 0;
+  std::int64_t _flushed_end = 0;
+
+  std::int64_t _election_deadline_ms = 0;  // voters without a leader: start an election
+  // Elections: the votes asked for in this round (correlation id -> voter) and the answers.
+  std::map<std::int32_t, std::int32_t> _vote_requests;
+  std::map<std::int32_t, bool> _votes;
+  bool _backing_off = false;  // a lost election waits out its backoff
+  std::int32_t _leader_hint = -1;  // a leader of this epoch that voters named in this round
+
+  // Follower / observer.
+  InFlightFetch _fetch;
+  std::int64_t _next_fetch_ms = 0;
+  std::int64_t _fetch_deadline_ms = 0;  // fetch.timeout.ms without a good answer from the leader
+  bool _fetched_from_leader = false;    // KIP-996: a follower that hears its leader refuses pre-votes
+
+  // Leader.
+  std::map<std::int32_t, ReplicaProgress> _progress;  // voters (and observers that fetched)
+  std::int64_t _epoch_start_offset = 0;
+  std::int64_t _check_quorum_deadline_ms = 0;
+  std::vector<ParkedFetch> _parked;
+
+  Ready _ready;
+  std::int32_t _next_correlation = 1;
+};
+
+}  // namespace keel::raft

@@ -1,0 +1,115 @@
+#pragma once
+// The KRaft RPCs the quorum core exchanges, as plain structs that mirror Kafka's schemas
+// (message/VoteRequest.json, BeginQuorumEpoch*, EndQuorumEpoch*, FetchRequest/Response.json
+// with the KRaft fields). Only the one partition of __cluster_metadata is carried, so the
+// Topics/Partitions nesting of the wire schemas is flattened; mapping to the codec is a later
+// step. Fields that are not on the wire say so.
+
+#include <cstdint>
+#include <variant>
+#include <vector>
+
+namespace keel::raft {
+
+/// Kafka error codes the quorum uses (message/../errors.tsv).
+namespace errors {
+inline constexpr std::int16_t kNone = 0;
+inline constexpr std::int16_t kNotLeaderOrFollower = 6;
+inline constexpr std::int16_t kFencedLeaderEpoch = 74;
+inline constexpr std::int16_t kUnknownLeaderEpoch = 75;
+inline constexpr std::int16_t kInconsistentVoterSet = 94;
+}  // namespace errors
+
+/// One entry of the metadata log. In storage this is a record of a RecordBatch v2 whose
+/// partitionLeaderEpoch is `epoch`; `control` marks Raft's own records (LeaderChangeMessage).
+struct LogEntry {
+  std::int64_t offset = 0;
+  std::int32_t epoch = 0;
+  bool control = false;
+  std::vector<std::uint8_t> value;
+  bool operator==(const LogEntry&) const = default;
+};
+
+/// VoteRequest (API 52). `pre_vote` is KIP-996's PreVote field (VoteRequest v2 in Kafka 4):
+/// a pre-vote asks "would you vote for me at candidate_epoch?" without anyone bumping an epoch.
+struct VoteRequest {
+  std::int32_t candidate_epoch = 0;
+  std::int32_t candidate_id = -1;
+  std::int32_t last_offset_epoch = 0;  // epoch of the last entry of the candidate's log
+  std::int64_t last_offset = 0;        // the candidate's log end offset
+  bool pre_vote = false;
+};
+
+struct VoteResponse {
+  std::int16_t error_code = errors::kNone;
+  std::int32_t leader_id = -1;  // the responder's known leader, -1 if unknown
+  std::int32_t leader_epoch = 0;  // the responder's epoch
+  bool vote_granted = false;
+};
+
+/// BeginQuorumEpochRequest (API 53): a new leader announces itself to the voters.
+struct BeginQuorumEpochRequest {
+  std::int32_t leader_id = -1;
+  std::int32_t leader_epoch = 0;
+};
+
+struct BeginQuorumEpochResponse {
+  std::int16_t error_code = errors::kNone;
+  std::int32_t leader_id = -1;
+  std::int32_t leader_epoch = 0;
+};
+
+/// EndQuorumEpochRequest (API 54): a resigning leader asks the voters to elect a successor,
+/// the most caught-up first.
+struct EndQuorumEpochRequest {
+  std::int32_t leader_id = -1;
+  std::int32_t leader_epoch = 0;
+  std::vector<std::int32_t> preferred_successors;
+};
+
+struct EndQuorumEpochResponse {
+  std::int16_t error_code = errors::kNone;
+  std::int32_t leader_id = -1;
+  std::int32_t leader_epoch = 0;
+};
+
+/// FetchRequest (API 1) as KRaft uses it: ReplicaState.ReplicaId, CurrentLeaderEpoch,
+/// FetchOffset, LastFetchedEpoch, MaxWaitMs.
+struct FetchRequest {
+  std::int32_t replica_id = -1;
+  std::int32_t current_leader_epoch = 0;
+  std::int64_t fetch_offset = 0;
+  std::int32_t last_fetched_epoch = 0;  // epoch of the entry before fetch_offset, 0 if none
+  std::int32_t max_wait_ms = 0;
+};
+
+/// FetchResponse: records, or DivergingEpoch (truncate to it and fetch again), the leader's
+/// HighWatermark and CurrentLeader. SnapshotId is reserved for FetchSnapshot (KIP-630).
+struct FetchResponse {
+  struct EpochEndOffset {
+    std::int32_t epoch = -1;
+    std::int64_t end_offset = -1;
+  };
+  std::int16_t error_code = errors::kNone;
+  std::int64_t high_watermark = -1;
+  EpochEndOffset diverging_epoch;     // epoch -1: none
+  std::int32_t current_leader_id = -1;
+  std::int32_t current_leader_epoch = 0;
+  std::vector<LogEntry> records;  // consecutive entries from the request's fetch_offset
+};
+
+using RaftMessage =
+    std::variant<VoteRequest, VoteResponse, BeginQuorumEpochRequest, BeginQuorumEpochResponse,
+                 EndQuorumEpochRequest, EndQuorumEpochResponse, FetchRequest, FetchResponse>;
+
+/// A message with its addressing. `correlation_id` is the request header's: a response
+/// carries the id of the request it answers, and the core ignores responses it is not
+/// waiting for (duplicates, late answers to requests it has given up on).
+struct Envelope {
+  std::int32_t from = -1;
+  std::int32_t to = -1;
+  std::int32_t correlation_id = 0;
+  RaftMessage message;
+};
+
+}  // namespace keel::raft

@@ -1,0 +1,526 @@
+#include "simulator.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <sstream>
+#include <vector>
+
+#include "keel/raft/quorum.h"
+
+namespace keel::raft::sim {
+namespace {
+
+/// splitmix64: small, fast, and the same on every platform (std distributions are not).
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed) : _state(seed) {}
+  std::uint64_t next() {
+    std::uint64_t z = (_state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  std::int64_t range(std::int64_t lo, std::int64_t hi) {  // [lo, hi]
+    return lo + static_cast<std::int64_t>(next() % static_cast<std::uint64_t>(hi - lo + 1));
+  }
+  bool chance(double p) { return static_cast<double>(next() >> 11) * 0x1.0p-53 < p; }
+
+ private:
+  std::uint64_t _state;
+};
+
+std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
+  h ^= v + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
+  return h * 0xFF51AFD7ED558CCDULL;
+}
+
+/// Shared by every node's log: the log-matching check and the first failure seen.
+struct Checker {
+  std::map<std::pair<std::int64_t, std::int32_t>, std::uint64_t> prefix_by_offset_epoch;
+  std::string failure;
+  void fail(const std::string& what) {
+    if (failure.empty()) failure = what;
+  }
+};
+
+/// The in-memory log with a running hash of each prefix, so log matching (same offset and
+/// epoch => same prefix) is checked on every append in O(1); truncations are remembered so
+/// the committed-prefix check re-reads what changed.
+class CheckedLog : public MemoryRaftLog {
+ public:
+  CheckedLog(int node, Checker& checker) : _node(node), _checker(checker) {}
+  void append(const std::vector<LogEntry>& entries) override {
+    auto expected = end_offset();
+    for (const auto& entry : entries) {
+      if (entry.offset != expected++) {
+        _checker.fail("node " + std::to_string(_node) + " appended offset " +
+                      std::to_string(entry.offset) + " at log end " + std::to_string(end_offset()));
+      }
+      std::uint64_t h = _hashes.empty() ? 0 : _hashes.back();
+      h = mix(h, static_cast<std::uint64_t>(entry.epoch));
+      h = mix(h, entry.control ? 1 : 2);
+      for (auto byte : entry.value) h = mix(h, byte);
+      _hashes.push_back(h);
+      auto [it, inserted] = _checker.prefix_by_offset_epoch.emplace(
+          std::pair{entry.offset, entry.epoch}, h);
+      if (!inserted && it->second != h) {
+        _checker.fail("log matching: node " + std::to_string(_node) + " has offset " +
+                      std::to_string(entry.offset) + " epoch " + std::to_string(entry.epoch) +
+                      " with a prefix other nodes do not have");
+      }
+    }
+    MemoryRaftLog::append(entries);
+  }
+  void truncate_to(std::int64_t end) override {
+    if (end < end_offset()) _lowest_truncation = std::min(_lowest_truncation, end);
+    MemoryRaftLog::truncate_to(end);
+    _hashes.resize(static_cast<std::size_t>(end_offset()));
+  }
+  /// The lowest offset truncated since the last call (INT64_MAX if none).
+  std::int64_t take_lowest_truncation() {
+    return std::exchange(_lowest_truncation, INT64_MAX);
+  }
+
+ private:
+  int _node;
+  Checker& _checker;
+  std::vector<std::uint64_t> _hashes;
+  std::int64_t _lowest_truncation = INT64_MAX;
+};
+
+struct Node {
+  int id = 0;
+  bool alive = true;
+  std::unique_ptr<CheckedLog> log;
+  QuorumStateRecord durable;  // the quorum-state file
+  std::unique_ptr<QuorumReplica> core;
+  int incarnation = 0;
+  std::int64_t last_high_watermark = 0;  // this incarnation
+  std::int64_t verified = 0;             // committed prefix checked up to here
+  std::uint64_t tick_generation = 0;
+  std::int64_t disk_free_ms = 0;  // Ready handling is FIFO per node
+};
+
+enum class EventKind { deliver, tick, persist, propose, fault };
+
+struct Event {
+  std::int64_t time = 0;
+  std::uint64_t seq = 0;
+  EventKind kind = EventKind::tick;
+  int node = -1;
+  int incarnation = 0;
+  std::uint64_t generation = 0;
+  Envelope envelope;
+  Ready ready;
+  static Event at(std::int64_t time, EventKind kind, int node = -1, int incarnation = 0,
+                  std::uint64_t generation = 0) {
+    Event event;
+    event.time = time;
+    event.kind = kind;
+    event.node = node;
+    event.incarnation = incarnation;
+    event.generation = generation;
+    return event;
+  }
+  bool operator>(const Event& other) const {
+    return std::tie(time, seq) > std::tie(other.time, other.seq);
+  }
+};
+
+std::string describe(const Envelope& e) {
+  std::ostringstream out;
+  out << e.from << "->" << e.to << " #" << e.correlation_id << " ";
+  std::visit(
+      [&](const auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, VoteRequest>) {
+          out << (m.pre_vote ? "PreVote" : "Vote") << "Req epoch=" << m.candidate_epoch
+              << " last=" << m.last_offset << "/" << m.last_offset_epoch;
+        } else if constexpr (std::is_same_v<T, VoteResponse>) {
+          out << "VoteResp err=" << m.error_code << " granted=" << m.vote_granted
+              << " epoch=" << m.leader_epoch << " leader=" << m.leader_id;
+        } else if constexpr (std::is_same_v<T, BeginQuorumEpochRequest>) {
+          out << "BeginEpochReq epoch=" << m.leader_epoch;
+        } else if constexpr (std::is_same_v<T, BeginQuorumEpochResponse>) {
+          out << "BeginEpochResp err=" << m.error_code << " epoch=" << m.leader_epoch;
+        } else if constexpr (std::is_same_v<T, EndQuorumEpochRequest>) {
+          out << "EndEpochReq epoch=" << m.leader_epoch;
+        } else if constexpr (std::is_same_v<T, EndQuorumEpochResponse>) {
+          out << "EndEpochResp epoch=" << m.leader_epoch;
+        } else if constexpr (std::is_same_v<T, FetchRequest>) {
+          out << "FetchReq epoch=" << m.current_leader_epoch << " offset=" << m.fetch_offset
+              << " last_epoch=" << m.last_fetched_epoch;
+        } else {
+          out << "FetchResp err=" << m.error_code << " epoch=" << m.current_leader_epoch
+              << " leader=" << m.current_leader_id << " hw=" << m.high_watermark
+              << " records=" << m.records.size() << " diverging=" << m.diverging_epoch.epoch
+              << "/" << m.diverging_epoch.end_offset;
+        }
+      },
+      e.message);
+  return out.str();
+}
+
+class Simulation {
+ public:
+  explicit Simulation(const SimOptions& options) : _options(options), _rng(options.seed) {
+    int voters = options.voters > 0 ? options.voters : (_rng.chance(0.5) ? 3 : 5);
+    _config.election_timeout_ms = 1000;
+    _config.fetch_timeout_ms = 2000;
+    _config.election_backoff_max_ms = 1000;
+    _config.request_timeout_ms = 2000;
+    _config.retry_backoff_ms = 50;
+    _config.fetch_max_wait_ms = 500;
+    _config.fetch_max_entries = static_cast<std::size_t>(_rng.range(1, 16));
+    for (int id = 1; id <= voters; ++id) _config.voters.push_back(id);
+    _drop = static_cast<double>(_rng.range(0, 15)) / 100.0;
+    _duplicate = static_cast<double>(_rng.range(0, 10)) / 100.0;
+    _max_delay_ms = _rng.range(1, 60);
+    _max_disk_ms = _rng.range(0, 5);
+    int count = voters + options.observers;
+    _blocked.assign(static_cast<std::size_t>(count + 1), std::vector<bool>(count + 1, false));
+    for (int id = 1; id <= count; ++id) {
+      auto node = std::make_unique<Node>();
+      node->id = id;
+      node->log = std::make_unique<CheckedLog>(id, _checker);
+      _nodes.push_back(std::move(node));
+    }
+    for (auto& node : _nodes) start(*node);
+    schedule_propose();
+    schedule_fault();
+    trace("seed " + std::to_string(options.seed) + ": " + std::to_string(voters) +
+          " voters, " + std::to_string(options.observers) + " observers, drop " +
+          std::to_string(_drop) + ", duplicate " + std::to_string(_duplicate) + ", delay <= " +
+          std::to_string(_max_delay_ms) + " ms, disk <= " + std::to_string(_max_disk_ms) +
+          " ms, fetch max entries " + std::to_string(_config.fetch_max_entries));
+  }
+
+  SimResult run() {
+    SimResult result;
+    std::int64_t heal_at = _options.chaos_ms;
+    bool healed = false;
+    std::int64_t deadline = heal_at + _options.liveness_bound_ms;
+    while (!_queue.empty()) {
+      auto event = _queue.top();
+      _queue.pop();
+      if (!healed && event.time >= heal_at) {
+        _now = heal_at;
+        heal();
+        healed = true;
+        _heal_proposals_from = _next_value;
+      }
+      _now = event.time;
+      if (_now > deadline) {
+        fail("liveness: no leader committed a new entry on every node within " +
+             std::to_string(_options.liveness_bound_ms) + " ms after the faults healed");
+        break;
+      }
+      ++_steps;
+      handle(std::move(event));
+      check();
+      if (!_checker.failure.empty()) break;
+      if (healed && live_after_heal()) {
+        result.heal_to_commit_ms = _now - heal_at;
+        break;
+      }
+    }
+    result.ok = _checker.failure.empty();
+    result.failure = _checker.failure;
+    result.steps = _steps;
+    result.sim_time_ms = _now;
+    result.committed = static_cast<std::int64_t>(_committed.size());
+    result.elections = static_cast<int>(_leaders_by_epoch.size());
+    result.crashes = _crashes;
+    return result;
+  }
+
+ private:
+  // ---- events ----
+  void push(Event event) {
+    event.seq = _seq++;
+    _queue.push(std::move(event));
+  }
+
+  void handle(Event event) {
+    auto& node = *_nodes[static_cast<std::size_t>(std::max(event.node, 1) - 1)];
+    switch (event.kind) {
+      case EventKind::deliver:
+        if (!node.alive) return;
+        trace("deliver " + describe(event.envelope));
+        node.core->step(event.envelope, _now);
+        after_input(node);
+        break;
+      case EventKind::tick:
+        if (!node.alive || event.generation != node.tick_generation) return;
+        node.core->tick(_now);
+        after_input(node);
+        break;
+      case EventKind::persist:
+        if (!node.alive || event.incarnation != node.incarnation) return;
+        persist(node, event.ready);
+        break;
+      case EventKind::propose:
+        propose();
+        schedule_propose();
+        break;
+      case EventKind::fault:
+        if (_now < _options.chaos_ms) inject_fault();
+        schedule_fault();
+        break;
+    }
+  }
+
+  void start(Node& node) {
+    node.alive = true;
+    ++node.incarnation;
+    node.last_high_watermark = 0;
+    node.verified = 0;
+    node.log->take_lowest_truncation();
+    node.core = std::make_unique<QuorumReplica>(
+        node_config(node.id), *node.log, node.durable, [this] { return _rng.next(); }, _now);
+    trace("start node " + std::to_string(node.id) + " epoch " +
+          std::to_string(node.durable.leader_epoch) + " log end " +
+          std::to_string(node.log->end_offset()));
+    after_input(node);
+  }
+
+  QuorumConfig node_config(int id) const {
+    auto config = _config;
+    config.node_id = id;
+    return config;
+  }
+
+  /// After any input: hand the Ready to the (simulated) disk, and rearm the node's timer.
+  void after_input(Node& node) {
+    auto ready = node.core->take_ready();
+    if (!ready.empty()) {
+      auto at = std::max(_now + _rng.range(0, _max_disk_ms), node.disk_free_ms);
+      node.disk_free_ms = at;
+      if (at == _now && _max_disk_ms == 0) {
+        persist(node, ready);
+        return;  // persist rearmed the timer
+      }
+      auto event = Event::at(at, EventKind::persist, node.id, node.incarnation);
+      event.ready = std::move(ready);
+      push(std::move(event));
+    }
+    auto deadline = std::max(node.core->next_deadline_ms(), _now + 1);
+    push(Event::at(deadline, EventKind::tick, node.id, node.incarnation, ++node.tick_generation));
+  }
+
+  /// The driver's contract: quorum-state first, then the log, then the messages.
+  void persist(Node& node, const Ready& ready) {
+    if (ready.quorum_state) node.durable = *ready.quorum_state;
+    if (ready.flush_log_to >= 0) node.log->flush(ready.flush_log_to);
+    for (const auto& message : ready.messages) send(message);
+    if (ready.flush_log_to >= 0) node.core->on_log_flushed(ready.flush_log_to, _now);
+    after_input(node);
+  }
+
+  void send(const Envelope& envelope) {
+    if (_blocked[static_cast<std::size_t>(envelope.from)][static_cast<std::size_t>(envelope.to)] ||
+        _rng.chance(_drop)) {
+      trace("drop " + describe(envelope));
+      return;
+    }
+    int copies = _rng.chance(_duplicate) ? 2 : 1;
+    for (int i = 0; i < copies; ++i) {
+      auto event = Event::at(_now + _rng.range(0, _max_delay_ms), EventKind::deliver, envelope.to);
+      event.envelope = envelope;
+      push(std::move(event));
+    }
+  }
+
+  void propose() {
+    std::vector<Node*> leaders;
+    for (auto& node : _nodes) {
+      if (node->alive && node->core->role() == Role::leader) leaders.push_back(node.get());
+    }
+    if (leaders.empty()) return;
+    auto& leader = *leaders[_rng.next() % leaders.size()];
+    auto value = _next_value++;
+    std::vector<std::uint8_t> bytes;
+    for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
+    auto offset = leader.core->propose({bytes}, _now);
+    if (offset) {
+      trace("propose " + std::to_string(value) + " at node " + std::to_string(leader.id) +
+            " offset " + std::to_string(*offset));
+      _proposed_offset[value] = *offset;
+    }
+    after_input(leader);
+  }
+
+  void schedule_propose() { push(Event::at(_now + _rng.range(20, 400), EventKind::propose)); }
+  void schedule_fault() { push(Event::at(_now + _rng.range(100, 1500), EventKind::fault)); }
+
+  void inject_fault() {
+    auto& node = *_nodes[_rng.next() % _nodes.size()];
+    switch (_rng.range(0, 5)) {
+      case 0:
+      case 1:
+        if (node.alive) {
+          crash(node);
+        } else {
+          start(node);
+        }
+        break;
+      case 2: {  // symmetric partition: a random side against the rest
+        std::vector<bool> side(_nodes.size() + 1);
+        for (auto& n : _nodes) side[static_cast<std::size_t>(n->id)] = _rng.chance(0.5);
+        for (auto& a : _nodes) {
+          for (auto& b : _nodes) {
+            if (side[static_cast<std::size_t>(a->id)] != side[static_cast<std::size_t>(b->id)]) {
+              _blocked[static_cast<std::size_t>(a->id)][static_cast<std::size_t>(b->id)] = true;
+            }
+          }
+        }
+        trace("partition");
+        break;
+      }
+      case 3: {  // one-way: `node` cannot reach another
+        auto& other = *_nodes[_rng.next() % _nodes.size()];
+        _blocked[static_cast<std::size_t>(node.id)][static_cast<std::size_t>(other.id)] = true;
+        trace("block " + std::to_string(node.id) + "->" + std::to_string(other.id));
+        break;
+      }
+      default:
+        for (auto& row : _blocked) std::fill(row.begin(), row.end(), false);
+        trace("heal network");
+        break;
+    }
+  }
+
+  void crash(Node& node) {
+    trace("crash node " + std::to_string(node.id));
+    ++_crashes;
+    node.alive = false;
+    node.core.reset();
+    node.log->truncate_to(node.log->flushed_end());  // the page cache is gone
+  }
+
+  void heal() {
+    trace("heal everything");
+    for (auto& row : _blocked) std::fill(row.begin(), row.end(), false);
+    _drop = 0;
+    _duplicate = 0;
+    for (auto& node : _nodes) {
+      if (!node->alive) start(*node);
+    }
+  }
+
+  // ---- invariants ----
+  void fail(const std::string& what) {
+    _checker.fail(what);
+  }
+
+  void check() {
+    for (auto& node : _nodes) {
+      if (!node->alive) continue;
+      auto& core = *node->core;
+      if (core.role() == Role::leader) {
+        auto [it, inserted] = _leaders_by_epoch.emplace(core.epoch(), node->id);
+        if (!inserted && it->second != node->id) {
+          fail("two leaders in epoch " + std::to_string(core.epoch()) + ": nodes " +
+               std::to_string(it->second) + " and " + std::to_string(node->id));
+        }
+      }
+      auto hw = core.high_watermark();
+      if (hw < node->last_high_watermark) {
+        fail("node " + std::to_string(node->id) + " high watermark moved back from " +
+             std::to_string(node->last_high_watermark) + " to " + std::to_string(hw));
+      }
+      node->last_high_watermark = hw;
+      node->verified = std::min(node->verified, node->log->take_lowest_truncation());
+      check_committed_prefix(*node, hw);
+    }
+  }
+
+  /// Everything below a node's high watermark is in its log and equals what every other node
+  /// committed there: the prefix it applies is the same everywhere and never changes.
+  void check_committed_prefix(Node& node, std::int64_t hw) {
+    const auto& entries = node.log->entries();
+    for (auto offset = node.verified; offset < hw; ++offset) {
+      if (offset >= static_cast<std::int64_t>(entries.size())) {
+        fail("node " + std::to_string(node.id) + " reports offset " + std::to_string(offset) +
+             " committed but its log ends at " + std::to_string(entries.size()));
+        return;
+      }
+      const auto& entry = entries[static_cast<std::size_t>(offset)];
+      if (offset < static_cast<std::int64_t>(_committed.size())) {
+        if (!(_committed[static_cast<std::size_t>(offset)] == entry)) {
+          fail("committed entry at offset " + std::to_string(offset) + " differs on node " +
+               std::to_string(node.id) + " (epoch " + std::to_string(entry.epoch) + " vs " +
+               std::to_string(_committed[static_cast<std::size_t>(offset)].epoch) + ")");
+          return;
+        }
+      } else {
+        _committed.push_back(entry);
+      }
+    }
+    node.verified = std::max(node.verified, hw);
+  }
+
+  /// Liveness: a value proposed after healing is committed and every node has it.
+  bool live_after_heal() const {
+    for (const auto& [value, offset] : _proposed_offset) {
+      if (value < _heal_proposals_from || offset >= static_cast<std::int64_t>(_committed.size())) {
+        continue;
+      }
+      const auto& entry = _committed[static_cast<std::size_t>(offset)];
+      std::uint64_t committed_value = 0;
+      for (std::size_t i = 0; i < entry.value.size() && i < 8; ++i) {
+        committed_value |= static_cast<std::uint64_t>(entry.value[i]) << (8 * i);
+      }
+      if (entry.control || committed_value != value) continue;
+      bool everywhere = true;
+      for (const auto& node : _nodes) everywhere &= node->core->high_watermark() > offset;
+      if (everywhere) return true;
+    }
+    return false;
+  }
+
+  void trace(const std::string& line) {
+    if (_options.verbose) std::printf("[%8lld ms] %s\n", static_cast<long long>(_now), line.c_str());
+  }
+
+  SimOptions _options;
+  Rng _rng;
+  QuorumConfig _config;
+  double _drop = 0;
+  double _duplicate = 0;
+  std::int64_t _max_delay_ms = 1;
+  std::int64_t _max_disk_ms = 0;
+  std::vector<std::vector<bool>> _blocked;  // [from][to]
+  std::vector<std::unique_ptr<Node>> _nodes;
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> _queue;
+  std::uint64_t _seq = 0;
+  std::int64_t _now = 0;
+  std::uint64_t _steps = 0;
+  int _crashes = 0;
+  Checker _checker;
+  std::map<std::int32_t, int> _leaders_by_epoch;
+  std::vector<LogEntry> _committed;  // the committed prefix, as first reported
+  std::uint64_t _next_value = 1;
+  std::uint64_t _heal_proposals_from = UINT64_MAX;
+  std::map<std::uint64_t, std::int64_t> _proposed_offset;
+};
+
+}  // namespace
+
+SimResult run_simulation(const SimOptions& options) {
+  Simulation simulation(options);
+  auto result = simulation.run();
+  if (!result.ok) {
+    result.failure = "seed " + std::to_string(options.seed) + " failed at step " +
+                     std::to_string(result.steps) + " (" + std::to_string(result.sim_time_ms) +
+                     " ms simulated): " + result.failure + "\n  replay: raft_sim --seed " +
+                     std::to_string(options.seed) + " --verbose";
+  }
+  return result;
+}
+
+}  // namespace keel::raft::sim

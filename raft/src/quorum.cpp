@@ -1,0 +1,650 @@
+#include "keel/raft/quorum.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace keel::raft {
+
+std::string_view role_name(Role role) {
+  switch (role) {
+    case Role::unattached: return "unattached";
+    case Role::prospective: return "prospective";
+    case Role::candidate: return "candidate";
+    case Role::leader: return "leader";
+    case Role::follower: return "follower";
+    case Role::resigned: return "resigned";
+  }
+  return "?";
+}
+
+std::int64_t majority_end_offset(std::vector<std::int64_t> end_offsets) {
+  if (end_offsets.empty()) return -1;
+  std::sort(end_offsets.begin(), end_offsets.end(), std::greater<>());
+  return end_offsets[end_offsets.size() / 2];
+}
+
+QuorumReplica::QuorumReplica(QuorumConfig config, RaftLog& log, QuorumStateRecord durable,
+                             std::function<std::uint64_t()> random, std::int64_t now_ms)
+    : _config(std::move(config)), _log(log), _random(std::move(random)) {
+  _is_voter = voter(_config.node_id);
+  _persisted = durable;
+  _epoch = durable.leader_epoch;
+  _leader_id = durable.leader_id;
+  _voted_id = durable.voted_id;
+  _flushed_end = _log.end_offset();  // what survived the restart is durable
+  // Start correlation ids at a random point so answers to a previous incarnation's requests
+  // are not taken for answers to ours.
+  _next_correlation = static_cast<std::int32_t>(_random() % 1'000'000'000) + 1;
+  if (_leader_id == _config.node_id) {
+    // A leader that restarts does not know what it had committed: it resigns (as Kafka does).
+    _role = Role::resigned;
+    _election_deadline_ms = now_ms + random_election_timeout();
+  } else if (_leader_id >= 0) {
+    become_follower(_epoch, _leader_id, now_ms);
+  } else {
+    become_unattached(_epoch, now_ms);
+  }
+}
+
+// ---- inputs ----------------------------------------------------------------------------
+
+void QuorumReplica::step(const Envelope& envelope, std::int64_t now_ms) {
+  std::visit(
+      [&](const auto& message) {
+        using T = std::decay_t<decltype(message)>;
+        if constexpr (std::is_same_v<T, VoteRequest>) on_vote_request(envelope, message, now_ms);
+        if constexpr (std::is_same_v<T, VoteResponse>) on_vote_response(envelope, message, now_ms);
+        if constexpr (std::is_same_v<T, BeginQuorumEpochRequest>) {
+          on_begin_epoch(envelope, message, now_ms);
+        }
+        if constexpr (std::is_same_v<T, BeginQuorumEpochResponse>) {
+          on_begin_epoch_response(envelope, message, now_ms);
+        }
+        if constexpr (std::is_same_v<T, EndQuorumEpochRequest>) {
+          on_end_epoch(envelope, message, now_ms);
+        }
+        if constexpr (std::is_same_v<T, EndQuorumEpochResponse>) {
+          observe_epoch(message.leader_epoch, message.leader_id, now_ms);
+        }
+        if constexpr (std::is_same_v<T, FetchRequest>) on_fetch_request(envelope, message, now_ms);
+        if constexpr (std::is_same_v<T, FetchResponse>) {
+          on_fetch_response(envelope, message, now_ms);
+        }
+      },
+      envelope.message);
+}
+
+void QuorumReplica::tick(std::int64_t now) {
+  switch (_role) {
+    case Role::unattached:
+      if (!_is_voter) {
+        maybe_send_fetch(now);
+      } else if (now >= _election_deadline_ms) {
+        become_prospective(now);
+      }
+      break;
+    case Role::prospective:
+    case Role::candidate:
+    case Role::resigned:
+      // An election that timed out, or lost and waited out its backoff, starts over with a
+      // pre-vote round: the epoch is bumped only once a majority would vote (KIP-996).
+      if (now >= _election_deadline_ms) become_prospective(now);
+      break;
+    case Role::follower:
+      if (now >= _fetch_deadline_ms) {
+        if (_is_voter) {
+          become_prospective(now);
+        } else {
+          become_unattached(_epoch, now);
+        }
+      } else {
+        maybe_send_fetch(now);
+      }
+      break;
+    case Role::leader:
+      if (now >= _check_quorum_deadline_ms) {
+        resign(now);
+        break;
+      }
+      complete_parked_fetches(now, /*expired_only=*/true);
+      send_begin_epochs(now);
+      break;
+  }
+}
+
+keel::Result<std::int64_t> QuorumReplica::propose(
+    const std::vector<std::vector<std::uint8_t>>& values, std::int64_t now) {
+  if (_role != Role::leader) {
+    return keel::Fail{keel::Error{"not the leader (role " + std::string(role_name(_role)) +
+                                  ", leader " + std::to_string(_leader_id) + ")"}};
+  }
+  std::vector<LogEntry> entries;
+  auto offset = _log.end_offset();
+  for (const auto& value : values) entries.push_back({offset++, _epoch, false, value});
+  _log.append(entries);
+  _ready.flush_log_to = _log.end_offset();
+  complete_parked_fetches(now, /*expired_only=*/false);
+  return offset - 1;
+}
+
+void QuorumReplica::on_log_flushed(std::int64_t end_offset, std::int64_t now) {
+  _flushed_end = std::max(_flushed_end, std::min(end_offset, _log.end_offset()));
+  if (_role == Role::leader) maybe_advance_high_watermark(now);
+}
+
+Ready QuorumReplica::take_ready() { return std::exchange(_ready, Ready{}); }
+
+std::int64_t QuorumReplica::next_deadline_ms() const {
+  auto fetch_retry = _fetch.correlation_id != 0 ? _fetch.sent_ms + _config.request_timeout_ms
+                                                : _next_fetch_ms;
+  switch (_role) {
+    case Role::unattached:
+      return _is_voter ? _election_deadline_ms : fetch_retry;
+    case Role::prospective:
+    case Role::candidate:
+    case Role::resigned:
+      return _election_deadline_ms;
+    case Role::follower:
+      return std::min(_fetch_deadline_ms, fetch_retry);
+    case Role::leader: {
+      auto deadline = _check_quorum_deadline_ms;
+      for (const auto& parked : _parked) deadline = std::min(deadline, parked.deadline_ms);
+      for (const auto& [id, progress] : _progress) {
+        if (voter(id) && !progress.begin_acked) {
+          deadline = std::min(deadline, progress.begin_sent_ms + _config.request_timeout_ms);
+        }
+      }
+      return deadline;
+    }
+  }
+  return _election_deadline_ms;
+}
+
+// ---- transitions -----------------------------------------------------------------------
+
+void QuorumReplica::set_quorum_state(std::int32_t epoch, std::int32_t leader_id,
+                                     std::int32_t voted_id) {
+  _epoch = epoch;
+  _leader_id = leader_id;
+  _voted_id = voted_id;
+  QuorumStateRecord record{leader_id, epoch, voted_id};
+  if (record != _persisted) {
+    _persisted = record;
+    _ready.quorum_state = record;
+  }
+}
+
+void QuorumReplica::set_role(Role role) {
+  auto parked = std::exchange(_parked, {});
+  bool was_leader = _role == Role::leader;
+  _role = role;
+  _fetch = InFlightFetch{};
+  _vote_requests.clear();
+  _votes.clear();
+  _backing_off = false;
+  _leader_hint = -1;
+  if (!was_leader) return;
+  _progress.clear();
+  // Parked fetches learn at once that this replica no longer leads.
+  for (const auto& fetch : parked) {
+    const auto& request = std::get<FetchRequest>(fetch.request.message);
+    reply(fetch.request, not_leader_response(request));
+  }
+}
+
+void QuorumReplica::become_unattached(std::int32_t epoch, std::int64_t now) {
+  if (epoch > _epoch) {
+    set_quorum_state(epoch, -1, -1);
+  } else {
+    set_quorum_state(_epoch, _leader_id, _voted_id);
+  }
+  set_role(Role::unattached);
+  _election_deadline_ms = now + random_election_timeout();
+  _next_fetch_ms = now;
+}
+
+void QuorumReplica::become_follower(std::int32_t epoch, std::int32_t leader_id,
+                                    std::int64_t now) {
+  set_quorum_state(epoch, leader_id, epoch > _epoch ? -1 : _voted_id);
+  set_role(Role::follower);
+  _fetched_from_leader = false;
+  _fetch_deadline_ms = now + _config.fetch_timeout_ms;
+  send_fetch(now);
+}
+
+void QuorumReplica::become_prospective(std::int64_t now) {
+  set_role(Role::prospective);
+  _election_deadline_ms = now + random_election_timeout();
+  _votes[_config.node_id] = true;
+  if (_votes.size() >= majority()) {
+    become_candidate(now);
+    return;
+  }
+  send_vote_requests(/*pre_vote=*/true, now);
+}
+
+void QuorumReplica::become_candidate(std::int64_t now) {
+  set_quorum_state(_epoch + 1, -1, _config.node_id);
+  set_role(Role::candidate);
+  _election_deadline_ms = now + random_election_timeout();
+  _votes[_config.node_id] = true;
+  if (_votes.size() >= majority()) {
+    become_leader(now);
+    return;
+  }
+  send_vote_requests(/*pre_vote=*/false, now);
+}
+
+void QuorumReplica::become_leader(std::int64_t now) {
+  set_quorum_state(_epoch, _config.node_id, _voted_id);
+  set_role(Role::leader);
+  for (auto id : _config.voters) {
+    if (id != _config.node_id) _progress[id] = ReplicaProgress{};
+  }
+  // KRaft's rule: the high watermark moves only once an entry of the leader's own epoch is
+  // committed, so the new leader starts its epoch with a LeaderChange control entry.
+  _epoch_start_offset = _log.end_offset();
+  auto id = static_cast<std::uint32_t>(_config.node_id);
+  _log.append({{_epoch_start_offset, _epoch, true,
+                {static_cast<std::uint8_t>(id >> 24), static_cast<std::uint8_t>(id >> 16),
+                 static_cast<std::uint8_t>(id >> 8), static_cast<std::uint8_t>(id)}}});
+  _ready.flush_log_to = _log.end_offset();
+  _check_quorum_deadline_ms = now + _config.fetch_timeout_ms * 3 / 2;
+  send_begin_epochs(now);
+}
+
+void QuorumReplica::resign(std::int64_t now) {
+  // The most caught-up voters first: they are the ones that can win.
+  std::vector<std::pair<std::int64_t, std::int32_t>> by_progress;
+  for (const auto& [id, progress] : _progress) {
+    if (voter(id)) by_progress.emplace_back(progress.end_offset, id);
+  }
+  std::sort(by_progress.begin(), by_progress.end(), std::greater<>());
+  EndQuorumEpochRequest request{_config.node_id, _epoch, {}};
+  for (const auto& entry : by_progress) request.preferred_successors.push_back(entry.second);
+  set_role(Role::resigned);
+  _election_deadline_ms = now + random_election_timeout();
+  for (auto id : request.preferred_successors) send(id, next_correlation_id(), request);
+}
+
+void QuorumReplica::observe_epoch(std::int32_t epoch, std::int32_t leader_id,
+                                  std::int64_t now) {
+  bool other_leader = leader_id >= 0 && leader_id != _config.node_id;
+  if (epoch > _epoch) {
+    if (other_leader) {
+      become_follower(epoch, leader_id, now);
+    } else {
+      become_unattached(epoch, now);
+    }
+    return;
+  }
+  bool seeking = _role == Role::unattached || _role == Role::prospective ||
+                 _role == Role::candidate;
+  // A prospective that gave up on this epoch's leader does not go back to it on hearsay:
+  // voters that still follow it (and say so) would otherwise keep the quorum leaderless.
+  bool given_up_on = _role == Role::prospective && leader_id == _leader_id;
+  if (epoch == _epoch && other_leader && seeking && !given_up_on) {
+    become_follower(epoch, leader_id, now);
+  }
+}
+
+// ---- votes ------------------------------------------------------------------------------
+
+bool QuorumReplica::log_up_to_date(std::int32_t last_epoch, std::int64_t end_offset) const {
+  return std::pair{last_epoch, end_offset} >= std::pair{_log.last_epoch(), _log.end_offset()};
+}
+
+bool QuorumReplica::can_grant_vote(const VoteRequest& request) const {
+  bool up_to_date = log_up_to_date(request.last_offset_epoch, request.last_offset);
+  if (request.pre_vote) {
+    if (request.candidate_epoch <= _epoch) return false;
+    if (request.candidate_epoch > _epoch + 1) return up_to_date;  // we are behind it
+    if (_role == Role::leader) return false;
+    // KIP-996: a follower that has heard from its leader keeps it.
+    if (_role == Role::follower && _fetched_from_leader) return false;
+    return up_to_date;
+  }
+  // A real vote, in our epoch (a higher one was adopted first). One vote per epoch, none
+  // once the epoch has a leader.
+  if (_leader_id >= 0) return false;
+  if (_voted_id >= 0) return _voted_id == request.candidate_id;
+  return up_to_date;
+}
+
+void QuorumReplica::on_vote_request(const Envelope& envelope, const VoteRequest& request,
+                                    std::int64_t now) {
+  if (!_is_voter || !voter(request.candidate_id)) {
+    reply(envelope, VoteResponse{errors::kInconsistentVoterSet, current_leader(), _epoch, false});
+    return;
+  }
+  if (!request.pre_vote && request.candidate_epoch > _epoch) {
+    become_unattached(request.candidate_epoch, now);
+  }
+  if (request.candidate_epoch < _epoch) {
+    reply(envelope, VoteResponse{errors::kFencedLeaderEpoch, current_leader(), _epoch, false});
+    return;
+  }
+  bool granted = can_grant_vote(request);
+  if (granted && !request.pre_vote) {
+    // Persisted (Ready::quorum_state) before the response leaves.
+    set_quorum_state(_epoch, -1, request.candidate_id);
+    _election_deadline_ms = now + random_election_timeout();
+  }
+  reply(envelope, VoteResponse{errors::kNone, current_leader(), _epoch, granted});
+}
+
+void QuorumReplica::send_vote_requests(bool pre_vote, std::int64_t now) {
+  (void)now;
+  VoteRequest request{pre_vote ? _epoch + 1 : _epoch, _config.node_id, _log.last_epoch(),
+                      _log.end_offset(), pre_vote};
+  for (auto id : _config.voters) {
+    if (id == _config.node_id) continue;
+    auto correlation_id = next_correlation_id();
+    _vote_requests[correlation_id] = id;
+    send(id, correlation_id, request);
+  }
+}
+
+void QuorumReplica::on_vote_response(const Envelope& envelope, const VoteResponse& response,
+                                     std::int64_t now) {
+  auto request = _vote_requests.find(envelope.correlation_id);
+  bool expected = request != _vote_requests.end() && request->second == envelope.from;
+  if (expected) _vote_requests.erase(request);
+  auto role_before = _role;
+  auto epoch_before = _epoch;
+  observe_epoch(response.leader_epoch, response.leader_id, now);
+  if (_role != role_before || _epoch != epoch_before || !expected) return;
+  if (_role != Role::prospective && _role != Role::candidate) return;
+  if (response.leader_epoch == _epoch && response.leader_id >= 0 &&
+      response.leader_id != _config.node_id) {
+    _leader_hint = response.leader_id;
+  }
+  if (_backing_off) return;
+  count_vote(envelope.from, response.error_code == errors::kNone && response.vote_granted, now);
+}
+
+void QuorumReplica::count_vote(std::int32_t voter_id, bool granted, std::int64_t now) {
+  _votes[voter_id] = granted;
+  std::size_t yes = 0;
+  for (const auto& [id, vote] : _votes) yes += vote ? 1 : 0;
+  std::size_t no = _votes.size() - yes;
+  if (yes >= majority()) {
+    if (_role == Role::prospective) {
+      become_candidate(now);
+    } else {
+      become_leader(now);
+    }
+    return;
+  }
+  if (no > _config.voters.size() - majority()) {
+    if (_role == Role::prospective && _leader_hint >= 0) {
+      // The majority still follows a leader of this epoch: try fetching from it again.
+      become_follower(_epoch, _leader_hint, now);
+      return;
+    }
+    // Lost: wait a random backoff, then a new pre-vote round.
+    _backing_off = true;
+    _election_deadline_ms = now + random_backoff();
+  }
+}
+
+// ---- BeginQuorumEpoch / EndQuorumEpoch ---------------------------------------------------
+
+void QuorumReplica::on_begin_epoch(const Envelope& envelope,
+                                   const BeginQuorumEpochRequest& request, std::int64_t now) {
+  if (request.leader_epoch < _epoch) {
+    reply(envelope,
+          BeginQuorumEpochResponse{errors::kFencedLeaderEpoch, current_leader(), _epoch});
+    return;
+  }
+  observe_epoch(request.leader_epoch, request.leader_id, now);
+  reply(envelope, BeginQuorumEpochResponse{errors::kNone, current_leader(), _epoch});
+}
+
+void QuorumReplica::on_begin_epoch_response(const Envelope& envelope,
+                                            const BeginQuorumEpochResponse& response,
+                                            std::int64_t now) {
+  observe_epoch(response.leader_epoch, response.leader_id, now);
+  if (_role != Role::leader || response.leader_epoch != _epoch) return;
+  if (response.error_code != errors::kNone) return;
+  auto progress = _progress.find(envelope.from);
+  if (progress != _progress.end()) progress->second.begin_acked = true;
+}
+
+void QuorumReplica::on_end_epoch(const Envelope& envelope, const EndQuorumEpochRequest& request,
+                                 std::int64_t now) {
+  // A resignation from an epoch we had not seen: that epoch has no leader any more.
+  if (request.leader_epoch > _epoch) become_unattached(request.leader_epoch, now);
+  if (_is_voter && _role == Role::follower && request.leader_epoch == _epoch &&
+      request.leader_id == _leader_id) {
+    // The leader resigned: stand for election after a backoff that grows with our place in
+    // its list of preferred successors (the first goes at once).
+    auto place = std::find(request.preferred_successors.begin(),
+                           request.preferred_successors.end(), _config.node_id) -
+                 request.preferred_successors.begin();
+    become_unattached(_epoch, now);
+    _election_deadline_ms =
+        now + (place == 0 ? 0
+                          : std::min(_config.election_backoff_max_ms,
+                                     _config.retry_backoff_ms << std::min<std::ptrdiff_t>(place, 20)));
+  }
+  reply(envelope, EndQuorumEpochResponse{errors::kNone, current_leader(), _epoch});
+}
+
+// ---- Fetch, leader side ------------------------------------------------------------------
+
+FetchResponse QuorumReplica::not_leader_response(const FetchRequest& request) const {
+  FetchResponse response;
+  response.error_code = request.current_leader_epoch > _epoch   ? errors::kUnknownLeaderEpoch
+                        : request.current_leader_epoch < _epoch ? errors::kFencedLeaderEpoch
+                                                                : errors::kNotLeaderOrFollower;
+  response.current_leader_id = current_leader();
+  response.current_leader_epoch = _epoch;
+  return response;
+}
+
+void QuorumReplica::on_fetch_request(const Envelope& envelope, const FetchRequest& request,
+                                     std::int64_t now) {
+  if (_role != Role::leader || request.current_leader_epoch != _epoch) {
+    reply(envelope, not_leader_response(request));
+    return;
+  }
+  auto& progress = _progress[request.replica_id];
+  if (voter(request.replica_id)) {
+    progress.begin_acked = true;
+    progress.fetched_since_check = true;
+    std::size_t fetched = 1;  // the leader itself
+    for (const auto& [id, p] : _progress) fetched += voter(id) && p.fetched_since_check ? 1 : 0;
+    if (fetched >= majority()) {
+      // check-quorum: a majority heard from in this window; start the next one.
+      for (auto& [id, p] : _progress) p.fetched_since_check = false;
+      _check_quorum_deadline_ms = now + _config.fetch_timeout_ms * 3 / 2;
+    }
+  }
+  auto response = answer_fetch(request, now);
+  bool nothing_new = response.records.empty() && response.diverging_epoch.epoch < 0 &&
+                     response.high_watermark == _progress[request.replica_id].sent_high_watermark;
+  if (nothing_new && request.max_wait_ms > 0) {
+    // Long poll: answer when there is something to send or max wait has passed. A newer
+    // fetch from the same replica replaces an older one (it gave up on it).
+    std::erase_if(_parked, [&](const ParkedFetch& p) { return p.request.from == envelope.from; });
+    _parked.push_back({envelope, now + request.max_wait_ms});
+    return;
+  }
+  _progress[request.replica_id].sent_high_watermark = response.high_watermark;
+  reply(envelope, std::move(response));
+}
+
+FetchResponse QuorumReplica::answer_fetch(const FetchRequest& request, std::int64_t now) {
+  FetchResponse response;
+  response.current_leader_id = _config.node_id;
+  response.current_leader_epoch = _epoch;
+  auto epoch_end = _log.end_offset_for_epoch(request.last_fetched_epoch);
+  if (epoch_end.epoch != request.last_fetched_epoch || request.fetch_offset > epoch_end.offset) {
+    // The follower's log diverges from ours after this epoch's end: it truncates and asks again.
+    response.diverging_epoch = {epoch_end.epoch, epoch_end.offset};
+    response.high_watermark = _high_watermark;
+    return response;
+  }
+  // A validated fetch offset is durable on the follower and matches our log below it.
+  auto& progress = _progress[request.replica_id];
+  progress.end_offset = std::max(progress.end_offset, request.fetch_offset);
+  if (voter(request.replica_id)) maybe_advance_high_watermark(now);
+  response.high_watermark = _high_watermark;
+  response.records = _log.read(request.fetch_offset, _config.fetch_max_entries);
+  return response;
+}
+
+void QuorumReplica::complete_parked_fetches(std::int64_t now, bool expired_only) {
+  std::vector<ParkedFetch> waiting;
+  for (auto& parked : std::exchange(_parked, {})) {
+    if (expired_only && now < parked.deadline_ms) {
+      waiting.push_back(std::move(parked));
+      continue;
+    }
+    const auto& request = std::get<FetchRequest>(parked.request.message);
+    auto response = answer_fetch(request, now);
+    _progress[request.replica_id].sent_high_watermark = response.high_watermark;
+    reply(parked.request, std::move(response));
+  }
+  for (auto& parked : waiting) _parked.push_back(std::move(parked));
+}
+
+void QuorumReplica::maybe_advance_high_watermark(std::int64_t now) {
+  std::vector<std::int64_t> ends;
+  for (auto id : _config.voters) {
+    ends.push_back(id == _config.node_id ? _flushed_end : _progress[id].end_offset);
+  }
+  auto committed = majority_end_offset(std::move(ends));
+  if (committed > _epoch_start_offset && committed > _high_watermark) {
+    _high_watermark = committed;
+    complete_parked_fetches(now, /*expired_only=*/false);
+  }
+}
+
+void QuorumReplica::send_begin_epochs(std::int64_t now) {
+  for (auto& [id, progress] : _progress) {
+    if (!voter(id) || progress.begin_acked) continue;
+    if (progress.begin_sent_ms >= 0 && now < progress.begin_sent_ms + _config.request_timeout_ms) {
+      continue;
+    }
+    progress.begin_sent_ms = now;
+    send(id, next_correlation_id(), BeginQuorumEpochRequest{_config.node_id, _epoch});
+  }
+}
+
+// ---- Fetch, follower side ----------------------------------------------------------------
+
+std::int32_t QuorumReplica::fetch_target() {
+  if (_role == Role::follower) return _leader_id;
+  if (_role != Role::unattached || _is_voter) return -1;
+  // An observer that knows no leader asks any voter, which answers with the leader it knows.
+  std::vector<std::int32_t> others;
+  for (auto id : _config.voters) {
+    if (id != _config.node_id) others.push_back(id);
+  }
+  if (others.empty()) return -1;
+  return others[_random() % others.size()];
+}
+
+void QuorumReplica::send_fetch(std::int64_t now) {
+  auto target = fetch_target();
+  if (target < 0) return;
+  _fetch = InFlightFetch{next_correlation_id(), target, _log.end_offset(), _log.last_epoch(), now};
+  send(target, _fetch.correlation_id,
+       FetchRequest{_config.node_id, _epoch, _fetch.fetch_offset, _fetch.last_fetched_epoch,
+                    _config.fetch_max_wait_ms});
+}
+
+void QuorumReplica::maybe_send_fetch(std::int64_t now) {
+  if (_fetch.correlation_id != 0 && now >= _fetch.sent_ms + _config.request_timeout_ms) {
+    _fetch.correlation_id = 0;  // lost: ask again
+  }
+  if (_fetch.correlation_id == 0 && now >= _next_fetch_ms) send_fetch(now);
+}
+
+void QuorumReplica::on_fetch_response(const Envelope& envelope, const FetchResponse& response,
+                                      std::int64_t now) {
+  if (envelope.correlation_id != _fetch.correlation_id || envelope.from != _fetch.target) {
+    if (response.current_leader_epoch > _epoch) {
+      observe_epoch(response.current_leader_epoch, response.current_leader_id, now);
+    }
+    return;
+  }
+  auto sent = std::exchange(_fetch, InFlightFetch{});
+  auto role_before = _role;
+  auto epoch_before = _epoch;
+  observe_epoch(response.current_leader_epoch, response.current_leader_id, now);
+  if (_role != role_before || _epoch != epoch_before) return;  // moved on (and fetching anew)
+  if (response.error_code != errors::kNone || _role != Role::follower) {
+    // An observer without leader asks again later; a follower retries its leader shortly.
+    _next_fetch_ms = now + (_role == Role::follower ? _config.retry_backoff_ms
+                                                     : _config.election_timeout_ms / 4);
+    return;
+  }
+  _fetched_from_leader = true;
+  _fetch_deadline_ms = now + _config.fetch_timeout_ms;
+  if (response.diverging_epoch.epoch >= 0) {
+    truncate_to_diverging(response.diverging_epoch);
+  } else if (_log.end_offset() == sent.fetch_offset &&
+             _log.last_epoch() == sent.last_fetched_epoch) {
+    append_fetched(response);
+  }
+  send_fetch(now);
+}
+
+void QuorumReplica::truncate_to_diverging(const FetchResponse::EpochEndOffset& diverging) {
+  auto local = _log.end_offset_for_epoch(diverging.epoch);
+  auto end = local.epoch == diverging.epoch ? std::min(local.offset, diverging.end_offset)
+                                            : local.offset;
+  _log.truncate_to(end);
+  _flushed_end = std::min(_flushed_end, _log.end_offset());
+}
+
+void QuorumReplica::append_fetched(const FetchResponse& response) {
+  if (!response.records.empty()) {
+    if (response.records.front().offset != _log.end_offset()) return;
+    _log.append(response.records);
+    _ready.flush_log_to = _log.end_offset();
+  }
+  // Our whole log now matches the leader's (the fetch was validated), so the leader's high
+  // watermark applies to as much of it as we have.
+  auto high_watermark = std::min(response.high_watermark, _log.end_offset());
+  if (high_watermark > _high_watermark) _high_watermark = high_watermark;
+}
+
+// ---- helpers ----------------------------------------------------------------------------
+
+std::int32_t QuorumReplica::current_leader() const {
+  return _role == Role::leader || _role == Role::follower ? _leader_id : -1;
+}
+
+void QuorumReplica::send(std::int32_t to, std::int32_t correlation_id, RaftMessage message) {
+  _ready.messages.push_back(Envelope{_config.node_id, to, correlation_id, std::move(message)});
+}
+
+void QuorumReplica::reply(const Envelope& request, RaftMessage message) {
+  send(request.from, request.correlation_id, std::move(message));
+}
+
+std::int32_t QuorumReplica::next_correlation_id() {
+  if (_next_correlation <= 0) _next_correlation = 1;
+  return _next_correlation++;
+}
+
+std::int64_t QuorumReplica::random_election_timeout() {
+  return _config.election_timeout_ms +
+         static_cast<std::int64_t>(_random() % static_cast<std::uint64_t>(
+                                                   std::max<std::int64_t>(1, _config.election_timeout_ms)));
+}
+
+std::int64_t QuorumReplica::random_backoff() {
+  return static_cast<std::int64_t>(
+      _random() % static_cast<std::uint64_t>(_config.election_backoff_max_ms + 1));
+}
+
+bool QuorumReplica::voter(std::int32_t id) const {
+  return std::find(_config.voters.begin(), _config.voters.end(), id) != _config.voters.end();
+}
+
+}  // namespace keel::raft
