@@ -72,12 +72,11 @@ int main(int argc, char** argv) {
       std::printf("FAIL %s\n", result.failure.c_str());
       if (failures >= 10) break;
     } else if (options.verbose) {
-      std::printf("seed %llu ok: %llu steps, %lld ms simulated, %lld committed, recovery %lld ms\n",
-                  static_cast<unsigned long long>(seed),
-                  static_cast<unsigned long long>(result.steps),
-                  static_cast<long long>(result.sim_time_ms),
-                  static_cast<long long>(result.committed),
-                  static_cast<long long>(result.heal_to_commit_ms));
+      std::printf(
+          "seed %llu ok: %llu steps, %lld ms simulated, %lld committed, recovery %lld ms\n",
+          static_cast<unsigned long long>(seed), static_cast<unsigned long long>(result.steps),
+          static_cast<long long>(result.sim_time_ms), static_cast<long long>(result.committed),
+          static_cast<long long>(result.heal_to_commit_ms));
     }
   }
   auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

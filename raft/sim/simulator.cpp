@@ -65,8 +65,8 @@ class CheckedLog : public MemoryRaftLog {
       h = mix(h, entry.control ? 1 : 2);
       for (auto byte : entry.value) h = mix(h, byte);
       _hashes.push_back(h);
-      auto [it, inserted] = _checker.prefix_by_offset_epoch.emplace(
-          std::pair{entry.offset, entry.epoch}, h);
+      auto [it, inserted] =
+          _checker.prefix_by_offset_epoch.emplace(std::pair{entry.offset, entry.epoch}, h);
       if (!inserted && it->second != h) {
         _checker.fail("log matching: node " + std::to_string(_node) + " has offset " +
                       std::to_string(entry.offset) + " epoch " + std::to_string(entry.epoch) +
@@ -81,9 +81,7 @@ class CheckedLog : public MemoryRaftLog {
     _hashes.resize(static_cast<std::size_t>(end_offset()));
   }
   /// The lowest offset truncated since the last call (INT64_MAX if none).
-  std::int64_t take_lowest_truncation() {
-    return std::exchange(_lowest_truncation, INT64_MAX);
-  }
+  std::int64_t take_lowest_truncation() { return std::exchange(_lowest_truncation, INT64_MAX); }
 
  private:
   int _node;
@@ -105,7 +103,7 @@ struct Node {
   std::int64_t disk_free_ms = 0;  // Ready handling is FIFO per node
 };
 
-enum class EventKind { deliver, tick, persist, propose, fault };
+enum class EventKind { deliver, tick, persist, propose, fault, restart };
 
 struct Event {
   std::int64_t time = 0;
@@ -157,8 +155,8 @@ std::string describe(const Envelope& e) {
         } else {
           out << "FetchResp err=" << m.error_code << " epoch=" << m.current_leader_epoch
               << " leader=" << m.current_leader_id << " hw=" << m.high_watermark
-              << " records=" << m.records.size() << " diverging=" << m.diverging_epoch.epoch
-              << "/" << m.diverging_epoch.end_offset;
+              << " records=" << m.records.size() << " diverging=" << m.diverging_epoch.epoch << "/"
+              << m.diverging_epoch.end_offset;
         }
       },
       e.message);
@@ -181,6 +179,7 @@ class Simulation {
     _duplicate = static_cast<double>(_rng.range(0, 10)) / 100.0;
     _max_delay_ms = _rng.range(1, 60);
     _max_disk_ms = _rng.range(0, 5);
+    _crash_after_vote = _rng.chance(0.5) ? 0.3 : 0.0;
     int count = voters + options.observers;
     _blocked.assign(static_cast<std::size_t>(count + 1), std::vector<bool>(count + 1, false));
     for (int id = 1; id <= count; ++id) {
@@ -192,9 +191,9 @@ class Simulation {
     for (auto& node : _nodes) start(*node);
     schedule_propose();
     schedule_fault();
-    trace("seed " + std::to_string(options.seed) + ": " + std::to_string(voters) +
-          " voters, " + std::to_string(options.observers) + " observers, drop " +
-          std::to_string(_drop) + ", duplicate " + std::to_string(_duplicate) + ", delay <= " +
+    trace("seed " + std::to_string(options.seed) + ": " + std::to_string(voters) + " voters, " +
+          std::to_string(options.observers) + " observers, drop " + std::to_string(_drop) +
+          ", duplicate " + std::to_string(_duplicate) + ", delay <= " +
           std::to_string(_max_delay_ms) + " ms, disk <= " + std::to_string(_max_disk_ms) +
           " ms, fetch max entries " + std::to_string(_config.fetch_max_entries));
   }
@@ -267,6 +266,9 @@ class Simulation {
         propose();
         schedule_propose();
         break;
+      case EventKind::restart:
+        if (!node.alive) start(node);
+        break;
       case EventKind::fault:
         if (_now < _options.chaos_ms) inject_fault();
         schedule_fault();
@@ -316,7 +318,18 @@ class Simulation {
   void persist(Node& node, const Ready& ready) {
     if (ready.quorum_state) node.durable = *ready.quorum_state;
     if (ready.flush_log_to >= 0) node.log->flush(ready.flush_log_to);
-    for (const auto& message : ready.messages) send(message);
+    bool granted_vote = false;
+    for (const auto& message : ready.messages) {
+      send(message);
+      const auto* vote = std::get_if<VoteResponse>(&message.message);
+      granted_vote |= vote && vote->vote_granted;
+    }
+    if (granted_vote && _now < _options.chaos_ms && _rng.chance(_crash_after_vote)) {
+      // A crash point where losing state matters most: right after a vote left.
+      crash(node);
+      push(Event::at(_now + _rng.range(0, 2 * _max_delay_ms), EventKind::restart, node.id));
+      return;
+    }
     if (ready.flush_log_to >= 0) node.core->on_log_flushed(ready.flush_log_to, _now);
     after_input(node);
   }
@@ -355,11 +368,11 @@ class Simulation {
   }
 
   void schedule_propose() { push(Event::at(_now + _rng.range(20, 400), EventKind::propose)); }
-  void schedule_fault() { push(Event::at(_now + _rng.range(100, 1500), EventKind::fault)); }
+  void schedule_fault() { push(Event::at(_now + _rng.range(50, 1000), EventKind::fault)); }
 
   void inject_fault() {
     auto& node = *_nodes[_rng.next() % _nodes.size()];
-    switch (_rng.range(0, 5)) {
+    switch (_rng.range(0, 6)) {
       case 0:
       case 1:
         if (node.alive) {
@@ -368,7 +381,13 @@ class Simulation {
           start(node);
         }
         break;
-      case 2: {  // symmetric partition: a random side against the rest
+      case 2:  // a quick bounce, while its messages are still in flight
+        if (node.alive) {
+          crash(node);
+          push(Event::at(_now + _rng.range(0, 2 * _max_delay_ms), EventKind::restart, node.id));
+        }
+        break;
+      case 3: {  // symmetric partition: a random side against the rest
         std::vector<bool> side(_nodes.size() + 1);
         for (auto& n : _nodes) side[static_cast<std::size_t>(n->id)] = _rng.chance(0.5);
         for (auto& a : _nodes) {
@@ -381,7 +400,7 @@ class Simulation {
         trace("partition");
         break;
       }
-      case 3: {  // one-way: `node` cannot reach another
+      case 4: {  // one-way: `node` cannot reach another
         auto& other = *_nodes[_rng.next() % _nodes.size()];
         _blocked[static_cast<std::size_t>(node.id)][static_cast<std::size_t>(other.id)] = true;
         trace("block " + std::to_string(node.id) + "->" + std::to_string(other.id));
@@ -413,9 +432,7 @@ class Simulation {
   }
 
   // ---- invariants ----
-  void fail(const std::string& what) {
-    _checker.fail(what);
-  }
+  void fail(const std::string& what) { _checker.fail(what); }
 
   void check() {
     for (auto& node : _nodes) {
@@ -484,7 +501,8 @@ class Simulation {
   }
 
   void trace(const std::string& line) {
-    if (_options.verbose) std::printf("[%8lld ms] %s\n", static_cast<long long>(_now), line.c_str());
+    if (_options.verbose)
+      std::printf("[%8lld ms] %s\n", static_cast<long long>(_now), line.c_str());
   }
 
   SimOptions _options;
@@ -494,6 +512,7 @@ class Simulation {
   double _duplicate = 0;
   std::int64_t _max_delay_ms = 1;
   std::int64_t _max_disk_ms = 0;
+  double _crash_after_vote = 0;
   std::vector<std::vector<bool>> _blocked;  // [from][to]
   std::vector<std::unique_ptr<Node>> _nodes;
   std::priority_queue<Event, std::vector<Event>, std::greater<>> _queue;

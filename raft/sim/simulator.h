@@ -14,21 +14,21 @@ namespace keel::raft::sim {
 
 struct SimOptions {
   std::uint64_t seed = 0;
-  int voters = 0;              // 0: 3 or 5, chosen by the seed
+  int voters = 0;  // 0: 3 or 5, chosen by the seed
   int observers = 1;
-  std::int64_t chaos_ms = 15'000;      // simulated time with faults
+  std::int64_t chaos_ms = 15'000;           // simulated time with faults
   std::int64_t liveness_bound_ms = 30'000;  // after healing: a leader and a new commit by then
-  bool verbose = false;        // print every event
+  bool verbose = false;                     // print every event
 };
 
 struct SimResult {
   bool ok = true;
-  std::string failure;         // what broke, with seed, step and replay command
-  std::uint64_t steps = 0;     // events processed
+  std::string failure;      // what broke, with seed, step and replay command
+  std::uint64_t steps = 0;  // events processed
   std::int64_t sim_time_ms = 0;
   std::int64_t heal_to_commit_ms = -1;  // liveness: healing to a new commit on every node
-  std::int64_t committed = 0;  // highest high watermark reached
-  int elections = 0;           // distinct leader epochs
+  std::int64_t committed = 0;           // highest high watermark reached
+  int elections = 0;                    // distinct leader epochs
   int crashes = 0;
 };
 

@@ -14,14 +14,14 @@ std::int32_t MemoryRaftLog::last_epoch() const {
 
 OffsetAndEpoch MemoryRaftLog::end_offset_for_epoch(std::int32_t epoch) const {
   // The first entry with an epoch above `epoch` ends it; epochs never decrease along the log.
-  auto above = std::upper_bound(_entries.begin(), _entries.end(), epoch,
-                                [](std::int32_t e, const LogEntry& entry) { return e < entry.epoch; });
+  auto above =
+      std::upper_bound(_entries.begin(), _entries.end(), epoch,
+                       [](std::int32_t e, const LogEntry& entry) { return e < entry.epoch; });
   if (above == _entries.begin()) return {0, 0};
   return {static_cast<std::int64_t>(above - _entries.begin()), std::prev(above)->epoch};
 }
 
-std::vector<LogEntry> MemoryRaftLog::read(std::int64_t from_offset,
-                                          std::size_t max_entries) const {
+std::vector<LogEntry> MemoryRaftLog::read(std::int64_t from_offset, std::size_t max_entries) const {
   std::vector<LogEntry> out;
   for (auto i = from_offset; i < end_offset() && out.size() < max_entries; ++i) {
     out.push_back(_entries[static_cast<std::size_t>(i)]);
@@ -43,6 +43,8 @@ void MemoryRaftLog::flush(std::int64_t end_offset) {
   _flushed_end = std::max(_flushed_end, std::min(end_offset, this->end_offset()));
 }
 
-void MemoryRaftLog::drop_unflushed() { _entries.resize(static_cast<std::size_t>(_flushed_end)); }
+void MemoryRaftLog::drop_unflushed() {
+  _entries.resize(static_cast<std::size_t>(_flushed_end));
+}
 
 }  // namespace keel::raft

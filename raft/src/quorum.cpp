@@ -7,12 +7,18 @@ namespace keel::raft {
 
 std::string_view role_name(Role role) {
   switch (role) {
-    case Role::unattached: return "unattached";
-    case Role::prospective: return "prospective";
-    case Role::candidate: return "candidate";
-    case Role::leader: return "leader";
-    case Role::follower: return "follower";
-    case Role::resigned: return "resigned";
+    case Role::unattached:
+      return "unattached";
+    case Role::prospective:
+      return "prospective";
+    case Role::candidate:
+      return "candidate";
+    case Role::leader:
+      return "leader";
+    case Role::follower:
+      return "follower";
+    case Role::resigned:
+      return "resigned";
   }
   return "?";
 }
@@ -132,11 +138,13 @@ void QuorumReplica::on_log_flushed(std::int64_t end_offset, std::int64_t now) {
   if (_role == Role::leader) maybe_advance_high_watermark(now);
 }
 
-Ready QuorumReplica::take_ready() { return std::exchange(_ready, Ready{}); }
+Ready QuorumReplica::take_ready() {
+  return std::exchange(_ready, Ready{});
+}
 
 std::int64_t QuorumReplica::next_deadline_ms() const {
-  auto fetch_retry = _fetch.correlation_id != 0 ? _fetch.sent_ms + _config.request_timeout_ms
-                                                : _next_fetch_ms;
+  auto fetch_retry =
+      _fetch.correlation_id != 0 ? _fetch.sent_ms + _config.request_timeout_ms : _next_fetch_ms;
   switch (_role) {
     case Role::unattached:
       return _is_voter ? _election_deadline_ms : fetch_retry;
@@ -203,8 +211,7 @@ void QuorumReplica::become_unattached(std::int32_t epoch, std::int64_t now) {
   _next_fetch_ms = now;
 }
 
-void QuorumReplica::become_follower(std::int32_t epoch, std::int32_t leader_id,
-                                    std::int64_t now) {
+void QuorumReplica::become_follower(std::int32_t epoch, std::int32_t leader_id, std::int64_t now) {
   set_quorum_state(epoch, leader_id, epoch > _epoch ? -1 : _voted_id);
   set_role(Role::follower);
   _fetched_from_leader = false;
@@ -245,7 +252,9 @@ void QuorumReplica::become_leader(std::int64_t now) {
   // committed, so the new leader starts its epoch with a LeaderChange control entry.
   _epoch_start_offset = _log.end_offset();
   auto id = static_cast<std::uint32_t>(_config.node_id);
-  _log.append({{_epoch_start_offset, _epoch, true,
+  _log.append({{_epoch_start_offset,
+                _epoch,
+                true,
                 {static_cast<std::uint8_t>(id >> 24), static_cast<std::uint8_t>(id >> 16),
                  static_cast<std::uint8_t>(id >> 8), static_cast<std::uint8_t>(id)}}});
   _ready.flush_log_to = _log.end_offset();
@@ -267,8 +276,7 @@ void QuorumReplica::resign(std::int64_t now) {
   for (auto id : request.preferred_successors) send(id, next_correlation_id(), request);
 }
 
-void QuorumReplica::observe_epoch(std::int32_t epoch, std::int32_t leader_id,
-                                  std::int64_t now) {
+void QuorumReplica::observe_epoch(std::int32_t epoch, std::int32_t leader_id, std::int64_t now) {
   bool other_leader = leader_id >= 0 && leader_id != _config.node_id;
   if (epoch > _epoch) {
     if (other_leader) {
@@ -278,8 +286,8 @@ void QuorumReplica::observe_epoch(std::int32_t epoch, std::int32_t leader_id,
     }
     return;
   }
-  bool seeking = _role == Role::unattached || _role == Role::prospective ||
-                 _role == Role::candidate;
+  bool seeking =
+      _role == Role::unattached || _role == Role::prospective || _role == Role::candidate;
   // A prospective that gave up on this epoch's leader does not go back to it on hearsay:
   // voters that still follow it (and say so) would otherwise keep the quorum leaderless.
   bool given_up_on = _role == Role::prospective && leader_id == _leader_id;
@@ -298,7 +306,6 @@ bool QuorumReplica::can_grant_vote(const VoteRequest& request) const {
   bool up_to_date = log_up_to_date(request.last_offset_epoch, request.last_offset);
   if (request.pre_vote) {
     if (request.candidate_epoch <= _epoch) return false;
-    if (request.candidate_epoch > _epoch + 1) return up_to_date;  // we are behind it
     if (_role == Role::leader) return false;
     // KIP-996: a follower that has heard from its leader keeps it.
     if (_role == Role::follower && _fetched_from_leader) return false;
@@ -317,9 +324,12 @@ void QuorumReplica::on_vote_request(const Envelope& envelope, const VoteRequest&
     reply(envelope, VoteResponse{errors::kInconsistentVoterSet, current_leader(), _epoch, false});
     return;
   }
-  if (!request.pre_vote && request.candidate_epoch > _epoch) {
-    become_unattached(request.candidate_epoch, now);
-  }
+  // A real vote's epoch is adopted. A pre-vote bumps nothing, except that a prospective
+  // already in a higher epoch than ours (it lost an election we never heard of) brings us to
+  // that epoch: otherwise a lagging voter at a higher epoch could never rejoin a leader that
+  // its pre-votes cannot replace.
+  auto adopted_epoch = request.pre_vote ? request.candidate_epoch - 1 : request.candidate_epoch;
+  if (adopted_epoch > _epoch) become_unattached(adopted_epoch, now);
   if (request.candidate_epoch < _epoch) {
     reply(envelope, VoteResponse{errors::kFencedLeaderEpoch, current_leader(), _epoch, false});
     return;
@@ -390,11 +400,10 @@ void QuorumReplica::count_vote(std::int32_t voter_id, bool granted, std::int64_t
 
 // ---- BeginQuorumEpoch / EndQuorumEpoch ---------------------------------------------------
 
-void QuorumReplica::on_begin_epoch(const Envelope& envelope,
-                                   const BeginQuorumEpochRequest& request, std::int64_t now) {
+void QuorumReplica::on_begin_epoch(const Envelope& envelope, const BeginQuorumEpochRequest& request,
+                                   std::int64_t now) {
   if (request.leader_epoch < _epoch) {
-    reply(envelope,
-          BeginQuorumEpochResponse{errors::kFencedLeaderEpoch, current_leader(), _epoch});
+    reply(envelope, BeginQuorumEpochResponse{errors::kFencedLeaderEpoch, current_leader(), _epoch});
     return;
   }
   observe_epoch(request.leader_epoch, request.leader_id, now);
@@ -419,14 +428,15 @@ void QuorumReplica::on_end_epoch(const Envelope& envelope, const EndQuorumEpochR
       request.leader_id == _leader_id) {
     // The leader resigned: stand for election after a backoff that grows with our place in
     // its list of preferred successors (the first goes at once).
-    auto place = std::find(request.preferred_successors.begin(),
-                           request.preferred_successors.end(), _config.node_id) -
+    auto place = std::find(request.preferred_successors.begin(), request.preferred_successors.end(),
+                           _config.node_id) -
                  request.preferred_successors.begin();
     become_unattached(_epoch, now);
     _election_deadline_ms =
-        now + (place == 0 ? 0
-                          : std::min(_config.election_backoff_max_ms,
-                                     _config.retry_backoff_ms << std::min<std::ptrdiff_t>(place, 20)));
+        now + (place == 0
+                   ? 0
+                   : std::min(_config.election_backoff_max_ms,
+                              _config.retry_backoff_ms << std::min<std::ptrdiff_t>(place, 20)));
   }
   reply(envelope, EndQuorumEpochResponse{errors::kNone, current_leader(), _epoch});
 }
@@ -579,7 +589,7 @@ void QuorumReplica::on_fetch_response(const Envelope& envelope, const FetchRespo
   if (response.error_code != errors::kNone || _role != Role::follower) {
     // An observer without leader asks again later; a follower retries its leader shortly.
     _next_fetch_ms = now + (_role == Role::follower ? _config.retry_backoff_ms
-                                                     : _config.election_timeout_ms / 4);
+                                                    : _config.election_timeout_ms / 4);
     return;
   }
   _fetched_from_leader = true;
@@ -595,8 +605,8 @@ void QuorumReplica::on_fetch_response(const Envelope& envelope, const FetchRespo
 
 void QuorumReplica::truncate_to_diverging(const FetchResponse::EpochEndOffset& diverging) {
   auto local = _log.end_offset_for_epoch(diverging.epoch);
-  auto end = local.epoch == diverging.epoch ? std::min(local.offset, diverging.end_offset)
-                                            : local.offset;
+  auto end =
+      local.epoch == diverging.epoch ? std::min(local.offset, diverging.end_offset) : local.offset;
   _log.truncate_to(end);
   _flushed_end = std::min(_flushed_end, _log.end_offset());
 }
@@ -634,13 +644,13 @@ std::int32_t QuorumReplica::next_correlation_id() {
 
 std::int64_t QuorumReplica::random_election_timeout() {
   return _config.election_timeout_ms +
-         static_cast<std::int64_t>(_random() % static_cast<std::uint64_t>(
-                                                   std::max<std::int64_t>(1, _config.election_timeout_ms)));
+         static_cast<std::int64_t>(_random() % static_cast<std::uint64_t>(std::max<std::int64_t>(
+                                                   1, _config.election_timeout_ms)));
 }
 
 std::int64_t QuorumReplica::random_backoff() {
-  return static_cast<std::int64_t>(
-      _random() % static_cast<std::uint64_t>(_config.election_backoff_max_ms + 1));
+  return static_cast<std::int64_t>(_random() %
+                                   static_cast<std::uint64_t>(_config.election_backoff_max_ms + 1));
 }
 
 bool QuorumReplica::voter(std::int32_t id) const {

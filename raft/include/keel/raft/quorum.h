@@ -39,14 +39,14 @@ namespace keel::raft {
 /// Kafka's controller.quorum.* settings, in milliseconds.
 struct QuorumConfig {
   std::int32_t node_id = -1;
-  std::vector<std::int32_t> voters;           // controller.quorum.voters (ids)
-  std::int64_t election_timeout_ms = 1000;    // controller.quorum.election.timeout.ms
-  std::int64_t fetch_timeout_ms = 2000;       // controller.quorum.fetch.timeout.ms
+  std::vector<std::int32_t> voters;             // controller.quorum.voters (ids)
+  std::int64_t election_timeout_ms = 1000;      // controller.quorum.election.timeout.ms
+  std::int64_t fetch_timeout_ms = 2000;         // controller.quorum.fetch.timeout.ms
   std::int64_t election_backoff_max_ms = 1000;  // controller.quorum.election.backoff.max.ms
-  std::int64_t request_timeout_ms = 2000;     // controller.quorum.request.timeout.ms
-  std::int64_t retry_backoff_ms = 20;         // controller.quorum.retry.backoff.ms
-  std::int32_t fetch_max_wait_ms = 500;       // KRaft's fetch long-poll
-  std::size_t fetch_max_entries = 64;         // entries per Fetch response
+  std::int64_t request_timeout_ms = 2000;       // controller.quorum.request.timeout.ms
+  std::int64_t retry_backoff_ms = 20;           // controller.quorum.retry.backoff.ms
+  std::int32_t fetch_max_wait_ms = 500;         // KRaft's fetch long-poll
+  std::size_t fetch_max_entries = 64;           // entries per Fetch response
 };
 
 /// The durable quorum-state (QuorumStateData v1: LeaderId, LeaderEpoch, VotedId).
@@ -145,8 +145,7 @@ class QuorumReplica {
   void on_end_epoch(const Envelope& envelope, const EndQuorumEpochRequest& request,
                     std::int64_t now);
   void on_fetch_request(const Envelope& envelope, const FetchRequest& request, std::int64_t now);
-  void on_fetch_response(const Envelope& envelope, const FetchResponse& response,
-                         std::int64_t now);
+  void on_fetch_response(const Envelope& envelope, const FetchResponse& response, std::int64_t now);
   bool can_grant_vote(const VoteRequest& request) const;
   FetchResponse not_leader_response(const FetchRequest& request) const;
   /// The leader this replica follows or is, -1 otherwise (what responses report).
@@ -196,14 +195,14 @@ class QuorumReplica {
   // Elections: the votes asked for in this round (correlation id -> voter) and the answers.
   std::map<std::int32_t, std::int32_t> _vote_requests;
   std::map<std::int32_t, bool> _votes;
-  bool _backing_off = false;  // a lost election waits out its backoff
+  bool _backing_off = false;       // a lost election waits out its backoff
   std::int32_t _leader_hint = -1;  // a leader of this epoch that voters named in this round
 
   // Follower / observer.
   InFlightFetch _fetch;
   std::int64_t _next_fetch_ms = 0;
   std::int64_t _fetch_deadline_ms = 0;  // fetch.timeout.ms without a good answer from the leader
-  bool _fetched_from_leader = false;    // KIP-996: a follower that hears its leader refuses pre-votes
+  bool _fetched_from_leader = false;  // KIP-996: a follower that hears its leader refuses pre-votes
 
   // Leader.
   std::map<std::int32_t, ReplicaProgress> _progress;  // voters (and observers that fetched)

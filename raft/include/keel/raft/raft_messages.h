@@ -42,7 +42,7 @@ struct VoteRequest {
 
 struct VoteResponse {
   std::int16_t error_code = errors::kNone;
-  std::int32_t leader_id = -1;  // the responder's known leader, -1 if unknown
+  std::int32_t leader_id = -1;    // the responder's known leader, -1 if unknown
   std::int32_t leader_epoch = 0;  // the responder's epoch
   bool vote_granted = false;
 };
@@ -92,7 +92,7 @@ struct FetchResponse {
   };
   std::int16_t error_code = errors::kNone;
   std::int64_t high_watermark = -1;
-  EpochEndOffset diverging_epoch;     // epoch -1: none
+  EpochEndOffset diverging_epoch;  // epoch -1: none
   std::int32_t current_leader_id = -1;
   std::int32_t current_leader_epoch = 0;
   std::vector<LogEntry> records;  // consecutive entries from the request's fetch_offset
