@@ -10,6 +10,8 @@
 
 #include <keel/broker/config.h>
 
+#include "core/image_answers.h"
+
 namespace keel::broker {
 
 class Controller;
@@ -31,6 +33,8 @@ class BrokerContext {
   /// Consumer groups and committed offsets; null when not running (handlers then answer
   /// COORDINATOR_NOT_AVAILABLE).
   GroupCoordinator* coordinator = nullptr;
+  /// Metadata answers for every topic, encoded once per image (handlers/metadata.cpp).
+  ImageAnswerCache metadata_answers;
 
   std::int32_t node_id() const { return config.node_id; }
 

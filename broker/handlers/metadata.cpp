@@ -3,6 +3,7 @@
 // created when auto.create.topics.enable and the request allow it (v4+), as Kafka does.
 // Authorized operations when asked for (topics v8+, the cluster v8-v10): everything that
 // applies to the resource, as Kafka answers without an authorizer (keel has none).
+// Answers for every topic are encoded once per metadata image and reused (core/image_answers.h).
 
 #include <keel/protocol/messages/metadata.h>
 
@@ -62,6 +63,62 @@ std::vector<std::string> missing_topics(const MetadataRequest& request,
   return missing;
 }
 
+MetadataResponse response_without_topics(const BrokerContext& broker, const MetadataImage& image) {
+  MetadataResponse response;
+  for (auto& b : live_brokers(broker, image))
+    response.brokers.push_back({b.id, std::move(b.host), b.port, std::move(b.rack), {}});
+  response.cluster_id = image.cluster_id();
+  response.controller_id = broker.node_id();
+  return response;
+}
+
+bool wants_topic_operations(const MetadataRequest& req, std::int16_t version) {
+  return version >= 8 && req.include_topic_authorized_operations;
+}
+
+bool wants_cluster_operations(const MetadataRequest& req, std::int16_t version) {
+  return version >= 8 && version <= 10 && req.include_cluster_authorized_operations;
+}
+
+void add_authorized_operations(MetadataResponse& response, const MetadataRequest& req,
+                               std::int16_t version) {
+  // Kafka sets them on every topic of the answer, errors included (the resource is the name).
+  if (wants_topic_operations(req, version))
+    for (auto& topic : response.topics) topic.topic_authorized_operations = kTopicOperations;
+  if (wants_cluster_operations(req, version))
+    response.cluster_authorized_operations = kClusterOperations;
+}
+
+/// Every topic: the answer depends only on the image, the version and the two flags, so it
+/// is encoded once per image and copied for the requests that follow (a client polling all
+/// of thousands of topics would otherwise rebuild ~200 KB per request on its event loop).
+void send_all_topics(const Request& request, const MetadataRequest& req,
+                     std::shared_ptr<const MetadataImage> image, Reply reply) {
+  auto& cache = request.broker->metadata_answers;
+  const std::uint32_t key = static_cast<std::uint16_t>(request.version) |
+                            (wants_topic_operations(req, request.version) ? 1u << 16 : 0u) |
+                            (wants_cluster_operations(req, request.version) ? 1u << 17 : 0u);
+  auto answer = cache.find(image, key);
+  if (answer == nullptr) {
+    auto response = response_without_topics(*request.broker, *image);
+    response.topics.reserve(image->topics().size());
+    for (const auto& [name, topic] : image->topics())
+      response.topics.push_back(describe_topic(topic));
+    add_authorized_operations(response, req, request.version);
+    protocol::Writer writer;
+    if (!response.encode(writer, request.version).ok()) {
+      reply.send(response, request.version);  // closes the connection with the reason
+      return;
+    }
+    answer = std::make_shared<const protocol::Bytes>(writer.take());
+    cache.store(image, key, answer);
+  }
+  ResponseBody body;
+  body.writer = protocol::Writer(answer->size());
+  body.writer.write_raw(*answer);
+  reply.send(std::move(body));
+}
+
 }  // namespace
 
 void handle_metadata(Request& request, Reply reply) {
@@ -72,10 +129,14 @@ void handle_metadata(Request& request, Reply reply) {
 
   // v0: an empty list means every topic; v1+: null means every topic.
   const bool all_topics = !req.topics || (request.version == 0 && req.topics->empty());
+  if (all_topics) {
+    send_all_topics(request, req, std::move(image), std::move(reply));
+    return;
+  }
   const bool may_create = broker.config.auto_create_topics_enable &&
                           (request.version < 4 || req.allow_auto_topic_creation);
   std::map<std::string, TopicError> create_errors;
-  if (!all_topics && may_create) {
+  if (may_create) {
     std::vector<CreateTopicRequest> creates;
     for (auto& name : missing_topics(req, *image)) {
       CreateTopicRequest create;
@@ -91,40 +152,27 @@ void handle_metadata(Request& request, Reply reply) {
     }
   }
 
-  MetadataResponse response;
-  for (auto& b : live_brokers(broker, *image))
-    response.brokers.push_back({b.id, std::move(b.host), b.port, std::move(b.rack), {}});
-  response.cluster_id = image->cluster_id();
-  response.controller_id = broker.node_id();
-  if (all_topics) {
-    for (const auto& [name, topic] : image->topics())
-      response.topics.push_back(describe_topic(topic));
-  } else {
-    for (const auto& t : *req.topics) {
-      const TopicInfo* topic = nullptr;
-      if (t.name)
-        topic = image->topic(*t.name);
-      else
-        topic = image->topic(t.topic_id);
-      if (topic != nullptr) {
-        response.topics.push_back(describe_topic(*topic));
-      } else if (!t.name) {
-        response.topics.push_back(topic_error(std::nullopt, t.topic_id, E::unknown_topic_id));
-      } else if (auto it = create_errors.find(*t.name); it != create_errors.end()) {
-        // An invalid name is reported as such; other creation failures as unknown.
-        auto error = it->second.code == E::invalid_topic_exception ? E::invalid_topic_exception
-                                                                   : E::unknown_topic_or_partition;
-        response.topics.push_back(topic_error(t.name, {}, error));
-      } else {
-        response.topics.push_back(topic_error(t.name, {}, E::unknown_topic_or_partition));
-      }
+  auto response = response_without_topics(broker, *image);
+  for (const auto& t : *req.topics) {
+    const TopicInfo* topic = nullptr;
+    if (t.name)
+      topic = image->topic(*t.name);
+    else
+      topic = image->topic(t.topic_id);
+    if (topic != nullptr) {
+      response.topics.push_back(describe_topic(*topic));
+    } else if (!t.name) {
+      response.topics.push_back(topic_error(std::nullopt, t.topic_id, E::unknown_topic_id));
+    } else if (auto it = create_errors.find(*t.name); it != create_errors.end()) {
+      // An invalid name is reported as such; other creation failures as unknown.
+      auto error = it->second.code == E::invalid_topic_exception ? E::invalid_topic_exception
+                                                                 : E::unknown_topic_or_partition;
+      response.topics.push_back(topic_error(t.name, {}, error));
+    } else {
+      response.topics.push_back(topic_error(t.name, {}, E::unknown_topic_or_partition));
     }
   }
-  // Kafka sets them on every topic of the answer, errors included (the resource is the name).
-  if (request.version >= 8 && req.include_topic_authorized_operations)
-    for (auto& topic : response.topics) topic.topic_authorized_operations = kTopicOperations;
-  if (request.version >= 8 && request.version <= 10 && req.include_cluster_authorized_operations)
-    response.cluster_authorized_operations = kClusterOperations;
+  add_authorized_operations(response, req, request.version);
   reply.send(response, request.version);
 }
 

@@ -1,8 +1,8 @@
 """Just enough of Kafka's wire protocol, by hand, to send frames a real client never would.
 
 Independent of keel's own codec on purpose: frames are packed with `struct` from the
-protocol's published layouts (ApiVersions v0/v3, Produce v3/v8, ListOffsets v7/v8, Metadata
-v10-v12, RecordBatch v2 with CRC32C).
+protocol's published layouts (ApiVersions v0/v3, Produce v3/v8, ListOffsets v7/v8, CreateTopics v4,
+Metadata v10-v12, RecordBatch v2 with CRC32C).
 """
 
 import socket
@@ -143,6 +143,7 @@ API_FETCH = 1
 API_LIST_OFFSETS = 2
 API_METADATA = 3
 API_API_VERSIONS = 18
+API_CREATE_TOPICS = 19
 API_INIT_PRODUCER_ID = 22
 
 
@@ -191,6 +192,24 @@ def fetch_v4(correlation_id, topic, partition, offset, max_bytes=1048576, max_wa
     body = (i32(-1) + i32(max_wait_ms) + i32(min_bytes) + i32(max_bytes) + i8(0)
             + i32(1) + string(topic) + i32(1) + i32(partition) + i64(offset) + i32(max_bytes))
     return frame(header_v1(API_FETCH, 4, correlation_id) + body)
+
+
+def create_topics_v4(correlation_id, topics, partitions=1, replication_factor=1,
+                     timeout_ms=30000):
+    """CreateTopics v4 (the last non-flexible version) for `topics`, default configs."""
+    body = i32(len(topics)) + b"".join(
+        string(t) + i32(partitions) + i16(replication_factor) + i32(0) + i32(0)
+        for t in topics)
+    body += i32(timeout_ms) + i8(0)  # validate_only
+    return frame(header_v1(API_CREATE_TOPICS, 4, correlation_id) + body)
+
+
+def parse_create_topics_v4(payload):
+    """(correlation_id, {topic: (error_code, error_message)})."""
+    r = Reader(payload)
+    cid = r.i32()
+    r.i32()  # throttle
+    return cid, {r.string(): (r.i16(), r.string()) for _ in range(r.i32())}
 
 
 def init_producer_id_v0(correlation_id):

@@ -19,7 +19,7 @@ import time
 import unittest
 
 import kafka_wire as wire
-from keel_harness import KeelTestCase, unique
+from keel_harness import KeelTestCase, latency_summary, percentile, unique
 
 QUEUED_MAX = 32 * 1024 * 1024  # queued.max.request.bytes: shared by every connection
 MAX_REQUEST = 104857600  # socket.request.max.bytes (Kafka's default)
@@ -29,11 +29,6 @@ P99_LIMIT_MS = 10.0
 SEND_INTERVAL = 0.005  # producer and pinger: one request every 5 ms
 SLOW_TOPIC_BATCHES = 32  # x 512 KiB: what the slow reader fetches and never reads
 ATTACK_PAUSE = 0.002  # between two attacks of one kind: hostile, not a CPU benchmark
-
-
-def p99(values):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
 # ---- attackers (one process, a thread per kind) -------------------------------------------
@@ -314,13 +309,9 @@ class ChaosTest(KeelTestCase):
         delivered = producer["delivered"]
         consumed, consumer_errors = consume_all(bootstrap, topic, delivered + ["warm-up"], 30)
         rtts, latencies = pinger["rtts"], producer["latencies"]
-        print(f"\nattacks: {attackers}\npinger: {len(rtts)} round trips, p50 "
-              f"{sorted(rtts)[len(rtts) // 2] if rtts else 0:.2f} ms, p99 "
-              f"{p99(rtts) if rtts else 0:.2f} ms, max {max(rtts, default=0):.2f} ms\n"
-              f"producer: {len(latencies)} records, p50 "
-              f"{sorted(latencies)[len(latencies) // 2] if latencies else 0:.2f} ms, p99 "
-              f"{p99(latencies) if latencies else 0:.2f} ms, max "
-              f"{max(latencies, default=0):.2f} ms; consumed {len(consumed)}", file=sys.stderr)
+        print(f"\nattacker iterations: {attackers}\npinger round trips: {latency_summary(rtts)}"
+              f"\nproducer deliveries: {latency_summary(latencies)}; consumed {len(consumed)}",
+              file=sys.stderr)
 
         self.assertEqual(pinger["errors"], [])
         self.assertEqual(producer["errors"], [])
@@ -334,8 +325,8 @@ class ChaosTest(KeelTestCase):
         self.assertGreater(len(delivered), expected // 4, "the producer was starved")
         self.assertEqual(sorted(consumed), sorted(delivered + ["warm-up"]),
                          "consumed records differ from the delivered ones")
-        self.assertLess(p99(rtts), P99_LIMIT_MS, "pinger p99 round trip")
-        self.assertLess(p99(latencies), P99_LIMIT_MS, "producer p99 delivery latency")
+        self.assertLess(percentile(rtts, 0.99), P99_LIMIT_MS, "pinger p99 round trip")
+        self.assertLess(percentile(latencies, 0.99), P99_LIMIT_MS, "producer p99 delivery latency")
 
 
 if __name__ == "__main__":
