@@ -35,6 +35,15 @@ function(keel_fuzzer name)
   if(NOT FZ_SECONDS)
     set(FZ_SECONDS 60)
   endif()
+  # build-fuzz/fuzzers/<name>: the executable, then its seed folders, one a line, for
+  # scripts/fuzz.sh to find every target without parsing CMake files.
+  list(JOIN FZ_CORPUS "\n" seed_lines)
+  file(GENERATE OUTPUT ${CMAKE_BINARY_DIR}/fuzzers/${name}
+       CONTENT "$<TARGET_FILE:${name}>\n${seed_lines}\n")
+  # The corpus scripts/fuzz.sh grows and minimises (fuzz/corpus/<name>) seeds CI's runs too.
+  if(EXISTS ${CMAKE_SOURCE_DIR}/fuzz/corpus/${name})
+    list(APPEND FZ_CORPUS ${CMAKE_SOURCE_DIR}/fuzz/corpus/${name})
+  endif()
   set(work ${CMAKE_CURRENT_BINARY_DIR}/${name}-corpus)
   add_test(NAME ${name}
            COMMAND ${CMAKE_COMMAND} -E env ${CMAKE_SOURCE_DIR}/cmake/run_fuzzer.sh
