@@ -31,6 +31,9 @@ struct ResponseBody {
   std::string close_reason;
   /// acks=0 produce: the slot is dropped without writing anything.
   bool no_response = false;
+  /// A client quota was violated (KIP-219): the response (if any) is sent at once, then the
+  /// connection reads no further request for this long.
+  std::int32_t throttle_ms = 0;
 };
 
 /// Completes one request exactly once, from any thread. Responses still leave the
@@ -49,9 +52,11 @@ class Reply {
   /// value the version cannot carry) closes the connection rather than sending garbage.
   template <class Response>
   void send(const Response& response, std::int16_t version,
-            std::vector<std::shared_ptr<const void>> keep_alive = {}) {
+            std::vector<std::shared_ptr<const void>> keep_alive = {},
+            std::int32_t throttle_ms = 0) {
     ResponseBody body;
     body.keep_alive = std::move(keep_alive);
+    body.throttle_ms = throttle_ms;
     if (auto st = response.encode(body.writer, version); !st.ok()) {
       body.close_connection = true;
       body.close_reason = "response could not be encoded: " + st.error().message;
@@ -93,7 +98,8 @@ struct Request {
   protocol::ByteView body;
   /// The frame's bytes are ours: produce rewrites offsets in place in this buffer.
   std::uint8_t* mutable_body = nullptr;
-  std::string peer;  // "host:port" of the client
+  std::size_t frame_size = 0;  // header and body: what Kafka charges to producer_byte_rate
+  std::string peer;            // "host:port" of the client
   BrokerContext* broker = nullptr;
   std::shared_ptr<Timers> timers;
 

@@ -17,6 +17,7 @@ class PartitionRegistry;
 class ProducerIdAllocator;
 class FetchSessionCache;
 class GroupCoordinator;
+class ClientQuotaManager;
 
 class BrokerContext {
  public:
@@ -31,6 +32,8 @@ class BrokerContext {
   /// Consumer groups and committed offsets; null when not running (handlers then answer
   /// COORDINATOR_NOT_AVAILABLE).
   GroupCoordinator* coordinator = nullptr;
+  /// Client quota enforcement (producer_byte_rate, consumer_byte_rate); null: none.
+  ClientQuotaManager* quotas = nullptr;
 
   std::int32_t node_id() const { return config.node_id; }
 

@@ -161,6 +161,7 @@ asio::awaitable<void> Connection::read_loop() {
       }
       auto frame = co_await read_frame(size);
       if (!frame) break;
+      co_await wait_out_throttle();
       if (!dispatch(std::move(frame))) break;
     }
   } catch (const boost::system::system_error& e) {
@@ -203,6 +204,22 @@ asio::awaitable<std::shared_ptr<RequestFrame>> Connection::read_frame(std::uint3
     co_return nullptr;
   }
   co_return frame;
+}
+
+// KIP-219: a throttled client gets its response at once and then is not served for the
+// throttle time. The frame read meanwhile waits here, before it is handled, as if unread.
+void Connection::throttle(std::int32_t throttle_ms) {
+  if (throttle_ms <= 0) return;
+  _throttled_until = std::max(
+      _throttled_until, std::chrono::steady_clock::now() + std::chrono::milliseconds(throttle_ms));
+}
+
+asio::awaitable<void> Connection::wait_out_throttle() {
+  while (_reading && std::chrono::steady_clock::now() < _throttled_until) {
+    _reader_wake.expires_at(_throttled_until);
+    boost::system::error_code ec;
+    co_await _reader_wake.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
 }
 
 // Bytes are charged as they arrive: the buffer grows to what the socket already holds (at
@@ -334,6 +351,7 @@ bool Connection::dispatch(std::shared_ptr<RequestFrame> frame) {
   request.version = version;
   request.body = frame->view().subspan(reader.position());
   request.mutable_body = frame->data() + reader.position();
+  request.frame_size = frame->size();
   request.peer = _peer;
   request.broker = &_broker;
   request.timers = _timers;
@@ -378,6 +396,7 @@ asio::awaitable<void> Connection::write_loop() {
       _slots.pop_front();
       ++_front_sequence;
       wake(_reader_wake);
+      throttle(slot.body->throttle_ms);
       if (slot.body->no_response) continue;
       if (slot.body->close_connection) {
         spdlog::warn("closing connection from {}: {}", _peer, slot.body->close_reason);
