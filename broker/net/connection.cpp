@@ -207,7 +207,9 @@ asio::awaitable<std::shared_ptr<RequestFrame>> Connection::read_frame(std::uint3
 }
 
 // KIP-219: a throttled client gets its response at once and then is not served for the
-// throttle time. The frame read meanwhile waits here, before it is handled, as if unread.
+// throttle time, counted from when the response is ready (a pipelined request read before
+// must not slip through). A frame read meanwhile waits here, before it is handled, as if
+// it had not been read.
 void Connection::throttle(std::int32_t throttle_ms) {
   if (throttle_ms <= 0) return;
   _throttled_until = std::max(
@@ -384,6 +386,7 @@ std::uint64_t Connection::push_slot(std::int32_t correlation_id, std::int16_t he
 
 void Connection::complete(std::uint64_t sequence, ResponseBody body) {
   if (_closed || sequence < _front_sequence) return;
+  throttle(body.throttle_ms);
   auto& slot = _slots[sequence - _front_sequence];
   slot.body = std::move(body);
   if (sequence == _front_sequence) wake(_writer_wake);
@@ -396,7 +399,6 @@ asio::awaitable<void> Connection::write_loop() {
       _slots.pop_front();
       ++_front_sequence;
       wake(_reader_wake);
-      throttle(slot.body->throttle_ms);
       if (slot.body->no_response) continue;
       if (slot.body->close_connection) {
         spdlog::warn("closing connection from {}: {}", _peer, slot.body->close_reason);
