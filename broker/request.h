@@ -2,9 +2,11 @@
 // What a handler sees of one request, and how it answers. Free of Asio so that handler files
 // compile quickly: the connection (net/) implements Reply and Timers.
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -42,11 +44,19 @@ struct ResponseBody {
 class Reply {
  public:
   using Sink = std::function<void(ResponseBody)>;
+  /// Charges the request to its client's request_percentage quota when it is answered;
+  /// returns the throttle time in ms (0: within quota).
+  using QuotaCharge = std::function<std::int32_t()>;
   Reply() = default;
   explicit Reply(Sink sink) : _sink(std::move(sink)) {}
 
+  void set_quota_charge(QuotaCharge charge) { _quota_charge = std::move(charge); }
+
   void send(ResponseBody body) {
-    if (_sink) std::exchange(_sink, nullptr)(std::move(body));
+    if (!_sink) return;
+    // As Kafka: an acks=0 produce is not charged to request_percentage.
+    if (!body.no_response) body.throttle_ms = std::max(body.throttle_ms, charge_quota());
+    std::exchange(_sink, nullptr)(std::move(body));
   }
   /// Encodes `response` at the request's version; an encoding failure (a handler bug, or a
   /// value the version cannot carry) closes the connection rather than sending garbage.
@@ -56,8 +66,19 @@ class Reply {
             std::int32_t throttle_ms = 0) {
     ResponseBody body;
     body.keep_alive = std::move(keep_alive);
-    body.throttle_ms = throttle_ms;
-    if (auto st = response.encode(body.writer, version); !st.ok()) {
+    // The response says the longer of the handler's throttle and request_percentage's.
+    const std::int32_t request_throttle_ms = _sink ? charge_quota() : 0;
+    body.throttle_ms = std::max(throttle_ms, request_throttle_ms);
+    const Response* encoded = &response;
+    std::optional<Response> throttled;  // rare: only a client over its quota pays the copy
+    if constexpr (requires { response.throttle_time_ms; }) {
+      if (request_throttle_ms > response.throttle_time_ms) {
+        throttled = response;
+        throttled->throttle_time_ms = request_throttle_ms;
+        encoded = &*throttled;
+      }
+    }
+    if (auto st = encoded->encode(body.writer, version); !st.ok()) {
       body.close_connection = true;
       body.close_reason = "response could not be encoded: " + st.error().message;
     }
@@ -72,7 +93,12 @@ class Reply {
   bool pending() const { return static_cast<bool>(_sink); }
 
  private:
+  std::int32_t charge_quota() {
+    return _quota_charge ? std::exchange(_quota_charge, nullptr)() : 0;
+  }
+
   Sink _sink;
+  QuotaCharge _quota_charge;
 };
 
 /// Per-connection timers for handlers that wait (fetch long-poll). The callback runs on

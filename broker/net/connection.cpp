@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "core/context.h"
+#include "handlers/quotas.h"
 #include "handlers/registry.h"
 #include "net/memory_budget.h"
 #include "net/request_frame.h"
@@ -369,7 +370,9 @@ bool Connection::dispatch(std::shared_ptr<RequestFrame> frame) {
       self->complete(sequence, std::move(body));
     });
   });
+  auto request_time = RequestQuotaTimer::start(request, reply);
   entry->handler(request, std::move(reply));
+  if (request_time) request_time->handler_returned();
   return true;
 }
 

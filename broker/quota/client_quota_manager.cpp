@@ -27,6 +27,8 @@ std::string_view quota_key(QuotaType type) {
       return kConsumerByteRate;
     case QuotaType::request:
       return kRequestPercentage;
+    case QuotaType::connection:
+      return kConnectionCreationRate;
   }
   return {};
 }
@@ -63,9 +65,39 @@ std::optional<ResolvedQuota> resolve_client_quota(const ClientQuotaMap& quotas,
   return std::nullopt;
 }
 
+std::optional<double> resolve_ip_quota(const ClientQuotaMap& quotas, std::string_view ip) {
+  for (const auto& name : {std::optional<std::string>(ip), std::optional<std::string>()}) {
+    const auto* values = values_of(quotas, {{std::string(kQuotaIp), name}});
+    if (values == nullptr) continue;
+    if (auto it = values->find(kConnectionCreationRate); it != values->end()) return it->second;
+  }
+  return std::nullopt;
+}
+
 void ClientQuotaManager::set_quotas(const ClientQuotaMap& quotas) {
   std::lock_guard lock(_mutex);
   _quotas = quotas;
+  _any.store(!quotas.empty());
+}
+
+std::int32_t ClientQuotaManager::record_connection(std::string_view ip, std::int64_t now_ms) {
+  if (!_any.load()) return 0;
+  std::lock_guard lock(_mutex);
+  const auto bound = resolve_ip_quota(_quotas, ip);
+  if (!bound) return 0;
+  if (_rates.size() >= kRatesBeforeSweep) drop_idle(now_ms);
+  auto [it, inserted] = _rates.try_emplace(RateKey{QuotaType::connection, std::string(ip), ""},
+                                           Tracked{QuotaRate(_config), now_ms});
+  auto& tracked = it->second;
+  tracked.last_ms = now_ms;
+  tracked.rate.record(1, now_ms);
+  const double observed = tracked.rate.measure(now_ms);
+  if (observed <= *bound) return 0;
+  // Kafka takes the refused connection back out of the rate and bounds the delay.
+  const auto throttle = std::min(
+      quota_throttle_ms(observed, *bound, tracked.rate.window_size(now_ms)), _config.window_ms);
+  tracked.rate.record(-1, now_ms);
+  return static_cast<std::int32_t>(throttle);
 }
 
 ClientQuotaManager::Tracked* ClientQuotaManager::tracked(QuotaType type, std::string_view user,
@@ -91,6 +123,7 @@ void ClientQuotaManager::drop_idle(std::int64_t now_ms) {
 std::int32_t ClientQuotaManager::record(QuotaType type, std::string_view user,
                                         std::string_view client_id, double value,
                                         std::int64_t now_ms) {
+  if (!_any.load()) return 0;
   std::lock_guard lock(_mutex);
   double bound = 0;
   Tracked* t = tracked(type, user, client_id, now_ms, &bound);

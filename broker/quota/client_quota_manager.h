@@ -4,6 +4,7 @@
 // client's rate is measured per that entity (QuotaRate), and a request that takes the rate
 // over the bound earns a throttle time.
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -20,9 +21,10 @@ namespace keel::broker {
 /// Without authentication every client is Kafka's anonymous principal.
 inline constexpr std::string_view kAnonymousUser = "ANONYMOUS";
 
-enum class QuotaType { produce, fetch, request };
+enum class QuotaType { produce, fetch, request, connection };
 
-/// The quota key of a type: producer_byte_rate, consumer_byte_rate, request_percentage.
+/// The quota key of a type: producer_byte_rate, consumer_byte_rate, request_percentage,
+/// connection_creation_rate.
 std::string_view quota_key(QuotaType type);
 
 /// The quota that applies to a client, and whose rate it is measured against: Kafka's
@@ -42,6 +44,9 @@ std::optional<ResolvedQuota> resolve_client_quota(const ClientQuotaMap& quotas,
                                                   std::string_view key, std::string_view user,
                                                   std::string_view client_id);
 
+/// connection_creation_rate of an IP: the ip entity, else the default ip entity.
+std::optional<double> resolve_ip_quota(const ClientQuotaMap& quotas, std::string_view ip);
+
 /// Thread-safe (one mutex; a record is a map lookup and a few additions). Lifecycle: owned by
 /// the broker, set_quotas on every metadata image that changes the quotas.
 class ClientQuotaManager {
@@ -55,6 +60,10 @@ class ClientQuotaManager {
   /// ClientRequestQuotaManager caps them; byte rates are not capped.
   std::int32_t record(QuotaType type, std::string_view user, std::string_view client_id,
                       double value, std::int64_t now_ms);
+  /// A new connection from `ip` (Kafka's ConnectionQuotas, KIP-612): 0 when it may be
+  /// served; over connection_creation_rate, it is not counted and the result is how long
+  /// the acceptor holds it before closing it (at most one window).
+  std::int32_t record_connection(std::string_view ip, std::int64_t now_ms);
   /// Takes back a recorded value (a throttled fetch returns no data, as in Kafka).
   void unrecord(QuotaType type, std::string_view user, std::string_view client_id, double value,
                 std::int64_t now_ms);
@@ -78,6 +87,7 @@ class ClientQuotaManager {
   void drop_idle(std::int64_t now_ms);
 
   QuotaWindowConfig _config;
+  std::atomic<bool> _any{false};  // any quota at all: requests skip the mutex otherwise
   mutable std::mutex _mutex;
   ClientQuotaMap _quotas;
   std::map<RateKey, Tracked> _rates;

@@ -84,5 +84,23 @@ TEST(ClientQuotaManager, RequestThrottleIsCappedAtOneWindowAndNoQuotaMeansNoThro
   EXPECT_EQ(manager.max_value_in_window(QuotaType::fetch, "ANONYMOUS", "a"), 10000.0);
 }
 
+TEST(ClientQuotaManager, ConnectionCreationRatePerIpRefusesWithoutCounting) {
+  ClientQuotaManager manager;
+  EXPECT_EQ(manager.record_connection("10.0.0.1", 0), 0);  // no quotas at all
+  manager.set_quotas({{{{"ip", "10.0.0.1"}}, {{"connection_creation_rate", 2}}},
+                      {{{"ip", std::nullopt}}, {{"connection_creation_rate", 100}}}});
+  EXPECT_EQ(resolve_ip_quota({{{{"ip", std::nullopt}}, {{"connection_creation_rate", 7}}}}, "::1"),
+            7.0);
+  // 2 per second over the minimum 10 s span: 20 connections, then refusals.
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(manager.record_connection("10.0.0.1", 0), 0) << i;
+  const auto throttle = manager.record_connection("10.0.0.1", 0);
+  EXPECT_GT(throttle, 0);
+  EXPECT_LE(throttle, 1000);  // at most one window, as Kafka bounds it
+  // A refused connection is not counted: the next one is refused by the same margin.
+  EXPECT_EQ(manager.record_connection("10.0.0.1", 0), throttle);
+  // Another IP falls back to the default entity's own rate.
+  EXPECT_EQ(manager.record_connection("10.0.0.2", 0), 0);
+}
+
 }  // namespace
 }  // namespace keel::broker

@@ -9,14 +9,18 @@ and confluent-kafka 1.7.0 have no client-quota admin calls).
   not limited.
 - The quota survives a restart; kafka-python with client_id A is throttled by it
   (produce-throttle-time-max) and delivers everything without errors.
+- request_percentage: a client over it gets throttle_time_ms (raw InitProducerId v0);
+  connection_creation_rate: connections from an IP over its rate are closed unanswered.
 """
 
 import json
+import socket
 import subprocess
 import threading
 import time
 import unittest
 
+import kafka_wire as kw
 from keel_harness import KeelTestCase, keel_binary, unique
 
 try:
@@ -85,6 +89,55 @@ class QuotaTest(KeelTestCase):
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr)
         return p.stdout
+
+    def test_request_percentage(self):
+        """0.1 % of a thread over the 10 s span is 10 ms of handler time: some hundreds of
+        requests. InitProducerId v0 answers throttle_time_ms right after the correlation id."""
+        self.keel_configs("--alter", "--entity-type", "clients", "--entity-name", "R",
+                          "--add-config", "request_percentage=0.1")
+        host, port = self.broker.bootstrap.split(":")
+
+        def first_throttle(client_id, limit):
+            with socket.create_connection((host, int(port)), timeout=10) as sock:
+                for cid in range(1, limit + 1):
+                    request = kw.frame(kw.header_v1(kw.API_INIT_PRODUCER_ID, 0, cid, client_id)
+                                       + kw.string(None) + kw.i32(60000))
+                    reader = kw.Reader(kw.roundtrip(sock, request))
+                    self.assertEqual(reader.i32(), cid)
+                    throttle = reader.i32()
+                    if throttle > 0:
+                        return cid, throttle
+            return None, 0
+
+        count, throttle = first_throttle("R", 5000)
+        print(f"\nrequest_percentage=0.1: throttled after {count} requests, {throttle} ms")
+        self.assertIsNotNone(count)
+        self.assertLessEqual(throttle, 1000)  # capped at one window, as Kafka's
+        self.assertEqual(first_throttle("S", 50), (None, 0))
+
+    def test_connection_creation_rate(self):
+        """2 connections/s from 127.0.0.2 is a budget of 20 in the first 10 s; the keel
+        command line (from 127.0.0.1) is not limited."""
+        self.keel_configs("--alter", "--entity-type", "ips", "--entity-name", "127.0.0.2",
+                          "--add-config", "connection_creation_rate=2")
+        host, port = self.broker.bootstrap.split(":")
+        answered = 0
+        for cid in range(30):
+            sock = socket.create_connection((host, int(port)), timeout=5,
+                                            source_address=("127.0.0.2", 0))
+            try:
+                sock.sendall(kw.api_versions_v0(cid))
+                kw.recv_frame(sock)
+                answered += 1
+            except (ConnectionError, OSError, AssertionError, EOFError):
+                pass
+            finally:
+                sock.close()
+        print(f"\nconnection_creation_rate=2: {answered} of 30 connections answered")
+        self.keel_configs("--alter", "--entity-type", "ips", "--entity-name", "127.0.0.2",
+                          "--delete-config", "connection_creation_rate")
+        self.assertGreaterEqual(answered, 19)
+        self.assertLessEqual(answered, 22)
 
     def test_producer_byte_rate(self):
         self.keel_configs("--alter", "--entity-type", "clients", "--entity-name", "A",
