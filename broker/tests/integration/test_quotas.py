@@ -9,6 +9,8 @@ and confluent-kafka 1.7.0 have no client-quota admin calls).
   not limited.
 - The quota survives a restart; kafka-python with client_id A is throttled by it
   (produce-throttle-time-max) and delivers everything without errors.
+- consumer_byte_rate: a librdkafka consumer gets empty throttled fetch responses, takes as
+  long as the quota says and reads everything.
 - request_percentage: a client over it gets throttle_time_ms (raw InitProducerId v0);
   connection_creation_rate: connections from an IP over its rate are closed unanswered.
 """
@@ -24,7 +26,7 @@ import kafka_wire as kw
 from keel_harness import KeelTestCase, keel_binary, unique
 
 try:
-    from confluent_kafka import Producer
+    from confluent_kafka import Consumer, Producer, TopicPartition
 except ImportError as e:  # pragma: no cover
     raise unittest.SkipTest(f"confluent_kafka is not importable: {e}")
 try:
@@ -195,6 +197,55 @@ class QuotaTest(KeelTestCase):
         self.assertEqual(errors, [])
         self.assertEqual(acked[0], TOTAL_KP // len(MESSAGE))
         self.assertTrue(throttle and max(throttle) > 0, throttle)
+        self.assertGreater(elapsed, 2.5)
+
+
+class FetchQuotaTest(KeelTestCase):
+    """3 windows of 1 s: a new client's rate is taken over at least 2 s, so 4 MB at 1 MB/s
+    take about 4 s instead of the 10 s of Kafka's default windows."""
+    overrides = {"num.partitions": 1, "quota.window.num": 3}
+
+    def test_consumer_byte_rate(self):
+        topic, total = unique("quota-fetch"), 4 * MB // len(MESSAGE)
+        producer = Producer({"bootstrap.servers": self.broker.bootstrap, "client.id": "P"})
+        for _ in range(total):
+            while True:
+                try:
+                    producer.produce(topic, MESSAGE)
+                    break
+                except BufferError:
+                    producer.poll(0.01)
+        self.assertEqual(producer.flush(30), 0)
+        subprocess.run([keel_binary(), "configs", "-b", self.broker.bootstrap, "--alter",
+                        "--entity-type", "clients", "--entity-name", "C",
+                        "--add-config", f"consumer_byte_rate={QUOTA}"], check=True, timeout=30,
+                       capture_output=True)
+
+        throttles, errors = [0], []
+
+        def on_stats(text):
+            for broker in json.loads(text).get("brokers", {}).values():
+                throttles[0] = max(throttles[0], broker.get("throttle", {}).get("max", 0))
+
+        consumer = Consumer({"bootstrap.servers": self.broker.bootstrap, "client.id": "C",
+                             "group.id": unique("g"), "enable.auto.commit": False,
+                             "statistics.interval.ms": 200, "stats_cb": on_stats})
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        received, start = 0, time.monotonic()
+        while received < total and time.monotonic() - start < 30:
+            for msg in consumer.consume(1000, 0.5):
+                if msg.error():
+                    errors.append(str(msg.error()))
+                else:
+                    received += 1
+        elapsed = time.monotonic() - start
+        consumer.poll(0.5)  # a last statistics callback
+        consumer.close()
+        print(f"\nconsumer_byte_rate 1 MB/s: 4 MB in {elapsed:.1f} s, throttle max "
+              f"{throttles[0]} ms")
+        self.assertEqual(errors, [])
+        self.assertEqual(received, total)
+        self.assertGreater(throttles[0], 0)
         self.assertGreater(elapsed, 2.5)
 
 
