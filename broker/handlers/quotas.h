@@ -28,9 +28,11 @@ inline std::int32_t charge_quota(const Request& request, QuotaType type, double 
 /// one per request and calls handler_returned() after the handler.
 class RequestQuotaTimer {
  public:
-  /// Null when the broker enforces no quotas.
+  /// Null while the broker has no quotas (requests then cost no timing at all).
   static std::shared_ptr<RequestQuotaTimer> start(const Request& request, Reply& reply) {
-    if (request.broker == nullptr || request.broker->quotas == nullptr) return nullptr;
+    if (request.broker == nullptr || request.broker->quotas == nullptr ||
+        !request.broker->quotas->enabled())
+      return nullptr;
     auto timer = std::make_shared<RequestQuotaTimer>(request.broker->quotas, request.client_id());
     reply.set_quota_charge([timer] { return timer->charge(); });
     return timer;

@@ -54,6 +54,8 @@ class ClientQuotaManager {
   explicit ClientQuotaManager(QuotaWindowConfig config = {}) : _config(config) {}
 
   void set_quotas(const ClientQuotaMap& quotas);
+  /// Whether any quota exists (then requests are timed and charged at all).
+  bool enabled() const { return _any.load(); }
   /// Records `value` (bytes, or a percentage of a thread's time) for the client at `now_ms`
   /// and returns the throttle time in ms: 0 when no quota applies or the rate is within it.
   /// Throttle times of request_percentage are capped at one window, as Kafka's

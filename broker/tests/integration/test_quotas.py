@@ -93,10 +93,10 @@ class QuotaTest(KeelTestCase):
         return p.stdout
 
     def test_request_percentage(self):
-        """0.1 % of a thread over the 10 s span is 10 ms of handler time: some hundreds of
+        """0.01 % of a thread over the 10 s span is 1 ms of handler time: a few hundred
         requests. InitProducerId v0 answers throttle_time_ms right after the correlation id."""
         self.keel_configs("--alter", "--entity-type", "clients", "--entity-name", "R",
-                          "--add-config", "request_percentage=0.1")
+                          "--add-config", "request_percentage=0.01")
         host, port = self.broker.bootstrap.split(":")
 
         def first_throttle(client_id, limit):
@@ -112,7 +112,7 @@ class QuotaTest(KeelTestCase):
             return None, 0
 
         count, throttle = first_throttle("R", 5000)
-        print(f"\nrequest_percentage=0.1: throttled after {count} requests, {throttle} ms")
+        print(f"\nrequest_percentage=0.01: throttled after {count} requests, {throttle} ms")
         self.assertIsNotNone(count)
         self.assertLessEqual(throttle, 1000)  # capped at one window, as Kafka's
         self.assertEqual(first_throttle("S", 50), (None, 0))
