@@ -2,9 +2,11 @@
 // What a handler sees of one request, and how it answers. Free of Asio so that handler files
 // compile quickly: the connection (net/) implements Reply and Timers.
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,6 +33,9 @@ struct ResponseBody {
   std::string close_reason;
   /// acks=0 produce: the slot is dropped without writing anything.
   bool no_response = false;
+  /// A client quota was violated (KIP-219): the response (if any) is sent at once, then the
+  /// connection reads no further request for this long.
+  std::int32_t throttle_ms = 0;
 };
 
 /// Completes one request exactly once, from any thread. Responses still leave the
@@ -39,20 +44,41 @@ struct ResponseBody {
 class Reply {
  public:
   using Sink = std::function<void(ResponseBody)>;
+  /// Charges the request to its client's request_percentage quota when it is answered;
+  /// returns the throttle time in ms (0: within quota).
+  using QuotaCharge = std::function<std::int32_t()>;
   Reply() = default;
   explicit Reply(Sink sink) : _sink(std::move(sink)) {}
 
+  void set_quota_charge(QuotaCharge charge) { _quota_charge = std::move(charge); }
+
   void send(ResponseBody body) {
-    if (_sink) std::exchange(_sink, nullptr)(std::move(body));
+    if (!_sink) return;
+    // As Kafka: an acks=0 produce is not charged to request_percentage.
+    if (!body.no_response) body.throttle_ms = std::max(body.throttle_ms, charge_quota());
+    std::exchange(_sink, nullptr)(std::move(body));
   }
   /// Encodes `response` at the request's version; an encoding failure (a handler bug, or a
   /// value the version cannot carry) closes the connection rather than sending garbage.
   template <class Response>
   void send(const Response& response, std::int16_t version,
-            std::vector<std::shared_ptr<const void>> keep_alive = {}) {
+            std::vector<std::shared_ptr<const void>> keep_alive = {},
+            std::int32_t throttle_ms = 0) {
     ResponseBody body;
     body.keep_alive = std::move(keep_alive);
-    if (auto st = response.encode(body.writer, version); !st.ok()) {
+    // The response says the longer of the handler's throttle and request_percentage's.
+    const std::int32_t request_throttle_ms = _sink ? charge_quota() : 0;
+    body.throttle_ms = std::max(throttle_ms, request_throttle_ms);
+    const Response* encoded = &response;
+    std::optional<Response> throttled;  // rare: only a client over its quota pays the copy
+    if constexpr (requires { response.throttle_time_ms; }) {
+      if (request_throttle_ms > response.throttle_time_ms) {
+        throttled = response;
+        throttled->throttle_time_ms = request_throttle_ms;
+        encoded = &*throttled;
+      }
+    }
+    if (auto st = encoded->encode(body.writer, version); !st.ok()) {
       body.close_connection = true;
       body.close_reason = "response could not be encoded: " + st.error().message;
     }
@@ -67,7 +93,12 @@ class Reply {
   bool pending() const { return static_cast<bool>(_sink); }
 
  private:
+  std::int32_t charge_quota() {
+    return _quota_charge ? std::exchange(_quota_charge, nullptr)() : 0;
+  }
+
   Sink _sink;
+  QuotaCharge _quota_charge;
 };
 
 /// Per-connection timers for handlers that wait (fetch long-poll). The callback runs on
@@ -93,7 +124,8 @@ struct Request {
   protocol::ByteView body;
   /// The frame's bytes are ours: produce rewrites offsets in place in this buffer.
   std::uint8_t* mutable_body = nullptr;
-  std::string peer;  // "host:port" of the client
+  std::size_t frame_size = 0;  // header and body: what Kafka charges to producer_byte_rate
+  std::string peer;            // "host:port" of the client
   BrokerContext* broker = nullptr;
   std::shared_ptr<Timers> timers;
 

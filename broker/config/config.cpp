@@ -405,6 +405,9 @@ const std::vector<BrokerKey>& broker_keys() {
       {"max.connection.creation.rate", int_spec(0), "2147483647",
        number<&B::max_connection_creation_rate>},
       {"connections.max.idle.ms", long_spec(), "600000", number<&B::connections_max_idle_ms>},
+      // Client quotas: the rate of a client is measured over quota.window.num windows.
+      {"quota.window.num", int_spec(1), "11", number<&B::quota_window_num>},
+      {"quota.window.size.seconds", int_spec(1), "1", number<&B::quota_window_size_seconds>},
       // Storage. log.dirs, later, wins over log.dir.
       {"log.dir", string_spec(), {}, log_dirs},
       {"log.dirs", string_spec(), "./data", log_dirs},

@@ -19,6 +19,7 @@
 #include "metadata/meta_properties.h"
 #include "net/memory_budget.h"
 #include "net/server.h"
+#include "quota/client_quota_manager.h"
 
 namespace keel::broker {
 
@@ -85,12 +86,16 @@ struct Broker::Impl {
   std::unique_ptr<OffsetsTopic> offsets_topic;
   std::unique_ptr<GroupCoordinator> coordinator;
   FetchSessionCache fetch_sessions;
+  std::unique_ptr<ClientQuotaManager> quotas;
   std::unique_ptr<Server> server;  // last: stopped and destroyed first
   bool running = false;
 
   explicit Impl(BrokerConfig config) {
     context.config = std::move(config);
     context.fetch_sessions = &fetch_sessions;
+    quotas = std::make_unique<ClientQuotaManager>(QuotaWindowConfig{
+        context.config.quota_window_num, context.config.quota_window_size_seconds * 1000LL});
+    context.quotas = quotas.get();
   }
 
   void start();
@@ -149,6 +154,7 @@ void Broker::Impl::open_metadata(const fs::path& metadata_dir) {
   controller = std::move(*opened);
   context.controller = controller.get();
   apply_dynamic_configs(*controller->image());
+  quotas->set_quotas(controller->image()->client_quotas());
 }
 
 void Broker::Impl::apply_dynamic_configs(const MetadataImage& image) {
@@ -183,8 +189,9 @@ void Broker::Impl::open_logs() {
   context.partitions = partitions.get();
   partitions->remove_strays(*controller->image());
   partitions->apply(*controller->image(), *context.effective_config());
-  controller->set_listener([this](const MetadataImage&, const MetadataImage& after) {
+  controller->set_listener([this](const MetadataImage& before, const MetadataImage& after) {
     apply_dynamic_configs(after);
+    if (before.client_quotas() != after.client_quotas()) quotas->set_quotas(after.client_quotas());
     partitions->apply(after, *context.effective_config());
   });
   logs->start_background(kLogTickMs, kCleanerBackoffMs);

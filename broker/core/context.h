@@ -19,6 +19,7 @@ class PartitionRegistry;
 class ProducerIdAllocator;
 class FetchSessionCache;
 class GroupCoordinator;
+class ClientQuotaManager;
 
 class BrokerContext {
  public:
@@ -35,6 +36,8 @@ class BrokerContext {
   GroupCoordinator* coordinator = nullptr;
   /// Metadata answers for every topic, encoded once per image (handlers/metadata.cpp).
   ImageAnswerCache metadata_answers;
+  /// Client quota enforcement (producer_byte_rate, consumer_byte_rate); null: none.
+  ClientQuotaManager* quotas = nullptr;
 
   std::int32_t node_id() const { return config.node_id; }
 

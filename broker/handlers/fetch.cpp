@@ -12,6 +12,10 @@
 // v0-v3 readers take the legacy message format (magic 0 for v0-v1, 1 for v2-v3): their
 // records are read into memory and down-converted (storage/legacy_records.h), as Kafka does
 // unless the topic's message.downconversion.enable is false (then UNSUPPORTED_VERSION).
+// Client quotas, as Kafka: max_bytes is bounded by what consumer_byte_rate allows in one
+// quota window; a response that takes the client over the quota is not sent: an empty one
+// with throttle_time_ms goes instead (its bytes are not charged) and the connection is
+// muted for that long (KIP-219).
 
 #include <keel/protocol/messages/fetch.h>
 #include <keel/storage/legacy_records.h>
@@ -23,6 +27,7 @@
 #include "core/fetch_sessions.h"
 #include "core/partitions.h"
 #include "handlers/common.h"
+#include "handlers/quotas.h"
 #include "handlers/registry.h"
 #include "metadata/controller.h"
 #include "metadata/image.h"
@@ -53,6 +58,7 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
  public:
   PendingFetch(Request& request, FetchRequest decoded, Reply reply)
       : _broker(*request.broker),
+        _client_id(request.client_id()),
         _timers(request.timers),
         _version(request.version),
         _req(std::move(decoded)),
@@ -66,6 +72,7 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
       return;
     }
     resolve_topic_names();
+    bound_by_quota();
     if (attempt(false)) return;
     // Not enough data yet: attempt() registered for appends; the deadline answers anyway.
     _cancel_deadline = _timers->after(std::max(_req.max_wait_ms, 0),
@@ -73,6 +80,40 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
   }
 
  private:
+  /// Kafka's getMaxValueInQuotaWindow: one response may not exceed what the quota allows
+  /// in a window, or it would be throttled whatever the client did before.
+  void bound_by_quota() {
+    if (_broker.quotas == nullptr) return;
+    auto most = _broker.quotas->max_value_in_window(QuotaType::fetch, kAnonymousUser, _client_id);
+    if (!most) return;
+    const auto bound = static_cast<std::int32_t>(std::min<double>(*most, INT32_MAX));
+    _req.max_bytes = std::min(_req.max_bytes, bound);
+    _req.min_bytes = std::min(_req.min_bytes, _req.max_bytes);
+  }
+
+  /// Charges the response to consumer_byte_rate; over the quota, the response becomes an
+  /// empty one (Kafka's getThrottledResponse: a new session is not created) and the charge
+  /// is taken back. The throttle time in ms, 0 when within quota.
+  std::int32_t throttle_for_quota(FetchResponse& response,
+                                  std::vector<std::shared_ptr<const void>>& keep_alive) {
+    if (_broker.quotas == nullptr) return 0;
+    const auto size = static_cast<double>(response.encoded_size(_version));
+    const auto now = quota_clock_ms();
+    const auto throttle_ms =
+        _broker.quotas->record(QuotaType::fetch, kAnonymousUser, _client_id, size, now);
+    if (throttle_ms == 0) return 0;
+    _broker.quotas->unrecord(QuotaType::fetch, kAnonymousUser, _client_id, size, now);
+    response = FetchResponse();
+    keep_alive.clear();
+    if (_session && _incremental) {
+      response.session_id = _session->id;
+    } else if (_session) {
+      _broker.fetch_sessions->remove(_session->id);
+    }
+    _session.reset();
+    return throttle_ms;
+  }
+
   /// v13+ names topics by id: look up their names once (unknown ids stay empty).
   void resolve_topic_names() {
     if (_version < 13) return;
@@ -213,8 +254,10 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
     _done = true;
     _waiter.reset();
     if (_cancel_deadline) _cancel_deadline();  // drops the timer's hold on this fetch
+    const auto throttle_ms = throttle_for_quota(response, keep_alive);
     if (_session) filter_for_session(response);
-    _reply.send(response, _version, std::move(keep_alive));
+    response.throttle_time_ms = throttle_ms;
+    _reply.send(response, _version, std::move(keep_alive), throttle_ms);
     _session.reset();
     _req.topics.clear();
     return true;
@@ -326,6 +369,7 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
   }
 
   BrokerContext& _broker;
+  std::string _client_id;
   std::shared_ptr<Timers> _timers;
   std::int16_t _version;
   FetchRequest _req;

@@ -8,6 +8,8 @@
 // v0-v2 may carry the legacy message format (magic 0/1), which is up-converted to one
 // RecordBatch v2 as Kafka's leader does (storage/legacy_records.h); v2 batches are appended
 // from the request frame without a copy.
+// Client quotas: the request's size is charged to producer_byte_rate; over the quota the
+// response carries throttle_time_ms and the connection is muted for as long (KIP-219).
 // Left out: transactions (transactional batches are stored, but there is no coordinator).
 
 #include <keel/protocol/messages/produce.h>
@@ -17,6 +19,7 @@
 #include "core/context.h"
 #include "core/partitions.h"
 #include "handlers/common.h"
+#include "handlers/quotas.h"
 #include "handlers/registry.h"
 
 namespace keel::broker {
@@ -152,6 +155,11 @@ void handle_produce(Request& request, Reply reply) {
     }
     response.responses.push_back(std::move(topic_out));
   }
+  // As Kafka: the whole request counts against producer_byte_rate, whatever its outcome; a
+  // throttled acks=0 producer gets no response but is not read for the throttle time.
+  const auto throttle_ms =
+      charge_quota(request, QuotaType::produce, static_cast<double>(request.frame_size));
+  response.throttle_time_ms = throttle_ms;
   if (req.acks == 0) {
     // No response is sent for acks=0; an error closes the connection instead, as in Kafka,
     // so the producer notices and refreshes its metadata rather than losing records silently.
@@ -162,10 +170,13 @@ void handle_produce(Request& request, Reply reply) {
       reply.send(std::move(body));
       return;
     }
-    reply.send_nothing();
+    ResponseBody body;
+    body.no_response = true;
+    body.throttle_ms = throttle_ms;
+    reply.send(std::move(body));
     return;
   }
-  reply.send(response, request.version);
+  reply.send(response, request.version, {}, throttle_ms);
 }
 
 }  // namespace keel::broker

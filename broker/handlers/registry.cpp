@@ -47,6 +47,8 @@ constexpr std::array kHandlers{
     Entry{ApiKey::offset_commit, handle_offset_commit},
     Entry{ApiKey::offset_fetch, handle_offset_fetch},
     Entry{ApiKey::offset_delete, handle_offset_delete},
+    Entry{ApiKey::describe_client_quotas, handle_describe_client_quotas},
+    Entry{ApiKey::alter_client_quotas, handle_alter_client_quotas},
 };
 
 std::vector<HandlerEntry> build_table() {

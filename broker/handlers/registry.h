@@ -52,5 +52,7 @@ void handle_delete_groups(Request& request, Reply reply);
 void handle_offset_commit(Request& request, Reply reply);
 void handle_offset_fetch(Request& request, Reply reply);
 void handle_offset_delete(Request& request, Reply reply);
+void handle_describe_client_quotas(Request& request, Reply reply);
+void handle_alter_client_quotas(Request& request, Reply reply);
 
 }  // namespace keel::broker

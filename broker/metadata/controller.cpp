@@ -1,6 +1,7 @@
 #include "metadata/controller.h"
 
 #include <algorithm>
+#include <set>
 #include <string>
 
 #include "metadata/ids.h"
@@ -81,6 +82,27 @@ std::vector<Record> changed_config_records(std::int8_t resource_type, std::strin
     const bool present = it != current.end();
     const bool changes_value = value ? (!present || it->second != *value) : present;
     if (changes_value) records.push_back(config_record(resource_type, resource, name, value));
+  }
+  return records;
+}
+
+/// The ClientQuotaRecords of one valid alteration: only keys whose value changes.
+std::vector<Record> client_quota_records(const ClientQuotaAlteration& alteration,
+                                         const ClientQuotaMap& current) {
+  const auto entity = alteration.entity_map();
+  const auto existing = current.find(entity);
+  std::vector<Record> records;
+  for (const auto& [key, value] : alteration.ops) {
+    std::optional<double> now;
+    if (existing != current.end())
+      if (auto it = existing->second.find(key); it != existing->second.end()) now = it->second;
+    if (value == now) continue;
+    pr::ClientQuotaRecord record;
+    for (const auto& [type, name] : entity) record.entity.push_back({type, name, {}});
+    record.key = key;
+    record.value = value.value_or(0.0);
+    record.remove = !value.has_value();
+    records.push_back(encode_metadata_record(record, 0));
   }
   return records;
 }
@@ -517,6 +539,41 @@ TopicError Controller::alter_broker_configs(std::string_view resource, const Con
   const auto image = _image.load();
   return commit_configs(changed_config_records(kBrokerConfigResource, resource,
                                                image->broker_configs(resource), changes));
+}
+
+std::vector<ClientQuotaError> Controller::alter_client_quotas(
+    const std::vector<ClientQuotaAlteration>& alterations, bool validate_only) {
+  std::lock_guard lock(_mutex);
+  std::vector<ClientQuotaError> results;
+  if (auto closed = check_open(); !closed.ok()) {
+    results.assign(alterations.size(), {closed.code, closed.message});
+    return results;
+  }
+  const auto image = _image.load();
+  std::set<ClientQuotaEntity> seen;
+  std::vector<Record> records;
+  for (const auto& alteration : alterations) {
+    const auto entity = alteration.entity_map();
+    if (!seen.insert(entity).second) {
+      results.push_back({ErrorCode::invalid_request,
+                         "Ignoring duplicate entity " + describe_quota_entity(entity)});
+      continue;
+    }
+    results.push_back(validate_quota_alteration(alteration));
+    if (!results.back().ok()) continue;
+    for (auto& record : client_quota_records(alteration, image->client_quotas()))
+      records.push_back(std::move(record));
+  }
+  if (validate_only || records.empty()) return results;
+  if (records.size() > kMaxRecordsPerUserOp || !commit(records).ok()) {
+    const bool too_many = records.size() > kMaxRecordsPerUserOp;
+    for (auto& result : results)
+      if (result.ok())
+        result = {too_many ? ErrorCode::policy_violation : ErrorCode::unknown_server_error,
+                  too_many ? "Unable to perform excessively large batch operation."
+                           : "The metadata log could not commit the change."};
+  }
+  return results;
 }
 
 TopicError Controller::commit_configs(const std::vector<Record>& records) {

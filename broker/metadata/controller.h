@@ -113,6 +113,12 @@ class Controller {
   TopicError alter_broker_configs(std::string_view resource,
                                   const std::map<std::string, std::optional<std::string>>& changes,
                                   bool validate_only);
+  /// AlterClientQuotas (Kafka's ClientQuotaControlManager.alterClientQuotas): one result per
+  /// entry, in order. Each entry is validated alone (validate_quota_alteration); a repeated
+  /// entity is refused. The records of every valid entry (a ClientQuotaRecord per key that
+  /// changes: a new value, or `remove` for a present key) are committed as one batch.
+  std::vector<ClientQuotaError> alter_client_quotas(
+      const std::vector<ClientQuotaAlteration>& alterations, bool validate_only);
   keel::Status close();
 
  private:

@@ -179,6 +179,22 @@ class ImageApplier {
     return {};
   }
 
+  /// As Kafka's ClientQuotaControlManager.replay: `remove` drops the key, and an entity
+  /// left without quotas is dropped.
+  Status apply(const pr::ClientQuotaRecord& r) {
+    ClientQuotaEntity entity;
+    for (const auto& e : r.entity) entity[e.entity_type] = e.entity_name;
+    if (!r.remove) {
+      _image._client_quotas[entity][r.key] = r.value;
+      return {};
+    }
+    auto it = _image._client_quotas.find(entity);
+    if (it == _image._client_quotas.end()) return {};
+    it->second.erase(r.key);
+    if (it->second.empty()) _image._client_quotas.erase(it);
+    return {};
+  }
+
   Status apply(const pr::NoOpRecord&) { return {}; }
 
  private:
@@ -220,7 +236,7 @@ Status decode_and_apply(ImageApplier& applier, const MetadataRecordFrame& frame)
   return applier.apply(*record);
 }
 
-/// Dispatch on the record type. Types the image does not model (ACLs, quotas, SCRAM,
+/// Dispatch on the record type. Types the image does not model (ACLs, SCRAM,
 /// producer ids, delegation tokens, transactions, ...) and types newer than this code
 /// are skipped.
 Status apply_frame(ImageApplier& applier, const MetadataRecordFrame& frame) {
@@ -247,6 +263,8 @@ Status apply_frame(ImageApplier& applier, const MetadataRecordFrame& frame) {
       return decode_and_apply<pr::FeatureLevelRecord>(applier, frame);
     case pr::BrokerRegistrationChangeRecord::record_type:
       return decode_and_apply<pr::BrokerRegistrationChangeRecord>(applier, frame);
+    case pr::ClientQuotaRecord::record_type:
+      return decode_and_apply<pr::ClientQuotaRecord>(applier, frame);
     case pr::NoOpRecord::record_type:
       return decode_and_apply<pr::NoOpRecord>(applier, frame);
     default:

@@ -1,6 +1,6 @@
 #pragma once
 // MetadataImage: the cluster metadata the broker serves (topics, partitions, brokers,
-// configs, features), built by applying the records of __cluster_metadata in order.
+// configs, features, client quotas), built by applying the records of __cluster_metadata in order.
 
 #include <cstdint>
 #include <functional>
@@ -13,6 +13,8 @@
 
 #include <keel/protocol/wire.h>
 #include <keel/result.h>
+
+#include "metadata/client_quotas.h"
 
 namespace keel::broker {
 
@@ -78,6 +80,8 @@ class MetadataImage {
   std::int16_t metadata_version() const { return _metadata_version; }
   /// Finalized feature levels other than metadata.version.
   const std::map<std::string, std::int16_t, std::less<>>& features() const { return _features; }
+  /// Client quotas (ClientQuotaRecord): every entity with at least one quota.
+  const ClientQuotaMap& client_quotas() const { return _client_quotas; }
   /// Last applied offset, -1 initially.
   std::int64_t offset() const { return _offset; }
   const std::string& cluster_id() const { return _cluster_id; }
@@ -108,6 +112,7 @@ class MetadataImage {
   std::map<std::int32_t, BrokerInfo> _brokers;
   std::map<std::string, std::map<std::string, std::string>, std::less<>> _broker_configs;
   std::map<std::string, std::int16_t, std::less<>> _features;
+  ClientQuotaMap _client_quotas;
 };
 
 }  // namespace keel::broker

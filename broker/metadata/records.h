@@ -30,7 +30,8 @@ keel::Result<MetadataRecordFrame> parse_metadata_frame(std::span<const std::uint
 /// The framed value of `record` at `version`. Defined for the record types the controller
 /// writes: TopicRecord, PartitionRecord, PartitionChangeRecord, ConfigRecord,
 /// RemoveTopicRecord, RegisterBrokerRecord, UnregisterBrokerRecord, FenceBrokerRecord,
-/// UnfenceBrokerRecord, BrokerRegistrationChangeRecord, FeatureLevelRecord, NoOpRecord.
+/// UnfenceBrokerRecord, BrokerRegistrationChangeRecord, FeatureLevelRecord, ClientQuotaRecord,
+/// NoOpRecord.
 /// Empty when the record cannot be encoded at `version` (a field set that the version
 /// lacks, or a version out of range): a bug in the caller, which must check.
 template <class T>

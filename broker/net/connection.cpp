@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "core/context.h"
+#include "handlers/quotas.h"
 #include "handlers/registry.h"
 #include "net/memory_budget.h"
 #include "net/request_frame.h"
@@ -161,6 +162,7 @@ asio::awaitable<void> Connection::read_loop() {
       }
       auto frame = co_await read_frame(size);
       if (!frame) break;
+      co_await wait_out_throttle();
       if (!dispatch(std::move(frame))) break;
     }
   } catch (const boost::system::system_error& e) {
@@ -203,6 +205,24 @@ asio::awaitable<std::shared_ptr<RequestFrame>> Connection::read_frame(std::uint3
     co_return nullptr;
   }
   co_return frame;
+}
+
+// KIP-219: a throttled client gets its response at once and then is not served for the
+// throttle time, counted from when the response is ready (a pipelined request read before
+// must not slip through). A frame read meanwhile waits here, before it is handled, as if
+// it had not been read.
+void Connection::throttle(std::int32_t throttle_ms) {
+  if (throttle_ms <= 0) return;
+  _throttled_until = std::max(
+      _throttled_until, std::chrono::steady_clock::now() + std::chrono::milliseconds(throttle_ms));
+}
+
+asio::awaitable<void> Connection::wait_out_throttle() {
+  while (_reading && std::chrono::steady_clock::now() < _throttled_until) {
+    _reader_wake.expires_at(_throttled_until);
+    boost::system::error_code ec;
+    co_await _reader_wake.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
 }
 
 // Bytes are charged as they arrive: the buffer grows to what the socket already holds (at
@@ -334,6 +354,7 @@ bool Connection::dispatch(std::shared_ptr<RequestFrame> frame) {
   request.version = version;
   request.body = frame->view().subspan(reader.position());
   request.mutable_body = frame->data() + reader.position();
+  request.frame_size = frame->size();
   request.peer = _peer;
   request.broker = &_broker;
   request.timers = _timers;
@@ -349,7 +370,9 @@ bool Connection::dispatch(std::shared_ptr<RequestFrame> frame) {
       self->complete(sequence, std::move(body));
     });
   });
+  auto request_time = RequestQuotaTimer::start(request, reply);
   entry->handler(request, std::move(reply));
+  if (request_time) request_time->handler_returned();
   return true;
 }
 
@@ -366,6 +389,7 @@ std::uint64_t Connection::push_slot(std::int32_t correlation_id, std::int16_t he
 
 void Connection::complete(std::uint64_t sequence, ResponseBody body) {
   if (_closed || sequence < _front_sequence) return;
+  throttle(body.throttle_ms);
   auto& slot = _slots[sequence - _front_sequence];
   slot.body = std::move(body);
   if (sequence == _front_sequence) wake(_writer_wake);

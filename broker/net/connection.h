@@ -72,6 +72,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::chrono::milliseconds stall_timeout() const;
   void arm_idle_deadline(std::chrono::milliseconds after);
   void touch() { _last_activity = std::chrono::steady_clock::now(); }
+  void throttle(std::int32_t throttle_ms);
+  boost::asio::awaitable<void> wait_out_throttle();
   boost::asio::awaitable<bool> send_response(std::int32_t correlation_id,
                                              std::int16_t header_version, ResponseBody& body);
   boost::asio::awaitable<bool> send_file_region(const protocol::FileRegion& region);
@@ -102,7 +104,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::size_t _received_at_stall_check = 0;
   bool _waiting_for_budget = false;
   bool _allowance_in_use = false;  // a frame of up to kAllowanceBytes is held uncharged
-  bool _reading = true;            // false once closing: no new requests
+  std::chrono::steady_clock::time_point _throttled_until{};  // quota throttling (KIP-219)
+  bool _reading = true;                                      // false once closing: no new requests
   bool _closed = false;
 };
 

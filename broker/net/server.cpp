@@ -18,6 +18,7 @@
 #include "net/connection.h"
 #include "net/connection_limits.h"
 #include "net/memory_budget.h"
+#include "quota/client_quota_manager.h"
 
 namespace keel::broker {
 
@@ -105,6 +106,26 @@ struct Server::Impl {
     return nullptr;
   }
 
+  /// connection_creation_rate (KIP-612): a connection from an IP over its rate is held open,
+  /// unserved, for the throttle time and then closed, as Kafka's acceptor does.
+  bool refused_by_connection_quota(tcp::socket& socket) {
+    if (broker.quotas == nullptr) return false;
+    boost::system::error_code ec;
+    const auto peer = socket.remote_endpoint(ec);
+    if (ec) return false;
+    const auto throttle_ms =
+        broker.quotas->record_connection(peer.address().to_string(), quota_clock_ms());
+    if (throttle_ms <= 0) return false;
+    auto held = std::make_shared<tcp::socket>(std::move(socket));
+    auto timer = std::make_shared<asio::steady_timer>(held->get_executor(),
+                                                      std::chrono::milliseconds(throttle_ms));
+    timer->async_wait([held, timer](boost::system::error_code) {
+      boost::system::error_code ignored;
+      held->close(ignored);
+    });
+    return true;
+  }
+
   asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
     for (;;) {
       co_await wait_for_creation_rate(acceptor);
@@ -121,6 +142,8 @@ struct Server::Impl {
         co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         continue;
       }
+      // As Kafka's ConnectionQuotas: the IP's rate first, then the connection counts.
+      if (refused_by_connection_quota(socket)) continue;
       auto place = admit(socket);
       if (!place) continue;
       socket.set_option(tcp::no_delay(true), ec);

@@ -1,8 +1,8 @@
 #pragma once
 // The client commands of `keel`: `topics create|list|describe|delete`, `produce`,
-// `consume`, `groups list|describe|reset-offsets|delete`. Each has an options struct filled by
-// CLI11, an add_* function registering it and a run_* function returning the process exit code (0
-// ok, 1 failure, message on stderr).
+// `consume`, `groups list|describe|reset-offsets|delete`, `configs --describe|--alter`. Each has an
+// options struct filled by CLI11, an add_* function registering it and a run_* function returning
+// the process exit code (0 ok, 1 failure, message on stderr).
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
@@ -62,15 +62,28 @@ struct GroupsOptions {
   bool execute = false;  // reset-offsets: commit; otherwise only print the plan
 };
 
+struct ConfigsOptions {
+  std::string bootstrap = kDefaultBootstrap;
+  bool describe = false;
+  bool alter = false;
+  std::vector<std::string> entity_types;    // clients, users, ips
+  std::vector<std::string> entity_names;    // paired with entity_types in order
+  bool entity_default = false;              // types left without a name are the default entity
+  std::vector<std::string> add_configs;     // k=v[,k=v]
+  std::vector<std::string> delete_configs;  // k[,k]
+};
+
 CLI::App* add_topics_command(CLI::App& app, TopicsOptions& options);
 CLI::App* add_produce_command(CLI::App& app, ProduceOptions& options);
 CLI::App* add_consume_command(CLI::App& app, ConsumeOptions& options);
 CLI::App* add_groups_command(CLI::App& app, GroupsOptions& options);
+CLI::App* add_configs_command(CLI::App& app, ConfigsOptions& options);
 
 int run_topics(const TopicsOptions& options);
 int run_produce(const ProduceOptions& options);
 int run_consume(const ConsumeOptions& options);
 int run_groups(const GroupsOptions& options);
+int run_configs(const ConfigsOptions& options);
 
 /// All client commands at once, for main(): register before parsing, then run().
 class ClientCommands {
@@ -84,10 +97,12 @@ class ClientCommands {
   ProduceOptions _produce;
   ConsumeOptions _consume;
   GroupsOptions _groups;
+  ConfigsOptions _configs;
   CLI::App* _topics_cmd;
   CLI::App* _produce_cmd;
   CLI::App* _consume_cmd;
   CLI::App* _groups_cmd;
+  CLI::App* _configs_cmd;
 };
 
 }  // namespace keel::cli

@@ -687,5 +687,76 @@ TEST(Controller, ReopenReplaysDynamicBrokerConfigs) {
   EXPECT_EQ(controller->image()->broker_configs("1"), (Configs{{"log.retention.ms", "2000"}}));
 }
 
+ClientQuotaAlteration quota_alteration(
+    std::vector<std::pair<std::string, std::optional<std::string>>> entity,
+    std::vector<std::pair<std::string, std::optional<double>>> ops) {
+  return {std::move(entity), std::move(ops)};
+}
+
+TEST(Controller, AlterClientQuotasWritesOnlyChangesOfValidEntries) {
+  auto state = std::make_shared<FakeLogState>();
+  auto controller = open_fake(state);
+  const auto entries = state->entries.size();
+  auto results = controller->alter_client_quotas(
+      {quota_alteration({{"client-id", "a"}}, {{"producer_byte_rate", 1048576.0}}),
+       quota_alteration({{"client-id", "b"}}, {{"producer_byte_rate", 1.5}}),
+       quota_alteration({{"client-id", "a"}}, {{"consumer_byte_rate", 1.0}})},
+      false);
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_TRUE(results[0].ok());
+  EXPECT_EQ(results[1].code, ErrorCode::invalid_request);
+  EXPECT_EQ(results[2].message,
+            "Ignoring duplicate entity ClientQuotaEntity(entries={client-id=a})");
+  EXPECT_EQ(state->entries.size(), entries + 1);
+  const ClientQuotaEntity a{{"client-id", "a"}};
+  EXPECT_EQ(controller->image()->client_quotas(),
+            (ClientQuotaMap{{a, {{"producer_byte_rate", 1048576.0}}}}));
+
+  // validate_only, an unchanged value and removing an absent key write nothing.
+  EXPECT_TRUE(controller
+                  ->alter_client_quotas(
+                      {quota_alteration({{"client-id", "c"}}, {{"producer_byte_rate", 5.0}})}, true)
+                  .front()
+                  .ok());
+  EXPECT_TRUE(controller
+                  ->alter_client_quotas({quota_alteration({{"client-id", "a"}},
+                                                          {{"producer_byte_rate", 1048576.0},
+                                                           {"consumer_byte_rate", std::nullopt}})},
+                                        false)
+                  .front()
+                  .ok());
+  EXPECT_EQ(state->entries.size(), entries + 1);
+
+  // remove = true deletes the key, and with it the entity.
+  ASSERT_TRUE(controller
+                  ->alter_client_quotas({quota_alteration({{"client-id", "a"}},
+                                                          {{"producer_byte_rate", std::nullopt}})},
+                                        false)
+                  .front()
+                  .ok());
+  EXPECT_TRUE(controller->image()->client_quotas().empty());
+}
+
+TEST(Controller, ReopenReplaysClientQuotas) {
+  TempDir tmp;
+  const ClientQuotaEntity user_default{{"user", std::nullopt}};
+  const ClientQuotaEntity client_a{{"client-id", "a"}};
+  {
+    auto controller = open_controller(tmp.path());
+    controller->alter_client_quotas(
+        {quota_alteration({{"client-id", "a"}},
+                          {{"producer_byte_rate", 1000.0}, {"consumer_byte_rate", 2000.0}}),
+         quota_alteration({{"user", std::nullopt}}, {{"request_percentage", 20.0}})},
+        false);
+    controller->alter_client_quotas(
+        {quota_alteration({{"client-id", "a"}}, {{"consumer_byte_rate", std::nullopt}})}, false);
+    ASSERT_TRUE(controller->close().ok());
+  }
+  auto controller = open_controller(tmp.path());
+  EXPECT_EQ(controller->image()->client_quotas(),
+            (ClientQuotaMap{{client_a, {{"producer_byte_rate", 1000.0}}},
+                            {user_default, {{"request_percentage", 20.0}}}}));
+}
+
 }  // namespace
 }  // namespace keel::broker

@@ -230,6 +230,35 @@ TEST(MetadataImage, FeatureLevelRecords) {
   EXPECT_TRUE(image.features().empty());
 }
 
+Bytes client_quota(const ClientQuotaEntity& entity, const std::string& key, double value,
+                   bool remove = false) {
+  pr::ClientQuotaRecord record;
+  for (const auto& [type, name] : entity) record.entity.push_back({type, name, {}});
+  record.key = key;
+  record.value = value;
+  record.remove = remove;
+  return encode_metadata_record(record, 0);
+}
+
+TEST(MetadataImage, ClientQuotaRecordsSetAndRemoveQuotas) {
+  MetadataImage image;
+  const ClientQuotaEntity client_a{{"client-id", "a"}};
+  const ClientQuotaEntity default_user{{"user", std::nullopt}};
+  apply_all(image, {client_quota(client_a, "producer_byte_rate", 1024),
+                    client_quota(client_a, "consumer_byte_rate", 2048),
+                    client_quota(default_user, "request_percentage", 50),
+                    client_quota(client_a, "producer_byte_rate", 4096)});
+  EXPECT_EQ(
+      image.client_quotas(),
+      (ClientQuotaMap{{client_a, {{"producer_byte_rate", 4096}, {"consumer_byte_rate", 2048}}},
+                      {default_user, {{"request_percentage", 50}}}}));
+  // Removing the last key removes the entity; removing what is absent changes nothing.
+  apply_all(image, {client_quota(client_a, "producer_byte_rate", 0, true),
+                    client_quota(default_user, "request_percentage", 0, true),
+                    client_quota({{"ip", "1.2.3.4"}}, "connection_creation_rate", 0, true)});
+  EXPECT_EQ(image.client_quotas(), (ClientQuotaMap{{client_a, {{"consumer_byte_rate", 2048}}}}));
+}
+
 TEST(MetadataImage, UnknownAndUnmodelledTypesAreSkipped) {
   MetadataImage image;
   ASSERT_TRUE(image.apply(Bytes{0x01, 0x7f, 0x00, 0xde, 0xad}, 5).ok());  // a future type 127

@@ -4,10 +4,12 @@
 #include <thread>
 
 #include <keel/protocol/error_codes.h>
+#include <keel/protocol/messages/alter_client_quotas.h>
 #include <keel/protocol/messages/api_versions.h>
 #include <keel/protocol/messages/create_topics.h>
 #include <keel/protocol/messages/delete_groups.h>
 #include <keel/protocol/messages/delete_topics.h>
+#include <keel/protocol/messages/describe_client_quotas.h>
 #include <keel/protocol/messages/describe_configs.h>
 #include <keel/protocol/messages/describe_groups.h>
 #include <keel/protocol/messages/find_coordinator.h>
@@ -658,6 +660,45 @@ Result<Client> connect_to_coordinator(Client& bootstrap, const std::string& grou
   auto coordinator = bootstrap.find_group_coordinator(group);
   if (!coordinator) return Fail{std::move(coordinator).error()};
   return Client::connect(coordinator->address());
+}
+
+// ---- client quotas -------------------------------------------------------------------
+
+Result<std::vector<ClientQuotaEntry>> Client::describe_client_quotas(
+    const std::vector<QuotaFilterPart>& filter, bool strict) {
+  constexpr std::int8_t kExact = 0, kDefault = 1, kAny = 2;
+  protocol::DescribeClientQuotasRequest request;
+  for (const auto& part : filter)
+    request.components.push_back(
+        {part.type, part.any ? kAny : (part.name ? kExact : kDefault), part.name, {}});
+  request.strict = strict;
+  auto response = call_negotiated<protocol::DescribeClientQuotasResponse>(request);
+  if (!response) return Fail{std::move(response).error()};
+  if (is_error(response->error_code))
+    return Fail{
+        broker_error(response->error_code, "DescribeClientQuotas", response->error_message)};
+  std::vector<ClientQuotaEntry> entries;
+  for (const auto& e : response->entries.value_or(
+           std::vector<protocol::DescribeClientQuotasResponse::EntryData>{})) {
+    auto& entry = entries.emplace_back();
+    for (const auto& part : e.entity) entry.entity.push_back({part.entity_type, part.entity_name});
+    for (const auto& value : e.values) entry.values[value.key] = value.value;
+  }
+  return entries;
+}
+
+Status Client::alter_client_quotas(const std::vector<QuotaEntityPart>& entity,
+                                   const std::map<std::string, std::optional<double>>& ops) {
+  protocol::AlterClientQuotasRequest request;
+  auto& entry = request.entries.emplace_back();
+  for (const auto& part : entity) entry.entity.push_back({part.type, part.name, {}});
+  for (const auto& [key, value] : ops) entry.ops.push_back({key, value.value_or(0.0), !value, {}});
+  auto response = call_negotiated<protocol::AlterClientQuotasResponse>(request);
+  if (!response) return Fail{std::move(response).error()};
+  for (const auto& result : response->entries)
+    if (is_error(result.error_code))
+      return Fail{broker_error(result.error_code, "AlterClientQuotas", result.error_message)};
+  return {};
 }
 
 }  // namespace keel::client

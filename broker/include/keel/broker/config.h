@@ -65,6 +65,8 @@ struct BrokerConfig {
   std::map<std::string, std::int32_t> max_connections_per_ip_overrides;
   std::int32_t max_connection_creation_rate = 2147483647;     // max.connection.creation.rate
   std::int64_t connections_max_idle_ms = 600000;              // connections.max.idle.ms
+  std::int32_t quota_window_num = 11;                         // quota.window.num
+  std::int32_t quota_window_size_seconds = 1;                 // quota.window.size.seconds
   std::int32_t offsets_topic_num_partitions = 50;             // offsets.topic.num.partitions
   std::int16_t offsets_topic_replication_factor = 1;          // offsets.topic.replication.factor
   std::int32_t offsets_topic_segment_bytes = 104857600;       // offsets.topic.segment.bytes

@@ -131,6 +131,26 @@ struct TopicPartition {
 /// Committed offset per partition; -1 where the broker has none.
 using GroupOffsets = std::map<TopicPartition, std::int64_t>;
 
+/// One component of a client quota entity: type "user", "client-id" or "ip"; no name is
+/// the type's default entity.
+struct QuotaEntityPart {
+  std::string type;
+  std::optional<std::string> name;
+};
+
+/// A filter component of DescribeClientQuotas: an exact name, the default entity (no name
+/// and `any` false), or any entity of the type (`any`).
+struct QuotaFilterPart {
+  std::string type;
+  std::optional<std::string> name;
+  bool any = false;
+};
+
+struct ClientQuotaEntry {
+  std::vector<QuotaEntityPart> entity;
+  std::map<std::string, double> values;
+};
+
 /// ListOffsets special timestamps.
 inline constexpr std::int64_t kLatestOffset = -1;
 inline constexpr std::int64_t kEarliestOffset = -2;
@@ -165,6 +185,14 @@ class Client {
   Result<Reply<protocol::FetchResponse>> fetch(const TopicInfo& topic,
                                                std::span<const FetchPosition> positions,
                                                const FetchLimits& limits);
+
+  // ---- client quotas -----------------------------------------------------------------
+
+  Result<std::vector<ClientQuotaEntry>> describe_client_quotas(
+      const std::vector<QuotaFilterPart>& filter, bool strict);
+  /// Sets (a value) or removes (nullopt) quota keys of one entity.
+  Status alter_client_quotas(const std::vector<QuotaEntityPart>& entity,
+                             const std::map<std::string, std::optional<double>>& ops);
 
   // ---- groups (send these to the group's coordinator: connect_to_coordinator) ----------
 
