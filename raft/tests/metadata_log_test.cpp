@@ -12,6 +12,7 @@
 
 #include "keel/storage/log.h"
 #include "keel/storage/record_batch.h"
+#include "temp_dir.h"
 
 namespace keel::raft {
 namespace {
@@ -19,25 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using Value = std::vector<std::uint8_t>;
 
-/// A fresh directory under the system temp dir, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    _path = fs::temp_directory_path() / ("keel-raft-test-" + std::to_string(::getpid()) + "-" +
-                                         std::to_string(stamp) + "-" + std::to_string(counter++));
-    fs::create_directories(_path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(_path, ec);
-  }
-  const fs::path& path() const { return _path; }
-
- private:
-  fs::path _path;
-};
+using test_support::TempDir;
 
 Value bytes(std::string_view text) {
   return {text.begin(), text.end()};

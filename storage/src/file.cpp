@@ -1,5 +1,7 @@
 #include "file.h"
 
+#include "keel/storage/atomic_file.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -105,3 +107,15 @@ std::string offset_file_name(std::int64_t offset, std::string_view suffix) {
 }
 
 }  // namespace keel::storage::detail
+
+namespace keel::storage {
+
+SStatus write_file_atomically(const std::filesystem::path& path, std::string_view content) {
+  return detail::write_file_atomically(path, content);
+}
+
+SResult<std::string> read_small_file(const std::filesystem::path& path) {
+  return detail::read_small_file(path);
+}
+
+}  // namespace keel::storage

@@ -38,6 +38,7 @@ struct VoteRequest {
   std::int32_t last_offset_epoch = 0;  // epoch of the last entry of the candidate's log
   std::int64_t last_offset = 0;        // the candidate's log end offset
   bool pre_vote = false;
+  bool operator==(const VoteRequest&) const = default;
 };
 
 struct VoteResponse {
@@ -45,18 +46,21 @@ struct VoteResponse {
   std::int32_t leader_id = -1;    // the responder's known leader, -1 if unknown
   std::int32_t leader_epoch = 0;  // the responder's epoch
   bool vote_granted = false;
+  bool operator==(const VoteResponse&) const = default;
 };
 
 /// BeginQuorumEpochRequest (API 53): a new leader announces itself to the voters.
 struct BeginQuorumEpochRequest {
   std::int32_t leader_id = -1;
   std::int32_t leader_epoch = 0;
+  bool operator==(const BeginQuorumEpochRequest&) const = default;
 };
 
 struct BeginQuorumEpochResponse {
   std::int16_t error_code = errors::kNone;
   std::int32_t leader_id = -1;
   std::int32_t leader_epoch = 0;
+  bool operator==(const BeginQuorumEpochResponse&) const = default;
 };
 
 /// EndQuorumEpochRequest (API 54): a resigning leader asks the voters to elect a successor,
@@ -65,12 +69,14 @@ struct EndQuorumEpochRequest {
   std::int32_t leader_id = -1;
   std::int32_t leader_epoch = 0;
   std::vector<std::int32_t> preferred_successors;
+  bool operator==(const EndQuorumEpochRequest&) const = default;
 };
 
 struct EndQuorumEpochResponse {
   std::int16_t error_code = errors::kNone;
   std::int32_t leader_id = -1;
   std::int32_t leader_epoch = 0;
+  bool operator==(const EndQuorumEpochResponse&) const = default;
 };
 
 /// FetchRequest (API 1) as KRaft uses it: ReplicaState.ReplicaId, CurrentLeaderEpoch,
@@ -81,6 +87,7 @@ struct FetchRequest {
   std::int64_t fetch_offset = 0;
   std::int32_t last_fetched_epoch = 0;  // epoch of the entry before fetch_offset, 0 if none
   std::int32_t max_wait_ms = 0;
+  bool operator==(const FetchRequest&) const = default;
 };
 
 /// FetchResponse: records, or DivergingEpoch (truncate to it and fetch again), the leader's
@@ -89,6 +96,7 @@ struct FetchResponse {
   struct EpochEndOffset {
     std::int32_t epoch = -1;
     std::int64_t end_offset = -1;
+    bool operator==(const EpochEndOffset&) const = default;
   };
   std::int16_t error_code = errors::kNone;
   std::int64_t high_watermark = -1;
@@ -96,6 +104,7 @@ struct FetchResponse {
   std::int32_t current_leader_id = -1;
   std::int32_t current_leader_epoch = 0;
   std::vector<LogEntry> records;  // consecutive entries from the request's fetch_offset
+  bool operator==(const FetchResponse&) const = default;
 };
 
 using RaftMessage =

@@ -1,0 +1,56 @@
+#pragma once
+// The quorum's messages (raft_messages.h) as Kafka request/response bodies, through the
+// generated codec: Vote, BeginQuorumEpoch, EndQuorumEpoch (v0, the only version of Kafka
+// 3.8) and Fetch (v12-16, the versions with LastFetchedEpoch and DivergingEpoch), for the one
+// partition __cluster_metadata-0. Headers (correlation id) are the driver's.
+//
+// Pre-vote (KIP-996): Kafka 4 carries it as VoteRequest v2's PreVote; 3.8's schemas stop at
+// v0, so keel sends it as the tagged field kPreVoteTag of the partition (bool, one byte),
+// which any v0 reader may skip. A Kafka 3.8 voter then sees an ordinary vote: it is not
+// unsafe (it votes and moves to the candidate's epoch), only the disruption pre-vote avoids.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <keel/protocol/api_keys.h>
+#include <keel/protocol/wire.h>
+#include <keel/raft/raft_messages.h>
+#include <keel/result.h>
+
+namespace keel::raft {
+
+inline constexpr std::string_view kMetadataTopicName = "__cluster_metadata";
+/// Kafka's Topic.CLUSTER_METADATA_TOPIC_ID: Uuid(0, 1).
+protocol::Uuid metadata_topic_id();
+/// Tag of the PreVote flag in VoteRequest v0's PartitionData (keel's; see above).
+inline constexpr std::uint32_t kPreVoteTag = 10000;
+
+struct RaftApi {
+  protocol::ApiKey api_key;
+  bool response = false;
+};
+/// The API and direction a message travels as.
+RaftApi raft_api(const RaftMessage& message);
+
+/// The versions this mapping speaks for an API: [lowest, highest].
+struct VersionRange {
+  std::int16_t lowest = 0;
+  std::int16_t highest = 0;
+};
+std::optional<VersionRange> raft_versions(protocol::ApiKey api_key);
+
+/// Encodes the body of `message` at `version`. Requests carry `cluster_id` (ClusterId).
+Result<protocol::Bytes> encode_raft_message(const RaftMessage& message, std::int16_t version,
+                                            const std::optional<std::string>& cluster_id);
+
+struct DecodedRaftMessage {
+  RaftMessage message;
+  std::optional<std::string> cluster_id;  // requests only
+};
+/// Decodes a body of `api` at `version`; refuses anything but __cluster_metadata-0.
+Result<DecodedRaftMessage> decode_raft_message(RaftApi api, protocol::ByteView body,
+                                               std::int16_t version);
+
+}  // namespace keel::raft

@@ -1,0 +1,405 @@
+#include "keel/raft/raft_codec.h"
+
+#include <type_traits>
+
+#include "keel/protocol/messages/begin_quorum_epoch.h"
+#include "keel/protocol/messages/end_quorum_epoch.h"
+#include "keel/protocol/messages/fetch.h"
+#include "keel/protocol/messages/vote.h"
+#include "keel/raft/entry_batches.h"
+
+namespace keel::raft {
+namespace wire = keel::protocol;
+namespace {
+
+// The first Fetch version with LastFetchedEpoch, DivergingEpoch and CurrentLeader.
+constexpr std::int16_t kFirstRaftFetchVersion = 12;
+// From v13 Fetch names topics by id only.
+constexpr std::int16_t kFirstTopicIdFetchVersion = 13;
+// From v15 the replica id moves into the tagged ReplicaState.
+constexpr std::int16_t kFirstReplicaStateFetchVersion = 15;
+
+Fail<Error> refuse(std::string_view message_name, std::string_view why) {
+  return Fail{Error{std::string(message_name) + ": " + std::string(why)}};
+}
+
+template <typename WireMessage>
+Result<wire::Bytes> encode_body(const WireMessage& message, std::int16_t version) {
+  if (version < WireMessage::lowest_version || version > WireMessage::highest_version)
+    return refuse(WireMessage::message_name, "unsupported version " + std::to_string(version));
+  wire::Writer writer;
+  KEEL_TRY(message.encode(writer, version));
+  return writer.buffer();
+}
+
+template <typename WireMessage>
+Result<WireMessage> decode_body(wire::ByteView body, std::int16_t version) {
+  if (version < WireMessage::lowest_version || version > WireMessage::highest_version)
+    return refuse(WireMessage::message_name, "unsupported version " + std::to_string(version));
+  WireMessage message;
+  wire::Reader reader(body);
+  KEEL_TRY(message.decode(reader, version));
+  if (reader.remaining() != 0) return refuse(WireMessage::message_name, "trailing bytes");
+  return message;
+}
+
+/// The one topic of the quorum's messages, __cluster_metadata with partition 0.
+template <typename Topic, typename Partition>
+Topic metadata_topic(Partition partition) {
+  Topic topic;
+  topic.topic_name = std::string(kMetadataTopicName);
+  topic.partitions.push_back(std::move(partition));
+  return topic;
+}
+
+/// The partition of __cluster_metadata-0 in a Vote/BeginQuorumEpoch/EndQuorumEpoch message.
+template <typename WireMessage>
+Result<const typename std::remove_cvref_t<
+    decltype(std::declval<WireMessage>().topics.front().partitions.front())>*>
+single_partition(const WireMessage& message) {
+  if (message.topics.size() != 1 || message.topics.front().topic_name != kMetadataTopicName ||
+      message.topics.front().partitions.size() != 1 ||
+      message.topics.front().partitions.front().partition_index != 0)
+    return refuse(WireMessage::message_name, "not for __cluster_metadata-0 alone");
+  return &message.topics.front().partitions.front();
+}
+
+// ---- Vote ----
+
+wire::VoteRequest to_wire(const VoteRequest& request) {
+  wire::VoteRequest::PartitionData partition;
+  partition.candidate_epoch = request.candidate_epoch;
+  partition.candidate_id = request.candidate_id;
+  partition.last_offset_epoch = request.last_offset_epoch;
+  partition.last_offset = request.last_offset;
+  if (request.pre_vote) partition.unknown_tagged_fields.push_back({kPreVoteTag, {1}});
+  wire::VoteRequest out;
+  out.topics.push_back(metadata_topic<wire::VoteRequest::TopicData>(std::move(partition)));
+  return out;
+}
+
+bool pre_vote_flag(const wire::UnknownTaggedFields& fields) {
+  for (const auto& field : fields)
+    if (field.tag == kPreVoteTag) return field.data.size() == 1 && field.data[0] != 0;
+  return false;
+}
+
+Result<VoteRequest> from_wire(const wire::VoteRequest& request) {
+  auto partition = single_partition(request);
+  if (!partition.ok()) return Fail{std::move(partition).error()};
+  const auto& p = **partition;
+  return VoteRequest{p.candidate_epoch, p.candidate_id, p.last_offset_epoch, p.last_offset,
+                     pre_vote_flag(p.unknown_tagged_fields)};
+}
+
+wire::VoteResponse to_wire(const VoteResponse& response) {
+  wire::VoteResponse::PartitionData partition;
+  partition.error_code = response.error_code;
+  partition.leader_id = response.leader_id;
+  partition.leader_epoch = response.leader_epoch;
+  partition.vote_granted = response.vote_granted;
+  wire::VoteResponse out;
+  out.topics.push_back(metadata_topic<wire::VoteResponse::TopicData>(std::move(partition)));
+  return out;
+}
+
+Result<VoteResponse> from_wire(const wire::VoteResponse& response) {
+  if (response.error_code != errors::kNone)
+    return refuse("VoteResponse", "error " + std::to_string(response.error_code));
+  auto partition = single_partition(response);
+  if (!partition.ok()) return Fail{std::move(partition).error()};
+  const auto& p = **partition;
+  return VoteResponse{p.error_code, p.leader_id, p.leader_epoch, p.vote_granted};
+}
+
+// ---- BeginQuorumEpoch / EndQuorumEpoch ----
+
+wire::BeginQuorumEpochRequest to_wire(const BeginQuorumEpochRequest& request) {
+  wire::BeginQuorumEpochRequest::PartitionData partition;
+  partition.leader_id = request.leader_id;
+  partition.leader_epoch = request.leader_epoch;
+  wire::BeginQuorumEpochRequest out;
+  out.topics.push_back(
+      metadata_topic<wire::BeginQuorumEpochRequest::TopicData>(std::move(partition)));
+  return out;
+}
+
+Result<BeginQuorumEpochRequest> from_wire(const wire::BeginQuorumEpochRequest& request) {
+  auto partition = single_partition(request);
+  if (!partition.ok()) return Fail{std::move(partition).error()};
+  return BeginQuorumEpochRequest{(*partition)->leader_id, (*partition)->leader_epoch};
+}
+
+wire::EndQuorumEpochRequest to_wire(const EndQuorumEpochRequest& request) {
+  wire::EndQuorumEpochRequest::PartitionData partition;
+  partition.leader_id = request.leader_id;
+  partition.leader_epoch = request.leader_epoch;
+  partition.preferred_successors = request.preferred_successors;
+  wire::EndQuorumEpochRequest out;
+  out.topics.push_back(
+      metadata_topic<wire::EndQuorumEpochRequest::TopicData>(std::move(partition)));
+  return out;
+}
+
+Result<EndQuorumEpochRequest> from_wire(const wire::EndQuorumEpochRequest& request) {
+  auto partition = single_partition(request);
+  if (!partition.ok()) return Fail{std::move(partition).error()};
+  const auto& p = **partition;
+  return EndQuorumEpochRequest{p.leader_id, p.leader_epoch, p.preferred_successors};
+}
+
+/// BeginQuorumEpochResponse and EndQuorumEpochResponse have the same shape.
+template <typename WireResponse, typename Response>
+WireResponse epoch_response_to_wire(const Response& response) {
+  typename WireResponse::PartitionData partition;
+  partition.error_code = response.error_code;
+  partition.leader_id = response.leader_id;
+  partition.leader_epoch = response.leader_epoch;
+  WireResponse out;
+  out.topics.push_back(metadata_topic<typename WireResponse::TopicData>(std::move(partition)));
+  return out;
+}
+
+template <typename Response, typename WireResponse>
+Result<Response> epoch_response_from_wire(const WireResponse& response) {
+  if (response.error_code != errors::kNone)
+    return refuse(WireResponse::message_name, "error " + std::to_string(response.error_code));
+  auto partition = single_partition(response);
+  if (!partition.ok()) return Fail{std::move(partition).error()};
+  const auto& p = **partition;
+  return Response{p.error_code, p.leader_id, p.leader_epoch};
+}
+
+// ---- Fetch ----
+
+Status check_fetch_version(std::string_view message_name, std::int16_t version) {
+  if (version < kFirstRaftFetchVersion)
+    return refuse(message_name, "KRaft needs Fetch v12+, got v" + std::to_string(version));
+  return {};
+}
+
+template <typename Topic>
+void name_metadata_topic(Topic& topic, std::int16_t version) {
+  if (version >= kFirstTopicIdFetchVersion)
+    topic.topic_id = metadata_topic_id();
+  else
+    topic.topic = std::string(kMetadataTopicName);
+}
+
+template <typename Topic>
+bool is_metadata_topic(const Topic& topic, std::int16_t version) {
+  return version >= kFirstTopicIdFetchVersion ? topic.topic_id == metadata_topic_id()
+                                              : topic.topic == kMetadataTopicName;
+}
+
+wire::FetchRequest to_wire(const FetchRequest& request, std::int16_t version) {
+  wire::FetchRequest::FetchPartition partition;
+  partition.current_leader_epoch = request.current_leader_epoch;
+  partition.fetch_offset = request.fetch_offset;
+  partition.last_fetched_epoch = request.last_fetched_epoch;
+  partition.partition_max_bytes = kMaxMetadataBatchBytes;
+  wire::FetchRequest::FetchTopic topic;
+  name_metadata_topic(topic, version);
+  topic.partitions.push_back(partition);
+  wire::FetchRequest out;
+  if (version >= kFirstReplicaStateFetchVersion)
+    out.replica_state.replica_id = request.replica_id;
+  else
+    out.replica_id = request.replica_id;
+  out.max_wait_ms = request.max_wait_ms;
+  out.max_bytes = kMaxMetadataBatchBytes;
+  out.topics.push_back(std::move(topic));
+  return out;
+}
+
+Result<FetchRequest> from_wire(const wire::FetchRequest& request, std::int16_t version) {
+  if (request.topics.size() != 1 || !is_metadata_topic(request.topics.front(), version) ||
+      request.topics.front().partitions.size() != 1 ||
+      request.topics.front().partitions.front().partition != 0)
+    return refuse("FetchRequest", "not for __cluster_metadata-0 alone");
+  const auto& p = request.topics.front().partitions.front();
+  const std::int32_t replica_id = version >= kFirstReplicaStateFetchVersion
+                                      ? request.replica_state.replica_id
+                                      : request.replica_id;
+  return FetchRequest{replica_id, p.current_leader_epoch, p.fetch_offset, p.last_fetched_epoch,
+                      request.max_wait_ms};
+}
+
+/// `records_buffer` holds the encoded entries for as long as the wire message is used.
+Result<wire::FetchResponse> to_wire(const FetchResponse& response, std::int16_t version,
+                                    wire::Bytes& records_buffer) {
+  auto records = encode_entry_batches(response.records, 0);
+  if (!records.ok()) return Fail{std::move(records).error()};
+  records_buffer = std::move(*records);
+  wire::FetchResponse::PartitionData partition;
+  partition.error_code = response.error_code;
+  partition.high_watermark = response.high_watermark;
+  partition.diverging_epoch.epoch = response.diverging_epoch.epoch;
+  partition.diverging_epoch.end_offset = response.diverging_epoch.end_offset;
+  partition.current_leader.leader_id = response.current_leader_id;
+  partition.current_leader.leader_epoch = response.current_leader_epoch;
+  partition.records = wire::Records(wire::ByteView(records_buffer));
+  wire::FetchResponse::FetchableTopicResponse topic;
+  name_metadata_topic(topic, version);
+  topic.partitions.push_back(std::move(partition));
+  wire::FetchResponse out;
+  out.responses.push_back(std::move(topic));
+  return out;
+}
+
+Result<FetchResponse> from_wire(const wire::FetchResponse& response, std::int16_t version) {
+  if (response.error_code != errors::kNone)
+    return refuse("FetchResponse", "error " + std::to_string(response.error_code));
+  if (response.responses.size() != 1 || !is_metadata_topic(response.responses.front(), version) ||
+      response.responses.front().partitions.size() != 1 ||
+      response.responses.front().partitions.front().partition_index != 0)
+    return refuse("FetchResponse", "not for __cluster_metadata-0 alone");
+  const auto& p = response.responses.front().partitions.front();
+  FetchResponse out;
+  out.error_code = p.error_code;
+  out.high_watermark = p.high_watermark;
+  out.diverging_epoch = {p.diverging_epoch.epoch, p.diverging_epoch.end_offset};
+  out.current_leader_id = p.current_leader.leader_id;
+  out.current_leader_epoch = p.current_leader.leader_epoch;
+  if (p.records && p.records->size() > 0) {
+    if (p.records->is_file()) return refuse("FetchResponse", "records in a file region");
+    auto entries = decode_entry_batches(p.records->bytes(), 0);
+    if (!entries.ok()) return Fail{std::move(entries).error()};
+    out.records = std::move(*entries);
+  }
+  return out;
+}
+
+// ---- dispatch ----
+
+template <typename WireRequest>
+Result<wire::Bytes> encode_request(WireRequest request, std::int16_t version,
+                                   const std::optional<std::string>& cluster_id) {
+  request.cluster_id = cluster_id;
+  return encode_body(request, version);
+}
+
+template <typename WireMessage, typename Convert>
+Result<DecodedRaftMessage> decode_with(wire::ByteView body, std::int16_t version, Convert convert) {
+  auto decoded = decode_body<WireMessage>(body, version);
+  if (!decoded.ok()) return Fail{std::move(decoded).error()};
+  auto message = convert(*decoded);
+  if (!message.ok()) return Fail{std::move(message).error()};
+  DecodedRaftMessage out{std::move(*message), std::nullopt};
+  if constexpr (requires { decoded->cluster_id; }) out.cluster_id = decoded->cluster_id;
+  return out;
+}
+
+struct Encoder {
+  std::int16_t version;
+  const std::optional<std::string>& cluster_id;
+
+  Result<wire::Bytes> operator()(const VoteRequest& m) const {
+    return encode_request(to_wire(m), version, cluster_id);
+  }
+  Result<wire::Bytes> operator()(const VoteResponse& m) const {
+    return encode_body(to_wire(m), version);
+  }
+  Result<wire::Bytes> operator()(const BeginQuorumEpochRequest& m) const {
+    return encode_request(to_wire(m), version, cluster_id);
+  }
+  Result<wire::Bytes> operator()(const BeginQuorumEpochResponse& m) const {
+    return encode_body(epoch_response_to_wire<wire::BeginQuorumEpochResponse>(m), version);
+  }
+  Result<wire::Bytes> operator()(const EndQuorumEpochRequest& m) const {
+    return encode_request(to_wire(m), version, cluster_id);
+  }
+  Result<wire::Bytes> operator()(const EndQuorumEpochResponse& m) const {
+    return encode_body(epoch_response_to_wire<wire::EndQuorumEpochResponse>(m), version);
+  }
+  Result<wire::Bytes> operator()(const FetchRequest& m) const {
+    KEEL_TRY(check_fetch_version("FetchRequest", version));
+    return encode_request(to_wire(m, version), version, cluster_id);
+  }
+  Result<wire::Bytes> operator()(const FetchResponse& m) const {
+    KEEL_TRY(check_fetch_version("FetchResponse", version));
+    wire::Bytes records;
+    auto response = to_wire(m, version, records);
+    if (!response.ok()) return Fail{std::move(response).error()};
+    return encode_body(*response, version);
+  }
+};
+
+}  // namespace
+
+wire::Uuid metadata_topic_id() {
+  wire::Uuid id;
+  id.bytes[15] = 1;
+  return id;
+}
+
+RaftApi raft_api(const RaftMessage& message) {
+  using wire::ApiKey;
+  constexpr RaftApi kApis[] = {{ApiKey::vote, false},
+                               {ApiKey::vote, true},
+                               {ApiKey::begin_quorum_epoch, false},
+                               {ApiKey::begin_quorum_epoch, true},
+                               {ApiKey::end_quorum_epoch, false},
+                               {ApiKey::end_quorum_epoch, true},
+                               {ApiKey::fetch, false},
+                               {ApiKey::fetch, true}};
+  static_assert(std::size(kApis) == std::variant_size_v<RaftMessage>);
+  return kApis[message.index()];
+}
+
+std::optional<VersionRange> raft_versions(wire::ApiKey api_key) {
+  switch (api_key) {
+    case wire::ApiKey::vote:
+      return VersionRange{wire::VoteRequest::lowest_version, wire::VoteRequest::highest_version};
+    case wire::ApiKey::begin_quorum_epoch:
+      return VersionRange{wire::BeginQuorumEpochRequest::lowest_version,
+                          wire::BeginQuorumEpochRequest::highest_version};
+    case wire::ApiKey::end_quorum_epoch:
+      return VersionRange{wire::EndQuorumEpochRequest::lowest_version,
+                          wire::EndQuorumEpochRequest::highest_version};
+    case wire::ApiKey::fetch:
+      return VersionRange{kFirstRaftFetchVersion, wire::FetchRequest::highest_version};
+    default:
+      return std::nullopt;
+  }
+}
+
+Result<wire::Bytes> encode_raft_message(const RaftMessage& message, std::int16_t version,
+                                        const std::optional<std::string>& cluster_id) {
+  return std::visit(Encoder{version, cluster_id}, message);
+}
+
+Result<DecodedRaftMessage> decode_raft_message(RaftApi api, wire::ByteView body,
+                                               std::int16_t version) {
+  const auto converted = [](auto&& result) -> Result<RaftMessage> {
+    if (!result.ok()) return Fail{std::move(result).error()};
+    return RaftMessage{std::move(*result)};
+  };
+  const auto plain = [&](const auto& m) { return converted(from_wire(m)); };
+  const auto versioned = [&](const auto& m) { return converted(from_wire(m, version)); };
+  switch (api.api_key) {
+    case wire::ApiKey::vote:
+      return api.response ? decode_with<wire::VoteResponse>(body, version, plain)
+                          : decode_with<wire::VoteRequest>(body, version, plain);
+    case wire::ApiKey::begin_quorum_epoch:
+      if (api.response)
+        return decode_with<wire::BeginQuorumEpochResponse>(body, version, [&](const auto& m) {
+          return converted(epoch_response_from_wire<BeginQuorumEpochResponse>(m));
+        });
+      return decode_with<wire::BeginQuorumEpochRequest>(body, version, plain);
+    case wire::ApiKey::end_quorum_epoch:
+      if (api.response)
+        return decode_with<wire::EndQuorumEpochResponse>(body, version, [&](const auto& m) {
+          return converted(epoch_response_from_wire<EndQuorumEpochResponse>(m));
+        });
+      return decode_with<wire::EndQuorumEpochRequest>(body, version, plain);
+    case wire::ApiKey::fetch:
+      KEEL_TRY(check_fetch_version(api.response ? "FetchResponse" : "FetchRequest", version));
+      return api.response ? decode_with<wire::FetchResponse>(body, version, versioned)
+                          : decode_with<wire::FetchRequest>(body, version, versioned);
+    default:
+      return Fail{Error{"not a KRaft API: " + std::to_string(static_cast<int>(api.api_key))}};
+  }
+}
+
+}  // namespace keel::raft
