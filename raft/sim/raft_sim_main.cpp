@@ -1,11 +1,13 @@
 // raft_sim: runs the deterministic quorum simulator over a range of seeds, or replays one.
 //   raft_sim --seeds 0:2000            seeds 0..1999 (the ctest); KEEL_RAFT_SIM_SEEDS overrides
 //   raft_sim --seed 1234 --verbose     replay one seed, printing every event
+//   raft_sim --seeds 0:20 --storage DIR  on StorageRaftLog + quorum-state files under DIR
 //   options: --voters N (3 or 5; default: chosen by the seed), --chaos-ms T
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include "simulator.h"
@@ -24,7 +26,7 @@ bool parse_range(const char* text, std::uint64_t& first, std::uint64_t& last) {
 int usage() {
   std::fprintf(stderr,
                "usage: raft_sim (--seeds FIRST:END | --seed N) [--voters N] [--chaos-ms T] "
-               "[--verbose]\n");
+               "[--storage DIR] [--verbose]\n");
   return 2;
 }
 
@@ -34,6 +36,7 @@ int main(int argc, char** argv) {
   std::uint64_t first = 0;
   std::uint64_t end = 100;
   keel::raft::sim::SimOptions options;
+  std::filesystem::path storage_root;
   for (int i = 1; i < argc; ++i) {
     bool has_value = i + 1 < argc;
     if (!std::strcmp(argv[i], "--seeds") && has_value) {
@@ -45,6 +48,8 @@ int main(int argc, char** argv) {
       options.voters = std::atoi(argv[++i]);
     } else if (!std::strcmp(argv[i], "--chaos-ms") && has_value) {
       options.chaos_ms = std::atoll(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--storage") && has_value) {
+      storage_root = argv[++i];
     } else if (!std::strcmp(argv[i], "--verbose")) {
       options.verbose = true;
     } else {
@@ -62,7 +67,13 @@ int main(int argc, char** argv) {
   std::int64_t elections = 0;
   for (auto seed = first; seed < end; ++seed) {
     options.seed = seed;
+    if (!storage_root.empty()) {
+      // A fresh directory per seed, kept when the seed fails (to look at its files).
+      options.storage_dir = storage_root / ("seed-" + std::to_string(seed));
+      std::filesystem::remove_all(options.storage_dir);
+    }
     auto result = keel::raft::sim::run_simulation(options);
+    if (result.ok && !storage_root.empty()) std::filesystem::remove_all(options.storage_dir);
     steps += result.steps;
     crashes += result.crashes;
     elections += result.elections;

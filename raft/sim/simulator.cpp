@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "keel/raft/quorum.h"
+#include "keel/raft/quorum_state_file.h"
+#include "keel/raft/storage_raft_log.h"
 
 namespace keel::raft::sim {
 namespace {
@@ -49,10 +51,45 @@ struct Checker {
 
 /// The in-memory log with a running hash of each prefix, so log matching (same offset and
 /// epoch => same prefix) is checked on every append in O(1); truncations are remembered so
-/// the committed-prefix check re-reads what changed.
+/// the committed-prefix check re-reads what changed. With a StorageRaftLog attached, the core
+/// reads the storage log and every answer is checked against the in-memory one.
 class CheckedLog : public MemoryRaftLog {
  public:
   CheckedLog(int node, Checker& checker) : _node(node), _checker(checker) {}
+
+  std::int64_t end_offset() const override {
+    return checked("end offset", MemoryRaftLog::end_offset(),
+                   [&] { return _storage->end_offset(); });
+  }
+  std::int32_t last_epoch() const override {
+    return checked("last epoch", MemoryRaftLog::last_epoch(),
+                   [&] { return _storage->last_epoch(); });
+  }
+  OffsetAndEpoch end_offset_for_epoch(std::int32_t epoch) const override {
+    return checked("end offset for epoch " + std::to_string(epoch),
+                   MemoryRaftLog::end_offset_for_epoch(epoch),
+                   [&] { return _storage->end_offset_for_epoch(epoch); });
+  }
+  std::vector<LogEntry> read(std::int64_t from_offset, std::size_t max_entries) const override {
+    return checked("read from " + std::to_string(from_offset),
+                   MemoryRaftLog::read(from_offset, max_entries),
+                   [&] { return _storage->read(from_offset, max_entries); });
+  }
+
+  /// Makes `storage` this log's durable copy; it must hold the flushed prefix.
+  void attach(std::unique_ptr<StorageRaftLog> storage) {
+    _storage = std::move(storage);
+    for (std::int32_t epoch = 0; epoch <= MemoryRaftLog::last_epoch(); ++epoch)
+      end_offset_for_epoch(epoch);
+    read(0, entries().size() + 1);
+  }
+  /// A crash: the storage log is dropped without close().
+  void detach() { _storage.reset(); }
+  void flush_durably(std::int64_t end) {
+    flush(end);
+    if (_storage && !_storage->flush_to(end).ok()) storage_failed();
+  }
+
   void append(const std::vector<LogEntry>& entries) override {
     auto expected = end_offset();
     for (const auto& entry : entries) {
@@ -74,18 +111,48 @@ class CheckedLog : public MemoryRaftLog {
       }
     }
     MemoryRaftLog::append(entries);
+    if (_storage) _storage->append(entries);
+    if (_storage && _storage->error()) storage_failed();
   }
   void truncate_to(std::int64_t end) override {
     if (end < end_offset()) _lowest_truncation = std::min(_lowest_truncation, end);
+    if (_storage) _storage->truncate_to(end);
+    if (_storage && _storage->error()) storage_failed();
+    // MemoryRaftLog::truncate_to reads end_offset(): no comparing while the two differ.
+    _mutating = true;
     MemoryRaftLog::truncate_to(end);
-    _hashes.resize(static_cast<std::size_t>(end_offset()));
+    _mutating = false;
+    _hashes.resize(static_cast<std::size_t>(MemoryRaftLog::end_offset()));
   }
   /// The lowest offset truncated since the last call (INT64_MAX if none).
   std::int64_t take_lowest_truncation() { return std::exchange(_lowest_truncation, INT64_MAX); }
 
  private:
+  /// The in-memory answer, after checking the storage log gives the same.
+  template <typename T, typename Storage>
+  T checked(const std::string& what, T expected, Storage storage) const {
+    if (!_storage || _mutating) return expected;
+    if (!(storage() == expected))
+      _checker.fail("node " + std::to_string(_node) + ": storage log differs on " + what +
+                    describe(storage(), expected));
+    if (_storage->error()) storage_failed();
+    return expected;
+  }
+  template <typename T>
+  static std::string describe(const T& got, const T& expected) {
+    if constexpr (std::is_integral_v<T>)
+      return ": " + std::to_string(got) + " instead of " + std::to_string(expected);
+    else
+      return {};
+  }
+  void storage_failed() const {
+    _checker.fail("node " + std::to_string(_node) + ": " + _storage->error()->message);
+  }
+
   int _node;
   Checker& _checker;
+  std::unique_ptr<StorageRaftLog> _storage;
+  bool _mutating = false;
   std::vector<std::uint64_t> _hashes;
   std::int64_t _lowest_truncation = INT64_MAX;
 };
@@ -282,12 +349,30 @@ class Simulation {
     node.last_high_watermark = 0;
     node.verified = 0;
     node.log->take_lowest_truncation();
+    if (!_options.storage_dir.empty()) open_storage(node);
     node.core = std::make_unique<QuorumReplica>(
         node_config(node.id), *node.log, node.durable, [this] { return _rng.next(); }, _now);
     trace("start node " + std::to_string(node.id) + " epoch " +
           std::to_string(node.durable.leader_epoch) + " log end " +
           std::to_string(node.log->end_offset()));
     after_input(node);
+  }
+
+  std::filesystem::path node_dir(const Node& node) const {
+    return _options.storage_dir / ("node-" + std::to_string(node.id));
+  }
+
+  /// Reopens the node's storage log (recovery) and checks it and the quorum-state file
+  /// against the simulated durable state.
+  void open_storage(Node& node) {
+    const auto dir = node_dir(node);
+    auto log = StorageRaftLog::open(dir / "__cluster_metadata-0");
+    if (!log.ok()) return fail("node " + std::to_string(node.id) + ": " + log.error().message);
+    node.log->attach(std::move(*log));
+    auto state = read_quorum_state(dir);
+    if (!state.ok()) return fail("node " + std::to_string(node.id) + ": " + state.error().message);
+    if (*state ? !(**state == node.durable) : !(node.durable == QuorumStateRecord{}))
+      fail("node " + std::to_string(node.id) + ": quorum-state file differs from the last write");
   }
 
   QuorumConfig node_config(int id) const {
@@ -316,8 +401,14 @@ class Simulation {
 
   /// The driver's contract: quorum-state first, then the log, then the messages.
   void persist(Node& node, const Ready& ready) {
-    if (ready.quorum_state) node.durable = *ready.quorum_state;
-    if (ready.flush_log_to >= 0) node.log->flush(ready.flush_log_to);
+    if (ready.quorum_state) {
+      node.durable = *ready.quorum_state;
+      if (!_options.storage_dir.empty()) {
+        auto written = write_quorum_state(node_dir(node), node.durable);
+        if (!written.ok()) fail(written.error().message);
+      }
+    }
+    if (ready.flush_log_to >= 0) node.log->flush_durably(ready.flush_log_to);
     bool granted_vote = false;
     for (const auto& message : ready.messages) {
       send(message);
@@ -419,6 +510,7 @@ class Simulation {
     node.alive = false;
     node.core.reset();
     node.log->truncate_to(node.log->flushed_end());  // the page cache is gone
+    node.log->detach();
   }
 
   void heal() {

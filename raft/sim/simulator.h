@@ -8,6 +8,7 @@
 // the seed, the step and the command that replays it.
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 
 namespace keel::raft::sim {
@@ -19,6 +20,10 @@ struct SimOptions {
   std::int64_t chaos_ms = 15'000;           // simulated time with faults
   std::int64_t liveness_bound_ms = 30'000;  // after healing: a leader and a new commit by then
   bool verbose = false;                     // print every event
+  /// When set, every node's log is a StorageRaftLog in <storage_dir>/node-<id>/ and its
+  /// quorum-state a real file there; the in-memory log runs beside it as the oracle, and a
+  /// crash destroys the storage log unclosed and reopens it on restart.
+  std::filesystem::path storage_dir;
 };
 
 struct SimResult {
