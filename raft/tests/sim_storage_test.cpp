@@ -1,5 +1,5 @@
 // The simulator's safety and liveness checks with every node on a real StorageRaftLog and
-// quorum-state file (temp dirs), the in-memory log as the oracle: a few seeds, since each
+// quorum-state file (temp dirs), the in-memory log as the oracle: three seeds, since each
 // flush is a real fsync.
 
 #include <gtest/gtest.h>
@@ -11,7 +11,8 @@ namespace keel::raft {
 namespace {
 
 TEST(SimulatorOnStorage, SeedsKeepEveryInvariant) {
-  for (std::uint64_t seed : {1, 2, 3, 8664}) {
+  // Seeds 0 and 5 truncate inside a batch after a crash (they fail if that cut is inexact).
+  for (std::uint64_t seed : {0, 5, 8664}) {
     test_support::TempDir dir;
     sim::SimOptions options;
     options.seed = seed;
