@@ -6,6 +6,7 @@
 #include <mutex>
 #include <string>
 
+#include "keel/raft/entry_batches.h"
 #include "keel/raft/metadata_log.h"
 #include "keel/storage/log.h"
 #include "keel/storage/record_batch.h"
@@ -13,8 +14,7 @@
 namespace keel::raft {
 namespace {
 
-// KRaft's limit on one metadata batch (KafkaRaftClient MAX_BATCH_SIZE_BYTES).
-constexpr std::int32_t kMaxBatchBytes = 8 * 1024 * 1024;
+constexpr std::int32_t kMaxBatchBytes = kMaxMetadataBatchBytes;
 // How much replay reads per step (always at least one whole batch).
 constexpr std::size_t kReplayReadBytes = 1024 * 1024;
 // Control record key: version 0, type LEADER_CHANGE (2), as in Kafka's ControlRecordType.
@@ -54,8 +54,7 @@ std::vector<std::uint8_t> leader_change_key() {
 }
 
 /// LeaderChangeMessage v0 (flexible): Version, LeaderId, Voters, GrantingVoters. With one
-/// voter both arrays hold just this node. Encoded by hand: raft/ does not depend on the
-/// protocol codec.
+/// voter both arrays hold just this node. Encoded by hand (a handful of bytes).
 std::vector<std::uint8_t> leader_change_value(std::int32_t node_id) {
   std::vector<std::uint8_t> value;
   put_int16(value, 0);  // Version
