@@ -390,6 +390,9 @@ std::uint64_t Connection::push_slot(std::int32_t correlation_id, std::int16_t he
 void Connection::complete(std::uint64_t sequence, ResponseBody body) {
   if (_closed || sequence < _front_sequence) return;
   throttle(body.throttle_ms);
+  // The connection closes once this answer's turn comes: read no further requests (Kafka
+  // closes at once; answers to requests before this one are still sent).
+  if (body.close_connection) _reading = false;
   auto& slot = _slots[sequence - _front_sequence];
   slot.body = std::move(body);
   if (sequence == _front_sequence) wake(_writer_wake);
