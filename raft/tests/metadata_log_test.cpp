@@ -10,9 +10,9 @@
 #include <random>
 #include <string>
 
+#include <keel/test_support/temp_dir.h>
 #include "keel/storage/log.h"
 #include "keel/storage/record_batch.h"
-#include "temp_dir.h"
 
 namespace keel::raft {
 namespace {
@@ -20,7 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using Value = std::vector<std::uint8_t>;
 
-using test_support::TempDir;
+using keel::test_support::TempDir;
 
 Value bytes(std::string_view text) {
   return {text.begin(), text.end()};

@@ -4,12 +4,12 @@
 
 #include <fstream>
 
-#include "temp_dir.h"
+#include <keel/test_support/temp_dir.h>
 
 namespace keel::raft {
 namespace {
 
-using test_support::TempDir;
+using keel::test_support::TempDir;
 
 void write_text(const std::filesystem::path& path, std::string_view text) {
   std::ofstream(path, std::ios::binary) << text;

@@ -4,8 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <keel/test_support/temp_dir.h>
 #include "simulator.h"
-#include "temp_dir.h"
 
 namespace keel::raft {
 namespace {

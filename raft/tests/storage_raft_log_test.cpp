@@ -5,14 +5,14 @@
 #include <filesystem>
 #include <string>
 
+#include <keel/test_support/temp_dir.h>
 #include "keel/raft/entry_batches.h"
 #include "keel/raft/raft_log.h"
-#include "temp_dir.h"
 
 namespace keel::raft {
 namespace {
 
-using test_support::TempDir;
+using keel::test_support::TempDir;
 
 LogEntry entry(std::int64_t offset, std::int32_t epoch, std::string_view value,
                bool control = false) {

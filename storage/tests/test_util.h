@@ -8,34 +8,27 @@
 #include <string>
 #include <vector>
 
+#include <keel/test_support/temp_dir.h>
+
 #include "keel/storage/log.h"
 #include "keel/storage/record_batch.h"
 
 namespace keel::storage::testing {
 
 /// A fresh directory under /tmp, removed at destruction.
-class TempDir {
+/// Named after the running test, so a leftover directory says whose it was.
+class TempDir : public keel::test_support::TempDir {
  public:
-  TempDir() {
+  TempDir() : keel::test_support::TempDir(test_prefix()) {}
+
+ private:
+  static std::string test_prefix() {
     auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     std::string name = info ? std::string(info->test_suite_name()) + "." + info->name() : "keel";
     for (auto& c : name)
       if (c == '/') c = '_';
-    _path = std::filesystem::temp_directory_path() /
-            ("keel-storage-" + name + "-" + std::to_string(::getpid()) + "-" +
-             std::to_string(counter()++));
-    std::filesystem::remove_all(_path);
-    std::filesystem::create_directories(_path);
+    return "keel-storage-" + name;
   }
-  ~TempDir() { std::filesystem::remove_all(_path); }
-  const std::filesystem::path& path() const { return _path; }
-
- private:
-  static int& counter() {
-    static int c = 0;
-    return c;
-  }
-  std::filesystem::path _path;
 };
 
 /// A batch of `n` records "k<i>"/"v<i>-<tag>" with timestamps ts, ts+1, ...

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <keel/protocol/messages/consumer_protocol_subscription.h>
+#include <keel/test_support/temp_dir.h>
 
 #include "coordinator/group_coordinator.h"
 
@@ -19,18 +20,7 @@ namespace fs = std::filesystem;
 using E = ErrorCode;
 using namespace std::chrono_literals;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/keel-coordinator-XXXXXX";
-    _path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(_path); }
-  const fs::path& path() const { return _path; }
-
- private:
-  fs::path _path;
-};
+using keel::test_support::TempDir;
 
 /// __consumer_offsets as plain logs in a directory; "t" and "u" are topics of 4 partitions.
 class LogTopic final : public OffsetsTopic {

@@ -8,32 +8,13 @@
 #include <filesystem>
 #include <string>
 
+#include <keel/test_support/temp_dir.h>
+
 #include "metadata/records.h"
 
 namespace keel::broker::testing {
 
-/// A fresh directory under the system temp dir, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    _path = std::filesystem::temp_directory_path() /
-            ("keel-metadata-test-" + std::to_string(::getpid()) + "-" + std::to_string(stamp) +
-             "-" + std::to_string(counter++));
-    std::filesystem::create_directories(_path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(_path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return _path; }
-
- private:
-  std::filesystem::path _path;
-};
+using keel::test_support::TempDir;
 
 inline protocol::Uuid uuid_of(std::uint8_t last) {
   protocol::Uuid id;
