@@ -1,5 +1,6 @@
 // keel: the command line. `keel serve` (the default) runs a broker node; `keel topics`,
-// `keel produce`, `keel consume` and `keel groups` are a small client (commands/).
+// `keel produce`, `keel consume` and `keel groups` are a small client (commands/); `keel
+// storage format|random-uuid` prepares log directories (storage_command.cpp).
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -15,6 +16,7 @@
 #include <keel/broker/config.h>
 
 #include "commands/commands.h"
+#include "storage_command.h"
 
 namespace {
 
@@ -119,7 +121,9 @@ int main(int argc, char** argv) {
     cmd->add_option("--log-level", serve_options.log_level, "trace|debug|info|warn|error");
   }
   keel::cli::ClientCommands client_commands(app);
+  keel::cli::StorageCommand storage_command(app);
   CLI11_PARSE(app, argc, argv);
   if (auto code = client_commands.run()) return *code;
+  if (auto code = storage_command.run()) return *code;
   return serve(serve_options);
 }

@@ -41,6 +41,33 @@ class ServeConfigTest(unittest.TestCase):
         self.assertEqual(result.returncode, 2, result.stderr)
         self.assertIn("/nonexistent/server.properties", result.stderr)
 
+    def test_storage_format_then_serve_uses_the_cluster_id(self):
+        # kafka-storage.sh's habit: random-uuid, format every node's dirs with it, start.
+        cluster_id = subprocess.run([keel_binary(), "storage", "random-uuid"], check=True,
+                                    capture_output=True, text=True).stdout.strip()
+        self.assertEqual(len(cluster_id), 22)
+        broker = KeelBroker(overrides={"node.id": 4})
+        with tempfile.NamedTemporaryFile("w", suffix=".properties", delete=False) as f:
+            f.write(f"node.id=4\nlog.dirs={broker.data_dir}\n")
+            path = f.name
+        try:
+            fmt = [keel_binary(), "storage", "format", "-t", cluster_id, "-c", path]
+            first = subprocess.run(fmt, capture_output=True, text=True)
+            self.assertEqual(first.returncode, 0, first.stderr)
+            self.assertIn(f"Formatting {broker.data_dir} with cluster id {cluster_id}",
+                          first.stdout)
+            again = subprocess.run(fmt, capture_output=True, text=True)
+            self.assertEqual(again.returncode, 1)
+            self.assertIn("is already formatted. Use --ignore-formatted", again.stderr)
+            bad = subprocess.run(fmt[:4] + ["not-a-uuid"] + fmt[5:], capture_output=True,
+                                 text=True)
+            self.assertIn("does not appear to be a valid UUID", bad.stderr)
+            with broker:
+                self.assertIn(f"node 4 of cluster {cluster_id} ready", broker.log_text())
+        finally:
+            broker.cleanup()
+            os.unlink(path)
+
     def test_file_values_apply_flags_win_and_unknown_keys_warn(self):
         with tempfile.NamedTemporaryFile("w", suffix=".properties", delete=False) as f:
             f.write("# a stock-looking server.properties\n"
