@@ -35,6 +35,7 @@ constexpr std::array kHandlers{
     Entry{ApiKey::create_partitions, handle_create_partitions},
     Entry{ApiKey::incremental_alter_configs, handle_incremental_alter_configs},
     Entry{ApiKey::describe_cluster, handle_describe_cluster},
+    Entry{ApiKey::describe_quorum, handle_describe_quorum},
     Entry{ApiKey::describe_producers, handle_describe_producers},
     Entry{ApiKey::find_coordinator, handle_find_coordinator},
     Entry{ApiKey::join_group, handle_join_group},

@@ -584,6 +584,15 @@ TopicError Controller::commit_configs(const std::vector<Record>& records) {
   return {};
 }
 
+Controller::QuorumInfo Controller::quorum_info() const {
+  QuorumInfo info;
+  info.leader_id = _log->leader_id();
+  info.leader_epoch = _log->leader_epoch();
+  info.high_watermark = _log->committed_offset() + 1;
+  info.voters = {info.leader_id};
+  return info;
+}
+
 Status Controller::close() {
   std::lock_guard lock(_mutex);
   if (_closed) return {};

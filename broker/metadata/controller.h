@@ -119,6 +119,14 @@ class Controller {
   /// changes: a new value, or `remove` for a present key) are committed as one batch.
   std::vector<ClientQuotaError> alter_client_quotas(
       const std::vector<ClientQuotaAlteration>& alterations, bool validate_only);
+  /// The metadata quorum as DescribeQuorum reports it. Today this node is the only voter.
+  struct QuorumInfo {
+    std::int32_t leader_id = -1;
+    std::int32_t leader_epoch = -1;
+    std::int64_t high_watermark = 0;  // next offset after the last committed one
+    std::vector<std::int32_t> voters;
+  };
+  QuorumInfo quorum_info() const;
   keel::Status close();
 
  private:

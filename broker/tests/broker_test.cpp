@@ -4,6 +4,8 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+
+#include <keel/protocol/messages/describe_quorum.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -374,6 +376,35 @@ TEST_F(BrokerTest, LongPollFetchIsWokenByAProduceOnAnotherConnection) {
   EXPECT_LT(waited, std::chrono::seconds(5)) << "woken by the deadline, not the append";
   ASSERT_TRUE(response.responses.at(0).partitions.at(0).records.has_value());
   EXPECT_GT(response.responses.at(0).partitions.at(0).records->size(), 0u);
+}
+
+TEST_F(BrokerTest, DescribeQuorumShowsThisNodeAsTheOnlyVoterAndLeader) {
+  create_topic("t");  // commits more metadata records: the high watermark moves
+  protocol::DescribeQuorumRequest request;
+  request.topics.push_back({"__cluster_metadata", {{0, {}}}, {}});
+  for (std::int16_t version : {0, 1}) {
+    auto response = client->call<protocol::DescribeQuorumResponse>(request, version);
+    ASSERT_EQ(response.error_code, 0);
+    ASSERT_EQ(response.topics.size(), 1u);
+    ASSERT_EQ(response.topics[0].partitions.size(), 1u);
+    const auto& p = response.topics[0].partitions[0];
+    EXPECT_EQ(p.error_code, 0);
+    EXPECT_EQ(p.leader_id, 1);
+    EXPECT_GE(p.leader_epoch, 1);
+    EXPECT_GT(p.high_watermark, 1);
+    ASSERT_EQ(p.current_voters.size(), 1u);
+    EXPECT_EQ(p.current_voters[0].replica_id, 1);
+    EXPECT_EQ(p.current_voters[0].log_end_offset, p.high_watermark);
+    if (version >= 1) {
+      EXPECT_GT(p.current_voters[0].last_caught_up_timestamp, 0);
+    }
+    EXPECT_TRUE(p.observers.empty());
+  }
+  // Any other partition: UNKNOWN_TOPIC_OR_PARTITION on it, as Kafka's KafkaRaftClient.
+  request.topics[0].partitions[0].partition_index = 1;
+  auto other = client->call<protocol::DescribeQuorumResponse>(request, 1);
+  ASSERT_EQ(other.topics.size(), 1u);
+  EXPECT_EQ(other.topics[0].partitions[0].error_code, 3);
 }
 
 TEST_F(BrokerTest, PipelinedResponsesLeaveInRequestOrder) {
