@@ -29,13 +29,7 @@ struct ServeOptions {
 };
 
 std::map<std::string, std::string> override_map(const ServeOptions& options) {
-  std::map<std::string, std::string> out;
-  for (const auto& kv : options.overrides) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw keel::broker::ConfigError("--override takes key=value, got '" + kv + "'");
-    out[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
+  auto out = keel::broker::parse_overrides(options.overrides);
   if (!options.listeners.empty()) out["listeners"] = options.listeners;
   if (!options.log_dirs.empty()) out["log.dirs"] = options.log_dirs;
   return out;

@@ -28,18 +28,9 @@ std::optional<int> StorageCommand::run() const {
     return 0;
   }
   if (!_format->parsed()) return std::nullopt;
-  std::map<std::string, std::string> overrides;
-  for (const auto& kv : _overrides) {
-    const auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      std::cerr << "keel: --override takes key=value, got '" << kv << "'\n";
-      return 2;
-    }
-    overrides[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
   broker::BrokerConfig config;
   try {
-    config = broker::BrokerConfig::load(_config_file, overrides);
+    config = broker::BrokerConfig::load(_config_file, broker::parse_overrides(_overrides));
   } catch (const broker::ConfigError& e) {
     std::cerr << "keel: " << e.what() << "\n";
     return 2;

@@ -632,6 +632,17 @@ BrokerConfig BrokerConfig::from_properties(const std::map<std::string, std::stri
   return b;
 }
 
+std::map<std::string, std::string> parse_overrides(const std::vector<std::string>& key_values) {
+  std::map<std::string, std::string> out;
+  for (const auto& kv : key_values) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ConfigError("--override takes key=value, got '" + kv + "'");
+    out[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return out;
+}
+
 BrokerConfig BrokerConfig::load(const std::optional<std::filesystem::path>& file,
                                 const std::map<std::string, std::string>& overrides) {
   std::map<std::string, std::string> merged;

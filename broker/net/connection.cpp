@@ -281,23 +281,21 @@ std::chrono::milliseconds Connection::stall_timeout() const {
                   : kFrameStallTimeout;
 }
 
-void Connection::arm_stall_deadline() {
-  _received_at_stall_check = 0;
+void Connection::arm_stall_deadline(std::size_t received_before) {
   _stall_deadline.expires_after(stall_timeout());
-  _stall_deadline.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
-    auto self = weak.lock();
-    if (ec || !self || self->_frame_in_progress == nullptr) return;
-    const std::size_t received = self->_frame_in_progress->received();
-    if (self->_waiting_for_budget || received > self->_received_at_stall_check) {
-      const std::size_t seen = received;
-      self->arm_stall_deadline();
-      self->_received_at_stall_check = seen;
-      return;
-    }
-    spdlog::warn("closing connection from {}: no byte of a {}-byte request arrived for {} ms",
-                 self->_peer, self->_frame_in_progress->size(), self->stall_timeout().count());
-    self->close("request body stalled");
-  });
+  _stall_deadline.async_wait(
+      [weak = weak_from_this(), received_before](boost::system::error_code ec) {
+        auto self = weak.lock();
+        if (ec || !self || self->_frame_in_progress == nullptr) return;
+        const std::size_t received = self->_frame_in_progress->received();
+        if (self->_waiting_for_budget || received > received_before) {
+          self->arm_stall_deadline(received);
+          return;
+        }
+        spdlog::warn("closing connection from {}: no byte of a {}-byte request arrived for {} ms",
+                     self->_peer, self->_frame_in_progress->size(), self->stall_timeout().count());
+        self->close("request body stalled");
+      });
 }
 
 // connections.max.idle.ms: a connection that sends and receives nothing for that long is

@@ -68,7 +68,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::awaitable<bool> read_charged_body(RequestFrame& frame);
   boost::asio::awaitable<void> wait_for_budget(RequestFrame& frame, std::int64_t bytes);
   boost::asio::awaitable<void> write_loop();
-  void arm_stall_deadline();
+  /// Closes the connection unless the body being read gets past `received_before` bytes
+  /// (or waits for budget) within stall_timeout().
+  void arm_stall_deadline(std::size_t received_before = 0);
   std::chrono::milliseconds stall_timeout() const;
   void arm_idle_deadline(std::chrono::milliseconds after);
   void touch() { _last_activity = std::chrono::steady_clock::now(); }
@@ -101,7 +103,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::steady_timer _idle_deadline;
   std::chrono::steady_clock::time_point _last_activity;
   RequestFrame* _frame_in_progress = nullptr;  // the body being read, for the stall check
-  std::size_t _received_at_stall_check = 0;
   bool _waiting_for_budget = false;
   bool _allowance_in_use = false;  // a frame of up to kAllowanceBytes is held uncharged
   std::chrono::steady_clock::time_point _throttled_until{};  // quota throttling (KIP-219)

@@ -818,5 +818,12 @@ TEST(DescribeBrokerConfigs, UnknownKeysAreNotDescribed) {
       std::none_of(entries.begin(), entries.end(), [](auto& e) { return e.name == "foo"; }));
 }
 
+TEST(ParseOverrides, KeyValuePairsLaterOnesWin) {
+  EXPECT_EQ(parse_overrides({"a=1", "b=x=y", "a=2", "c="}),
+            (std::map<std::string, std::string>{{"a", "2"}, {"b", "x=y"}, {"c", ""}}));
+  EXPECT_THROW(parse_overrides({"novalue"}), ConfigError);
+  EXPECT_THROW(parse_overrides({"=1"}), ConfigError);
+}
+
 }  // namespace
 }  // namespace keel::broker

@@ -114,6 +114,10 @@ struct BrokerConfig {
   BrokerConfig with_dynamic(DynamicBrokerConfigs dynamic) const;
 };
 
+/// `key=value` strings (the command line's -o/--override) as a map, later ones winning.
+/// Throws ConfigError on an entry without '=' or with an empty key.
+std::map<std::string, std::string> parse_overrides(const std::vector<std::string>& key_values);
+
 /// Java .properties text: `#`/`!` comments, `key=value`, `key: value`, `key value`,
 /// backslash line continuations and escapes. Throws ConfigError on a malformed line.
 std::map<std::string, std::string> parse_properties(std::string_view text);
