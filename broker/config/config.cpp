@@ -378,6 +378,41 @@ void per_ip_overrides(BrokerConfig& b, std::string_view key, const Value& v) {
   }
 }
 
+void quorum_voters(BrokerConfig& b, std::string_view key, const Value& v) {
+  b.controller_quorum_voters = parse_quorum_voters(key, v.text);
+}
+
+/// Listener names, upper-cased as Kafka's ListenerName.normalised.
+std::string listener_name(std::string_view name) {
+  std::string out(detail::trim(name));
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return out;
+}
+
+void controller_listener_names(BrokerConfig& b, std::string_view, const Value& v) {
+  b.controller_listener_names.clear();
+  for (const auto& name : v.items)
+    if (!name.empty()) b.controller_listener_names.push_back(listener_name(name));
+}
+
+void inter_broker_listener_name(BrokerConfig& b, std::string_view, const Value& v) {
+  b.inter_broker_listener_name = listener_name(v.text);
+}
+
+/// "NAME:PROTOCOL,..." (Kafka's listener.security.protocol.map).
+void security_protocol_map(BrokerConfig& b, std::string_view key, const Value& v) {
+  b.listener_security_protocol_map.clear();
+  for (const std::string& entry : detail::split_list(v.text)) {
+    if (entry.empty()) continue;
+    const auto colon = entry.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == entry.size())
+      invalid(key, v.text, "expected NAME:PROTOCOL entries");
+    b.listener_security_protocol_map[listener_name(entry.substr(0, colon))] =
+        listener_name(entry.substr(colon + 1));
+  }
+}
+
 void metadata_log_dir(BrokerConfig& b, std::string_view, const Value& v) {
   b.metadata_log_dir.reset();
   if (!v.text.empty()) b.metadata_log_dir = v.text;
@@ -480,15 +515,27 @@ const std::vector<BrokerKey>& broker_keys() {
       {"log.local.retention.bytes", long_spec(-2), "-2"},
       // Deprecated, ignored since 3.0 (the format follows inter.broker.protocol.version).
       {"log.message.format.version", metadata_version_spec(), "3.0-IV1"},
+      // The KRaft quorum (quorum_config.cpp checks them together).
+      {"controller.quorum.voters", list_spec(), "", quorum_voters},
+      {"controller.listener.names", list_spec(), {}, controller_listener_names},
+      {"inter.broker.listener.name", string_spec(), {}, inter_broker_listener_name},
+      {"controller.quorum.election.timeout.ms", int_spec(1), "1000",
+       number<&B::controller_quorum_election_timeout_ms>},
+      {"controller.quorum.fetch.timeout.ms", int_spec(1), "2000",
+       number<&B::controller_quorum_fetch_timeout_ms>},
+      {"controller.quorum.election.backoff.max.ms", int_spec(1), "1000",
+       number<&B::controller_quorum_election_backoff_max_ms>},
+      {"controller.quorum.request.timeout.ms", int_spec(1), "2000",
+       number<&B::controller_quorum_request_timeout_ms>},
+      {"controller.quorum.retry.backoff.ms", int_spec(0), "20",
+       number<&B::controller_quorum_retry_backoff_ms>},
       // Keys of a stock Kafka server.properties that keel does not use (yet).
-      {"controller.quorum.voters", list_spec(), ""},
       {"controller.quorum.bootstrap.servers", list_spec(), ""},
-      {"controller.listener.names", string_spec(), {}},
-      {"inter.broker.listener.name", string_spec(), {}},
       // Kafka 3.8's latest production MetadataVersion; KRaft takes metadata.version instead.
       {"inter.broker.protocol.version", metadata_version_spec(), "3.8-IV0"},
       {"listener.security.protocol.map", string_spec(),
-       "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"},
+       "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT",
+       security_protocol_map},
       {"num.io.threads", int_spec(1), "8"},
       {"socket.send.buffer.bytes", int_spec(), "102400"},
       {"socket.receive.buffer.bytes", int_spec(), "102400"},
@@ -629,6 +676,7 @@ BrokerConfig BrokerConfig::from_properties(const std::map<std::string, std::stri
   check_retention(b, properties);
   check_advertised(b, properties);
   check_connection_limits(b);
+  detail::check_quorum_config(b);
   return b;
 }
 

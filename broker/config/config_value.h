@@ -98,4 +98,8 @@ std::vector<ConfigSynonym> level_synonyms(const BrokerConfig& broker,
                                           const std::vector<std::string_view>& names,
                                           bool per_broker);
 
+/// Kafka's rules tying process.roles, node.id, controller.quorum.voters and the controller
+/// listeners together (quorum_config.cpp); fills inter.broker.listener.name's default.
+void check_quorum_config(BrokerConfig& b);
+
 }  // namespace keel::broker::detail

@@ -32,6 +32,14 @@ struct Listener {
   bool operator==(const Listener&) const = default;
 };
 
+/// One `id@host:port` entry of `controller.quorum.voters`.
+struct QuorumVoter {
+  std::int32_t id = -1;
+  std::string host;
+  std::uint16_t port = 0;
+  bool operator==(const QuorumVoter&) const = default;
+};
+
 /// Dynamic broker configs (AlterConfigs on a BROKER resource), kept in __cluster_metadata as
 /// ConfigRecords. Precedence: per-broker, then cluster default, then static, then default.
 struct DynamicBrokerConfigs {
@@ -45,15 +53,32 @@ struct BrokerConfig {
   std::int32_t node_id = 1;                                           // node.id
   std::vector<std::string> process_roles{"broker", "controller"};     // process.roles
   std::vector<Listener> listeners{{"PLAINTEXT", "localhost", 9092}};  // listeners
-  std::vector<Listener> advertised_listeners;             // advertised.listeners (empty: listeners)
-  std::vector<std::filesystem::path> log_dirs{"./data"};  // log.dirs (or log.dir)
-  std::optional<std::filesystem::path> metadata_log_dir;  // metadata.log.dir
-  std::int32_t num_partitions = 1;                        // num.partitions
-  std::int16_t default_replication_factor = 1;            // default.replication.factor
-  bool auto_create_topics_enable = true;                  // auto.create.topics.enable
-  bool delete_topic_enable = true;                        // delete.topic.enable
-  std::int32_t message_max_bytes = 1048588;               // message.max.bytes
-  std::int32_t socket_request_max_bytes = 104857600;      // socket.request.max.bytes
+  std::vector<Listener> advertised_listeners;  // advertised.listeners (empty: listeners)
+  /// The KRaft quorum. No voters: keel's single node (its own only voter, no controller
+  /// listener), as the README's first command starts it.
+  std::vector<QuorumVoter> controller_quorum_voters;   // controller.quorum.voters
+  std::vector<std::string> controller_listener_names;  // controller.listener.names
+  std::string inter_broker_listener_name;              // inter.broker.listener.name
+  std::map<std::string, std::string> listener_security_protocol_map{
+      // listener.security.protocol.map
+      {"PLAINTEXT", "PLAINTEXT"},
+      {"SSL", "SSL"},
+      {"SASL_PLAINTEXT", "SASL_PLAINTEXT"},
+      {"SASL_SSL", "SASL_SSL"}};
+  std::int32_t controller_quorum_election_timeout_ms =
+      1000;                                                // controller.quorum.election.timeout.ms
+  std::int32_t controller_quorum_fetch_timeout_ms = 2000;  // controller.quorum.fetch.timeout.ms
+  std::int32_t controller_quorum_election_backoff_max_ms = 1000;
+  std::int32_t controller_quorum_request_timeout_ms = 2000;  // controller.quorum.request.timeout.ms
+  std::int32_t controller_quorum_retry_backoff_ms = 20;      // controller.quorum.retry.backoff.ms
+  std::vector<std::filesystem::path> log_dirs{"./data"};     // log.dirs (or log.dir)
+  std::optional<std::filesystem::path> metadata_log_dir;     // metadata.log.dir
+  std::int32_t num_partitions = 1;                           // num.partitions
+  std::int16_t default_replication_factor = 1;               // default.replication.factor
+  bool auto_create_topics_enable = true;                     // auto.create.topics.enable
+  bool delete_topic_enable = true;                           // delete.topic.enable
+  std::int32_t message_max_bytes = 1048588;                  // message.max.bytes
+  std::int32_t socket_request_max_bytes = 104857600;         // socket.request.max.bytes
   /// queued.max.request.bytes; Kafka's -1 means "no byte bound"; keel then bounds the bytes
   /// held by queued requests at effective_queued_max_request_bytes().
   std::int64_t queued_max_request_bytes = -1;
@@ -93,10 +118,13 @@ struct BrokerConfig {
   /// Unknown keys ("unknown configuration 'foo.bar' ignored"), for the caller to log.
   std::vector<std::string> warnings;
 
-  /// listeners, or advertised.listeners when set.
-  const std::vector<Listener>& advertised() const {
-    return advertised_listeners.empty() ? listeners : advertised_listeners;
-  }
+  /// listeners, or advertised.listeners when set; never the controller listeners (Kafka
+  /// does not advertise them to clients).
+  std::vector<Listener> advertised() const;
+  bool has_role(std::string_view role) const;
+  /// Part of a KRaft quorum of several nodes (controller.quorum.voters is set).
+  bool in_quorum() const { return !controller_quorum_voters.empty(); }
+  bool is_controller_listener(std::string_view name) const;
   std::int64_t effective_queued_max_request_bytes() const {
     return queued_max_request_bytes > 0 ? queued_max_request_bytes : 256LL * 1024 * 1024;
   }
@@ -117,6 +145,9 @@ struct BrokerConfig {
 /// `key=value` strings (the command line's -o/--override) as a map, later ones winning.
 /// Throws ConfigError on an entry without '=' or with an empty key.
 std::map<std::string, std::string> parse_overrides(const std::vector<std::string>& key_values);
+
+/// Parses `controller.quorum.voters`: comma-separated `id@host:port`. Throws ConfigError.
+std::vector<QuorumVoter> parse_quorum_voters(std::string_view key, std::string_view value);
 
 /// Java .properties text: `#`/`!` comments, `key=value`, `key: value`, `key value`,
 /// backslash line continuations and escapes. Throws ConfigError on a malformed line.
