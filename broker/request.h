@@ -21,6 +21,10 @@ namespace keel::broker {
 
 class BrokerContext;
 
+/// What a listener serves: clients (the broker listeners) or the quorum and the brokers
+/// (`controller.listener.names`), as Kafka splits KafkaApis and ControllerApis.
+enum class ListenerRole : std::uint8_t { broker, controller };
+
 /// An encoded response body plus whatever must stay alive until it has been sent (segments
 /// whose file regions are spliced into it).
 struct ResponseBody {
@@ -126,6 +130,7 @@ struct Request {
   std::uint8_t* mutable_body = nullptr;
   std::size_t frame_size = 0;  // header and body: what Kafka charges to producer_byte_rate
   std::string peer;            // "host:port" of the client
+  ListenerRole listener = ListenerRole::broker;
   BrokerContext* broker = nullptr;
   std::shared_ptr<Timers> timers;
 

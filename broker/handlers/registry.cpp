@@ -17,8 +17,9 @@ struct Entry {
   Handler handler;
 };
 
-// Every API keel answers. Versions are every version the codec has (from the schemas).
-constexpr std::array kHandlers{
+// Every API keel answers on a broker listener. Versions are every version the codec has
+// (from the schemas).
+constexpr std::array kBrokerHandlers{
     Entry{ApiKey::produce, handle_produce},
     Entry{ApiKey::fetch, handle_fetch},
     Entry{ApiKey::list_offsets, handle_list_offsets},
@@ -52,9 +53,25 @@ constexpr std::array kHandlers{
     Entry{ApiKey::alter_client_quotas, handle_alter_client_quotas},
 };
 
-std::vector<HandlerEntry> build_table() {
+// What a controller listener answers, as Kafka's ControllerApis: the quorum's own RPCs and
+// the requests brokers forward to the active controller.
+constexpr std::array kControllerHandlers{
+    Entry{ApiKey::api_versions, handle_api_versions},
+    Entry{ApiKey::describe_quorum, handle_describe_quorum},
+    Entry{ApiKey::create_topics, handle_create_topics},
+    Entry{ApiKey::delete_topics, handle_delete_topics},
+    Entry{ApiKey::create_partitions, handle_create_partitions},
+    Entry{ApiKey::describe_configs, handle_describe_configs},
+    Entry{ApiKey::alter_configs, handle_alter_configs},
+    Entry{ApiKey::incremental_alter_configs, handle_incremental_alter_configs},
+    Entry{ApiKey::alter_client_quotas, handle_alter_client_quotas},
+    Entry{ApiKey::describe_client_quotas, handle_describe_client_quotas},
+};
+
+template <std::size_t N>
+std::vector<HandlerEntry> build_table(const std::array<Entry, N>& entries) {
   std::vector<HandlerEntry> table;
-  for (const auto& entry : kHandlers) {
+  for (const auto& entry : entries) {
     const auto* api = protocol::find_api(static_cast<std::int16_t>(entry.key));
     if (api == nullptr) continue;
     table.push_back({entry.key, api->lowest_version, api->highest_version, entry.handler});
@@ -62,14 +79,15 @@ std::vector<HandlerEntry> build_table() {
   return table;
 }
 
-const std::vector<HandlerEntry>& table() {
-  static const std::vector<HandlerEntry> instance = build_table();
-  return instance;
+const std::vector<HandlerEntry>& table(ListenerRole role) {
+  static const std::vector<HandlerEntry> broker = build_table(kBrokerHandlers);
+  static const std::vector<HandlerEntry> controller = build_table(kControllerHandlers);
+  return role == ListenerRole::controller ? controller : broker;
 }
 
-protocol::ApiVersionsResponse supported_versions() {
+protocol::ApiVersionsResponse supported_versions(ListenerRole role) {
   protocol::ApiVersionsResponse response;
-  for (const auto& entry : table()) {
+  for (const auto& entry : table(role)) {
     response.api_keys.push_back(
         {static_cast<std::int16_t>(entry.key), entry.min_version, entry.max_version, {}});
   }
@@ -78,18 +96,18 @@ protocol::ApiVersionsResponse supported_versions() {
 
 }  // namespace
 
-std::span<const HandlerEntry> handler_table() {
-  return table();
+std::span<const HandlerEntry> handler_table(ListenerRole role) {
+  return table(role);
 }
 
-const HandlerEntry* find_handler(std::int16_t key) {
-  for (const auto& entry : table())
+const HandlerEntry* find_handler(std::int16_t key, ListenerRole role) {
+  for (const auto& entry : table(role))
     if (static_cast<std::int16_t>(entry.key) == key) return &entry;
   return nullptr;
 }
 
-ResponseBody unsupported_api_versions_response() {
-  auto response = supported_versions();
+ResponseBody unsupported_api_versions_response(ListenerRole role) {
+  auto response = supported_versions(role);
   response.error_code = code(protocol::ErrorCode::unsupported_version);
   ResponseBody body;
   if (!response.encode(body.writer, 0).ok()) body.close_connection = true;
@@ -99,7 +117,7 @@ ResponseBody unsupported_api_versions_response() {
 void handle_api_versions(Request& request, Reply reply) {
   protocol::ApiVersionsRequest req;
   if (!decode_request(request, req, reply)) return;
-  auto response = supported_versions();
+  auto response = supported_versions(request.listener);
   // KIP-584 features: keel reports metadata.version (3.8-IV0 is level 20) as finalized.
   if (request.version >= 3) {
     response.supported_features.push_back({"metadata.version", 1, 20, {}});

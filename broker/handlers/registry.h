@@ -16,12 +16,13 @@ struct HandlerEntry {
   Handler handler;
 };
 
-std::span<const HandlerEntry> handler_table();
-/// The entry for an API key, or nullptr when keel does not answer it.
-const HandlerEntry* find_handler(std::int16_t key);
+/// The APIs a listener of `role` answers.
+std::span<const HandlerEntry> handler_table(ListenerRole role = ListenerRole::broker);
+/// The entry for an API key, or nullptr when a listener of `role` does not answer it.
+const HandlerEntry* find_handler(std::int16_t key, ListenerRole role = ListenerRole::broker);
 /// ApiVersions v0 with UNSUPPORTED_VERSION and the supported list: Kafka's answer to an
 /// ApiVersions version it does not know, readable by any client.
-ResponseBody unsupported_api_versions_response();
+ResponseBody unsupported_api_versions_response(ListenerRole role = ListenerRole::broker);
 
 // One function per API, each in handlers/<api>.cpp.
 void handle_api_versions(Request& request, Reply reply);

@@ -4,6 +4,8 @@
 #include <set>
 #include <string>
 
+#include <spdlog/spdlog.h>
+
 #include "metadata/ids.h"
 #include "metadata/records.h"
 #include "metadata/topic_rules.h"
@@ -302,6 +304,14 @@ Result<std::unique_ptr<Controller>> Controller::open(std::unique_ptr<raft::Metad
                         " for listener " + endpoint.listener}};
   std::unique_ptr<Controller> controller(new Controller(std::move(log), std::move(options)));
   KEEL_TRY(controller->replay());
+  if (controller->_options.quorum) {
+    auto* c = controller.get();
+    c->_log->set_commit_listener(
+        [c](const std::vector<raft::MetadataEntry>& entries, std::int64_t high_watermark) {
+          c->apply_committed(entries, high_watermark);
+        });
+    return controller;
+  }
   KEEL_TRY(controller->bootstrap_if_new());
   KEEL_TRY(controller->register_this_broker());
   return controller;
@@ -367,6 +377,7 @@ Status Controller::commit(const std::vector<Record>& records) {
     MetadataImage trial(*_image.load());
     for (const auto& record : records) KEEL_TRY(trial.apply(record, trial.offset() + 1));
   }
+  if (_options.quorum) return commit_through_quorum(records);
   auto last = _log->append(records);
   if (!last.ok()) return Fail{std::move(last).error()};
   const auto before = _image.load();
@@ -381,6 +392,79 @@ Status Controller::commit(const std::vector<Record>& records) {
   return {};
 }
 
+Status Controller::commit_through_quorum(const std::vector<Record>& records) {
+  auto last = _log->append(records);
+  if (!last.ok()) return Fail{std::move(last).error()};
+  std::unique_lock lock(_apply_mutex);
+  const bool applied = _applied.wait_for(lock, _options.activation_wait,
+                                         [&] { return _image.load()->offset() >= *last; });
+  if (!applied)
+    return Fail{Error{"committed at offset " + std::to_string(*last) +
+                      " but not applied here within the wait"}};
+  return {};
+}
+
+void Controller::apply_committed(const std::vector<raft::MetadataEntry>& entries,
+                                 std::int64_t high_watermark) {
+  std::lock_guard lock(_apply_mutex);
+  const auto before = _image.load();
+  auto after = std::make_shared<MetadataImage>(*before);
+  bool changed = false;
+  for (const auto& entry : entries) {
+    if (entry.offset <= after->offset()) continue;  // replayed at open already
+    if (auto st = after->apply(entry.value, entry.offset); !st.ok()) {
+      // The controller checks records before writing them, so this is a record from a
+      // different writer: keep the image, as a broker cannot unapply part of it.
+      spdlog::error("metadata record at offset {} not applied: {}", entry.offset,
+                    st.error().message);
+      continue;
+    }
+    changed = true;
+  }
+  _high_watermark = high_watermark;
+  if (changed) {
+    _image.store(after);
+    if (_listener) _listener(*before, *after);
+  }
+  _applied.notify_all();
+}
+
+bool Controller::is_active() const {
+  if (!_options.quorum) return true;
+  if (_log->leader_id() != _options.node_id) return false;
+  const std::int64_t start = _log->leader_epoch_start_offset();
+  std::lock_guard lock(_apply_mutex);
+  return start >= 0 && _high_watermark > start;
+}
+
+TopicError Controller::await_active() {
+  {
+    std::unique_lock lock(_apply_mutex);
+    _applied.wait_for(lock, _options.activation_wait, [&] {
+      if (_log->leader_id() != _options.node_id) return true;  // not ours to wait for
+      const std::int64_t start = _log->leader_epoch_start_offset();
+      return start >= 0 && _high_watermark > start;
+    });
+  }
+  if (!is_active()) {
+    const std::int32_t leader = _log->leader_id();
+    return topic_error(ErrorCode::not_controller,
+                       "This node is not the active controller" +
+                           (leader >= 0 ? " (the leader is node " + std::to_string(leader) + ")"
+                                        : std::string(" (no leader is known)")) +
+                           ".");
+  }
+  if (_image.load()->metadata_version() == 0) {
+    // The first leader of a new cluster bootstraps it, as Kafka's bootstrap records.
+    pr::FeatureLevelRecord record;
+    record.name = std::string(kMetadataVersionFeature);
+    record.feature_level = kMetadataVersion38;
+    if (auto st = commit({encode_metadata_record(record, 0)}); !st.ok())
+      return topic_error(ErrorCode::not_controller, st.error().message);
+  }
+  return {};
+}
+
 std::shared_ptr<const MetadataImage> Controller::image() const {
   return _image.load();
 }
@@ -391,8 +475,17 @@ void Controller::set_listener(
   _listener = std::move(listener);
 }
 
-TopicError Controller::check_open() const {
+TopicError Controller::commit_failure(const Error& error) const {
+  // A leader that lost its quorum while waiting: the client retries on the new controller.
+  if (_options.quorum && !is_active())
+    return topic_error(ErrorCode::not_controller, "This node is no longer the active controller: " +
+                                                      error.message);
+  return topic_error(ErrorCode::unknown_server_error, error.message);
+}
+
+TopicError Controller::check_open() {
   if (_closed) return topic_error(ErrorCode::not_controller, "The controller is shut down.");
+  if (_options.quorum) return await_active();
   return {};
 }
 
@@ -412,7 +505,7 @@ std::vector<CreateTopicResult> Controller::create_topics(
   if (!committed.ok())
     for (auto& result : results)
       if (result.error.ok())
-        result = failed(topic_error(ErrorCode::unknown_server_error, committed.error().message));
+        result = failed(commit_failure(committed.error()));
   return results;
 }
 
@@ -421,7 +514,7 @@ TopicError Controller::delete_topic_locked(const TopicInfo* topic) {
   record.topic_id = topic->id;
   auto committed = commit({encode_metadata_record(record, 0)});
   if (!committed.ok())
-    return topic_error(ErrorCode::unknown_server_error, committed.error().message);
+    return commit_failure(committed.error());
   return {};
 }
 
@@ -504,7 +597,7 @@ TopicError Controller::create_partitions(std::string_view topic_name, std::int32
                                        replicas[i], active_replicas(replicas[i], *image)));
   auto committed = commit(records);
   if (!committed.ok())
-    return topic_error(ErrorCode::unknown_server_error, committed.error().message);
+    return commit_failure(committed.error());
   return {};
 }
 
@@ -565,13 +658,15 @@ std::vector<ClientQuotaError> Controller::alter_client_quotas(
       records.push_back(std::move(record));
   }
   if (validate_only || records.empty()) return results;
-  if (records.size() > kMaxRecordsPerUserOp || !commit(records).ok()) {
-    const bool too_many = records.size() > kMaxRecordsPerUserOp;
+  if (records.size() > kMaxRecordsPerUserOp) {
     for (auto& result : results)
       if (result.ok())
-        result = {too_many ? ErrorCode::policy_violation : ErrorCode::unknown_server_error,
-                  too_many ? "Unable to perform excessively large batch operation."
-                           : "The metadata log could not commit the change."};
+        result = {ErrorCode::policy_violation,
+                  "Unable to perform excessively large batch operation."};
+  } else if (auto committed = commit(records); !committed.ok()) {
+    const auto failure = commit_failure(committed.error());
+    for (auto& result : results)
+      if (result.ok()) result = {failure.code, failure.message};
   }
   return results;
 }
@@ -580,7 +675,7 @@ TopicError Controller::commit_configs(const std::vector<Record>& records) {
   if (records.empty()) return {};
   auto committed = commit(records);
   if (!committed.ok())
-    return topic_error(ErrorCode::unknown_server_error, committed.error().message);
+    return commit_failure(committed.error());
   return {};
 }
 

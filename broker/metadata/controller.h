@@ -4,6 +4,8 @@
 // publishes the image that results.
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -39,6 +41,13 @@ struct ControllerOptions {
   /// Validates one topic config (name, value); supplied by broker/config. Unset: any
   /// name and value is accepted.
   std::function<keel::Status(std::string_view, std::string_view)> validate_topic_config;
+  /// The log is a Raft quorum's (controller.quorum.voters): committed entries arrive through
+  /// its commit listener, this node writes only while it leads, and brokers register
+  /// themselves over the network instead of open() registering this node.
+  bool quorum = false;
+  /// Quorum: how long a change waits for this node to become an active controller that has
+  /// replayed everything earlier leaders committed, and for its own commit to be applied.
+  std::chrono::milliseconds activation_wait{3000};
 };
 
 /// A per-topic outcome. An empty message means Kafka sends null (the client then shows the
@@ -74,10 +83,12 @@ struct CreateTopicResult {
 /// far as the log is concerned: what was committed is replayed by the next open.
 class Controller {
  public:
-  /// Replays the log into the image; on first start (no metadata.version yet) writes
+  /// Single node: replays the log into the image; on first start (no metadata.version yet) writes
   /// FeatureLevelRecord(metadata.version = 20); every start registers this broker
   /// (RegisterBrokerRecord with a new incarnation id and broker epoch, then a
   /// BrokerRegistrationChangeRecord unfencing it) so the image lists it.
+  /// Quorum (options.quorum): replays what is known to be committed and follows the log's
+  /// commit listener; the first change made as leader writes metadata.version if missing.
   static keel::Result<std::unique_ptr<Controller>> open(std::unique_ptr<raft::MetadataLog> log,
                                                         ControllerOptions options);
   ~Controller();
@@ -127,18 +138,33 @@ class Controller {
     std::vector<std::int32_t> voters;
   };
   QuorumInfo quorum_info() const;
+  /// This node leads the quorum and has applied every entry of earlier leaders: changes are
+  /// accepted (always true for the single node until closed).
+  bool is_active() const;
   keel::Status close();
 
  private:
   Controller(std::unique_ptr<raft::MetadataLog> log, ControllerOptions options);
+  /// Quorum: the log's commit listener; applies what was not applied yet and publishes.
+  void apply_committed(const std::vector<raft::MetadataEntry>& entries,
+                       std::int64_t high_watermark);
+  /// Quorum: waits (bounded) until this node is an active controller; writes the bootstrap
+  /// records the first time. Caller holds _mutex.
+  TopicError await_active();
+  /// Quorum: appends and waits until the apply path has published the records.
+  keel::Status commit_through_quorum(const std::vector<std::vector<std::uint8_t>>& records);
   keel::Status replay();
   keel::Status bootstrap_if_new();
   keel::Status register_this_broker();
   /// Appends `records` as one batch, applies them to a copy of the image and publishes it.
   /// Caller holds _mutex.
   keel::Status commit(const std::vector<std::vector<std::uint8_t>>& records);
-  /// not_controller when closed, none otherwise.
-  TopicError check_open() const;
+  /// not_controller when closed or (quorum) not the active controller, none otherwise.
+  /// Caller holds _mutex.
+  TopicError check_open();
+  /// What a failed commit tells the client: NOT_CONTROLLER when leadership moved (quorum),
+  /// UNKNOWN_SERVER_ERROR otherwise.
+  TopicError commit_failure(const keel::Error& error) const;
   TopicError delete_topic_locked(const TopicInfo* topic);
   /// Commits config records (none: nothing to do); a failure is UNKNOWN_SERVER_ERROR.
   TopicError commit_configs(const std::vector<std::vector<std::uint8_t>>& records);
@@ -149,6 +175,12 @@ class Controller {
   std::atomic<std::shared_ptr<const MetadataImage>> _image;
   std::function<void(const MetadataImage&, const MetadataImage&)> _listener;
   bool _closed = false;
+  // Quorum: the apply path (the log's thread) publishes under _apply_mutex, never _mutex, so a
+  // change that waits for its commit under _mutex cannot block it.
+  mutable std::mutex _apply_mutex;
+  std::condition_variable _applied;  // signalled after each publish
+  std::int64_t _high_watermark = 0;  // of the last commit callback
+  std::atomic<bool> _active{false};
 };
 
 }  // namespace keel::broker

@@ -84,9 +84,10 @@ constexpr std::uint32_t kMinFrameSize = 10;
 
 Connection::Connection(asio::ip::tcp::socket socket, BrokerContext& broker, MemoryBudget& budget,
                        std::atomic<std::int64_t>& live_count,
-                       std::unique_ptr<ConnectionLimits::Place> place)
+                       std::unique_ptr<ConnectionLimits::Place> place, ListenerRole role)
     : _socket(std::move(socket)),
       _broker(broker),
+      _role(role),
       _budget(budget),
       _live_count(live_count),
       _place(std::move(place)),
@@ -332,7 +333,7 @@ bool Connection::dispatch(std::shared_ptr<RequestFrame> frame) {
   const std::int16_t version = peek.read_int16();
   const std::int32_t correlation_id = peek.read_int32();
   const auto* api = protocol::find_api(key);
-  const auto* entry = find_handler(key);
+  const auto* entry = find_handler(key, _role);
   if (api == nullptr || entry == nullptr)
     return fail("request for unknown or unsupported API key " + std::to_string(key));
   if (version < entry->min_version || version > entry->max_version) {
@@ -354,6 +355,7 @@ bool Connection::dispatch(std::shared_ptr<RequestFrame> frame) {
   request.mutable_body = frame->data() + reader.position();
   request.frame_size = frame->size();
   request.peer = _peer;
+  request.listener = _role;
   request.broker = &_broker;
   request.timers = _timers;
 
@@ -376,7 +378,7 @@ bool Connection::dispatch(std::shared_ptr<RequestFrame> frame) {
 
 bool Connection::answer_unsupported_api_versions(std::int32_t correlation_id) {
   const auto sequence = push_slot(correlation_id, 0);
-  complete(sequence, unsupported_api_versions_response());
+  complete(sequence, unsupported_api_versions_response(_role));
   return true;
 }
 

@@ -47,7 +47,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   static constexpr std::size_t kFirstPieceBytes = 16 * 1024;
 
   Connection(boost::asio::ip::tcp::socket socket, BrokerContext& broker, MemoryBudget& budget,
-             std::atomic<std::int64_t>& live_count, std::unique_ptr<ConnectionLimits::Place> place);
+             std::atomic<std::int64_t>& live_count, std::unique_ptr<ConnectionLimits::Place> place,
+             ListenerRole role = ListenerRole::broker);
   ~Connection();
 
   void start();
@@ -89,6 +90,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   boost::asio::ip::tcp::socket _socket;
   BrokerContext& _broker;
+  const ListenerRole _role;
   MemoryBudget& _budget;
   std::atomic<std::int64_t>& _live_count;
   std::unique_ptr<ConnectionLimits::Place> _place;

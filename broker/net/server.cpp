@@ -69,7 +69,11 @@ struct Server::Impl {
   // Declared before the loops: connections destroyed with a loop still count down.
   std::atomic<std::int64_t> live{0};
   std::vector<std::unique_ptr<EventLoop>> loops;
-  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  struct BoundListener {
+    std::unique_ptr<tcp::acceptor> acceptor;
+    ListenerRole role;
+  };
+  std::vector<BoundListener> acceptors;
   std::size_t next_loop = 0;  // touched only by the accepting loop
   std::atomic<bool> stopping{false};
   bool started = false;
@@ -126,7 +130,7 @@ struct Server::Impl {
     return true;
   }
 
-  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
+  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, ListenerRole role) {
     for (;;) {
       co_await wait_for_creation_rate(acceptor);
       auto& loop = *loops[next_loop++ % loops.size()];
@@ -148,10 +152,10 @@ struct Server::Impl {
       if (!place) continue;
       socket.set_option(tcp::no_delay(true), ec);
       asio::post(loop.io,
-                 [this, &loop, socket = std::move(socket), place = std::move(place)]() mutable {
+                 [this, &loop, role, socket = std::move(socket), place = std::move(place)]() mutable {
                    if (stopping.load()) return;  // accepted as shutdown began: just close it
                    auto connection = std::make_shared<Connection>(std::move(socket), broker, budget,
-                                                                  live, std::move(place));
+                                                                  live, std::move(place), role);
                    std::erase_if(loop.connections, [](const auto& weak) { return weak.expired(); });
                    loop.connections.push_back(connection);
                    connection->start();
@@ -196,7 +200,10 @@ std::vector<Listener> Server::bind(const std::vector<Listener>& listeners) {
       Listener actual = listener;
       actual.port = acceptor->local_endpoint().port();
       bound.push_back(actual);
-      _impl->acceptors.push_back(std::move(acceptor));
+      const auto role = _impl->broker.config.is_controller_listener(listener.name)
+                            ? ListenerRole::controller
+                            : ListenerRole::broker;
+      _impl->acceptors.push_back({std::move(acceptor), role});
     } catch (const boost::system::system_error& e) {
       throw ConfigError("cannot listen on " + listener.name + "://" + listener.host + ":" +
                         std::to_string(listener.port) + ": " + e.code().message());
@@ -207,9 +214,10 @@ std::vector<Listener> Server::bind(const std::vector<Listener>& listeners) {
 
 void Server::start() {
   auto& impl = *_impl;
-  for (auto& acceptor : impl.acceptors) {
+  for (auto& bound : impl.acceptors) {
     asio::co_spawn(
-        impl.loops.front()->io, [&impl, a = acceptor.get()] { return impl.accept_loop(*a); },
+        impl.loops.front()->io,
+        [&impl, a = bound.acceptor.get(), role = bound.role] { return impl.accept_loop(*a, role); },
         asio::detached);
   }
   for (auto& loop : impl.loops) {
@@ -224,9 +232,9 @@ void Server::stop(std::int64_t drain_ms) {
   impl.started = false;
   impl.stopping.store(true);
   asio::post(impl.loops.front()->io, [&impl] {
-    for (auto& acceptor : impl.acceptors) {
+    for (auto& bound : impl.acceptors) {
       boost::system::error_code ec;
-      acceptor->close(ec);
+      bound.acceptor->close(ec);
     }
   });
   for (auto& loop : impl.loops) {

@@ -50,6 +50,16 @@ class MetadataLog {
   virtual std::int64_t committed_offset() const = 0;
   virtual std::int32_t leader_epoch() const = 0;
   virtual std::int32_t leader_id() const = 0;
+  /// A quorum log passes committed entries to this as its high watermark moves (data entries
+  /// not passed before, in order, and the new high watermark), from its own thread; set it
+  /// before the log starts. The single-node log commits inside append and never calls it.
+  using CommitListener =
+      std::function<void(const std::vector<MetadataEntry>& entries, std::int64_t high_watermark)>;
+  virtual void set_commit_listener(CommitListener) {}
+  /// On the leader: the offset at which its epoch began (its LeaderChange entry). Entries
+  /// below it may come from earlier leaders, so the leader may write only once the high
+  /// watermark has passed it. -1 when this node does not lead.
+  virtual std::int64_t leader_epoch_start_offset() const { return 0; }
   /// Clean close: flushes and closes the files. Later appends fail.
   virtual keel::Status close() = 0;
 };
