@@ -369,6 +369,27 @@ Result<wire::Bytes> encode_raft_message(const RaftMessage& message, std::int16_t
   return std::visit(Encoder{version, cluster_id}, message);
 }
 
+Result<wire::Bytes> encode_raft_error_response(wire::ApiKey api_key, std::int16_t version,
+                                               std::int16_t error_code) {
+  const auto with_error = [&](auto response) {
+    response.error_code = error_code;
+    return encode_body(response, version);
+  };
+  switch (api_key) {
+    case wire::ApiKey::vote:
+      return with_error(wire::VoteResponse{});
+    case wire::ApiKey::begin_quorum_epoch:
+      return with_error(wire::BeginQuorumEpochResponse{});
+    case wire::ApiKey::end_quorum_epoch:
+      return with_error(wire::EndQuorumEpochResponse{});
+    case wire::ApiKey::fetch:
+      KEEL_TRY(check_fetch_version("FetchResponse", version));
+      return with_error(wire::FetchResponse{});
+    default:
+      return Fail{Error{"not a KRaft API: " + std::to_string(static_cast<int>(api_key))}};
+  }
+}
+
 Result<DecodedRaftMessage> decode_raft_message(RaftApi api, wire::ByteView body,
                                                std::int16_t version) {
   const auto converted = [](auto&& result) -> Result<RaftMessage> {

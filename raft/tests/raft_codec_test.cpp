@@ -110,6 +110,29 @@ TEST(RaftCodec, FetchNamesTheMetadataTopicByNameThenById) {
   }
 }
 
+TEST(RaftCodec, ErrorResponsesCarryOnlyTheTopLevelErrorCode) {
+  for (auto api : {wire::ApiKey::vote, wire::ApiKey::begin_quorum_epoch,
+                   wire::ApiKey::end_quorum_epoch, wire::ApiKey::fetch}) {
+    const auto version = raft_versions(api)->highest;
+    SCOPED_TRACE(static_cast<int>(api));
+    auto bytes = encode_raft_error_response(api, version, errors::kInconsistentClusterId);
+    ASSERT_TRUE(bytes.ok()) << bytes.error().message;
+    // The receiving driver refuses it as a failed request, naming the error.
+    auto decoded = decode_raft_message({api, true}, *bytes, version);
+    ASSERT_FALSE(decoded.ok());
+    EXPECT_NE(decoded.error().message.find("error 104"), std::string::npos)
+        << decoded.error().message;
+  }
+  wire::VoteResponse vote;
+  auto bytes = encode_raft_error_response(wire::ApiKey::vote, 0, errors::kInconsistentClusterId);
+  ASSERT_TRUE(bytes.ok());
+  wire::Reader reader(*bytes);
+  ASSERT_TRUE(vote.decode(reader, 0).ok());
+  EXPECT_EQ(vote.error_code, 104);
+  EXPECT_TRUE(vote.topics.empty());
+  EXPECT_FALSE(encode_raft_error_response(wire::ApiKey::produce, 0, 104).ok());
+}
+
 TEST(RaftCodec, RefusesWhatTheQuorumDoesNotSpeak) {
   EXPECT_FALSE(encode_raft_message(FetchRequest{}, 11, kClusterId).ok());
   EXPECT_FALSE(encode_raft_message(VoteRequest{}, 1, kClusterId).ok());

@@ -45,6 +45,11 @@ std::optional<VersionRange> raft_versions(protocol::ApiKey api_key);
 Result<protocol::Bytes> encode_raft_message(const RaftMessage& message, std::int16_t version,
                                             const std::optional<std::string>& cluster_id);
 
+/// The response to a request refused as a whole: only the top-level ErrorCode is set (how
+/// Kafka answers a request with another cluster's id: INCONSISTENT_CLUSTER_ID).
+Result<protocol::Bytes> encode_raft_error_response(protocol::ApiKey api_key, std::int16_t version,
+                                                   std::int16_t error_code);
+
 struct DecodedRaftMessage {
   RaftMessage message;
   std::optional<std::string> cluster_id;  // requests only

@@ -18,6 +18,7 @@ inline constexpr std::int16_t kNotLeaderOrFollower = 6;
 inline constexpr std::int16_t kFencedLeaderEpoch = 74;
 inline constexpr std::int16_t kUnknownLeaderEpoch = 75;
 inline constexpr std::int16_t kInconsistentVoterSet = 94;
+inline constexpr std::int16_t kInconsistentClusterId = 104;
 }  // namespace errors
 
 /// One entry of the metadata log. In storage this is a record of a RecordBatch v2 whose

@@ -1,0 +1,129 @@
+#pragma once
+// The KRaft quorum on a real node: one QuorumReplica driven on its own thread over TCP, with
+// the durable pieces (StorageRaftLog, the quorum-state file), as a MetadataLog the
+// controller uses in place of the single-node log.
+//
+// The driver thread owns the core, the log and the outbound connections (one Asio
+// io_context). Every input (an inbound request, a response, a timer at the core's
+// next_deadline_ms(), a proposal) runs there, and after each one the core's Ready is acted on
+// in order: quorum-state written (fsync), log flushed (fsync) and on_log_flushed, then the
+// messages sent. Other threads only post work and wait for answers.
+//
+// Wire: Kafka's framing and request header (client id "raft-client-<node id>"), Vote /
+// BeginQuorumEpoch / EndQuorumEpoch v0 and Fetch v16, two connections per peer (Fetch alone
+// on one, since a long-polled Fetch holds back what follows it on a connection).
+//
+// Lifecycle: open (reads the log and quorum-state, no thread yet), set_commit_listener,
+// start, ..., close (stops the thread, answers what is pending with an error, closes the
+// log). A crash leaves what storage and the quorum-state file made durable; a restart is a
+// new open over the same dir.
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <keel/protocol/wire.h>
+#include <keel/raft/metadata_log.h>
+#include <keel/raft/quorum.h>
+#include <keel/result.h>
+
+namespace keel::raft {
+
+/// One entry of controller.quorum.voters: `id@host:port`.
+struct VoterEndpoint {
+  std::int32_t id = -1;
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+struct QuorumNodeOptions {
+  QuorumConfig quorum;                         // node_id, voters (ids), timeouts
+  std::vector<VoterEndpoint> voter_endpoints;  // from controller.quorum.voters
+  std::filesystem::path dir;                   // <metadata.log.dir>/__cluster_metadata-0
+  std::string cluster_id;                      // sent in requests, checked on inbound ones
+  std::int64_t append_timeout_ms = 5000;       // append() gives up after this
+};
+
+/// What DescribeQuorum reports of one replica (DescribeQuorumResponse v1's ReplicaState).
+/// Timestamps are wall-clock milliseconds; -1 when unknown.
+struct ReplicaStatus {
+  std::int32_t id = -1;
+  std::int64_t log_end_offset = -1;
+  std::int64_t last_fetch_timestamp_ms = -1;
+  std::int64_t last_caught_up_timestamp_ms = -1;
+};
+
+/// The quorum as this node sees it. Replica progress is known on the leader only (elsewhere
+/// the voters are listed with -1 and observers are empty).
+struct QuorumStatus {
+  std::int32_t leader_id = -1;
+  std::int32_t leader_epoch = 0;
+  std::int64_t high_watermark = 0;
+  std::vector<ReplicaStatus> voters;
+  std::vector<ReplicaStatus> observers;
+};
+
+class QuorumNodeDriver;
+
+/// Threads: every public method may be called from any thread, except that append and
+/// replay must not be called from the commit listener (it runs on the driver thread and
+/// append would wait for itself; such calls fail).
+class QuorumNode final : public MetadataLog {
+ public:
+  /// Opens the log in `options.dir` (storage recovery) and reads its quorum-state. No
+  /// thread runs until start().
+  static Result<std::unique_ptr<QuorumNode>> open(QuorumNodeOptions options);
+  ~QuorumNode() override;
+  QuorumNode(const QuorumNode&) = delete;
+  QuorumNode& operator=(const QuorumNode&) = delete;
+
+  /// Proposes the records as one batch on the leader and waits until they are committed
+  /// (the high watermark passed them): the offset of the last one. Fails when this node is
+  /// not the leader ("not the active controller: leader is N"), when leadership is lost
+  /// before the commit, after append_timeout_ms (the records may still commit later), and
+  /// after close.
+  Result<std::int64_t> append(const std::vector<std::vector<std::uint8_t>>& values) override;
+  /// The committed data entries (no control entries) from `from_offset` below the high
+  /// watermark as it was when replay began. Reads run on the driver thread, `apply` on the
+  /// caller's.
+  Status replay(std::int64_t from_offset,
+                const std::function<Status(const MetadataEntry&)>& apply) override;
+  /// High watermark - 1 (-1 while nothing is known to be committed).
+  std::int64_t committed_offset() const override;
+  std::int32_t leader_epoch() const override;
+  /// The leader this node follows or is, -1 when none is known.
+  std::int32_t leader_id() const override;
+  Status close() override;
+
+  /// Called on the driver thread each time the high watermark moves, with the committed
+  /// data entries not passed before (in order; from offset 0 after a start) and the new
+  /// high watermark. Set before start().
+  void set_commit_listener(CommitListener listener) override;
+  /// Starts the driver thread.
+  void start();
+
+  /// A KRaft request from the controller listener (Vote 52, BeginQuorumEpoch 53,
+  /// EndQuorumEpoch 54, or Fetch for __cluster_metadata), body undecoded (copied). `respond`
+  /// is called exactly once, from any thread, with the response body at `version`, or an
+  /// error (undecodable request, node closed or failed): the caller then closes the
+  /// connection. A Fetch may be answered only after its long-poll wait.
+  void handle_request(std::int16_t api_key, std::int16_t version, protocol::ByteView body,
+                      std::function<void(Result<protocol::Bytes>)> respond);
+
+  QuorumStatus status() const;
+  bool is_leader() const;
+  /// The current role of the core, for logs and tests ("stopped" after an I/O error).
+  std::string role() const;
+
+ private:
+  explicit QuorumNode(std::unique_ptr<QuorumNodeDriver> driver);
+
+  std::unique_ptr<QuorumNodeDriver> _driver;
+};
+
+}  // namespace keel::raft

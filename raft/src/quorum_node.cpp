@@ -1,0 +1,636 @@
+// QuorumNode: the KRaft core on a real node (see quorum_node.h). QuorumNodeDriver holds
+// everything; the public class forwards to it so the header stays free of Asio.
+
+#include "keel/raft/quorum_node.h"
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <limits>
+#include <map>
+#include <optional>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "keel/raft/quorum_state_file.h"
+#include "keel/raft/raft_codec.h"
+#include "keel/raft/storage_raft_log.h"
+#include "peer_channel.h"
+
+namespace keel::raft {
+namespace {
+
+// How many entries one read of the log returns (commit delivery, replay).
+constexpr std::size_t kReadChunkEntries = 1024;
+
+std::int64_t steady_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::int64_t wall_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// Who sent a request: the id the core answers to.
+std::int32_t requester_id(const RaftMessage& message) {
+  if (const auto* vote = std::get_if<VoteRequest>(&message)) return vote->candidate_id;
+  if (const auto* begin = std::get_if<BeginQuorumEpochRequest>(&message)) return begin->leader_id;
+  if (const auto* end = std::get_if<EndQuorumEpochRequest>(&message)) return end->leader_id;
+  if (const auto* fetch = std::get_if<FetchRequest>(&message)) return fetch->replica_id;
+  return -1;
+}
+
+Status validate(const QuorumNodeOptions& options) {
+  const auto& quorum = options.quorum;
+  if (quorum.node_id < 0) return Fail{Error{"quorum node: invalid node id"}};
+  if (quorum.voters.empty()) return Fail{Error{"quorum node: no voters"}};
+  if (options.dir.empty()) return Fail{Error{"quorum node: no directory given"}};
+  for (auto voter : quorum.voters) {
+    if (voter == quorum.node_id) continue;
+    bool found = false;
+    for (const auto& endpoint : options.voter_endpoints) found = found || endpoint.id == voter;
+    if (!found)
+      return Fail{Error{"quorum node: no endpoint for voter " + std::to_string(voter) +
+                        " in controller.quorum.voters"}};
+  }
+  return {};
+}
+
+}  // namespace
+
+/// Everything of a QuorumNode. Members marked "driver" are touched only on the driver thread
+/// (or before start / after the thread has been joined).
+class QuorumNodeDriver {
+ public:
+  QuorumNodeDriver(QuorumNodeOptions options, std::unique_ptr<StorageRaftLog> log,
+                   QuorumStateRecord durable)
+      : _options(std::move(options)),
+        _log(std::move(log)),
+        _random(std::random_device{}()),
+        _replica(std::make_unique<QuorumReplica>(
+            _options.quorum, *_log, durable, [this] { return _random(); }, steady_now_ms())),
+        _tick_timer(_io) {
+    const auto client_id = "raft-client-" + std::to_string(_options.quorum.node_id);
+    for (const auto& endpoint : _options.voter_endpoints) {
+      if (endpoint.id == _options.quorum.node_id) continue;
+      for (auto* channels : {&_fetch_channels, &_request_channels}) {
+        channels->emplace(
+            endpoint.id,
+            std::make_unique<PeerChannel>(
+                _io, endpoint.host, endpoint.port, client_id, _options.quorum.retry_backoff_ms,
+                [this, peer = endpoint.id](auto api, auto version, auto correlation_id, auto body) {
+                  on_response(peer, api, version, correlation_id, body);
+                }));
+      }
+    }
+    publish_status();
+  }
+
+  ~QuorumNodeDriver() { (void)close(); }
+
+  void set_commit_listener(CommitListener listener) { _listener = std::move(listener); }
+
+  void start() {
+    std::lock_guard lock(_mutex);
+    if (_started || _closed) return;
+    _started = true;
+    asio::post(_io, [this] { after_input(); });
+    _thread = std::thread([this] {
+      auto work = asio::make_work_guard(_io);
+      _io.run();
+    });
+  }
+
+  Status close() {
+    {
+      std::lock_guard lock(_mutex);
+      if (_closed) return _close_status;
+      _closed = true;
+    }
+    if (_thread.joinable()) {
+      asio::post(_io, [this] { shutdown("the quorum node is closed"); });
+      _thread.join();
+    }
+    auto closed = _log->close();
+    std::lock_guard lock(_mutex);
+    _close_status = closed;
+    return closed;
+  }
+
+  // ---- MetadataLog, from any thread ----
+
+  Result<std::int64_t> append(const std::vector<std::vector<std::uint8_t>>& values) {
+    if (values.empty()) return Fail{Error{"metadata append: no records"}};
+    if (on_driver_thread())
+      return Fail{Error{"metadata append from the raft driver thread would wait for itself"}};
+    auto done = std::make_shared<std::promise<Result<std::int64_t>>>();
+    auto future = done->get_future();
+    if (auto posted = post_if_running([this, values, done] { propose(values, done); });
+        !posted.ok())
+      return Fail{std::move(posted).error()};
+    if (future.wait_for(std::chrono::milliseconds(_options.append_timeout_ms)) !=
+        std::future_status::ready)
+      return Fail{Error{"metadata append timed out after " +
+                        std::to_string(_options.append_timeout_ms) +
+                        " ms (the records may still be committed)"}};
+    return future.get();
+  }
+
+  Status replay(std::int64_t from_offset,
+                const std::function<Status(const MetadataEntry&)>& apply) {
+    auto end = run_on_driver<std::int64_t>([this] { return _replica->high_watermark(); });
+    if (!end.ok()) return Fail{std::move(end).error()};
+    std::int64_t next = std::max<std::int64_t>(from_offset, 0);
+    while (next < *end) {
+      auto chunk = run_on_driver<std::vector<LogEntry>>(
+          [this, next, end = *end] { return read_committed(next, end); });
+      if (!chunk.ok()) return Fail{std::move(chunk).error()};
+      if (chunk->empty()) break;
+      for (auto& entry : *chunk) {
+        if (!entry.control) KEEL_TRY(apply(MetadataEntry{entry.offset, std::move(entry.value)}));
+      }
+      next = chunk->back().offset + 1;
+    }
+    return {};
+  }
+
+  std::int64_t committed_offset() const { return _high_watermark.load() - 1; }
+  std::int32_t leader_epoch() const { return _epoch.load(); }
+  std::int32_t leader_id() const { return _leader_id.load(); }
+  bool is_leader() const { return _is_leader.load(); }
+
+  QuorumStatus status() const {
+    std::lock_guard lock(_mutex);
+    return _status;
+  }
+
+  std::string role() const {
+    std::lock_guard lock(_mutex);
+    return _role;
+  }
+
+  void handle_request(std::int16_t api_key, std::int16_t version, protocol::ByteView body,
+                      std::function<void(Result<protocol::Bytes>)> respond) {
+    auto request =
+        std::make_shared<InboundRequest>(InboundRequest{static_cast<protocol::ApiKey>(api_key),
+                                                        version,
+                                                        {body.begin(), body.end()},
+                                                        std::move(respond)});
+    if (auto posted = post_if_running([this, request] { on_request(std::move(*request)); });
+        !posted.ok())
+      request->respond(Fail{std::move(posted).error()});
+  }
+
+ private:
+  struct InboundRequest {
+    protocol::ApiKey api;
+    std::int16_t version;
+    protocol::Bytes body;
+    std::function<void(Result<protocol::Bytes>)> respond;
+  };
+  /// A request handed to the core, waiting for its response.
+  struct PendingInbound {
+    std::function<void(Result<protocol::Bytes>)> respond;
+    protocol::ApiKey api;
+    std::int16_t version;
+    std::int32_t from;
+    std::int64_t fetch_offset;  // Fetch only
+  };
+  struct AppendWaiter {
+    std::int64_t offset;
+    std::int32_t epoch;
+    std::shared_ptr<std::promise<Result<std::int64_t>>> done;
+  };
+  /// What the leader knows of a replica's fetches (DescribeQuorum), in Kafka's terms.
+  struct FetchProgress {
+    std::int64_t end_offset = -1;
+    std::int64_t last_fetch_ms = -1;
+    std::int64_t last_caught_up_ms = -1;
+    std::int64_t leader_end_at_last_fetch = -1;
+  };
+
+  bool on_driver_thread() { return _io.get_executor().running_in_this_thread(); }
+
+  /// Posts `task` to the driver, unless the node is not started or closed. Under the mutex,
+  /// so everything posted precedes the shutdown task close() posts.
+  template <typename Task>
+  Status post_if_running(Task task) {
+    std::lock_guard lock(_mutex);
+    if (_closed) return Fail{Error{"the quorum node is closed"}};
+    if (!_started) return Fail{Error{"the quorum node is not started"}};
+    asio::post(_io, std::move(task));
+    return {};
+  }
+
+  /// Runs `read` where the core may be touched: inline on the driver thread or before
+  /// start, else on the driver thread while the caller waits.
+  template <typename T>
+  Result<T> run_on_driver(std::function<Result<T>()> read) {
+    if (on_driver_thread()) return read();
+    {
+      std::lock_guard lock(_mutex);
+      if (_closed) return Fail{Error{"the quorum node is closed"}};
+      if (!_started) return read();
+    }
+    std::promise<Result<T>> done;
+    auto future = done.get_future();
+    KEEL_TRY(post_if_running([this, &done, &read] {
+      done.set_value(_stopping ? Result<T>(Fail{Error{"the quorum node is closed"}}) : read());
+    }));
+    return future.get();
+  }
+
+  // ---- inputs (driver thread) ----
+
+  void on_request(InboundRequest request) {
+    if (_stopping || _failed) return request.respond(Fail{Error{stopped_reason()}});
+    auto decoded = decode_raft_message({request.api, false}, request.body, request.version);
+    if (!decoded.ok()) return request.respond(Fail{std::move(decoded).error()});
+    if (decoded->cluster_id && *decoded->cluster_id != _options.cluster_id) {
+      spdlog::warn("raft: refusing a request from cluster {} (this is {})", *decoded->cluster_id,
+                   _options.cluster_id);
+      return request.respond(
+          encode_raft_error_response(request.api, request.version, errors::kInconsistentClusterId));
+    }
+    const auto from = requester_id(decoded->message);
+    std::int64_t fetch_offset = -1;
+    if (const auto* fetch = std::get_if<FetchRequest>(&decoded->message)) {
+      fetch_offset = fetch->fetch_offset;
+      answer_superseded_fetch(from);
+    }
+    const auto id = next_inbound_id();
+    _inbound.emplace(id, PendingInbound{std::move(request.respond), request.api, request.version,
+                                        from, fetch_offset});
+    _replica->step(Envelope{from, _options.quorum.node_id, id, std::move(decoded->message)},
+                   steady_now_ms());
+    after_input();
+  }
+
+  void on_response(std::int32_t peer, protocol::ApiKey api, std::int16_t version,
+                   std::int32_t correlation_id, protocol::ByteView body) {
+    if (_stopping || _failed) return;
+    auto decoded = decode_raft_message({api, true}, body, version);
+    if (!decoded.ok()) {
+      spdlog::debug("raft: dropping a response from {}: {}", peer, decoded.error().message);
+      return;
+    }
+    _replica->step(
+        Envelope{peer, _options.quorum.node_id, correlation_id, std::move(decoded->message)},
+        steady_now_ms());
+    after_input();
+  }
+
+  void on_tick() {
+    if (_stopping || _failed) return;
+    _replica->tick(steady_now_ms());
+    after_input();
+  }
+
+  void propose(const std::vector<std::vector<std::uint8_t>>& values,
+               std::shared_ptr<std::promise<Result<std::int64_t>>> done) {
+    if (_stopping || _failed) return done->set_value(Fail{Error{stopped_reason()}});
+    auto offset = _replica->propose(values, steady_now_ms());
+    if (!offset.ok()) {
+      const auto leader = known_leader();
+      return done->set_value(
+          Fail{Error{"not the active controller: leader is " +
+                     (leader >= 0 ? std::to_string(leader) : std::string("unknown"))}});
+    }
+    _waiters.push_back(AppendWaiter{*offset, _replica->epoch(), std::move(done)});
+    after_input();
+  }
+
+  // ---- after each input (driver thread) ----
+
+  /// Acts on the core's Ready in order (quorum-state, log flush, messages), then passes on
+  /// commits, settles appends and re-arms the timer.
+  void after_input() {
+    if (_stopping || _failed) return;
+    for (;;) {
+      if (log_failed()) return;
+      auto ready = _replica->take_ready();
+      if (ready.empty()) break;
+      if (ready.quorum_state) {
+        if (auto written = write_quorum_state(_options.dir, *ready.quorum_state); !written.ok())
+          return fail_replica("quorum-state: " + written.error().message);
+      }
+      if (ready.flush_log_to >= 0) {
+        if (auto flushed = _log->flush_to(ready.flush_log_to); !flushed.ok())
+          return fail_replica("metadata log flush: " + flushed.error().message);
+        _replica->on_log_flushed(ready.flush_log_to, steady_now_ms());
+      }
+      for (auto& message : ready.messages) dispatch(std::move(message));
+    }
+    // Commits reach the listener and the status before the appends they settle return.
+    deliver_commits();
+    if (_failed) return;
+    publish_status();
+    settle_appends();
+    arm_timer();
+  }
+
+  void dispatch(Envelope envelope) {
+    const auto api = raft_api(envelope.message);
+    if (api.response) return answer_inbound(envelope);
+    auto& channels = api.api_key == protocol::ApiKey::fetch ? _fetch_channels : _request_channels;
+    const auto channel = channels.find(envelope.to);
+    if (channel == channels.end()) {
+      spdlog::warn("raft: no endpoint for replica {}", envelope.to);
+      return;
+    }
+    const auto version = raft_versions(api.api_key)->highest;
+    auto body = encode_raft_message(envelope.message, version, _options.cluster_id);
+    if (!body.ok()) {
+      spdlog::error("raft: cannot encode a request: {}", body.error().message);
+      return;
+    }
+    channel->second->send(api.api_key, version, envelope.correlation_id, *body);
+  }
+
+  void answer_inbound(const Envelope& response) {
+    const auto pending = _inbound.find(response.correlation_id);
+    if (pending == _inbound.end()) return;  // answered already (superseded fetch)
+    auto request = std::move(pending->second);
+    _inbound.erase(pending);
+    if (const auto* fetch = std::get_if<FetchResponse>(&response.message))
+      record_fetch(request, *fetch);
+    request.respond(encode_raft_message(response.message, request.version, std::nullopt));
+  }
+
+  /// The core keeps one parked Fetch per replica and forgets an older one when a newer one
+  /// comes (the replica gave up on it); its connection still waits for an answer in order,
+  /// so it gets an empty one now (the replica ignores it: not the correlation id it waits for).
+  void answer_superseded_fetch(std::int32_t from) {
+    for (auto it = _inbound.begin(); it != _inbound.end(); ++it) {
+      if (it->second.api != protocol::ApiKey::fetch || it->second.from != from) continue;
+      FetchResponse empty;
+      empty.high_watermark = _replica->high_watermark();
+      empty.current_leader_id = known_leader();
+      empty.current_leader_epoch = _replica->epoch();
+      auto request = std::move(it->second);
+      _inbound.erase(it);
+      request.respond(encode_raft_message(empty, request.version, std::nullopt));
+      return;
+    }
+  }
+
+  void settle_appends() {
+    const bool leading = _replica->role() == Role::leader;
+    const auto high_watermark = _replica->high_watermark();
+    std::erase_if(_waiters, [&](AppendWaiter& waiter) {
+      if (leading && waiter.epoch == _replica->epoch()) {
+        if (high_watermark <= waiter.offset) return false;
+        waiter.done->set_value(waiter.offset);
+        return true;
+      }
+      waiter.done->set_value(
+          Fail{Error{"not the active controller: leadership of epoch " +
+                     std::to_string(waiter.epoch) + " lost before offset " +
+                     std::to_string(waiter.offset) + " was committed (it may still be)"}});
+      return true;
+    });
+  }
+
+  void deliver_commits() {
+    const auto high_watermark = _replica->high_watermark();
+    if (high_watermark <= _delivered) return;
+    std::vector<MetadataEntry> entries;
+    for (auto next = _delivered; next < high_watermark;) {
+      auto chunk = read_committed(next, high_watermark);
+      if (log_failed()) return;
+      if (chunk.empty()) break;
+      for (auto& entry : chunk) {
+        if (!entry.control) entries.push_back(MetadataEntry{entry.offset, std::move(entry.value)});
+      }
+      next = chunk.back().offset + 1;
+    }
+    _delivered = high_watermark;
+    if (_listener) _listener(entries, high_watermark);
+  }
+
+  std::vector<LogEntry> read_committed(std::int64_t from, std::int64_t end) const {
+    if (from >= end) return {};
+    return _log->read(
+        from, std::min<std::size_t>(kReadChunkEntries, static_cast<std::size_t>(end - from)));
+  }
+
+  void arm_timer() {
+    const auto deadline = std::chrono::steady_clock::time_point(
+        std::chrono::milliseconds(_replica->next_deadline_ms()));
+    _tick_timer.expires_at(deadline);
+    _tick_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) on_tick();
+    });
+  }
+
+  // ---- status ----
+
+  std::int32_t known_leader() const {
+    const auto role = _replica->role();
+    return role == Role::leader || role == Role::follower ? _replica->leader_id() : -1;
+  }
+
+  void record_fetch(const PendingInbound& request, const FetchResponse& response) {
+    if (_replica->role() != Role::leader || response.error_code != errors::kNone ||
+        response.diverging_epoch.epoch >= 0)
+      return;
+    // Kafka's ReplicaState: caught up when the fetch reached the leader's end offset, or the
+    // end offset the leader had at the previous fetch (then as of that fetch).
+    const auto now = wall_now_ms();
+    const auto leader_end = _log->end_offset();
+    auto& progress = _progress[request.from];
+    progress.end_offset = request.fetch_offset;
+    if (request.fetch_offset >= leader_end) {
+      progress.last_caught_up_ms = now;
+    } else if (progress.leader_end_at_last_fetch > 0 &&
+               request.fetch_offset >= progress.leader_end_at_last_fetch) {
+      progress.last_caught_up_ms = progress.last_fetch_ms;
+    }
+    progress.leader_end_at_last_fetch = leader_end;
+    progress.last_fetch_ms = now;
+  }
+
+  void publish_status() {
+    const bool leading = !_failed && _replica->role() == Role::leader;
+    if (!leading || _replica->epoch() != _progress_epoch) _progress.clear();
+    _progress_epoch = _replica->epoch();
+    QuorumStatus status;
+    status.leader_id = known_leader();
+    status.leader_epoch = _replica->epoch();
+    status.high_watermark = _replica->high_watermark();
+    const auto now = wall_now_ms();
+    for (auto id : _options.quorum.voters) {
+      ReplicaStatus replica{id, -1, -1, -1};
+      if (leading && id == _options.quorum.node_id) {
+        replica = ReplicaStatus{id, _log->end_offset(), now, now};
+      } else if (auto known = _progress.find(id); known != _progress.end()) {
+        replica = ReplicaStatus{id, known->second.end_offset, known->second.last_fetch_ms,
+                                known->second.last_caught_up_ms};
+      }
+      status.voters.push_back(replica);
+    }
+    for (const auto& [id, progress] : _progress) {
+      if (std::find(_options.quorum.voters.begin(), _options.quorum.voters.end(), id) ==
+          _options.quorum.voters.end())
+        status.observers.push_back(ReplicaStatus{id, progress.end_offset, progress.last_fetch_ms,
+                                                 progress.last_caught_up_ms});
+    }
+    _high_watermark.store(status.high_watermark);
+    _epoch.store(status.leader_epoch);
+    _leader_id.store(status.leader_id);
+    _is_leader.store(leading);
+    std::lock_guard lock(_mutex);
+    _status = std::move(status);
+    _role = _failed ? "stopped" : std::string(role_name(_replica->role()));
+  }
+
+  // ---- stopping ----
+
+  bool log_failed() {
+    if (!_log->error()) return false;
+    fail_replica("metadata log I/O error: " + _log->error()->message);
+    return true;
+  }
+
+  /// After an I/O error: nothing more is acted on (Kafka halts the controller); appends and
+  /// requests fail until a restart.
+  void fail_replica(const std::string& why) {
+    spdlog::error("raft: node {} stops its quorum replica: {}", _options.quorum.node_id, why);
+    _failed = true;
+    _failure = why;
+    abandon_pending(why);
+    _high_watermark.store(_replica->high_watermark());
+    _is_leader.store(false);
+    _leader_id.store(-1);
+    std::lock_guard lock(_mutex);
+    _role = "stopped";
+    _status.leader_id = -1;
+  }
+
+  void shutdown(const std::string& why) {
+    _stopping = true;
+    abandon_pending(why);
+    _io.stop();
+  }
+
+  void abandon_pending(const std::string& why) {
+    for (auto& waiter : std::exchange(_waiters, {})) waiter.done->set_value(Fail{Error{why}});
+    for (auto& [id, request] : std::exchange(_inbound, {})) request.respond(Fail{Error{why}});
+    for (auto* channels : {&_fetch_channels, &_request_channels}) {
+      for (auto& [id, channel] : *channels) channel->close();
+    }
+    _tick_timer.cancel();
+  }
+
+  std::string stopped_reason() const {
+    return _failed ? "the quorum replica stopped: " + _failure : "the quorum node is closed";
+  }
+
+  std::int32_t next_inbound_id() {
+    do {
+      _next_inbound_id =
+          _next_inbound_id == std::numeric_limits<std::int32_t>::max() ? 1 : _next_inbound_id + 1;
+    } while (_inbound.contains(_next_inbound_id));
+    return _next_inbound_id;
+  }
+
+  const QuorumNodeOptions _options;
+  std::unique_ptr<StorageRaftLog> _log;     // driver
+  std::mt19937_64 _random;                  // driver
+  std::unique_ptr<QuorumReplica> _replica;  // driver
+  asio::io_context _io;
+  asio::steady_timer _tick_timer;                                          // driver
+  std::map<std::int32_t, std::unique_ptr<PeerChannel>> _fetch_channels;    // driver
+  std::map<std::int32_t, std::unique_ptr<PeerChannel>> _request_channels;  // driver
+  std::map<std::int32_t, PendingInbound> _inbound;                         // driver
+  std::int32_t _next_inbound_id = 0;                                       // driver
+  std::vector<AppendWaiter> _waiters;                                      // driver
+  CommitListener _listener;                                                // driver
+  std::int64_t _delivered = 0;  // driver: commits passed to the listener end here
+  std::map<std::int32_t, FetchProgress> _progress;  // driver: leader only
+  std::int32_t _progress_epoch = -1;                // driver
+  bool _stopping = false;                           // driver
+  bool _failed = false;                             // driver
+  std::string _failure;                             // driver
+
+  std::atomic<std::int64_t> _high_watermark{0};
+  std::atomic<std::int32_t> _epoch{0};
+  std::atomic<std::int32_t> _leader_id{-1};
+  std::atomic<bool> _is_leader{false};
+
+  mutable std::mutex _mutex;  // guards what follows
+  bool _started = false;
+  bool _closed = false;
+  Status _close_status;
+  QuorumStatus _status;
+  std::string _role;
+  std::thread _thread;
+};
+
+// ---- QuorumNode ----------------------------------------------------------------------------
+
+Result<std::unique_ptr<QuorumNode>> QuorumNode::open(QuorumNodeOptions options) {
+  KEEL_TRY(validate(options));
+  auto log = StorageRaftLog::open(options.dir);
+  if (!log.ok()) return Fail{std::move(log).error()};
+  auto state = read_quorum_state(options.dir);
+  if (!state.ok()) return Fail{std::move(state).error()};
+  const auto durable = state->value_or(QuorumStateRecord{});
+  return std::unique_ptr<QuorumNode>(new QuorumNode(
+      std::make_unique<QuorumNodeDriver>(std::move(options), std::move(*log), durable)));
+}
+
+QuorumNode::QuorumNode(std::unique_ptr<QuorumNodeDriver> driver) : _driver(std::move(driver)) {}
+QuorumNode::~QuorumNode() = default;
+
+Result<std::int64_t> QuorumNode::append(const std::vector<std::vector<std::uint8_t>>& values) {
+  return _driver->append(values);
+}
+Status QuorumNode::replay(std::int64_t from_offset,
+                          const std::function<Status(const MetadataEntry&)>& apply) {
+  return _driver->replay(from_offset, apply);
+}
+std::int64_t QuorumNode::committed_offset() const {
+  return _driver->committed_offset();
+}
+std::int32_t QuorumNode::leader_epoch() const {
+  return _driver->leader_epoch();
+}
+std::int32_t QuorumNode::leader_id() const {
+  return _driver->leader_id();
+}
+Status QuorumNode::close() {
+  return _driver->close();
+}
+void QuorumNode::set_commit_listener(CommitListener listener) {
+  _driver->set_commit_listener(std::move(listener));
+}
+void QuorumNode::start() {
+  _driver->start();
+}
+void QuorumNode::handle_request(std::int16_t api_key, std::int16_t version, protocol::ByteView body,
+                                std::function<void(Result<protocol::Bytes>)> respond) {
+  _driver->handle_request(api_key, version, body, std::move(respond));
+}
+QuorumStatus QuorumNode::status() const {
+  return _driver->status();
+}
+bool QuorumNode::is_leader() const {
+  return _driver->is_leader();
+}
+std::string QuorumNode::role() const {
+  return _driver->role();
+}
+
+}  // namespace keel::raft
