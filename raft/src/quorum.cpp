@@ -1,6 +1,7 @@
 #include "keel/raft/quorum.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 namespace keel::raft {
@@ -108,7 +109,7 @@ void QuorumReplica::tick(std::int64_t now) {
       }
       break;
     case Role::leader:
-      if (now >= _check_quorum_deadline_ms) {
+      if (checks_quorum() && now >= _check_quorum_deadline_ms) {
         resign(now);
         break;
       }
@@ -155,7 +156,8 @@ std::int64_t QuorumReplica::next_deadline_ms() const {
     case Role::follower:
       return std::min(_fetch_deadline_ms, fetch_retry);
     case Role::leader: {
-      auto deadline = _check_quorum_deadline_ms;
+      auto deadline = checks_quorum() ? _check_quorum_deadline_ms
+                                      : std::numeric_limits<std::int64_t>::max();
       for (const auto& parked : _parked) deadline = std::min(deadline, parked.deadline_ms);
       for (const auto& [id, progress] : _progress) {
         if (voter(id) && !progress.begin_acked) {

@@ -141,6 +141,15 @@ TEST(Quorum, SingleVoterElectsItselfAndCommitsOnFlush) {
   EXPECT_EQ(cluster.node(1).high_watermark(), 2);
 }
 
+TEST(Quorum, SingleVoterKeepsLeadingWithoutFetches) {
+  // Check-quorum counts fetches from other voters; a lone voter is its own majority (as in
+  // Kafka's LeaderState, which has no check-quorum deadline then).
+  Cluster cluster({1});
+  cluster.run_until(20'000);
+  ASSERT_EQ(cluster.node(1).role(), Role::leader);
+  EXPECT_EQ(cluster.node(1).epoch(), 1);
+}
+
 TEST(Quorum, ElectsALeaderThroughPreVoteAndVote) {
   Cluster cluster({1, 2, 3});
   cluster.tick(1, 1000);  // node 1's election timeout (no jitter) passes first

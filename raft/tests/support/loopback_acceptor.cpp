@@ -152,6 +152,8 @@ void LoopbackAcceptor::accept() {
       std::lock_guard lock(_node_mutex);
       generation = _node_generation;
     }
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);  // as the broker's listener
     std::make_shared<Connection>(*this, std::move(socket), generation)->read_size();
     accept();
   });

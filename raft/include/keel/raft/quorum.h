@@ -176,6 +176,8 @@ class QuorumReplica {
   std::int64_t random_election_timeout();
   std::int64_t random_backoff();
   std::size_t majority() const { return _config.voters.size() / 2 + 1; }
+  /// A lone voter is its own majority: no other voter's fetches to wait for.
+  bool checks_quorum() const { return _config.voters.size() > 1; }
   bool voter(std::int32_t id) const;
 
   QuorumConfig _config;
