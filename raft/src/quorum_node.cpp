@@ -99,7 +99,9 @@ class QuorumNodeDriver {
 
   ~QuorumNodeDriver() { (void)close(); }
 
-  void set_commit_listener(CommitListener listener) { _listener = std::move(listener); }
+  void set_commit_listener(MetadataLog::CommitListener listener) {
+    _listener = std::move(listener);
+  }
 
   void start() {
     std::lock_guard lock(_mutex);
@@ -168,6 +170,7 @@ class QuorumNodeDriver {
   std::int64_t committed_offset() const { return _high_watermark.load() - 1; }
   std::int32_t leader_epoch() const { return _epoch.load(); }
   std::int32_t leader_id() const { return _leader_id.load(); }
+  std::int64_t leader_epoch_start_offset() const { return _epoch_start_offset.load(); }
   bool is_leader() const { return _is_leader.load(); }
 
   QuorumStatus status() const {
@@ -490,6 +493,7 @@ class QuorumNodeDriver {
     _epoch.store(status.leader_epoch);
     _leader_id.store(status.leader_id);
     _is_leader.store(leading);
+    _epoch_start_offset.store(leading ? _replica->epoch_start_offset() : -1);
     std::lock_guard lock(_mutex);
     _status = std::move(status);
     _role = _failed ? "stopped" : std::string(role_name(_replica->role()));
@@ -513,6 +517,7 @@ class QuorumNodeDriver {
     _high_watermark.store(_replica->high_watermark());
     _is_leader.store(false);
     _leader_id.store(-1);
+    _epoch_start_offset.store(-1);
     std::lock_guard lock(_mutex);
     _role = "stopped";
     _status.leader_id = -1;
@@ -556,7 +561,7 @@ class QuorumNodeDriver {
   std::map<std::int32_t, PendingInbound> _inbound;                         // driver
   std::int32_t _next_inbound_id = 0;                                       // driver
   std::vector<AppendWaiter> _waiters;                                      // driver
-  CommitListener _listener;                                                // driver
+  MetadataLog::CommitListener _listener;                                   // driver
   std::int64_t _delivered = 0;  // driver: commits passed to the listener end here
   std::map<std::int32_t, FetchProgress> _progress;  // driver: leader only
   std::int32_t _progress_epoch = -1;                // driver
@@ -568,6 +573,7 @@ class QuorumNodeDriver {
   std::atomic<std::int32_t> _epoch{0};
   std::atomic<std::int32_t> _leader_id{-1};
   std::atomic<bool> _is_leader{false};
+  std::atomic<std::int64_t> _epoch_start_offset{-1};
 
   mutable std::mutex _mutex;  // guards what follows
   bool _started = false;
@@ -610,10 +616,13 @@ std::int32_t QuorumNode::leader_epoch() const {
 std::int32_t QuorumNode::leader_id() const {
   return _driver->leader_id();
 }
+std::int64_t QuorumNode::leader_epoch_start_offset() const {
+  return _driver->leader_epoch_start_offset();
+}
 Status QuorumNode::close() {
   return _driver->close();
 }
-void QuorumNode::set_commit_listener(CommitListener listener) {
+void QuorumNode::set_commit_listener(MetadataLog::CommitListener listener) {
   _driver->set_commit_listener(std::move(listener));
 }
 void QuorumNode::start() {

@@ -94,28 +94,15 @@ class SingleNodeMetadataLog final : public MetadataLog {
 
   Result<std::int64_t> append(const std::vector<std::vector<std::uint8_t>>& values) override {
     if (values.empty()) return Fail{Error{"metadata append: no records"}};
-    CommitListener listener;
-    Result<std::int64_t> last = Fail{Error{"metadata log is closed"}};
-    {
-      std::lock_guard lock(_mutex);
-      if (_closed) return last;
-      const std::int32_t epoch = _epoch.load();
-      storage::BatchOptions options;
-      options.partition_leader_epoch = epoch;
-      storage::BatchBuilder builder(options);
-      const std::int64_t now = storage::system_clock_ms();
-      for (const auto& value : values) builder.add(now, std::nullopt, storage::Bytes(value));
-      last = append_locked(builder, epoch);
-      listener = _listener;
-    }
-    // Outside the lock: the listener may read the log.
-    if (last.ok() && listener) listener(committed_entries(values, *last), *last + 1);
-    return last;
-  }
-
-  void set_commit_listener(CommitListener listener) override {
     std::lock_guard lock(_mutex);
-    _listener = std::move(listener);
+    if (_closed) return Fail{Error{"metadata log is closed"}};
+    const std::int32_t epoch = _epoch.load();
+    storage::BatchOptions options;
+    options.partition_leader_epoch = epoch;
+    storage::BatchBuilder builder(options);
+    const std::int64_t now = storage::system_clock_ms();
+    for (const auto& value : values) builder.add(now, std::nullopt, storage::Bytes(value));
+    return append_locked(builder, epoch);
   }
 
   Status replay(std::int64_t from_offset,
@@ -170,14 +157,6 @@ class SingleNodeMetadataLog final : public MetadataLog {
     return appended->last_offset;
   }
 
-  static std::vector<MetadataEntry> committed_entries(
-      const std::vector<std::vector<std::uint8_t>>& values, std::int64_t last_offset) {
-    std::vector<MetadataEntry> entries;
-    auto offset = last_offset - static_cast<std::int64_t>(values.size()) + 1;
-    for (const auto& value : values) entries.push_back(MetadataEntry{offset++, value});
-    return entries;
-  }
-
   static Status replay_batch(const storage::BatchView& batch, std::int64_t from_offset,
                              const std::function<Status(const MetadataEntry&)>& apply) {
     auto reader =
@@ -203,7 +182,6 @@ class SingleNodeMetadataLog final : public MetadataLog {
   std::atomic<std::int64_t> _committed{-1};
   bool _closed = false;
   bool _failed = false;
-  CommitListener _listener;
 };
 
 }  // namespace

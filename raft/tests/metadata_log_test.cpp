@@ -139,28 +139,6 @@ TEST(MetadataLog, ReplayReturnsCommittedEntriesInOrderFromAnOffset) {
   EXPECT_TRUE(replay_all(*log, 100).empty());
 }
 
-TEST(MetadataLog, CommitListenerSeesEachAppendBeforeItReturns) {
-  TempDir tmp;
-  auto log = open_log(tmp.path() / "__cluster_metadata-0");
-  ASSERT_NE(log, nullptr);
-  std::vector<MetadataEntry> seen;
-  std::int64_t high_watermark = -1;
-  log->set_commit_listener([&](const std::vector<MetadataEntry>& entries, std::int64_t hw) {
-    seen.insert(seen.end(), entries.begin(), entries.end());
-    high_watermark = hw;
-  });
-  auto last = log->append({bytes("a"), bytes("b")});
-  ASSERT_TRUE(last.ok());
-  ASSERT_EQ(seen.size(), 2u);
-  EXPECT_EQ(seen[0].offset, *last - 1);
-  EXPECT_EQ(seen[1].offset, *last);
-  EXPECT_EQ(seen[1].value, bytes("b"));
-  EXPECT_EQ(high_watermark, *last + 1);
-  ASSERT_TRUE(log->close().ok());
-  EXPECT_FALSE(log->append({bytes("c")}).ok());
-  EXPECT_EQ(seen.size(), 2u);  // a refused append is not passed on
-}
-
 TEST(MetadataLog, ReplayStopsAtTheFirstApplyError) {
   TempDir tmp;
   auto log = open_log(tmp.path() / "m-0");

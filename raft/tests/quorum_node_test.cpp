@@ -179,6 +179,8 @@ TEST(QuorumNode, ElectsALeaderThatCommitsOnEveryNodeInOrder) {
   const auto leader = cluster.wait_for_leader();
   ASSERT_GT(leader, 0) << "no leader elected";
   EXPECT_FALSE(cluster.node(4).is_leader());
+  EXPECT_GE(cluster.node(leader).leader_epoch_start_offset(), 0);
+  EXPECT_EQ(cluster.node(4).leader_epoch_start_offset(), -1);
 
   const auto values = numbered("record-", 0, 100);
   append_each(cluster.node(leader), values);

@@ -30,11 +30,6 @@ struct MetadataEntry {
   std::vector<std::uint8_t> value;
 };
 
-/// What a log tells its user each time entries become committed: the data entries not
-/// passed before, in order, and the new high watermark (last committed offset + 1).
-using CommitListener =
-    std::function<void(const std::vector<MetadataEntry>& entries, std::int64_t high_watermark)>;
-
 /// The replicated metadata log: the single-node implementation, or the KRaft quorum
 /// (QuorumNode, quorum_node.h).
 /// Threads: append and close are serialised internally; replay, committed_offset,
@@ -68,10 +63,6 @@ class MetadataLog {
   virtual std::int64_t leader_epoch_start_offset() const { return 0; }
   /// Clean close: flushes and closes the files. Later appends fail.
   virtual keel::Status close() = 0;
-  /// Set before use: called with what each commit adds (the single-node log calls it from
-  /// append, after the commit and before append returns; the quorum from its driver
-  /// thread, also for entries other nodes proposed). The default ignores it.
-  virtual void set_commit_listener(CommitListener listener) { (void)listener; }
 };
 
 struct SingleNodeLogOptions {

@@ -103,6 +103,11 @@ class QuorumReplica {
   /// Entries below this offset are committed (0: none known yet). Never decreases.
   std::int64_t high_watermark() const { return _high_watermark; }
   std::int32_t node_id() const { return _config.node_id; }
+  /// On the leader: the offset of its epoch's LeaderChange entry (the high watermark moves
+  /// only past it). -1 on other roles.
+  std::int64_t epoch_start_offset() const {
+    return _role == Role::leader ? _epoch_start_offset : -1;
+  }
 
  private:
   struct ReplicaProgress {

@@ -98,6 +98,8 @@ class QuorumNode final : public MetadataLog {
   std::int32_t leader_epoch() const override;
   /// The leader this node follows or is, -1 when none is known.
   std::int32_t leader_id() const override;
+  /// On the leader: the offset of its epoch's LeaderChange entry; -1 elsewhere.
+  std::int64_t leader_epoch_start_offset() const override;
   Status close() override;
 
   /// Called on the driver thread each time the high watermark moves, with the committed
