@@ -208,7 +208,6 @@ class QuorumNodeDriver {
     protocol::ApiKey api;
     std::int16_t version;
     std::int32_t from;
-    std::int64_t fetch_offset;  // Fetch only
   };
   struct AppendWaiter {
     std::int64_t offset;
@@ -267,14 +266,13 @@ class QuorumNodeDriver {
           encode_raft_error_response(request.api, request.version, errors::kInconsistentClusterId));
     }
     const auto from = requester_id(decoded->message);
-    std::int64_t fetch_offset = -1;
     if (const auto* fetch = std::get_if<FetchRequest>(&decoded->message)) {
-      fetch_offset = fetch->fetch_offset;
       answer_superseded_fetch(from);
+      record_fetch(from, *fetch);
     }
     const auto id = next_inbound_id();
-    _inbound.emplace(id, PendingInbound{std::move(request.respond), request.api, request.version,
-                                        from, fetch_offset});
+    _inbound.emplace(
+        id, PendingInbound{std::move(request.respond), request.api, request.version, from});
     _replica->step(Envelope{from, _options.quorum.node_id, id, std::move(decoded->message)},
                    steady_now_ms());
     after_input();
@@ -366,8 +364,6 @@ class QuorumNodeDriver {
     if (pending == _inbound.end()) return;  // answered already (superseded fetch)
     auto request = std::move(pending->second);
     _inbound.erase(pending);
-    if (const auto* fetch = std::get_if<FetchResponse>(&response.message))
-      record_fetch(request, *fetch);
     request.respond(encode_raft_message(response.message, request.version, std::nullopt));
   }
 
@@ -444,20 +440,23 @@ class QuorumNodeDriver {
     return role == Role::leader || role == Role::follower ? _replica->leader_id() : -1;
   }
 
-  void record_fetch(const PendingInbound& request, const FetchResponse& response) {
-    if (_replica->role() != Role::leader || response.error_code != errors::kNone ||
-        response.diverging_epoch.epoch >= 0)
+  /// A Fetch the leader will accept (its epoch, an offset that matches the leader's log, as
+  /// the core checks): the replica has that much, as of now.
+  void record_fetch(std::int32_t from, const FetchRequest& fetch) {
+    if (_replica->role() != Role::leader || fetch.current_leader_epoch != _replica->epoch()) return;
+    const auto epoch_end = _log->end_offset_for_epoch(fetch.last_fetched_epoch);
+    if (epoch_end.epoch != fetch.last_fetched_epoch || fetch.fetch_offset > epoch_end.offset)
       return;
     // Kafka's ReplicaState: caught up when the fetch reached the leader's end offset, or the
     // end offset the leader had at the previous fetch (then as of that fetch).
     const auto now = wall_now_ms();
     const auto leader_end = _log->end_offset();
-    auto& progress = _progress[request.from];
-    progress.end_offset = request.fetch_offset;
-    if (request.fetch_offset >= leader_end) {
+    auto& progress = _progress[from];
+    progress.end_offset = fetch.fetch_offset;
+    if (fetch.fetch_offset >= leader_end) {
       progress.last_caught_up_ms = now;
     } else if (progress.leader_end_at_last_fetch > 0 &&
-               request.fetch_offset >= progress.leader_end_at_last_fetch) {
+               fetch.fetch_offset >= progress.leader_end_at_last_fetch) {
       progress.last_caught_up_ms = progress.last_fetch_ms;
     }
     progress.leader_end_at_last_fetch = leader_end;

@@ -197,7 +197,13 @@ TEST(QuorumNode, ElectsALeaderThatCommitsOnEveryNodeInOrder) {
   EXPECT_EQ(refused.error().message,
             "not the active controller: leader is " + std::to_string(leader));
 
-  // The leader knows every replica's progress, the observer's included.
+  // The leader knows every replica's progress, the observer's included (as of its next
+  // fetch).
+  EXPECT_TRUE(wait_until([&] {
+    const auto status = cluster.node(leader).status();
+    return std::all_of(status.voters.begin(), status.voters.end(),
+                       [](const ReplicaStatus& voter) { return voter.log_end_offset > 100; });
+  }));
   const auto status = cluster.node(leader).status();
   EXPECT_EQ(status.leader_id, leader);
   EXPECT_EQ(status.high_watermark, cluster.node(leader).committed_offset() + 1);
