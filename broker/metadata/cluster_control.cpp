@@ -74,8 +74,8 @@ std::optional<BrokerLifecycleError> invalid_log_dirs(const MetadataImage& image,
 /// Kafka's processRegistrationFeature: the finalized level of a feature the controller
 /// knows must be within the broker's range.
 std::optional<BrokerLifecycleError> unsupported_feature(const MetadataImage& image,
-                                                        const std::string& name,
-                                                        std::int16_t min, std::int16_t max) {
+                                                        const std::string& name, std::int16_t min,
+                                                        std::int16_t max) {
   std::optional<std::int16_t> finalized;
   if (name == kMetadataVersionFeature) {
     finalized = image.metadata_version();
@@ -109,9 +109,8 @@ MetadataRecordValue encode_change(const pr::PartitionChangeRecord& change) {
   return encode_metadata_record(change, kPartitionChangeRecordVersion);
 }
 
-void append_partition_changes(std::vector<MetadataRecordValue>& records,
-                              const MetadataImage& image, std::int32_t remove, std::int32_t add,
-                              AffectedPartitions which) {
+void append_partition_changes(std::vector<MetadataRecordValue>& records, const MetadataImage& image,
+                              std::int32_t remove, std::int32_t add, AffectedPartitions which) {
   for (const auto& change : leader_and_isr_updates(image, remove, add, which))
     records.push_back(encode_change(change));
 }
@@ -147,7 +146,8 @@ std::vector<MetadataRecordValue> controlled_shutdown_records(const MetadataImage
 }
 
 BrokerControlState current_state(const BrokerHeartbeatTracker& sessions, const BrokerInfo& broker) {
-  if (sessions.controlled_shutdown_offset(broker.id)) return BrokerControlState::controlled_shutdown;
+  if (sessions.controlled_shutdown_offset(broker.id))
+    return BrokerControlState::controlled_shutdown;
   return broker.fenced ? BrokerControlState::fenced : BrokerControlState::unfenced;
 }
 
@@ -280,10 +280,9 @@ Result<pr::RegisterBrokerRecord, BrokerLifecycleError> plan_broker_registration(
     const pr::BrokerRegistrationRequest& request, std::int64_t broker_epoch,
     BrokerClock::time_point now) {
   if (request.cluster_id != image.cluster_id())
-    return Fail{error(ErrorCode::inconsistent_cluster_id, "Expected cluster ID " +
-                                                              image.cluster_id() +
-                                                              ", but got cluster ID " +
-                                                              request.cluster_id)};
+    return Fail{error(ErrorCode::inconsistent_cluster_id,
+                      "Expected cluster ID " + image.cluster_id() + ", but got cluster ID " +
+                          request.cluster_id)};
   const BrokerInfo* existing = registered_broker(image, request.broker_id);
   if (existing != nullptr && existing->incarnation_id != request.incarnation_id &&
       sessions.has_valid_session(image, request.broker_id, now))

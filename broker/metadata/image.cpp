@@ -14,7 +14,8 @@ namespace {
 constexpr std::int8_t kUnfence = -1;
 constexpr std::int8_t kNoFencingChange = 0;
 constexpr std::int8_t kFence = 1;
-// BrokerRegistrationChangeRecord.InControlledShutdown (BrokerRegistrationInControlledShutdownChange).
+// BrokerRegistrationChangeRecord.InControlledShutdown
+// (BrokerRegistrationInControlledShutdownChange).
 constexpr std::int8_t kNoControlledShutdownChange = 0;
 constexpr std::int8_t kInControlledShutdown = 1;
 // PartitionChangeRecord.Leader when the leader stays.

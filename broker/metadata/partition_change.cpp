@@ -59,8 +59,7 @@ std::vector<pr::PartitionChangeRecord> leader_and_isr_updates(const MetadataImag
                                                               std::int32_t broker_to_add,
                                                               AffectedPartitions which) {
   auto acceptable = [&](std::int32_t replica) {
-    return replica != broker_to_remove &&
-           (replica == broker_to_add || is_active(image, replica));
+    return replica != broker_to_remove && (replica == broker_to_add || is_active(image, replica));
   };
   std::vector<pr::PartitionChangeRecord> changes;
   for (const auto& [name, topic] : image.topics()) {

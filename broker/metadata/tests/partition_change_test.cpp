@@ -25,8 +25,8 @@ PartitionInfo partition(Ids replicas, Ids isr, std::int32_t leader) {
 auto all_acceptable = [](std::int32_t) { return true; };
 
 TEST(PartitionChange, KeepsAValidLeaderAndWritesOnlyTheIsr) {
-  auto change = partition_change(uuid_of(1), partition({1, 2, 3}, {1, 2, 3}, 2), {1, 2},
-                                 all_acceptable);
+  auto change =
+      partition_change(uuid_of(1), partition({1, 2, 3}, {1, 2, 3}, 2), {1, 2}, all_acceptable);
   ASSERT_TRUE(change);
   EXPECT_EQ(change->topic_id, uuid_of(1));
   EXPECT_EQ(change->partition_id, 3);
@@ -103,7 +103,8 @@ MetadataImage three_broker_image() {
 
 TEST(PartitionChange, UpdatesForARemovedBrokerTouchEveryPartitionWithItInTheIsr) {
   const auto image = three_broker_image();
-  auto changes = leader_and_isr_updates(image, 2, kNoLeader, AffectedPartitions::with_broker_in_isr);
+  auto changes =
+      leader_and_isr_updates(image, 2, kNoLeader, AffectedPartitions::with_broker_in_isr);
   ASSERT_EQ(changes.size(), 2u);
   EXPECT_EQ(changes[0].partition_id, 0);  // 2 leaves the ISR, leader 1 stays
   EXPECT_EQ(changes[0].leader, kNoLeaderChange);
@@ -122,13 +123,15 @@ TEST(PartitionChange, UpdatesForAnAddedBrokerElectItWhereAPartitionHasNoLeader) 
   ASSERT_EQ(changes.size(), 1u);
   EXPECT_EQ(changes[0].partition_id, 2);
   EXPECT_EQ(changes[0].leader, 3);
-  EXPECT_TRUE(leader_and_isr_updates(image, kNoLeader, kNoLeader, AffectedPartitions::without_leader)
-                  .empty());
+  EXPECT_TRUE(
+      leader_and_isr_updates(image, kNoLeader, kNoLeader, AffectedPartitions::without_leader)
+          .empty());
 }
 
 TEST(PartitionChange, ApplyingBumpsThePartitionEpochAndTheLeaderEpochOnlyWithANewLeader) {
   auto image = three_broker_image();
-  auto changes = leader_and_isr_updates(image, 2, kNoLeader, AffectedPartitions::with_broker_in_isr);
+  auto changes =
+      leader_and_isr_updates(image, 2, kNoLeader, AffectedPartitions::with_broker_in_isr);
   for (const auto& change : changes)
     ASSERT_TRUE(image.apply(encode_metadata_record(change, 0), image.offset() + 1).ok());
   const auto& p = image.topic("t")->partitions;
