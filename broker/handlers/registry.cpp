@@ -51,6 +51,9 @@ constexpr std::array kBrokerHandlers{
     Entry{ApiKey::offset_delete, handle_offset_delete},
     Entry{ApiKey::describe_client_quotas, handle_describe_client_quotas},
     Entry{ApiKey::alter_client_quotas, handle_alter_client_quotas},
+    // KRaft controller APIs; to move to the controller listener.
+    Entry{ApiKey::broker_registration, handle_broker_registration},
+    Entry{ApiKey::broker_heartbeat, handle_broker_heartbeat},
 };
 
 // What a controller listener answers, as Kafka's ControllerApis: the quorum's own RPCs and
