@@ -474,6 +474,11 @@ const std::vector<BrokerKey>& broker_keys() {
        number<&B::group_max_session_timeout_ms>},
       {"group.max.size", int_spec(1), "2147483647", number<&B::group_max_size>},
       {"replica.fetch.wait.max.ms", int_spec(0), "500", number<&B::replica_fetch_wait_max_ms>},
+      // KRaft broker lifecycle: how often a broker heartbeats, how long the controller
+      // waits before fencing it (Kafka defines both without a range).
+      {"broker.heartbeat.interval.ms", int_spec(), "2000",
+       number<&B::broker_heartbeat_interval_ms>},
+      {"broker.session.timeout.ms", int_spec(), "9000", number<&B::broker_session_timeout_ms>},
       // Defaults of every topic (storage::LogConfig); ms rows after minutes after hours.
       {"log.segment.bytes", int_spec(14), "1073741824", log_number<&L::segment_bytes>},
       {"log.roll.hours", int_spec(1), "168", roll<kHour>},

@@ -13,6 +13,7 @@
 #include "core/offsets_topic.h"
 #include "core/partitions.h"
 #include "core/producer_ids.h"
+#include "core/session_fencer.h"
 #include "metadata/controller.h"
 #include "metadata/ids.h"
 #include "metadata/image.h"
@@ -80,6 +81,7 @@ struct Broker::Impl {
   std::unique_ptr<MemoryBudget> budget;
   std::vector<Listener> bound;  // listeners with their ephemeral ports resolved
   std::unique_ptr<Controller> controller;
+  std::unique_ptr<SessionFencer> session_fencer;  // fences brokers that stop heartbeating
   std::unique_ptr<storage::LogManager> logs;
   std::unique_ptr<PartitionRegistry> partitions;
   std::unique_ptr<ProducerIdAllocator> producer_ids;
@@ -148,6 +150,7 @@ void Broker::Impl::open_metadata(const fs::path& metadata_dir) {
   options.default_num_partitions = config.num_partitions;
   options.default_replication_factor = config.default_replication_factor;
   options.validate_topic_config = validate_topic_config;
+  options.broker_session_timeout = std::chrono::milliseconds(config.broker_session_timeout_ms);
   auto opened = Controller::open(std::move(*log), std::move(options));
   if (!opened.ok())
     throw std::runtime_error("cannot load cluster metadata: " + opened.error().message);
@@ -155,6 +158,9 @@ void Broker::Impl::open_metadata(const fs::path& metadata_dir) {
   context.controller = controller.get();
   apply_dynamic_configs(*controller->image());
   quotas->set_quotas(controller->image()->client_quotas());
+  session_fencer = std::make_unique<SessionFencer>(
+      *controller, std::chrono::milliseconds(config.broker_session_timeout_ms));
+  session_fencer->start();
 }
 
 void Broker::Impl::apply_dynamic_configs(const MetadataImage& image) {
@@ -214,6 +220,7 @@ void Broker::Impl::stop() {
   coordinator->stop();
   server->stop();
   logs->shutdown();
+  session_fencer->stop();
   if (auto st = controller->close(); !st.ok())
     spdlog::error("closing the metadata log: {}", st.error().message);
 }

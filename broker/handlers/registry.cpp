@@ -51,6 +51,10 @@ constexpr std::array kBrokerHandlers{
     Entry{ApiKey::offset_delete, handle_offset_delete},
     Entry{ApiKey::describe_client_quotas, handle_describe_client_quotas},
     Entry{ApiKey::alter_client_quotas, handle_alter_client_quotas},
+    // KRaft controller APIs, also on the controller listener (below); here until brokers
+    // reach the controller through its listener.
+    Entry{ApiKey::broker_registration, handle_broker_registration},
+    Entry{ApiKey::broker_heartbeat, handle_broker_heartbeat},
 };
 
 // What a controller listener answers, as Kafka's ControllerApis: the quorum's own RPCs and
@@ -66,6 +70,8 @@ constexpr std::array kControllerHandlers{
     Entry{ApiKey::incremental_alter_configs, handle_incremental_alter_configs},
     Entry{ApiKey::alter_client_quotas, handle_alter_client_quotas},
     Entry{ApiKey::describe_client_quotas, handle_describe_client_quotas},
+    Entry{ApiKey::broker_registration, handle_broker_registration},
+    Entry{ApiKey::broker_heartbeat, handle_broker_heartbeat},
 };
 
 template <std::size_t N>

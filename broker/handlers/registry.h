@@ -56,5 +56,7 @@ void handle_offset_fetch(Request& request, Reply reply);
 void handle_offset_delete(Request& request, Reply reply);
 void handle_describe_client_quotas(Request& request, Reply reply);
 void handle_alter_client_quotas(Request& request, Reply reply);
+void handle_broker_registration(Request& request, Reply reply);
+void handle_broker_heartbeat(Request& request, Reply reply);
 
 }  // namespace keel::broker

@@ -19,9 +19,8 @@ using Record = std::vector<std::uint8_t>;
 namespace {
 
 // Record versions written. PartitionRecord v0 holds every field set here (v1 adds
-// directories, v2 ELR); RegisterBrokerRecord v3 is what metadata.version 20 writes.
+// directories, v2 ELR); RegisterBrokerRecord: kRegisterBrokerRecordVersion (cluster_control.h).
 constexpr std::int16_t kPartitionRecordVersion = 0;
-constexpr std::int16_t kRegisterBrokerRecordVersion = 3;
 constexpr std::int8_t kUnfence = -1;  // BrokerRegistrationChangeRecord.Fenced
 
 TopicError topic_error(ErrorCode code, std::string message = {}) {
@@ -478,8 +477,8 @@ void Controller::set_listener(
 TopicError Controller::commit_failure(const Error& error) const {
   // A leader that lost its quorum while waiting: the client retries on the new controller.
   if (_options.quorum && !is_active())
-    return topic_error(ErrorCode::not_controller, "This node is no longer the active controller: " +
-                                                      error.message);
+    return topic_error(ErrorCode::not_controller,
+                       "This node is no longer the active controller: " + error.message);
   return topic_error(ErrorCode::unknown_server_error, error.message);
 }
 
@@ -504,8 +503,7 @@ std::vector<CreateTopicResult> Controller::create_topics(
   auto committed = commit(planner.records());
   if (!committed.ok())
     for (auto& result : results)
-      if (result.error.ok())
-        result = failed(commit_failure(committed.error()));
+      if (result.error.ok()) result = failed(commit_failure(committed.error()));
   return results;
 }
 
@@ -513,8 +511,7 @@ TopicError Controller::delete_topic_locked(const TopicInfo* topic) {
   pr::RemoveTopicRecord record;
   record.topic_id = topic->id;
   auto committed = commit({encode_metadata_record(record, 0)});
-  if (!committed.ok())
-    return commit_failure(committed.error());
+  if (!committed.ok()) return commit_failure(committed.error());
   return {};
 }
 
@@ -596,8 +593,7 @@ TopicError Controller::create_partitions(std::string_view topic_name, std::int32
     records.push_back(partition_record(topic->id, current + static_cast<std::int32_t>(i),
                                        replicas[i], active_replicas(replicas[i], *image)));
   auto committed = commit(records);
-  if (!committed.ok())
-    return commit_failure(committed.error());
+  if (!committed.ok()) return commit_failure(committed.error());
   return {};
 }
 
@@ -674,8 +670,7 @@ std::vector<ClientQuotaError> Controller::alter_client_quotas(
 TopicError Controller::commit_configs(const std::vector<Record>& records) {
   if (records.empty()) return {};
   auto committed = commit(records);
-  if (!committed.ok())
-    return commit_failure(committed.error());
+  if (!committed.ok()) return commit_failure(committed.error());
   return {};
 }
 
@@ -686,6 +681,81 @@ Controller::QuorumInfo Controller::quorum_info() const {
   info.high_watermark = _log->committed_offset() + 1;
   info.voters = {info.leader_id};
   return info;
+}
+
+BrokerHeartbeatTracker& Controller::sessions(BrokerClock::time_point now) {
+  const auto epoch = _log->leader_epoch();
+  if (!_sessions || _sessions_epoch != epoch) {
+    _sessions.emplace(_options.broker_session_timeout);
+    _sessions->activate(*_image.load(), now, _options.node_id);
+    _sessions_epoch = epoch;
+  }
+  return *_sessions;
+}
+
+namespace {
+
+BrokerLifecycleError lifecycle_error(const TopicError& error) {
+  return {error.code, error.message};
+}
+
+}  // namespace
+
+Controller::BrokerRegistrationResult Controller::register_broker(
+    const pr::BrokerRegistrationRequest& request, BrokerClock::time_point now) {
+  std::lock_guard lock(_mutex);
+  if (auto closed = check_open(); !closed.ok()) return {lifecycle_error(closed)};
+  auto& tracker = sessions(now);
+  // As register_this_broker: the record's offset, the next one of the log.
+  const std::int64_t broker_epoch = _log->committed_offset() + 1;
+  auto record = plan_broker_registration(*_image.load(), tracker, request, broker_epoch, now);
+  if (!record.ok()) return {record.error()};
+  auto committed = commit({encode_metadata_record(*record, kRegisterBrokerRecordVersion)});
+  if (!committed.ok()) return {lifecycle_error(commit_failure(committed.error()))};
+  tracker.touch(request.broker_id, broker_epoch, now);
+  return {{}, broker_epoch};
+}
+
+Controller::BrokerHeartbeatResult Controller::broker_heartbeat(
+    const pr::BrokerHeartbeatRequest& request, BrokerClock::time_point now) {
+  std::lock_guard lock(_mutex);
+  if (auto closed = check_open(); !closed.ok()) return {lifecycle_error(closed)};
+  auto& tracker = sessions(now);
+  auto plan = plan_broker_heartbeat(*_image.load(), tracker, request);
+  if (!plan.ok()) return {plan.error()};
+  if (!plan->records.empty())
+    if (auto committed = commit(plan->records); !committed.ok())
+      return {lifecycle_error(commit_failure(committed.error()))};
+  record_broker_heartbeat(tracker, request, plan->next, _image.load()->offset(), now);
+  BrokerHeartbeatResult result;
+  result.is_caught_up = plan->is_caught_up;
+  result.is_fenced =
+      plan->next == BrokerControlState::fenced || plan->next == BrokerControlState::shutdown_now;
+  result.should_shut_down = plan->next == BrokerControlState::shutdown_now;
+  return result;
+}
+
+std::vector<std::int32_t> Controller::fence_expired_brokers(BrokerClock::time_point now) {
+  std::lock_guard lock(_mutex);
+  std::vector<std::int32_t> fenced;
+  if (_closed || !is_active()) return fenced;  // a timer: never waits for activation
+  auto& tracker = sessions(now);
+  // One broker per commit, as Kafka: each fencing is visible before the next is planned.
+  for (std::size_t i = 0; i < _image.load()->brokers().size(); ++i) {
+    const auto image = _image.load();
+    auto expired = tracker.find_expired(*image, now);
+    if (!expired) break;
+    if (!commit(fence_broker_records(*image, *expired)).ok()) break;
+    tracker.end_controlled_shutdown(*expired);
+    fenced.push_back(*expired);
+  }
+  return fenced;
+}
+
+std::optional<BrokerClock::time_point> Controller::next_session_expiry() {
+  std::lock_guard lock(_mutex);
+  if (!_sessions) return std::nullopt;
+  return _sessions->next_expiry(*_image.load());
 }
 
 Status Controller::close() {

@@ -20,6 +20,7 @@
 #include <keel/raft/metadata_log.h>
 #include <keel/result.h>
 
+#include "metadata/cluster_control.h"
 #include "metadata/image.h"
 
 namespace keel::broker {
@@ -38,6 +39,8 @@ struct ControllerOptions {
   std::optional<std::string> rack;
   std::int32_t default_num_partitions = 1;
   std::int16_t default_replication_factor = 1;
+  /// broker.session.timeout.ms: a broker not heard from for longer is fenced.
+  std::chrono::milliseconds broker_session_timeout = kDefaultBrokerSessionTimeout;
   /// Validates one topic config (name, value); supplied by broker/config. Unset: any
   /// name and value is accepted.
   std::function<keel::Status(std::string_view, std::string_view)> validate_topic_config;
@@ -141,6 +144,32 @@ class Controller {
   /// This node leads the quorum and has applied every entry of earlier leaders: changes are
   /// accepted (always true for the single node until closed).
   bool is_active() const;
+
+  /// BrokerRegistration of another broker (or a new incarnation of one): validated by
+  /// plan_broker_registration, then RegisterBrokerRecord (fenced; broker epoch = its offset)
+  /// is committed and the broker's session starts at `now`.
+  struct BrokerRegistrationResult {
+    BrokerLifecycleError error;
+    std::int64_t broker_epoch = -1;
+  };
+  BrokerRegistrationResult register_broker(const protocol::BrokerRegistrationRequest& request,
+                                           BrokerClock::time_point now);
+  /// BrokerHeartbeat: plan_broker_heartbeat's records committed, the session touched.
+  struct BrokerHeartbeatResult {
+    BrokerLifecycleError error;
+    bool is_caught_up = false;
+    bool is_fenced = true;
+    bool should_shut_down = false;
+  };
+  BrokerHeartbeatResult broker_heartbeat(const protocol::BrokerHeartbeatRequest& request,
+                                         BrokerClock::time_point now);
+  /// Fences, one commit each, every unfenced broker whose session expired at `now`; returns
+  /// their ids. This node is never fenced by a session: it does not heartbeat itself.
+  std::vector<std::int32_t> fence_expired_brokers(BrokerClock::time_point now);
+  /// When the next broker session expires (nullopt: none yet), to schedule
+  /// fence_expired_brokers.
+  std::optional<BrokerClock::time_point> next_session_expiry();
+
   keel::Status close();
 
  private:
@@ -168,6 +197,9 @@ class Controller {
   TopicError delete_topic_locked(const TopicInfo* topic);
   /// Commits config records (none: nothing to do); a failure is UNKNOWN_SERVER_ERROR.
   TopicError commit_configs(const std::vector<std::vector<std::uint8_t>>& records);
+  /// Broker sessions (soft state), started on first use while this node leads the metadata
+  /// log, and afresh whenever its leader epoch changes. Caller holds _mutex.
+  BrokerHeartbeatTracker& sessions(BrokerClock::time_point now);
 
   std::mutex _mutex;  // serialises every change
   std::unique_ptr<raft::MetadataLog> _log;
@@ -181,6 +213,8 @@ class Controller {
   std::condition_variable _applied;  // signalled after each publish
   std::int64_t _high_watermark = 0;  // of the last commit callback
   std::atomic<bool> _active{false};
+  std::optional<BrokerHeartbeatTracker> _sessions;
+  std::int32_t _sessions_epoch = -1;
 };
 
 }  // namespace keel::broker

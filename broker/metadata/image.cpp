@@ -14,6 +14,10 @@ namespace {
 constexpr std::int8_t kUnfence = -1;
 constexpr std::int8_t kNoFencingChange = 0;
 constexpr std::int8_t kFence = 1;
+// BrokerRegistrationChangeRecord.InControlledShutdown
+// (BrokerRegistrationInControlledShutdownChange).
+constexpr std::int8_t kNoControlledShutdownChange = 0;
+constexpr std::int8_t kInControlledShutdown = 1;
 // PartitionChangeRecord.Leader when the leader stays.
 constexpr std::int32_t kNoLeaderChange = -2;
 
@@ -138,6 +142,8 @@ class ImageApplier {
     broker.id = r.broker_id;
     broker.rack = r.rack;
     broker.fenced = r.fenced;
+    broker.in_controlled_shutdown = r.in_controlled_shutdown;
+    broker.log_dirs = r.log_dirs;
     broker.incarnation_id = r.incarnation_id;
     broker.epoch = r.broker_epoch;
     for (const auto& e : r.end_points)
@@ -156,15 +162,21 @@ class ImageApplier {
   Status apply(const pr::FenceBrokerRecord& r) { return set_fenced(r.id, r.epoch, true); }
   Status apply(const pr::UnfenceBrokerRecord& r) { return set_fenced(r.id, r.epoch, false); }
 
+  /// As Kafka's BrokerRegistration.cloneWith: each field present changes, others stay.
   Status apply(const pr::BrokerRegistrationChangeRecord& r) {
     if (r.fenced != kUnfence && r.fenced != kNoFencingChange && r.fenced != kFence)
       return inconsistent("fencing change " + std::to_string(r.fenced) + " of broker " +
                           std::to_string(r.broker_id));
-    if (r.fenced == kNoFencingChange) {
-      auto broker = registered(r.broker_id, r.broker_epoch, "change");
-      return broker.ok() ? Status{} : Status{Fail{std::move(broker).error()}};
-    }
-    return set_fenced(r.broker_id, r.broker_epoch, r.fenced == kFence);
+    if (r.in_controlled_shutdown != kNoControlledShutdownChange &&
+        r.in_controlled_shutdown != kInControlledShutdown)
+      return inconsistent("controlled shutdown change " + std::to_string(r.in_controlled_shutdown) +
+                          " of broker " + std::to_string(r.broker_id));
+    auto broker = registered(r.broker_id, r.broker_epoch, "change");
+    if (!broker.ok()) return Fail{std::move(broker).error()};
+    if (r.fenced != kNoFencingChange) (*broker)->fenced = r.fenced == kFence;
+    if (r.in_controlled_shutdown == kInControlledShutdown) (*broker)->in_controlled_shutdown = true;
+    if (!r.log_dirs.empty()) (*broker)->log_dirs = r.log_dirs;
+    return {};
   }
 
   /// Level 0 removes a feature (Kafka's FeatureControlManager).

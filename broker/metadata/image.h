@@ -56,8 +56,10 @@ struct BrokerInfo {
   std::vector<BrokerEndpoint> endpoints;
   std::optional<std::string> rack;
   bool fenced = false;
+  bool in_controlled_shutdown = false;
   protocol::Uuid incarnation_id;
-  std::int64_t epoch = 0;  // the broker epoch of its registration
+  std::int64_t epoch = 0;  // the broker epoch of its registration (= the record's offset)
+  std::vector<protocol::Uuid> log_dirs;  // directory ids of its available log dirs
   bool operator==(const BrokerInfo&) const = default;
 };
 

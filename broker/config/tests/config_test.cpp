@@ -270,6 +270,10 @@ TEST(BrokerConfig, EveryKeySetsItsField) {
       {"group.max.session.timeout.ms", "100000",
        [](auto& c) { EXPECT_EQ(c.group_max_session_timeout_ms, 100000); }},
       {"group.max.size", "3", [](auto& c) { EXPECT_EQ(c.group_max_size, 3); }},
+      {"broker.session.timeout.ms", "1500",
+       [](auto& c) { EXPECT_EQ(c.broker_session_timeout_ms, 1500); }},
+      {"broker.heartbeat.interval.ms", "300",
+       [](auto& c) { EXPECT_EQ(c.broker_heartbeat_interval_ms, 300); }},
       {"log.retention.check.interval.ms", "1000",
        [](auto& c) { EXPECT_EQ(c.log_retention_check_interval_ms, 1000); }},
       {"replica.fetch.wait.max.ms", "100",
@@ -350,6 +354,10 @@ TEST(BrokerConfig, DescribedDefaultsAreTheRealDefaults) {
   EXPECT_EQ(c.group_max_session_timeout_ms, d.group_max_session_timeout_ms);
   EXPECT_EQ(c.log_retention_check_interval_ms, d.log_retention_check_interval_ms);
   EXPECT_EQ(c.replica_fetch_wait_max_ms, d.replica_fetch_wait_max_ms);
+  EXPECT_EQ(c.broker_session_timeout_ms, d.broker_session_timeout_ms);
+  EXPECT_EQ(c.broker_heartbeat_interval_ms, d.broker_heartbeat_interval_ms);
+  EXPECT_EQ(d.broker_session_timeout_ms, 9000);  // Kafka's defaults
+  EXPECT_EQ(d.broker_heartbeat_interval_ms, 2000);
   const storage::LogConfig& l = c.log_defaults;
   const storage::LogConfig& m = d.log_defaults;
   EXPECT_EQ(l.segment_bytes, m.segment_bytes);

@@ -2,7 +2,7 @@
 
 Independent of keel's own codec on purpose: frames are packed with `struct` from the
 protocol's published layouts (ApiVersions v0/v3, Produce v3/v8, ListOffsets v7/v8, CreateTopics v4,
-Metadata v10-v12, RecordBatch v2 with CRC32C).
+Metadata v10-v12, BrokerRegistration v3, BrokerHeartbeat v1, RecordBatch v2 with CRC32C).
 """
 
 import socket
@@ -145,6 +145,8 @@ API_METADATA = 3
 API_API_VERSIONS = 18
 API_CREATE_TOPICS = 19
 API_INIT_PRODUCER_ID = 22
+API_BROKER_REGISTRATION = 62
+API_BROKER_HEARTBEAT = 63
 
 
 def header_v1(api_key, version, correlation_id, client_id="keel-it"):
@@ -245,6 +247,48 @@ def metadata_v12(correlation_id, topics=None, allow_auto_create=False, version=1
         body += i8(1 if include_cluster_operations else 0)
     body += i8(1 if include_topic_operations else 0) + uvarint(0)
     return frame(header_v2(API_METADATA, version, correlation_id) + body)
+
+
+def broker_registration_v3(correlation_id, broker_id, cluster_id, incarnation_id, listeners,
+                           log_dirs, metadata_version_range=(1, 20), rack=None):
+    """BrokerRegistration v3 (flexible). listeners: [(name, host, port, security protocol)];
+    incarnation_id and log_dirs: 16-byte ids."""
+    body = i32(broker_id) + compact_string(cluster_id) + incarnation_id
+    body += uvarint(len(listeners) + 1) + b"".join(
+        compact_string(n) + compact_string(h) + struct.pack(">H", p) + i16(sp) + uvarint(0)
+        for n, h, p, sp in listeners)
+    low, high = metadata_version_range
+    body += uvarint(2) + compact_string("metadata.version") + i16(low) + i16(high) + uvarint(0)
+    body += compact_string(rack) + i8(0)  # rack, IsMigratingZkBroker
+    body += uvarint(len(log_dirs) + 1) + b"".join(log_dirs)
+    body += i64(-1) + uvarint(0)  # PreviousBrokerEpoch, no tags
+    return frame(header_v2(API_BROKER_REGISTRATION, 3, correlation_id) + body)
+
+
+def parse_broker_registration(payload):
+    """(correlation_id, error_code, broker_epoch)."""
+    r = Reader(payload)
+    cid = r.i32()
+    r.tagged_fields()
+    r.i32()  # throttle
+    return cid, r.i16(), r.i64()
+
+
+def broker_heartbeat_v1(correlation_id, broker_id, broker_epoch, metadata_offset,
+                        want_fence=False, want_shut_down=False):
+    body = (i32(broker_id) + i64(broker_epoch) + i64(metadata_offset) +
+            i8(1 if want_fence else 0) + i8(1 if want_shut_down else 0) + uvarint(0))
+    return frame(header_v2(API_BROKER_HEARTBEAT, 1, correlation_id) + body)
+
+
+def parse_broker_heartbeat(payload):
+    """{"correlation_id", "error", "caught_up", "fenced", "shut_down"}."""
+    r = Reader(payload)
+    cid = r.i32()
+    r.tagged_fields()
+    r.i32()  # throttle
+    return {"correlation_id": cid, "error": r.i16(), "caught_up": bool(r.i8()),
+            "fenced": bool(r.i8()), "shut_down": bool(r.i8())}
 
 
 # ---- responses ------------------------------------------------------------------------

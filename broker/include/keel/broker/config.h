@@ -104,6 +104,8 @@ struct BrokerConfig {
   std::int32_t group_max_size = 2147483647;                   // group.max.size
   std::int64_t log_retention_check_interval_ms = 300000;      // log.retention.check.interval.ms
   std::int32_t replica_fetch_wait_max_ms = 500;               // (unused by a single node)
+  std::int32_t broker_session_timeout_ms = 9000;              // broker.session.timeout.ms
+  std::int32_t broker_heartbeat_interval_ms = 2000;           // broker.heartbeat.interval.ms
   /// Defaults of every topic: log.segment.bytes, log.roll.ms/hours, log.retention.ms/
   /// minutes/hours, log.retention.bytes, log.cleanup.policy, log.flush.interval.messages,
   /// log.flush.interval.ms, log.index.interval.bytes, log.index.size.max.bytes,

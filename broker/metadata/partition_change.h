@@ -1,0 +1,53 @@
+#pragma once
+// Leader election and ISR changes as Kafka's PartitionChangeBuilder makes them, for
+// metadata.version 3.8-IV0: election type ONLINE (from the ISR only; keel has no unclean
+// election yet), no eligible leader replicas (ELR) and no leader epoch bump on an ISR shrink
+// (that was needed only before 3.6). Pure functions of the image; the records they return
+// are applied by MetadataImage::apply like any other.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include <keel/protocol/messages/metadata_records.h>
+
+#include "metadata/image.h"
+
+namespace keel::broker {
+
+/// PartitionChangeRecord.Leader / PartitionRecord.Leader: no leader.
+inline constexpr std::int32_t kNoLeader = -1;
+/// PartitionChangeRecord.Leader: the leader does not change.
+inline constexpr std::int32_t kNoLeaderChange = -2;
+
+/// The change that moves `partition` to `target_isr`, electing a new leader when the current
+/// one is not in the target ISR or not acceptable: the first replica (in replica order) that
+/// is in the target ISR and acceptable, else kNoLeader. An empty target ISR is not written
+/// (the ISR keeps its last member, as Kafka without ELR). Nullopt when nothing changes.
+/// Applying the record bumps the partition epoch, and the leader epoch when Leader is set.
+std::optional<protocol::PartitionChangeRecord> partition_change(
+    const protocol::Uuid& topic_id, const PartitionInfo& partition,
+    const std::vector<std::int32_t>& target_isr,
+    const std::function<bool(std::int32_t)>& acceptable_leader);
+
+/// Which partitions leader_and_isr_updates looks at.
+enum class AffectedPartitions {
+  with_broker_in_isr,  // every partition whose ISR holds `broker_to_remove`
+  without_leader,      // every partition with no leader
+};
+
+/// Kafka's ReplicationControlManager.generateLeaderAndIsrUpdates: for each affected
+/// partition (topics by name, partitions in order), the change that takes `broker_to_remove`
+/// (or kNoLeader for none) out of the ISR and out of leadership, where a leader is acceptable
+/// when it is `broker_to_add` (about to be unfenced) or an active broker (registered,
+/// unfenced, not in controlled shutdown) other than `broker_to_remove`.
+std::vector<protocol::PartitionChangeRecord> leader_and_isr_updates(const MetadataImage& image,
+                                                                    std::int32_t broker_to_remove,
+                                                                    std::int32_t broker_to_add,
+                                                                    AffectedPartitions which);
+
+/// True when `broker` leads at least one partition.
+bool leads_any_partition(const MetadataImage& image, std::int32_t broker);
+
+}  // namespace keel::broker
