@@ -6,8 +6,10 @@
 #include <thread>
 
 #include <keel/raft/metadata_log.h>
+#include <keel/raft/quorum_node.h>
 
 #include "coordinator/group_coordinator.h"
+#include "core/broker_lifecycle.h"
 #include "core/context.h"
 #include "core/fetch_sessions.h"
 #include "core/offsets_topic.h"
@@ -18,6 +20,7 @@
 #include "metadata/ids.h"
 #include "metadata/image.h"
 #include "metadata/meta_properties.h"
+#include "net/controller_channel.h"
 #include "net/memory_budget.h"
 #include "net/server.h"
 #include "quota/client_quota_manager.h"
@@ -31,6 +34,7 @@ namespace {
 constexpr const char* kMetadataPartitionDir = "__cluster_metadata-0";
 constexpr std::int64_t kLogTickMs = 1000;
 constexpr std::int64_t kCleanerBackoffMs = 15000;  // log.cleaner.backoff.ms
+constexpr std::int64_t kControlledShutdownMs = 5000;
 
 /// advertised.listeners (or listeners) with ephemeral ports replaced by the bound ones and
 /// an empty host by this machine's name.
@@ -44,7 +48,39 @@ std::vector<Listener> advertise(const BrokerConfig& config, const std::vector<Li
   return out;
 }
 
+/// A node of a quorum must have been formatted (`keel storage format`), as Kafka requires:
+/// every voter has to start from the same cluster id.
+void require_formatted(const BrokerConfig& config, const fs::path& metadata_dir) {
+  if (!config.in_quorum()) return;
+  auto props = read_meta_properties(metadata_dir);
+  if (!props.ok()) throw std::runtime_error(props.error().message);
+  if (!*props)
+    throw std::runtime_error("No meta.properties found in " + metadata_dir.string() +
+                             " (have you run `keel storage format` to format the directory?)");
+}
+
+/// Kafka's QuorumConfig from server.properties.
+raft::QuorumNodeOptions quorum_options(const BrokerConfig& config, const fs::path& partition_dir,
+                                       const std::string& cluster_id) {
+  raft::QuorumNodeOptions options;
+  auto& quorum = options.quorum;
+  quorum.node_id = config.node_id;
+  for (const auto& voter : config.controller_quorum_voters) {
+    quorum.voters.push_back(voter.id);
+    options.voter_endpoints.push_back({voter.id, voter.host, voter.port});
+  }
+  quorum.election_timeout_ms = config.controller_quorum_election_timeout_ms;
+  quorum.fetch_timeout_ms = config.controller_quorum_fetch_timeout_ms;
+  quorum.election_backoff_max_ms = config.controller_quorum_election_backoff_max_ms;
+  quorum.request_timeout_ms = config.controller_quorum_request_timeout_ms;
+  quorum.retry_backoff_ms = config.controller_quorum_retry_backoff_ms;
+  options.dir = partition_dir;
+  options.cluster_id = cluster_id;
+  return options;
+}
+
 std::string ensure_cluster_identity(const BrokerConfig& config, const fs::path& metadata_dir) {
+  require_formatted(config, metadata_dir);
   std::vector<fs::path> dirs = config.log_dirs;
   if (std::find(dirs.begin(), dirs.end(), metadata_dir) == dirs.end()) dirs.push_back(metadata_dir);
   std::string cluster_id = new_cluster_id();
@@ -82,6 +118,9 @@ struct Broker::Impl {
   std::vector<Listener> bound;  // listeners with their ephemeral ports resolved
   std::unique_ptr<Controller> controller;
   std::unique_ptr<SessionFencer> session_fencer;  // fences brokers that stop heartbeating
+  raft::QuorumNode* quorum = nullptr;  // the controller's log, in a quorum
+  std::unique_ptr<ControllerChannel> controller_channel;
+  std::unique_ptr<BrokerLifecycle> lifecycle;
   std::unique_ptr<storage::LogManager> logs;
   std::unique_ptr<PartitionRegistry> partitions;
   std::unique_ptr<ProducerIdAllocator> producer_ids;
@@ -102,6 +141,10 @@ struct Broker::Impl {
 
   void start();
   void open_metadata(const fs::path& metadata_dir);
+  std::unique_ptr<raft::MetadataLog> open_metadata_log(const fs::path& metadata_dir);
+  /// Quorum: the channel to the active controller and, for a broker, its registration.
+  void start_lifecycle();
+  std::optional<ControllerAddress> active_controller() const;
   void open_logs();
   void start_coordinator();
   /// Rebuilds the effective config when the image's dynamic broker configs differ from it.
@@ -135,14 +178,67 @@ void Broker::Impl::start() {
   start_coordinator();
 
   server->start();
+  if (quorum != nullptr) {
+    quorum->start();
+    start_lifecycle();
+  }
   running = true;
+}
+
+std::unique_ptr<raft::MetadataLog> Broker::Impl::open_metadata_log(const fs::path& metadata_dir) {
+  const auto& config = context.config;
+  const fs::path dir = metadata_dir / kMetadataPartitionDir;
+  if (config.in_quorum()) {
+    auto node = raft::QuorumNode::open(quorum_options(config, dir, cluster_id));
+    if (!node.ok())
+      throw std::runtime_error("cannot open the metadata log: " + node.error().message);
+    quorum = node->get();
+    context.raft_rpc = [q = quorum](std::int16_t key, std::int16_t version, protocol::ByteView body,
+                                    std::function<void(Result<protocol::Bytes>)> respond) {
+      q->handle_request(key, version, body, std::move(respond));
+    };
+    context.quorum_status = [q = quorum] { return q->status(); };
+    return std::move(*node);
+  }
+  auto log = raft::open_single_node_log({dir, config.node_id});
+  if (!log.ok()) throw std::runtime_error("cannot open the metadata log: " + log.error().message);
+  return std::move(*log);
+}
+
+std::optional<ControllerAddress> Broker::Impl::active_controller() const {
+  const std::int32_t leader = quorum->leader_id();
+  for (const auto& voter : context.config.controller_quorum_voters)
+    if (voter.id == leader) return ControllerAddress{voter.id, voter.host, voter.port};
+  return std::nullopt;
+}
+
+void Broker::Impl::start_lifecycle() {
+  const auto& config = context.config;
+  controller_channel = std::make_unique<ControllerChannel>(
+      "broker-" + std::to_string(config.node_id) + "-to-controller",
+      [this] { return active_controller(); }, config.controller_quorum_request_timeout_ms);
+  context.controller_channel = controller_channel.get();
+  if (!config.has_role("broker")) return;
+  BrokerLifecycleOptions options;
+  options.node_id = config.node_id;
+  options.cluster_id = cluster_id;
+  options.incarnation_id = random_uuid();
+  for (const auto& l : context.advertised)
+    options.listeners.push_back({l.name, l.host, static_cast<std::int32_t>(l.port)});
+  for (const auto& dir : config.log_dirs)
+    if (auto props = read_meta_properties(dir); props.ok() && *props)
+      options.log_dir_ids.push_back((*props)->directory_id);
+  options.heartbeat_interval_ms = config.broker_heartbeat_interval_ms;
+  options.metadata_offset = [this] { return controller->image()->offset(); };
+  lifecycle = std::make_unique<BrokerLifecycle>(std::move(options), *controller_channel);
+  lifecycle->start();
 }
 
 void Broker::Impl::open_metadata(const fs::path& metadata_dir) {
   const auto& config = context.config;
-  auto log = raft::open_single_node_log({metadata_dir / kMetadataPartitionDir, config.node_id});
-  if (!log.ok()) throw std::runtime_error("cannot open the metadata log: " + log.error().message);
+  auto log = open_metadata_log(metadata_dir);
   ControllerOptions options;
+  options.quorum = config.in_quorum();
   options.node_id = config.node_id;
   options.cluster_id = cluster_id;
   for (const auto& l : context.advertised)
@@ -151,7 +247,7 @@ void Broker::Impl::open_metadata(const fs::path& metadata_dir) {
   options.default_replication_factor = config.default_replication_factor;
   options.validate_topic_config = validate_topic_config;
   options.broker_session_timeout = std::chrono::milliseconds(config.broker_session_timeout_ms);
-  auto opened = Controller::open(std::move(*log), std::move(options));
+  auto opened = Controller::open(std::move(log), std::move(options));
   if (!opened.ok())
     throw std::runtime_error("cannot load cluster metadata: " + opened.error().message);
   controller = std::move(*opened);
@@ -215,6 +311,9 @@ void Broker::Impl::start_coordinator() {
 void Broker::Impl::stop() {
   if (!running) return;
   running = false;
+  // Controlled shutdown first: the controller moves this broker's leaderships away.
+  if (lifecycle) lifecycle->shutdown(kControlledShutdownMs);
+  if (controller_channel) controller_channel->stop();
   // First: pending JoinGroup/SyncGroup answers (NOT_COORDINATOR) let connections drain, and
   // nothing is appended to __consumer_offsets once the logs shut down.
   coordinator->stop();

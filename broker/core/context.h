@@ -5,16 +5,21 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include <keel/broker/config.h>
+#include <keel/protocol/wire.h>
+#include <keel/raft/quorum_node.h>
+#include <keel/result.h>
 
 #include "core/image_answers.h"
 
 namespace keel::broker {
 
 class Controller;
+class ControllerChannel;
 class PartitionRegistry;
 class ProducerIdAllocator;
 class FetchSessionCache;
@@ -28,6 +33,16 @@ class BrokerContext {
   /// advertised listeners with the ports actually bound (port 0 in the config = ephemeral).
   std::vector<Listener> advertised;
   Controller* controller = nullptr;
+  /// Hands a KRaft RPC (from a controller listener) to this node's quorum replica; empty for
+  /// keel's single node. A function, so the handlers need no link to the driver (Asio).
+  using RaftRpc = std::function<void(std::int16_t api_key, std::int16_t version,
+                                     protocol::ByteView body,
+                                     std::function<void(Result<protocol::Bytes>)> respond)>;
+  RaftRpc raft_rpc;
+  /// The quorum as this node sees it (DescribeQuorum); empty for the single node.
+  std::function<raft::QuorumStatus()> quorum_status;
+  /// The line to the active controller (forwarding, registration); null for the single node.
+  ControllerChannel* controller_channel = nullptr;
   PartitionRegistry* partitions = nullptr;
   ProducerIdAllocator* producer_ids = nullptr;
   FetchSessionCache* fetch_sessions = nullptr;

@@ -7,12 +7,14 @@
 
 #include "core/context.h"
 #include "handlers/common.h"
+#include "handlers/forward.h"
 #include "handlers/registry.h"
 #include "metadata/controller.h"
 
 namespace keel::broker {
 
 void handle_alter_client_quotas(Request& request, Reply reply) {
+  if (forward_to_controller(request, reply)) return;
   protocol::AlterClientQuotasRequest req;
   if (!decode_request(request, req, reply)) return;
   std::vector<ClientQuotaAlteration> alterations;

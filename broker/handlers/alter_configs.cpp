@@ -10,6 +10,7 @@
 
 #include "core/context.h"
 #include "handlers/common.h"
+#include "handlers/forward.h"
 #include "handlers/config_resources.h"
 #include "handlers/registry.h"
 #include "metadata/controller.h"
@@ -68,6 +69,7 @@ TopicError alter_one(const BrokerContext& broker, const Resource& resource, bool
 }  // namespace
 
 void handle_alter_configs(Request& request, Reply reply) {
+  if (forward_to_controller(request, reply)) return;
   AlterConfigsRequest req;
   if (!decode_request(request, req, reply)) return;
   const auto& broker = *request.broker;

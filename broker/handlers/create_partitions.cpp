@@ -11,6 +11,7 @@
 
 #include "core/context.h"
 #include "handlers/common.h"
+#include "handlers/forward.h"
 #include "handlers/registry.h"
 #include "metadata/controller.h"
 
@@ -42,6 +43,7 @@ CreatePartitionsResponse::CreatePartitionsTopicResult to_result(const std::strin
 }  // namespace
 
 void handle_create_partitions(Request& request, Reply reply) {
+  if (forward_to_controller(request, reply)) return;
   CreatePartitionsRequest req;
   if (!decode_request(request, req, reply)) return;
   auto& controller = *request.broker->controller;

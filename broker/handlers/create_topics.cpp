@@ -6,6 +6,7 @@
 
 #include "core/context.h"
 #include "handlers/common.h"
+#include "handlers/forward.h"
 #include "handlers/registry.h"
 #include "metadata/controller.h"
 #include "metadata/image.h"
@@ -47,6 +48,7 @@ void describe_configs(const BrokerConfig& config,
 }  // namespace
 
 void handle_create_topics(Request& request, Reply reply) {
+  if (forward_to_controller(request, reply)) return;
   CreateTopicsRequest req;
   if (!decode_request(request, req, reply)) return;
   auto& broker = *request.broker;

@@ -5,6 +5,7 @@
 
 #include "core/context.h"
 #include "handlers/common.h"
+#include "handlers/forward.h"
 #include "handlers/registry.h"
 #include "metadata/controller.h"
 #include "metadata/image.h"
@@ -44,6 +45,7 @@ DeleteTopicsResponse::DeletableTopicResult delete_one(Request& request,
 }  // namespace
 
 void handle_delete_topics(Request& request, Reply reply) {
+  if (forward_to_controller(request, reply)) return;
   DeleteTopicsRequest req;
   if (!decode_request(request, req, reply)) return;
   DeleteTopicsResponse response;

@@ -14,6 +14,7 @@
 
 #include "core/context.h"
 #include "handlers/common.h"
+#include "handlers/forward.h"
 #include "handlers/config_resources.h"
 #include "handlers/registry.h"
 #include "metadata/controller.h"
@@ -186,6 +187,7 @@ TopicError alter_one(const BrokerContext& broker, const Resource& resource, bool
 }  // namespace
 
 void handle_incremental_alter_configs(Request& request, Reply reply) {
+  if (forward_to_controller(request, reply)) return;
   IncrementalAlterConfigsRequest req;
   if (!decode_request(request, req, reply)) return;
   const auto& broker = *request.broker;

@@ -3,6 +3,7 @@
 #include <array>
 
 #include <keel/protocol/messages/api_versions.h>
+#include <keel/raft/raft_codec.h>
 
 #include "handlers/common.h"
 
@@ -61,6 +62,10 @@ constexpr std::array kBrokerHandlers{
 // the requests brokers forward to the active controller.
 constexpr std::array kControllerHandlers{
     Entry{ApiKey::api_versions, handle_api_versions},
+    Entry{ApiKey::vote, handle_raft_rpc},
+    Entry{ApiKey::begin_quorum_epoch, handle_raft_rpc},
+    Entry{ApiKey::end_quorum_epoch, handle_raft_rpc},
+    Entry{ApiKey::fetch, handle_raft_rpc},
     Entry{ApiKey::describe_quorum, handle_describe_quorum},
     Entry{ApiKey::create_topics, handle_create_topics},
     Entry{ApiKey::delete_topics, handle_delete_topics},
@@ -80,7 +85,15 @@ std::vector<HandlerEntry> build_table(const std::array<Entry, N>& entries) {
   for (const auto& entry : entries) {
     const auto* api = protocol::find_api(static_cast<std::int16_t>(entry.key));
     if (api == nullptr) continue;
-    table.push_back({entry.key, api->lowest_version, api->highest_version, entry.handler});
+    HandlerEntry out{entry.key, api->lowest_version, api->highest_version, entry.handler};
+    // The quorum's RPCs speak the versions the raft codec maps (Fetch: v12+ only).
+    if (entry.handler == handle_raft_rpc) {
+      const auto range = raft::raft_versions(entry.key);
+      if (!range) continue;
+      out.min_version = range->lowest;
+      out.max_version = range->highest;
+    }
+    table.push_back(out);
   }
   return table;
 }

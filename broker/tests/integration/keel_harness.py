@@ -82,6 +82,9 @@ class BrokerError(AssertionError):
 class KeelBroker:
     """One `keel serve` process. Context manager; restartable on the same data dir."""
 
+    # The line that says the node is up, and the address `bootstrap` reports.
+    listening = _LISTENING
+
     def __init__(self, overrides=None, name="keel", extra_args=None, data_parent=None):
         """data_parent: where the data directory is made (default: the temp folder), e.g.
         memory_data_parent() for tests that create thousands of files."""
@@ -141,7 +144,7 @@ class KeelBroker:
                     log.write(raw)
                     log.flush()
                     if not found.is_set():
-                        m = _LISTENING.search(raw.decode("utf-8", "replace"))
+                        m = self.listening.search(raw.decode("utf-8", "replace"))
                         if m:
                             address["host"], address["port"] = m.group(1), int(m.group(2))
                             found.set()

@@ -1,0 +1,168 @@
+#include "net/controller_channel.h"
+
+#include <chrono>
+
+#include <keel/client/connection.h>
+#include <keel/protocol/messages/headers.h>
+
+namespace keel::broker {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::size_t kMaxResponseBytes = 100 * 1024 * 1024;
+constexpr auto kLocateRetry = std::chrono::milliseconds(50);
+
+protocol::Bytes request_frame(const protocol::ApiInfo& api, std::int16_t version,
+                              std::int32_t correlation_id, const std::string& client_id,
+                              protocol::ByteView body) {
+  protocol::RequestHeader header;
+  header.request_api_key = static_cast<std::int16_t>(api.key);
+  header.request_api_version = version;
+  header.correlation_id = correlation_id;
+  header.client_id = client_id;
+  protocol::Writer w;
+  w.write_int32(0);  // size, filled below
+  (void)header.encode(w, protocol::request_header_version(api, version));
+  w.write_raw(body);
+  auto frame = w.take();
+  const auto size = static_cast<std::uint32_t>(frame.size() - 4);
+  for (int i = 0; i < 4; ++i) frame[i] = static_cast<std::uint8_t>(size >> (24 - 8 * i));
+  return frame;
+}
+
+}  // namespace
+
+/// The current connection and the controller it goes to.
+class ControllerChannel::Link {
+ public:
+  std::optional<client::Connection> connection;
+  std::int32_t controller_id = -1;
+  std::string host;
+  std::uint16_t port = 0;
+  std::int32_t next_correlation_id = 1;
+
+  void reset() { connection.reset(); }
+};
+
+ControllerChannel::ControllerChannel(std::string client_id, Locate locate,
+                                     std::int64_t request_timeout_ms)
+    : _client_id(std::move(client_id)),
+      _locate(std::move(locate)),
+      _request_timeout_ms(request_timeout_ms),
+      _thread([this] { run(); }) {}
+
+ControllerChannel::~ControllerChannel() {
+  stop();
+}
+
+void ControllerChannel::stop() {
+  {
+    std::lock_guard lock(_mutex);
+    if (_stopping) return;
+    _stopping = true;
+  }
+  _work.notify_all();
+  if (_thread.joinable()) _thread.join();
+}
+
+void ControllerChannel::send(protocol::ApiKey key, std::int16_t version, protocol::Bytes body,
+                             Done done, std::optional<std::string> client_id) {
+  {
+    std::lock_guard lock(_mutex);
+    if (!_stopping) {
+      _queue.push_back({key, version, std::move(body), std::move(client_id), std::move(done)});
+      _work.notify_one();
+      return;
+    }
+  }
+  done(Fail{Error{"the broker is shutting down"}});
+}
+
+Result<protocol::Bytes> ControllerChannel::call(protocol::ApiKey key, std::int16_t version,
+                                                protocol::Bytes body) {
+  std::mutex mutex;
+  std::condition_variable answered;
+  std::optional<Result<protocol::Bytes>> result;
+  send(key, version, std::move(body), [&](Result<protocol::Bytes> r) {
+    std::lock_guard lock(mutex);
+    result.emplace(std::move(r));
+    answered.notify_one();
+  });
+  std::unique_lock lock(mutex);
+  answered.wait(lock, [&] { return result.has_value(); });
+  return std::move(*result);
+}
+
+void ControllerChannel::run() {
+  Link link;
+  for (;;) {
+    Pending request;
+    {
+      std::unique_lock lock(_mutex);
+      _work.wait(lock, [&] { return _stopping || !_queue.empty(); });
+      if (_stopping) break;
+      request = std::move(_queue.front());
+      _queue.pop_front();
+    }
+    auto result = exchange(link, request);
+    if (!result.ok()) link.reset();  // the next request reconnects, maybe elsewhere
+    request.done(std::move(result));
+  }
+  std::deque<Pending> left;
+  {
+    std::lock_guard lock(_mutex);
+    left.swap(_queue);
+  }
+  for (auto& request : left) request.done(Fail{Error{"the broker is shutting down"}});
+}
+
+Result<protocol::Bytes> ControllerChannel::exchange(Link& link, const Pending& request) {
+  const auto* api = protocol::find_api(static_cast<std::int16_t>(request.key));
+  if (api == nullptr) return Fail{Error{"unknown API"}};
+  const auto deadline = Clock::now() + std::chrono::milliseconds(_request_timeout_ms);
+  std::optional<ControllerAddress> controller;
+  while (!(controller = _locate())) {
+    if (Clock::now() >= deadline) return Fail{Error{"no active controller is known"}};
+    {
+      std::unique_lock lock(_mutex);
+      if (_work.wait_for(lock, kLocateRetry, [&] { return _stopping; }))
+        return Fail{Error{"the broker is shutting down"}};
+    }
+  }
+  if (link.connection && (link.controller_id != controller->id || link.host != controller->host ||
+                          link.port != controller->port))
+    link.reset();
+  if (!link.connection) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    auto opened = client::Connection::open({controller->host, controller->port},
+                                           std::max(left, std::chrono::milliseconds(1)),
+                                           std::chrono::milliseconds(_request_timeout_ms));
+    if (!opened.ok())
+      return Fail{Error{"controller " + std::to_string(controller->id) + ": " +
+                        opened.error().message}};
+    link.connection.emplace(std::move(*opened));
+    link.controller_id = controller->id;
+    link.host = controller->host;
+    link.port = controller->port;
+  }
+  const std::int32_t correlation_id = link.next_correlation_id++;
+  KEEL_TRY(link.connection->send(request_frame(*api, request.version, correlation_id,
+                                               request.client_id.value_or(_client_id),
+                                               request.body)));
+  auto frame = link.connection->receive(kMaxResponseBytes);
+  if (!frame.ok()) return Fail{std::move(frame).error()};
+  protocol::Reader reader(*frame);
+  protocol::ResponseHeader header;
+  if (auto st = header.decode(reader, protocol::response_header_version(*api, request.version));
+      !st.ok())
+    return Fail{Error{"malformed response header from the controller"}};
+  if (header.correlation_id != correlation_id)
+    return Fail{Error{"the controller answered correlation id " +
+                      std::to_string(header.correlation_id) + ", expected " +
+                      std::to_string(correlation_id)}};
+  return protocol::Bytes(frame->begin() + static_cast<std::ptrdiff_t>(reader.position()),
+                         frame->end());
+}
+
+}  // namespace keel::broker

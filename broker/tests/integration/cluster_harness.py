@@ -1,0 +1,201 @@
+"""Start a real multi-node keel cluster (a KRaft quorum) on loopback for integration tests.
+
+    with KeelCluster(voters=3) as cluster:            # 3 combined broker+controller nodes
+        cluster.wait_for_leader()
+        ... connect a client to cluster.bootstrap ...
+    with KeelCluster(voters=3, brokers=2) as cluster:  # 3 controllers + 2 brokers
+
+Every node is a real `keel serve` process with its own server.properties, formatted first
+with `keel storage format` as Kafka's nodes are. Controller ports are picked free before the
+nodes start (every voter must know every other's address); client ports are ephemeral.
+Election and session timeouts are short so that tests run fast.
+"""
+
+import os
+import re
+import socket
+import subprocess
+import time
+
+from kafka_wire import frame, header_v2, i16, i32, uvarint, compact_string, Reader
+from keel_harness import KeelBroker, BrokerError, keel_binary
+
+FAST = {
+    "controller.quorum.election.timeout.ms": 500,
+    "controller.quorum.fetch.timeout.ms": 1000,
+    "controller.quorum.election.backoff.max.ms": 300,
+    "controller.quorum.request.timeout.ms": 1000,
+    "broker.heartbeat.interval.ms": 200,
+    "broker.session.timeout.ms": 2000,
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ClusterNode(KeelBroker):
+    """One node of a cluster: its config is a server.properties file."""
+
+    def __init__(self, node_id, roles, properties):
+        super().__init__(name=f"keel-{node_id}")
+        self.node_id = node_id
+        self.roles = roles
+        self.properties = dict(properties, **{"node.id": node_id, "log.dirs": self.data_dir,
+                                               "process.roles": ",".join(roles)})
+        self.config_path = os.path.join(self.log_dir, "server.properties")
+        if "broker" not in roles:  # a controller-only node has no client listener
+            self.listening = re.compile(r"keel: listening on CONTROLLER://([0-9.]+):(\d+)")
+        self.write_config()
+
+    def write_config(self):
+        with open(self.config_path, "w") as f:
+            for key, value in self.properties.items():
+                f.write(f"{key}={value}\n")
+
+    def command(self):
+        return [keel_binary(), "serve", "--config", self.config_path]
+
+    def format(self, cluster_id):
+        subprocess.run([keel_binary(), "storage", "format", "-t", cluster_id, "-c",
+                        self.config_path], check=True, capture_output=True, timeout=30)
+
+    @property
+    def controller_port(self):
+        return self.properties.get("_controller_port")
+
+
+class KeelCluster:
+    def __init__(self, voters=3, brokers=0, overrides=None):
+        """voters: controller nodes (combined broker+controller when brokers == 0);
+        brokers: broker-only nodes (ids 100, 101, ...)."""
+        self.cluster_id = subprocess.run([keel_binary(), "storage", "random-uuid"], check=True,
+                                         capture_output=True, text=True).stdout.strip()
+        combined = brokers == 0
+        ports = {i: free_port() for i in range(1, voters + 1)}
+        self.controller_ports = ports
+        base = dict(FAST)
+        base.update({
+            "controller.quorum.voters": ",".join(f"{i}@127.0.0.1:{p}" for i, p in ports.items()),
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        })
+        base.update(overrides or {})
+        self.nodes = []
+        for i, port in ports.items():
+            if combined:
+                props = dict(base, listeners=f"PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}")
+                self.nodes.append(ClusterNode(i, ["broker", "controller"], props))
+            else:
+                props = dict(base, listeners=f"CONTROLLER://127.0.0.1:{port}")
+                self.nodes.append(ClusterNode(i, ["controller"], props))
+        for b in range(brokers):
+            props = dict(base, listeners="PLAINTEXT://127.0.0.1:0")
+            self.nodes.append(ClusterNode(100 + b, ["broker"], props))
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def start(self):
+        for node in self.nodes:
+            node.format(self.cluster_id)
+        for node in self.nodes:
+            node.start()
+        return self
+
+    def cleanup(self):
+        for node in self.nodes:
+            node.cleanup()
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.cleanup()
+            raise
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is not None:
+                for node in self.nodes:
+                    print(f"\n--- {node.name} logs ---\n" + node.tail())
+            for node in self.nodes:
+                if node.running():
+                    node.kill() if exc_type is not None else node.stop()
+        finally:
+            self.cleanup()
+        return False
+
+    # ---- inspection ------------------------------------------------------------------
+
+    @property
+    def brokers(self):
+        return [n for n in self.nodes if "broker" in n.roles]
+
+    @property
+    def controllers(self):
+        return [n for n in self.nodes if "controller" in n.roles]
+
+    @property
+    def bootstrap(self):
+        return ",".join(n.bootstrap for n in self.brokers if n.running())
+
+    def node(self, node_id):
+        return next(n for n in self.nodes if n.node_id == node_id)
+
+    def quorum(self, node):
+        """(leader id, leader epoch, high watermark) as `node`'s controller listener answers
+        DescribeQuorum v0; None when it does not answer."""
+        port = self.controller_ports.get(node.node_id)
+        if port is None or not node.running():
+            return None
+        try:
+            return describe_quorum("127.0.0.1", port)
+        except OSError:
+            return None
+
+    def wait_for_leader(self, timeout=15.0, among=None):
+        """Waits until the running controllers agree on one leader; returns its id."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            views = [self.quorum(n) for n in (among or self.controllers) if n.running()]
+            leaders = {v[0] for v in views if v is not None}
+            if views and None not in views and len(leaders) == 1 and -1 not in leaders:
+                return leaders.pop()
+            time.sleep(0.05)
+        raise BrokerError(f"no leader agreed on within {timeout} s: "
+                          f"{[self.quorum(n) for n in self.controllers]}")
+
+
+def describe_quorum(host, port, timeout=2.0):
+    """DescribeQuorum v0 for __cluster_metadata-0: (leader id, epoch, high watermark)."""
+    body = (uvarint(2) + compact_string("__cluster_metadata") + uvarint(2) + i32(0) + uvarint(0)
+            + uvarint(0) + uvarint(0))
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(frame(header_v2(55, 0, 7) + body))
+        size = int.from_bytes(_read(s, 4), "big")
+        r = Reader(_read(s, size))
+    r.i32()  # correlation id
+    r.tagged_fields()
+    error = r.i16()
+    if error != 0:
+        raise OSError(f"DescribeQuorum error {error}")
+    r.uvarint()  # topics
+    r.compact_string()
+    r.uvarint()  # partitions
+    r.i32()  # partition index
+    error = r.i16()
+    if error != 0:
+        raise OSError(f"DescribeQuorum partition error {error}")
+    return r.i32(), r.i32(), r.i64()
+
+
+def _read(sock, n):
+    out = b""
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        if not chunk:
+            raise OSError("connection closed")
+        out += chunk
+    return out
