@@ -219,11 +219,20 @@ std::string describe(const Envelope& e) {
         } else if constexpr (std::is_same_v<T, FetchRequest>) {
           out << "FetchReq epoch=" << m.current_leader_epoch << " offset=" << m.fetch_offset
               << " last_epoch=" << m.last_fetched_epoch;
-        } else {
+        } else if constexpr (std::is_same_v<T, FetchResponse>) {
           out << "FetchResp err=" << m.error_code << " epoch=" << m.current_leader_epoch
               << " leader=" << m.current_leader_id << " hw=" << m.high_watermark
               << " records=" << m.records.size() << " diverging=" << m.diverging_epoch.epoch << "/"
-              << m.diverging_epoch.end_offset;
+              << m.diverging_epoch.end_offset << " snapshot=" << m.snapshot_id.end_offset << "/"
+              << m.snapshot_id.epoch;
+        } else if constexpr (std::is_same_v<T, FetchSnapshotRequest>) {
+          out << "FetchSnapshotReq epoch=" << m.current_leader_epoch
+              << " snapshot=" << m.snapshot_id.end_offset << "/" << m.snapshot_id.epoch
+              << " position=" << m.position;
+        } else {
+          out << "FetchSnapshotResp err=" << m.error_code << " epoch=" << m.current_leader_epoch
+              << " snapshot=" << m.snapshot_id.end_offset << "/" << m.snapshot_id.epoch
+              << " position=" << m.position << " bytes=" << m.bytes.size() << "/" << m.size;
         }
       },
       e.message);
