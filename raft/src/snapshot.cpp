@@ -378,19 +378,35 @@ Result<std::optional<SnapshotId>> latest_snapshot(const fs::path& dir) {
   return std::optional<SnapshotId>{ids->back()};
 }
 
-Status delete_snapshots_before(const fs::path& dir, SnapshotId id) {
+namespace {
+
+/// Deletes the files of `dir` whose name `doomed` picks.
+template <typename Doomed>
+Status delete_files(const fs::path& dir, Doomed doomed_name) {
   std::error_code ec;
   std::vector<fs::path> doomed;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    auto name = it->path().filename().string();
-    auto found = parse_snapshot_file_name(name);
-    if ((found && *found < id) || name.ends_with(kSnapshotPartSuffix)) doomed.push_back(it->path());
+    if (doomed_name(it->path().filename().string())) doomed.push_back(it->path());
   }
   if (ec) return failure("list snapshots in " + dir.string(), ec.message());
   for (const auto& path : doomed) {
     if (!fs::remove(path, ec) && ec) return failure("delete " + path.string(), ec.message());
   }
   return fsync_dir(dir);
+}
+
+}  // namespace
+
+Status delete_snapshots_before(const fs::path& dir, SnapshotId id) {
+  return delete_files(dir, [&](const std::string& name) {
+    auto found = parse_snapshot_file_name(name);
+    return found && *found < id;
+  });
+}
+
+Status delete_partial_snapshots(const fs::path& dir) {
+  return delete_files(dir,
+                      [](const std::string& name) { return name.ends_with(kSnapshotPartSuffix); });
 }
 
 Result<SnapshotChunk> read_snapshot_chunk(const fs::path& path, std::int64_t position,

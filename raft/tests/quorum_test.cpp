@@ -413,8 +413,8 @@ TEST(QuorumSnapshot, LeaderAnswersAFetchBelowItsLogStartWithTheSnapshotId) {
   auto cluster = cluster_with_commits(5);
   auto snapshot = take_snapshot(cluster, 1);
   const auto epoch = cluster.node(1).epoch();
-  for (auto [offset, last_epoch] : std::vector<std::pair<std::int64_t, std::int32_t>>{
-           {0, 0}, {3, 1}, {6, 0}}) {
+  for (auto [offset, last_epoch] :
+       std::vector<std::pair<std::int64_t, std::int32_t>>{{0, 0}, {3, 1}, {6, 0}}) {
     SCOPED_TRACE(offset);
     cluster.node(1).step(Envelope{2, 1, 77, FetchRequest{2, epoch, offset, last_epoch, 0}}, 1600);
     auto ready = cluster.drain(1);
@@ -450,8 +450,7 @@ TEST(QuorumSnapshot, FetchSnapshotServesChunksAndRefusesUnknownSnapshotsAndPosit
   EXPECT_EQ(ask({5, 1}, 0).error_code, errors::kSnapshotNotFound);
   EXPECT_EQ(ask(snapshot, first.size).error_code, errors::kPositionOutOfRange);
   // Not the leader: the epoch errors of Fetch, with the leader it knows.
-  cluster.node(2).step(Envelope{3, 2, 6, FetchSnapshotRequest{3, epoch, snapshot, 0, 1000}},
-                       1600);
+  cluster.node(2).step(Envelope{3, 2, 6, FetchSnapshotRequest{3, epoch, snapshot, 0, 1000}}, 1600);
   auto ready = cluster.drain(2);
   const auto& refused = std::get<FetchSnapshotResponse>(ready.messages.at(0).message);
   EXPECT_EQ(refused.error_code, errors::kNotLeaderOrFollower);

@@ -39,7 +39,8 @@ std::vector<std::uint8_t> file_bytes(const fs::path& path) {
 
 void put_file(const fs::path& path, const std::vector<std::uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 /// The batches of a snapshot file: (position, length) each.
@@ -169,12 +170,16 @@ TEST(SnapshotFile, ListingIgnoresPartFilesAndLatestIsTheNewest) {
   auto bad = latest_snapshot(dir.path());
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find(snapshot_file_name({30, 2})), std::string::npos);
-  // Deleting below a snapshot keeps it and the newer ones, and clears part files.
+  // Deleting below a snapshot keeps it and the newer ones; part files go separately.
   ASSERT_TRUE(delete_snapshots_before(dir.path(), {20, 2}).ok());
   ids = list_snapshots(dir.path());
   ASSERT_TRUE(ids.ok());
   EXPECT_EQ(*ids, (std::vector<SnapshotId>{{20, 2}, {30, 2}}));
-  EXPECT_FALSE(fs::exists(dir.path() / "00000000000000000060-0000000003.checkpoint.part"));
+  const auto part = dir.path() / "00000000000000000060-0000000003.checkpoint.part";
+  EXPECT_TRUE(fs::exists(part));
+  ASSERT_TRUE(delete_partial_snapshots(dir.path()).ok());
+  EXPECT_FALSE(fs::exists(part));
+  EXPECT_EQ(list_snapshots(dir.path())->size(), 2u);
 }
 
 TEST(SnapshotFile, ChunksReassembleTheFile) {

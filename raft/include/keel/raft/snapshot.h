@@ -127,8 +127,10 @@ Result<std::vector<SnapshotId>> list_snapshots(const std::filesystem::path& dir)
 /// The newest snapshot in `dir`, checked whole; a bad newest file is an error naming it (the
 /// log may already be cut to it, so an older one cannot stand in). nullopt when none.
 Result<std::optional<SnapshotId>> latest_snapshot(const std::filesystem::path& dir);
-/// Deletes the snapshots older than `id` and every `.part` file (none is being written).
+/// Deletes the snapshots older than `id`.
 Status delete_snapshots_before(const std::filesystem::path& dir, SnapshotId id);
+/// Deletes the `.part` files an interrupted write left (at start-up, before any is written).
+Status delete_partial_snapshots(const std::filesystem::path& dir);
 
 /// Up to `max_bytes` of a snapshot file from `position`, and the file's size (FetchSnapshot).
 struct SnapshotChunk {
