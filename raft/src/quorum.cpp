@@ -663,7 +663,11 @@ void QuorumReplica::on_fetch_response(const Envelope& envelope, const FetchRespo
     return;
   }
   if (response.snapshot_id.end_offset >= 0) {
-    start_snapshot_fetch(response.snapshot_id);
+    if (!start_snapshot_fetch(response.snapshot_id)) {
+      // Nowhere to receive it: the leader will answer the same, so not at once.
+      _next_fetch_ms = now + _config.retry_backoff_ms;
+      return;
+    }
   } else if (response.diverging_epoch.epoch >= 0) {
     truncate_to_diverging(response.diverging_epoch);
   } else if (_log.end_offset() == sent.fetch_offset &&
@@ -743,9 +747,10 @@ void QuorumReplica::on_fetch_snapshot_response(const Envelope& envelope,
   send_fetch(now);
 }
 
-void QuorumReplica::start_snapshot_fetch(SnapshotId id) {
-  if (_snapshots == nullptr || !_snapshots->begin_receive(id).ok()) return;
+bool QuorumReplica::start_snapshot_fetch(SnapshotId id) {
+  if (_snapshots == nullptr || !_snapshots->begin_receive(id).ok()) return false;
   _snapshot_fetch = SnapshotFetch{id, 0};
+  return true;
 }
 
 void QuorumReplica::stop_snapshot_fetch() {

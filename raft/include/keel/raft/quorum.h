@@ -212,7 +212,8 @@ class QuorumReplica {
   std::int32_t fetch_target();
   void truncate_to_diverging(const FetchResponse::EpochEndOffset& diverging);
   void append_fetched(const FetchResponse& response);
-  void start_snapshot_fetch(SnapshotId id);
+  /// Starts receiving snapshot `id`; false when there is nowhere to receive it.
+  bool start_snapshot_fetch(SnapshotId id);
   void stop_snapshot_fetch();
   /// The whole snapshot is in the store: freeze it and restart the log at it.
   void load_fetched_snapshot();
