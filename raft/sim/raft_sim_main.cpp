@@ -65,6 +65,8 @@ int main(int argc, char** argv) {
   std::int64_t worst_recovery = 0;
   std::int64_t crashes = 0;
   std::int64_t elections = 0;
+  std::int64_t snapshots = 0;
+  std::int64_t snapshot_loads = 0;
   for (auto seed = first; seed < end; ++seed) {
     options.seed = seed;
     if (!storage_root.empty()) {
@@ -77,6 +79,8 @@ int main(int argc, char** argv) {
     steps += result.steps;
     crashes += result.crashes;
     elections += result.elections;
+    snapshots += result.snapshots;
+    snapshot_loads += result.snapshot_loads;
     worst_recovery = std::max(worst_recovery, result.heal_to_commit_ms);
     if (!result.ok) {
       ++failures;
@@ -92,11 +96,13 @@ int main(int argc, char** argv) {
   }
   auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::printf(
-      "raft_sim: seeds %llu..%llu, %llu failed; %llu steps, %lld crashes, %lld leader epochs; "
-      "slowest recovery after healing %lld ms simulated; %.1f s\n",
+      "raft_sim: seeds %llu..%llu, %llu failed; %llu steps, %lld crashes, %lld leader epochs, "
+      "%lld snapshots taken, %lld fetched; slowest recovery after healing %lld ms simulated; "
+      "%.1f s\n",
       static_cast<unsigned long long>(first), static_cast<unsigned long long>(end - 1),
       static_cast<unsigned long long>(failures), static_cast<unsigned long long>(steps),
       static_cast<long long>(crashes), static_cast<long long>(elections),
+      static_cast<long long>(snapshots), static_cast<long long>(snapshot_loads),
       static_cast<long long>(worst_recovery), seconds);
   return failures == 0 ? 0 : 1;
 }

@@ -11,6 +11,8 @@
 
 #include "keel/raft/quorum.h"
 #include "keel/raft/quorum_state_file.h"
+#include "keel/raft/snapshot.h"
+#include "keel/raft/snapshot_store.h"
 #include "keel/raft/storage_raft_log.h"
 
 namespace keel::raft::sim {
@@ -38,6 +40,37 @@ class Rng {
 std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
   h ^= v + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
   return h * 0xFF51AFD7ED558CCDULL;
+}
+
+/// The hash of a log prefix extended by one entry: log matching compares these, and the
+/// simulated state machine's state is the hash of the committed prefix it applied.
+std::uint64_t extend(std::uint64_t h, const LogEntry& entry) {
+  h = mix(h, static_cast<std::uint64_t>(entry.epoch));
+  h = mix(h, entry.control ? 1 : 2);
+  for (auto byte : entry.value) h = mix(h, byte);
+  return h;
+}
+
+std::vector<std::uint8_t> u64_bytes(std::uint64_t v) {
+  std::vector<std::uint8_t> bytes;
+  for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  return bytes;
+}
+
+std::uint64_t u64_of(const std::vector<std::uint8_t>& bytes) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < bytes.size() && i < 8; ++i)
+    v |= static_cast<std::uint64_t>(bytes[i]) << (8 * i);
+  return v;
+}
+
+/// The simulated state machine's snapshot at `end`: its end offset and prefix hash, then a
+/// few filler values derived from them (so snapshots differ in size and span chunks).
+std::vector<std::vector<std::uint8_t>> snapshot_values(std::int64_t end, std::uint64_t hash) {
+  std::vector<std::vector<std::uint8_t>> values{u64_bytes(static_cast<std::uint64_t>(end)),
+                                                u64_bytes(hash)};
+  for (std::int64_t i = 0; i < end % 7; ++i) values.push_back(u64_bytes(mix(hash, i)));
+  return values;
 }
 
 /// Shared by every node's log: the log-matching check and the first failure seen.
@@ -75,13 +108,23 @@ class CheckedLog : public MemoryRaftLog {
                    MemoryRaftLog::read(from_offset, max_entries),
                    [&] { return _storage->read(from_offset, max_entries); });
   }
+  std::int64_t start_offset() const override {
+    return checked("start offset", MemoryRaftLog::start_offset(),
+                   [&] { return _storage->start_offset(); });
+  }
+  std::int32_t start_epoch() const override {
+    return checked("start epoch", MemoryRaftLog::start_epoch(),
+                   [&] { return _storage->start_epoch(); });
+  }
 
   /// Makes `storage` this log's durable copy; it must hold the flushed prefix.
   void attach(std::unique_ptr<StorageRaftLog> storage) {
     _storage = std::move(storage);
+    start_offset();
+    start_epoch();
     for (std::int32_t epoch = 0; epoch <= MemoryRaftLog::last_epoch(); ++epoch)
       end_offset_for_epoch(epoch);
-    read(0, entries().size() + 1);
+    read(MemoryRaftLog::start_offset(), entries().size() + 1);
   }
   /// A crash: the storage log is dropped without close().
   void detach() { _storage.reset(); }
@@ -97,10 +140,7 @@ class CheckedLog : public MemoryRaftLog {
         _checker.fail("node " + std::to_string(_node) + " appended offset " +
                       std::to_string(entry.offset) + " at log end " + std::to_string(end_offset()));
       }
-      std::uint64_t h = _hashes.empty() ? 0 : _hashes.back();
-      h = mix(h, static_cast<std::uint64_t>(entry.epoch));
-      h = mix(h, entry.control ? 1 : 2);
-      for (auto byte : entry.value) h = mix(h, byte);
+      std::uint64_t h = extend(_hashes.empty() ? _start_hash : _hashes.back(), entry);
       _hashes.push_back(h);
       auto [it, inserted] =
           _checker.prefix_by_offset_epoch.emplace(std::pair{entry.offset, entry.epoch}, h);
@@ -122,7 +162,43 @@ class CheckedLog : public MemoryRaftLog {
     _mutating = true;
     MemoryRaftLog::truncate_to(end);
     _mutating = false;
-    _hashes.resize(static_cast<std::size_t>(MemoryRaftLog::end_offset()));
+    _hashes.resize(
+        static_cast<std::size_t>(MemoryRaftLog::end_offset() - MemoryRaftLog::start_offset()));
+  }
+  void truncate_prefix_to(SnapshotId snapshot) override {
+    if (_storage) _storage->truncate_prefix_to(snapshot);
+    if (_storage && _storage->error()) storage_failed();
+    const auto start = MemoryRaftLog::start_offset();
+    if (snapshot.end_offset <= start || snapshot.end_offset > MemoryRaftLog::end_offset()) return;
+    auto dropped = static_cast<std::size_t>(snapshot.end_offset - start);
+    _start_hash = _hashes[dropped - 1];
+    _hashes.erase(_hashes.begin(), _hashes.begin() + static_cast<std::ptrdiff_t>(dropped));
+    _mutating = true;
+    MemoryRaftLog::truncate_prefix_to(snapshot);
+    _mutating = false;
+  }
+  void reset_to_snapshot(SnapshotId snapshot) override {
+    if (_storage) _storage->reset_to_snapshot(snapshot);
+    if (_storage && _storage->error()) storage_failed();
+    _lowest_truncation = std::min(_lowest_truncation, snapshot.end_offset);
+    // The snapshot stands for a committed prefix some node appended: its hash is known.
+    auto known = _checker.prefix_by_offset_epoch.find({snapshot.end_offset - 1, snapshot.epoch});
+    if (known == _checker.prefix_by_offset_epoch.end()) {
+      _checker.fail("node " + std::to_string(_node) + " loaded snapshot " +
+                    std::to_string(snapshot.end_offset) + "/" + std::to_string(snapshot.epoch) +
+                    " of entries no node appended");
+    } else {
+      _start_hash = known->second;
+    }
+    _hashes.clear();
+    _mutating = true;
+    MemoryRaftLog::reset_to_snapshot(snapshot);
+    _mutating = false;
+  }
+  /// The prefix hash below offset `end` (start <= end <= end offset).
+  std::uint64_t prefix_hash(std::int64_t end) const {
+    const auto start = MemoryRaftLog::start_offset();
+    return end == start ? _start_hash : _hashes[static_cast<std::size_t>(end - start - 1)];
   }
   /// The lowest offset truncated since the last call (INT64_MAX if none).
   std::int64_t take_lowest_truncation() { return std::exchange(_lowest_truncation, INT64_MAX); }
@@ -153,7 +229,8 @@ class CheckedLog : public MemoryRaftLog {
   Checker& _checker;
   std::unique_ptr<StorageRaftLog> _storage;
   bool _mutating = false;
-  std::vector<std::uint64_t> _hashes;
+  std::vector<std::uint64_t> _hashes;  // _hashes[i]: the prefix up to start_offset() + i
+  std::uint64_t _start_hash = 0;       // the prefix below start_offset()
   std::int64_t _lowest_truncation = INT64_MAX;
 };
 
@@ -161,6 +238,16 @@ struct Node {
   int id = 0;
   bool alive = true;
   std::unique_ptr<CheckedLog> log;
+  // Frozen snapshots survive crashes, a snapshot being received does not. In memory unless
+  // the simulation runs on storage (then files next to the log, recreated on restart).
+  MemorySnapshotStore memory_snapshots;
+  std::unique_ptr<FileSnapshotStore> file_snapshots;
+  SnapshotStore& snapshots() {
+    return file_snapshots ? static_cast<SnapshotStore&>(*file_snapshots) : memory_snapshots;
+  }
+  // The simulated state machine: the hash of the committed prefix below `applied`.
+  std::int64_t applied = 0;
+  std::uint64_t state_hash = 0;
   QuorumStateRecord durable;  // the quorum-state file
   std::unique_ptr<QuorumReplica> core;
   int incarnation = 0;
@@ -170,7 +257,7 @@ struct Node {
   std::int64_t disk_free_ms = 0;  // Ready handling is FIFO per node
 };
 
-enum class EventKind { deliver, tick, persist, propose, fault, restart };
+enum class EventKind { deliver, tick, persist, propose, fault, restart, snapshot };
 
 struct Event {
   std::int64_t time = 0;
@@ -219,11 +306,20 @@ std::string describe(const Envelope& e) {
         } else if constexpr (std::is_same_v<T, FetchRequest>) {
           out << "FetchReq epoch=" << m.current_leader_epoch << " offset=" << m.fetch_offset
               << " last_epoch=" << m.last_fetched_epoch;
-        } else {
+        } else if constexpr (std::is_same_v<T, FetchResponse>) {
           out << "FetchResp err=" << m.error_code << " epoch=" << m.current_leader_epoch
               << " leader=" << m.current_leader_id << " hw=" << m.high_watermark
               << " records=" << m.records.size() << " diverging=" << m.diverging_epoch.epoch << "/"
-              << m.diverging_epoch.end_offset;
+              << m.diverging_epoch.end_offset << " snapshot=" << m.snapshot_id.end_offset << "/"
+              << m.snapshot_id.epoch;
+        } else if constexpr (std::is_same_v<T, FetchSnapshotRequest>) {
+          out << "FetchSnapshotReq epoch=" << m.current_leader_epoch
+              << " snapshot=" << m.snapshot_id.end_offset << "/" << m.snapshot_id.epoch
+              << " position=" << m.position;
+        } else {
+          out << "FetchSnapshotResp err=" << m.error_code << " epoch=" << m.current_leader_epoch
+              << " snapshot=" << m.snapshot_id.end_offset << "/" << m.snapshot_id.epoch
+              << " position=" << m.position << " bytes=" << m.bytes.size() << "/" << m.size;
         }
       },
       e.message);
@@ -241,6 +337,7 @@ class Simulation {
     _config.retry_backoff_ms = 50;
     _config.fetch_max_wait_ms = 500;
     _config.fetch_max_entries = static_cast<std::size_t>(_rng.range(1, 16));
+    _config.fetch_snapshot_max_bytes = static_cast<std::int32_t>(_rng.range(32, 512));
     for (int id = 1; id <= voters; ++id) _config.voters.push_back(id);
     _drop = static_cast<double>(_rng.range(0, 15)) / 100.0;
     _duplicate = static_cast<double>(_rng.range(0, 10)) / 100.0;
@@ -258,6 +355,7 @@ class Simulation {
     for (auto& node : _nodes) start(*node);
     schedule_propose();
     schedule_fault();
+    schedule_snapshot();
     trace("seed " + std::to_string(options.seed) + ": " + std::to_string(voters) + " voters, " +
           std::to_string(options.observers) + " observers, drop " + std::to_string(_drop) +
           ", duplicate " + std::to_string(_duplicate) + ", delay <= " +
@@ -301,6 +399,8 @@ class Simulation {
     result.committed = static_cast<std::int64_t>(_committed.size());
     result.elections = static_cast<int>(_leaders_by_epoch.size());
     result.crashes = _crashes;
+    result.snapshots = _snapshots;
+    result.snapshot_loads = _snapshot_loads;
     return result;
   }
 
@@ -340,6 +440,10 @@ class Simulation {
         if (_now < _options.chaos_ms) inject_fault();
         schedule_fault();
         break;
+      case EventKind::snapshot:
+        take_snapshot();
+        schedule_snapshot();
+        break;
     }
   }
 
@@ -350,8 +454,10 @@ class Simulation {
     node.verified = 0;
     node.log->take_lowest_truncation();
     if (!_options.storage_dir.empty()) open_storage(node);
+    restore_state(node);
     node.core = std::make_unique<QuorumReplica>(
-        node_config(node.id), *node.log, node.durable, [this] { return _rng.next(); }, _now);
+        node_config(node.id), *node.log, node.durable, [this] { return _rng.next(); }, _now,
+        &node.snapshots());
     trace("start node " + std::to_string(node.id) + " epoch " +
           std::to_string(node.durable.leader_epoch) + " log end " +
           std::to_string(node.log->end_offset()));
@@ -366,7 +472,15 @@ class Simulation {
   /// against the simulated durable state.
   void open_storage(Node& node) {
     const auto dir = node_dir(node);
-    auto log = StorageRaftLog::open(dir / "__cluster_metadata-0");
+    const auto log_dir = dir / "__cluster_metadata-0";
+    std::filesystem::create_directories(log_dir);
+    if (!delete_partial_snapshots(log_dir).ok())
+      fail("cannot clear .part files in " + log_dir.string());
+    auto latest = latest_snapshot(log_dir);
+    if (!latest.ok())
+      return fail("node " + std::to_string(node.id) + ": " + latest.error().message);
+    node.file_snapshots = std::make_unique<FileSnapshotStore>(log_dir);
+    auto log = StorageRaftLog::open(log_dir, *latest);
     if (!log.ok()) return fail("node " + std::to_string(node.id) + ": " + log.error().message);
     node.log->attach(std::move(*log));
     auto state = read_quorum_state(dir);
@@ -384,6 +498,8 @@ class Simulation {
   /// After any input: hand the Ready to the (simulated) disk, and rearm the node's timer.
   void after_input(Node& node) {
     auto ready = node.core->take_ready();
+    // The state machine reloads from a fetched snapshot at once: it is durable already.
+    if (ready.load_snapshot) load_state(node, *ready.load_snapshot);
     if (!ready.empty()) {
       auto at = std::max(_now + _rng.range(0, _max_disk_ms), node.disk_free_ms);
       node.disk_free_ms = at;
@@ -447,9 +563,7 @@ class Simulation {
     if (leaders.empty()) return;
     auto& leader = *leaders[_rng.next() % leaders.size()];
     auto value = _next_value++;
-    std::vector<std::uint8_t> bytes;
-    for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
-    auto offset = leader.core->propose({bytes}, _now);
+    auto offset = leader.core->propose({u64_bytes(value)}, _now);
     if (offset) {
       trace("propose " + std::to_string(value) + " at node " + std::to_string(leader.id) +
             " offset " + std::to_string(*offset));
@@ -460,6 +574,119 @@ class Simulation {
 
   void schedule_propose() { push(Event::at(_now + _rng.range(20, 400), EventKind::propose)); }
   void schedule_fault() { push(Event::at(_now + _rng.range(50, 1000), EventKind::fault)); }
+  void schedule_snapshot() { push(Event::at(_now + _rng.range(100, 1500), EventKind::snapshot)); }
+
+  // ---- snapshots ----
+
+  /// A random live node snapshots its state machine at what it applied (its high watermark)
+  /// and tells its core, which drops the log below; sometimes older snapshots are deleted
+  /// too, so a follower fetching one meets SNAPSHOT_NOT_FOUND and starts over.
+  void take_snapshot() {
+    auto& node = *_nodes[_rng.next() % _nodes.size()];
+    if (!node.alive || node.applied <= node.log->start_offset() || _now >= _options.chaos_ms + 1000)
+      return;
+    auto last = node.log->read(node.applied - 1, 1);
+    if (last.empty()) return fail("node " + std::to_string(node.id) + " lost an applied entry");
+    SnapshotId id{node.applied, last.front().epoch};
+    auto values = snapshot_values(id.end_offset, node.state_hash);
+    if (node.file_snapshots) {
+      auto writer = SnapshotWriter::create(node.file_snapshots->dir(), id, _now);
+      if (!writer.ok() || !writer->append(values).ok() || !writer->freeze().ok())
+        return fail("node " + std::to_string(node.id) + ": cannot write a snapshot");
+    } else if (!node.memory_snapshots.create(id, values).ok()) {
+      return fail("node " + std::to_string(node.id) + ": cannot encode a snapshot");
+    }
+    auto created = node.core->on_snapshot_created(id);
+    if (!created.ok())
+      return fail("node " + std::to_string(node.id) + ": " + created.error().message);
+    trace("snapshot node " + std::to_string(node.id) + " at " + std::to_string(id.end_offset) +
+          "/" + std::to_string(id.epoch));
+    ++_snapshots;
+    if (_rng.chance(0.5)) {
+      if (node.file_snapshots)
+        (void)delete_snapshots_before(node.file_snapshots->dir(), id);
+      else
+        node.memory_snapshots.delete_before(id);
+    }
+  }
+
+  /// The state stored in snapshot `id` of the node, checked against the committed prefix.
+  std::optional<std::uint64_t> snapshot_state(Node& node, SnapshotId id) {
+    auto who = "node " + std::to_string(node.id) + " snapshot " + snapshot_file_name(id);
+    Result<SnapshotContents> contents = Fail{Error{"no store"}};
+    if (node.file_snapshots) {
+      auto reader = SnapshotReader::open(node.file_snapshots->dir() / snapshot_file_name(id));
+      if (reader.ok())
+        contents = SnapshotContents{0, reader->values()};
+      else
+        contents = Fail{std::move(reader).error()};
+    } else {
+      contents = node.memory_snapshots.contents(id);
+    }
+    if (!contents.ok()) {
+      fail(who + ": " + contents.error().message);
+      return std::nullopt;
+    }
+    if (contents->values.size() < 2 ||
+        u64_of(contents->values[0]) != static_cast<std::uint64_t>(id.end_offset) ||
+        contents->values != snapshot_values(id.end_offset, u64_of(contents->values[1]))) {
+      fail(who + ": values are not a state at its end offset");
+      return std::nullopt;
+    }
+    auto hash = u64_of(contents->values[1]);
+    if (id.end_offset >= static_cast<std::int64_t>(_committed_hash.size())) {
+      fail(who + ": ends above every committed offset");
+    } else if (_committed_hash[static_cast<std::size_t>(id.end_offset)] != hash) {
+      fail(who + ": state differs from the committed prefix below " +
+           std::to_string(id.end_offset));
+    }
+    return hash;
+  }
+
+  /// The state machine reloads from snapshot `id` (a fetched one).
+  void load_state(Node& node, SnapshotId id) {
+    trace("node " + std::to_string(node.id) + " loads snapshot " + std::to_string(id.end_offset) +
+          "/" + std::to_string(id.epoch));
+    ++_snapshot_loads;
+    auto hash = snapshot_state(node, id);
+    if (!hash) return;
+    node.applied = id.end_offset;
+    node.state_hash = *hash;
+    node.verified = std::max(node.verified, id.end_offset);
+  }
+
+  /// At start-up: the state of the latest snapshot (or the empty state).
+  void restore_state(Node& node) {
+    node.applied = 0;
+    node.state_hash = 0;
+    if (auto latest = node.snapshots().latest()) {
+      if (auto hash = snapshot_state(node, *latest)) {
+        node.applied = latest->end_offset;
+        node.state_hash = *hash;
+      }
+    }
+    if (node.applied != node.log->start_offset())
+      fail("node " + std::to_string(node.id) + " restarts with its log at " +
+           std::to_string(node.log->start_offset()) + " and its latest snapshot at " +
+           std::to_string(node.applied));
+  }
+
+  /// The state machine applies the committed entries its log holds, and its state must be
+  /// that of the committed prefix (the same on every node at the same offset).
+  void apply_committed(Node& node, std::int64_t hw) {
+    if (node.applied < node.log->start_offset()) return;  // a snapshot load comes first
+    for (; node.applied < hw && node.applied < node.log->end_offset(); ++node.applied) {
+      const auto& entries = node.log->entries();
+      node.state_hash =
+          extend(node.state_hash,
+                 entries[static_cast<std::size_t>(node.applied - node.log->start_offset())]);
+    }
+    if (node.applied < static_cast<std::int64_t>(_committed_hash.size()) &&
+        _committed_hash[static_cast<std::size_t>(node.applied)] != node.state_hash) {
+      fail("node " + std::to_string(node.id) + " state at " + std::to_string(node.applied) +
+           " differs from the committed prefix");
+    }
+  }
 
   void inject_fault() {
     auto& node = *_nodes[_rng.next() % _nodes.size()];
@@ -511,6 +738,8 @@ class Simulation {
     node.core.reset();
     node.log->truncate_to(node.log->flushed_end());  // the page cache is gone
     node.log->detach();
+    node.memory_snapshots.abort_receive();  // a snapshot half received is lost
+    node.file_snapshots.reset();
   }
 
   void heal() {
@@ -545,6 +774,7 @@ class Simulation {
       node->last_high_watermark = hw;
       node->verified = std::min(node->verified, node->log->take_lowest_truncation());
       check_committed_prefix(*node, hw);
+      apply_committed(*node, hw);
     }
   }
 
@@ -552,13 +782,16 @@ class Simulation {
   /// committed there: the prefix it applies is the same everywhere and never changes.
   void check_committed_prefix(Node& node, std::int64_t hw) {
     const auto& entries = node.log->entries();
-    for (auto offset = node.verified; offset < hw; ++offset) {
-      if (offset >= static_cast<std::int64_t>(entries.size())) {
+    const auto start = node.log->start_offset();
+    const auto end = node.log->end_offset();
+    // Below the start the node holds a snapshot, checked when it was loaded or taken.
+    for (auto offset = std::max(node.verified, start); offset < hw; ++offset) {
+      if (offset >= end) {
         fail("node " + std::to_string(node.id) + " reports offset " + std::to_string(offset) +
-             " committed but its log ends at " + std::to_string(entries.size()));
+             " committed but its log ends at " + std::to_string(end));
         return;
       }
-      const auto& entry = entries[static_cast<std::size_t>(offset)];
+      const auto& entry = entries[static_cast<std::size_t>(offset - start)];
       if (offset < static_cast<std::int64_t>(_committed.size())) {
         if (!(_committed[static_cast<std::size_t>(offset)] == entry)) {
           fail("committed entry at offset " + std::to_string(offset) + " differs on node " +
@@ -568,6 +801,7 @@ class Simulation {
         }
       } else {
         _committed.push_back(entry);
+        _committed_hash.push_back(node.log->prefix_hash(offset + 1));
       }
     }
     node.verified = std::max(node.verified, hw);
@@ -580,10 +814,7 @@ class Simulation {
         continue;
       }
       const auto& entry = _committed[static_cast<std::size_t>(offset)];
-      std::uint64_t committed_value = 0;
-      for (std::size_t i = 0; i < entry.value.size() && i < 8; ++i) {
-        committed_value |= static_cast<std::uint64_t>(entry.value[i]) << (8 * i);
-      }
+      auto committed_value = u64_of(entry.value);
       if (entry.control || committed_value != value) continue;
       bool everywhere = true;
       for (const auto& node : _nodes) everywhere &= node->core->high_watermark() > offset;
@@ -615,6 +846,10 @@ class Simulation {
   Checker _checker;
   std::map<std::int32_t, int> _leaders_by_epoch;
   std::vector<LogEntry> _committed;  // the committed prefix, as first reported
+  // _committed_hash[i]: the hash of the first i committed entries (the state at offset i).
+  std::vector<std::uint64_t> _committed_hash{0};
+  int _snapshots = 0;
+  int _snapshot_loads = 0;
   std::uint64_t _next_value = 1;
   std::uint64_t _heal_proposals_from = UINT64_MAX;
   std::map<std::uint64_t, std::int64_t> _proposed_offset;

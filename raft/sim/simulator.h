@@ -35,6 +35,8 @@ struct SimResult {
   std::int64_t committed = 0;           // highest high watermark reached
   int elections = 0;                    // distinct leader epochs
   int crashes = 0;
+  int snapshots = 0;       // snapshots taken
+  int snapshot_loads = 0;  // snapshots fetched from a leader and loaded
 };
 
 SimResult run_simulation(const SimOptions& options);

@@ -31,8 +31,9 @@ std::int64_t majority_end_offset(std::vector<std::int64_t> end_offsets) {
 }
 
 QuorumReplica::QuorumReplica(QuorumConfig config, RaftLog& log, QuorumStateRecord durable,
-                             std::function<std::uint64_t()> random, std::int64_t now_ms)
-    : _config(std::move(config)), _log(log), _random(std::move(random)) {
+                             std::function<std::uint64_t()> random, std::int64_t now_ms,
+                             SnapshotStore* snapshots)
+    : _config(std::move(config)), _log(log), _snapshots(snapshots), _random(std::move(random)) {
   _is_voter = voter(_config.node_id);
   _persisted = durable;
   _epoch = durable.leader_epoch;
@@ -76,6 +77,12 @@ void QuorumReplica::step(const Envelope& envelope, std::int64_t now_ms) {
         if constexpr (std::is_same_v<T, FetchRequest>) on_fetch_request(envelope, message, now_ms);
         if constexpr (std::is_same_v<T, FetchResponse>) {
           on_fetch_response(envelope, message, now_ms);
+        }
+        if constexpr (std::is_same_v<T, FetchSnapshotRequest>) {
+          on_fetch_snapshot_request(envelope, message, now_ms);
+        }
+        if constexpr (std::is_same_v<T, FetchSnapshotResponse>) {
+          on_fetch_snapshot_response(envelope, message, now_ms);
         }
       },
       envelope.message);
@@ -139,6 +146,24 @@ void QuorumReplica::on_log_flushed(std::int64_t end_offset, std::int64_t now) {
   if (_role == Role::leader) maybe_advance_high_watermark(now);
 }
 
+Status QuorumReplica::on_snapshot_created(SnapshotId id) {
+  auto refuse = [&](std::string why) {
+    return Fail{Error{"snapshot " + std::to_string(id.end_offset) + "-" + std::to_string(id.epoch) +
+                      " refused: " + why}};
+  };
+  if (id.end_offset > _high_watermark)
+    return refuse("above the high watermark " + std::to_string(_high_watermark));
+  if (id.end_offset <= _log.start_offset())
+    return refuse("not above the log start " + std::to_string(_log.start_offset()));
+  auto last = _log.read(id.end_offset - 1, 1);
+  if (last.empty() || last.front().epoch != id.epoch)
+    return refuse("the log's entry at end offset - 1 has another epoch");
+  _log.truncate_prefix_to(id);
+  // The snapshot holds what the dropped prefix held, durably.
+  _flushed_end = std::max(_flushed_end, id.end_offset);
+  return {};
+}
+
 Ready QuorumReplica::take_ready() {
   return std::exchange(_ready, Ready{});
 }
@@ -189,6 +214,7 @@ void QuorumReplica::set_role(Role role) {
   bool was_leader = _role == Role::leader;
   _role = role;
   _fetch = InFlightFetch{};
+  stop_snapshot_fetch();
   _vote_requests.clear();
   _votes.clear();
   _backing_off = false;
@@ -461,20 +487,10 @@ void QuorumReplica::on_fetch_request(const Envelope& envelope, const FetchReques
     reply(envelope, not_leader_response(request));
     return;
   }
-  auto& progress = _progress[request.replica_id];
-  if (voter(request.replica_id)) {
-    progress.begin_acked = true;
-    progress.fetched_since_check = true;
-    std::size_t fetched = 1;  // the leader itself
-    for (const auto& [id, p] : _progress) fetched += voter(id) && p.fetched_since_check ? 1 : 0;
-    if (fetched >= majority()) {
-      // check-quorum: a majority heard from in this window; start the next one.
-      for (auto& [id, p] : _progress) p.fetched_since_check = false;
-      _check_quorum_deadline_ms = now + _config.fetch_timeout_ms * 3 / 2;
-    }
-  }
+  note_fetch_from(request.replica_id, now);
   auto response = answer_fetch(request, now);
   bool nothing_new = response.records.empty() && response.diverging_epoch.epoch < 0 &&
+                     response.snapshot_id.end_offset < 0 &&
                      response.high_watermark == _progress[request.replica_id].sent_high_watermark;
   if (nothing_new && request.max_wait_ms > 0) {
     // Long poll: answer when there is something to send or max wait has passed. A newer
@@ -487,10 +503,43 @@ void QuorumReplica::on_fetch_request(const Envelope& envelope, const FetchReques
   reply(envelope, std::move(response));
 }
 
+void QuorumReplica::note_fetch_from(std::int32_t replica, std::int64_t now) {
+  auto& progress = _progress[replica];
+  if (!voter(replica)) return;
+  progress.begin_acked = true;
+  progress.fetched_since_check = true;
+  std::size_t fetched = 1;  // the leader itself
+  for (const auto& [id, p] : _progress) fetched += voter(id) && p.fetched_since_check ? 1 : 0;
+  if (fetched >= majority()) {
+    // check-quorum: a majority heard from in this window; start the next one.
+    for (auto& [id, p] : _progress) p.fetched_since_check = false;
+    _check_quorum_deadline_ms = now + _config.fetch_timeout_ms * 3 / 2;
+  }
+}
+
+std::optional<SnapshotId> QuorumReplica::snapshot_needed(const FetchRequest& request) const {
+  // Kafka's ReplicatedLog.validateOffsetAndEpoch: below the log start, at the start with
+  // another epoch before it, or an epoch older than the start's, only the snapshot can help.
+  const auto start = _log.start_offset();
+  const auto start_epoch = _log.start_epoch();
+  if (start == 0) return std::nullopt;
+  if (request.fetch_offset > start && request.last_fetched_epoch >= start_epoch)
+    return std::nullopt;
+  if (request.fetch_offset == start && request.last_fetched_epoch == start_epoch)
+    return std::nullopt;
+  auto latest = _snapshots ? _snapshots->latest() : std::nullopt;
+  return latest ? *latest : SnapshotId{start, start_epoch};
+}
+
 FetchResponse QuorumReplica::answer_fetch(const FetchRequest& request, std::int64_t now) {
   FetchResponse response;
   response.current_leader_id = _config.node_id;
   response.current_leader_epoch = _epoch;
+  if (auto snapshot = snapshot_needed(request)) {
+    response.snapshot_id = *snapshot;
+    response.high_watermark = _high_watermark;
+    return response;
+  }
   auto epoch_end = _log.end_offset_for_epoch(request.last_fetched_epoch);
   if (epoch_end.epoch != request.last_fetched_epoch || request.fetch_offset > epoch_end.offset) {
     // The follower's log diverges from ours after this epoch's end: it truncates and asks again.
@@ -562,6 +611,13 @@ std::int32_t QuorumReplica::fetch_target() {
 void QuorumReplica::send_fetch(std::int64_t now) {
   auto target = fetch_target();
   if (target < 0) return;
+  if (_snapshot_fetch && _role == Role::follower) {
+    _fetch = InFlightFetch{next_correlation_id(), target, _snapshot_fetch->position, 0, now, true};
+    send(target, _fetch.correlation_id,
+         FetchSnapshotRequest{_config.node_id, _epoch, _snapshot_fetch->id,
+                              _snapshot_fetch->position, _config.fetch_snapshot_max_bytes});
+    return;
+  }
   _fetch = InFlightFetch{next_correlation_id(), target, _log.end_offset(), _log.last_epoch(), now};
   send(target, _fetch.correlation_id,
        FetchRequest{_config.node_id, _epoch, _fetch.fetch_offset, _fetch.last_fetched_epoch,
@@ -575,28 +631,44 @@ void QuorumReplica::maybe_send_fetch(std::int64_t now) {
   if (_fetch.correlation_id == 0 && now >= _next_fetch_ms) send_fetch(now);
 }
 
-void QuorumReplica::on_fetch_response(const Envelope& envelope, const FetchResponse& response,
-                                      std::int64_t now) {
+bool QuorumReplica::accept_fetch_answer(const Envelope& envelope, std::int32_t leader_epoch,
+                                        std::int32_t leader_id, std::int16_t error_code,
+                                        std::int64_t now) {
   if (envelope.correlation_id != _fetch.correlation_id || envelope.from != _fetch.target) {
-    if (response.current_leader_epoch > _epoch) {
-      observe_epoch(response.current_leader_epoch, response.current_leader_id, now);
-    }
-    return;
+    if (leader_epoch > _epoch) observe_epoch(leader_epoch, leader_id, now);
+    return false;
   }
-  auto sent = std::exchange(_fetch, InFlightFetch{});
+  _fetch = InFlightFetch{};
   auto role_before = _role;
   auto epoch_before = _epoch;
-  observe_epoch(response.current_leader_epoch, response.current_leader_id, now);
-  if (_role != role_before || _epoch != epoch_before) return;  // moved on (and fetching anew)
-  if (response.error_code != errors::kNone || _role != Role::follower) {
+  observe_epoch(leader_epoch, leader_id, now);
+  if (_role != role_before || _epoch != epoch_before) return false;  // moved on (fetching anew)
+  if (error_code != errors::kNone || _role != Role::follower) {
     // An observer without leader asks again later; a follower retries its leader shortly.
     _next_fetch_ms = now + (_role == Role::follower ? _config.retry_backoff_ms
                                                     : _config.election_timeout_ms / 4);
-    return;
+    return false;
   }
   _fetched_from_leader = true;
   _fetch_deadline_ms = now + _config.fetch_timeout_ms;
-  if (response.diverging_epoch.epoch >= 0) {
+  return true;
+}
+
+void QuorumReplica::on_fetch_response(const Envelope& envelope, const FetchResponse& response,
+                                      std::int64_t now) {
+  auto sent = _fetch;
+  if (!accept_fetch_answer(envelope, response.current_leader_epoch, response.current_leader_id,
+                           response.error_code, now) ||
+      sent.snapshot) {
+    return;
+  }
+  if (response.snapshot_id.end_offset >= 0) {
+    if (!start_snapshot_fetch(response.snapshot_id)) {
+      // Nowhere to receive it: the leader will answer the same, so not at once.
+      _next_fetch_ms = now + _config.retry_backoff_ms;
+      return;
+    }
+  } else if (response.diverging_epoch.epoch >= 0) {
     truncate_to_diverging(response.diverging_epoch);
   } else if (_log.end_offset() == sent.fetch_offset &&
              _log.last_epoch() == sent.last_fetched_epoch) {
@@ -605,11 +677,104 @@ void QuorumReplica::on_fetch_response(const Envelope& envelope, const FetchRespo
   send_fetch(now);
 }
 
+// ---- FetchSnapshot ----------------------------------------------------------------------
+
+void QuorumReplica::on_fetch_snapshot_request(const Envelope& envelope,
+                                              const FetchSnapshotRequest& request,
+                                              std::int64_t now) {
+  if (_role != Role::leader || request.current_leader_epoch != _epoch) {
+    auto refused = not_leader_response(
+        FetchRequest{request.replica_id, request.current_leader_epoch, 0, 0, 0});
+    FetchSnapshotResponse response;
+    response.error_code = refused.error_code;
+    response.snapshot_id = request.snapshot_id;
+    response.current_leader_id = refused.current_leader_id;
+    response.current_leader_epoch = refused.current_leader_epoch;
+    reply(envelope, std::move(response));
+    return;
+  }
+  note_fetch_from(request.replica_id, now);
+  reply(envelope, answer_fetch_snapshot(request));
+}
+
+FetchSnapshotResponse QuorumReplica::answer_fetch_snapshot(const FetchSnapshotRequest& request) {
+  FetchSnapshotResponse response;
+  response.snapshot_id = request.snapshot_id;
+  response.current_leader_id = _config.node_id;
+  response.current_leader_epoch = _epoch;
+  response.position = request.position;
+  auto max_bytes = static_cast<std::size_t>(
+      std::max(1, std::min(request.max_bytes, _config.fetch_snapshot_max_bytes)));
+  auto chunk = _snapshots ? _snapshots->read(request.snapshot_id, request.position, max_bytes)
+                          : Result<std::optional<SnapshotChunk>>{std::nullopt};
+  if (!chunk.ok() || !*chunk) {
+    response.error_code = errors::kSnapshotNotFound;
+    return response;
+  }
+  response.size = (*chunk)->size;
+  if (request.position < 0 || request.position >= response.size) {
+    response.error_code = errors::kPositionOutOfRange;
+    return response;
+  }
+  response.bytes = std::move((*chunk)->bytes);
+  return response;
+}
+
+void QuorumReplica::on_fetch_snapshot_response(const Envelope& envelope,
+                                               const FetchSnapshotResponse& response,
+                                               std::int64_t now) {
+  auto sent = _fetch;
+  // SNAPSHOT_NOT_FOUND and POSITION_OUT_OF_RANGE come from a leader we still follow.
+  const bool snapshot_error = response.error_code == errors::kSnapshotNotFound ||
+                              response.error_code == errors::kPositionOutOfRange;
+  if (!accept_fetch_answer(envelope, response.current_leader_epoch, response.current_leader_id,
+                           snapshot_error ? errors::kNone : response.error_code, now) ||
+      !sent.snapshot || !_snapshot_fetch) {
+    return;
+  }
+  const bool chunk_fits =
+      response.error_code == errors::kNone && response.snapshot_id == _snapshot_fetch->id &&
+      response.position == _snapshot_fetch->position && !response.bytes.empty() &&
+      response.position + static_cast<std::int64_t>(response.bytes.size()) <= response.size;
+  if (!chunk_fits || !_snapshots->receive(response.bytes).ok()) {
+    // Gone (a newer snapshot replaced it) or out of step: ask with Fetch again, which names
+    // the leader's latest snapshot.
+    stop_snapshot_fetch();
+  } else {
+    _snapshot_fetch->position += static_cast<std::int64_t>(response.bytes.size());
+    if (_snapshot_fetch->position == response.size) load_fetched_snapshot();
+  }
+  send_fetch(now);
+}
+
+bool QuorumReplica::start_snapshot_fetch(SnapshotId id) {
+  if (_snapshots == nullptr || !_snapshots->begin_receive(id).ok()) return false;
+  _snapshot_fetch = SnapshotFetch{id, 0};
+  return true;
+}
+
+void QuorumReplica::stop_snapshot_fetch() {
+  if (!_snapshot_fetch) return;
+  _snapshot_fetch.reset();
+  _snapshots->abort_receive();
+}
+
+void QuorumReplica::load_fetched_snapshot() {
+  auto id = _snapshot_fetch->id;
+  _snapshot_fetch.reset();
+  if (!_snapshots->finish_receive().ok()) return;  // refused whole: fetch again
+  _log.reset_to_snapshot(id);
+  _flushed_end = id.end_offset;
+  // The leader snapshots only what is committed.
+  _high_watermark = std::max(_high_watermark, id.end_offset);
+  _ready.load_snapshot = id;
+}
+
 void QuorumReplica::truncate_to_diverging(const FetchResponse::EpochEndOffset& diverging) {
   auto local = _log.end_offset_for_epoch(diverging.epoch);
   auto end =
       local.epoch == diverging.epoch ? std::min(local.offset, diverging.end_offset) : local.offset;
-  _log.truncate_to(end);
+  _log.truncate_to(std::max(end, _log.start_offset()));
   _flushed_end = std::min(_flushed_end, _log.end_offset());
 }
 

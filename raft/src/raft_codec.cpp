@@ -5,6 +5,7 @@
 #include "keel/protocol/messages/begin_quorum_epoch.h"
 #include "keel/protocol/messages/end_quorum_epoch.h"
 #include "keel/protocol/messages/fetch.h"
+#include "keel/protocol/messages/fetch_snapshot.h"
 #include "keel/protocol/messages/vote.h"
 #include "keel/raft/entry_batches.h"
 
@@ -236,6 +237,8 @@ Result<wire::FetchResponse> to_wire(const FetchResponse& response, std::int16_t 
   partition.high_watermark = response.high_watermark;
   partition.diverging_epoch.epoch = response.diverging_epoch.epoch;
   partition.diverging_epoch.end_offset = response.diverging_epoch.end_offset;
+  partition.snapshot_id.end_offset = response.snapshot_id.end_offset;
+  partition.snapshot_id.epoch = response.snapshot_id.epoch;
   partition.current_leader.leader_id = response.current_leader_id;
   partition.current_leader.leader_epoch = response.current_leader_epoch;
   partition.records = wire::Records(wire::ByteView(records_buffer));
@@ -259,6 +262,7 @@ Result<FetchResponse> from_wire(const wire::FetchResponse& response, std::int16_
   out.error_code = p.error_code;
   out.high_watermark = p.high_watermark;
   out.diverging_epoch = {p.diverging_epoch.epoch, p.diverging_epoch.end_offset};
+  out.snapshot_id = {p.snapshot_id.end_offset, p.snapshot_id.epoch};
   out.current_leader_id = p.current_leader.leader_id;
   out.current_leader_epoch = p.current_leader.leader_epoch;
   if (p.records && p.records->size() > 0) {
@@ -268,6 +272,92 @@ Result<FetchResponse> from_wire(const wire::FetchResponse& response, std::int16_
     out.records = std::move(*entries);
   }
   return out;
+}
+
+// ---- FetchSnapshot ----
+
+/// The one partition of a FetchSnapshot request or response, if it is __cluster_metadata-0.
+template <typename WireMessage>
+auto snapshot_partition(const WireMessage& message) -> Result<
+    const typename std::remove_cvref_t<decltype(message.topics.front().partitions.front())>*> {
+  const auto& topics = message.topics;
+  if (topics.size() != 1 || topics.front().name != kMetadataTopicName ||
+      topics.front().partitions.size() != 1)
+    return refuse(WireMessage::message_name, "not for __cluster_metadata-0 alone");
+  const auto& partition = topics.front().partitions.front();
+  std::int32_t index = 0;
+  if constexpr (requires { partition.index; })
+    index = partition.index;
+  else
+    index = partition.partition;
+  if (index != 0) return refuse(WireMessage::message_name, "not for __cluster_metadata-0 alone");
+  return &partition;
+}
+
+wire::FetchSnapshotRequest to_wire(const FetchSnapshotRequest& request) {
+  wire::FetchSnapshotRequest::PartitionSnapshot partition;
+  partition.partition = 0;
+  partition.current_leader_epoch = request.current_leader_epoch;
+  partition.snapshot_id.end_offset = request.snapshot_id.end_offset;
+  partition.snapshot_id.epoch = request.snapshot_id.epoch;
+  partition.position = request.position;
+  wire::FetchSnapshotRequest::TopicSnapshot topic;
+  topic.name = std::string(kMetadataTopicName);
+  topic.partitions.push_back(partition);
+  wire::FetchSnapshotRequest out;
+  out.replica_id = request.replica_id;
+  out.max_bytes = request.max_bytes;
+  out.topics.push_back(std::move(topic));
+  return out;
+}
+
+Result<FetchSnapshotRequest> from_wire(const wire::FetchSnapshotRequest& request) {
+  auto partition = snapshot_partition(request);
+  if (!partition.ok()) return Fail{std::move(partition).error()};
+  const auto& p = **partition;
+  return FetchSnapshotRequest{request.replica_id,
+                              p.current_leader_epoch,
+                              {p.snapshot_id.end_offset, p.snapshot_id.epoch},
+                              p.position,
+                              request.max_bytes};
+}
+
+/// `response.bytes` must outlive the wire message (its records point at them).
+wire::FetchSnapshotResponse to_wire(const FetchSnapshotResponse& response) {
+  wire::FetchSnapshotResponse::PartitionSnapshot partition;
+  partition.index = 0;
+  partition.error_code = response.error_code;
+  partition.snapshot_id.end_offset = response.snapshot_id.end_offset;
+  partition.snapshot_id.epoch = response.snapshot_id.epoch;
+  partition.current_leader.leader_id = response.current_leader_id;
+  partition.current_leader.leader_epoch = response.current_leader_epoch;
+  partition.size = response.size;
+  partition.position = response.position;
+  partition.unaligned_records = wire::Records(wire::ByteView(response.bytes));
+  wire::FetchSnapshotResponse::TopicSnapshot topic;
+  topic.name = std::string(kMetadataTopicName);
+  topic.partitions.push_back(std::move(partition));
+  wire::FetchSnapshotResponse out;
+  out.topics.push_back(std::move(topic));
+  return out;
+}
+
+Result<FetchSnapshotResponse> from_wire(const wire::FetchSnapshotResponse& response) {
+  if (response.error_code != errors::kNone)
+    return refuse("FetchSnapshotResponse", "error " + std::to_string(response.error_code));
+  auto partition = snapshot_partition(response);
+  if (!partition.ok()) return Fail{std::move(partition).error()};
+  const auto& p = **partition;
+  if (p.unaligned_records.is_file())
+    return refuse("FetchSnapshotResponse", "records in a file region");
+  const auto bytes = p.unaligned_records.bytes();
+  return FetchSnapshotResponse{p.error_code,
+                               {p.snapshot_id.end_offset, p.snapshot_id.epoch},
+                               p.current_leader.leader_id,
+                               p.current_leader.leader_epoch,
+                               p.size,
+                               p.position,
+                               {bytes.begin(), bytes.end()}};
 }
 
 // ---- dispatch ----
@@ -323,6 +413,12 @@ struct Encoder {
     if (!response.ok()) return Fail{std::move(response).error()};
     return encode_body(*response, version);
   }
+  Result<wire::Bytes> operator()(const FetchSnapshotRequest& m) const {
+    return encode_request(to_wire(m), version, cluster_id);
+  }
+  Result<wire::Bytes> operator()(const FetchSnapshotResponse& m) const {
+    return encode_body(to_wire(m), version);
+  }
 };
 
 }  // namespace
@@ -342,7 +438,9 @@ RaftApi raft_api(const RaftMessage& message) {
                                {ApiKey::end_quorum_epoch, false},
                                {ApiKey::end_quorum_epoch, true},
                                {ApiKey::fetch, false},
-                               {ApiKey::fetch, true}};
+                               {ApiKey::fetch, true},
+                               {ApiKey::fetch_snapshot, false},
+                               {ApiKey::fetch_snapshot, true}};
   static_assert(std::size(kApis) == std::variant_size_v<RaftMessage>);
   return kApis[message.index()];
 }
@@ -359,6 +457,9 @@ std::optional<VersionRange> raft_versions(wire::ApiKey api_key) {
                           wire::EndQuorumEpochRequest::highest_version};
     case wire::ApiKey::fetch:
       return VersionRange{kFirstRaftFetchVersion, wire::FetchRequest::highest_version};
+    case wire::ApiKey::fetch_snapshot:
+      return VersionRange{wire::FetchSnapshotRequest::lowest_version,
+                          wire::FetchSnapshotRequest::highest_version};
     default:
       return std::nullopt;
   }
@@ -418,6 +519,9 @@ Result<DecodedRaftMessage> decode_raft_message(RaftApi api, wire::ByteView body,
       KEEL_TRY(check_fetch_version(api.response ? "FetchResponse" : "FetchRequest", version));
       return api.response ? decode_with<wire::FetchResponse>(body, version, versioned)
                           : decode_with<wire::FetchRequest>(body, version, versioned);
+    case wire::ApiKey::fetch_snapshot:
+      return api.response ? decode_with<wire::FetchSnapshotResponse>(body, version, plain)
+                          : decode_with<wire::FetchSnapshotRequest>(body, version, plain);
     default:
       return Fail{Error{"not a KRaft API: " + std::to_string(static_cast<int>(api.api_key))}};
   }

@@ -1,5 +1,6 @@
 #include "keel/raft/storage_raft_log.h"
 
+#include <algorithm>
 #include <string>
 
 #include "keel/raft/entry_batches.h"
@@ -28,10 +29,56 @@ storage::LogConfig raft_log_config() {
 
 }  // namespace
 
-Result<std::unique_ptr<StorageRaftLog>> StorageRaftLog::open(const std::filesystem::path& dir) {
+Result<std::unique_ptr<StorageRaftLog>> StorageRaftLog::open(
+    const std::filesystem::path& dir, std::optional<SnapshotId> latest_snapshot) {
   auto log = storage::Log::open(dir, raft_log_config());
   if (!log.ok()) return Fail{storage_error("open " + dir.string(), log.error())};
-  return std::unique_ptr<StorageRaftLog>(new StorageRaftLog(std::move(*log)));
+  std::unique_ptr<StorageRaftLog> raft_log(new StorageRaftLog(std::move(*log)));
+  if (latest_snapshot && latest_snapshot->end_offset > 0) {
+    if (raft_log->holds_end_of(*latest_snapshot)) {
+      raft_log->raise_start(latest_snapshot->end_offset);
+      raft_log->_start_epoch = latest_snapshot->epoch;
+    } else {
+      raft_log->reset_to_snapshot(*latest_snapshot);
+    }
+  }
+  if (raft_log->_error) return Fail{*raft_log->_error};
+  return raft_log;
+}
+
+bool StorageRaftLog::holds_end_of(SnapshotId snapshot) const {
+  if (snapshot.end_offset > end_offset()) return false;
+  // A log that already starts at the snapshot was cut or reset to it before.
+  if (snapshot.end_offset == start_offset()) return true;
+  if (snapshot.end_offset < start_offset()) return false;
+  auto last = read(snapshot.end_offset - 1, 1);
+  return !last.empty() && last.front().epoch == snapshot.epoch;
+}
+
+std::int64_t StorageRaftLog::start_offset() const {
+  return _log->log_start_offset();
+}
+
+void StorageRaftLog::raise_start(std::int64_t offset) {
+  if (_error || offset <= start_offset()) return;
+  _log->advance_high_watermark(offset);
+  auto deleted = _log->delete_records(offset);
+  if (!deleted.ok()) fail(storage_error("metadata log delete records", deleted.error()));
+}
+
+void StorageRaftLog::truncate_prefix_to(SnapshotId snapshot) {
+  if (_error || snapshot.end_offset <= start_offset() || snapshot.end_offset > end_offset()) return;
+  raise_start(snapshot.end_offset);
+  _start_epoch = snapshot.epoch;
+}
+
+void StorageRaftLog::reset_to_snapshot(SnapshotId snapshot) {
+  if (_error) return;
+  auto reset = _log->truncate_fully_and_start_at(snapshot.end_offset);
+  if (!reset.ok()) return fail(storage_error("metadata log reset", reset.error()));
+  _start_epoch = snapshot.epoch;
+  auto flushed = _log->flush();
+  if (!flushed.ok()) fail(storage_error("metadata log flush", flushed.error()));
 }
 
 StorageRaftLog::StorageRaftLog(std::unique_ptr<storage::Log> log) : _log(std::move(log)) {}
@@ -49,19 +96,22 @@ std::int64_t StorageRaftLog::end_offset() const {
 std::int32_t StorageRaftLog::last_epoch() const {
   // The epoch cache's last entry starts at or below the log end; it is the last entry's
   // epoch unless the log is empty.
-  if (end_offset() == 0) return 0;
+  if (end_offset() == start_offset()) return _start_epoch;
   return _log->latest_epoch().value_or(0);
 }
 
 OffsetAndEpoch StorageRaftLog::end_offset_for_epoch(std::int32_t epoch) const {
+  // The cache may still list epochs wholly below the start (DeleteRecords cuts it only with
+  // whole segments): those are the snapshot's now.
   auto found = _log->end_offset_for_epoch(epoch);
-  if (!found) return {0, 0};
+  if (!found || found->second <= start_offset()) return {start_offset(), _start_epoch};
   return {found->second, found->first};
 }
 
 std::vector<LogEntry> StorageRaftLog::read(std::int64_t from_offset,
                                            std::size_t max_entries) const {
   std::vector<LogEntry> entries;
+  if (from_offset < start_offset()) return entries;
   std::int64_t next = from_offset;
   while (entries.size() < max_entries && next < end_offset()) {
     auto decoded = read_batches(next, kReadBytes);
@@ -108,12 +158,17 @@ void StorageRaftLog::append(const std::vector<LogEntry>& entries) {
 }
 
 void StorageRaftLog::truncate_to(std::int64_t end_offset) {
+  const auto start = start_offset();
+  end_offset = std::max(end_offset, start);
   if (_error || end_offset >= this->end_offset()) return;
   // storage truncates whole batches: keep the entries of a cut batch below `end_offset`
   // and write them back once it is gone.
   auto cut_batch = read_batches(end_offset, 1);  // the whole batch holding end_offset
   if (!cut_batch.ok()) return fail(std::move(cut_batch).error());
-  std::erase_if(*cut_batch, [&](const LogEntry& entry) { return entry.offset >= end_offset; });
+  // Storage then ends at the batch's base or at the start, whichever is higher.
+  std::erase_if(*cut_batch, [&](const LogEntry& entry) {
+    return entry.offset >= end_offset || entry.offset < start;
+  });
   auto truncated = _log->truncate_to(end_offset);
   if (!truncated.ok()) return fail(storage_error("metadata log truncate", truncated.error()));
   append(*cut_batch);

@@ -18,6 +18,7 @@ QuorumConfig config_for(std::int32_t id, std::vector<std::int32_t> voters) {
   QuorumConfig config;
   config.node_id = id;
   config.voters = std::move(voters);
+  config.fetch_snapshot_max_bytes = 64;  // snapshots travel in several chunks
   return config;
 }
 
@@ -33,6 +34,9 @@ class Cluster {
 
   QuorumReplica& node(std::int32_t id) { return *_nodes.at(id).core; }
   MemoryRaftLog& log(std::int32_t id) { return _nodes.at(id).log; }
+  MemorySnapshotStore& snapshots(std::int32_t id) { return _nodes.at(id).snapshots; }
+  /// The snapshots a node's Ready said it loaded, in order.
+  const std::vector<SnapshotId>& loaded(std::int32_t id) { return _nodes.at(id).loaded; }
   const QuorumStateRecord& durable(std::int32_t id) { return _nodes.at(id).durable; }
   std::deque<Envelope>& network() { return _network; }
   std::int64_t now() const { return _now; }
@@ -43,6 +47,7 @@ class Cluster {
     auto ready = n.core->take_ready();
     if (ready.quorum_state) n.durable = *ready.quorum_state;
     if (ready.flush_log_to >= 0) n.log.flush(ready.flush_log_to);
+    if (ready.load_snapshot) n.loaded.push_back(*ready.load_snapshot);
     for (const auto& message : ready.messages) _network.push_back(message);
     if (ready.flush_log_to >= 0) {
       n.core->on_log_flushed(ready.flush_log_to, _now);
@@ -94,21 +99,24 @@ class Cluster {
     auto& n = _nodes.at(id);
     if (durable) n.durable = *durable;
     n.log.drop_unflushed();
+    n.snapshots.abort_receive();
     n.core = std::make_unique<QuorumReplica>(
-        config_for(id, _voters), n.log, n.durable, [] { return 0; }, _now);
+        config_for(id, _voters), n.log, n.durable, [] { return 0; }, _now, &n.snapshots);
     drain(id);
   }
 
  private:
   struct Node {
     MemoryRaftLog log;
+    MemorySnapshotStore snapshots;
+    std::vector<SnapshotId> loaded;
     QuorumStateRecord durable;
     std::unique_ptr<QuorumReplica> core;
   };
   void add(std::int32_t id) {
     auto& n = _nodes[id];
     n.core = std::make_unique<QuorumReplica>(
-        config_for(id, _voters), n.log, n.durable, [] { return 0; }, _now);
+        config_for(id, _voters), n.log, n.durable, [] { return 0; }, _now, &n.snapshots);
     drain(id);
   }
 
@@ -350,6 +358,172 @@ TEST(Quorum, RestartedLeaderResigns) {
   cluster.restart(1);
   EXPECT_EQ(cluster.node(1).role(), Role::resigned);
   EXPECT_EQ(cluster.node(1).epoch(), 1);
+}
+
+// ---- snapshots (KIP-630) ----
+
+/// A leader (node 1 of 1-3) that committed `count` values besides its LeaderChange entry.
+Cluster cluster_with_commits(int count) {
+  Cluster cluster({1, 2, 3});
+  cluster.tick(1, 1000);
+  cluster.deliver_all();
+  for (int i = 0; i < count; ++i) {
+    EXPECT_TRUE(cluster.node(1).propose({Value{static_cast<std::uint8_t>(i)}}, 1000).ok());
+    cluster.drain(1);
+  }
+  cluster.run_until(1600);
+  return cluster;
+}
+
+/// Node `id` snapshots its committed state (the values below the high watermark).
+SnapshotId take_snapshot(Cluster& cluster, std::int32_t id) {
+  auto& core = cluster.node(id);
+  auto end = core.high_watermark();
+  SnapshotId snapshot{end, cluster.log(id).read(end - 1, 1).at(0).epoch};
+  std::vector<Value> values;
+  for (const auto& e : cluster.log(id).read(cluster.log(id).start_offset(), 1000)) {
+    if (e.offset < end) values.push_back(e.value);
+  }
+  EXPECT_TRUE(cluster.snapshots(id).create(snapshot, values).ok());
+  auto created = core.on_snapshot_created(snapshot);
+  EXPECT_TRUE(created.ok()) << created.error().message;
+  return snapshot;
+}
+
+TEST(QuorumSnapshot, CreatingASnapshotDropsTheCommittedPrefix) {
+  auto cluster = cluster_with_commits(5);
+  ASSERT_EQ(cluster.node(1).high_watermark(), 6);
+  auto snapshot = take_snapshot(cluster, 1);
+  EXPECT_EQ(snapshot, (SnapshotId{6, 1}));
+  EXPECT_EQ(cluster.log(1).start_offset(), 6);
+  EXPECT_EQ(cluster.log(1).end_offset(), 6);
+  EXPECT_EQ(cluster.log(1).last_epoch(), 1);
+  // Only committed offsets, above the start, with the epoch of the entry before the end.
+  auto propose = cluster.node(1).propose({Value{9}}, 1600);
+  ASSERT_TRUE(propose.ok());  // offset 6, not yet committed
+  EXPECT_FALSE(cluster.node(1).on_snapshot_created({7, 1}).ok());
+  EXPECT_FALSE(cluster.node(1).on_snapshot_created({6, 1}).ok());
+  cluster.drain(1);
+  cluster.run_until(2000);
+  ASSERT_EQ(cluster.node(1).high_watermark(), 7);
+  EXPECT_FALSE(cluster.node(1).on_snapshot_created({7, 2}).ok());
+}
+
+TEST(QuorumSnapshot, LeaderAnswersAFetchBelowItsLogStartWithTheSnapshotId) {
+  auto cluster = cluster_with_commits(5);
+  auto snapshot = take_snapshot(cluster, 1);
+  const auto epoch = cluster.node(1).epoch();
+  for (auto [offset, last_epoch] :
+       std::vector<std::pair<std::int64_t, std::int32_t>>{{0, 0}, {3, 1}, {6, 0}}) {
+    SCOPED_TRACE(offset);
+    cluster.node(1).step(Envelope{2, 1, 77, FetchRequest{2, epoch, offset, last_epoch, 0}}, 1600);
+    auto ready = cluster.drain(1);
+    ASSERT_EQ(ready.messages.size(), 1u);
+    const auto& response = std::get<FetchResponse>(ready.messages[0].message);
+    EXPECT_EQ(response.snapshot_id, snapshot);
+    EXPECT_TRUE(response.records.empty());
+    EXPECT_EQ(response.high_watermark, 6);
+  }
+  cluster.network().clear();
+  // At the start with the snapshot's epoch the log serves it as usual.
+  cluster.node(1).step(Envelope{2, 1, 78, FetchRequest{2, epoch, 6, 1, 0}}, 1600);
+  auto ready = cluster.drain(1);
+  ASSERT_EQ(ready.messages.size(), 1u);
+  EXPECT_EQ(std::get<FetchResponse>(ready.messages[0].message).snapshot_id.end_offset, -1);
+}
+
+TEST(QuorumSnapshot, FetchSnapshotServesChunksAndRefusesUnknownSnapshotsAndPositions) {
+  auto cluster = cluster_with_commits(3);
+  auto snapshot = take_snapshot(cluster, 1);
+  const auto epoch = cluster.node(1).epoch();
+  auto ask = [&](SnapshotId id, std::int64_t position) {
+    cluster.node(1).step(Envelope{2, 1, 5, FetchSnapshotRequest{2, epoch, id, position, 1000}},
+                         1600);
+    auto ready = cluster.drain(1);
+    EXPECT_EQ(ready.messages.size(), 1u);
+    return std::get<FetchSnapshotResponse>(ready.messages.at(0).message);
+  };
+  auto first = ask(snapshot, 0);
+  EXPECT_EQ(first.error_code, errors::kNone);
+  EXPECT_EQ(first.bytes.size(), 64u);  // fetch_snapshot_max_bytes bounds the request's 1000
+  EXPECT_GT(first.size, 64);
+  EXPECT_EQ(ask({5, 1}, 0).error_code, errors::kSnapshotNotFound);
+  EXPECT_EQ(ask(snapshot, first.size).error_code, errors::kPositionOutOfRange);
+  // Not the leader: the epoch errors of Fetch, with the leader it knows.
+  cluster.node(2).step(Envelope{3, 2, 6, FetchSnapshotRequest{3, epoch, snapshot, 0, 1000}}, 1600);
+  auto ready = cluster.drain(2);
+  const auto& refused = std::get<FetchSnapshotResponse>(ready.messages.at(0).message);
+  EXPECT_EQ(refused.error_code, errors::kNotLeaderOrFollower);
+  EXPECT_EQ(refused.current_leader_id, 1);
+}
+
+TEST(QuorumSnapshot, ALaggingFollowerLoadsTheLeadersSnapshotAndCatchesUp) {
+  Cluster cluster({1, 2, 3});
+  cluster.tick(1, 1000);
+  cluster.deliver_all();
+  // Node 3 is cut off while the leader commits with node 2, then snapshots and drops its log.
+  for (std::uint8_t i = 0; i < 20; ++i) {
+    ASSERT_TRUE(cluster.node(1).propose({Value{i, i, i}}, 1000).ok());
+    cluster.drain(1);
+  }
+  cluster.run_until(1500, /*isolated=*/3);
+  ASSERT_EQ(cluster.node(1).high_watermark(), 21);
+  auto snapshot = take_snapshot(cluster, 1);
+  ASSERT_TRUE(cluster.node(1).propose({Value{99}}, 1500).ok());  // offset 21, after it
+  cluster.drain(1);
+  EXPECT_LT(cluster.log(3).end_offset(), 21);
+  // Reconnected, node 3 retries its lost fetch, gets the snapshot id, fetches the snapshot
+  // in 64-byte chunks and loads it.
+  cluster.run_until(5000);
+  EXPECT_EQ(cluster.loaded(3), std::vector<SnapshotId>{snapshot});
+  EXPECT_EQ(cluster.snapshots(3).latest(), snapshot);
+  auto contents = cluster.snapshots(3).contents(snapshot);
+  ASSERT_TRUE(contents.ok());
+  auto leaders = cluster.snapshots(1).contents(snapshot);
+  ASSERT_TRUE(leaders.ok());
+  EXPECT_EQ(contents->values, leaders->values);
+  EXPECT_EQ(cluster.log(3).start_offset(), 21);
+  EXPECT_EQ(cluster.log(3).end_offset(), 22);  // and the entry after it, by Fetch
+  EXPECT_EQ(cluster.log(3).read(21, 1).at(0).value, Value{99});
+  EXPECT_EQ(cluster.node(3).high_watermark(), 22);
+  EXPECT_EQ(cluster.node(1).high_watermark(), 22);
+  EXPECT_TRUE(cluster.loaded(2).empty());  // node 2 was never behind the start
+}
+
+TEST(QuorumSnapshot, AFollowerThatRestartsMidTransferStartsTheSnapshotAgain) {
+  Cluster cluster({1, 2, 3});
+  cluster.tick(1, 1000);
+  cluster.deliver_all();
+  for (std::uint8_t i = 0; i < 20; ++i) {
+    ASSERT_TRUE(cluster.node(1).propose({Value{i, i, i}}, 1000).ok());
+    cluster.drain(1);
+  }
+  cluster.run_until(1500, /*isolated=*/3);
+  auto snapshot = take_snapshot(cluster, 1);
+  // Deliver node 3's traffic one message at a time until it has asked for a chunk past 0.
+  cluster.run_until(1510, /*isolated=*/3);
+  cluster.network().clear();
+  cluster.tick(3, 3000);  // fetch timeout: stands for election
+  bool mid_transfer = false;
+  for (int i = 0; i < 1000 && !mid_transfer; ++i) {
+    if (cluster.network().empty()) cluster.run_until(cluster.now() + 10);
+    if (cluster.network().empty()) continue;
+    auto envelope = cluster.network().front();
+    cluster.network().pop_front();
+    cluster.node(envelope.to).step(envelope, cluster.now());
+    cluster.drain(envelope.to);
+    if (const auto* ask = std::get_if<FetchSnapshotRequest>(&envelope.message)) {
+      mid_transfer = ask->position > 0;
+    }
+  }
+  ASSERT_TRUE(mid_transfer);
+  EXPECT_FALSE(cluster.snapshots(3).latest());
+  cluster.network().clear();
+  cluster.restart(3);  // the partial snapshot is lost with the process
+  cluster.run_until(cluster.now() + 4000);
+  EXPECT_EQ(cluster.loaded(3), std::vector<SnapshotId>{snapshot});
+  EXPECT_EQ(cluster.log(3).start_offset(), snapshot.end_offset);
+  EXPECT_GE(cluster.node(3).high_watermark(), snapshot.end_offset);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "keel/protocol/messages/fetch.h"
+#include "keel/protocol/messages/fetch_snapshot.h"
 #include "keel/protocol/messages/vote.h"
 
 namespace keel::raft {
@@ -32,6 +33,13 @@ std::vector<RaftMessage> sample_messages() {
   diverging.diverging_epoch = {5, 33};
   diverging.current_leader_id = 3;
   diverging.current_leader_epoch = 8;
+  FetchResponse snapshot;
+  snapshot.high_watermark = 500;
+  snapshot.snapshot_id = {480, 6};
+  snapshot.current_leader_id = 2;
+  snapshot.current_leader_epoch = 7;
+  FetchSnapshotResponse chunk{errors::kNone, {480, 6}, 2, 7, 9000, 4096, {1, 2, 3, 0, 255}};
+  FetchSnapshotResponse missing{errors::kSnapshotNotFound, {480, 6}, 3, 8, 0, 0, {}};
   return {VoteRequest{7, 3, 6, 120, false},
           VoteRequest{8, 1, 6, 121, true},
           VoteResponse{errors::kNone, 2, 7, true},
@@ -43,7 +51,11 @@ std::vector<RaftMessage> sample_messages() {
           FetchRequest{3, 7, 120, 6, 500},
           FetchRequest{-1, 0, 0, 0, 0},
           fetched,
-          diverging};
+          diverging,
+          snapshot,
+          FetchSnapshotRequest{3, 7, {480, 6}, 4096, 1 << 20},
+          chunk,
+          missing};
 }
 
 std::string describe(const RaftMessage& message) {
@@ -70,8 +82,24 @@ TEST(RaftCodec, EveryMessageRoundTripsAtEverySupportedVersion) {
       ++checked;
     }
   }
-  // Vote, BeginQuorumEpoch, EndQuorumEpoch: v0 only; Fetch: v12-16.
-  EXPECT_EQ(checked, 8 + 4 * 5);
+  // Vote, BeginQuorumEpoch, EndQuorumEpoch, FetchSnapshot: v0 only; Fetch: v12-16.
+  EXPECT_EQ(checked, 8 + 5 * 5 + 3);
+}
+
+TEST(RaftCodec, FetchSnapshotIsForTheMetadataPartitionByName) {
+  auto bytes = encode_raft_message(FetchSnapshotRequest{3, 7, {480, 6}, 0, 100}, 0, kClusterId);
+  ASSERT_TRUE(bytes.ok());
+  wire::FetchSnapshotRequest request;
+  wire::Reader reader(*bytes);
+  ASSERT_TRUE(request.decode(reader, 0).ok());
+  ASSERT_EQ(request.topics.size(), 1u);
+  EXPECT_EQ(request.topics[0].name, "__cluster_metadata");
+  EXPECT_EQ(request.cluster_id, kClusterId);
+  EXPECT_EQ(request.max_bytes, 100);
+  request.topics[0].partitions.at(0).partition = 1;
+  wire::Writer writer;
+  ASSERT_TRUE(request.encode(writer, 0).ok());
+  EXPECT_FALSE(decode_raft_message({wire::ApiKey::fetch_snapshot, false}, writer.buffer(), 0).ok());
 }
 
 TEST(RaftCodec, PreVoteTravelsAsATaggedFieldOfVoteV0) {

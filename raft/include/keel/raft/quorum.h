@@ -13,12 +13,20 @@
 // and after each input drains take_ready(), which it must act on IN ORDER:
 //   1. write `quorum_state` durably (Kafka's quorum-state file) if present,
 //   2. fsync the log up to `flush_log_to` if >= 0, then call on_log_flushed(flush_log_to),
-//   3. send `messages`.
+//   3. if `load_snapshot` is set, reload the state machine from that snapshot (the log now
+//      starts at its end offset; committed entries from there on follow as usual),
+//   4. send `messages`.
 // Messages may depend on the state of steps 1-2 (a granted vote on the persisted vote, a
 // Fetch offset on the flushed log), so they must not leave earlier.
 //
 // The log itself (RaftLog) is read and written by the core in place; only its durability is
 // the driver's. high_watermark() is the committed prefix: entries below it never change.
+//
+// Snapshots (KIP-630), with a SnapshotStore: the driver writes a snapshot of its state machine
+// at a committed offset and calls on_snapshot_created(id); the core then drops the log below
+// it. A leader answers a Fetch below its log start with the SnapshotId of its latest
+// snapshot; the follower fetches it in chunks (FetchSnapshot, into the store), resets its log
+// to it and says so in Ready::load_snapshot.
 //
 // Thread: one thread at a time (the driver's).
 
@@ -32,6 +40,7 @@
 
 #include <keel/raft/raft_log.h>
 #include <keel/raft/raft_messages.h>
+#include <keel/raft/snapshot_store.h>
 #include <keel/result.h>
 
 namespace keel::raft {
@@ -39,14 +48,15 @@ namespace keel::raft {
 /// Kafka's controller.quorum.* settings, in milliseconds.
 struct QuorumConfig {
   std::int32_t node_id = -1;
-  std::vector<std::int32_t> voters;             // controller.quorum.voters (ids)
-  std::int64_t election_timeout_ms = 1000;      // controller.quorum.election.timeout.ms
-  std::int64_t fetch_timeout_ms = 2000;         // controller.quorum.fetch.timeout.ms
-  std::int64_t election_backoff_max_ms = 1000;  // controller.quorum.election.backoff.max.ms
-  std::int64_t request_timeout_ms = 2000;       // controller.quorum.request.timeout.ms
-  std::int64_t retry_backoff_ms = 20;           // controller.quorum.retry.backoff.ms
-  std::int32_t fetch_max_wait_ms = 500;         // KRaft's fetch long-poll
-  std::size_t fetch_max_entries = 64;           // entries per Fetch response
+  std::vector<std::int32_t> voters;                 // controller.quorum.voters (ids)
+  std::int64_t election_timeout_ms = 1000;          // controller.quorum.election.timeout.ms
+  std::int64_t fetch_timeout_ms = 2000;             // controller.quorum.fetch.timeout.ms
+  std::int64_t election_backoff_max_ms = 1000;      // controller.quorum.election.backoff.max.ms
+  std::int64_t request_timeout_ms = 2000;           // controller.quorum.request.timeout.ms
+  std::int64_t retry_backoff_ms = 20;               // controller.quorum.retry.backoff.ms
+  std::int32_t fetch_max_wait_ms = 500;             // KRaft's fetch long-poll
+  std::size_t fetch_max_entries = 64;               // entries per Fetch response
+  std::int32_t fetch_snapshot_max_bytes = 1 << 20;  // bytes per FetchSnapshot response
 };
 
 /// The durable quorum-state (QuorumStateData v1: LeaderId, LeaderEpoch, VotedId).
@@ -65,8 +75,11 @@ std::string_view role_name(Role role);
 struct Ready {
   std::optional<QuorumStateRecord> quorum_state;
   std::int64_t flush_log_to = -1;
+  std::optional<SnapshotId> load_snapshot;  // a follower loaded this snapshot from the leader
   std::vector<Envelope> messages;
-  bool empty() const { return !quorum_state && flush_log_to < 0 && messages.empty(); }
+  bool empty() const {
+    return !quorum_state && flush_log_to < 0 && !load_snapshot && messages.empty();
+  }
 };
 
 /// The commit rule alone: the largest offset that a majority of `end_offsets` (one per
@@ -79,8 +92,10 @@ std::int64_t majority_end_offset(std::vector<std::int64_t> end_offsets);
 class QuorumReplica {
  public:
   /// `random` supplies the jitter of election timeouts and backoffs (seeded in tests).
+  /// Without `snapshots` the replica neither serves nor loads snapshots.
   QuorumReplica(QuorumConfig config, RaftLog& log, QuorumStateRecord durable,
-                std::function<std::uint64_t()> random, std::int64_t now_ms);
+                std::function<std::uint64_t()> random, std::int64_t now_ms,
+                SnapshotStore* snapshots = nullptr);
 
   void step(const Envelope& envelope, std::int64_t now_ms);
   void tick(std::int64_t now_ms);
@@ -90,6 +105,10 @@ class QuorumReplica {
                                      std::int64_t now_ms);
   /// The driver's report that the log is durable up to `end_offset`.
   void on_log_flushed(std::int64_t end_offset, std::int64_t now_ms);
+  /// The driver froze a snapshot `id` of the state machine (in the store): the log below it
+  /// is dropped. `id` must be committed (end offset <= high watermark), above the log start,
+  /// and its epoch that of the entry at end offset - 1.
+  Status on_snapshot_created(SnapshotId id);
 
   Ready take_ready();
   /// When tick() must be called next (timeouts, retries, parked fetches).
@@ -127,6 +146,12 @@ class QuorumReplica {
     std::int64_t fetch_offset = 0;
     std::int32_t last_fetched_epoch = 0;
     std::int64_t sent_ms = 0;
+    bool snapshot = false;  // a FetchSnapshot
+  };
+  /// A snapshot being fetched from the leader: the bytes below `position` are in the store.
+  struct SnapshotFetch {
+    SnapshotId id;
+    std::int64_t position = 0;
   };
 
   // Transitions (each persists the quorum-state when it changes).
@@ -151,6 +176,14 @@ class QuorumReplica {
                     std::int64_t now);
   void on_fetch_request(const Envelope& envelope, const FetchRequest& request, std::int64_t now);
   void on_fetch_response(const Envelope& envelope, const FetchResponse& response, std::int64_t now);
+  void on_fetch_snapshot_request(const Envelope& envelope, const FetchSnapshotRequest& request,
+                                 std::int64_t now);
+  void on_fetch_snapshot_response(const Envelope& envelope, const FetchSnapshotResponse& response,
+                                  std::int64_t now);
+  /// Matches a fetch answer to the fetch in flight and applies the epoch it reports; true
+  /// when the caller should go on with it (an answer from the leader we still follow).
+  bool accept_fetch_answer(const Envelope& envelope, std::int32_t leader_epoch,
+                           std::int32_t leader_id, std::int16_t error_code, std::int64_t now);
   bool can_grant_vote(const VoteRequest& request) const;
   FetchResponse not_leader_response(const FetchRequest& request) const;
   /// The leader this replica follows or is, -1 otherwise (what responses report).
@@ -162,7 +195,12 @@ class QuorumReplica {
   void count_vote(std::int32_t voter, bool granted, std::int64_t now);
 
   // Leader.
+  /// check-quorum and BeginQuorumEpoch bookkeeping for a fetch from `replica`.
+  void note_fetch_from(std::int32_t replica, std::int64_t now);
   FetchResponse answer_fetch(const FetchRequest& request, std::int64_t now);
+  FetchSnapshotResponse answer_fetch_snapshot(const FetchSnapshotRequest& request);
+  /// The snapshot to send a follower whose fetch the log start cannot serve, if it needs one.
+  std::optional<SnapshotId> snapshot_needed(const FetchRequest& request) const;
   void complete_parked_fetches(std::int64_t now, bool expired_only);
   void maybe_advance_high_watermark(std::int64_t now);
   void send_begin_epochs(std::int64_t now);
@@ -174,6 +212,11 @@ class QuorumReplica {
   std::int32_t fetch_target();
   void truncate_to_diverging(const FetchResponse::EpochEndOffset& diverging);
   void append_fetched(const FetchResponse& response);
+  /// Starts receiving snapshot `id`; false when there is nowhere to receive it.
+  bool start_snapshot_fetch(SnapshotId id);
+  void stop_snapshot_fetch();
+  /// The whole snapshot is in the store: freeze it and restart the log at it.
+  void load_fetched_snapshot();
 
   void send(std::int32_t to, std::int32_t correlation_id, RaftMessage message);
   void reply(const Envelope& request, RaftMessage message);
@@ -187,6 +230,7 @@ class QuorumReplica {
 
   QuorumConfig _config;
   RaftLog& _log;
+  SnapshotStore* _snapshots = nullptr;
   std::function<std::uint64_t()> _random;
   bool _is_voter = false;
 
@@ -210,6 +254,7 @@ class QuorumReplica {
   std::int64_t _next_fetch_ms = 0;
   std::int64_t _fetch_deadline_ms = 0;  // fetch.timeout.ms without a good answer from the leader
   bool _fetched_from_leader = false;  // KIP-996: a follower that hears its leader refuses pre-votes
+  std::optional<SnapshotFetch> _snapshot_fetch;
 
   // Leader.
   std::map<std::int32_t, ReplicaProgress> _progress;  // voters (and observers that fetched)

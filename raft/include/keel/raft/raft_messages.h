@@ -18,6 +18,8 @@ inline constexpr std::int16_t kNotLeaderOrFollower = 6;
 inline constexpr std::int16_t kFencedLeaderEpoch = 74;
 inline constexpr std::int16_t kUnknownLeaderEpoch = 75;
 inline constexpr std::int16_t kInconsistentVoterSet = 94;
+inline constexpr std::int16_t kSnapshotNotFound = 98;
+inline constexpr std::int16_t kPositionOutOfRange = 99;
 inline constexpr std::int16_t kInconsistentClusterId = 104;
 }  // namespace errors
 
@@ -29,6 +31,15 @@ struct LogEntry {
   bool control = false;
   std::vector<std::uint8_t> value;
   bool operator==(const LogEntry&) const = default;
+};
+
+/// A snapshot of the replicated state (KIP-630): it holds the state of every entry below
+/// `end_offset`; `epoch` is the epoch of the entry at end_offset - 1.
+struct SnapshotId {
+  std::int64_t end_offset = -1;
+  std::int32_t epoch = -1;
+  bool operator==(const SnapshotId&) const = default;
+  auto operator<=>(const SnapshotId&) const = default;
 };
 
 /// VoteRequest (API 52). `pre_vote` is KIP-996's PreVote field (VoteRequest v2 in Kafka 4):
@@ -91,8 +102,9 @@ struct FetchRequest {
   bool operator==(const FetchRequest&) const = default;
 };
 
-/// FetchResponse: records, or DivergingEpoch (truncate to it and fetch again), the leader's
-/// HighWatermark and CurrentLeader. SnapshotId is reserved for FetchSnapshot (KIP-630).
+/// FetchResponse: records, or DivergingEpoch (truncate to it and fetch again), or SnapshotId
+/// (the fetch offset is below the leader's log start: load this snapshot with FetchSnapshot),
+/// the leader's HighWatermark and CurrentLeader.
 struct FetchResponse {
   struct EpochEndOffset {
     std::int32_t epoch = -1;
@@ -102,15 +114,41 @@ struct FetchResponse {
   std::int16_t error_code = errors::kNone;
   std::int64_t high_watermark = -1;
   EpochEndOffset diverging_epoch;  // epoch -1: none
+  SnapshotId snapshot_id;          // end offset -1: none
   std::int32_t current_leader_id = -1;
   std::int32_t current_leader_epoch = 0;
   std::vector<LogEntry> records;  // consecutive entries from the request's fetch_offset
   bool operator==(const FetchResponse&) const = default;
 };
 
+/// FetchSnapshotRequest (API 59): `max_bytes` of snapshot `snapshot_id` from byte `position`.
+struct FetchSnapshotRequest {
+  std::int32_t replica_id = -1;
+  std::int32_t current_leader_epoch = 0;
+  SnapshotId snapshot_id;
+  std::int64_t position = 0;
+  std::int32_t max_bytes = 0;
+  bool operator==(const FetchSnapshotRequest&) const = default;
+};
+
+/// FetchSnapshotResponse: a chunk of the snapshot file's bytes (not aligned on batches), its
+/// position and the snapshot's total size; or an error (SNAPSHOT_NOT_FOUND,
+/// POSITION_OUT_OF_RANGE, the epoch errors of Fetch) with the leader the responder knows.
+struct FetchSnapshotResponse {
+  std::int16_t error_code = errors::kNone;
+  SnapshotId snapshot_id;
+  std::int32_t current_leader_id = -1;
+  std::int32_t current_leader_epoch = 0;
+  std::int64_t size = 0;
+  std::int64_t position = 0;
+  std::vector<std::uint8_t> bytes;
+  bool operator==(const FetchSnapshotResponse&) const = default;
+};
+
 using RaftMessage =
     std::variant<VoteRequest, VoteResponse, BeginQuorumEpochRequest, BeginQuorumEpochResponse,
-                 EndQuorumEpochRequest, EndQuorumEpochResponse, FetchRequest, FetchResponse>;
+                 EndQuorumEpochRequest, EndQuorumEpochResponse, FetchRequest, FetchResponse,
+                 FetchSnapshotRequest, FetchSnapshotResponse>;
 
 /// A message with its addressing. `correlation_id` is the request header's: a response
 /// carries the id of the request it answers, and the core ignores responses it is not
