@@ -287,7 +287,7 @@ void Broker::Impl::open_logs() {
   };
   logs = std::make_unique<storage::LogManager>(std::move(options));
   logs->startup();
-  partitions = std::make_unique<PartitionRegistry>(*logs);
+  partitions = std::make_unique<PartitionRegistry>(*logs, config.node_id);
   context.partitions = partitions.get();
   partitions->remove_strays(*controller->image());
   partitions->apply(*controller->image(), *context.effective_config());

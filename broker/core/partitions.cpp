@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 #include <stdexcept>
 
@@ -32,8 +33,46 @@ void Partition::notify_appended() {
   }
 }
 
-PartitionRegistry::PartitionRegistry(storage::LogManager& logs)
-    : _logs(logs), _table(std::make_shared<const Table>()) {}
+PartitionRegistry::PartitionRegistry(storage::LogManager& logs, std::int32_t node_id)
+    : _logs(logs), _node_id(node_id), _table(std::make_shared<const Table>()) {}
+
+namespace {
+
+std::shared_ptr<Partition> if_leader(std::shared_ptr<Partition> partition) {
+  return partition && partition->is_leader() ? partition : nullptr;
+}
+
+}  // namespace
+
+std::shared_ptr<Partition> PartitionRegistry::leader(std::string_view topic,
+                                                     std::int32_t partition) const {
+  return if_leader(get(topic, partition));
+}
+
+std::shared_ptr<Partition> PartitionRegistry::leader(const protocol::Uuid& topic_id,
+                                                     std::int32_t partition) const {
+  return if_leader(get(topic_id, partition));
+}
+
+protocol::ErrorCode PartitionRegistry::missing_error(std::string_view topic,
+                                                     std::int32_t partition) const {
+  auto table = _table.load();
+  auto it = table->by_name.find(topic);
+  const bool exists = it != table->by_name.end() && partition >= 0 &&
+                      static_cast<std::size_t>(partition) < it->second.size();
+  return exists ? protocol::ErrorCode::not_leader_or_follower
+                : protocol::ErrorCode::unknown_topic_or_partition;
+}
+
+protocol::ErrorCode PartitionRegistry::missing_error(const protocol::Uuid& topic_id,
+                                                     std::int32_t partition) const {
+  auto table = _table.load();
+  auto it = table->by_id.find(topic_id.bytes);
+  const bool exists = it != table->by_id.end() && partition >= 0 &&
+                      static_cast<std::size_t>(partition) < it->second.size();
+  return exists ? protocol::ErrorCode::not_leader_or_follower
+                : protocol::ErrorCode::unknown_topic_or_partition;
+}
 
 std::shared_ptr<Partition> PartitionRegistry::get(std::string_view topic,
                                                   std::int32_t partition) const {
@@ -59,9 +98,17 @@ void PartitionRegistry::apply(const MetadataImage& image, const BrokerConfig& br
     auto config = topic_log_config(broker_config, topic.configs);
     auto& slots = table->by_name[name];
     for (const auto& info : topic.partitions) {
+      const bool hosted = std::find(info.replicas.begin(), info.replicas.end(), _node_id) !=
+                          info.replicas.end();
+      if (!hosted) {  // another broker's (moving a replica away is not supported yet)
+        slots.push_back(nullptr);
+        continue;
+      }
+      const bool leads = info.leader == _node_id;
       auto existing = find(*old, name, info.partition);
       if (existing && existing->topic_id() == topic.id) {
         existing->log().set_config(config);
+        existing->set_leadership(leads, info.leader_epoch);
         slots.push_back(existing);
         continue;
       }
@@ -75,8 +122,10 @@ void PartitionRegistry::apply(const MetadataImage& image, const BrokerConfig& br
       // This node is the leader and the whole ISR: everything in its log is committed
       // (a restart does not wait for followers to re-establish the high watermark).
       (*log)->set_high_watermark((*log)->log_end_offset());
-      slots.push_back(
-          std::make_shared<Partition>(tp, topic.id, info.leader_epoch, std::move(log.value())));
+      auto partition =
+          std::make_shared<Partition>(tp, topic.id, info.leader_epoch, std::move(log.value()));
+      partition->set_leadership(leads, info.leader_epoch);
+      slots.push_back(std::move(partition));
     }
     table->by_id[topic.id.bytes] = slots;
   }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <keel/broker/config.h>
+#include <keel/protocol/error_codes.h>
 #include <keel/protocol/wire.h>
 #include <keel/storage/log_manager.h>
 
@@ -38,7 +39,13 @@ class Partition {
 
   const storage::TopicPartition& topic_partition() const { return _tp; }
   const protocol::Uuid& topic_id() const { return _topic_id; }
-  std::int32_t leader_epoch() const { return _leader_epoch; }
+  std::int32_t leader_epoch() const { return _leader_epoch.load(); }
+  /// This node leads the partition (the image says so); only a leader serves clients.
+  bool is_leader() const { return _is_leader.load(); }
+  void set_leadership(bool is_leader, std::int32_t leader_epoch) {
+    _leader_epoch.store(leader_epoch);
+    _is_leader.store(is_leader);
+  }
   storage::Log& log() const { return *_log; }
 
   /// Registers a waiter, woken by the next append (or immediately if one raced in).
@@ -49,7 +56,8 @@ class Partition {
  private:
   storage::TopicPartition _tp;
   protocol::Uuid _topic_id;
-  std::int32_t _leader_epoch;
+  std::atomic<std::int32_t> _leader_epoch;
+  std::atomic<bool> _is_leader{true};
   std::shared_ptr<storage::Log> _log;
   std::mutex _waiters_mutex;
   std::vector<std::weak_ptr<AppendWaiter>> _waiters;
@@ -60,10 +68,19 @@ class Partition {
 /// thread, lock-free (an immutable map swapped whole); apply() from the controller's thread.
 class PartitionRegistry {
  public:
-  explicit PartitionRegistry(storage::LogManager& logs);
+  /// Hosts the partitions whose replicas include `node_id`.
+  PartitionRegistry(storage::LogManager& logs, std::int32_t node_id);
 
+  /// A partition hosted here (leader or not), or nullptr.
   std::shared_ptr<Partition> get(std::string_view topic, std::int32_t partition) const;
   std::shared_ptr<Partition> get(const protocol::Uuid& topic_id, std::int32_t partition) const;
+  /// A partition this node leads, or nullptr (then missing_error says why).
+  std::shared_ptr<Partition> leader(std::string_view topic, std::int32_t partition) const;
+  std::shared_ptr<Partition> leader(const protocol::Uuid& topic_id, std::int32_t partition) const;
+  /// For a partition leader() did not return: NOT_LEADER_OR_FOLLOWER when the partition
+  /// exists (led elsewhere, or by no one now), UNKNOWN_TOPIC_OR_PARTITION otherwise.
+  protocol::ErrorCode missing_error(std::string_view topic, std::int32_t partition) const;
+  protocol::ErrorCode missing_error(const protocol::Uuid& topic_id, std::int32_t partition) const;
 
   /// Brings the hosted partitions in line with `image`, each log configured from `config`
   /// (the effective broker config: dynamic broker configs change every topic without an
@@ -91,6 +108,7 @@ class PartitionRegistry {
   void delete_removed(const Table& old, const MetadataImage& image);
 
   storage::LogManager& _logs;
+  const std::int32_t _node_id;
   std::mutex _apply_mutex;
   std::atomic<std::shared_ptr<const Table>> _table;
 };

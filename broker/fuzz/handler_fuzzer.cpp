@@ -71,7 +71,7 @@ struct FuzzBroker {
     log_options.owned_elsewhere = [](const auto& tp) { return tp.topic == "__cluster_metadata"; };
     logs = std::make_unique<storage::LogManager>(std::move(log_options));
     logs->startup();
-    partitions = std::make_unique<PartitionRegistry>(*logs);
+    partitions = std::make_unique<PartitionRegistry>(*logs, 1);
     controller->set_listener(
         [this](const auto&, const auto& after) { partitions->apply(after, context.config); });
     producer_ids = ProducerIdAllocator::open(dir / "producer-id-block").value();

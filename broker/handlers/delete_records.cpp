@@ -30,8 +30,10 @@ DeleteRecordsResponse::DeleteRecordsPartitionResult failed(std::int32_t partitio
 DeleteRecordsResponse::DeleteRecordsPartitionResult delete_partition(
     const Request& request, const std::string& topic,
     const DeleteRecordsRequest::DeleteRecordsPartition& p) {
-  auto partition = request.broker->partitions->get(topic, p.partition_index);
-  if (!partition) return failed(p.partition_index, E::unknown_topic_or_partition);
+  auto partition = request.broker->partitions->leader(topic, p.partition_index);
+  if (!partition)
+    return failed(p.partition_index,
+                  request.broker->partitions->missing_error(topic, p.partition_index));
   auto& log = partition->log();
   if (!log.config().cleanup_delete) return failed(p.partition_index, E::policy_violation);
   const std::int64_t offset = p.offset == kHighWatermark ? log.high_watermark() : p.offset;

@@ -36,9 +36,9 @@ DescribeProducersResponse::PartitionResponse describe_partition(const Request& r
                                                                 std::int32_t index) {
   DescribeProducersResponse::PartitionResponse out;
   out.partition_index = index;
-  auto partition = request.broker->partitions->get(topic, index);
+  auto partition = request.broker->partitions->leader(topic, index);
   if (!partition) {
-    out.error_code = code(E::unknown_topic_or_partition);
+    out.error_code = code(request.broker->partitions->missing_error(topic, index));
     return out;
   }
   for (const auto& [id, entry] : partition->log().producer_state().entries())

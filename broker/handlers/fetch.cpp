@@ -284,10 +284,11 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
     out.high_watermark = -1;
     out.records = protocol::Records();
     auto partition =
-        topic.topic.empty() ? nullptr : _broker.partitions->get(topic.topic, p.partition);
+        topic.topic.empty() ? nullptr : _broker.partitions->leader(topic.topic, p.partition);
     if (!partition) {
-      out.error_code = code(_version >= 13 && topic.topic.empty() ? E::unknown_topic_id
-                                                                  : E::unknown_topic_or_partition);
+      out.error_code = code(_version >= 13 && topic.topic.empty()
+                                ? E::unknown_topic_id
+                                : _broker.partitions->missing_error(topic.topic, p.partition));
       return out;
     }
     auto& log = partition->log();

@@ -29,9 +29,9 @@ ListOffsetsResponse::ListOffsetsPartitionResponse lookup(
     const ListOffsetsRequest::ListOffsetsPartition& p) {
   ListOffsetsResponse::ListOffsetsPartitionResponse out;
   out.partition_index = p.partition_index;
-  auto partition = request.broker->partitions->get(topic, p.partition_index);
+  auto partition = request.broker->partitions->leader(topic, p.partition_index);
   if (!partition) {
-    out.error_code = code(E::unknown_topic_or_partition);
+    out.error_code = code(request.broker->partitions->missing_error(topic, p.partition_index));
     return out;
   }
   auto& log = partition->log();

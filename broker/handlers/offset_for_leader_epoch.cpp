@@ -36,9 +36,9 @@ OffsetForLeaderEpochResponse::EpochEndOffset lookup(
     const OffsetForLeaderEpochRequest::OffsetForLeaderPartition& p) {
   OffsetForLeaderEpochResponse::EpochEndOffset out;
   out.partition = p.partition;
-  auto partition = request.broker->partitions->get(topic, p.partition);
+  auto partition = request.broker->partitions->leader(topic, p.partition);
   if (!partition) {
-    out.error_code = code(E::unknown_topic_or_partition);
+    out.error_code = code(request.broker->partitions->missing_error(topic, p.partition));
     return out;
   }
   if (auto error = check_current_epoch(p.current_leader_epoch, partition->leader_epoch());

@@ -57,9 +57,9 @@ ProduceResponse::PartitionProduceResponse append_partition(
     out.error_message = "Cannot append to internal topic " + topic;
     return out;
   }
-  auto partition = request.broker->partitions->get(topic, data.index);
+  auto partition = request.broker->partitions->leader(topic, data.index);
   if (!partition) {
-    out.error_code = code(E::unknown_topic_or_partition);
+    out.error_code = code(request.broker->partitions->missing_error(topic, data.index));
     return out;
   }
   if (!data.records || data.records->size() == 0) {
