@@ -11,6 +11,7 @@
 #include "coordinator/group_coordinator.h"
 #include "core/broker_lifecycle.h"
 #include "core/context.h"
+#include "core/controller_executor.h"
 #include "core/fetch_sessions.h"
 #include "core/offsets_topic.h"
 #include "core/partitions.h"
@@ -35,6 +36,9 @@ constexpr const char* kMetadataPartitionDir = "__cluster_metadata-0";
 constexpr std::int64_t kLogTickMs = 1000;
 constexpr std::int64_t kCleanerBackoffMs = 15000;  // log.cleaner.backoff.ms
 constexpr std::int64_t kControlledShutdownMs = 5000;
+// Broker-to-controller requests (Kafka's controller channel waits request.timeout.ms, 30 s);
+// longer than the controller's own wait to become active, so its answer is seen.
+constexpr std::int64_t kControllerRequestTimeoutMs = 10000;
 
 /// advertised.listeners (or listeners) with ephemeral ports replaced by the bound ones and
 /// an empty host by this machine's name.
@@ -118,8 +122,9 @@ struct Broker::Impl {
   std::vector<Listener> bound;  // listeners with their ephemeral ports resolved
   std::unique_ptr<Controller> controller;
   std::unique_ptr<SessionFencer> session_fencer;  // fences brokers that stop heartbeating
-  raft::QuorumNode* quorum = nullptr;  // the controller's log, in a quorum
+  raft::QuorumNode* quorum = nullptr;             // the controller's log, in a quorum
   std::unique_ptr<ControllerChannel> controller_channel;
+  ControllerExecutor controller_executor;
   std::unique_ptr<BrokerLifecycle> lifecycle;
   std::unique_ptr<storage::LogManager> logs;
   std::unique_ptr<PartitionRegistry> partitions;
@@ -134,6 +139,7 @@ struct Broker::Impl {
   explicit Impl(BrokerConfig config) {
     context.config = std::move(config);
     context.fetch_sessions = &fetch_sessions;
+    context.controller_executor = &controller_executor;
     quotas = std::make_unique<ClientQuotaManager>(QuotaWindowConfig{
         context.config.quota_window_num, context.config.quota_window_size_seconds * 1000LL});
     context.quotas = quotas.get();
@@ -216,7 +222,7 @@ void Broker::Impl::start_lifecycle() {
   const auto& config = context.config;
   controller_channel = std::make_unique<ControllerChannel>(
       "broker-" + std::to_string(config.node_id) + "-to-controller",
-      [this] { return active_controller(); }, config.controller_quorum_request_timeout_ms);
+      [this] { return active_controller(); }, kControllerRequestTimeoutMs);
   context.controller_channel = controller_channel.get();
   if (!config.has_role("broker")) return;
   BrokerLifecycleOptions options;
@@ -318,6 +324,7 @@ void Broker::Impl::stop() {
   // nothing is appended to __consumer_offsets once the logs shut down.
   coordinator->stop();
   server->stop();
+  controller_executor.stop();  // answers what is queued while the controller is open
   logs->shutdown();
   session_fencer->stop();
   if (auto st = controller->close(); !st.ok())

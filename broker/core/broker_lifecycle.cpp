@@ -110,8 +110,8 @@ bool BrokerLifecycle::register_broker() {
   request.cluster_id = _options.cluster_id;
   request.incarnation_id = _options.incarnation_id;
   for (const auto& l : _options.listeners)
-    request.listeners.push_back({l.listener, l.host, static_cast<std::uint16_t>(l.port),
-                                 l.security_protocol, {}});
+    request.listeners.push_back(
+        {l.listener, l.host, static_cast<std::uint16_t>(l.port), l.security_protocol, {}});
   request.features.push_back(
       {std::string(kMetadataVersionFeature), kMinimumKraftMetadataVersion, kMetadataVersion38, {}});
   request.rack = _options.rack;
@@ -122,8 +122,7 @@ bool BrokerLifecycle::register_broker() {
     spdlog::debug("broker registration: {}", answer.error().message);
     return false;
   }
-  auto response =
-      decode<protocol::BrokerRegistrationResponse>(*answer, kRegistrationVersion);
+  auto response = decode<protocol::BrokerRegistrationResponse>(*answer, kRegistrationVersion);
   if (!response.ok()) return false;
   if (response->error_code != 0) {
     spdlog::info("broker registration refused: {}", error_name(response->error_code));

@@ -20,6 +20,7 @@ namespace keel::broker {
 
 class Controller;
 class ControllerChannel;
+class ControllerExecutor;
 class PartitionRegistry;
 class ProducerIdAllocator;
 class FetchSessionCache;
@@ -35,14 +36,16 @@ class BrokerContext {
   Controller* controller = nullptr;
   /// Hands a KRaft RPC (from a controller listener) to this node's quorum replica; empty for
   /// keel's single node. A function, so the handlers need no link to the driver (Asio).
-  using RaftRpc = std::function<void(std::int16_t api_key, std::int16_t version,
-                                     protocol::ByteView body,
-                                     std::function<void(Result<protocol::Bytes>)> respond)>;
+  using RaftRpc =
+      std::function<void(std::int16_t api_key, std::int16_t version, protocol::ByteView body,
+                         std::function<void(Result<protocol::Bytes>)> respond)>;
   RaftRpc raft_rpc;
   /// The quorum as this node sees it (DescribeQuorum); empty for the single node.
   std::function<raft::QuorumStatus()> quorum_status;
   /// The line to the active controller (forwarding, registration); null for the single node.
   ControllerChannel* controller_channel = nullptr;
+  /// Runs the requests that wait on the controller off the network threads; null: inline.
+  ControllerExecutor* controller_executor = nullptr;
   PartitionRegistry* partitions = nullptr;
   ProducerIdAllocator* producer_ids = nullptr;
   FetchSessionCache* fetch_sessions = nullptr;

@@ -98,8 +98,8 @@ void PartitionRegistry::apply(const MetadataImage& image, const BrokerConfig& br
     auto config = topic_log_config(broker_config, topic.configs);
     auto& slots = table->by_name[name];
     for (const auto& info : topic.partitions) {
-      const bool hosted = std::find(info.replicas.begin(), info.replicas.end(), _node_id) !=
-                          info.replicas.end();
+      const bool hosted =
+          std::find(info.replicas.begin(), info.replicas.end(), _node_id) != info.replicas.end();
       if (!hosted) {  // another broker's (moving a replica away is not supported yet)
         slots.push_back(nullptr);
         continue;

@@ -24,8 +24,8 @@ bool forward_to_controller(Request& request, Reply& reply) {
           // The client sees a disconnect, which every client retries after a metadata
           // refresh, as it would a controller that went away.
           out.close_connection = true;
-          out.close_reason = "could not forward to the active controller: " +
-                             answer.error().message;
+          out.close_reason =
+              "could not forward to the active controller: " + answer.error().message;
         }
         reply.send(std::move(out));
       },

@@ -73,7 +73,8 @@ bool forwards_to_controller(const BrokerContext& broker) {
 
 /// Sends CreateTopics (defaults for partitions and replication factor) to the active
 /// controller without waiting for the answer.
-void create_through_controller(BrokerContext& broker, const std::vector<CreateTopicRequest>& creates,
+void create_through_controller(BrokerContext& broker,
+                               const std::vector<CreateTopicRequest>& creates,
                                std::string_view client_id) {
   constexpr std::int16_t kVersion = 7;
   protocol::CreateTopicsRequest create;
@@ -87,10 +88,10 @@ void create_through_controller(BrokerContext& broker, const std::vector<CreateTo
   protocol::Writer w;
   if (!create.encode(w, kVersion).ok()) return;
   broker.controller_channel->send(
-      protocol::ApiKey::create_topics, kVersion, w.take(), [](Result<protocol::Bytes> answer) {
+      protocol::ApiKey::create_topics, kVersion, w.take(),
+      [](Result<protocol::Bytes> answer) {
         if (!answer.ok())
-          spdlog::debug("auto-creating topics through the controller: {}",
-                        answer.error().message);
+          spdlog::debug("auto-creating topics through the controller: {}", answer.error().message);
       },
       std::string(client_id));
 }
@@ -179,8 +180,7 @@ void handle_metadata(Request& request, Reply reply) {
       // Kafka's brokers ask the active controller and answer LEADER_NOT_AVAILABLE meanwhile;
       // the client asks again.
       create_through_controller(broker, creates, request.client_id());
-      for (const auto& create : creates)
-        create_errors[create.name] = {E::leader_not_available, {}};
+      for (const auto& create : creates) create_errors[create.name] = {E::leader_not_available, {}};
     } else if (!creates.empty()) {
       auto results = broker.controller->create_topics(creates, false);
       for (std::size_t i = 0; i < results.size(); ++i)

@@ -17,16 +17,16 @@ void handle_raft_rpc(Request& request, Reply reply) {
     return;
   }
   quorum(static_cast<std::int16_t>(request.api_key), request.version, request.body,
-                         [reply = std::move(reply)](Result<protocol::Bytes> answer) mutable {
-                           ResponseBody body;
-                           if (answer.ok()) {
-                             body.writer.write_raw(*answer);
-                           } else {
-                             body.close_connection = true;
-                             body.close_reason = answer.error().message;
-                           }
-                           reply.send(std::move(body));
-                         });
+         [reply = std::move(reply)](Result<protocol::Bytes> answer) mutable {
+           ResponseBody body;
+           if (answer.ok()) {
+             body.writer.write_raw(*answer);
+           } else {
+             body.close_connection = true;
+             body.close_reason = answer.error().message;
+           }
+           reply.send(std::move(body));
+         });
 }
 
 }  // namespace keel::broker

@@ -1,5 +1,6 @@
 #include "handlers/registry.h"
 
+#include <algorithm>
 #include <array>
 
 #include <keel/protocol/messages/api_versions.h>
@@ -79,6 +80,18 @@ constexpr std::array kControllerHandlers{
     Entry{ApiKey::broker_heartbeat, handle_broker_heartbeat},
 };
 
+// The APIs whose handlers wait for the controller to commit.
+constexpr std::array kWaitOnController{
+    ApiKey::create_topics,
+    ApiKey::delete_topics,
+    ApiKey::create_partitions,
+    ApiKey::alter_configs,
+    ApiKey::incremental_alter_configs,
+    ApiKey::alter_client_quotas,
+    ApiKey::broker_registration,
+    ApiKey::broker_heartbeat,
+};
+
 template <std::size_t N>
 std::vector<HandlerEntry> build_table(const std::array<Entry, N>& entries) {
   std::vector<HandlerEntry> table;
@@ -86,6 +99,8 @@ std::vector<HandlerEntry> build_table(const std::array<Entry, N>& entries) {
     const auto* api = protocol::find_api(static_cast<std::int16_t>(entry.key));
     if (api == nullptr) continue;
     HandlerEntry out{entry.key, api->lowest_version, api->highest_version, entry.handler};
+    out.waits_on_controller = std::find(kWaitOnController.begin(), kWaitOnController.end(),
+                                        entry.key) != kWaitOnController.end();
     // The quorum's RPCs speak the versions the raft codec maps (Fetch: v12+ only).
     if (entry.handler == handle_raft_rpc) {
       const auto range = raft::raft_versions(entry.key);

@@ -14,6 +14,9 @@ struct HandlerEntry {
   std::int16_t min_version;
   std::int16_t max_version;
   Handler handler;
+  /// Waits on the controller (a metadata change): run on the controller executor, not on a
+  /// network thread.
+  bool waits_on_controller = false;
 };
 
 /// The APIs a listener of `role` answers.

@@ -1,5 +1,7 @@
 #include "net/connection.h"
 
+#include "core/controller_executor.h"
+
 #include <sys/sendfile.h>
 
 #include <spdlog/spdlog.h>
@@ -370,6 +372,13 @@ bool Connection::dispatch(std::shared_ptr<RequestFrame> frame) {
       self->complete(sequence, std::move(body));
     });
   });
+  if (entry->waits_on_controller && _broker.controller_executor != nullptr) {
+    // Off the network thread (see ControllerExecutor); the frame lives in the reply.
+    _broker.controller_executor->post(
+        [handler = entry->handler, request = std::move(request),
+         reply = std::move(reply)]() mutable { handler(request, std::move(reply)); });
+    return true;
+  }
   auto request_time = RequestQuotaTimer::start(request, reply);
   entry->handler(request, std::move(reply));
   if (request_time) request_time->handler_returned();

@@ -134,22 +134,23 @@ Result<protocol::Bytes> ControllerChannel::exchange(Link& link, const Pending& r
                           link.port != controller->port))
     link.reset();
   if (!link.connection) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     auto opened = client::Connection::open({controller->host, controller->port},
                                            std::max(left, std::chrono::milliseconds(1)),
                                            std::chrono::milliseconds(_request_timeout_ms));
     if (!opened.ok())
-      return Fail{Error{"controller " + std::to_string(controller->id) + ": " +
-                        opened.error().message}};
+      return Fail{
+          Error{"controller " + std::to_string(controller->id) + ": " + opened.error().message}};
     link.connection.emplace(std::move(*opened));
     link.controller_id = controller->id;
     link.host = controller->host;
     link.port = controller->port;
   }
   const std::int32_t correlation_id = link.next_correlation_id++;
-  KEEL_TRY(link.connection->send(request_frame(*api, request.version, correlation_id,
-                                               request.client_id.value_or(_client_id),
-                                               request.body)));
+  KEEL_TRY(
+      link.connection->send(request_frame(*api, request.version, correlation_id,
+                                          request.client_id.value_or(_client_id), request.body)));
   auto frame = link.connection->receive(kMaxResponseBytes);
   if (!frame.ok()) return Fail{std::move(frame).error()};
   protocol::Reader reader(*frame);

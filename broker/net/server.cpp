@@ -151,15 +151,15 @@ struct Server::Impl {
       auto place = admit(socket);
       if (!place) continue;
       socket.set_option(tcp::no_delay(true), ec);
-      asio::post(loop.io,
-                 [this, &loop, role, socket = std::move(socket), place = std::move(place)]() mutable {
-                   if (stopping.load()) return;  // accepted as shutdown began: just close it
-                   auto connection = std::make_shared<Connection>(std::move(socket), broker, budget,
-                                                                  live, std::move(place), role);
-                   std::erase_if(loop.connections, [](const auto& weak) { return weak.expired(); });
-                   loop.connections.push_back(connection);
-                   connection->start();
-                 });
+      asio::post(loop.io, [this, &loop, role, socket = std::move(socket),
+                           place = std::move(place)]() mutable {
+        if (stopping.load()) return;  // accepted as shutdown began: just close it
+        auto connection = std::make_shared<Connection>(std::move(socket), broker, budget, live,
+                                                       std::move(place), role);
+        std::erase_if(loop.connections, [](const auto& weak) { return weak.expired(); });
+        loop.connections.push_back(connection);
+        connection->start();
+      });
     }
   }
 };

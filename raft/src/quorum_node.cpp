@@ -493,9 +493,16 @@ class QuorumNodeDriver {
     _leader_id.store(status.leader_id);
     _is_leader.store(leading);
     _epoch_start_offset.store(leading ? _replica->epoch_start_offset() : -1);
+    std::string role = _failed ? "stopped" : std::string(role_name(_replica->role()));
+    // As Kafka's "Transitioned to ...": every change of role, epoch or leader, for operators.
+    if (role != _role || status.leader_epoch != _logged_epoch || status.leader_id != _logged_leader)
+      spdlog::info("raft: node {} is {} in epoch {} (leader {})", _options.quorum.node_id, role,
+                   status.leader_epoch, status.leader_id);
+    _logged_epoch = status.leader_epoch;
+    _logged_leader = status.leader_id;
     std::lock_guard lock(_mutex);
     _status = std::move(status);
-    _role = _failed ? "stopped" : std::string(role_name(_replica->role()));
+    _role = std::move(role);
   }
 
   // ---- stopping ----
@@ -580,6 +587,8 @@ class QuorumNodeDriver {
   Status _close_status;
   QuorumStatus _status;
   std::string _role;
+  std::int32_t _logged_epoch = -1;  // the last role change logged (driver thread)
+  std::int32_t _logged_leader = -2;
   std::thread _thread;
 };
 
