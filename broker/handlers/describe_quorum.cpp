@@ -1,17 +1,26 @@
 // DescribeQuorum (API 55), v0-v1: the state of the __cluster_metadata quorum, what
-// `kafka-metadata-quorum.sh describe --status|--replication` prints. As Kafka's
-// KafkaRaftClient: anything but exactly __cluster_metadata partition 0 gets
-// UNKNOWN_TOPIC_OR_PARTITION on each partition asked for. This node is the only voter and the
-// leader, so its own replica state is current (last fetch and caught-up time: now), and
-// there are no observers (the broker is the same process).
+// `kafka-metadata-quorum.sh describe --status|--replication` prints. As Kafka 3.8:
+// - on a broker listener of a node that is not the active controller the request is
+//   forwarded to the active controller (Kafka's brokers forward it), so any broker answers;
+// - anything but exactly __cluster_metadata partition 0 gets UNKNOWN_TOPIC_OR_PARTITION on
+//   each partition asked for (KafkaRaftClient.handleDescribeQuorumRequest);
+// - a quorum node that does not lead answers NOT_LEADER_OR_FOLLOWER on the partition (with
+//   the leader, epoch and high watermark it knows, where Kafka leaves zeros: clients ignore
+//   them beside an error, and they let tests watch every node's view);
+// - the leader answers from what it knows of every replica's fetches (LeaderState), its own
+//   last fetch and caught-up time being now.
+// The single node (no controller.quorum.voters) is the only voter and the leader, its state
+// always current, with no observers (the broker is the same process).
 
-#include <keel/protocol/messages/describe_quorum.h>
+#include "handlers/describe_quorum.h"
+
 #include <keel/raft/metadata_log.h>
 
 #include <chrono>
 
 #include "core/context.h"
 #include "handlers/common.h"
+#include "handlers/forward.h"
 #include "handlers/registry.h"
 #include "metadata/controller.h"
 
@@ -22,6 +31,12 @@ namespace {
 using protocol::DescribeQuorumRequest;
 using protocol::DescribeQuorumResponse;
 using E = protocol::ErrorCode;
+
+std::int64_t wall_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 bool asks_for_metadata_partition(const DescribeQuorumRequest& req) {
   return req.topics.size() == 1 && req.topics[0].topic_name == raft::kMetadataTopic &&
@@ -42,23 +57,26 @@ DescribeQuorumResponse unknown_partitions(const DescribeQuorumRequest& req) {
   return response;
 }
 
-}  // namespace
-
-void handle_describe_quorum(Request& request, Reply reply) {
-  DescribeQuorumRequest req;
-  if (!decode_request(request, req, reply)) return;
-  if (!asks_for_metadata_partition(req)) {
-    reply.send(unknown_partitions(req), request.version);
-    return;
-  }
-  const auto quorum = request.broker->controller->quorum_info();
-  const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  std::chrono::system_clock::now().time_since_epoch())
-                                  .count();
-  DescribeQuorumResponse response;
+/// A response with the one metadata partition, to be filled in.
+DescribeQuorumResponse::PartitionData& metadata_partition(DescribeQuorumResponse& response) {
   auto& topic = response.topics.emplace_back();
   topic.topic_name = std::string(raft::kMetadataTopic);
-  auto& partition = topic.partitions.emplace_back();
+  return topic.partitions.emplace_back();
+}
+
+DescribeQuorumResponse::ReplicaState replica_state(const raft::ReplicaStatus& replica) {
+  DescribeQuorumResponse::ReplicaState state;
+  state.replica_id = replica.id;
+  state.log_end_offset = replica.log_end_offset;
+  state.last_fetch_timestamp = replica.last_fetch_timestamp_ms;
+  state.last_caught_up_timestamp = replica.last_caught_up_timestamp_ms;
+  return state;
+}
+
+DescribeQuorumResponse single_node_answer(const Controller& controller, std::int64_t now_ms) {
+  const auto quorum = controller.quorum_info();
+  DescribeQuorumResponse response;
+  auto& partition = metadata_partition(response);
   partition.leader_id = quorum.leader_id;
   partition.leader_epoch = quorum.leader_epoch;
   partition.high_watermark = quorum.high_watermark;
@@ -69,7 +87,48 @@ void handle_describe_quorum(Request& request, Reply reply) {
     state.last_fetch_timestamp = now_ms;
     state.last_caught_up_timestamp = now_ms;
   }
-  reply.send(response, request.version);
+  return response;
+}
+
+}  // namespace
+
+DescribeQuorumResponse describe_quorum_answer(const raft::QuorumStatus& status,
+                                              std::int32_t node_id, std::int64_t now_ms) {
+  DescribeQuorumResponse response;
+  auto& partition = metadata_partition(response);
+  partition.leader_id = status.leader_id;
+  partition.leader_epoch = status.leader_epoch;
+  partition.high_watermark = status.high_watermark;
+  if (status.leader_id != node_id) {
+    partition.error_code = code(E::not_leader_or_follower);
+    return response;
+  }
+  for (const auto& voter : status.voters) {
+    auto& state = partition.current_voters.emplace_back(replica_state(voter));
+    // The status is as of the driver's last step; the leader is current as of this answer.
+    if (voter.id == node_id) state.last_fetch_timestamp = state.last_caught_up_timestamp = now_ms;
+  }
+  for (const auto& observer : status.observers)
+    partition.observers.push_back(replica_state(observer));
+  return response;
+}
+
+void handle_describe_quorum(Request& request, Reply reply) {
+  DescribeQuorumRequest req;
+  if (!decode_request(request, req, reply)) return;
+  if (forward_to_controller(request, reply)) return;
+  if (!asks_for_metadata_partition(req)) {
+    reply.send(unknown_partitions(req), request.version);
+    return;
+  }
+  const auto& context = *request.broker;
+  const auto now_ms = wall_now_ms();
+  if (context.quorum_status) {
+    reply.send(describe_quorum_answer(context.quorum_status(), context.node_id(), now_ms),
+               request.version);
+    return;
+  }
+  reply.send(single_node_answer(*context.controller, now_ms), request.version);
 }
 
 }  // namespace keel::broker

@@ -1,6 +1,7 @@
 #pragma once
 // The client commands of `keel`: `topics create|list|describe|delete`, `produce`,
-// `consume`, `groups list|describe|reset-offsets|delete`, `configs --describe|--alter`. Each has an
+// `consume`, `groups list|describe|reset-offsets|delete`, `configs --describe|--alter`,
+// `quorum describe --status|--replication`. Each has an
 // options struct filled by CLI11, an add_* function registering it and a run_* function returning
 // the process exit code (0 ok, 1 failure, message on stderr).
 
@@ -73,17 +74,27 @@ struct ConfigsOptions {
   std::vector<std::string> delete_configs;  // k[,k]
 };
 
+struct QuorumOptions {
+  std::string bootstrap = kDefaultBootstrap;
+  std::string bootstrap_controller;  // when given, used instead of bootstrap
+  bool status = false;
+  bool replication = false;
+  bool human_readable = false;
+};
+
 CLI::App* add_topics_command(CLI::App& app, TopicsOptions& options);
 CLI::App* add_produce_command(CLI::App& app, ProduceOptions& options);
 CLI::App* add_consume_command(CLI::App& app, ConsumeOptions& options);
 CLI::App* add_groups_command(CLI::App& app, GroupsOptions& options);
 CLI::App* add_configs_command(CLI::App& app, ConfigsOptions& options);
+CLI::App* add_quorum_command(CLI::App& app, QuorumOptions& options);
 
 int run_topics(const TopicsOptions& options);
 int run_produce(const ProduceOptions& options);
 int run_consume(const ConsumeOptions& options);
 int run_groups(const GroupsOptions& options);
 int run_configs(const ConfigsOptions& options);
+int run_quorum(const QuorumOptions& options);
 
 /// All client commands at once, for main(): register before parsing, then run().
 class ClientCommands {
@@ -98,11 +109,13 @@ class ClientCommands {
   ConsumeOptions _consume;
   GroupsOptions _groups;
   ConfigsOptions _configs;
+  QuorumOptions _quorum;
   CLI::App* _topics_cmd;
   CLI::App* _produce_cmd;
   CLI::App* _consume_cmd;
   CLI::App* _groups_cmd;
   CLI::App* _configs_cmd;
+  CLI::App* _quorum_cmd;
 };
 
 }  // namespace keel::cli

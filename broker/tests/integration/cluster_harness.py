@@ -145,8 +145,9 @@ class KeelCluster:
         return next(n for n in self.nodes if n.node_id == node_id)
 
     def quorum(self, node):
-        """(leader id, leader epoch, high watermark) as `node`'s controller listener answers
-        DescribeQuorum v0; None when it does not answer."""
+        """(leader id, leader epoch, high watermark) as `node` sees them, from its controller
+        listener's DescribeQuorum v0 (a node that does not lead answers NOT_LEADER_OR_FOLLOWER
+        with its view); None when it does not answer."""
         port = self.controller_ports.get(node.node_id)
         if port is None or not node.running():
             return None
@@ -168,8 +169,13 @@ class KeelCluster:
                           f"{[self.quorum(n) for n in self.controllers]}")
 
 
+NOT_LEADER_OR_FOLLOWER = 6
+
+
 def describe_quorum(host, port, timeout=2.0):
-    """DescribeQuorum v0 for __cluster_metadata-0: (leader id, epoch, high watermark)."""
+    """DescribeQuorum v0 for __cluster_metadata-0: (leader id, epoch, high watermark) as this
+    node sees them. Only the leader answers without an error, as in Kafka; keel's other nodes
+    answer NOT_LEADER_OR_FOLLOWER with their view in the same fields."""
     body = (uvarint(2) + compact_string("__cluster_metadata") + uvarint(2) + i32(0) + uvarint(0)
             + uvarint(0) + uvarint(0))
     with socket.create_connection((host, port), timeout=timeout) as s:
@@ -186,7 +192,7 @@ def describe_quorum(host, port, timeout=2.0):
     r.uvarint()  # partitions
     r.i32()  # partition index
     error = r.i16()
-    if error != 0:
+    if error not in (0, NOT_LEADER_OR_FOLLOWER):
         raise OSError(f"DescribeQuorum partition error {error}")
     return r.i32(), r.i32(), r.i64()
 

@@ -10,8 +10,10 @@
 #include <keel/protocol/messages/delete_groups.h>
 #include <keel/protocol/messages/delete_topics.h>
 #include <keel/protocol/messages/describe_client_quotas.h>
+#include <keel/protocol/messages/describe_cluster.h>
 #include <keel/protocol/messages/describe_configs.h>
 #include <keel/protocol/messages/describe_groups.h>
+#include <keel/protocol/messages/describe_quorum.h>
 #include <keel/protocol/messages/find_coordinator.h>
 #include <keel/protocol/messages/headers.h>
 #include <keel/protocol/messages/list_groups.h>
@@ -307,6 +309,47 @@ Status Client::delete_topic(const std::string& name, std::chrono::milliseconds t
       return Fail{broker_error(result.error_code, "cannot delete topic '" + name + "'",
                                result.error_message)};
   return {};
+}
+
+Result<std::string> Client::cluster_id() {
+  auto response =
+      call_negotiated<protocol::DescribeClusterResponse>(protocol::DescribeClusterRequest{});
+  if (!response) return Fail{std::move(response).error()};
+  if (is_error(response->error_code))
+    return Fail{broker_error(response->error_code, "DescribeCluster", response->error_message)};
+  return std::move(response->cluster_id);
+}
+
+namespace {
+
+constexpr std::string_view kMetadataTopic = "__cluster_metadata";
+
+std::vector<QuorumReplica> to_quorum_replicas(
+    const std::vector<protocol::DescribeQuorumResponse::ReplicaState>& states) {
+  std::vector<QuorumReplica> out;
+  for (const auto& s : states)
+    out.push_back(
+        {s.replica_id, s.log_end_offset, s.last_fetch_timestamp, s.last_caught_up_timestamp});
+  return out;
+}
+
+}  // namespace
+
+Result<QuorumInfo> Client::describe_quorum() {
+  protocol::DescribeQuorumRequest request;
+  request.topics.push_back({std::string(kMetadataTopic), {{0, {}}}, {}});
+  auto response = call_negotiated<protocol::DescribeQuorumResponse>(request);
+  if (!response) return Fail{std::move(response).error()};
+  if (is_error(response->error_code))
+    return Fail{broker_error(response->error_code, "DescribeQuorum")};
+  if (response->topics.size() != 1 || response->topics[0].partitions.size() != 1)
+    return Fail{Error{"DescribeQuorum: expected one partition of " + std::string(kMetadataTopic)}};
+  const auto& partition = response->topics[0].partitions[0];
+  if (is_error(partition.error_code))
+    return Fail{broker_error(partition.error_code, "DescribeQuorum from " + _connection.peer())};
+  return QuorumInfo{partition.leader_id, partition.leader_epoch, partition.high_watermark,
+                    to_quorum_replicas(partition.current_voters),
+                    to_quorum_replicas(partition.observers)};
 }
 
 // ---- data --------------------------------------------------------------------------------

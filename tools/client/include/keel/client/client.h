@@ -1,11 +1,11 @@
 #pragma once
 // A small, blocking Kafka client in keel's own codec: one connection to a bootstrap
 // broker, ApiVersions negotiation, and the calls the `keel` command line needs (Metadata,
-// CreateTopics, DeleteTopics, DescribeConfigs, Produce, Fetch, ListOffsets, and the group
-// APIs: FindCoordinator, ListGroups, DescribeGroups, OffsetFetch, OffsetCommit,
-// DeleteGroups, JoinGroup, SyncGroup, Heartbeat, LeaveGroup). Every failure is a value; a
-// broker error names its code (e.g. UNKNOWN_TOPIC_OR_PARTITION) and the broker's message
-// when it sent one.
+// CreateTopics, DeleteTopics, DescribeConfigs, Produce, Fetch, ListOffsets, DescribeCluster,
+// DescribeQuorum, and the group APIs: FindCoordinator, ListGroups, DescribeGroups,
+// OffsetFetch, OffsetCommit, DeleteGroups, JoinGroup, SyncGroup, Heartbeat, LeaveGroup). Every
+// failure is a value; a broker error names its code (e.g. UNKNOWN_TOPIC_OR_PARTITION) and the
+// broker's message when it sent one.
 //
 // Every request goes to the broker this Client is connected to: the bootstrap broker, or
 // for group calls the coordinator (connect_to_coordinator). Routing to partition leaders on
@@ -151,6 +151,25 @@ struct ClientQuotaEntry {
   std::map<std::string, double> values;
 };
 
+/// One replica of the metadata quorum as its leader reports it (DescribeQuorum's
+/// ReplicaState). Timestamps are the leader's wall clock in ms; -1 when unknown (and always
+/// before DescribeQuorum v1).
+struct QuorumReplica {
+  std::int32_t id = -1;
+  std::int64_t log_end_offset = -1;
+  std::int64_t last_fetch_timestamp = -1;
+  std::int64_t last_caught_up_timestamp = -1;
+};
+
+/// The __cluster_metadata quorum (DescribeQuorum), as Kafka's Admin QuorumInfo.
+struct QuorumInfo {
+  std::int32_t leader_id = -1;
+  std::int32_t leader_epoch = 0;
+  std::int64_t high_watermark = -1;
+  std::vector<QuorumReplica> voters;
+  std::vector<QuorumReplica> observers;
+};
+
 /// ListOffsets special timestamps.
 inline constexpr std::int64_t kLatestOffset = -1;
 inline constexpr std::int64_t kEarliestOffset = -2;
@@ -171,6 +190,12 @@ class Client {
   /// The configs of a topic; fails when the broker does not support DescribeConfigs.
   Result<std::vector<ConfigEntry>> describe_topic_configs(const std::string& name);
   Status create_topic(const NewTopic& topic, std::chrono::milliseconds timeout);
+  /// The cluster id (DescribeCluster); fails when the endpoint does not support it.
+  Result<std::string> cluster_id();
+  /// The metadata quorum (DescribeQuorum for __cluster_metadata-0). A broker forwards it to
+  /// the active controller; a controller that does not lead answers NOT_LEADER_OR_FOLLOWER,
+  /// which fails like any other error.
+  Result<QuorumInfo> describe_quorum();
   Status delete_topic(const std::string& name, std::chrono::milliseconds timeout);
 
   /// Sends one batch per partition. With acks=0 the broker sends no response, so success
