@@ -295,6 +295,9 @@ void Broker::Impl::open_logs() {
     apply_dynamic_configs(after);
     if (before.client_quotas() != after.client_quotas()) quotas->set_quotas(after.client_quotas());
     partitions->apply(after, *context.effective_config());
+    // In a quorum the coordinator serves the __consumer_offsets partitions this node leads.
+    if (context.config.in_quorum() && coordinator)
+      follow_offsets_leadership(*coordinator, before, after, context.node_id());
   });
   logs->start_background(kLogTickMs, kCleanerBackoffMs);
 }
@@ -305,6 +308,9 @@ void Broker::Impl::start_coordinator() {
       std::make_unique<GroupCoordinator>(coordinator_config(context.config), *offsets_topic);
   // Loads existing __consumer_offsets partitions on its own thread: start-up does not wait.
   coordinator->start();
+  if (context.config.in_quorum())  // what this node's (maybe stale) metadata says it leads
+    follow_offsets_leadership(*coordinator, MetadataImage{}, *controller->image(),
+                              context.node_id());
   context.coordinator = coordinator.get();
 }
 
