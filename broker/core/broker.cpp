@@ -289,7 +289,9 @@ void Broker::Impl::open_logs() {
   logs->startup();
   partitions = std::make_unique<PartitionRegistry>(*logs, config.node_id);
   context.partitions = partitions.get();
-  partitions->remove_strays(*controller->image());
+  // In a quorum the image is empty until the metadata log is replayed from the leader (whose
+  // replay deletes the logs of topics deleted meanwhile): nothing to compare with yet.
+  if (!config.in_quorum()) partitions->remove_strays(*controller->image());
   partitions->apply(*controller->image(), *context.effective_config());
   controller->set_listener([this](const MetadataImage& before, const MetadataImage& after) {
     apply_dynamic_configs(after);

@@ -17,7 +17,7 @@ from keel_harness import unique
 from test_cluster import cluster_view, create_topic, wait_until
 
 try:
-    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 except ImportError as e:  # pragma: no cover
     raise unittest.SkipTest(f"confluent_kafka is not importable: {e}")
 try:
@@ -91,6 +91,23 @@ def end_offsets(bootstrap, topic):
         probe.close()
 
 
+def create(bootstrap, topic):
+    """Creates the topic, again when a controller election got in the way (a loaded machine
+    may move the quorum's leadership while the test runs)."""
+    for _ in range(5):
+        try:
+            create_topic(bootstrap, topic, PARTITIONS)
+            return
+        except KafkaException as e:
+            code = e.args[0].code()
+            if code == KafkaError.TOPIC_ALREADY_EXISTS:
+                return
+            if code not in (KafkaError.NOT_CONTROLLER, KafkaError.REQUEST_TIMED_OUT):
+                raise
+            time.sleep(0.5)
+    create_topic(bootstrap, topic, PARTITIONS)
+
+
 def wait_ready(cluster):
     """The active controller's id, once every node lists all three brokers."""
     leader = cluster.wait_for_leader()
@@ -122,7 +139,7 @@ class ClusterGroups(unittest.TestCase):
 
     def spread_and_commit(self, cluster):
         topic = unique("cg")
-        create_topic(cluster.brokers[0].bootstrap, topic, PARTITIONS)
+        create(cluster.brokers[0].bootstrap, topic)
         produce(cluster.brokers[0].bootstrap, topic, 120)
         ends = end_offsets(cluster.brokers[1].bootstrap, topic)
         self.assertEqual(sum(ends.values()), 120)
@@ -175,7 +192,7 @@ class ClusterGroups(unittest.TestCase):
 
     def resume_after_restart(self, cluster, controller):
         topic = unique("resume")
-        create_topic(cluster.brokers[0].bootstrap, topic, PARTITIONS)
+        create(cluster.brokers[0].bootstrap, topic)
         produce(cluster.brokers[0].bootstrap, topic, 60)
         # A group coordinated by a node that is not the active controller.
         candidates = [unique("group") for _ in range(36)]
