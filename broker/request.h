@@ -131,6 +131,9 @@ struct Request {
   std::size_t frame_size = 0;  // header and body: what Kafka charges to producer_byte_rate
   std::string peer;            // "host:port" of the client
   ListenerRole listener = ListenerRole::broker;
+  /// The name of the listener it came in on (valid while the handler runs; empty in tests):
+  /// FindCoordinator answers with endpoints on the same listener, as Kafka does.
+  std::string_view listener_name;
   BrokerContext* broker = nullptr;
   std::shared_ptr<Timers> timers;
 

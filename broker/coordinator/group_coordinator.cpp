@@ -38,7 +38,9 @@ class Outbox {
   std::vector<std::function<void()>> _calls;
 };
 
-enum class LoadState { absent, loading, loaded, failed };
+/// absent: the topic does not exist yet (single node: served as having no groups);
+/// not_leader: another node coordinates the partition's groups (in a cluster).
+enum class LoadState { absent, not_leader, loading, loaded, failed };
 
 /// One __consumer_offsets partition: its groups, under one mutex.
 struct Shard {
@@ -46,6 +48,16 @@ struct Shard {
   std::mutex mutex;
   LoadState state = LoadState::absent;
   std::unordered_map<std::string, Group> groups;
+  /// The leader epoch this node was elected in (-1: not elected).
+  std::int32_t leader_epoch = -1;
+  /// Bumped by every election and resignation: a load begun before one is discarded.
+  std::uint64_t load_generation = 0;
+};
+
+/// A partition to replay, for the load of one election.
+struct LoadJob {
+  Shard* shard = nullptr;
+  std::uint64_t generation = 0;
 };
 
 /// A record of __consumer_offsets: key and value (nullopt: tombstone).
@@ -178,7 +190,9 @@ struct GroupCoordinator::Impl {
 
   std::mutex load_mutex;
   std::condition_variable load_cv;
-  std::size_t loads_pending = 0;
+  std::deque<LoadJob> load_queue;  // under load_mutex
+  std::size_t loads_pending = 0;   // queued or being loaded; under load_mutex
+  bool loader_stopping = false;    // under load_mutex
   std::thread loader;
 
   Impl(CoordinatorConfig c, OffsetsTopic& t) : config(std::move(c)), topic(t) {
@@ -187,6 +201,7 @@ struct GroupCoordinator::Impl {
     for (std::int32_t p = 0; p < num_partitions; ++p) {
       shards.push_back(std::make_unique<Shard>());
       shards.back()->partition = p;
+      if (config.follows_leadership) shards.back()->state = LoadState::not_leader;
     }
   }
 
@@ -205,9 +220,15 @@ struct GroupCoordinator::Impl {
   // ---- start-up: creating and loading __consumer_offsets ------------------------------
 
   void start();
-  void load_partition(Shard& shard);
-  void install_loaded(Shard& shard, std::map<std::string, protocol::GroupMetadataValue> groups,
+  /// Queues the load of `shard`; caller holds its lock and has set it loading.
+  void schedule_load(Shard& shard);
+  void run_loader();
+  void load_partition(Shard& shard, std::uint64_t generation);
+  void install_loaded(Shard& shard, std::uint64_t generation,
+                      std::map<std::string, protocol::GroupMetadataValue> groups,
                       std::map<std::string, std::map<TopicPartitionId, OffsetEntry>> offsets);
+  void elect(std::int32_t partition, std::int32_t leader_epoch);
+  void resign(std::int32_t partition, std::int32_t leader_epoch);
   bool ensure_topic();
   /// none, or why requests for groups of `shard` cannot be served now. Caller holds the
   /// shard lock. `create`: false for reads, which treat a missing topic as no groups.
@@ -314,33 +335,101 @@ struct GroupCoordinator::Impl {
 // ---- start-up -------------------------------------------------------------------------
 
 void GroupCoordinator::Impl::start() {
+  // One background thread replays partitions in the order they are queued; requests for
+  // groups of a partition not loaded yet get COORDINATOR_LOAD_IN_PROGRESS meanwhile.
+  loader = std::thread([this] { run_loader(); });
+  if (config.follows_leadership) {
+    schedule_expiry_task();  // every partition this node is elected for later
+    return;
+  }
   if (!topic.partition_count()) return;  // created on first use
   topic_ready = true;
-  {
-    std::lock_guard lock(load_mutex);
-    loads_pending = shards.size();
-  }
   for (auto& shard : shards) {
     std::lock_guard lock(shard->mutex);
     shard->state = LoadState::loading;
+    schedule_load(*shard);
   }
-  // One background thread replays the partitions in order; requests for groups of a
-  // partition not loaded yet get COORDINATOR_LOAD_IN_PROGRESS meanwhile.
-  loader = std::thread([this] {
-    for (auto& shard : shards) {
-      if (!stopped.load()) load_partition(*shard);
-      std::lock_guard lock(load_mutex);
-      --loads_pending;
-      load_cv.notify_all();
-    }
-  });
   schedule_expiry_task();
 }
 
-void GroupCoordinator::Impl::load_partition(Shard& shard) {
+void GroupCoordinator::Impl::schedule_load(Shard& shard) {
+  {
+    std::lock_guard lock(load_mutex);
+    if (loader_stopping) return;
+    load_queue.push_back({&shard, shard.load_generation});
+    ++loads_pending;
+  }
+  load_cv.notify_all();
+}
+
+void GroupCoordinator::Impl::run_loader() {
+  for (;;) {
+    LoadJob job;
+    {
+      std::unique_lock lock(load_mutex);
+      load_cv.wait(lock, [&] { return loader_stopping || !load_queue.empty(); });
+      if (loader_stopping) return;
+      job = load_queue.front();
+      load_queue.pop_front();
+    }
+    load_partition(*job.shard, job.generation);
+    {
+      std::lock_guard lock(load_mutex);
+      --loads_pending;
+    }
+    load_cv.notify_all();
+  }
+}
+
+void GroupCoordinator::Impl::elect(std::int32_t partition, std::int32_t leader_epoch) {
+  if (!config.follows_leadership || stopped.load()) return;
+  if (partition < 0 || partition >= num_partitions) {
+    // The topic has more partitions than this node's offsets.topic.num.partitions said
+    // when it started: groups would map to other partitions here than on the clients' side.
+    spdlog::error("elected for __consumer_offsets-{}, but this coordinator has {} partitions",
+                  partition, num_partitions);
+    return;
+  }
+  topic_ready = true;  // elected: the topic exists
+  Shard& shard = *shards[static_cast<std::size_t>(partition)];
+  std::lock_guard lock(shard.mutex);
+  shard.leader_epoch = leader_epoch;
+  if (shard.state == LoadState::loading || shard.state == LoadState::loaded) return;
+  spdlog::info("elected as the group coordinator for {}-{} in epoch {}", kOffsetsTopic, partition,
+               leader_epoch);
+  shard.state = LoadState::loading;
+  ++shard.load_generation;
+  schedule_load(shard);
+}
+
+void GroupCoordinator::Impl::resign(std::int32_t partition, std::int32_t leader_epoch) {
+  if (!config.follows_leadership || partition < 0 || partition >= num_partitions) return;
+  Shard& shard = *shards[static_cast<std::size_t>(partition)];
+  Outbox out;
+  std::lock_guard lock(shard.mutex);
+  if (shard.state == LoadState::not_leader) return;
+  if (leader_epoch >= 0 && leader_epoch < shard.leader_epoch) return;  // an older leadership's
+  // Kafka's onGroupUnloaded: whoever waits is told to find the new coordinator.
+  for (auto& [id, group] : shard.groups)
+    for (auto& [member_id, member] : group.members) fail_waiting(member, E::not_coordinator, out);
+  spdlog::info("resigned as the group coordinator for {}-{} in epoch {}: {} groups unloaded",
+               kOffsetsTopic, partition, leader_epoch, shard.groups.size());
+  // Their timers find no group (or, after a re-election, members with newer tokens).
+  shard.groups.clear();
+  shard.state = LoadState::not_leader;
+  shard.leader_epoch = -1;
+  ++shard.load_generation;
+}
+
+void GroupCoordinator::Impl::load_partition(Shard& shard, std::uint64_t generation) {
+  {
+    std::lock_guard lock(shard.mutex);
+    if (shard.load_generation != generation || stopped.load()) return;  // resigned meanwhile
+  }
   auto log = topic.log(shard.partition);
   if (!log) {
     std::lock_guard lock(shard.mutex);
+    if (shard.load_generation != generation) return;
     shard.state = LoadState::failed;
     spdlog::error("__consumer_offsets-{} is not hosted here; its groups are unavailable",
                   shard.partition);
@@ -400,13 +489,15 @@ void GroupCoordinator::Impl::load_partition(Shard& shard) {
     if (read->next_offset <= offset) break;
     offset = read->next_offset;
   }
-  install_loaded(shard, std::move(groups), std::move(offsets));
+  install_loaded(shard, generation, std::move(groups), std::move(offsets));
 }
 
 void GroupCoordinator::Impl::install_loaded(
-    Shard& shard, std::map<std::string, protocol::GroupMetadataValue> groups,
+    Shard& shard, std::uint64_t generation,
+    std::map<std::string, protocol::GroupMetadataValue> groups,
     std::map<std::string, std::map<TopicPartitionId, OffsetEntry>> offsets) {
   std::lock_guard lock(shard.mutex);
+  if (shard.load_generation != generation || shard.state != LoadState::loading) return;
   for (auto& [id, value] : groups) {
     Group& group = create_group(shard, id);
     group.generation = value.generation;
@@ -450,9 +541,18 @@ bool GroupCoordinator::Impl::ensure_topic() {
   if (topic_ready.load()) return true;
   std::lock_guard lock(create_mutex);
   if (topic_ready.load()) return true;
-  if (auto st = topic.create(num_partitions); !st.ok()) {
-    spdlog::warn("cannot create {}: {}", kOffsetsTopic, st.error().message);
-    return false;
+  const bool exists = topic.partition_count().has_value();
+  if (!exists) {
+    if (auto st = topic.create(num_partitions); !st.ok()) {
+      spdlog::warn("cannot create {}: {}", kOffsetsTopic, st.error().message);
+      return false;
+    }
+  }
+  if (config.follows_leadership) {
+    // Its partitions are served once elected; created through another node, the topic
+    // exists only when the metadata says so.
+    topic_ready = exists || topic.partition_count().has_value();
+    return topic_ready.load();
   }
   for (auto& shard : shards) {
     std::lock_guard shard_lock(shard->mutex);
@@ -471,6 +571,7 @@ E GroupCoordinator::Impl::shard_error(const Shard& shard) const {
       return E::none;
     case LoadState::loading:
       return E::coordinator_load_in_progress;
+    case LoadState::not_leader:
     case LoadState::failed:
       return E::not_coordinator;
   }
@@ -1073,12 +1174,18 @@ std::size_t GroupCoordinator::Impl::expire_shard(Shard& shard) {
 void GroupCoordinator::Impl::stop() {
   if (stopped.exchange(true)) return;
   timers.stop();
+  {
+    std::lock_guard lock(load_mutex);
+    loader_stopping = true;
+  }
+  load_cv.notify_all();
   if (loader.joinable()) loader.join();
   {
     std::lock_guard lock(load_mutex);
+    load_queue.clear();
     loads_pending = 0;
-    load_cv.notify_all();
   }
+  load_cv.notify_all();
   // Answer everything still waiting so connections can drain.
   for (auto& shard : shards) {
     Outbox out;
@@ -1114,6 +1221,14 @@ void GroupCoordinator::wait_loaded() {
 
 ErrorCode GroupCoordinator::find_coordinator(std::string_view) {
   return _impl->prepare(true);
+}
+
+void GroupCoordinator::on_election(std::int32_t partition, std::int32_t leader_epoch) {
+  _impl->elect(partition, leader_epoch);
+}
+
+void GroupCoordinator::on_resignation(std::int32_t partition, std::int32_t leader_epoch) {
+  _impl->resign(partition, leader_epoch);
 }
 
 void GroupCoordinator::join(JoinRequest req, JoinCallback done) {
@@ -1376,6 +1491,7 @@ std::vector<GroupListing> GroupCoordinator::list(const std::vector<std::string>&
   };
   for (auto& shard : impl.shards) {
     std::lock_guard lock(shard->mutex);
+    if (shard->state == LoadState::not_leader) continue;  // another node's groups
     if (auto e = impl.shard_error(*shard); e != E::none) {
       error = e;
       continue;
@@ -1528,7 +1644,7 @@ ErrorCode GroupCoordinator::delete_offsets(std::string_view group_id,
   auto& impl = *_impl;
   partition_errors.assign(partitions.size(), E::none);
   if (auto e = impl.prepare(false); e != E::none) return e;
-  if (!impl.topic_ready.load()) return E::group_id_not_found;
+  if (!impl.topic_ready.load() && !impl.config.follows_leadership) return E::group_id_not_found;
   Shard& shard = impl.shard_for(group_id);
   std::lock_guard lock(shard.mutex);
   if (auto e = impl.shard_error(shard); e != E::none) return e;

@@ -58,6 +58,10 @@ struct CoordinatorConfig {
   std::int32_t new_member_join_timeout_ms = 300000;
   /// Wall clock (ms) for commit timestamps and offset expiry; tests move it.
   storage::Clock clock;
+  /// In a cluster: this node serves only the __consumer_offsets partitions it leads, as
+  /// on_election / on_resignation say. false: a single node leading every partition (all
+  /// loaded by start(), every partition served once the topic is created).
+  bool follows_leadership = false;
 };
 
 struct GroupProtocol {
@@ -197,9 +201,10 @@ std::int32_t java_string_hash(std::string_view s);
 /// The __consumer_offsets partition of a group: Utils.abs(hash) % partitions.
 std::int32_t offsets_partition_for(std::string_view group_id, std::int32_t partitions);
 
-/// Lifecycle: construct over the topic, start() (loads existing partitions in the
-/// background), use, stop() (answers pending joins/syncs with NOT_COORDINATOR; later calls
-/// get COORDINATOR_NOT_AVAILABLE). Must be stopped before the logs are closed.
+/// Lifecycle: construct over the topic, start() (a single node loads existing partitions in
+/// the background; in a cluster on_election loads them), use, stop() (answers pending joins/syncs
+/// with NOT_COORDINATOR; later calls get COORDINATOR_NOT_AVAILABLE). Must be stopped before the
+/// logs are closed.
 class GroupCoordinator {
  public:
   using JoinCallback = std::function<void(JoinResult)>;
@@ -215,8 +220,18 @@ class GroupCoordinator {
   /// Blocks until every partition that existed at start() is loaded (tests, tools).
   void wait_loaded();
 
-  /// FindCoordinator for a group: creates __consumer_offsets on first use.
+  /// FindCoordinator for a group: creates __consumer_offsets on first use (in a cluster
+  /// possibly through another node: COORDINATOR_NOT_AVAILABLE until it exists).
   ErrorCode find_coordinator(std::string_view group_id);
+
+  /// Kafka's onElection: this node now leads `partition` of __consumer_offsets. Its groups
+  /// are loaded in the background (COORDINATOR_LOAD_IN_PROGRESS meanwhile), then served.
+  /// Only with `follows_leadership`; a partition already led just takes the new epoch.
+  void on_election(std::int32_t partition, std::int32_t leader_epoch);
+  /// Kafka's onResignation: this node no longer leads `partition`. Its groups are dropped
+  /// from memory, waiting JoinGroup/SyncGroup calls and later requests get NOT_COORDINATOR.
+  /// Ignored when `leader_epoch` is older than the epoch the partition was elected in.
+  void on_resignation(std::int32_t partition, std::int32_t leader_epoch);
 
   void join(JoinRequest request, JoinCallback done);
   void sync(SyncRequest request, SyncCallback done);

@@ -295,12 +295,17 @@ void Broker::Impl::open_logs() {
   logs->startup();
   partitions = std::make_unique<PartitionRegistry>(*logs, config.node_id);
   context.partitions = partitions.get();
-  partitions->remove_strays(*controller->image());
+  // In a quorum the image is empty until the metadata log is replayed from the leader (whose
+  // replay deletes the logs of topics deleted meanwhile): nothing to compare with yet.
+  if (!config.in_quorum()) partitions->remove_strays(*controller->image());
   partitions->apply(*controller->image(), *context.effective_config());
   controller->set_listener([this](const MetadataImage& before, const MetadataImage& after) {
     apply_dynamic_configs(after);
     if (before.client_quotas() != after.client_quotas()) quotas->set_quotas(after.client_quotas());
     partitions->apply(after, *context.effective_config());
+    // In a quorum the coordinator serves the __consumer_offsets partitions this node leads.
+    if (context.config.in_quorum() && coordinator)
+      follow_offsets_leadership(*coordinator, before, after, context.node_id());
   });
   logs->start_background(kLogTickMs, kCleanerBackoffMs);
 }
@@ -311,6 +316,9 @@ void Broker::Impl::start_coordinator() {
       std::make_unique<GroupCoordinator>(coordinator_config(context.config), *offsets_topic);
   // Loads existing __consumer_offsets partitions on its own thread: start-up does not wait.
   coordinator->start();
+  if (context.config.in_quorum())  // what this node's (maybe stale) metadata says it leads
+    follow_offsets_leadership(*coordinator, MetadataImage{}, *controller->image(),
+                              context.node_id());
   context.coordinator = coordinator.get();
 }
 

@@ -1,8 +1,11 @@
 #include "core/offsets_topic.h"
 
+#include <atomic>
+
 #include "core/context.h"
 #include "core/partitions.h"
 #include "handlers/common.h"
+#include "handlers/forward.h"
 #include "metadata/controller.h"
 
 namespace keel::broker {
@@ -31,6 +34,7 @@ class BrokerOffsetsTopic final : public OffsetsTopic {
     request.configs = {{"cleanup.policy", "compact"},
                        {"segment.bytes", std::to_string(config.offsets_topic_segment_bytes)},
                        {"compression.type", "producer"}};
+    if (creates_through_controller(_context)) return create_elsewhere(request);
     auto results = _context.controller->create_topics({request}, false);
     const auto& error = results.front().error;
     if (error.ok() || error.code == ErrorCode::topic_already_exists) return {};
@@ -47,14 +51,17 @@ class BrokerOffsetsTopic final : public OffsetsTopic {
 
   keel::Result<std::int64_t, ErrorCode> append(std::int32_t partition,
                                                std::span<std::uint8_t> batch) override {
-    auto hosted = _context.partitions->get(kOffsetsTopic, partition);
-    if (!hosted) return Fail{ErrorCode::not_coordinator};
+    // Only the leader writes: one that lost the partition gets NOT_LEADER_OR_FOLLOWER,
+    // which the coordinator answers as NOT_COORDINATOR.
+    auto hosted = _context.partitions->leader(kOffsetsTopic, partition);
+    if (!hosted) return Fail{_context.partitions->missing_error(kOffsetsTopic, partition)};
     storage::AppendOptions options;
     options.leader_epoch = hosted->leader_epoch();
     auto& log = hosted->log();
     auto result = log.append(batch, options);
     if (!result.ok()) return Fail{to_error_code(result.error().code)};
-    // A single node is the whole ISR: what is appended is committed.
+    // Replication factor 1 (no partition replication yet): the leader is the whole ISR, so
+    // what is appended is committed.
     log.set_high_watermark(log.log_end_offset());
     hosted->notify_appended();
     return result->base_offset;
@@ -68,7 +75,17 @@ class BrokerOffsetsTopic final : public OffsetsTopic {
   }
 
  private:
+  /// A node that is not the active controller asks it (Kafka's AutoTopicCreationManager),
+  /// once at a time: the topic exists when the metadata says so.
+  keel::Status create_elsewhere(const CreateTopicRequest& request) {
+    if (_creating.exchange(true)) return {};
+    create_topics_through_controller(_context, {request}, "group-coordinator",
+                                     [this] { _creating = false; });
+    return {};
+  }
+
   BrokerContext& _context;
+  std::atomic<bool> _creating{false};
 };
 
 }  // namespace
@@ -87,6 +104,75 @@ CoordinatorConfig coordinator_config(const BrokerConfig& config) {
   out.offsets_retention_ms = config.offsets_retention_minutes * 60 * 1000;
   out.retention_check_interval_ms = config.offsets_retention_check_interval_ms;
   out.offset_metadata_max_bytes = config.offset_metadata_max_bytes;
+  out.follows_leadership = config.in_quorum();
+  return out;
+}
+
+std::vector<OffsetsLeadershipChange> offsets_leadership_changes(const TopicInfo* before,
+                                                                const TopicInfo* after,
+                                                                std::int32_t node_id) {
+  // A topic deleted, or recreated under a new id, ends every leadership of the old one.
+  if (before != nullptr && after != nullptr && before->id != after->id) {
+    auto changes = offsets_leadership_changes(before, nullptr, node_id);
+    auto elections = offsets_leadership_changes(nullptr, after, node_id);
+    changes.insert(changes.end(), elections.begin(), elections.end());
+    return changes;
+  }
+  auto leads = [node_id](const TopicInfo* topic, std::size_t partition) -> const PartitionInfo* {
+    if (topic == nullptr || partition >= topic->partitions.size()) return nullptr;
+    const auto& info = topic->partitions[partition];
+    return info.leader == node_id ? &info : nullptr;
+  };
+  const std::size_t count =
+      std::max(before ? before->partitions.size() : 0, after ? after->partitions.size() : 0);
+  std::vector<OffsetsLeadershipChange> resigned, elected;
+  for (std::size_t p = 0; p < count; ++p) {
+    const auto* was = leads(before, p);
+    const auto* is = leads(after, p);
+    const auto partition = static_cast<std::int32_t>(p);
+    if (was != nullptr && is == nullptr) {
+      // The epoch it was led in when the topic is gone; the new one when led elsewhere.
+      const bool exists = after != nullptr && p < after->partitions.size();
+      resigned.push_back(
+          {partition, exists ? after->partitions[p].leader_epoch : was->leader_epoch, false});
+    } else if (is != nullptr && (was == nullptr || was->leader_epoch != is->leader_epoch)) {
+      elected.push_back({partition, is->leader_epoch, true});
+    }
+  }
+  resigned.insert(resigned.end(), elected.begin(), elected.end());
+  return resigned;
+}
+
+void follow_offsets_leadership(GroupCoordinator& coordinator, const MetadataImage& before,
+                               const MetadataImage& after, std::int32_t node_id) {
+  const auto* was = before.topic(kOffsetsTopic);
+  const auto* is = after.topic(kOffsetsTopic);
+  if (was == is || (was != nullptr && is != nullptr && *was == *is)) return;
+  for (const auto& change : offsets_leadership_changes(was, is, node_id)) {
+    if (change.elected)
+      coordinator.on_election(change.partition, change.leader_epoch);
+    else
+      coordinator.on_resignation(change.partition, change.leader_epoch);
+  }
+}
+
+CoordinatorEndpoint group_coordinator_endpoint(const TopicInfo* offsets_topic,
+                                               const std::map<std::int32_t, BrokerInfo>& brokers,
+                                               std::string_view group_id,
+                                               std::string_view listener) {
+  CoordinatorEndpoint out;
+  out.error = ErrorCode::coordinator_not_available;
+  if (offsets_topic == nullptr || offsets_topic->partitions.empty()) return out;
+  const auto partition =
+      offsets_partition_for(group_id, static_cast<std::int32_t>(offsets_topic->partitions.size()));
+  const auto leader = offsets_topic->partitions[static_cast<std::size_t>(partition)].leader;
+  auto broker = brokers.find(leader);
+  if (leader < 0 || broker == brokers.end() || broker->second.fenced) return out;
+  for (const auto& endpoint : broker->second.endpoints) {
+    if (endpoint.listener != listener) continue;
+    out = {ErrorCode::none, leader, endpoint.host, endpoint.port};
+    return out;
+  }
   return out;
 }
 

@@ -1,12 +1,20 @@
 #pragma once
 // The coordinator's view of __consumer_offsets on this broker: created through the
-// controller, its partitions from the PartitionRegistry.
+// controller (the active one, in a cluster), its partitions from the PartitionRegistry,
+// which of them this node leads (the coordinator's elections), and where a group's
+// coordinator is (FindCoordinator).
 
+#include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include <keel/broker/config.h>
 
 #include "coordinator/group_coordinator.h"
+#include "metadata/image.h"
 
 namespace keel::broker {
 
@@ -17,5 +25,38 @@ std::unique_ptr<OffsetsTopic> make_offsets_topic(BrokerContext& context);
 
 /// The coordinator settings from the broker configuration.
 CoordinatorConfig coordinator_config(const BrokerConfig& config);
+
+/// A change of this node's leadership of one __consumer_offsets partition.
+struct OffsetsLeadershipChange {
+  std::int32_t partition = 0;
+  std::int32_t leader_epoch = -1;
+  bool elected = false;  // false: resigned
+  bool operator==(const OffsetsLeadershipChange&) const = default;
+};
+
+/// What changed between two versions of the topic (null: absent) for `node_id`, as Kafka's
+/// broker metadata publisher tells its coordinator: resignations first (partitions no longer
+/// led, or of a topic deleted or recreated), then elections (partitions newly led).
+std::vector<OffsetsLeadershipChange> offsets_leadership_changes(const TopicInfo* before,
+                                                                const TopicInfo* after,
+                                                                std::int32_t node_id);
+
+/// Hands the changes between two images to `coordinator` (on_election / on_resignation).
+void follow_offsets_leadership(GroupCoordinator& coordinator, const MetadataImage& before,
+                               const MetadataImage& after, std::int32_t node_id);
+
+/// Where FindCoordinator sends a group: the leader of its partition, at that broker's
+/// endpoint on `listener`; COORDINATOR_NOT_AVAILABLE when the topic, a leader or such an
+/// endpoint is missing (Kafka's rule).
+struct CoordinatorEndpoint {
+  protocol::ErrorCode error = protocol::ErrorCode::none;
+  std::int32_t node_id = -1;
+  std::string host;
+  std::int32_t port = -1;
+};
+CoordinatorEndpoint group_coordinator_endpoint(const TopicInfo* offsets_topic,
+                                               const std::map<std::int32_t, BrokerInfo>& brokers,
+                                               std::string_view group_id,
+                                               std::string_view listener);
 
 }  // namespace keel::broker

@@ -1,13 +1,17 @@
 // FindCoordinator (API 10), v0-v5: v0-v3 one key, v4+ a batch of keys. Group keys (type 0)
-// map to the leader of their __consumer_offsets partition, which on a single node is this
-// node; the topic is created on the first lookup. Left out: transaction keys (type 1) get
-// COORDINATOR_NOT_AVAILABLE until keel has a transaction coordinator.
+// map to the leader of their __consumer_offsets partition, answered with that broker's
+// endpoint on the listener the request came in on (Kafka's rule); the topic is created on
+// the first lookup (through the active controller, in a cluster), and until it exists and
+// the partition has a leader the answer is COORDINATOR_NOT_AVAILABLE. Left out: transaction
+// keys (type 1) get COORDINATOR_NOT_AVAILABLE until keel has a transaction coordinator.
 
 #include <keel/protocol/messages/find_coordinator.h>
 
+#include "core/offsets_topic.h"
 #include "handlers/common.h"
 #include "handlers/groups.h"
 #include "handlers/registry.h"
+#include "metadata/controller.h"
 
 namespace keel::broker {
 
@@ -18,6 +22,22 @@ using protocol::FindCoordinatorResponse;
 using E = protocol::ErrorCode;
 
 constexpr std::int8_t kGroupKey = 0;
+
+/// The leader of the group's partition, from the metadata image. Without a controller (the
+/// handler tests, the fuzzer) this node, at its first advertised listener.
+CoordinatorEndpoint locate(const Request& request, std::string_view group_id) {
+  const auto& broker = *request.broker;
+  if (broker.controller == nullptr) {
+    const auto& endpoint = broker.advertised.front();
+    return {E::none, broker.node_id(), endpoint.host, static_cast<std::int32_t>(endpoint.port)};
+  }
+  const auto image = broker.controller->image();
+  const auto listener = request.listener_name.empty()
+                            ? std::string_view(broker.advertised.front().name)
+                            : request.listener_name;
+  return group_coordinator_endpoint(image->topic(kOffsetsTopic), image->brokers(), group_id,
+                                    listener);
+}
 
 FindCoordinatorResponse::Coordinator find(Request& request, const std::string& key,
                                           std::int8_t key_type) {
@@ -38,11 +58,13 @@ FindCoordinatorResponse::Coordinator find(Request& request, const std::string& k
                                      : "unknown coordinator key type " + std::to_string(key_type));
     return out;
   }
-  const auto& endpoint = request.broker->advertised.front();
-  out.node_id = request.broker->node_id();
-  out.host = endpoint.host;
-  out.port = endpoint.port;
+  const auto found = locate(request, key);
+  out.error_code = code(found.error);
   out.error_message = std::nullopt;
+  if (found.error != E::none) return out;
+  out.node_id = found.node_id;
+  out.host = found.host;
+  out.port = found.port;
   return out;
 }
 

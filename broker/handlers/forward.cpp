@@ -1,5 +1,6 @@
 #include "handlers/forward.h"
 
+#include <keel/protocol/messages/create_topics.h>
 #include <spdlog/spdlog.h>
 
 #include "core/context.h"
@@ -31,6 +32,63 @@ bool forward_to_controller(Request& request, Reply& reply) {
       },
       std::string(request.client_id()));
   return true;
+}
+
+bool creates_through_controller(const BrokerContext& broker) {
+  return broker.controller_channel != nullptr && !broker.controller->is_active();
+}
+
+namespace {
+
+constexpr std::int16_t kCreateTopicsVersion = 7;
+
+protocol::CreateTopicsRequest::CreatableTopic creatable(const CreateTopicRequest& topic) {
+  protocol::CreateTopicsRequest::CreatableTopic out;
+  out.name = topic.name;
+  out.num_partitions = topic.num_partitions;
+  out.replication_factor = topic.replication_factor;
+  for (const auto& [partition, replicas] : topic.assignments)
+    out.assignments.push_back({partition, replicas, {}});
+  for (const auto& [name, value] : topic.configs) out.configs.push_back({name, value, {}});
+  return out;
+}
+
+void log_topic_errors(const protocol::Bytes& answer) {
+  protocol::CreateTopicsResponse response;
+  protocol::Reader reader(answer);
+  if (!response.decode(reader, kCreateTopicsVersion).ok()) return;
+  for (const auto& topic : response.topics) {
+    const auto error = static_cast<protocol::ErrorCode>(topic.error_code);
+    if (error == protocol::ErrorCode::none || error == protocol::ErrorCode::topic_already_exists)
+      continue;
+    spdlog::info("creating topic {} through the controller: error {} {}", topic.name,
+                 topic.error_code, topic.error_message.value_or(""));
+  }
+}
+
+}  // namespace
+
+void create_topics_through_controller(BrokerContext& broker,
+                                      const std::vector<CreateTopicRequest>& topics,
+                                      std::string_view client_id, std::function<void()> done) {
+  protocol::CreateTopicsRequest create;
+  create.timeout_ms = 30000;
+  for (const auto& topic : topics) create.topics.push_back(creatable(topic));
+  protocol::Writer w;
+  if (!create.encode(w, kCreateTopicsVersion).ok()) {
+    if (done) done();
+    return;
+  }
+  broker.controller_channel->send(
+      protocol::ApiKey::create_topics, kCreateTopicsVersion, w.take(),
+      [done = std::move(done)](Result<protocol::Bytes> answer) {
+        if (answer.ok())
+          log_topic_errors(*answer);
+        else
+          spdlog::debug("creating topics through the controller: {}", answer.error().message);
+        if (done) done();
+      },
+      std::string(client_id));
 }
 
 }  // namespace keel::broker

@@ -5,18 +5,16 @@
 // applies to the resource, as Kafka answers without an authorizer (keel has none).
 // Answers for every topic are encoded once per metadata image and reused (core/image_answers.h).
 
-#include <keel/protocol/messages/create_topics.h>
 #include <keel/protocol/messages/metadata.h>
-#include <spdlog/spdlog.h>
 
 #include "core/context.h"
 #include "handlers/authorized_operations.h"
 #include "handlers/brokers.h"
 #include "handlers/common.h"
+#include "handlers/forward.h"
 #include "handlers/registry.h"
 #include "metadata/controller.h"
 #include "metadata/image.h"
-#include "net/controller_channel.h"
 
 namespace keel::broker {
 
@@ -64,36 +62,6 @@ std::vector<std::string> missing_topics(const MetadataRequest& request,
     missing.push_back(*t.name);
   }
   return missing;
-}
-
-/// In a quorum, a node that is not the active controller creates topics through it.
-bool forwards_to_controller(const BrokerContext& broker) {
-  return broker.controller_channel != nullptr && !broker.controller->is_active();
-}
-
-/// Sends CreateTopics (defaults for partitions and replication factor) to the active
-/// controller without waiting for the answer.
-void create_through_controller(BrokerContext& broker,
-                               const std::vector<CreateTopicRequest>& creates,
-                               std::string_view client_id) {
-  constexpr std::int16_t kVersion = 7;
-  protocol::CreateTopicsRequest create;
-  create.timeout_ms = 30000;
-  for (const auto& c : creates) {
-    auto& topic = create.topics.emplace_back();
-    topic.name = c.name;
-    topic.num_partitions = -1;
-    topic.replication_factor = -1;
-  }
-  protocol::Writer w;
-  if (!create.encode(w, kVersion).ok()) return;
-  broker.controller_channel->send(
-      protocol::ApiKey::create_topics, kVersion, w.take(),
-      [](Result<protocol::Bytes> answer) {
-        if (!answer.ok())
-          spdlog::debug("auto-creating topics through the controller: {}", answer.error().message);
-      },
-      std::string(client_id));
 }
 
 MetadataResponse response_without_topics(const BrokerContext& broker, const MetadataImage& image) {
@@ -176,10 +144,10 @@ void handle_metadata(Request& request, Reply reply) {
       create.name = name;
       creates.push_back(std::move(create));
     }
-    if (!creates.empty() && forwards_to_controller(broker)) {
+    if (!creates.empty() && creates_through_controller(broker)) {
       // Kafka's brokers ask the active controller and answer LEADER_NOT_AVAILABLE meanwhile;
       // the client asks again.
-      create_through_controller(broker, creates, request.client_id());
+      create_topics_through_controller(broker, creates, request.client_id());
       for (const auto& create : creates) create_errors[create.name] = {E::leader_not_available, {}};
     } else if (!creates.empty()) {
       auto results = broker.controller->create_topics(creates, false);

@@ -86,10 +86,12 @@ constexpr std::uint32_t kMinFrameSize = 10;
 
 Connection::Connection(asio::ip::tcp::socket socket, BrokerContext& broker, MemoryBudget& budget,
                        std::atomic<std::int64_t>& live_count,
-                       std::unique_ptr<ConnectionLimits::Place> place, ListenerRole role)
+                       std::unique_ptr<ConnectionLimits::Place> place, ListenerRole role,
+                       std::string listener_name)
     : _socket(std::move(socket)),
       _broker(broker),
       _role(role),
+      _listener_name(std::move(listener_name)),
       _budget(budget),
       _live_count(live_count),
       _place(std::move(place)),
@@ -358,6 +360,7 @@ bool Connection::dispatch(std::shared_ptr<RequestFrame> frame) {
   request.frame_size = frame->size();
   request.peer = _peer;
   request.listener = _role;
+  request.listener_name = _listener_name;
   request.broker = &_broker;
   request.timers = _timers;
 

@@ -48,7 +48,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   Connection(boost::asio::ip::tcp::socket socket, BrokerContext& broker, MemoryBudget& budget,
              std::atomic<std::int64_t>& live_count, std::unique_ptr<ConnectionLimits::Place> place,
-             ListenerRole role = ListenerRole::broker);
+             ListenerRole role = ListenerRole::broker, std::string listener_name = {});
   ~Connection();
 
   void start();
@@ -91,6 +91,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::ip::tcp::socket _socket;
   BrokerContext& _broker;
   const ListenerRole _role;
+  const std::string _listener_name;
   MemoryBudget& _budget;
   std::atomic<std::int64_t>& _live_count;
   std::unique_ptr<ConnectionLimits::Place> _place;

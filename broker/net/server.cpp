@@ -72,6 +72,7 @@ struct Server::Impl {
   struct BoundListener {
     std::unique_ptr<tcp::acceptor> acceptor;
     ListenerRole role;
+    std::string name;
   };
   std::vector<BoundListener> acceptors;
   std::size_t next_loop = 0;  // touched only by the accepting loop
@@ -130,7 +131,8 @@ struct Server::Impl {
     return true;
   }
 
-  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, ListenerRole role) {
+  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, const BoundListener& listener) {
+    const auto role = listener.role;
     for (;;) {
       co_await wait_for_creation_rate(acceptor);
       auto& loop = *loops[next_loop++ % loops.size()];
@@ -151,11 +153,11 @@ struct Server::Impl {
       auto place = admit(socket);
       if (!place) continue;
       socket.set_option(tcp::no_delay(true), ec);
-      asio::post(loop.io, [this, &loop, role, socket = std::move(socket),
+      asio::post(loop.io, [this, &loop, &listener, role, socket = std::move(socket),
                            place = std::move(place)]() mutable {
         if (stopping.load()) return;  // accepted as shutdown began: just close it
         auto connection = std::make_shared<Connection>(std::move(socket), broker, budget, live,
-                                                       std::move(place), role);
+                                                       std::move(place), role, listener.name);
         std::erase_if(loop.connections, [](const auto& weak) { return weak.expired(); });
         loop.connections.push_back(connection);
         connection->start();
@@ -203,7 +205,7 @@ std::vector<Listener> Server::bind(const std::vector<Listener>& listeners) {
       const auto role = _impl->broker.config.is_controller_listener(listener.name)
                             ? ListenerRole::controller
                             : ListenerRole::broker;
-      _impl->acceptors.push_back({std::move(acceptor), role});
+      _impl->acceptors.push_back({std::move(acceptor), role, listener.name});
     } catch (const boost::system::system_error& e) {
       throw ConfigError("cannot listen on " + listener.name + "://" + listener.host + ":" +
                         std::to_string(listener.port) + ": " + e.code().message());
@@ -217,7 +219,7 @@ void Server::start() {
   for (auto& bound : impl.acceptors) {
     asio::co_spawn(
         impl.loops.front()->io,
-        [&impl, a = bound.acceptor.get(), role = bound.role] { return impl.accept_loop(*a, role); },
+        [&impl, a = bound.acceptor.get(), &bound] { return impl.accept_loop(*a, bound); },
         asio::detached);
   }
   for (auto& loop : impl.loops) {

@@ -127,6 +127,7 @@ class CoordinatorTest : public ::testing::Test {
     config.min_session_timeout_ms = 10;
     config.max_group_size = max_group_size;
     config.clock = [this] { return clock_ms.load(); };
+    config.follows_leadership = follows_leadership;
     coordinator = std::make_unique<GroupCoordinator>(config, *topic);
     coordinator->start();
     coordinator->wait_loaded();
@@ -219,6 +220,7 @@ class CoordinatorTest : public ::testing::Test {
   std::atomic<std::int64_t> clock_ms{1'000'000};
   std::int32_t initial_delay_ms = 0;
   std::int32_t max_group_size = 2147483647;
+  bool follows_leadership = false;
   std::unique_ptr<LogTopic> topic;
   std::unique_ptr<GroupCoordinator> coordinator;
 };
@@ -675,6 +677,94 @@ TEST_F(CoordinatorTest, StopAnswersPendingJoins) {
   coordinator->stop();
   EXPECT_EQ(a.get().error, E::not_coordinator);
   EXPECT_EQ(join(join_request("g")).error, E::coordinator_not_available);
+}
+
+// ---- in a cluster: only the partitions this node leads (on_election / on_resignation) --------
+
+/// A group id whose __consumer_offsets partition is `partition`.
+std::string group_in(std::int32_t partition) {
+  for (int i = 0;; ++i) {
+    auto id = "group-" + std::to_string(i);
+    if (offsets_partition_for(id, 4) == partition) return id;  // CoordinatorTest::kPartitions
+  }
+}
+
+class LeadershipTest : public CoordinatorTest {
+ protected:
+  void SetUp() override {
+    follows_leadership = true;
+    start();
+    ASSERT_EQ(coordinator->find_coordinator("any"), E::none);  // creates the topic
+  }
+  void elect(std::int32_t partition, std::int32_t epoch) {
+    coordinator->on_election(partition, epoch);
+    coordinator->wait_loaded();
+  }
+};
+
+TEST_F(LeadershipTest, GroupsOfPartitionsNotLedAreAnotherCoordinators) {
+  const auto mine = group_in(1), theirs = group_in(2);
+  elect(1, 0);
+  EXPECT_EQ(join(join_request(theirs)).error, E::not_coordinator);
+  EXPECT_EQ(commit(theirs, -1, "", 5)[0], E::not_coordinator);
+  EXPECT_EQ(coordinator->fetch_offsets(theirs, std::nullopt).error, E::not_coordinator);
+  EXPECT_EQ(coordinator->describe(theirs).error, E::not_coordinator);
+  EXPECT_EQ(heartbeat(theirs, "m", 1), E::not_coordinator);
+
+  EXPECT_EQ(commit(mine, -1, "", 5)[0], E::none);
+  ErrorCode error = E::none;
+  auto listed = coordinator->list({}, error);
+  EXPECT_EQ(error, E::none);  // partitions led elsewhere are no error, just not listed
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].group_id, mine);
+}
+
+TEST_F(LeadershipTest, ResignationAnswersWaitingMembersAndReelectionReloads) {
+  const auto group = group_in(3);
+  elect(3, 4);
+  auto joined = single_stable_member(group, join_request(group));
+  ASSERT_EQ(commit(group, joined.generation, joined.member_id, 42)[0], E::none);
+  // A second member's JoinGroup waits for the rebalance...
+  Pending<JoinResult> waiting;
+  join_async(join_request(group), waiting);
+  EXPECT_FALSE(waiting.ready(50ms));
+  // ...until the partition moves away: the group is unloaded, everyone told to look again.
+  coordinator->on_resignation(3, 5);
+  EXPECT_EQ(waiting.get().error, E::not_coordinator);
+  EXPECT_EQ(heartbeat(group, joined.member_id, joined.generation), E::not_coordinator);
+  EXPECT_EQ(coordinator->fetch_offsets(group, std::nullopt).error, E::not_coordinator);
+
+  // Led here again: loaded from the log, the commit is there.
+  elect(3, 6);
+  EXPECT_EQ(fetched(group), 42);
+  EXPECT_EQ(coordinator->describe(group).state, "Stable");
+}
+
+TEST_F(LeadershipTest, AStaleResignationIsIgnored) {
+  const auto group = group_in(0);
+  elect(0, 7);
+  ASSERT_EQ(commit(group, -1, "", 9)[0], E::none);
+  coordinator->on_resignation(0, 6);  // of a leadership older than the current one
+  EXPECT_EQ(fetched(group), 9);
+  coordinator->on_election(0, 8);  // a new epoch while led: nothing is reloaded
+  EXPECT_EQ(fetched(group), 9);
+}
+
+TEST_F(LeadershipTest, ALoadOvertakenByAResignationIsDiscarded) {
+  const auto group = group_in(2);
+  elect(2, 0);
+  ASSERT_EQ(commit(group, -1, "", 11)[0], E::none);
+  coordinator->on_resignation(2, 1);
+  std::promise<void> release;
+  topic->gated_partition = 2;
+  topic->gate = release.get_future().share();
+  coordinator->on_election(2, 2);  // the loader waits for the gate
+  EXPECT_EQ(coordinator->fetch_offsets(group, std::nullopt).error, E::coordinator_load_in_progress);
+  coordinator->on_resignation(2, 3);
+  release.set_value();
+  coordinator->wait_loaded();
+  topic->gated_partition = -1;
+  EXPECT_EQ(coordinator->fetch_offsets(group, std::nullopt).error, E::not_coordinator);
 }
 
 }  // namespace

@@ -142,6 +142,7 @@ API_PRODUCE = 0
 API_FETCH = 1
 API_LIST_OFFSETS = 2
 API_METADATA = 3
+API_FIND_COORDINATOR = 10
 API_API_VERSIONS = 18
 API_CREATE_TOPICS = 19
 API_INIT_PRODUCER_ID = 22
@@ -559,3 +560,31 @@ def wait_closed(sock, timeout=10.0):
     except socket.timeout:
         return False
     return False
+
+
+def find_coordinator_v4(correlation_id, keys, key_type=0):
+    """FindCoordinator v4: a batch of keys (0: groups)."""
+    body = i8(key_type) + uvarint(len(keys) + 1)
+    for key in keys:
+        body += compact_string(key)
+    body += uvarint(0)
+    return frame(header_v2(API_FIND_COORDINATOR, 4, correlation_id) + body)
+
+
+def parse_find_coordinator_v4(payload):
+    """{key: (error_code, node_id, host, port)} from a v4 response (after the size)."""
+    r = Reader(payload)
+    r.i32()  # correlation id
+    r.tagged_fields()
+    r.i32()  # throttle time
+    out = {}
+    for _ in range(r.uvarint() - 1):
+        key = r.compact_string()
+        node_id = r.i32()
+        host = r.compact_string()
+        port = r.i32()
+        error = r.i16()
+        r.compact_string()  # error message
+        r.tagged_fields()
+        out[key] = (error, node_id, host, port)
+    return out
