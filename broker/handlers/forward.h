@@ -8,7 +8,15 @@
 
 namespace keel::broker {
 
+/// Answers a forwarded request that got no answer from the controller with `code` for all
+/// it asked (Kafka's getErrorResponse).
+using ForwardFailed = void (*)(const Request& request, Reply reply, protocol::ErrorCode code,
+                               const std::string& message);
+
 /// True when the request was forwarded (`reply` is then taken; the handler returns at once).
-bool forward_to_controller(Request& request, Reply& reply);
+/// Without an answer within controller.quorum.request.timeout.ms it is answered by
+/// `answer_failure` with REQUEST_TIMED_OUT, as Kafka's ForwardingManager does; without
+/// `answer_failure` the connection is closed (the client retries after a metadata refresh).
+bool forward_to_controller(Request& request, Reply& reply, ForwardFailed answer_failure = nullptr);
 
 }  // namespace keel::broker
