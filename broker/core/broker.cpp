@@ -295,7 +295,9 @@ void Broker::Impl::open_logs() {
   logs->startup();
   partitions = std::make_unique<PartitionRegistry>(*logs, config.node_id);
   context.partitions = partitions.get();
-  partitions->remove_strays(*controller->image());
+  // In a quorum the image is empty until the quorum confirms the log (a restarted node
+  // replays it as it catches up): judging strays now would find every log a stray.
+  if (!config.in_quorum()) partitions->remove_strays(*controller->image());
   partitions->apply(*controller->image(), *context.effective_config());
   controller->set_listener([this](const MetadataImage& before, const MetadataImage& after) {
     apply_dynamic_configs(after);
