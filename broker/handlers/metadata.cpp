@@ -66,9 +66,11 @@ std::vector<std::string> missing_topics(const MetadataRequest& request,
   return missing;
 }
 
-/// In a quorum, a node that is not the active controller creates topics through it.
+/// In a quorum every node, the active controller too, creates topics through the channel
+/// to the active controller, as Kafka's brokers do: a commit waits for the quorum, which a
+/// Metadata request must not do on its network thread.
 bool forwards_to_controller(const BrokerContext& broker) {
-  return broker.controller_channel != nullptr && !broker.controller->is_active();
+  return broker.controller_channel != nullptr;
 }
 
 /// Sends CreateTopics (defaults for partitions and replication factor) to the active
