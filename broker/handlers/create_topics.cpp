@@ -45,10 +45,26 @@ void describe_configs(const BrokerConfig& config,
   }
 }
 
+/// Every topic of the request fails with `code` (a forward that got no answer).
+void answer_all_failed(const Request& request, Reply reply, E error, const std::string& message) {
+  CreateTopicsRequest req;
+  if (!decode_request(request, req, reply)) return;
+  CreateTopicsResponse response;
+  for (const auto& topic : req.topics) {
+    CreateTopicsResponse::CreatableTopicResult out;
+    out.name = topic.name;
+    out.error_code = code(error);
+    if (request.version >= 1) out.error_message = message;
+    if (request.version >= 5) out.configs = std::nullopt;
+    response.topics.push_back(std::move(out));
+  }
+  reply.send(response, request.version);
+}
+
 }  // namespace
 
 void handle_create_topics(Request& request, Reply reply) {
-  if (forward_to_controller(request, reply)) return;
+  if (forward_to_controller(request, reply, answer_all_failed)) return;
   CreateTopicsRequest req;
   if (!decode_request(request, req, reply)) return;
   auto& broker = *request.broker;

@@ -9,7 +9,7 @@
 
 namespace keel::broker {
 
-bool forward_to_controller(Request& request, Reply& reply) {
+bool forward_to_controller(Request& request, Reply& reply, ForwardFailed answer_failure) {
   auto& context = *request.broker;
   if (request.listener == ListenerRole::controller || context.controller_channel == nullptr)
     return false;
@@ -17,7 +17,12 @@ bool forward_to_controller(Request& request, Reply& reply) {
   protocol::Bytes body(request.body.begin(), request.body.end());
   context.controller_channel->send(
       request.api_key, request.version, std::move(body),
-      [reply = std::move(reply)](Result<protocol::Bytes> answer) mutable {
+      [reply = std::move(reply), request, answer_failure](Result<protocol::Bytes> answer) mutable {
+        if (!answer.ok() && answer_failure != nullptr) {
+          answer_failure(request, std::move(reply), protocol::ErrorCode::request_timed_out,
+                         "could not forward to the active controller: " + answer.error().message);
+          return;
+        }
         ResponseBody out;
         if (answer.ok()) {
           out.writer.write_raw(*answer);
@@ -35,7 +40,9 @@ bool forward_to_controller(Request& request, Reply& reply) {
 }
 
 bool creates_through_controller(const BrokerContext& broker) {
-  return broker.controller_channel != nullptr && !broker.controller->is_active();
+  // The active controller too: a commit waits for the quorum, which a Metadata or
+  // FindCoordinator request must not do on its network thread.
+  return broker.controller_channel != nullptr;
 }
 
 namespace {

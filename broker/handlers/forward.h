@@ -14,11 +14,19 @@
 
 namespace keel::broker {
 
-/// True when the request was forwarded (`reply` is then taken; the handler returns at once).
-bool forward_to_controller(Request& request, Reply& reply);
+/// Answers a forwarded request that got no answer from the controller with `code` for all
+/// it asked (Kafka's getErrorResponse).
+using ForwardFailed = void (*)(const Request& request, Reply reply, protocol::ErrorCode code,
+                               const std::string& message);
 
-/// In a quorum, whether this node creates topics through the active controller (it is not
-/// that controller).
+/// True when the request was forwarded (`reply` is then taken; the handler returns at once).
+/// Without an answer within controller.quorum.request.timeout.ms it is answered by
+/// `answer_failure` with REQUEST_TIMED_OUT, as Kafka's ForwardingManager does; without
+/// `answer_failure` the connection is closed (the client retries after a metadata refresh).
+bool forward_to_controller(Request& request, Reply& reply, ForwardFailed answer_failure = nullptr);
+
+/// In a quorum, this node creates topics through the channel to the active controller
+/// (asynchronously, even when it is that controller).
 bool creates_through_controller(const BrokerContext& broker);
 
 /// Sends one CreateTopics for `topics` (-1 partitions / replication factor: the defaults) to

@@ -9,7 +9,6 @@ namespace keel::broker {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 constexpr std::size_t kMaxResponseBytes = 100 * 1024 * 1024;
 constexpr auto kLocateRetry = std::chrono::milliseconds(50);
 
@@ -117,36 +116,45 @@ void ControllerChannel::run() {
   for (auto& request : left) request.done(Fail{Error{"the broker is shutting down"}});
 }
 
+bool ControllerChannel::wait_retry() {
+  std::unique_lock lock(_mutex);
+  return _work.wait_for(lock, kLocateRetry, [&] { return _stopping; });
+}
+
+Status ControllerChannel::connect(Link& link, Clock::time_point deadline) {
+  // Nothing is sent yet, so asking again is safe: a controller that just died (and that
+  // this node still names until the quorum notices) is retried until the deadline.
+  for (;;) {
+    auto controller = _locate();
+    if (!controller || link.controller_id != controller->id || link.host != controller->host ||
+        link.port != controller->port)
+      link.reset();
+    if (link.connection) return {};
+    Error why{"no active controller is known"};
+    if (controller) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      auto opened = client::Connection::open({controller->host, controller->port},
+                                             std::max(left, std::chrono::milliseconds(1)),
+                                             std::chrono::milliseconds(_request_timeout_ms));
+      if (opened.ok()) {
+        link.connection.emplace(std::move(*opened));
+        link.controller_id = controller->id;
+        link.host = controller->host;
+        link.port = controller->port;
+        return {};
+      }
+      why = Error{"controller " + std::to_string(controller->id) + ": " + opened.error().message};
+    }
+    if (Clock::now() >= deadline) return Fail{std::move(why)};
+    if (wait_retry()) return Fail{Error{"the broker is shutting down"}};
+  }
+}
+
 Result<protocol::Bytes> ControllerChannel::exchange(Link& link, const Pending& request) {
   const auto* api = protocol::find_api(static_cast<std::int16_t>(request.key));
   if (api == nullptr) return Fail{Error{"unknown API"}};
-  const auto deadline = Clock::now() + std::chrono::milliseconds(_request_timeout_ms);
-  std::optional<ControllerAddress> controller;
-  while (!(controller = _locate())) {
-    if (Clock::now() >= deadline) return Fail{Error{"no active controller is known"}};
-    {
-      std::unique_lock lock(_mutex);
-      if (_work.wait_for(lock, kLocateRetry, [&] { return _stopping; }))
-        return Fail{Error{"the broker is shutting down"}};
-    }
-  }
-  if (link.connection && (link.controller_id != controller->id || link.host != controller->host ||
-                          link.port != controller->port))
-    link.reset();
-  if (!link.connection) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    auto opened = client::Connection::open({controller->host, controller->port},
-                                           std::max(left, std::chrono::milliseconds(1)),
-                                           std::chrono::milliseconds(_request_timeout_ms));
-    if (!opened.ok())
-      return Fail{
-          Error{"controller " + std::to_string(controller->id) + ": " + opened.error().message}};
-    link.connection.emplace(std::move(*opened));
-    link.controller_id = controller->id;
-    link.host = controller->host;
-    link.port = controller->port;
-  }
+  KEEL_TRY(connect(link, Clock::now() + std::chrono::milliseconds(_request_timeout_ms)));
   const std::int32_t correlation_id = link.next_correlation_id++;
   KEEL_TRY(
       link.connection->send(request_frame(*api, request.version, correlation_id,

@@ -4,6 +4,7 @@
 // DeleteTopics, ...). One worker thread sends one request at a time over one connection to
 // whichever controller `locate` names, reconnecting when the controller moves.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -56,8 +57,14 @@ class ControllerChannel {
   };
   class Link;
 
+  using Clock = std::chrono::steady_clock;
+
   void run();
   Result<protocol::Bytes> exchange(Link& link, const Pending& request);
+  /// Connects `link` to the active controller, retrying until `deadline`.
+  Status connect(Link& link, Clock::time_point deadline);
+  /// Waits a little before retrying; true when the channel stops meanwhile.
+  bool wait_retry();
 
   const std::string _client_id;
   const Locate _locate;
