@@ -38,7 +38,7 @@ constexpr std::int64_t kCleanerBackoffMs = 15000;  // log.cleaner.backoff.ms
 constexpr std::int64_t kControlledShutdownMs = 5000;
 // Broker-to-controller requests (Kafka's controller channel waits request.timeout.ms, 30 s);
 // longer than the controller's own wait to become active, so its answer is seen.
-constexpr std::int64_t kControllerRequestTimeoutMs = 10000;
+constexpr std::int64_t kControllerRequestTimeoutMs = 5000;
 
 /// advertised.listeners (or listeners) with ephemeral ports replaced by the bound ones and
 /// an empty host by this machine's name.
@@ -123,7 +123,8 @@ struct Broker::Impl {
   std::unique_ptr<Controller> controller;
   std::unique_ptr<SessionFencer> session_fencer;  // fences brokers that stop heartbeating
   raft::QuorumNode* quorum = nullptr;             // the controller's log, in a quorum
-  std::unique_ptr<ControllerChannel> controller_channel;
+  std::unique_ptr<ControllerChannel> controller_channel;  // forwarding, topic creation
+  std::unique_ptr<ControllerChannel> lifecycle_channel;   // registration, heartbeats
   ControllerExecutor controller_executor;
   std::unique_ptr<BrokerLifecycle> lifecycle;
   std::unique_ptr<storage::LogManager> logs;
@@ -220,11 +221,17 @@ std::optional<ControllerAddress> Broker::Impl::active_controller() const {
 
 void Broker::Impl::start_lifecycle() {
   const auto& config = context.config;
+  auto locate = [this] { return active_controller(); };
   controller_channel = std::make_unique<ControllerChannel>(
-      "broker-" + std::to_string(config.node_id) + "-to-controller",
-      [this] { return active_controller(); }, kControllerRequestTimeoutMs);
+      "broker-" + std::to_string(config.node_id) + "-to-controller", locate,
+      kControllerRequestTimeoutMs);
   context.controller_channel = controller_channel.get();
   if (!config.has_role("broker")) return;
+  // Heartbeats on a line of their own, as Kafka's lifecycle manager: a forwarded request
+  // waiting for a quorum must not delay them past the broker's session.
+  lifecycle_channel = std::make_unique<ControllerChannel>(
+      "broker-" + std::to_string(config.node_id) + "-lifecycle", locate,
+      kControllerRequestTimeoutMs);
   BrokerLifecycleOptions options;
   options.node_id = config.node_id;
   options.cluster_id = cluster_id;
@@ -236,7 +243,7 @@ void Broker::Impl::start_lifecycle() {
       options.log_dir_ids.push_back((*props)->directory_id);
   options.heartbeat_interval_ms = config.broker_heartbeat_interval_ms;
   options.metadata_offset = [this] { return controller->image()->offset(); };
-  lifecycle = std::make_unique<BrokerLifecycle>(std::move(options), *controller_channel);
+  lifecycle = std::make_unique<BrokerLifecycle>(std::move(options), *lifecycle_channel);
   lifecycle->start();
 }
 
@@ -327,6 +334,7 @@ void Broker::Impl::stop() {
   running = false;
   // Controlled shutdown first: the controller moves this broker's leaderships away.
   if (lifecycle) lifecycle->shutdown(kControlledShutdownMs);
+  if (lifecycle_channel) lifecycle_channel->stop();
   if (controller_channel) controller_channel->stop();
   // First: pending JoinGroup/SyncGroup answers (NOT_COORDINATOR) let connections drain, and
   // nothing is appended to __consumer_offsets once the logs shut down.

@@ -70,7 +70,8 @@ void ControllerChannel::send(protocol::ApiKey key, std::int16_t version, protoco
   {
     std::lock_guard lock(_mutex);
     if (!_stopping) {
-      _queue.push_back({key, version, std::move(body), std::move(client_id), std::move(done)});
+      _queue.push_back({key, version, std::move(body), std::move(client_id), std::move(done),
+                        Clock::now() + std::chrono::milliseconds(_request_timeout_ms)});
       _work.notify_one();
       return;
     }
@@ -154,7 +155,9 @@ Status ControllerChannel::connect(Link& link, Clock::time_point deadline) {
 Result<protocol::Bytes> ControllerChannel::exchange(Link& link, const Pending& request) {
   const auto* api = protocol::find_api(static_cast<std::int16_t>(request.key));
   if (api == nullptr) return Fail{Error{"unknown API"}};
-  KEEL_TRY(connect(link, Clock::now() + std::chrono::milliseconds(_request_timeout_ms)));
+  if (Clock::now() >= request.deadline)
+    return Fail{Error{"timed out waiting behind other requests to the controller"}};
+  KEEL_TRY(connect(link, request.deadline));
   const std::int32_t correlation_id = link.next_correlation_id++;
   KEEL_TRY(
       link.connection->send(request_frame(*api, request.version, correlation_id,

@@ -54,6 +54,8 @@ class ControllerChannel {
     protocol::Bytes body;
     std::optional<std::string> client_id;
     Done done;
+    /// The request timeout counts from send(): time queued behind others counts too.
+    std::chrono::steady_clock::time_point deadline;
   };
   class Link;
 
