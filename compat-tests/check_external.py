@@ -6,6 +6,10 @@ status the built-in run (one fresh keel per cell, results in --results) gave it.
 
     check_external.py --clients-json build/compat-tests/clients.json \
         --results build/compat-results --clients librdkafka,kafka-python
+
+With --cluster the broker is a keel cluster instead (issue 12): three combined
+broker+controller nodes on loopback, topics with 3 partitions by default so that their
+leaders spread over the nodes, and run.py given ONE node's address.
 """
 
 import argparse
@@ -16,6 +20,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "broker", "tests", "integration"))
+from cluster_harness import KeelCluster  # noqa: E402
 from keel_harness import KeelBroker  # noqa: E402
 import matrix  # noqa: E402
 import run  # noqa: E402
@@ -31,6 +36,8 @@ def main():
     parser.add_argument("--clients-json", required=True)
     parser.add_argument("--results", required=True, help="the built-in run's results")
     parser.add_argument("--clients", required=True)
+    parser.add_argument("--cluster", action="store_true",
+                        help="a three-node keel cluster instead of one node")
     args = parser.parse_args()
     clients = args.clients.split(",")
     built_in = statuses(args.results, clients)
@@ -40,13 +47,25 @@ def main():
 
     settings = {k: v for needs in run.SCENARIO_BROKER_CONFIG.values() for k, v in needs.items()}
     external = tempfile.mkdtemp(prefix="compat-external-")
-    with KeelBroker(overrides=settings, name="compat-external") as broker:
-        proc = subprocess.run([sys.executable, os.path.join(HERE, "run.py"),
+
+    def run_against(bootstrap):
+        return subprocess.run([sys.executable, os.path.join(HERE, "run.py"),
                                "--clients-json", args.clients_json,
-                               "--bootstrap", broker.bootstrap, "--clients", args.clients,
+                               "--bootstrap", bootstrap, "--clients", args.clients,
                                "--results", external, "--out",
                                os.path.join(external, "matrix.md")])
-        broker.assert_alive()
+
+    if args.cluster:
+        with KeelCluster(voters=3, overrides=dict(settings, **{"num.partitions": 3})) as cluster:
+            cluster.wait_for_leader()
+            cluster.wait_for_brokers()
+            proc = run_against(cluster.brokers[0].bootstrap)
+            for node in cluster.nodes:
+                node.assert_alive()
+    else:
+        with KeelBroker(overrides=settings, name="compat-external") as broker:
+            proc = run_against(broker.bootstrap)
+            broker.assert_alive()
     got = statuses(external, clients)
     differ = [f"{c} s{n}: built-in {built_in[(c, n)]}, --bootstrap {got.get((c, n))}"
               for (c, n) in sorted(built_in) if got.get((c, n)) != built_in[(c, n)]]

@@ -53,6 +53,8 @@ class ClusterNode(KeelBroker):
     def write_config(self):
         with open(self.config_path, "w") as f:
             for key, value in self.properties.items():
+                if isinstance(value, bool):
+                    value = "true" if value else "false"
                 f.write(f"{key}={value}\n")
 
     def command(self):
@@ -155,6 +157,22 @@ class KeelCluster:
             return describe_quorum("127.0.0.1", port)
         except OSError:
             return None
+
+    def wait_for_brokers(self, timeout=20.0):
+        """Waits until every running broker node has said it is unfenced (its log line)."""
+        deadline = time.monotonic() + timeout
+        for node in self.brokers:
+            if not node.running():
+                continue
+            line = f"broker {node.node_id} is unfenced"
+            while True:
+                with open(node.stdout_path, errors="replace") as f:
+                    if line in f.read():
+                        break
+                if time.monotonic() > deadline:
+                    raise BrokerError(f"broker {node.node_id} not unfenced within {timeout} s\n"
+                                      + node.tail())
+                time.sleep(0.05)
 
     def wait_for_leader(self, timeout=15.0, among=None):
         """Waits until the running controllers agree on one leader; returns its id."""
