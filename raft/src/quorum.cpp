@@ -290,6 +290,10 @@ void QuorumReplica::become_leader(std::int64_t now) {
   send_begin_epochs(now);
 }
 
+void QuorumReplica::step_down(std::int64_t now_ms) {
+  if (_role == Role::leader) resign(now_ms);
+}
+
 void QuorumReplica::resign(std::int64_t now) {
   // The most caught-up voters first: they are the ones that can win.
   std::vector<std::pair<std::int64_t, std::int32_t>> by_progress;

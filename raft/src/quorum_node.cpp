@@ -30,6 +30,9 @@ namespace {
 // How many entries one read of the log returns (commit delivery, replay).
 constexpr std::size_t kReadChunkEntries = 1024;
 
+// How long a resigning leader lets its EndQuorumEpoch requests reach the sockets.
+constexpr std::chrono::milliseconds kStepDownFlush{50};
+
 std::int64_t steady_now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -121,7 +124,7 @@ class QuorumNodeDriver {
       _closed = true;
     }
     if (_thread.joinable()) {
-      asio::post(_io, [this] { shutdown("the quorum node is closed"); });
+      asio::post(_io, [this] { step_down_then_shutdown(); });
       _thread.join();
     }
     auto closed = _log->close();
@@ -527,6 +530,22 @@ class QuorumNodeDriver {
     std::lock_guard lock(_mutex);
     _role = "stopped";
     _status.leader_id = -1;
+  }
+
+  /// A leader resigns first (EndQuorumEpoch to the voters) and the driver runs a moment more
+  /// so those requests are written, then stops.
+  void step_down_then_shutdown() {
+    if (_stopping || _failed || !_replica->is_voter() || _replica->role() != Role::leader) {
+      shutdown("the quorum node is closed");
+      return;
+    }
+    _replica->step_down(steady_now_ms());
+    after_input();
+    _stopping = true;  // no new inputs; what is being written still goes out
+    auto timer = std::make_shared<asio::steady_timer>(_io, kStepDownFlush);
+    timer->async_wait([this, timer](const boost::system::error_code&) {
+      shutdown("the quorum node is closed");
+    });
   }
 
   void shutdown(const std::string& why) {

@@ -314,6 +314,30 @@ TEST(Quorum, LeaderWithoutAMajorityResigns) {
   EXPECT_EQ(end_epochs, 2);
 }
 
+TEST(Quorum, ALeaderThatStepsDownHandsOverAtOnce) {
+  Cluster cluster({1, 2, 3});
+  cluster.tick(1, 1000);
+  cluster.deliver_all();
+  ASSERT_EQ(cluster.leader(), 1);
+  cluster.network().clear();
+  // Graceful shutdown: EndQuorumEpoch to both voters, well before any fetch timeout.
+  cluster.node(1).step_down(1100);
+  cluster.drain(1);
+  EXPECT_EQ(cluster.node(1).role(), Role::resigned);
+  int end_epochs = 0;
+  for (const auto& envelope : cluster.network())
+    end_epochs += std::holds_alternative<EndQuorumEpochRequest>(envelope.message) ? 1 : 0;
+  EXPECT_EQ(end_epochs, 2);
+  // The others elect a new leader within an election timeout, not a fetch timeout (2 s).
+  cluster.deliver_all();
+  cluster.run_until(2500);
+  EXPECT_GT(cluster.leader(), 1);
+  // A follower has nothing to step down from.
+  const auto follower = cluster.leader() == 2 ? 3 : 2;
+  cluster.node(follower).step_down(2600);
+  EXPECT_EQ(cluster.node(follower).role(), Role::follower);
+}
+
 TEST(Quorum, LeaderThatHearsAMajorityStays) {
   Cluster cluster({1, 2, 3});
   cluster.tick(1, 1000);

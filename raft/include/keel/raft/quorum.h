@@ -103,6 +103,10 @@ class QuorumReplica {
   /// Fails unless this replica is the leader.
   keel::Result<std::int64_t> propose(const std::vector<std::vector<std::uint8_t>>& values,
                                      std::int64_t now_ms);
+  /// Graceful shutdown (Kafka's KafkaRaftClient.shutdown): a leader resigns and sends
+  /// EndQuorumEpoch to the voters, most caught-up first, so the next election starts at once
+  /// instead of after a fetch timeout. Other roles: nothing to do.
+  void step_down(std::int64_t now_ms);
   /// The driver's report that the log is durable up to `end_offset`.
   void on_log_flushed(std::int64_t end_offset, std::int64_t now_ms);
   /// The driver froze a snapshot `id` of the state machine (in the store): the log below it
