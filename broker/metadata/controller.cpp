@@ -344,14 +344,7 @@ Status Controller::register_this_broker() {
   // Kafka's broker epoch is the offset of the registration record; with one writer that is
   // the next offset of the log.
   registration.broker_epoch = _log->committed_offset() + 1;
-  for (const auto& e : _options.endpoints) {
-    pr::RegisterBrokerRecord::BrokerEndpoint endpoint;
-    endpoint.name = e.listener;
-    endpoint.host = e.host;
-    endpoint.port = static_cast<std::uint16_t>(e.port);
-    endpoint.security_protocol = e.security_protocol;
-    registration.end_points.push_back(std::move(endpoint));
-  }
+  registration.end_points = register_broker_endpoints(_options.endpoints);
   pr::RegisterBrokerRecord::BrokerFeature metadata_version;
   metadata_version.name = std::string(kMetadataVersionFeature);
   metadata_version.min_supported_version = kMinimumKraftMetadataVersion;

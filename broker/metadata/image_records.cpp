@@ -33,14 +33,7 @@ Record broker_record(const BrokerInfo& broker) {
   record.broker_id = broker.id;
   record.incarnation_id = broker.incarnation_id;
   record.broker_epoch = broker.epoch;
-  for (const auto& e : broker.endpoints) {
-    pr::RegisterBrokerRecord::BrokerEndpoint endpoint;
-    endpoint.name = e.listener;
-    endpoint.host = e.host;
-    endpoint.port = static_cast<std::uint16_t>(e.port);
-    endpoint.security_protocol = e.security_protocol;
-    record.end_points.push_back(std::move(endpoint));
-  }
+  record.end_points = register_broker_endpoints(broker.endpoints);
   record.rack = broker.rack;
   record.fenced = broker.fenced;
   record.in_controlled_shutdown = broker.in_controlled_shutdown;

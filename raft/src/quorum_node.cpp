@@ -481,7 +481,8 @@ class QuorumNodeDriver {
     if (!reader.ok()) return Fail{std::move(reader).error()};
     if (_snapshot_listener)
       _snapshot_listener(MetadataLog::Snapshot{id.end_offset, reader->values()});
-    _delivered = std::max(_delivered, id.end_offset);
+    // Exactly there, even below what was delivered: the state machine is the snapshot's now.
+    _delivered = id.end_offset;
     _bytes_since_snapshot = 0;
     _last_snapshot_ms = steady_now_ms();
     _log_start.store(_log->start_offset());

@@ -12,6 +12,9 @@ namespace {
 
 namespace pr = keel::protocol;
 using Bytes = std::vector<std::uint8_t>;
+using testing::config;
+using testing::partition;
+using testing::topic;
 using testing::uuid_of;
 
 constexpr std::string_view kCluster = "snapshot-cluster";
@@ -46,25 +49,6 @@ Bytes broker_change(std::int32_t id, std::int64_t epoch, std::int8_t fenced,
   return encode_metadata_record(r, 1);
 }
 
-Bytes topic(const std::string& name, const pr::Uuid& id) {
-  pr::TopicRecord r;
-  r.name = name;
-  r.topic_id = id;
-  return encode_metadata_record(r, 0);
-}
-
-Bytes partition(const pr::Uuid& id, std::int32_t index, std::vector<std::int32_t> replicas) {
-  pr::PartitionRecord r;
-  r.topic_id = id;
-  r.partition_id = index;
-  r.replicas = replicas;
-  r.isr = replicas;
-  r.leader = replicas.front();
-  r.leader_epoch = 0;
-  r.partition_epoch = 0;
-  return encode_metadata_record(r, 0);
-}
-
 Bytes partition_change(const pr::Uuid& id, std::int32_t index, std::int32_t leader,
                        std::vector<std::int32_t> isr) {
   pr::PartitionChangeRecord r;
@@ -78,16 +62,6 @@ Bytes partition_change(const pr::Uuid& id, std::int32_t index, std::int32_t lead
 Bytes remove_topic(const pr::Uuid& id) {
   pr::RemoveTopicRecord r;
   r.topic_id = id;
-  return encode_metadata_record(r, 0);
-}
-
-Bytes config(std::int8_t type, const std::string& resource, const std::string& name,
-             std::optional<std::string> value) {
-  pr::ConfigRecord r;
-  r.resource_type = type;
-  r.resource_name = resource;
-  r.name = name;
-  r.value = std::move(value);
   return encode_metadata_record(r, 0);
 }
 
@@ -131,7 +105,7 @@ MetadataImage rich_image() {
       config(4, "2", "x", std::nullopt),  // resource 2 emptied
       topic("orders", orders),
       partition(orders, 0, {1, 2, 3}),
-      partition(orders, 1, {2, 3, 1}),
+      partition(orders, 1, {2, 3, 1}, 2),
       partition_change(orders, 0, 2, {2, 3}),
       partition_change(orders, 1, -2, {2}),
       config(2, "orders", "retention.ms", "1000"),
@@ -140,7 +114,7 @@ MetadataImage rich_image() {
       partition(gone, 0, {1}),
       remove_topic(gone),
       topic("__consumer_offsets", offsets),
-      partition(offsets, 0, {3}),
+      partition(offsets, 0, {3}, 3),
       quota({{"user", "alice"}}, "producer_byte_rate", 1024),
       quota({{"user", "alice"}, {"client-id", std::nullopt}}, "consumer_byte_rate", 2048),
       quota({{"client-id", std::nullopt}}, "request_percentage", 50.5),

@@ -52,7 +52,8 @@ struct QuorumNodeOptions {
   /// records (the bytes of data entry values) since the last one reach this.
   std::int64_t snapshot_max_record_bytes = 20 * 1024 * 1024;
   /// metadata.log.max.snapshot.interval.ms: or once this long has passed since the last one
-  /// and records were committed since (checked as commits arrive); 0 disables it.
+  /// and records were committed since (checked after every input of the driver thread, so
+  /// at least every few hundred ms); 0 disables it.
   std::int64_t snapshot_max_interval_ms = 60 * 60 * 1000;
 };
 
