@@ -26,16 +26,27 @@ def checkpoints(node):
                   glob.glob(os.path.join(node.data_dir, "__cluster_metadata-0", "*.checkpoint")))
 
 
-def topic_names(node):
-    """The topics `node` itself lists (raw Metadata v12 to its own listener)."""
+def metadata(node):
+    """Metadata v12 as `node` itself answers it (raw, to its own listener); None while it
+    does not answer."""
     try:
         sock = kw.connect(node.bootstrap)
         try:
-            return set(kw.parse_metadata_v12(kw.roundtrip(sock, kw.metadata_v12(1)))["topics"])
+            return kw.parse_metadata_v12(kw.roundtrip(sock, kw.metadata_v12(1)))
         finally:
             sock.close()
     except OSError:
-        return set()
+        return None
+
+
+def topic_names(node):
+    answer = metadata(node)
+    return set(answer["topics"]) if answer else set()
+
+
+def broker_ids(node):
+    answer = metadata(node)
+    return sorted(b[0] for b in answer["brokers"]) if answer else []
 
 
 class MetadataSnapshotTest(unittest.TestCase):
@@ -50,6 +61,9 @@ class MetadataSnapshotTest(unittest.TestCase):
         overrides = {"metadata.log.max.record.bytes.between.snapshots": SNAPSHOT_BYTES}
         with KeelCluster(voters=3, overrides=overrides) as cluster:
             leader = cluster.wait_for_leader(timeout=30)
+            for node in cluster.nodes:
+                wait_until(lambda: broker_ids(node) == [1, 2, 3], 30,
+                           f"node {node.node_id} lists brokers 1, 2, 3")
             before = [f"snap-{i:03d}" for i in range(TOPICS_BEFORE)]
             self.create_topics(cluster, before)
 
@@ -80,6 +94,9 @@ class MetadataSnapshotTest(unittest.TestCase):
             # It got there through a snapshot from the leader, now a file of its own.
             this_start = victim.log_text().split(f"===== start #{victim.starts}")[-1]
             self.assertIn("loaded snapshot", this_start)
+            # A real client bootstrapped from it sees them too.
+            listed = AdminClient({"bootstrap.servers": victim.bootstrap}).list_topics(timeout=10)
+            self.assertLessEqual(expected, set(listed.topics))
             wait_until(lambda: len(checkpoints(victim)) > 0, 30, "the fetched snapshot is kept")
             print(f"\nmetadata snapshots: wiped node listed {len(expected)} topics "
                   f"{caught_up_s:.2f} s after its start; leader checkpoints "
