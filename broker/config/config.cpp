@@ -534,6 +534,11 @@ const std::vector<BrokerKey>& broker_keys() {
        number<&B::controller_quorum_request_timeout_ms>},
       {"controller.quorum.retry.backoff.ms", int_spec(0), "20",
        number<&B::controller_quorum_retry_backoff_ms>},
+      // Metadata snapshots (KIP-630): by committed record bytes, or by time (0: never).
+      {"metadata.log.max.record.bytes.between.snapshots", long_spec(1), "20971520",
+       number<&B::metadata_log_max_record_bytes_between_snapshots>},
+      {"metadata.log.max.snapshot.interval.ms", long_spec(0), "3600000",
+       number<&B::metadata_log_max_snapshot_interval_ms>},
       // Keys of a stock Kafka server.properties that keel does not use (yet).
       {"controller.quorum.bootstrap.servers", list_spec(), ""},
       // Kafka 3.8's latest production MetadataVersion; KRaft takes metadata.version instead.

@@ -80,6 +80,8 @@ raft::QuorumNodeOptions quorum_options(const BrokerConfig& config, const fs::pat
   quorum.retry_backoff_ms = config.controller_quorum_retry_backoff_ms;
   options.dir = partition_dir;
   options.cluster_id = cluster_id;
+  options.snapshot_max_record_bytes = config.metadata_log_max_record_bytes_between_snapshots;
+  options.snapshot_max_interval_ms = config.metadata_log_max_snapshot_interval_ms;
   return options;
 }
 

@@ -1,6 +1,7 @@
-// The KRaft RPCs on a controller listener (Vote, BeginQuorumEpoch, EndQuorumEpoch, and
-// Fetch of __cluster_metadata): one handler for all, as each is handed, undecoded, to this
-// node's quorum driver, which answers when the Raft core does (a Fetch after its long poll).
+// The KRaft RPCs on a controller listener (Vote, BeginQuorumEpoch, EndQuorumEpoch, Fetch
+// and FetchSnapshot of __cluster_metadata): one handler for all, as each is handed,
+// undecoded, to this node's quorum driver, which answers when the Raft core does (a Fetch
+// after its long poll).
 
 #include "core/context.h"
 #include "handlers/registry.h"

@@ -67,6 +67,7 @@ constexpr std::array kControllerHandlers{
     Entry{ApiKey::begin_quorum_epoch, handle_raft_rpc},
     Entry{ApiKey::end_quorum_epoch, handle_raft_rpc},
     Entry{ApiKey::fetch, handle_raft_rpc},
+    Entry{ApiKey::fetch_snapshot, handle_raft_rpc},
     Entry{ApiKey::describe_quorum, handle_describe_quorum},
     Entry{ApiKey::create_topics, handle_create_topics},
     Entry{ApiKey::delete_topics, handle_delete_topics},

@@ -357,4 +357,18 @@ std::vector<MetadataRecordValue> fence_broker_records(const MetadataImage& image
   return records;
 }
 
+std::vector<pr::RegisterBrokerRecord::BrokerEndpoint> register_broker_endpoints(
+    const std::vector<BrokerEndpoint>& endpoints) {
+  std::vector<pr::RegisterBrokerRecord::BrokerEndpoint> out;
+  for (const auto& e : endpoints) {
+    pr::RegisterBrokerRecord::BrokerEndpoint endpoint;
+    endpoint.name = e.listener;
+    endpoint.host = e.host;
+    endpoint.port = static_cast<std::uint16_t>(e.port);
+    endpoint.security_protocol = e.security_protocol;
+    out.push_back(std::move(endpoint));
+  }
+  return out;
+}
+
 }  // namespace keel::broker

@@ -31,6 +31,10 @@ inline constexpr std::chrono::milliseconds kDefaultBrokerHeartbeatInterval{2000}
 /// The RegisterBrokerRecord version metadata.version 3.8-IV0 writes.
 inline constexpr std::int16_t kRegisterBrokerRecordVersion = 3;
 
+/// The endpoints as RegisterBrokerRecord holds them (a registration, a snapshot's record).
+std::vector<protocol::RegisterBrokerRecord::BrokerEndpoint> register_broker_endpoints(
+    const std::vector<BrokerEndpoint>& endpoints);
+
 /// An error answered to a broker; an empty message means none (the responses carry only
 /// the code).
 struct BrokerLifecycleError {

@@ -309,6 +309,9 @@ Result<std::unique_ptr<Controller>> Controller::open(std::unique_ptr<raft::Metad
         [c](const std::vector<raft::MetadataEntry>& entries, std::int64_t high_watermark) {
           c->apply_committed(entries, high_watermark);
         });
+    c->_log->set_snapshot_listener(
+        [c](const raft::MetadataLog::Snapshot& snapshot) { c->apply_snapshot(snapshot); });
+    c->_log->set_snapshot_source([c](std::int64_t end_offset) { return c->snapshot(end_offset); });
     return controller;
   }
   KEEL_TRY(controller->bootstrap_if_new());
@@ -341,14 +344,7 @@ Status Controller::register_this_broker() {
   // Kafka's broker epoch is the offset of the registration record; with one writer that is
   // the next offset of the log.
   registration.broker_epoch = _log->committed_offset() + 1;
-  for (const auto& e : _options.endpoints) {
-    pr::RegisterBrokerRecord::BrokerEndpoint endpoint;
-    endpoint.name = e.listener;
-    endpoint.host = e.host;
-    endpoint.port = static_cast<std::uint16_t>(e.port);
-    endpoint.security_protocol = e.security_protocol;
-    registration.end_points.push_back(std::move(endpoint));
-  }
+  registration.end_points = register_broker_endpoints(_options.endpoints);
   pr::RegisterBrokerRecord::BrokerFeature metadata_version;
   metadata_version.name = std::string(kMetadataVersionFeature);
   metadata_version.min_supported_version = kMinimumKraftMetadataVersion;
@@ -426,6 +422,40 @@ void Controller::apply_committed(const std::vector<raft::MetadataEntry>& entries
     if (_listener) _listener(*before, *after);
   }
   _applied.notify_all();
+}
+
+void Controller::apply_snapshot(const raft::MetadataLog::Snapshot& snapshot) {
+  std::lock_guard lock(_apply_mutex);
+  const auto before = _image.load();
+  auto loaded =
+      MetadataImage::from_records(_options.cluster_id, snapshot.values, snapshot.end_offset - 1);
+  if (!loaded.ok()) {
+    // Every node writes its snapshots from an image it built, so this is a snapshot from a
+    // different writer: keep the image (Kafka would stop the node).
+    spdlog::error("metadata snapshot at offset {} not loaded: {}", snapshot.end_offset,
+                  loaded.error().message);
+    return;
+  }
+  auto after = std::make_shared<const MetadataImage>(std::move(*loaded));
+  _high_watermark = std::max(_high_watermark, snapshot.end_offset);
+  _image.store(after);
+  spdlog::info("metadata image loaded from the snapshot at offset {}: {} topics, {} brokers",
+               snapshot.end_offset, after->topics().size(), after->brokers().size());
+  if (_listener) _listener(*before, *after);
+  _applied.notify_all();
+}
+
+Result<std::vector<Record>> Controller::snapshot(std::int64_t end_offset) const {
+  // On the log's thread right after apply_committed: the image is the one applied up to
+  // end_offset, and only that thread replaces it.
+  const auto image = _image.load();
+  if (image->offset() >= end_offset)
+    return Fail{Error{"the image is at offset " + std::to_string(image->offset()) +
+                      ", past the snapshot's end " + std::to_string(end_offset)}};
+  auto records = image->to_records();
+  for (const auto& record : records)
+    if (record.empty()) return Fail{Error{"controller: a metadata record could not be encoded"}};
+  return records;
 }
 
 bool Controller::is_active() const {

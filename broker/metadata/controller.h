@@ -92,6 +92,8 @@ class Controller {
   /// BrokerRegistrationChangeRecord unfencing it) so the image lists it.
   /// Quorum (options.quorum): replays what is known to be committed and follows the log's
   /// commit listener; the first change made as leader writes metadata.version if missing.
+  /// It is also the log's snapshot source (the image as records) and snapshot listener (the
+  /// latest snapshot at start, one fetched from the leader: the image is replaced).
   static keel::Result<std::unique_ptr<Controller>> open(std::unique_ptr<raft::MetadataLog> log,
                                                         ControllerOptions options);
   ~Controller();
@@ -177,6 +179,12 @@ class Controller {
   /// Quorum: the log's commit listener; applies what was not applied yet and publishes.
   void apply_committed(const std::vector<raft::MetadataEntry>& entries,
                        std::int64_t high_watermark);
+  /// Quorum: the log's snapshot listener; replaces the image by the snapshot's and publishes
+  /// it (the listener sees before and after as for any change).
+  void apply_snapshot(const raft::MetadataLog::Snapshot& snapshot);
+  /// Quorum: the log's snapshot source; the records of the current image, which the log's
+  /// thread has just applied up to `end_offset`.
+  keel::Result<std::vector<std::vector<std::uint8_t>>> snapshot(std::int64_t end_offset) const;
   /// Quorum: waits (bounded) until this node is an active controller; writes the bootstrap
   /// records the first time. Caller holds _mutex.
   TopicError await_active();

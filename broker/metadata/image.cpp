@@ -134,6 +134,10 @@ class ImageApplier {
       (*configs)[r.name] = *r.value;
     else
       configs->erase(r.name);
+    // A broker resource left without configs is dropped, so that equal configs make equal
+    // images (a snapshot has no record for an empty resource).
+    if (configs->empty() && r.resource_type == kBrokerConfigResource)
+      _image._broker_configs.erase(r.resource_name);
     return {};
   }
 

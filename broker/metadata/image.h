@@ -96,6 +96,18 @@ class MetadataImage {
   /// error, and then the image is unchanged.
   keel::Status apply(std::span<const std::uint8_t> value, std::int64_t offset);
 
+  /// The records that rebuild this image from nothing (a metadata snapshot's contents, as
+  /// Kafka's image writers): FeatureLevelRecords, RegisterBrokerRecords (fencing and
+  /// controlled shutdown included), broker ConfigRecords, then per topic its TopicRecord,
+  /// PartitionRecords and ConfigRecords, then ClientQuotaRecords. Applying them to an empty
+  /// image of the same cluster id gives an image equal to this one (offset aside).
+  std::vector<std::vector<std::uint8_t>> to_records() const;
+  /// The image a snapshot of `values` (to_records()) holds, every record applied at
+  /// `offset` (the snapshot's end offset - 1). Fails on a record apply refuses.
+  static keel::Result<MetadataImage> from_records(
+      std::string cluster_id, const std::vector<std::vector<std::uint8_t>>& values,
+      std::int64_t offset);
+
   bool operator==(const MetadataImage&) const = default;
 
  private:

@@ -21,6 +21,8 @@
 
 #include "keel/raft/quorum_state_file.h"
 #include "keel/raft/raft_codec.h"
+#include "keel/raft/snapshot.h"
+#include "keel/raft/snapshot_store.h"
 #include "keel/raft/storage_raft_log.h"
 #include "peer_channel.h"
 
@@ -29,6 +31,8 @@ namespace {
 
 // How many entries one read of the log returns (commit delivery, replay).
 constexpr std::size_t kReadChunkEntries = 1024;
+// A snapshot's records are written in data batches of up to this many bytes.
+constexpr std::size_t kSnapshotBatchBytes = 1 << 20;
 
 // How long a resigning leader lets its EndQuorumEpoch requests reach the sockets.
 constexpr std::chrono::milliseconds kStepDownFlush{50};
@@ -80,9 +84,11 @@ class QuorumNodeDriver {
                    QuorumStateRecord durable)
       : _options(std::move(options)),
         _log(std::move(log)),
+        _snapshots(std::make_unique<FileSnapshotStore>(_options.dir)),
         _random(std::random_device{}()),
         _replica(std::make_unique<QuorumReplica>(
-            _options.quorum, *_log, durable, [this] { return _random(); }, steady_now_ms())),
+            _options.quorum, *_log, durable, [this] { return _random(); }, steady_now_ms(),
+            _snapshots.get())),
         _tick_timer(_io) {
     const auto client_id = "raft-client-" + std::to_string(_options.quorum.node_id);
     for (const auto& endpoint : _options.voter_endpoints) {
@@ -97,6 +103,7 @@ class QuorumNodeDriver {
                 }));
       }
     }
+    _log_start.store(_log->start_offset());
     publish_status();
   }
 
@@ -105,12 +112,21 @@ class QuorumNodeDriver {
   void set_commit_listener(MetadataLog::CommitListener listener) {
     _listener = std::move(listener);
   }
+  void set_snapshot_source(MetadataLog::SnapshotSource source) {
+    _snapshot_source = std::move(source);
+  }
+  void set_snapshot_listener(MetadataLog::SnapshotListener listener) {
+    _snapshot_listener = std::move(listener);
+  }
 
   void start() {
     std::lock_guard lock(_mutex);
     if (_started || _closed) return;
     _started = true;
-    asio::post(_io, [this] { after_input(); });
+    asio::post(_io, [this] {
+      load_latest_snapshot();
+      after_input();
+    });
     _thread = std::thread([this] {
       auto work = asio::make_work_guard(_io);
       _io.run();
@@ -156,7 +172,10 @@ class QuorumNodeDriver {
                 const std::function<Status(const MetadataEntry&)>& apply) {
     auto end = run_on_driver<std::int64_t>([this] { return _replica->high_watermark(); });
     if (!end.ok()) return Fail{std::move(end).error()};
-    std::int64_t next = std::max<std::int64_t>(from_offset, 0);
+    auto start = run_on_driver<std::int64_t>([this] { return _log->start_offset(); });
+    if (!start.ok()) return Fail{std::move(start).error()};
+    // Entries below the log start are in the snapshot (the snapshot listener's).
+    std::int64_t next = std::max<std::int64_t>(from_offset, *start);
     while (next < *end) {
       auto chunk = run_on_driver<std::vector<LogEntry>>(
           [this, next, end = *end] { return read_committed(next, end); });
@@ -175,6 +194,7 @@ class QuorumNodeDriver {
   std::int32_t leader_id() const { return _leader_id.load(); }
   std::int64_t leader_epoch_start_offset() const { return _epoch_start_offset.load(); }
   bool is_leader() const { return _is_leader.load(); }
+  std::int64_t log_start_offset() const { return _log_start.load(); }
 
   QuorumStatus status() const {
     std::lock_guard lock(_mutex);
@@ -334,11 +354,16 @@ class QuorumNodeDriver {
           return fail_replica("metadata log flush: " + flushed.error().message);
         _replica->on_log_flushed(ready.flush_log_to, steady_now_ms());
       }
+      if (ready.load_snapshot) {
+        if (auto loaded = load_snapshot(*ready.load_snapshot); !loaded.ok())
+          return fail_replica("loading a fetched snapshot: " + loaded.error().message);
+      }
       for (auto& message : ready.messages) dispatch(std::move(message));
     }
     // Commits reach the listener and the status before the appends they settle return.
     deliver_commits();
     if (_failed) return;
+    maybe_snapshot();
     publish_status();
     settle_appends();
     arm_timer();
@@ -413,7 +438,9 @@ class QuorumNodeDriver {
       if (log_failed()) return;
       if (chunk.empty()) break;
       for (auto& entry : chunk) {
-        if (!entry.control) entries.push_back(MetadataEntry{entry.offset, std::move(entry.value)});
+        if (entry.control) continue;
+        _bytes_since_snapshot += static_cast<std::int64_t>(entry.value.size());
+        entries.push_back(MetadataEntry{entry.offset, std::move(entry.value)});
       }
       next = chunk.back().offset + 1;
     }
@@ -434,6 +461,91 @@ class QuorumNodeDriver {
     _tick_timer.async_wait([this](const boost::system::error_code& ec) {
       if (!ec) on_tick();
     });
+  }
+
+  // ---- snapshots (driver thread) ----
+
+  /// At start: the state machine gets the latest snapshot (the log starts at its end).
+  void load_latest_snapshot() {
+    auto latest = _snapshots->latest();
+    if (!latest) return;
+    if (auto loaded = load_snapshot(*latest); !loaded.ok())
+      fail_replica("loading snapshot " + snapshot_file_name(*latest) + ": " +
+                   loaded.error().message);
+  }
+
+  /// Replaces the state machine by snapshot `id` (read whole and checked); commits continue
+  /// from its end offset.
+  Status load_snapshot(SnapshotId id) {
+    auto reader = SnapshotReader::open(_options.dir / snapshot_file_name(id));
+    if (!reader.ok()) return Fail{std::move(reader).error()};
+    if (_snapshot_listener)
+      _snapshot_listener(MetadataLog::Snapshot{id.end_offset, reader->values()});
+    // Exactly there, even below what was delivered: the state machine is the snapshot's now.
+    _delivered = id.end_offset;
+    _bytes_since_snapshot = 0;
+    _last_snapshot_ms = steady_now_ms();
+    _log_start.store(_log->start_offset());
+    spdlog::info("raft: node {} loaded snapshot {}", _options.quorum.node_id,
+                 snapshot_file_name(id));
+    return delete_older_snapshots(id);
+  }
+
+  /// Kafka's policy: enough record bytes, or enough time with new records, since the last
+  /// snapshot. Taken at `_delivered`, the high watermark the listener has just applied.
+  void maybe_snapshot() {
+    if (!_snapshot_source || _delivered <= _log->start_offset()) return;
+    const auto now = steady_now_ms();
+    const bool by_bytes = _bytes_since_snapshot >= _options.snapshot_max_record_bytes;
+    const bool by_time = _options.snapshot_max_interval_ms > 0 && _bytes_since_snapshot > 0 &&
+                         now - _last_snapshot_ms >= _options.snapshot_max_interval_ms;
+    if (!by_bytes && !by_time) return;
+    // Reset on failure too: a failing source is retried after the next interval, not on
+    // every commit.
+    _bytes_since_snapshot = 0;
+    _last_snapshot_ms = now;
+    if (auto written = write_snapshot(_delivered); !written.ok())
+      spdlog::warn("raft: node {} could not snapshot at offset {}: {}", _options.quorum.node_id,
+                   _delivered, written.error().message);
+  }
+
+  Status write_snapshot(std::int64_t end_offset) {
+    auto last = _log->read(end_offset - 1, 1);
+    if (last.empty() || last.front().offset != end_offset - 1)
+      return Fail{Error{"the log does not hold offset " + std::to_string(end_offset - 1)}};
+    const SnapshotId id{end_offset, last.front().epoch};
+    auto values = _snapshot_source(end_offset);
+    if (!values.ok()) return Fail{std::move(values).error()};
+    auto writer = SnapshotWriter::create(_options.dir, id, wall_now_ms());
+    if (!writer.ok()) return Fail{std::move(writer).error()};
+    std::vector<std::vector<std::uint8_t>> batch;
+    std::size_t batch_bytes = 0;
+    for (auto& value : *values) {
+      batch_bytes += value.size();
+      batch.push_back(std::move(value));
+      if (batch_bytes < kSnapshotBatchBytes) continue;
+      KEEL_TRY(writer->append(batch));
+      batch.clear();
+      batch_bytes = 0;
+    }
+    if (!batch.empty()) KEEL_TRY(writer->append(batch));
+    auto frozen = writer->freeze();
+    if (!frozen.ok()) return Fail{std::move(frozen).error()};
+    KEEL_TRY(_replica->on_snapshot_created(id));
+    _log_start.store(_log->start_offset());
+    spdlog::info("raft: node {} wrote snapshot {} ({} records)", _options.quorum.node_id,
+                 snapshot_file_name(id), values->size());
+    return delete_older_snapshots(id);
+  }
+
+  /// Keeps `latest` and the one before it: a follower may be fetching that one still (it
+  /// would start over with the newest on SNAPSHOT_NOT_FOUND, so this only saves a restart).
+  Status delete_older_snapshots(SnapshotId latest) {
+    auto ids = list_snapshots(_options.dir);
+    if (!ids.ok()) return Fail{std::move(ids).error()};
+    auto position = std::find(ids->begin(), ids->end(), latest);
+    if (position == ids->end() || position == ids->begin()) return {};
+    return delete_snapshots_before(_options.dir, *std::prev(position));
   }
 
   // ---- status ----
@@ -576,9 +688,10 @@ class QuorumNodeDriver {
   }
 
   const QuorumNodeOptions _options;
-  std::unique_ptr<StorageRaftLog> _log;     // driver
-  std::mt19937_64 _random;                  // driver
-  std::unique_ptr<QuorumReplica> _replica;  // driver
+  std::unique_ptr<StorageRaftLog> _log;           // driver
+  std::unique_ptr<FileSnapshotStore> _snapshots;  // driver; before the core that uses it
+  std::mt19937_64 _random;                        // driver
+  std::unique_ptr<QuorumReplica> _replica;        // driver
   asio::io_context _io;
   asio::steady_timer _tick_timer;                                          // driver
   std::map<std::int32_t, std::unique_ptr<PeerChannel>> _fetch_channels;    // driver
@@ -587,18 +700,23 @@ class QuorumNodeDriver {
   std::int32_t _next_inbound_id = 0;                                       // driver
   std::vector<AppendWaiter> _waiters;                                      // driver
   MetadataLog::CommitListener _listener;                                   // driver
-  std::int64_t _delivered = 0;  // driver: commits passed to the listener end here
-  std::map<std::int32_t, FetchProgress> _progress;  // driver: leader only
-  std::int32_t _progress_epoch = -1;                // driver
-  bool _stopping = false;                           // driver
-  bool _failed = false;                             // driver
-  std::string _failure;                             // driver
+  MetadataLog::SnapshotSource _snapshot_source;                            // driver
+  MetadataLog::SnapshotListener _snapshot_listener;                        // driver
+  std::int64_t _delivered = 0;             // driver: commits passed to the listener end here
+  std::int64_t _bytes_since_snapshot = 0;  // driver: record bytes delivered since
+  std::int64_t _last_snapshot_ms = steady_now_ms();  // driver: the last snapshot (or start)
+  std::map<std::int32_t, FetchProgress> _progress;   // driver: leader only
+  std::int32_t _progress_epoch = -1;                 // driver
+  bool _stopping = false;                            // driver
+  bool _failed = false;                              // driver
+  std::string _failure;                              // driver
 
   std::atomic<std::int64_t> _high_watermark{0};
   std::atomic<std::int32_t> _epoch{0};
   std::atomic<std::int32_t> _leader_id{-1};
   std::atomic<bool> _is_leader{false};
   std::atomic<std::int64_t> _epoch_start_offset{-1};
+  std::atomic<std::int64_t> _log_start{0};
 
   mutable std::mutex _mutex;  // guards what follows
   bool _started = false;
@@ -615,7 +733,15 @@ class QuorumNodeDriver {
 
 Result<std::unique_ptr<QuorumNode>> QuorumNode::open(QuorumNodeOptions options) {
   KEEL_TRY(validate(options));
-  auto log = StorageRaftLog::open(options.dir);
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) return Fail{Error{"cannot create " + options.dir.string() + ": " + ec.message()}};
+  // A snapshot write that a crash interrupted; the newest whole snapshot sets the log start
+  // (a bad newest one stops the node: the log may already be cut to it).
+  KEEL_TRY(delete_partial_snapshots(options.dir));
+  auto latest = latest_snapshot(options.dir);
+  if (!latest.ok()) return Fail{std::move(latest).error()};
+  auto log = StorageRaftLog::open(options.dir, *latest);
   if (!log.ok()) return Fail{std::move(log).error()};
   auto state = read_quorum_state(options.dir);
   if (!state.ok()) return Fail{std::move(state).error()};
@@ -652,6 +778,12 @@ Status QuorumNode::close() {
 void QuorumNode::set_commit_listener(MetadataLog::CommitListener listener) {
   _driver->set_commit_listener(std::move(listener));
 }
+void QuorumNode::set_snapshot_source(SnapshotSource source) {
+  _driver->set_snapshot_source(std::move(source));
+}
+void QuorumNode::set_snapshot_listener(SnapshotListener listener) {
+  _driver->set_snapshot_listener(std::move(listener));
+}
 void QuorumNode::start() {
   _driver->start();
 }
@@ -664,6 +796,9 @@ QuorumStatus QuorumNode::status() const {
 }
 bool QuorumNode::is_leader() const {
   return _driver->is_leader();
+}
+std::int64_t QuorumNode::log_start_offset() const {
+  return _driver->log_start_offset();
 }
 std::string QuorumNode::role() const {
   return _driver->role();

@@ -16,6 +16,7 @@
 
 #include <keel/test_support/temp_dir.h>
 #include "keel/raft/raft_codec.h"
+#include "keel/raft/snapshot.h"
 #include "support/loopback_acceptor.h"
 
 namespace keel::raft {
@@ -42,11 +43,14 @@ bool wait_until(const std::function<bool()>& done) {
   return done();
 }
 
-/// What one node's commit listener saw.
+/// One node's state machine: the entries its commit listener saw, or a snapshot of them
+/// (offsets -1) followed by later commits.
 struct Commits {
   std::mutex mutex;
   std::vector<MetadataEntry> entries;
   std::int64_t high_watermark = 0;
+  int snapshot_loads = 0;
+  std::int64_t snapshot_end = -1;  // of the last snapshot loaded
 
   std::vector<Value> values() {
     std::lock_guard lock(mutex);
@@ -63,7 +67,10 @@ struct Commits {
 /// Voters 1..voters (and observers after them) on loopback, each in its own directory.
 class Cluster {
  public:
-  explicit Cluster(int voters, int observers = 0) : _voters(voters) {
+  /// `snapshot_bytes`: metadata.log.max.record.bytes.between.snapshots of every node.
+  explicit Cluster(int voters, int observers = 0,
+                   std::int64_t snapshot_bytes = QuorumNodeOptions{}.snapshot_max_record_bytes)
+      : _voters(voters), _snapshot_bytes(snapshot_bytes) {
     const int nodes = voters + observers;
     for (int i = 0; i < nodes; ++i) _acceptors.push_back(std::make_unique<Acceptor>());
     _nodes.resize(nodes);
@@ -87,6 +94,7 @@ class Cluster {
     options.quorum.fetch_max_wait_ms = 200;  // below the request timeout: no resends
     options.dir = _root.path() / ("node-" + std::to_string(id)) / "__cluster_metadata-0";
     options.cluster_id = kClusterId;
+    options.snapshot_max_record_bytes = _snapshot_bytes;
     return options;
   }
 
@@ -100,6 +108,16 @@ class Cluster {
           commits->entries.insert(commits->entries.end(), entries.begin(), entries.end());
           commits->high_watermark = high_watermark;
         });
+    // The state machine's snapshot is every value it applied; loading one replaces them.
+    (*node)->set_snapshot_source(
+        [commits](std::int64_t) -> Result<std::vector<Value>> { return commits->values(); });
+    (*node)->set_snapshot_listener([commits](const MetadataLog::Snapshot& snapshot) {
+      std::lock_guard lock(commits->mutex);
+      commits->entries.clear();
+      for (const auto& value : snapshot.values) commits->entries.push_back({-1, value});
+      ++commits->snapshot_loads;
+      commits->snapshot_end = snapshot.end_offset;
+    });
     (*node)->start();
     _commits[id - 1] = commits;
     _nodes[id - 1] = std::move(*node);
@@ -115,6 +133,16 @@ class Cluster {
       EXPECT_TRUE(_nodes[id - 1]->close().ok());
       _nodes[id - 1].reset();
     }
+  }
+
+  /// Stops the node and deletes its directory (log, quorum-state, snapshots).
+  void wipe(std::int32_t id) {
+    stop(id);
+    std::filesystem::remove_all(options(id).dir);
+  }
+  std::vector<SnapshotId> snapshots(std::int32_t id) const {
+    auto ids = list_snapshots(options(id).dir);
+    return ids.ok() ? *ids : std::vector<SnapshotId>{};
   }
 
   QuorumNode& node(std::int32_t id) { return *_nodes[id - 1]; }
@@ -148,6 +176,7 @@ class Cluster {
  private:
   using Acceptor = raft::test_support::LoopbackAcceptor;
   int _voters;
+  std::int64_t _snapshot_bytes;
   TempDir _root{"keel-quorum-node"};
   // Declared before the nodes: destroyed after them, as the callbacks they hold need.
   std::vector<std::unique_ptr<Acceptor>> _acceptors;
@@ -257,6 +286,80 @@ TEST(QuorumNode, ANewLeaderTakesOverAndARestartedNodeCatchesUp) {
                   .ok());
   EXPECT_EQ(replayed, all);
   EXPECT_FALSE(cluster.node(first).is_leader());
+}
+
+// Each value is ~10 bytes: a snapshot about every 20 commits.
+constexpr std::int64_t kSmallSnapshotBytes = 200;
+
+TEST(QuorumNode, EveryNodeSnapshotsAndARestartLoadsItsLatest) {
+  Cluster cluster(3, 0, kSmallSnapshotBytes);
+  cluster.start_all();
+  const auto leader = cluster.wait_for_leader();
+  ASSERT_GT(leader, 0);
+  const auto values = numbered("record-", 0, 100);
+  append_each(cluster.node(leader), values);
+  for (int id = 1; id <= 3; ++id) {
+    SCOPED_TRACE("node " + std::to_string(id));
+    EXPECT_TRUE(wait_until([&] { return cluster.commits(id).size() >= values.size(); }));
+    EXPECT_EQ(cluster.commits(id).values(), values);
+    // Leader and followers snapshot on their own, and the log starts at the latest.
+    EXPECT_TRUE(wait_until([&] { return !cluster.snapshots(id).empty(); }));
+    const auto snapshots = cluster.snapshots(id);
+    ASSERT_FALSE(snapshots.empty());
+    EXPECT_LE(snapshots.size(), 2u);  // older ones are deleted
+    EXPECT_EQ(cluster.node(id).log_start_offset(), snapshots.back().end_offset);
+    EXPECT_GT(snapshots.back().end_offset, 50);
+  }
+
+  // A restart loads the latest snapshot, then commits from its end offset on.
+  const auto follower = cluster.a_follower(leader);
+  cluster.stop(follower);
+  const auto latest = cluster.snapshots(follower).back();
+  cluster.start(follower);
+  const auto more = numbered("more-", 0, 5);
+  append_each(cluster.node(leader), more);
+  auto all = values;
+  all.insert(all.end(), more.begin(), more.end());
+  EXPECT_TRUE(wait_until([&] { return cluster.commits(follower).size() >= all.size(); }));
+  EXPECT_EQ(cluster.commits(follower).values(), all);
+  std::lock_guard lock(cluster.commits(follower).mutex);
+  EXPECT_EQ(cluster.commits(follower).snapshot_loads, 1);
+  EXPECT_EQ(cluster.commits(follower).snapshot_end, latest.end_offset);
+  // Entries after the snapshot came as commits, with their offsets.
+  EXPECT_GE(cluster.commits(follower).entries.back().offset, latest.end_offset);
+}
+
+TEST(QuorumNode, AWipedFollowerCatchesUpThroughFetchSnapshot) {
+  Cluster cluster(3, 0, kSmallSnapshotBytes);
+  cluster.start_all();
+  const auto leader = cluster.wait_for_leader();
+  ASSERT_GT(leader, 0);
+  const auto values = numbered("record-", 0, 60);
+  append_each(cluster.node(leader), values);
+  ASSERT_TRUE(wait_until([&] { return cluster.node(leader).log_start_offset() > 0; }));
+
+  const auto follower = cluster.a_follower(leader);
+  cluster.wipe(follower);
+  const auto more = numbered("more-", 0, 30);
+  append_each(cluster.node(leader), more);
+  auto all = values;
+  all.insert(all.end(), more.begin(), more.end());
+  // Empty, it fetches from 0, below the leader's log start: the leader names its snapshot.
+  cluster.start(follower);
+  EXPECT_TRUE(wait_until([&] { return cluster.commits(follower).size() >= all.size(); }));
+  EXPECT_EQ(cluster.commits(follower).values(), all);
+  {
+    std::lock_guard lock(cluster.commits(follower).mutex);
+    EXPECT_GE(cluster.commits(follower).snapshot_loads, 1);
+    EXPECT_GT(cluster.commits(follower).snapshot_end, 0);
+  }
+  // The fetched snapshot is a file of its own, and its log starts at it.
+  EXPECT_FALSE(cluster.snapshots(follower).empty());
+  EXPECT_GT(cluster.node(follower).log_start_offset(), 0);
+  // It follows the leader again.
+  const auto last = numbered("last-", 0, 1);
+  append_each(cluster.node(leader), last);
+  EXPECT_TRUE(wait_until([&] { return cluster.commits(follower).size() == all.size() + 1; }));
 }
 
 /// Sends a request body straight to `node` and waits for the answer.

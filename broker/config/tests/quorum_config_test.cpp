@@ -60,6 +60,21 @@ TEST(QuorumConfig, TimeoutsUseKafkasNames) {
   EXPECT_EQ(c.controller_quorum_election_backoff_max_ms, 200);
 }
 
+TEST(QuorumConfig, SnapshotPolicyUsesKafkasNamesAndDefaults) {
+  auto p = combined();
+  auto defaults = BrokerConfig::from_properties(p);
+  EXPECT_EQ(defaults.metadata_log_max_record_bytes_between_snapshots, 20 * 1024 * 1024);
+  EXPECT_EQ(defaults.metadata_log_max_snapshot_interval_ms, 3600000);
+  p["metadata.log.max.record.bytes.between.snapshots"] = "2000";
+  p["metadata.log.max.snapshot.interval.ms"] = "0";
+  auto c = BrokerConfig::from_properties(p);
+  EXPECT_EQ(c.metadata_log_max_record_bytes_between_snapshots, 2000);
+  EXPECT_EQ(c.metadata_log_max_snapshot_interval_ms, 0);
+  p["metadata.log.max.record.bytes.between.snapshots"] = "0";  // at least 1, as Kafka
+  EXPECT_NE(from_error(p).find("metadata.log.max.record.bytes.between.snapshots"),
+            std::string::npos);
+}
+
 TEST(QuorumConfig, MalformedVoters) {
   for (const char* bad : {"1@localhost", "x@h:1", "1localhost:9093", "1@h:0", "1@h:1,1@g:2",
                           "-1@h:9093", "1@[::1:9093"}) {

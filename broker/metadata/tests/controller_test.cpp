@@ -760,3 +760,114 @@ TEST(Controller, ReopenReplaysClientQuotas) {
 
 }  // namespace
 }  // namespace keel::broker
+
+namespace keel::broker {
+namespace {
+
+/// A quorum log that only hands the controller's callbacks to the test, which plays the
+/// raft driver's thread: commits, snapshot requests and snapshot loads.
+struct QuorumCallbacks {
+  raft::MetadataLog::CommitListener commits;
+  raft::MetadataLog::SnapshotSource source;
+  raft::MetadataLog::SnapshotListener snapshots;
+};
+
+class CallbackLog final : public raft::MetadataLog {
+ public:
+  explicit CallbackLog(QuorumCallbacks& callbacks) : _callbacks(callbacks) {}
+  Result<std::int64_t> append(const std::vector<std::vector<std::uint8_t>>&) override {
+    return Fail{Error{"not the active controller: leader is 2"}};
+  }
+  Status replay(std::int64_t, const std::function<Status(const raft::MetadataEntry&)>&) override {
+    return {};
+  }
+  std::int64_t committed_offset() const override { return -1; }
+  std::int32_t leader_epoch() const override { return 1; }
+  std::int32_t leader_id() const override { return 2; }
+  Status close() override { return {}; }
+  void set_commit_listener(CommitListener listener) override {
+    _callbacks.commits = std::move(listener);
+  }
+  void set_snapshot_source(SnapshotSource source) override {
+    _callbacks.source = std::move(source);
+  }
+  void set_snapshot_listener(SnapshotListener listener) override {
+    _callbacks.snapshots = std::move(listener);
+  }
+
+ private:
+  QuorumCallbacks& _callbacks;
+};
+
+std::unique_ptr<Controller> open_quorum_follower(QuorumCallbacks& callbacks) {
+  auto options = options_for(1);
+  options.quorum = true;
+  auto controller = Controller::open(std::make_unique<CallbackLog>(callbacks), options);
+  EXPECT_TRUE(controller.ok()) << controller.error().message;
+  return controller.ok() ? std::move(*controller) : nullptr;
+}
+
+std::vector<raft::MetadataEntry> topic_entries(const std::string& name, std::uint8_t id,
+                                               std::int64_t first_offset) {
+  pr::TopicRecord topic;
+  topic.name = name;
+  topic.topic_id = testing::uuid_of(id);
+  pr::PartitionRecord partition;
+  partition.topic_id = topic.topic_id;
+  partition.partition_id = 0;
+  partition.replicas = partition.isr = {1};
+  partition.leader = 1;
+  partition.leader_epoch = partition.partition_epoch = 0;
+  return {{first_offset, encode_metadata_record(topic, 0)},
+          {first_offset + 1, encode_metadata_record(partition, 0)}};
+}
+
+TEST(ControllerSnapshots, TheSourceGivesTheImageAndALoadReplacesItForTheListener) {
+  QuorumCallbacks leader_side;
+  auto controller = open_quorum_follower(leader_side);
+  ASSERT_TRUE(controller && leader_side.commits && leader_side.source && leader_side.snapshots);
+  leader_side.commits(topic_entries("orders", 1, 0), 3);  // offset 2: a control entry
+  ASSERT_NE(controller->image()->topic("orders"), nullptr);
+  auto records = leader_side.source(3);
+  ASSERT_TRUE(records.ok()) << records.error().message;
+  EXPECT_EQ(records->size(), 2u);  // TopicRecord, PartitionRecord
+
+  // Another node loads that snapshot: its image is replaced, its listener sees the change.
+  QuorumCallbacks follower_side;
+  auto follower = open_quorum_follower(follower_side);
+  ASSERT_TRUE(follower);
+  follower_side.commits(topic_entries("stale", 9, 0), 2);    // to be replaced
+  std::vector<std::pair<std::size_t, std::size_t>> changes;  // topic counts before, after
+  std::vector<bool> saw_orders;
+  follower->set_listener([&](const MetadataImage& before, const MetadataImage& after) {
+    changes.emplace_back(before.topics().size(), after.topics().size());
+    saw_orders.push_back(after.topic("orders") != nullptr && before.topic("orders") == nullptr);
+  });
+  follower_side.snapshots({3, *records});
+  const auto image = follower->image();
+  EXPECT_EQ(image->offset(), 2);
+  EXPECT_NE(image->topic("orders"), nullptr);
+  EXPECT_EQ(image->topic("stale"), nullptr);
+  EXPECT_EQ(image->topics(), controller->image()->topics());
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_TRUE(saw_orders.front());
+  // Commits continue after the snapshot's end.
+  follower_side.commits(topic_entries("next", 2, 3), 5);
+  EXPECT_NE(follower->image()->topic("next"), nullptr);
+  EXPECT_NE(follower->image()->topic("orders"), nullptr);
+  EXPECT_EQ(changes.size(), 2u);
+}
+
+TEST(ControllerSnapshots, ASnapshotTheImageRefusesKeepsTheImage) {
+  QuorumCallbacks callbacks;
+  auto controller = open_quorum_follower(callbacks);
+  ASSERT_TRUE(controller);
+  callbacks.commits(topic_entries("kept", 1, 0), 2);
+  auto orphan = topic_entries("orphan", 5, 0)[1];  // a partition of a topic not in it
+  callbacks.snapshots({10, {orphan.value}});
+  EXPECT_NE(controller->image()->topic("kept"), nullptr);
+  EXPECT_EQ(controller->image()->offset(), 1);
+}
+
+}  // namespace
+}  // namespace keel::broker

@@ -9,37 +9,10 @@ namespace {
 
 namespace pr = keel::protocol;
 using Bytes = std::vector<std::uint8_t>;
+using testing::config;
+using testing::partition;
+using testing::topic;
 using testing::uuid_of;
-
-Bytes topic(const std::string& name, const pr::Uuid& id) {
-  pr::TopicRecord r;
-  r.name = name;
-  r.topic_id = id;
-  return encode_metadata_record(r, 0);
-}
-
-Bytes partition(const pr::Uuid& id, std::int32_t index, std::vector<std::int32_t> replicas,
-                std::int32_t leader = 1) {
-  pr::PartitionRecord r;
-  r.topic_id = id;
-  r.partition_id = index;
-  r.replicas = replicas;
-  r.isr = replicas;
-  r.leader = leader;
-  r.leader_epoch = 0;
-  r.partition_epoch = 0;
-  return encode_metadata_record(r, 0);
-}
-
-Bytes config(std::int8_t type, const std::string& resource, const std::string& name,
-             std::optional<std::string> value) {
-  pr::ConfigRecord r;
-  r.resource_type = type;
-  r.resource_name = resource;
-  r.name = name;
-  r.value = std::move(value);
-  return encode_metadata_record(r, 0);
-}
 
 Bytes register_broker(std::int32_t id, std::int64_t epoch, bool fenced = true) {
   pr::RegisterBrokerRecord r;

@@ -6,7 +6,9 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <keel/test_support/temp_dir.h>
 
@@ -21,6 +23,40 @@ inline protocol::Uuid uuid_of(std::uint8_t last) {
   id.bytes[0] = 0x11;
   id.bytes[15] = last;
   return id;
+}
+
+// Framed metadata records (records.h) for building images in tests.
+
+inline std::vector<std::uint8_t> topic(const std::string& name, const protocol::Uuid& id) {
+  protocol::TopicRecord r;
+  r.name = name;
+  r.topic_id = id;
+  return encode_metadata_record(r, 0);
+}
+
+/// A new partition: ISR = replicas, leader and partition epoch 0.
+inline std::vector<std::uint8_t> partition(const protocol::Uuid& id, std::int32_t index,
+                                           std::vector<std::int32_t> replicas,
+                                           std::int32_t leader = 1) {
+  protocol::PartitionRecord r;
+  r.topic_id = id;
+  r.partition_id = index;
+  r.replicas = replicas;
+  r.isr = replicas;
+  r.leader = leader;
+  r.leader_epoch = 0;
+  r.partition_epoch = 0;
+  return encode_metadata_record(r, 0);
+}
+
+inline std::vector<std::uint8_t> config(std::int8_t type, const std::string& resource,
+                                        const std::string& name, std::optional<std::string> value) {
+  protocol::ConfigRecord r;
+  r.resource_type = type;
+  r.resource_name = resource;
+  r.name = name;
+  r.value = std::move(value);
+  return encode_metadata_record(r, 0);
 }
 
 }  // namespace keel::broker::testing

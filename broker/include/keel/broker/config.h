@@ -79,6 +79,11 @@ struct BrokerConfig {
   bool delete_topic_enable = true;                           // delete.topic.enable
   std::int32_t message_max_bytes = 1048588;                  // message.max.bytes
   std::int32_t socket_request_max_bytes = 104857600;         // socket.request.max.bytes
+  /// metadata.log.max.record.bytes.between.snapshots: the quorum's metadata log writes a
+  /// snapshot once this many bytes of records were committed since the last one.
+  std::int64_t metadata_log_max_record_bytes_between_snapshots = 20 * 1024 * 1024;
+  /// metadata.log.max.snapshot.interval.ms: or after this long with new records; 0 disables.
+  std::int64_t metadata_log_max_snapshot_interval_ms = 60 * 60 * 1000;
   /// queued.max.request.bytes; Kafka's -1 means "no byte bound"; keel then bounds the bytes
   /// held by queued requests at effective_queued_max_request_bytes().
   std::int64_t queued_max_request_bytes = -1;

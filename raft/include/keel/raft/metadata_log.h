@@ -57,6 +57,24 @@ class MetadataLog {
   using CommitListener =
       std::function<void(const std::vector<MetadataEntry>& entries, std::int64_t high_watermark)>;
   virtual void set_commit_listener(CommitListener) {}
+
+  /// Snapshots (KIP-630; the quorum's only): the state machine as the records that rebuild
+  /// it, holding every entry below `end_offset`.
+  struct Snapshot {
+    std::int64_t end_offset = 0;
+    std::vector<std::vector<std::uint8_t>> values;
+  };
+  /// Asked, on the log's thread right after the commit listener returned for high watermark
+  /// `end_offset`, for the records of the state machine as it is then (applied exactly up to
+  /// `end_offset`). Set before the log starts.
+  using SnapshotSource =
+      std::function<keel::Result<std::vector<std::vector<std::uint8_t>>>(std::int64_t end_offset)>;
+  virtual void set_snapshot_source(SnapshotSource) {}
+  /// Called on the log's thread when the state machine must be replaced by a snapshot's:
+  /// at start (the latest snapshot, before any commit) and when a follower received one
+  /// from the leader. Commits then continue from the snapshot's end offset.
+  using SnapshotListener = std::function<void(const Snapshot& snapshot)>;
+  virtual void set_snapshot_listener(SnapshotListener) {}
   /// On the leader: the offset at which its epoch began (its LeaderChange entry). Entries
   /// below it may come from earlier leaders, so the leader may write only once the high
   /// watermark has passed it. -1 when this node does not lead.

@@ -13,10 +13,11 @@
 // BeginQuorumEpoch / EndQuorumEpoch v0 and Fetch v16, two connections per peer (Fetch alone
 // on one, since a long-polled Fetch holds back what follows it on a connection).
 //
-// Lifecycle: open (reads the log and quorum-state, no thread yet), set_commit_listener,
-// start, ..., close (stops the thread, answers what is pending with an error, closes the
-// log). A crash leaves what storage and the quorum-state file made durable; a restart is a
-// new open over the same dir.
+// Lifecycle: open (removes partial snapshots, opens the log at the latest snapshot, reads
+// quorum-state; no thread yet), set_commit_listener (and the snapshot source and listener),
+// start (loads the latest snapshot into the state machine, then commits follow), ..., close (stops
+// the thread, answers what is pending with an error, closes the log). A crash leaves what storage
+// and the quorum-state file made durable; a restart is a new open over the same dir.
 
 #include <atomic>
 #include <cstdint>
@@ -47,6 +48,13 @@ struct QuorumNodeOptions {
   std::filesystem::path dir;                   // <metadata.log.dir>/__cluster_metadata-0
   std::string cluster_id;                      // sent in requests, checked on inbound ones
   std::int64_t append_timeout_ms = 5000;       // append() gives up after this
+  /// metadata.log.max.record.bytes.between.snapshots: a snapshot is taken once the committed
+  /// records (the bytes of data entry values) since the last one reach this.
+  std::int64_t snapshot_max_record_bytes = 20 * 1024 * 1024;
+  /// metadata.log.max.snapshot.interval.ms: or once this long has passed since the last one
+  /// and records were committed since (checked after every input of the driver thread, so
+  /// at least every few hundred ms); 0 disables it.
+  std::int64_t snapshot_max_interval_ms = 60 * 60 * 1000;
 };
 
 /// What DescribeQuorum reports of one replica (DescribeQuorumResponse v1's ReplicaState).
@@ -106,6 +114,13 @@ class QuorumNode final : public MetadataLog {
   /// data entries not passed before (in order; from offset 0 after a start) and the new
   /// high watermark. Set before start().
   void set_commit_listener(CommitListener listener) override;
+  /// Snapshots of the state machine are written (`<end offset>-<epoch>.checkpoint` in the
+  /// log directory) when the policy of the options says so, at the high watermark the commit
+  /// listener was just called with. Without a source none are written. Set before start().
+  void set_snapshot_source(SnapshotSource source) override;
+  /// The latest snapshot at start, and one a follower fetched from the leader. Set before
+  /// start().
+  void set_snapshot_listener(SnapshotListener listener) override;
   /// Starts the driver thread.
   void start();
 
@@ -119,6 +134,8 @@ class QuorumNode final : public MetadataLog {
 
   QuorumStatus status() const;
   bool is_leader() const;
+  /// The first offset the log holds (the latest snapshot's end offset, 0 without one).
+  std::int64_t log_start_offset() const;
   /// The current role of the core, for logs and tests ("stopped" after an I/O error).
   std::string role() const;
 
