@@ -123,12 +123,13 @@ struct Broker::Impl {
   std::unique_ptr<MemoryBudget> budget;
   std::vector<Listener> bound;  // listeners with their ephemeral ports resolved
   std::unique_ptr<Controller> controller;
-  std::unique_ptr<SessionFencer> session_fencer;  // fences brokers that stop heartbeating
-  raft::QuorumNode* quorum = nullptr;             // the controller's log, in a quorum
+  std::unique_ptr<SessionFencer> session_fencer;          // fences brokers that stop heartbeating
+  raft::QuorumNode* quorum = nullptr;                     // the controller's log, in a quorum
   std::unique_ptr<ControllerChannel> controller_channel;  // forwarding, topic creation
   std::unique_ptr<ControllerChannel> lifecycle_channel;   // registration, heartbeats
   ControllerExecutor controller_executor;
   std::unique_ptr<BrokerLifecycle> lifecycle;
+  std::jthread catch_up_waiter;  // quorum: opens the broker listeners once caught up
   std::unique_ptr<storage::LogManager> logs;
   std::unique_ptr<PartitionRegistry> partitions;
   std::unique_ptr<ProducerIdAllocator> producer_ids;
@@ -186,10 +187,18 @@ void Broker::Impl::start() {
   context.producer_ids = producer_ids.get();
   start_coordinator();
 
-  server->start();
+  // In a quorum, clients are accepted once this node's metadata has caught up (as Kafka's
+  // brokers): before that it would answer Metadata with no brokers and no topics. The
+  // controller listener serves the quorum from the start.
+  server->start(/*defer_broker_listeners=*/quorum != nullptr);
   if (quorum != nullptr) {
     quorum->start();
     start_lifecycle();
+    catch_up_waiter = std::jthread([this](std::stop_token stop) {
+      while (!stop.stop_requested() && !controller->caught_up())
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      if (!stop.stop_requested()) server->accept_broker_listeners();
+    });
   }
   running = true;
 }
@@ -231,9 +240,9 @@ void Broker::Impl::start_lifecycle() {
   if (!config.has_role("broker")) return;
   // Heartbeats on a line of their own, as Kafka's lifecycle manager: a forwarded request
   // waiting for a quorum must not delay them past the broker's session.
-  lifecycle_channel = std::make_unique<ControllerChannel>(
-      "broker-" + std::to_string(config.node_id) + "-lifecycle", locate,
-      kControllerRequestTimeoutMs);
+  lifecycle_channel =
+      std::make_unique<ControllerChannel>("broker-" + std::to_string(config.node_id) + "-lifecycle",
+                                          locate, kControllerRequestTimeoutMs);
   BrokerLifecycleOptions options;
   options.node_id = config.node_id;
   options.cluster_id = cluster_id;
@@ -334,6 +343,10 @@ void Broker::Impl::start_coordinator() {
 void Broker::Impl::stop() {
   if (!running) return;
   running = false;
+  if (catch_up_waiter.joinable()) {
+    catch_up_waiter.request_stop();
+    catch_up_waiter.join();
+  }
   // Controlled shutdown first: the controller moves this broker's leaderships away.
   if (lifecycle) lifecycle->shutdown(kControlledShutdownMs);
   if (lifecycle_channel) lifecycle_channel->stop();

@@ -33,4 +33,16 @@ inline std::vector<BrokerAddress> live_brokers(const BrokerContext& broker,
   return out;
 }
 
+/// The ControllerId clients are told: in KRaft clients never reach the controllers, so a
+/// broker names a live broker that forwards (Kafka: a random alive one). This node when it
+/// is listed, else the first listed one; -1 when none is (a client then waits and asks
+/// again rather than wait for a broker missing from the list, e.g. while this node's new
+/// incarnation is not registered yet).
+inline std::int32_t reported_controller_id(const BrokerContext& broker,
+                                           const std::vector<BrokerAddress>& live) {
+  for (const auto& b : live)
+    if (b.id == broker.node_id()) return b.id;
+  return live.empty() ? -1 : live.front().id;
+}
+
 }  // namespace keel::broker

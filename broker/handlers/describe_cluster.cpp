@@ -55,10 +55,11 @@ void handle_describe_cluster(Request& request, Reply reply) {
     return;
   }
   const auto image = broker.controller->image();
-  for (auto& b : live_brokers(broker, *image))
+  auto live = live_brokers(broker, *image);
+  response.controller_id = reported_controller_id(broker, live);
+  for (auto& b : live)
     response.brokers.push_back({b.id, std::move(b.host), b.port, std::move(b.rack), {}});
   response.cluster_id = image->cluster_id();
-  response.controller_id = broker.node_id();
   if (req.include_cluster_authorized_operations)
     response.cluster_authorized_operations = kClusterOperations;
   reply.send(response, request.version);

@@ -66,10 +66,11 @@ std::vector<std::string> missing_topics(const MetadataRequest& request,
 
 MetadataResponse response_without_topics(const BrokerContext& broker, const MetadataImage& image) {
   MetadataResponse response;
-  for (auto& b : live_brokers(broker, image))
+  auto live = live_brokers(broker, image);
+  response.controller_id = reported_controller_id(broker, live);
+  for (auto& b : live)
     response.brokers.push_back({b.id, std::move(b.host), b.port, std::move(b.rack), {}});
   response.cluster_id = image.cluster_id();
-  response.controller_id = broker.node_id();
   return response;
 }
 

@@ -458,6 +458,12 @@ Result<std::vector<Record>> Controller::snapshot(std::int64_t end_offset) const 
   return records;
 }
 
+bool Controller::caught_up() const {
+  if (!_options.quorum) return true;
+  std::lock_guard lock(_apply_mutex);
+  return _high_watermark > 0;
+}
+
 bool Controller::is_active() const {
   if (!_options.quorum) return true;
   if (_log->leader_id() != _options.node_id) return false;

@@ -146,6 +146,9 @@ class Controller {
   /// This node leads the quorum and has applied every entry of earlier leaders: changes are
   /// accepted (always true for the single node until closed).
   bool is_active() const;
+  /// The image has applied the committed log as far as the quorum first told this node
+  /// (always true for the single node): it may serve clients.
+  bool caught_up() const;
 
   /// BrokerRegistration of another broker (or a new incarnation of one): validated by
   /// plan_broker_registration, then RegisterBrokerRecord (fenced; broker epoch = its offset)

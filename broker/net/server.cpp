@@ -73,8 +73,17 @@ struct Server::Impl {
     std::unique_ptr<tcp::acceptor> acceptor;
     ListenerRole role;
     std::string name;
+    bool accepting = false;  // its accept loop runs (first loop's thread)
   };
   std::vector<BoundListener> acceptors;
+
+  void accept_on(BoundListener& bound) {
+    bound.accepting = true;
+    asio::co_spawn(
+        loops.front()->io,
+        [this, a = bound.acceptor.get(), &bound] { return accept_loop(*a, bound); },
+        asio::detached);
+  }
   std::size_t next_loop = 0;  // touched only by the accepting loop
   std::atomic<bool> stopping{false};
   bool started = false;
@@ -214,18 +223,22 @@ std::vector<Listener> Server::bind(const std::vector<Listener>& listeners) {
   return bound;
 }
 
-void Server::start() {
+void Server::start(bool defer_broker_listeners) {
   auto& impl = *_impl;
-  for (auto& bound : impl.acceptors) {
-    asio::co_spawn(
-        impl.loops.front()->io,
-        [&impl, a = bound.acceptor.get(), &bound] { return impl.accept_loop(*a, bound); },
-        asio::detached);
-  }
+  for (auto& bound : impl.acceptors)
+    if (!defer_broker_listeners || bound.role == ListenerRole::controller) impl.accept_on(bound);
   for (auto& loop : impl.loops) {
     loop->thread = std::thread([l = loop.get()] { l->io.run(); });
   }
   impl.started = true;
+}
+
+void Server::accept_broker_listeners() {
+  auto& impl = *_impl;
+  asio::post(impl.loops.front()->io, [&impl] {
+    for (auto& bound : impl.acceptors)
+      if (bound.role == ListenerRole::broker && !bound.accepting) impl.accept_on(bound);
+  });
 }
 
 void Server::stop(std::int64_t drain_ms) {

@@ -30,7 +30,12 @@ class Server {
 
   /// Binds every listener; returns them with the ports actually bound (port 0 = ephemeral).
   std::vector<Listener> bind(const std::vector<Listener>& listeners);
-  void start();
+  /// Starts the threads and accepting on every listener; with `defer_broker_listeners`, on
+  /// the controller listeners only, until accept_broker_listeners() (the broker listeners
+  /// are bound: connections wait in the backlog meanwhile).
+  void start(bool defer_broker_listeners = false);
+  /// Starts accepting on the broker listeners (any thread; once).
+  void accept_broker_listeners();
   void stop(std::int64_t drain_ms = 5000);
   /// Connections open right now (tests, metrics).
   std::int64_t connection_count() const;

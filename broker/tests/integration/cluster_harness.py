@@ -6,8 +6,9 @@
     with KeelCluster(voters=3, brokers=2) as cluster:  # 3 controllers + 2 brokers
 
 Every node is a real `keel serve` process with its own server.properties, formatted first
-with `keel storage format` as Kafka's nodes are. Controller ports are picked free before the
-nodes start (every voter must know every other's address); client ports are ephemeral.
+with `keel storage format` as Kafka's nodes are. Ports are picked free before the nodes
+start (every voter must know every other's address) and kept across restarts, as a real
+node's are: a node restarted after kill -9 is found where the metadata says it is.
 Election and session timeouts are short so that tests run fast.
 """
 
@@ -88,13 +89,14 @@ class KeelCluster:
         self.nodes = []
         for i, port in ports.items():
             if combined:
-                props = dict(base, listeners=f"PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{port}")
+                props = dict(base, listeners=f"PLAINTEXT://127.0.0.1:{free_port()},"
+                                             f"CONTROLLER://127.0.0.1:{port}")
                 self.nodes.append(ClusterNode(i, ["broker", "controller"], props))
             else:
                 props = dict(base, listeners=f"CONTROLLER://127.0.0.1:{port}")
                 self.nodes.append(ClusterNode(i, ["controller"], props))
         for b in range(brokers):
-            props = dict(base, listeners="PLAINTEXT://127.0.0.1:0")
+            props = dict(base, listeners=f"PLAINTEXT://127.0.0.1:{free_port()}")
             self.nodes.append(ClusterNode(100 + b, ["broker"], props))
 
     # ---- lifecycle -------------------------------------------------------------------
