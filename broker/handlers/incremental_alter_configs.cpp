@@ -14,8 +14,8 @@
 
 #include "core/context.h"
 #include "handlers/common.h"
-#include "handlers/forward.h"
 #include "handlers/config_resources.h"
+#include "handlers/forward.h"
 #include "handlers/registry.h"
 #include "metadata/controller.h"
 #include "metadata/image.h"

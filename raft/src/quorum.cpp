@@ -181,8 +181,8 @@ std::int64_t QuorumReplica::next_deadline_ms() const {
     case Role::follower:
       return std::min(_fetch_deadline_ms, fetch_retry);
     case Role::leader: {
-      auto deadline = checks_quorum() ? _check_quorum_deadline_ms
-                                      : std::numeric_limits<std::int64_t>::max();
+      auto deadline =
+          checks_quorum() ? _check_quorum_deadline_ms : std::numeric_limits<std::int64_t>::max();
       for (const auto& parked : _parked) deadline = std::min(deadline, parked.deadline_ms);
       for (const auto& [id, progress] : _progress) {
         if (voter(id) && !progress.begin_acked) {

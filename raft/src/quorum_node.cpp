@@ -655,9 +655,8 @@ class QuorumNodeDriver {
     after_input();
     _stopping = true;  // no new inputs; what is being written still goes out
     auto timer = std::make_shared<asio::steady_timer>(_io, kStepDownFlush);
-    timer->async_wait([this, timer](const boost::system::error_code&) {
-      shutdown("the quorum node is closed");
-    });
+    timer->async_wait(
+        [this, timer](const boost::system::error_code&) { shutdown("the quorum node is closed"); });
   }
 
   void shutdown(const std::string& why) {
