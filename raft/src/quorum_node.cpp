@@ -455,8 +455,12 @@ class QuorumNodeDriver {
   }
 
   void arm_timer() {
-    const auto deadline = std::chrono::steady_clock::time_point(
-        std::chrono::milliseconds(_replica->next_deadline_ms()));
+    // "No deadline" is INT64_MAX ms (a lone voter has no check-quorum), which would overflow
+    // as a clock time: wake up hourly instead.
+    constexpr std::int64_t kLongestSleepMs = 3'600'000;
+    const std::int64_t next =
+        std::min(_replica->next_deadline_ms(), steady_now_ms() + kLongestSleepMs);
+    const auto deadline = std::chrono::steady_clock::time_point(std::chrono::milliseconds(next));
     _tick_timer.expires_at(deadline);
     _tick_timer.async_wait([this](const boost::system::error_code& ec) {
       if (!ec) on_tick();
