@@ -46,7 +46,7 @@ std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
 /// simulated state machine's state is the hash of the committed prefix it applied.
 std::uint64_t extend(std::uint64_t h, const LogEntry& entry) {
   h = mix(h, static_cast<std::uint64_t>(entry.epoch));
-  h = mix(h, entry.control ? 1 : 2);
+  h = mix(h, entry.is_control() ? 1 : 2);
   for (auto byte : entry.value) h = mix(h, byte);
   return h;
 }
@@ -815,7 +815,7 @@ class Simulation {
       }
       const auto& entry = _committed[static_cast<std::size_t>(offset)];
       auto committed_value = u64_of(entry.value);
-      if (entry.control || committed_value != value) continue;
+      if (entry.is_control() || committed_value != value) continue;
       bool everywhere = true;
       for (const auto& node : _nodes) everywhere &= node->core->high_watermark() > offset;
       if (everywhere) return true;

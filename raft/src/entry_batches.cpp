@@ -24,11 +24,11 @@ Status append_batch(std::vector<std::uint8_t>& out, const LogEntry* begin, const
   storage::BatchOptions options;
   options.base_offset = begin->offset;
   options.partition_leader_epoch = begin->epoch;
-  options.control = begin->control;
+  options.control = begin->is_control();
   storage::BatchBuilder builder(options);
   for (const LogEntry* entry = begin; entry != end; ++entry) {
     std::optional<storage::Bytes> key;
-    if (entry->control) key = storage::Bytes(kLeaderChangeKey);
+    if (entry->is_control()) key = storage::Bytes(kLeaderChangeKey);
     builder.add(timestamp_ms, key, storage::Bytes(entry->value));
   }
   auto batch = builder.build();
@@ -49,10 +49,11 @@ Status decode_batch(const storage::BatchView& batch, std::int64_t from_offset,
     if (r.offset < from_offset) continue;
     if (!r.value)
       return Fail{Error{"metadata record at offset " + std::to_string(r.offset) + " has no value"}};
-    out.push_back(LogEntry{r.offset,
-                           batch.header.partition_leader_epoch,
-                           batch.header.is_control(),
-                           {r.value->begin(), r.value->end()}});
+    out.push_back(
+        LogEntry{r.offset,
+                 batch.header.partition_leader_epoch,
+                 batch.header.is_control() ? ControlType::leader_change : ControlType::none,
+                 {r.value->begin(), r.value->end()}});
   }
 }
 

@@ -134,7 +134,7 @@ keel::Result<std::int64_t> QuorumReplica::propose(
   }
   std::vector<LogEntry> entries;
   auto offset = _log.end_offset();
-  for (const auto& value : values) entries.push_back({offset++, _epoch, false, value});
+  for (const auto& value : values) entries.push_back({offset++, _epoch, ControlType::none, value});
   _log.append(entries);
   _ready.flush_log_to = _log.end_offset();
   complete_parked_fetches(now, /*expired_only=*/false);
@@ -282,7 +282,7 @@ void QuorumReplica::become_leader(std::int64_t now) {
   auto id = static_cast<std::uint32_t>(_config.node_id);
   _log.append({{_epoch_start_offset,
                 _epoch,
-                true,
+                ControlType::leader_change,
                 {static_cast<std::uint8_t>(id >> 24), static_cast<std::uint8_t>(id >> 16),
                  static_cast<std::uint8_t>(id >> 8), static_cast<std::uint8_t>(id)}}});
   _ready.flush_log_to = _log.end_offset();
@@ -302,10 +302,11 @@ void QuorumReplica::resign(std::int64_t now) {
   }
   std::sort(by_progress.begin(), by_progress.end(), std::greater<>());
   EndQuorumEpochRequest request{_config.node_id, _epoch, {}};
-  for (const auto& entry : by_progress) request.preferred_successors.push_back(entry.second);
+  for (const auto& entry : by_progress)
+    request.preferred_candidates.push_back(ReplicaKey{entry.second, {}});
   set_role(Role::resigned);
   _election_deadline_ms = now + random_election_timeout();
-  for (auto id : request.preferred_successors) send(id, next_correlation_id(), request);
+  for (const auto& key : request.preferred_candidates) send(key.id, next_correlation_id(), request);
 }
 
 void QuorumReplica::observe_epoch(std::int32_t epoch, std::int32_t leader_id, std::int64_t now) {
@@ -460,9 +461,10 @@ void QuorumReplica::on_end_epoch(const Envelope& envelope, const EndQuorumEpochR
       request.leader_id == _leader_id) {
     // The leader resigned: stand for election after a backoff that grows with our place in
     // its list of preferred successors (the first goes at once).
-    auto place = std::find(request.preferred_successors.begin(), request.preferred_successors.end(),
-                           _config.node_id) -
-                 request.preferred_successors.begin();
+    const auto& candidates = request.preferred_candidates;
+    auto place = std::find_if(candidates.begin(), candidates.end(),
+                              [&](const ReplicaKey& key) { return key.id == _config.node_id; }) -
+                 candidates.begin();
     become_unattached(_epoch, now);
     _election_deadline_ms =
         now + (place == 0
@@ -826,6 +828,24 @@ std::int64_t QuorumReplica::random_backoff() {
 
 bool QuorumReplica::voter(std::int32_t id) const {
   return std::find(_config.voters.begin(), _config.voters.end(), id) != _config.voters.end();
+}
+
+// TODO(kip-853 core): voter sets from the log.
+VoterChange QuorumReplica::add_voter(const Voter&, std::int64_t) {
+  return VoterChange{errors::kUnsupportedVersion, "voter changes are not built yet", -1};
+}
+VoterChange QuorumReplica::remove_voter(const ReplicaKey&, std::int64_t) {
+  return VoterChange{errors::kUnsupportedVersion, "voter changes are not built yet", -1};
+}
+const VoterSet& QuorumReplica::voter_set() const {
+  static const VoterSet none;
+  return none;
+}
+VoterSet QuorumReplica::voter_set_at(std::int64_t) const {
+  return VoterSet::from_ids(_config.voters);
+}
+std::int16_t QuorumReplica::kraft_version() const {
+  return kKRaftVersionStatic;
 }
 
 }  // namespace keel::raft

@@ -182,7 +182,8 @@ class QuorumNodeDriver {
       if (!chunk.ok()) return Fail{std::move(chunk).error()};
       if (chunk->empty()) break;
       for (auto& entry : *chunk) {
-        if (!entry.control) KEEL_TRY(apply(MetadataEntry{entry.offset, std::move(entry.value)}));
+        if (!entry.is_control())
+          KEEL_TRY(apply(MetadataEntry{entry.offset, std::move(entry.value)}));
       }
       next = chunk->back().offset + 1;
     }
@@ -438,7 +439,7 @@ class QuorumNodeDriver {
       if (log_failed()) return;
       if (chunk.empty()) break;
       for (auto& entry : chunk) {
-        if (entry.control) continue;
+        if (entry.is_control()) continue;
         _bytes_since_snapshot += static_cast<std::int64_t>(entry.value.size());
         entries.push_back(MetadataEntry{entry.offset, std::move(entry.value)});
       }
@@ -794,6 +795,14 @@ void QuorumNode::handle_request(std::int16_t api_key, std::int16_t version, prot
                                 std::function<void(Result<protocol::Bytes>)> respond) {
   _driver->handle_request(api_key, version, body, std::move(respond));
 }
+// TODO(kip-853 driver): run on the driver and wait for the commit.
+VoterChangeResult QuorumNode::add_voter(const Voter&, std::int32_t) {
+  return VoterChangeResult{errors::kUnsupportedVersion, "voter changes are not built yet"};
+}
+VoterChangeResult QuorumNode::remove_voter(const ReplicaKey&, std::int32_t) {
+  return VoterChangeResult{errors::kUnsupportedVersion, "voter changes are not built yet"};
+}
+
 QuorumStatus QuorumNode::status() const {
   return _driver->status();
 }

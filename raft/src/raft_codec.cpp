@@ -135,7 +135,8 @@ wire::EndQuorumEpochRequest to_wire(const EndQuorumEpochRequest& request) {
   wire::EndQuorumEpochRequest::PartitionData partition;
   partition.leader_id = request.leader_id;
   partition.leader_epoch = request.leader_epoch;
-  partition.preferred_successors = request.preferred_successors;
+  for (const auto& key : request.preferred_candidates)
+    partition.preferred_successors.push_back(key.id);
   wire::EndQuorumEpochRequest out;
   out.topics.push_back(
       metadata_topic<wire::EndQuorumEpochRequest::TopicData>(std::move(partition)));
@@ -146,7 +147,9 @@ Result<EndQuorumEpochRequest> from_wire(const wire::EndQuorumEpochRequest& reque
   auto partition = single_partition(request);
   if (!partition.ok()) return Fail{std::move(partition).error()};
   const auto& p = **partition;
-  return EndQuorumEpochRequest{p.leader_id, p.leader_epoch, p.preferred_successors};
+  EndQuorumEpochRequest decoded{p.leader_id, p.leader_epoch, {}, {}};
+  for (auto id : p.preferred_successors) decoded.preferred_candidates.push_back(ReplicaKey{id, {}});
+  return decoded;
 }
 
 /// BeginQuorumEpochResponse and EndQuorumEpochResponse have the same shape.

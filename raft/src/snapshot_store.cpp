@@ -26,7 +26,8 @@ SnapshotChunk chunk_of(const std::vector<std::uint8_t>& bytes, std::int64_t posi
 // ---- in memory ----
 
 Status MemorySnapshotStore::create(SnapshotId id,
-                                   const std::vector<std::vector<std::uint8_t>>& values) {
+                                   const std::vector<std::vector<std::uint8_t>>& values,
+                                   const std::optional<VoterSet>& /*voters*/) {
   auto bytes = encode_snapshot(id, 0, {values});
   if (!bytes.ok()) return Fail{std::move(bytes).error()};
   _frozen[id] = std::move(*bytes);
@@ -121,6 +122,14 @@ Status FileSnapshotStore::finish_receive() {
 
 void FileSnapshotStore::abort_receive() {
   _receiving.reset();
+}
+
+// TODO(kip-853 snapshots): read the VotersRecord after the header.
+Result<std::optional<VoterSet>> MemorySnapshotStore::voters(SnapshotId) const {
+  return std::optional<VoterSet>{};
+}
+Result<std::optional<VoterSet>> FileSnapshotStore::voters(SnapshotId) const {
+  return std::optional<VoterSet>{};
 }
 
 }  // namespace keel::raft

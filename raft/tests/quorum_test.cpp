@@ -172,7 +172,7 @@ TEST(Quorum, ElectsALeaderThroughPreVoteAndVote) {
   // The followers fetched the LeaderChange entry; it is committed on every node.
   EXPECT_EQ(cluster.node(1).high_watermark(), 1);
   EXPECT_EQ(cluster.node(2).high_watermark(), 1);
-  EXPECT_EQ(cluster.log(3).entries().at(0).control, true);
+  EXPECT_TRUE(cluster.log(3).entries().at(0).is_control());
 }
 
 TEST(Quorum, PreVoteDoesNotBumpTheVotersEpoch) {
@@ -210,7 +210,7 @@ TEST(Quorum, AGrantedVoteIsPersistedWithTheResponse) {
 
 TEST(Quorum, RefusesAVoteForALogBehindItsOwn) {
   Cluster cluster({1, 2, 3});
-  cluster.log(2).append({{0, 2, false, {}}});
+  cluster.log(2).append({{0, 2, ControlType::none, {}}});
   cluster.node(2).step(Envelope{1, 2, 7, VoteRequest{3, 1, 1, 5, false}}, 0);
   auto ready = cluster.drain(2);
   EXPECT_FALSE(std::get<VoteResponse>(ready.messages.at(0).message).vote_granted);
@@ -231,10 +231,10 @@ TEST(Quorum, FollowerThatHearsItsLeaderRefusesPreVotes) {
 TEST(Quorum, FollowerTruncatesADivergingSuffix) {
   Cluster cluster({1, 2, 3});
   // Node 2 kept an uncommitted entry of epoch 2; nodes 1 and 3 never saw it.
-  std::vector<LogEntry> common{{0, 1, false, {1}}, {1, 1, false, {2}}};
+  std::vector<LogEntry> common{{0, 1, ControlType::none, {1}}, {1, 1, ControlType::none, {2}}};
   for (auto id : {1, 2, 3}) {
     cluster.log(id).append(common);
-    if (id == 2) cluster.log(id).append({{2, 2, false, {9}}});
+    if (id == 2) cluster.log(id).append({{2, 2, ControlType::none, {9}}});
     cluster.log(id).flush(cluster.log(id).end_offset());
     cluster.restart(id, QuorumStateRecord{-1, 2, -1});
   }
@@ -254,7 +254,7 @@ TEST(Quorum, FollowerTruncatesADivergingSuffix) {
 TEST(Quorum, HighWatermarkWaitsForAMajorityAndTheLeadersOwnEpoch) {
   Cluster cluster({1, 2, 3});
   // Entries of an old epoch on the next leader: being there does not commit them.
-  cluster.log(1).append({{0, 1, false, {1}}, {1, 1, false, {2}}});
+  cluster.log(1).append({{0, 1, ControlType::none, {1}}, {1, 1, ControlType::none, {2}}});
   cluster.log(1).flush(2);
   cluster.restart(1, QuorumStateRecord{-1, 1, -1});
   cluster.tick(1, 1000);
@@ -369,7 +369,7 @@ TEST(Quorum, StaleFetchResponsesAreIgnored) {
   stale.current_leader_id = 1;
   stale.current_leader_epoch = 1;
   stale.high_watermark = 5;
-  stale.records = {{end, 1, false, {9}}};
+  stale.records = {{end, 1, ControlType::none, {9}}};
   cluster.node(2).step(Envelope{1, 2, /*correlation_id=*/-5, stale}, 1000);
   cluster.drain(2);
   EXPECT_EQ(cluster.log(2).end_offset(), end);

@@ -15,7 +15,10 @@ const std::optional<std::string> kClusterId = "MkU3OEVBNTcwNTJENDM2Qg";
 
 LogEntry entry(std::int64_t offset, std::int32_t epoch, std::string_view value,
                bool control = false) {
-  return LogEntry{offset, epoch, control, {value.begin(), value.end()}};
+  return LogEntry{offset,
+                  epoch,
+                  control ? ControlType::leader_change : ControlType::none,
+                  {value.begin(), value.end()}};
 }
 
 /// One message of each kind with every field away from its default.
@@ -46,7 +49,7 @@ std::vector<RaftMessage> sample_messages() {
           VoteResponse{errors::kFencedLeaderEpoch, -1, 9, false},
           BeginQuorumEpochRequest{2, 7},
           BeginQuorumEpochResponse{errors::kNone, 2, 7},
-          EndQuorumEpochRequest{2, 7, {3, 1}},
+          EndQuorumEpochRequest{2, 7, {{3, {}}, {1, {}}}},
           EndQuorumEpochResponse{errors::kNotLeaderOrFollower, 3, 8},
           FetchRequest{3, 7, 120, 6, 500},
           FetchRequest{-1, 0, 0, 0, 0},
@@ -174,7 +177,7 @@ TEST(RaftCodec, RefusesWhatTheQuorumDoesNotSpeak) {
   ASSERT_TRUE(other.encode(writer, 12).ok());
   EXPECT_FALSE(decode_raft_message({wire::ApiKey::fetch, false}, writer.buffer(), 12).ok());
   // Truncated bodies.
-  auto bytes = encode_raft_message(EndQuorumEpochRequest{2, 7, {3, 1}}, 0, kClusterId);
+  auto bytes = encode_raft_message(EndQuorumEpochRequest{2, 7, {{3, {}}, {1, {}}}}, 0, kClusterId);
   ASSERT_TRUE(bytes.ok());
   for (std::size_t size = 0; size < bytes->size(); ++size)
     EXPECT_FALSE(decode_raft_message({wire::ApiKey::end_quorum_epoch, false},

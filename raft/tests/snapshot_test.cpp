@@ -256,7 +256,7 @@ TEST(SnapshotStore, MemoryStoreKeepsFrozenSnapshotsAndDropsTheReceivingOne) {
 // ---- the log start ----
 
 LogEntry entry(std::int64_t offset, std::int32_t epoch, std::string_view text) {
-  return LogEntry{offset, epoch, false, value(text)};
+  return LogEntry{offset, epoch, ControlType::none, value(text)};
 }
 
 /// Epoch 1 at 0-2, epoch 3 at 3-5, in two appends.

@@ -16,7 +16,10 @@ using keel::test_support::TempDir;
 
 LogEntry entry(std::int64_t offset, std::int32_t epoch, std::string_view value,
                bool control = false) {
-  return LogEntry{offset, epoch, control, {value.begin(), value.end()}};
+  return LogEntry{offset,
+                  epoch,
+                  control ? ControlType::leader_change : ControlType::none,
+                  {value.begin(), value.end()}};
 }
 
 std::unique_ptr<StorageRaftLog> open_log(const std::filesystem::path& dir) {

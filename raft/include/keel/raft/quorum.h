@@ -41,6 +41,7 @@
 #include <keel/raft/raft_log.h>
 #include <keel/raft/raft_messages.h>
 #include <keel/raft/snapshot_store.h>
+#include <keel/raft/voter_set.h>
 #include <keel/result.h>
 
 namespace keel::raft {
@@ -48,7 +49,13 @@ namespace keel::raft {
 /// Kafka's controller.quorum.* settings, in milliseconds.
 struct QuorumConfig {
   std::int32_t node_id = -1;
-  std::vector<std::int32_t> voters;                 // controller.quorum.voters (ids)
+  DirectoryId directory_id{};  // this replica's metadata log directory (meta.properties)
+  /// controller.quorum.voters (ids): the static voters (kraft.version 0), used while the log
+  /// and its snapshot hold no VotersRecord. Empty for a dynamic quorum.
+  std::vector<std::int32_t> voters;
+  /// controller.quorum.bootstrap.servers as pseudo node ids (-2, -3, ...; see Envelope): an
+  /// observer that knows no leader and no voter fetches from these to find the leader.
+  std::vector<std::int32_t> bootstrap_ids;
   std::int64_t election_timeout_ms = 1000;          // controller.quorum.election.timeout.ms
   std::int64_t fetch_timeout_ms = 2000;             // controller.quorum.fetch.timeout.ms
   std::int64_t election_backoff_max_ms = 1000;      // controller.quorum.election.backoff.max.ms
@@ -82,6 +89,15 @@ struct Ready {
   }
 };
 
+/// The outcome of starting a voter change on the leader (KIP-853). On success the change is
+/// the VotersRecord entry at `offset`: done once the high watermark passes it (or undone if
+/// the log is truncated below it). Otherwise Kafka's error code and message.
+struct VoterChange {
+  std::int16_t error_code = errors::kNone;
+  std::string message;
+  std::int64_t offset = -1;
+};
+
 /// The commit rule alone: the largest offset that a majority of `end_offsets` (one per
 /// voter, -1 for unknown) has reached.
 std::int64_t majority_end_offset(std::vector<std::int64_t> end_offsets);
@@ -107,6 +123,17 @@ class QuorumReplica {
   /// EndQuorumEpoch to the voters, most caught-up first, so the next election starts at once
   /// instead of after a fetch timeout. Other roles: nothing to do.
   void step_down(std::int64_t now_ms);
+  /// KIP-853 AddRaftVoter on the leader: appends a VotersRecord with `voter` added. Refused
+  /// (Kafka's errors) unless this is the leader of a dynamic quorum (kraft.version 1) that has
+  /// committed an entry of its epoch, no other voter change is uncommitted, the id is not a
+  /// voter yet (DUPLICATE_VOTER) and `voter` is an observer that has fetched recently and is
+  /// caught up with the high watermark (REQUEST_TIMED_OUT otherwise).
+  VoterChange add_voter(const Voter& voter, std::int64_t now_ms);
+  /// KIP-853 RemoveRaftVoter on the leader: appends a VotersRecord without `voter`
+  /// (VOTER_NOT_FOUND when it is not a voter, directory id included). A leader that removed
+  /// itself resigns once the change is committed.
+  VoterChange remove_voter(const ReplicaKey& voter, std::int64_t now_ms);
+
   /// The driver's report that the log is durable up to `end_offset`.
   void on_log_flushed(std::int64_t end_offset, std::int64_t now_ms);
   /// The driver froze a snapshot `id` of the state machine (in the store): the log below it
@@ -123,6 +150,12 @@ class QuorumReplica {
   std::int32_t leader_id() const { return _leader_id; }
   std::int32_t voted_id() const { return _voted_id; }
   bool is_voter() const { return _is_voter; }
+  /// The latest voter set in the log (in force from its append, as KIP-853 says).
+  const VoterSet& voter_set() const;
+  /// The voter set in force for a snapshot ending at `end_offset` (what it must carry).
+  VoterSet voter_set_at(std::int64_t end_offset) const;
+  /// kraft.version: 1 once the log or a snapshot holds a KRaftVersionRecord of 1.
+  std::int16_t kraft_version() const;
   /// Entries below this offset are committed (0: none known yet). Never decreases.
   std::int64_t high_watermark() const { return _high_watermark; }
   std::int32_t node_id() const { return _config.node_id; }

@@ -42,12 +42,24 @@ struct VoterEndpoint {
   std::uint16_t port = 0;
 };
 
+/// One entry of controller.quorum.bootstrap.servers: `host:port`.
+struct BootstrapServer {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
 struct QuorumNodeOptions {
-  QuorumConfig quorum;                         // node_id, voters (ids), timeouts
+  QuorumConfig quorum;                         // node_id, directory_id, voters (ids), timeouts
   std::vector<VoterEndpoint> voter_endpoints;  // from controller.quorum.voters
-  std::filesystem::path dir;                   // <metadata.log.dir>/__cluster_metadata-0
-  std::string cluster_id;                      // sent in requests, checked on inbound ones
-  std::int64_t append_timeout_ms = 5000;       // append() gives up after this
+  /// controller.quorum.bootstrap.servers (a dynamic quorum): where an observer looks for the
+  /// leader before it knows any voter (QuorumConfig::bootstrap_ids are set from these).
+  std::vector<BootstrapServer> bootstrap_servers;
+  /// This node's controller listener endpoints: what it asks to be added with, and what a
+  /// leader sends as its LeaderEndpoints.
+  std::vector<Endpoint> local_endpoints;
+  std::filesystem::path dir;              // <metadata.log.dir>/__cluster_metadata-0
+  std::string cluster_id;                 // sent in requests, checked on inbound ones
+  std::int64_t append_timeout_ms = 5000;  // append() gives up after this
   /// metadata.log.max.record.bytes.between.snapshots: a snapshot is taken once the committed
   /// records (the bytes of data entry values) since the last one reach this.
   std::int64_t snapshot_max_record_bytes = 20 * 1024 * 1024;
@@ -68,6 +80,12 @@ struct ReplicaStatus {
 
 /// The quorum as this node sees it. Replica progress is known on the leader only (elsewhere
 /// the voters are listed with -1 and observers are empty).
+/// The answer to AddRaftVoter / RemoveRaftVoter: Kafka's error code and message.
+struct VoterChangeResult {
+  std::int16_t error_code = errors::kNone;
+  std::string message;
+};
+
 struct QuorumStatus {
   std::int32_t leader_id = -1;
   std::int32_t leader_epoch = 0;
@@ -131,6 +149,13 @@ class QuorumNode final : public MetadataLog {
   /// connection. A Fetch may be answered only after its long-poll wait.
   void handle_request(std::int16_t api_key, std::int16_t version, protocol::ByteView body,
                       std::function<void(Result<protocol::Bytes>)> respond);
+
+  /// KIP-853 on the leader: adds `voter` (QuorumReplica::add_voter) and waits until the
+  /// change is committed, at most `timeout_ms` (REQUEST_TIMED_OUT). NOT_LEADER_OR_FOLLOWER
+  /// on other nodes.
+  VoterChangeResult add_voter(const Voter& voter, std::int32_t timeout_ms);
+  /// KIP-853 RemoveRaftVoter, likewise.
+  VoterChangeResult remove_voter(const ReplicaKey& voter, std::int32_t timeout_ms);
 
   QuorumStatus status() const;
   bool is_leader() const;

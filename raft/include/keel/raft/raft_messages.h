@@ -5,7 +5,9 @@
 // Topics/Partitions nesting of the wire schemas is flattened; mapping to the codec is a later
 // step. Fields that are not on the wire say so.
 
+#include <array>
 #include <cstdint>
+#include <string>
 #include <variant>
 #include <vector>
 
@@ -15,21 +17,61 @@ namespace keel::raft {
 namespace errors {
 inline constexpr std::int16_t kNone = 0;
 inline constexpr std::int16_t kNotLeaderOrFollower = 6;
+inline constexpr std::int16_t kRequestTimedOut = 7;
+inline constexpr std::int16_t kUnsupportedVersion = 35;
+inline constexpr std::int16_t kInvalidRequest = 42;
 inline constexpr std::int16_t kFencedLeaderEpoch = 74;
 inline constexpr std::int16_t kUnknownLeaderEpoch = 75;
 inline constexpr std::int16_t kInconsistentVoterSet = 94;
 inline constexpr std::int16_t kSnapshotNotFound = 98;
 inline constexpr std::int16_t kPositionOutOfRange = 99;
 inline constexpr std::int16_t kInconsistentClusterId = 104;
+// KIP-853 (Kafka 3.9).
+inline constexpr std::int16_t kInvalidVoterKey = 125;
+inline constexpr std::int16_t kDuplicateVoter = 126;
+inline constexpr std::int16_t kVoterNotFound = 127;
 }  // namespace errors
 
+/// A replica's log directory id (Kafka's Uuid; all zero is Kafka's ZERO_UUID: none).
+using DirectoryId = std::array<std::uint8_t, 16>;
+
+/// KIP-853's ReplicaKey: a replica is a node id and the directory its log lives in, so a node
+/// that lost its disk comes back as another replica and cannot vote as the old one.
+struct ReplicaKey {
+  std::int32_t id = -1;
+  DirectoryId directory_id{};
+  bool operator==(const ReplicaKey&) const = default;
+  auto operator<=>(const ReplicaKey&) const = default;
+};
+
+/// A listener endpoint (VotersRecord.Endpoints, LeaderEndpoints, NodeEndpoints; NodeEndpoints
+/// have no name).
+struct Endpoint {
+  std::string name;
+  std::string host;
+  std::uint16_t port = 0;
+  bool operator==(const Endpoint&) const = default;
+};
+
+/// Kafka's ControlRecordType: the key of a control record (version 0, type).
+enum class ControlType : std::int16_t {
+  none = -1,  // a data entry
+  leader_change = 2,
+  snapshot_header = 3,
+  snapshot_footer = 4,
+  kraft_version = 5,
+  voters = 6,
+};
+
 /// One entry of the metadata log. In storage this is a record of a RecordBatch v2 whose
-/// partitionLeaderEpoch is `epoch`; `control` marks Raft's own records (LeaderChangeMessage).
+/// partitionLeaderEpoch is `epoch`; `control` is the type of Raft's own records
+/// (LeaderChangeMessage, KRaftVersionRecord, VotersRecord), `none` for data.
 struct LogEntry {
   std::int64_t offset = 0;
   std::int32_t epoch = 0;
-  bool control = false;
+  ControlType control = ControlType::none;
   std::vector<std::uint8_t> value;
+  bool is_control() const { return control != ControlType::none; }
   bool operator==(const LogEntry&) const = default;
 };
 
@@ -50,6 +92,9 @@ struct VoteRequest {
   std::int32_t last_offset_epoch = 0;  // epoch of the last entry of the candidate's log
   std::int64_t last_offset = 0;        // the candidate's log end offset
   bool pre_vote = false;
+  DirectoryId candidate_directory_id{};  // v1 (KIP-853)
+  std::int32_t voter_id = -1;            // v1: the replica asked (the recipient)
+  DirectoryId voter_directory_id{};      // v1: its directory as the candidate knows it
   bool operator==(const VoteRequest&) const = default;
 };
 
@@ -58,6 +103,7 @@ struct VoteResponse {
   std::int32_t leader_id = -1;    // the responder's known leader, -1 if unknown
   std::int32_t leader_epoch = 0;  // the responder's epoch
   bool vote_granted = false;
+  std::vector<Endpoint> leader_endpoints{};  // v1 NodeEndpoints of leader_id (the driver's)
   bool operator==(const VoteResponse&) const = default;
 };
 
@@ -65,6 +111,9 @@ struct VoteResponse {
 struct BeginQuorumEpochRequest {
   std::int32_t leader_id = -1;
   std::int32_t leader_epoch = 0;
+  std::int32_t voter_id = -1;                // v1: the recipient
+  DirectoryId voter_directory_id{};          // v1
+  std::vector<Endpoint> leader_endpoints{};  // v1 (the driver's)
   bool operator==(const BeginQuorumEpochRequest&) const = default;
 };
 
@@ -72,6 +121,7 @@ struct BeginQuorumEpochResponse {
   std::int16_t error_code = errors::kNone;
   std::int32_t leader_id = -1;
   std::int32_t leader_epoch = 0;
+  std::vector<Endpoint> leader_endpoints{};  // v1 NodeEndpoints (the driver's)
   bool operator==(const BeginQuorumEpochResponse&) const = default;
 };
 
@@ -80,7 +130,8 @@ struct BeginQuorumEpochResponse {
 struct EndQuorumEpochRequest {
   std::int32_t leader_id = -1;
   std::int32_t leader_epoch = 0;
-  std::vector<std::int32_t> preferred_successors;
+  std::vector<ReplicaKey> preferred_candidates{};  // v0 PreferredSuccessors (ids), v1 with dirs
+  std::vector<Endpoint> leader_endpoints{};        // v1 (the driver's)
   bool operator==(const EndQuorumEpochRequest&) const = default;
 };
 
@@ -88,6 +139,7 @@ struct EndQuorumEpochResponse {
   std::int16_t error_code = errors::kNone;
   std::int32_t leader_id = -1;
   std::int32_t leader_epoch = 0;
+  std::vector<Endpoint> leader_endpoints{};  // v1 NodeEndpoints (the driver's)
   bool operator==(const EndQuorumEpochResponse&) const = default;
 };
 
@@ -99,6 +151,7 @@ struct FetchRequest {
   std::int64_t fetch_offset = 0;
   std::int32_t last_fetched_epoch = 0;  // epoch of the entry before fetch_offset, 0 if none
   std::int32_t max_wait_ms = 0;
+  DirectoryId replica_directory_id{};  // v17 (KIP-853)
   bool operator==(const FetchRequest&) const = default;
 };
 
@@ -117,7 +170,8 @@ struct FetchResponse {
   SnapshotId snapshot_id;          // end offset -1: none
   std::int32_t current_leader_id = -1;
   std::int32_t current_leader_epoch = 0;
-  std::vector<LogEntry> records;  // consecutive entries from the request's fetch_offset
+  std::vector<LogEntry> records;             // consecutive entries from the request's fetch_offset
+  std::vector<Endpoint> leader_endpoints{};  // NodeEndpoints of current_leader_id (the driver's)
   bool operator==(const FetchResponse&) const = default;
 };
 
@@ -128,6 +182,7 @@ struct FetchSnapshotRequest {
   SnapshotId snapshot_id;
   std::int64_t position = 0;
   std::int32_t max_bytes = 0;
+  DirectoryId replica_directory_id{};  // v1 (KIP-853)
   bool operator==(const FetchSnapshotRequest&) const = default;
 };
 
@@ -142,6 +197,7 @@ struct FetchSnapshotResponse {
   std::int64_t size = 0;
   std::int64_t position = 0;
   std::vector<std::uint8_t> bytes;
+  std::vector<Endpoint> leader_endpoints{};  // v1 NodeEndpoints (the driver's)
   bool operator==(const FetchSnapshotResponse&) const = default;
 };
 
@@ -150,7 +206,9 @@ using RaftMessage =
                  EndQuorumEpochRequest, EndQuorumEpochResponse, FetchRequest, FetchResponse,
                  FetchSnapshotRequest, FetchSnapshotResponse>;
 
-/// A message with its addressing. `correlation_id` is the request header's: a response
+/// A message with its addressing. `from`/`to` are node ids; negative ids below -1 stand for
+/// controller.quorum.bootstrap.servers (-2 the first, -3 the second, ...), whose node ids are
+/// not known yet. `correlation_id` is the request header's: a response
 /// carries the id of the request it answers, and the core ignores responses it is not
 /// waiting for (duplicates, late answers to requests it has given up on).
 struct Envelope {

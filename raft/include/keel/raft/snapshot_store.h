@@ -18,6 +18,7 @@
 
 #include <keel/raft/raft_messages.h>
 #include <keel/raft/snapshot.h>
+#include <keel/raft/voter_set.h>
 #include <keel/result.h>
 
 namespace keel::raft {
@@ -31,6 +32,9 @@ class SnapshotStore {
   /// nullopt when this store does not hold `id`.
   virtual Result<std::optional<SnapshotChunk>> read(SnapshotId id, std::int64_t position,
                                                     std::size_t max_bytes) const = 0;
+  /// The voter set frozen snapshot `id` carries (KIP-853: the VotersRecord after its header),
+  /// nullopt when it carries none (a static quorum) or the store does not hold `id`.
+  virtual Result<std::optional<VoterSet>> voters(SnapshotId id) const = 0;
   /// Starts receiving `id` (discarding any snapshot being received).
   virtual Status begin_receive(SnapshotId id) = 0;
   /// Appends the next bytes of the snapshot being received.
@@ -45,8 +49,10 @@ class SnapshotStore {
 /// crash loses only the one being received (abort_receive).
 class MemorySnapshotStore final : public SnapshotStore {
  public:
-  /// Adds a frozen snapshot holding `values` (one data batch).
-  Status create(SnapshotId id, const std::vector<std::vector<std::uint8_t>>& values);
+  /// Adds a frozen snapshot holding `values` (one data batch), and `voters` after its header
+  /// when given (a dynamic quorum).
+  Status create(SnapshotId id, const std::vector<std::vector<std::uint8_t>>& values,
+                const std::optional<VoterSet>& voters = std::nullopt);
   /// The values of a frozen snapshot (decoded, so checked).
   Result<SnapshotContents> contents(SnapshotId id) const;
   /// Forgets the snapshots older than `id`.
@@ -56,6 +62,7 @@ class MemorySnapshotStore final : public SnapshotStore {
   std::optional<SnapshotId> latest() const override;
   Result<std::optional<SnapshotChunk>> read(SnapshotId id, std::int64_t position,
                                             std::size_t max_bytes) const override;
+  Result<std::optional<VoterSet>> voters(SnapshotId id) const override;
   Status begin_receive(SnapshotId id) override;
   Status receive(std::span<const std::uint8_t> bytes) override;
   Status finish_receive() override;
@@ -76,6 +83,7 @@ class FileSnapshotStore final : public SnapshotStore {
   std::optional<SnapshotId> latest() const override;
   Result<std::optional<SnapshotChunk>> read(SnapshotId id, std::int64_t position,
                                             std::size_t max_bytes) const override;
+  Result<std::optional<VoterSet>> voters(SnapshotId id) const override;
   Status begin_receive(SnapshotId id) override;
   Status receive(std::span<const std::uint8_t> bytes) override;
   Status finish_receive() override;
