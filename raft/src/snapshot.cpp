@@ -334,7 +334,8 @@ Result<fs::path> SnapshotPartFile::freeze() {
 }
 
 Result<SnapshotWriter> SnapshotWriter::create(const fs::path& dir, SnapshotId id,
-                                              std::int64_t last_contained_timestamp_ms) {
+                                              std::int64_t last_contained_timestamp_ms,
+                                              const std::optional<VoterSet>& /*voters*/) {
   auto file = SnapshotPartFile::create(dir, id);
   if (!file.ok()) return Fail{std::move(file).error()};
   SnapshotEncoder encoder(id, last_contained_timestamp_ms);

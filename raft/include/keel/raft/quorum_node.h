@@ -76,6 +76,7 @@ struct ReplicaStatus {
   std::int64_t log_end_offset = -1;
   std::int64_t last_fetch_timestamp_ms = -1;
   std::int64_t last_caught_up_timestamp_ms = -1;
+  DirectoryId directory_id{};  // v2 ReplicaDirectoryId (zero: none)
 };
 
 /// The quorum as this node sees it. Replica progress is known on the leader only (elsewhere
@@ -92,6 +93,9 @@ struct QuorumStatus {
   std::int64_t high_watermark = 0;
   std::vector<ReplicaStatus> voters;
   std::vector<ReplicaStatus> observers;
+  std::int16_t kraft_version = 0;
+  /// The voters' controller listener endpoints (DescribeQuorum v2's Nodes), as far as known.
+  std::vector<Voter> voter_details;
 };
 
 class QuorumNodeDriver;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <keel/raft/raft_messages.h>
+#include <keel/raft/voter_set.h>
 #include <keel/result.h>
 
 namespace keel::raft {
@@ -58,6 +59,9 @@ Result<std::vector<std::uint8_t>> encode_snapshot(
 struct SnapshotContents {
   std::int64_t last_contained_timestamp_ms = 0;
   std::vector<std::vector<std::uint8_t>> values;
+  /// KIP-853: the KRaftVersionRecord and VotersRecord after the header (a dynamic quorum).
+  std::int16_t kraft_version = 0;
+  std::optional<VoterSet> voters{};
 };
 /// `name` is what errors call the bytes (the file).
 Result<SnapshotContents> decode_snapshot(std::span<const std::uint8_t> bytes,
@@ -73,6 +77,7 @@ class SnapshotReader {
   /// The next value, nullopt after the last.
   std::optional<std::span<const std::uint8_t>> next();
   const std::vector<std::vector<std::uint8_t>>& values() const { return _contents.values; }
+  const std::optional<VoterSet>& voters() const { return _contents.voters; }
 
  private:
   SnapshotId _id;
@@ -110,8 +115,11 @@ class SnapshotPartFile {
 /// per call), freeze. Lifecycle as SnapshotPartFile.
 class SnapshotWriter {
  public:
+  /// With `voters` (a dynamic quorum), a KRaftVersionRecord (1) and that VotersRecord follow
+  /// the header, as in Kafka.
   static Result<SnapshotWriter> create(const std::filesystem::path& dir, SnapshotId id,
-                                       std::int64_t last_contained_timestamp_ms);
+                                       std::int64_t last_contained_timestamp_ms,
+                                       const std::optional<VoterSet>& voters = std::nullopt);
   Status append(const std::vector<std::vector<std::uint8_t>>& values);
   Result<std::filesystem::path> freeze();
 
