@@ -382,6 +382,10 @@ void quorum_voters(BrokerConfig& b, std::string_view key, const Value& v) {
   b.controller_quorum_voters = parse_quorum_voters(key, v.text);
 }
 
+void quorum_bootstrap_servers(BrokerConfig& b, std::string_view key, const Value& v) {
+  b.controller_quorum_bootstrap_servers = parse_quorum_bootstrap_servers(key, v.text);
+}
+
 /// Listener names, upper-cased as Kafka's ListenerName.normalised.
 std::string listener_name(std::string_view name) {
   std::string out(detail::trim(name));
@@ -539,8 +543,8 @@ const std::vector<BrokerKey>& broker_keys() {
        number<&B::metadata_log_max_record_bytes_between_snapshots>},
       {"metadata.log.max.snapshot.interval.ms", long_spec(0), "3600000",
        number<&B::metadata_log_max_snapshot_interval_ms>},
+      {"controller.quorum.bootstrap.servers", list_spec(), "", quorum_bootstrap_servers},
       // Keys of a stock Kafka server.properties that keel does not use (yet).
-      {"controller.quorum.bootstrap.servers", list_spec(), ""},
       // Kafka 3.8's latest production MetadataVersion; KRaft takes metadata.version instead.
       {"inter.broker.protocol.version", metadata_version_spec(), "3.8-IV0"},
       {"listener.security.protocol.map", string_spec(),

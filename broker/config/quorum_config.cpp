@@ -11,9 +11,13 @@
 namespace keel::broker {
 namespace {
 
-[[noreturn]] void invalid_voters(std::string_view value, std::string_view why) {
-  throw ConfigError("invalid value for controller.quorum.voters: '" + std::string(value) + "' (" +
+[[noreturn]] void invalid_list(std::string_view key, std::string_view value, std::string_view why) {
+  throw ConfigError("invalid value for " + std::string(key) + ": '" + std::string(value) + "' (" +
                     std::string(why) + ")");
+}
+
+[[noreturn]] void invalid_voters(std::string_view value, std::string_view why) {
+  invalid_list("controller.quorum.voters", value, why);
 }
 
 template <class Int>
@@ -24,29 +28,35 @@ std::optional<Int> parse_int(std::string_view s) {
   return n;
 }
 
-QuorumVoter parse_voter(std::string_view value, std::string_view entry) {
-  const auto at = entry.find('@');
-  if (at == std::string_view::npos) invalid_voters(value, "expected id@host:port entries");
-  QuorumVoter voter;
-  auto id = parse_int<std::int32_t>(entry.substr(0, at));
-  if (!id || *id < 0) invalid_voters(value, "'" + std::string(entry) + "' has no valid node id");
-  voter.id = *id;
-  std::string_view address = entry.substr(at + 1);
+/// `host:port` or `[IPv6]:port` of `entry`, an element of `key`'s list `value`.
+QuorumBootstrapServer parse_address(std::string_view key, std::string_view value,
+                                    std::string_view entry, std::string_view address) {
+  QuorumBootstrapServer out;
   std::size_t colon = address.rfind(':');
   if (address.starts_with('[')) {  // [IPv6]:port
     const auto close = address.find(']');
     if (close == std::string_view::npos || close + 1 != colon)
-      invalid_voters(value, "'" + std::string(entry) + "' has a malformed IPv6 address");
-    voter.host = std::string(address.substr(1, close - 1));
+      invalid_list(key, value, "'" + std::string(entry) + "' has a malformed IPv6 address");
+    out.host = std::string(address.substr(1, close - 1));
   } else {
     if (colon == std::string_view::npos || colon == 0)
-      invalid_voters(value, "'" + std::string(entry) + "' has no host:port");
-    voter.host = std::string(address.substr(0, colon));
+      invalid_list(key, value, "'" + std::string(entry) + "' has no host:port");
+    out.host = std::string(address.substr(0, colon));
   }
   auto port = parse_int<std::uint16_t>(address.substr(colon + 1));
-  if (!port || *port == 0) invalid_voters(value, "'" + std::string(entry) + "' has no valid port");
-  voter.port = *port;
-  return voter;
+  if (!port || *port == 0)
+    invalid_list(key, value, "'" + std::string(entry) + "' has no valid port");
+  out.port = *port;
+  return out;
+}
+
+QuorumVoter parse_voter(std::string_view value, std::string_view entry) {
+  const auto at = entry.find('@');
+  if (at == std::string_view::npos) invalid_voters(value, "expected id@host:port entries");
+  auto id = parse_int<std::int32_t>(entry.substr(0, at));
+  if (!id || *id < 0) invalid_voters(value, "'" + std::string(entry) + "' has no valid node id");
+  auto address = parse_address("controller.quorum.voters", value, entry, entry.substr(at + 1));
+  return QuorumVoter{*id, std::move(address.host), address.port};
 }
 
 bool contains(const std::vector<std::string>& names, std::string_view name) {
@@ -73,6 +83,16 @@ std::vector<QuorumVoter> parse_quorum_voters(std::string_view, std::string_view 
     voters.push_back(std::move(voter));
   }
   return voters;
+}
+
+std::vector<QuorumBootstrapServer> parse_quorum_bootstrap_servers(std::string_view key,
+                                                                  std::string_view value) {
+  const std::string_view text = detail::trim(value);
+  std::vector<QuorumBootstrapServer> servers;
+  for (const std::string& entry : detail::split_list(text)) {
+    if (!entry.empty()) servers.push_back(parse_address(key, text, entry, entry));
+  }
+  return servers;
 }
 
 bool BrokerConfig::has_role(std::string_view role) const {
@@ -107,12 +127,13 @@ void check_quorum_config(BrokerConfig& b) {
   const bool is_voter =
       std::any_of(b.controller_quorum_voters.begin(), b.controller_quorum_voters.end(),
                   [&](const QuorumVoter& v) { return v.id == b.node_id; });
-  if (controller && !is_voter)
+  // A dynamic quorum (controller.quorum.bootstrap.servers) keeps its voters in the log.
+  if (controller && !is_voter && !b.dynamic_quorum())
     throw ConfigError(
         "If process.roles contains the 'controller' role, the node id " +
         std::to_string(b.node_id) +
         " must be included in the set of voters controller.quorum.voters=" + voter_ids());
-  if (!controller && is_voter)
+  if (!controller && is_voter && !b.dynamic_quorum())
     throw ConfigError(
         "If process.roles does not contain the 'controller' role, the node id " +
         std::to_string(b.node_id) +

@@ -65,7 +65,8 @@ void require_formatted(const BrokerConfig& config, const fs::path& metadata_dir)
 
 /// Kafka's QuorumConfig from server.properties.
 raft::QuorumNodeOptions quorum_options(const BrokerConfig& config, const fs::path& partition_dir,
-                                       const std::string& cluster_id) {
+                                       const std::string& cluster_id,
+                                       const std::vector<Listener>& bound) {
   raft::QuorumNodeOptions options;
   auto& quorum = options.quorum;
   quorum.node_id = config.node_id;
@@ -73,6 +74,17 @@ raft::QuorumNodeOptions quorum_options(const BrokerConfig& config, const fs::pat
     quorum.voters.push_back(voter.id);
     options.voter_endpoints.push_back({voter.id, voter.host, voter.port});
   }
+  for (const auto& server : config.controller_quorum_bootstrap_servers)
+    options.bootstrap_servers.push_back({server.host, server.port});
+  // KIP-853: the replica is this node id with the directory id of its metadata log dir.
+  if (auto props = read_meta_properties(partition_dir.parent_path()); props.ok() && *props)
+    quorum.directory_id = (*props)->directory_id.bytes;
+  // What other voters are told to reach this one at (a listener on all interfaces has no
+  // host of its own to give: its host name stands in, as Kafka's does).
+  for (const auto& l : bound)
+    if (config.is_controller_listener(l.name))
+      options.local_endpoints.push_back(
+          {l.name, l.host.empty() ? boost::asio::ip::host_name() : l.host, l.port});
   quorum.election_timeout_ms = config.controller_quorum_election_timeout_ms;
   quorum.fetch_timeout_ms = config.controller_quorum_fetch_timeout_ms;
   quorum.election_backoff_max_ms = config.controller_quorum_election_backoff_max_ms;
@@ -207,7 +219,7 @@ std::unique_ptr<raft::MetadataLog> Broker::Impl::open_metadata_log(const fs::pat
   const auto& config = context.config;
   const fs::path dir = metadata_dir / kMetadataPartitionDir;
   if (config.in_quorum()) {
-    auto node = raft::QuorumNode::open(quorum_options(config, dir, cluster_id));
+    auto node = raft::QuorumNode::open(quorum_options(config, dir, cluster_id, bound));
     if (!node.ok())
       throw std::runtime_error("cannot open the metadata log: " + node.error().message);
     quorum = node->get();
@@ -224,10 +236,9 @@ std::unique_ptr<raft::MetadataLog> Broker::Impl::open_metadata_log(const fs::pat
 }
 
 std::optional<ControllerAddress> Broker::Impl::active_controller() const {
-  const std::int32_t leader = quorum->leader_id();
-  for (const auto& voter : context.config.controller_quorum_voters)
-    if (voter.id == leader) return ControllerAddress{voter.id, voter.host, voter.port};
-  return std::nullopt;
+  auto leader = quorum->leader_address();
+  if (!leader) return std::nullopt;
+  return ControllerAddress{leader->id, leader->host, leader->port};
 }
 
 void Broker::Impl::start_lifecycle() {

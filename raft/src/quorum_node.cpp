@@ -24,7 +24,7 @@
 #include "keel/raft/snapshot.h"
 #include "keel/raft/snapshot_store.h"
 #include "keel/raft/storage_raft_log.h"
-#include "peer_channel.h"
+#include "peer_directory.h"
 
 namespace keel::raft {
 namespace {
@@ -49,6 +49,20 @@ std::int64_t wall_now_ms() {
       .count();
 }
 
+/// Kafka's pseudo node id of the i-th controller.quorum.bootstrap.servers entry.
+std::int32_t bootstrap_id(std::size_t index) {
+  return -2 - static_cast<std::int32_t>(index);
+}
+
+/// The leader whose endpoints a message carries (KIP-853), -1 for none.
+template <typename Message>
+std::int32_t endpoints_owner(const Message& m) {
+  if constexpr (requires { m.current_leader_id; })
+    return m.current_leader_id;
+  else
+    return m.leader_id;
+}
+
 /// Who sent a request: the id the core answers to.
 std::int32_t requester_id(const RaftMessage& message) {
   if (const auto* vote = std::get_if<VoteRequest>(&message)) return vote->candidate_id;
@@ -61,7 +75,10 @@ std::int32_t requester_id(const RaftMessage& message) {
 Status validate(const QuorumNodeOptions& options) {
   const auto& quorum = options.quorum;
   if (quorum.node_id < 0) return Fail{Error{"quorum node: invalid node id"}};
-  if (quorum.voters.empty()) return Fail{Error{"quorum node: no voters"}};
+  if (quorum.voters.empty() && options.bootstrap_servers.empty())
+    return Fail{
+        Error{"quorum node: neither controller.quorum.voters nor "
+              "controller.quorum.bootstrap.servers is set"}};
   if (options.dir.empty()) return Fail{Error{"quorum node: no directory given"}};
   for (auto voter : quorum.voters) {
     if (voter == quorum.node_id) continue;
@@ -89,20 +106,21 @@ class QuorumNodeDriver {
         _replica(std::make_unique<QuorumReplica>(
             _options.quorum, *_log, durable, [this] { return _random(); }, steady_now_ms(),
             _snapshots.get())),
-        _tick_timer(_io) {
-    const auto client_id = "raft-client-" + std::to_string(_options.quorum.node_id);
-    for (const auto& endpoint : _options.voter_endpoints) {
-      if (endpoint.id == _options.quorum.node_id) continue;
-      for (auto* channels : {&_fetch_channels, &_request_channels}) {
-        channels->emplace(
-            endpoint.id,
-            std::make_unique<PeerChannel>(
-                _io, endpoint.host, endpoint.port, client_id, _options.quorum.retry_backoff_ms,
-                [this, peer = endpoint.id](auto api, auto version, auto correlation_id, auto body) {
-                  on_response(peer, api, version, correlation_id, body);
-                }));
-      }
+        _tick_timer(_io),
+        _peers(_io, _options.quorum.node_id,
+               _options.local_endpoints.empty() ? std::string()
+                                                : _options.local_endpoints.front().name,
+               _options.quorum.retry_backoff_ms,
+               [this](auto peer, auto api, auto version, auto correlation_id, auto body) {
+                 on_response(peer, api, version, correlation_id, body);
+               }) {
+    for (const auto& endpoint : _options.voter_endpoints)
+      _peers.set(endpoint.id, {endpoint.host, endpoint.port});
+    for (std::size_t i = 0; i < _options.bootstrap_servers.size(); ++i) {
+      const auto& server = _options.bootstrap_servers[i];
+      _peers.set(bootstrap_id(i), {server.host, server.port});
     }
+    _peers.learn_voters(_replica->voter_set());
     _log_start.store(_log->start_offset());
     publish_status();
   }
@@ -202,6 +220,33 @@ class QuorumNodeDriver {
     return _status;
   }
 
+  std::optional<VoterEndpoint> leader_address() const {
+    std::lock_guard lock(_mutex);
+    return _leader_address;
+  }
+
+  /// Starts a voter change on the driver and waits for its commit (KIP-853).
+  VoterChangeResult change_voters(std::function<VoterChange(QuorumReplica&)> start,
+                                  std::int32_t timeout_ms) {
+    auto done = std::make_shared<std::promise<VoterChangeResult>>();
+    auto future = done->get_future();
+    auto posted = post_if_running([this, start = std::move(start), done] {
+      if (_stopping || _failed)
+        return done->set_value({errors::kNotLeaderOrFollower, stopped_reason()});
+      auto change = start(*_replica);
+      if (change.error_code != errors::kNone)
+        return done->set_value({change.error_code, std::move(change.message)});
+      _voter_waiters.push_back(AppendWaiter{change.offset, _replica->epoch(), nullptr, done});
+      after_input();
+    });
+    if (!posted.ok()) return {errors::kNotLeaderOrFollower, posted.error().message};
+    if (future.wait_for(std::chrono::milliseconds(std::max(timeout_ms, 0))) !=
+        std::future_status::ready)
+      return {errors::kRequestTimedOut, "the voter change was not committed within " +
+                                            std::to_string(timeout_ms) + " ms (it may still be)"};
+    return future.get();
+  }
+
   std::string role() const {
     std::lock_guard lock(_mutex);
     return _role;
@@ -233,13 +278,16 @@ class QuorumNodeDriver {
     std::int16_t version;
     std::int32_t from;
   };
+  /// An append or a voter change waiting for its commit (one of the promises is set).
   struct AppendWaiter {
     std::int64_t offset;
     std::int32_t epoch;
     std::shared_ptr<std::promise<Result<std::int64_t>>> done;
+    std::shared_ptr<std::promise<VoterChangeResult>> voter_change = nullptr;
   };
   /// What the leader knows of a replica's fetches (DescribeQuorum), in Kafka's terms.
   struct FetchProgress {
+    DirectoryId directory_id{};
     std::int64_t end_offset = -1;
     std::int64_t last_fetch_ms = -1;
     std::int64_t last_caught_up_ms = -1;
@@ -289,6 +337,7 @@ class QuorumNodeDriver {
       return request.respond(
           encode_raft_error_response(request.api, request.version, errors::kInconsistentClusterId));
     }
+    learn_leader(decoded->message);
     const auto from = requester_id(decoded->message);
     if (const auto* fetch = std::get_if<FetchRequest>(&decoded->message)) {
       answer_superseded_fetch(from);
@@ -310,6 +359,7 @@ class QuorumNodeDriver {
       spdlog::debug("raft: dropping a response from {}: {}", peer, decoded.error().message);
       return;
     }
+    learn_leader(decoded->message);
     _replica->step(
         Envelope{peer, _options.quorum.node_id, correlation_id, std::move(decoded->message)},
         steady_now_ms());
@@ -365,17 +415,19 @@ class QuorumNodeDriver {
     deliver_commits();
     if (_failed) return;
     maybe_snapshot();
+    _peers.learn_voters(_replica->voter_set());
     publish_status();
     settle_appends();
+    settle_voter_changes();
     arm_timer();
   }
 
   void dispatch(Envelope envelope) {
     const auto api = raft_api(envelope.message);
+    attach_leader_endpoints(envelope.message);
     if (api.response) return answer_inbound(envelope);
-    auto& channels = api.api_key == protocol::ApiKey::fetch ? _fetch_channels : _request_channels;
-    const auto channel = channels.find(envelope.to);
-    if (channel == channels.end()) {
+    auto* channel = _peers.channel(envelope.to, api.api_key == protocol::ApiKey::fetch);
+    if (channel == nullptr) {
       spdlog::warn("raft: no endpoint for replica {}", envelope.to);
       return;
     }
@@ -385,7 +437,33 @@ class QuorumNodeDriver {
       spdlog::error("raft: cannot encode a request: {}", body.error().message);
       return;
     }
-    channel->second->send(api.api_key, version, envelope.correlation_id, *body);
+    channel->send(api.api_key, version, envelope.correlation_id, *body);
+  }
+
+  /// KIP-853: messages name the leader's endpoints, so a replica that only knew a bootstrap
+  /// server (or a stale address) can reach it.
+  void attach_leader_endpoints(RaftMessage& message) const {
+    std::visit(
+        [&](auto& m) {
+          if constexpr (requires { m.leader_endpoints; }) {
+            const auto leader = endpoints_owner(m);
+            if (leader == _options.quorum.node_id)
+              m.leader_endpoints = _options.local_endpoints;
+            else if (leader >= 0)
+              m.leader_endpoints = _peers.endpoints(leader);
+          }
+        },
+        message);
+  }
+
+  void learn_leader(const RaftMessage& message) {
+    std::visit(
+        [&](const auto& m) {
+          if constexpr (requires { m.leader_endpoints; }) {
+            if (endpoints_owner(m) >= 0) _peers.learn(endpoints_owner(m), m.leader_endpoints);
+          }
+        },
+        message);
   }
 
   void answer_inbound(const Envelope& response) {
@@ -426,6 +504,33 @@ class QuorumNodeDriver {
           Fail{Error{"not the active controller: leadership of epoch " +
                      std::to_string(waiter.epoch) + " lost before offset " +
                      std::to_string(waiter.offset) + " was committed (it may still be)"}});
+      return true;
+    });
+  }
+
+  /// A voter change is done once committed: the high watermark passed its entry and that
+  /// entry is still of its epoch (a leader that removed itself resigns right after, so its
+  /// role says nothing). Truncated or superseded before that: NOT_LEADER_OR_FOLLOWER.
+  void settle_voter_changes() {
+    const auto high_watermark = _replica->high_watermark();
+    std::erase_if(_voter_waiters, [&](AppendWaiter& waiter) {
+      const bool same_leader =
+          _replica->role() == Role::leader && _replica->epoch() == waiter.epoch;
+      if (high_watermark > waiter.offset) {
+        auto entry = _log->read(waiter.offset, 1);
+        const bool ours = entry.empty() ? waiter.offset < _log->start_offset()
+                                        : entry.front().epoch == waiter.epoch;
+        waiter.voter_change->set_value(
+            ours ? VoterChangeResult{}
+                 : VoterChangeResult{errors::kNotLeaderOrFollower,
+                                     "leadership was lost and the change was not committed"});
+        return true;
+      }
+      if (same_leader) return false;
+      waiter.voter_change->set_value(
+          {errors::kNotLeaderOrFollower, "leadership of epoch " + std::to_string(waiter.epoch) +
+                                             " was lost before the change was committed (it "
+                                             "may still be)"});
       return true;
     });
   }
@@ -521,7 +626,10 @@ class QuorumNodeDriver {
     const SnapshotId id{end_offset, last.front().epoch};
     auto values = _snapshot_source(end_offset);
     if (!values.ok()) return Fail{std::move(values).error()};
-    auto writer = SnapshotWriter::create(_options.dir, id, wall_now_ms());
+    std::optional<VoterSet> voters;
+    if (_replica->kraft_version() >= kKRaftVersionDynamic)
+      voters = _replica->voter_set_at(end_offset);
+    auto writer = SnapshotWriter::create(_options.dir, id, wall_now_ms(), voters);
     if (!writer.ok()) return Fail{std::move(writer).error()};
     std::vector<std::vector<std::uint8_t>> batch;
     std::size_t batch_bytes = 0;
@@ -572,6 +680,7 @@ class QuorumNodeDriver {
     const auto now = wall_now_ms();
     const auto leader_end = _log->end_offset();
     auto& progress = _progress[from];
+    progress.directory_id = fetch.replica_directory_id;
     progress.end_offset = fetch.fetch_offset;
     if (fetch.fetch_offset >= leader_end) {
       progress.last_caught_up_ms = now;
@@ -591,23 +700,7 @@ class QuorumNodeDriver {
     status.leader_id = known_leader();
     status.leader_epoch = _replica->epoch();
     status.high_watermark = _replica->high_watermark();
-    const auto now = wall_now_ms();
-    for (auto id : _options.quorum.voters) {
-      ReplicaStatus replica{id, -1, -1, -1};
-      if (leading && id == _options.quorum.node_id) {
-        replica = ReplicaStatus{id, _log->end_offset(), now, now};
-      } else if (auto known = _progress.find(id); known != _progress.end()) {
-        replica = ReplicaStatus{id, known->second.end_offset, known->second.last_fetch_ms,
-                                known->second.last_caught_up_ms};
-      }
-      status.voters.push_back(replica);
-    }
-    for (const auto& [id, progress] : _progress) {
-      if (std::find(_options.quorum.voters.begin(), _options.quorum.voters.end(), id) ==
-          _options.quorum.voters.end())
-        status.observers.push_back(ReplicaStatus{id, progress.end_offset, progress.last_fetch_ms,
-                                                 progress.last_caught_up_ms});
-    }
+    add_replica_status(status, leading);
     _high_watermark.store(status.high_watermark);
     _epoch.store(status.leader_epoch);
     _leader_id.store(status.leader_id);
@@ -620,9 +713,61 @@ class QuorumNodeDriver {
                    status.leader_epoch, status.leader_id);
     _logged_epoch = status.leader_epoch;
     _logged_leader = status.leader_id;
+    std::optional<VoterEndpoint> leader_address;
+    if (status.leader_id == _options.quorum.node_id) {
+      leader_address = self_address();
+    } else if (auto address = _peers.address(status.leader_id)) {
+      leader_address = VoterEndpoint{status.leader_id, address->host, address->port};
+    }
     std::lock_guard lock(_mutex);
     _status = std::move(status);
     _role = std::move(role);
+    _leader_address = std::move(leader_address);
+  }
+
+  /// Where others reach this node: its controller.quorum.voters entry, else its first
+  /// controller listener.
+  std::optional<VoterEndpoint> self_address() const {
+    for (const auto& voter : _options.voter_endpoints) {
+      if (voter.id == _options.quorum.node_id) return voter;
+    }
+    if (_options.local_endpoints.empty()) return std::nullopt;
+    const auto& local = _options.local_endpoints.front();
+    return VoterEndpoint{_options.quorum.node_id, local.host, local.port};
+  }
+
+  /// DescribeQuorum's replica lists: the voters of the latest voter set (with the leader's
+  /// view of their fetches) and the observers that fetched from this leader. A fetch by a
+  /// voter's id from another directory is an observer's (KIP-853: a replaced disk).
+  void add_replica_status(QuorumStatus& status, bool leading) const {
+    // A quorum without a voter set in its log has the configured static voters.
+    const VoterSet voters = _replica->voter_set().empty()
+                                ? VoterSet::from_ids(_options.quorum.voters)
+                                : _replica->voter_set();
+    status.kraft_version = _replica->kraft_version();
+    const auto now = wall_now_ms();
+    for (const auto& voter : voters.voters()) {
+      Voter detail = voter;
+      if (detail.endpoints.empty()) detail.endpoints = _peers.endpoints(voter.key.id);
+      if (voter.key.id == _options.quorum.node_id) detail.endpoints = _options.local_endpoints;
+      status.voter_details.push_back(std::move(detail));
+      ReplicaStatus replica{voter.key.id, -1, -1, -1, voter.key.directory_id};
+      const auto known = _progress.find(voter.key.id);
+      if (leading && voter.key.id == _options.quorum.node_id) {
+        replica = ReplicaStatus{voter.key.id, _log->end_offset(), now, now, voter.key.directory_id};
+      } else if (known != _progress.end() &&
+                 voters.contains({known->first, known->second.directory_id})) {
+        replica.log_end_offset = known->second.end_offset;
+        replica.last_fetch_timestamp_ms = known->second.last_fetch_ms;
+        replica.last_caught_up_timestamp_ms = known->second.last_caught_up_ms;
+      }
+      status.voters.push_back(replica);
+    }
+    for (const auto& [id, progress] : _progress) {
+      if (voters.contains({id, progress.directory_id})) continue;
+      status.observers.push_back(ReplicaStatus{id, progress.end_offset, progress.last_fetch_ms,
+                                               progress.last_caught_up_ms, progress.directory_id});
+    }
   }
 
   // ---- stopping ----
@@ -672,10 +817,10 @@ class QuorumNodeDriver {
 
   void abandon_pending(const std::string& why) {
     for (auto& waiter : std::exchange(_waiters, {})) waiter.done->set_value(Fail{Error{why}});
+    for (auto& waiter : std::exchange(_voter_waiters, {}))
+      waiter.voter_change->set_value({errors::kNotLeaderOrFollower, why});
     for (auto& [id, request] : std::exchange(_inbound, {})) request.respond(Fail{Error{why}});
-    for (auto* channels : {&_fetch_channels, &_request_channels}) {
-      for (auto& [id, channel] : *channels) channel->close();
-    }
+    _peers.close_all();
     _tick_timer.cancel();
   }
 
@@ -697,15 +842,15 @@ class QuorumNodeDriver {
   std::mt19937_64 _random;                        // driver
   std::unique_ptr<QuorumReplica> _replica;        // driver
   asio::io_context _io;
-  asio::steady_timer _tick_timer;                                          // driver
-  std::map<std::int32_t, std::unique_ptr<PeerChannel>> _fetch_channels;    // driver
-  std::map<std::int32_t, std::unique_ptr<PeerChannel>> _request_channels;  // driver
-  std::map<std::int32_t, PendingInbound> _inbound;                         // driver
-  std::int32_t _next_inbound_id = 0;                                       // driver
-  std::vector<AppendWaiter> _waiters;                                      // driver
-  MetadataLog::CommitListener _listener;                                   // driver
-  MetadataLog::SnapshotSource _snapshot_source;                            // driver
-  MetadataLog::SnapshotListener _snapshot_listener;                        // driver
+  asio::steady_timer _tick_timer;                    // driver
+  PeerDirectory _peers;                              // driver
+  std::map<std::int32_t, PendingInbound> _inbound;   // driver
+  std::int32_t _next_inbound_id = 0;                 // driver
+  std::vector<AppendWaiter> _waiters;                // driver
+  std::vector<AppendWaiter> _voter_waiters;          // driver
+  MetadataLog::CommitListener _listener;             // driver
+  MetadataLog::SnapshotSource _snapshot_source;      // driver
+  MetadataLog::SnapshotListener _snapshot_listener;  // driver
   std::int64_t _delivered = 0;             // driver: commits passed to the listener end here
   std::int64_t _bytes_since_snapshot = 0;  // driver: record bytes delivered since
   std::int64_t _last_snapshot_ms = steady_now_ms();  // driver: the last snapshot (or start)
@@ -727,6 +872,7 @@ class QuorumNodeDriver {
   bool _closed = false;
   Status _close_status;
   QuorumStatus _status;
+  std::optional<VoterEndpoint> _leader_address;
   std::string _role;
   std::int32_t _logged_epoch = -1;  // the last role change logged (driver thread)
   std::int32_t _logged_leader = -2;
@@ -737,6 +883,9 @@ class QuorumNodeDriver {
 
 Result<std::unique_ptr<QuorumNode>> QuorumNode::open(QuorumNodeOptions options) {
   KEEL_TRY(validate(options));
+  options.quorum.bootstrap_ids.clear();
+  for (std::size_t i = 0; i < options.bootstrap_servers.size(); ++i)
+    options.quorum.bootstrap_ids.push_back(bootstrap_id(i));
   std::error_code ec;
   std::filesystem::create_directories(options.dir, ec);
   if (ec) return Fail{Error{"cannot create " + options.dir.string() + ": " + ec.message()}};
@@ -795,12 +944,18 @@ void QuorumNode::handle_request(std::int16_t api_key, std::int16_t version, prot
                                 std::function<void(Result<protocol::Bytes>)> respond) {
   _driver->handle_request(api_key, version, body, std::move(respond));
 }
-// TODO(kip-853 driver): run on the driver and wait for the commit.
-VoterChangeResult QuorumNode::add_voter(const Voter&, std::int32_t) {
-  return VoterChangeResult{errors::kUnsupportedVersion, "voter changes are not built yet"};
+VoterChangeResult QuorumNode::add_voter(const Voter& voter, std::int32_t timeout_ms) {
+  return _driver->change_voters(
+      [voter](QuorumReplica& replica) { return replica.add_voter(voter, steady_now_ms()); },
+      timeout_ms);
 }
-VoterChangeResult QuorumNode::remove_voter(const ReplicaKey&, std::int32_t) {
-  return VoterChangeResult{errors::kUnsupportedVersion, "voter changes are not built yet"};
+VoterChangeResult QuorumNode::remove_voter(const ReplicaKey& voter, std::int32_t timeout_ms) {
+  return _driver->change_voters(
+      [voter](QuorumReplica& replica) { return replica.remove_voter(voter, steady_now_ms()); },
+      timeout_ms);
+}
+std::optional<VoterEndpoint> QuorumNode::leader_address() const {
+  return _driver->leader_address();
 }
 
 QuorumStatus QuorumNode::status() const {

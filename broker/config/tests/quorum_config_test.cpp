@@ -97,6 +97,29 @@ TEST(QuorumConfig, ControllerMustBeAVoterAndBrokerMustNot) {
   EXPECT_NE(from_error(p).find("must not be included"), std::string::npos);
 }
 
+TEST(QuorumConfig, BootstrapServersMakeADynamicQuorum) {
+  auto p = combined();
+  p.erase("controller.quorum.voters");
+  p["controller.quorum.bootstrap.servers"] = "localhost:9093, 127.0.0.2:9093,[::1]:9095";
+  p["node.id"] = "4";  // a controller that is not a voter yet (KIP-853): fine
+  auto c = BrokerConfig::from_properties(p);
+  EXPECT_TRUE(c.in_quorum());
+  EXPECT_TRUE(c.dynamic_quorum());
+  EXPECT_EQ(c.controller_quorum_bootstrap_servers,
+            (std::vector<QuorumBootstrapServer>{
+                {"localhost", 9093}, {"127.0.0.2", 9093}, {"::1", 9095}}));
+  // With voters given too, the static voters decide (as Kafka's controller.quorum.voters).
+  auto both = combined();
+  both["controller.quorum.bootstrap.servers"] = "localhost:9093";
+  EXPECT_FALSE(BrokerConfig::from_properties(both).dynamic_quorum());
+  for (const char* bad : {"localhost", "h:0", "h:x", "[::1:9093"}) {
+    p["controller.quorum.bootstrap.servers"] = bad;
+    EXPECT_NE(from_error(p).find("invalid value for controller.quorum.bootstrap.servers"),
+              std::string::npos)
+        << bad << ": " << from_error(p);
+  }
+}
+
 TEST(QuorumConfig, ControllerListenerRules) {
   auto p = combined();
   p.erase("controller.listener.names");

@@ -61,9 +61,19 @@ class ClusterNode(KeelBroker):
     def command(self):
         return [keel_binary(), "serve", "--config", self.config_path]
 
-    def format(self, cluster_id):
+    def format(self, cluster_id, *args):
+        """`keel storage format`; `args` such as "--standalone" or "--no-initial-controllers"
+        (a dynamic quorum, KIP-853)."""
         subprocess.run([keel_binary(), "storage", "format", "-t", cluster_id, "-c",
-                        self.config_path], check=True, capture_output=True, timeout=30)
+                        self.config_path, *args], check=True, capture_output=True, timeout=30)
+
+    def directory_id(self):
+        """The directory.id of this node's metadata log dir (its first log dir)."""
+        with open(os.path.join(self.data_dir, "meta.properties")) as f:
+            for line in f:
+                if line.startswith("directory.id="):
+                    return line.strip().split("=", 1)[1]
+        return None
 
     @property
     def controller_port(self):

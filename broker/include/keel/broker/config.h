@@ -40,6 +40,13 @@ struct QuorumVoter {
   bool operator==(const QuorumVoter&) const = default;
 };
 
+/// One `host:port` entry of `controller.quorum.bootstrap.servers`.
+struct QuorumBootstrapServer {
+  std::string host;
+  std::uint16_t port = 0;
+  bool operator==(const QuorumBootstrapServer&) const = default;
+};
+
 /// Dynamic broker configs (AlterConfigs on a BROKER resource), kept in __cluster_metadata as
 /// ConfigRecords. Precedence: per-broker, then cluster default, then static, then default.
 struct DynamicBrokerConfigs {
@@ -56,7 +63,9 @@ struct BrokerConfig {
   std::vector<Listener> advertised_listeners;  // advertised.listeners (empty: listeners)
   /// The KRaft quorum. No voters: keel's single node (its own only voter, no controller
   /// listener), as the README's first command starts it.
-  std::vector<QuorumVoter> controller_quorum_voters;   // controller.quorum.voters
+  std::vector<QuorumVoter> controller_quorum_voters;  // controller.quorum.voters
+  /// controller.quorum.bootstrap.servers: a dynamic quorum (KIP-853), its voters in the log.
+  std::vector<QuorumBootstrapServer> controller_quorum_bootstrap_servers;
   std::vector<std::string> controller_listener_names;  // controller.listener.names
   std::string inter_broker_listener_name;              // inter.broker.listener.name
   std::map<std::string, std::string> listener_security_protocol_map{
@@ -129,8 +138,15 @@ struct BrokerConfig {
   /// does not advertise them to clients).
   std::vector<Listener> advertised() const;
   bool has_role(std::string_view role) const;
-  /// Part of a KRaft quorum of several nodes (controller.quorum.voters is set).
-  bool in_quorum() const { return !controller_quorum_voters.empty(); }
+  /// Part of a KRaft quorum (controller.quorum.voters or controller.quorum.bootstrap.servers
+  /// is set).
+  bool in_quorum() const {
+    return !controller_quorum_voters.empty() || !controller_quorum_bootstrap_servers.empty();
+  }
+  /// The voters are in the metadata log (KIP-853), not in controller.quorum.voters.
+  bool dynamic_quorum() const {
+    return controller_quorum_voters.empty() && !controller_quorum_bootstrap_servers.empty();
+  }
   bool is_controller_listener(std::string_view name) const;
   std::int64_t effective_queued_max_request_bytes() const {
     return queued_max_request_bytes > 0 ? queued_max_request_bytes : 256LL * 1024 * 1024;
@@ -155,6 +171,9 @@ std::map<std::string, std::string> parse_overrides(const std::vector<std::string
 
 /// Parses `controller.quorum.voters`: comma-separated `id@host:port`. Throws ConfigError.
 std::vector<QuorumVoter> parse_quorum_voters(std::string_view key, std::string_view value);
+/// controller.quorum.bootstrap.servers: `host:port,...`; throws ConfigError.
+std::vector<QuorumBootstrapServer> parse_quorum_bootstrap_servers(std::string_view key,
+                                                                  std::string_view value);
 
 /// Java .properties text: `#`/`!` comments, `key=value`, `key: value`, `key value`,
 /// backslash line continuations and escapes. Throws ConfigError on a malformed line.

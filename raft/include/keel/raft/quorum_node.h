@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -162,6 +163,9 @@ class QuorumNode final : public MetadataLog {
   VoterChangeResult remove_voter(const ReplicaKey& voter, std::int32_t timeout_ms);
 
   QuorumStatus status() const;
+  /// Where the leader's controller listener is, as far as this node knows (nullopt: no
+  /// leader, or its address is unknown). For brokers forwarding to the active controller.
+  std::optional<VoterEndpoint> leader_address() const;
   bool is_leader() const;
   /// The first offset the log holds (the latest snapshot's end offset, 0 without one).
   std::int64_t log_start_offset() const;
