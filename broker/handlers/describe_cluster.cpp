@@ -1,9 +1,19 @@
-// DescribeCluster (API 60), v0-v1: the unfenced brokers of the image (their endpoint on the
-// listener this node advertises first, as Metadata does), the cluster id and this node as
-// the controller. endpoint_type (v1): brokers (1) only; a request for controllers (2) is
-// MISMATCHED_ENDPOINT_TYPE and an unknown type UNSUPPORTED_ENDPOINT_TYPE (v0: INVALID_REQUEST),
-// as a Kafka broker answers. Cluster authorized operations, when asked for, are every
-// cluster operation (keel has no authorizer, like Kafka without one).
+// DescribeCluster (API 60), v0-v1, as Kafka's computeDescribeClusterResponse. On a broker
+// listener: the unfenced brokers of the image (their endpoint on the listener this node
+// advertises first, as Metadata does), the cluster id and a live broker as the controller.
+// On a controller listener (KIP-919, what `bootstrap.controllers` admin clients reach): the
+// controllers, at the addresses of controller.quorum.voters (keel has no controller
+// registrations; Kafka lists each registered controller's endpoint on the request's listener,
+// which is that address), and the quorum's leader as the controller (-1 when unknown).
+// EndpointType (v1) must match the listener: brokers (1) or controllers (2), else
+// MISMATCHED_ENDPOINT_TYPE; an unknown type is UNSUPPORTED_ENDPOINT_TYPE (v0: INVALID_REQUEST
+// for both). Cluster authorized operations, when asked for, are every cluster operation
+// (keel has no authorizer, like Kafka without one).
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <string_view>
 
 #include <keel/protocol/messages/describe_cluster.h>
 
@@ -26,19 +36,46 @@ using E = protocol::ErrorCode;
 constexpr std::int8_t kBrokerEndpoints = 1;
 constexpr std::int8_t kControllerEndpoints = 2;
 
-/// The error for an endpoint type a broker does not serve; none for brokers.
-E endpoint_error(std::int16_t version, std::int8_t endpoint_type) {
-  if (endpoint_type == kBrokerEndpoints) return E::none;
-  if (version == 0) return E::invalid_request;
-  return endpoint_type == kControllerEndpoints ? E::mismatched_endpoint_type
-                                               : E::unsupported_endpoint_type;
+std::string_view endpoint_type_name(std::int8_t endpoint_type) {
+  return endpoint_type == kControllerEndpoints ? "CONTROLLER" : "BROKER";
 }
 
-std::string endpoint_message(std::int8_t endpoint_type) {
-  if (endpoint_type == kControllerEndpoints)
-    return "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of "
-           "type CONTROLLER";
-  return "Unsupported endpoint type " + std::to_string(static_cast<int>(endpoint_type));
+/// The refusal of a request for `requested` endpoints at a listener of `served` ones, if any.
+std::optional<DescribeClusterResponse> endpoint_refusal(std::int16_t version, std::int8_t served,
+                                                        std::int8_t requested) {
+  if (requested == served) return std::nullopt;
+  DescribeClusterResponse response;
+  const bool known = requested == kBrokerEndpoints || requested == kControllerEndpoints;
+  if (version == 0)
+    response.error_code = code(E::invalid_request);
+  else
+    response.error_code = code(known ? E::mismatched_endpoint_type : E::unsupported_endpoint_type);
+  if (known)
+    response.error_message =
+        "The request was sent to an endpoint of type " + std::string(endpoint_type_name(served)) +
+        ", but we wanted an endpoint of type " + std::string(endpoint_type_name(requested));
+  else
+    response.error_message =
+        "Unsupported endpoint type " + std::to_string(static_cast<int>(requested));
+  return response;
+}
+
+/// The controllers (controller.quorum.voters) and the quorum's leader among them.
+void list_controllers(const BrokerContext& broker, DescribeClusterResponse& response) {
+  for (const auto& voter : broker.config.controller_quorum_voters)
+    response.brokers.push_back({voter.id, voter.host, voter.port, std::nullopt, {}});
+  const std::int32_t leader = broker.quorum_status ? broker.quorum_status().leader_id : -1;
+  const bool listed = std::any_of(response.brokers.begin(), response.brokers.end(),
+                                  [&](const auto& b) { return b.broker_id == leader; });
+  response.controller_id = listed ? leader : -1;  // as Kafka: never a node it does not list
+}
+
+void list_brokers(const BrokerContext& broker, DescribeClusterResponse& response) {
+  const auto image = broker.controller->image();
+  auto live = live_brokers(broker, *image);
+  response.controller_id = reported_controller_id(broker, live);
+  for (auto& b : live)
+    response.brokers.push_back({b.id, std::move(b.host), b.port, std::move(b.rack), {}});
 }
 
 }  // namespace
@@ -47,19 +84,19 @@ void handle_describe_cluster(Request& request, Reply reply) {
   DescribeClusterRequest req;
   if (!decode_request(request, req, reply)) return;
   const auto& broker = *request.broker;
-  DescribeClusterResponse response;
-  if (auto error = endpoint_error(request.version, req.endpoint_type); error != E::none) {
-    response.error_code = code(error);
-    response.error_message = endpoint_message(req.endpoint_type);
-    reply.send(response, request.version);
+  const std::int8_t served =
+      request.listener == ListenerRole::controller ? kControllerEndpoints : kBrokerEndpoints;
+  if (auto refusal = endpoint_refusal(request.version, served, req.endpoint_type)) {
+    reply.send(*refusal, request.version);
     return;
   }
-  const auto image = broker.controller->image();
-  auto live = live_brokers(broker, *image);
-  response.controller_id = reported_controller_id(broker, live);
-  for (auto& b : live)
-    response.brokers.push_back({b.id, std::move(b.host), b.port, std::move(b.rack), {}});
-  response.cluster_id = image->cluster_id();
+  DescribeClusterResponse response;
+  response.endpoint_type = served;
+  if (served == kControllerEndpoints)
+    list_controllers(broker, response);
+  else
+    list_brokers(broker, response);
+  response.cluster_id = broker.controller->image()->cluster_id();
   if (req.include_cluster_authorized_operations)
     response.cluster_authorized_operations = kClusterOperations;
   reply.send(response, request.version);

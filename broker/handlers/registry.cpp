@@ -69,6 +69,7 @@ constexpr std::array kControllerHandlers{
     Entry{ApiKey::fetch, handle_raft_rpc},
     Entry{ApiKey::fetch_snapshot, handle_raft_rpc},
     Entry{ApiKey::describe_quorum, handle_describe_quorum},
+    Entry{ApiKey::describe_cluster, handle_describe_cluster},
     Entry{ApiKey::create_topics, handle_create_topics},
     Entry{ApiKey::delete_topics, handle_delete_topics},
     Entry{ApiKey::create_partitions, handle_create_partitions},

@@ -2,7 +2,7 @@
 
 Independent of keel's own codec on purpose: frames are packed with `struct` from the
 protocol's published layouts (ApiVersions v0/v3, Produce v3/v8, ListOffsets v7/v8, CreateTopics v4,
-Metadata v10-v12, BrokerRegistration v3, BrokerHeartbeat v1, RecordBatch v2 with CRC32C).
+Metadata v10-v12, BrokerRegistration v3, BrokerHeartbeat v1, DescribeCluster v0-v1, RecordBatch v2 with CRC32C).
 """
 
 import socket
@@ -513,6 +513,37 @@ def parse_metadata_v12(payload, version=12):
     r.tagged_fields()
     return {"correlation_id": cid, "cluster_id": cluster_id, "brokers": brokers,
             "topics": topics, "cluster_authorized_operations": cluster_operations}
+
+
+def describe_cluster_request(cid, version, endpoint_type=1, include_operations=False):
+    body = i8(1 if include_operations else 0)
+    if version >= 1:
+        body += i8(endpoint_type)
+    return frame(header_v2(60, version, cid) + body + uvarint(0))
+
+
+def parse_describe_cluster(payload, version):
+    r = Reader(payload)
+    out = {"correlation_id": r.i32()}
+    r.tagged_fields()
+    r.i32()  # throttle
+    out["error_code"] = r.i16()
+    out["error_message"] = r.compact_string()
+    if version >= 1:
+        out["endpoint_type"] = r.i8()
+    out["cluster_id"] = r.compact_string()
+    out["controller_id"] = r.i32()
+    brokers, racks = [], {}
+    for _ in range(r.uvarint() - 1):
+        node, host, port = r.i32(), r.compact_string(), r.i32()
+        racks[node] = r.compact_string()
+        r.tagged_fields()
+        brokers.append((node, host, port))
+    out["brokers"] = brokers
+    out["racks"] = racks
+    out["authorized_operations"] = r.i32()
+    r.tagged_fields()
+    return out
 
 
 # ---- sockets ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import time
 import unittest
 
 import kafka_wire as w
+from kafka_wire import describe_cluster_request, parse_describe_cluster
 from keel_harness import KeelTestCase, unique
 
 try:
@@ -154,36 +155,6 @@ def compact_array(items):
     if items is None:
         return w.uvarint(0)
     return w.uvarint(len(items) + 1) + b"".join(items)
-
-
-def describe_cluster_request(cid, version, endpoint_type=1, include_operations=False):
-    body = w.i8(1 if include_operations else 0)
-    if version >= 1:
-        body += w.i8(endpoint_type)
-    return w.frame(w.header_v2(60, version, cid) + body + w.uvarint(0))
-
-
-def parse_describe_cluster(payload, version):
-    r = w.Reader(payload)
-    out = {"correlation_id": r.i32()}
-    r.tagged_fields()
-    r.i32()  # throttle
-    out["error_code"] = r.i16()
-    out["error_message"] = r.compact_string()
-    if version >= 1:
-        out["endpoint_type"] = r.i8()
-    out["cluster_id"] = r.compact_string()
-    out["controller_id"] = r.i32()
-    brokers = []
-    for _ in range(r.uvarint() - 1):
-        node, host, port = r.i32(), r.compact_string(), r.i32()
-        r.compact_string()  # rack
-        r.tagged_fields()
-        brokers.append((node, host, port))
-    out["brokers"] = brokers
-    out["authorized_operations"] = r.i32()
-    r.tagged_fields()
-    return out
 
 
 def describe_producers_request(cid, topic, partitions):
