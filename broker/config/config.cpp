@@ -422,6 +422,11 @@ void metadata_log_dir(BrokerConfig& b, std::string_view, const Value& v) {
   if (!v.text.empty()) b.metadata_log_dir = v.text;
 }
 
+void broker_rack(BrokerConfig& b, std::string_view, const Value& v) {
+  b.broker_rack.reset();
+  if (!v.text.empty()) b.broker_rack = v.text;
+}
+
 constexpr std::string_view kLongMax = "9223372036854775807";
 
 const std::vector<BrokerKey>& broker_keys() {
@@ -430,6 +435,7 @@ const std::vector<BrokerKey>& broker_keys() {
       // Identity. broker.id (Kafka's older name) first, so node.id wins; both set must agree.
       {"broker.id", int_spec(0), {}, number<&B::node_id>},
       {"node.id", int_spec(0), "1", number<&B::node_id>},
+      {"broker.rack", string_spec(), {}, broker_rack},
       {"process.roles", list_spec({"broker", "controller"}), "broker,controller", process_roles},
       // Network.
       {"listeners", string_spec(), "PLAINTEXT://localhost:9092", listeners},

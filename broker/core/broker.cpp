@@ -263,6 +263,7 @@ void Broker::Impl::start_lifecycle() {
   for (const auto& dir : config.log_dirs)
     if (auto props = read_meta_properties(dir); props.ok() && *props)
       options.log_dir_ids.push_back((*props)->directory_id);
+  options.rack = config.broker_rack;
   options.heartbeat_interval_ms = config.broker_heartbeat_interval_ms;
   options.metadata_offset = [this] { return controller->image()->offset(); };
   lifecycle = std::make_unique<BrokerLifecycle>(std::move(options), *lifecycle_channel);
@@ -278,6 +279,7 @@ void Broker::Impl::open_metadata(const fs::path& metadata_dir) {
   options.cluster_id = cluster_id;
   for (const auto& l : context.advertised)
     options.endpoints.push_back({l.name, l.host, static_cast<std::int32_t>(l.port)});
+  options.rack = config.broker_rack;
   options.default_num_partitions = config.num_partitions;
   options.default_replication_factor = config.default_replication_factor;
   options.validate_topic_config = validate_topic_config;

@@ -161,7 +161,7 @@ Result<PartitionPlan, TopicError> plan_manual(const CreateTopicRequest& request,
 Result<PartitionPlan, TopicError> plan_placed(std::int32_t num_partitions,
                                               std::int16_t replication_factor,
                                               const MetadataImage& image) {
-  auto placed = place_replicas(image.unfenced_broker_ids(), 0, num_partitions, replication_factor);
+  auto placed = place_replicas(usable_brokers(image), 0, num_partitions, replication_factor);
   if (!placed.ok())
     return Fail{topic_error(ErrorCode::invalid_replication_factor,
                             "Unable to replicate the partition " +
@@ -617,7 +617,7 @@ TopicError Controller::create_partitions(std::string_view topic_name, std::int32
     }
     replicas = assignments;
   } else {
-    auto placed = place_replicas(image->unfenced_broker_ids(), current, additional,
+    auto placed = place_replicas(usable_brokers(*image), current, additional,
                                  static_cast<std::int16_t>(replication_factor));
     if (!placed.ok())
       return topic_error(ErrorCode::invalid_replication_factor, placed.error().message);

@@ -217,6 +217,8 @@ TEST(BrokerConfig, EveryKeySetsItsField) {
        [](auto& c) { EXPECT_EQ(c.log_dirs, std::vector<std::filesystem::path>{"/x"}); }},
       {"metadata.log.dir", "/meta", [](auto& c) { EXPECT_EQ(c.metadata_log_dir, "/meta"); }},
       {"metadata.log.dir", "", [](auto& c) { EXPECT_FALSE(c.metadata_log_dir); }},
+      {"broker.rack", "eu-1a", [](auto& c) { EXPECT_EQ(c.broker_rack, "eu-1a"); }},
+      {"broker.rack", "", [](auto& c) { EXPECT_FALSE(c.broker_rack); }},
       {"num.partitions", "12", [](auto& c) { EXPECT_EQ(c.num_partitions, 12); }},
       {"default.replication.factor", "3",
        [](auto& c) { EXPECT_EQ(c.default_replication_factor, 3); }},

@@ -81,9 +81,9 @@ class ClusterNode(KeelBroker):
 
 
 class KeelCluster:
-    def __init__(self, voters=3, brokers=0, overrides=None):
+    def __init__(self, voters=3, brokers=0, overrides=None, racks=None):
         """voters: controller nodes (combined broker+controller when brokers == 0);
-        brokers: broker-only nodes (ids 100, 101, ...)."""
+        brokers: broker-only nodes (ids 100, 101, ...); racks: {node id: broker.rack}."""
         self.cluster_id = subprocess.run([keel_binary(), "storage", "random-uuid"], check=True,
                                          capture_output=True, text=True).stdout.strip()
         combined = brokers == 0
@@ -108,6 +108,10 @@ class KeelCluster:
         for b in range(brokers):
             props = dict(base, listeners=f"PLAINTEXT://127.0.0.1:{free_port()}")
             self.nodes.append(ClusterNode(100 + b, ["broker"], props))
+        for node in self.nodes:
+            if node.node_id in (racks or {}):
+                node.properties["broker.rack"] = racks[node.node_id]
+                node.write_config()
 
     # ---- lifecycle -------------------------------------------------------------------
 

@@ -82,6 +82,7 @@ struct BrokerConfig {
   std::int32_t controller_quorum_retry_backoff_ms = 20;      // controller.quorum.retry.backoff.ms
   std::vector<std::filesystem::path> log_dirs{"./data"};     // log.dirs (or log.dir)
   std::optional<std::filesystem::path> metadata_log_dir;     // metadata.log.dir
+  std::optional<std::string> broker_rack;                    // broker.rack (replica placement)
   std::int32_t num_partitions = 1;                           // num.partitions
   std::int16_t default_replication_factor = 1;               // default.replication.factor
   bool auto_create_topics_enable = true;                     // auto.create.topics.enable
