@@ -209,7 +209,12 @@ void Broker::Impl::start() {
     catch_up_waiter = std::jthread([this](std::stop_token stop) {
       while (!stop.stop_requested() && !controller->caught_up())
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      if (!stop.stop_requested()) server->accept_broker_listeners();
+      if (stop.stop_requested()) return;
+      // As Kafka's first metadata publish: the logs no partition places here are set aside
+      // before clients come (only now does the image say which those are).
+      controller->visit_image_exclusively(
+          [this](const MetadataImage& image) { partitions->set_aside_strays(image); });
+      server->accept_broker_listeners();
     });
   }
   running = true;

@@ -3,8 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
+#include <string>
 
 #include "metadata/image.h"
 
@@ -151,6 +154,45 @@ void PartitionRegistry::remove_strays(const MetadataImage& image) {
     spdlog::info("deleting log {}: its topic is not in the cluster metadata", tp.dir_name());
     if (auto st = _logs.delete_log(tp); !st.ok())
       spdlog::error("cannot delete log {}: {}", tp.dir_name(), st.error().message);
+  }
+}
+
+namespace {
+
+/// Why a log on disk is stray for `node_id`, in Kafka's words (isStrayKraftReplica).
+std::optional<std::string> stray_reason(
+    const storage::Log& log, std::int32_t partition, std::int32_t node_id,
+    const std::map<std::string, const TopicInfo*, std::less<>>& topics_by_id) {
+  if (log.topic_id().empty()) return "its topic id is unknown (no partition.metadata)";
+  auto topic = topics_by_id.find(log.topic_id());
+  if (topic == topics_by_id.end() || partition < 0 ||
+      static_cast<std::size_t>(partition) >= topic->second->partitions.size())
+    return "the topicId " + log.topic_id() + " does not exist in the metadata image";
+  const auto& replicas = topic->second->partitions[static_cast<std::size_t>(partition)].replicas;
+  if (std::find(replicas.begin(), replicas.end(), node_id) != replicas.end()) return std::nullopt;
+  std::string listed;
+  for (auto id : replicas) listed += (listed.empty() ? "" : ", ") + std::to_string(id);
+  return "the current replica assignment [" + listed + "] does not contain the local brokerId " +
+         std::to_string(node_id);
+}
+
+}  // namespace
+
+void PartitionRegistry::set_aside_strays(const MetadataImage& image) {
+  std::map<std::string, const TopicInfo*, std::less<>> topics_by_id;
+  for (const auto& [name, topic] : image.topics()) topics_by_id[topic.id.to_string()] = &topic;
+  const auto table = _table.load();
+  for (const auto& tp : _logs.partitions()) {
+    auto log = _logs.get_log(tp);
+    if (!log || find(*table, tp.topic, tp.partition)) continue;
+    auto reason = stray_reason(*log, tp.partition, _node_id, topics_by_id);
+    if (!reason) continue;
+    auto renamed = _logs.set_aside_stray(tp);
+    if (!renamed.ok())
+      spdlog::error("cannot set aside stray log {}: {}", tp.dir_name(), renamed.error().message);
+    else
+      spdlog::warn("log {} is stray ({}): renamed to {}", tp.dir_name(), *reason,
+                   renamed->string());
   }
 }
 

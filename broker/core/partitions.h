@@ -90,6 +90,12 @@ class PartitionRegistry {
   /// Deletes logs found on disk whose topic is not in `image` (deleted while this node was
   /// down) or has another id (deleted and recreated).
   void remove_strays(const MetadataImage& image);
+  /// A node of a quorum, once its image has caught up: as Kafka 3.7+'s stray replicas,
+  /// renames to `<topic>-<partition>.<n>-stray` (kept, never opened again) each log on disk
+  /// that no partition of `image` places on this node: no topic id, a topic id `image` does
+  /// not have (deleted while this node was down), or a partition whose replicas leave this
+  /// node out. Each is logged. Logs this registry serves are left alone.
+  void set_aside_strays(const MetadataImage& image);
 
  private:
   struct Table {

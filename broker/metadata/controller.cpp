@@ -464,6 +464,12 @@ bool Controller::caught_up() const {
   return _high_watermark > 0;
 }
 
+void Controller::visit_image_exclusively(
+    const std::function<void(const MetadataImage&)>& visit) const {
+  std::lock_guard lock(_apply_mutex);
+  visit(*_image.load());
+}
+
 bool Controller::is_active() const {
   if (!_options.quorum) return true;
   if (_log->leader_id() != _options.node_id) return false;

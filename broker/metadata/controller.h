@@ -149,6 +149,9 @@ class Controller {
   /// The image has applied the committed log as far as the quorum first told this node
   /// (always true for the single node): it may serve clients.
   bool caught_up() const;
+  /// Calls `visit` with the current image while no other image is published (nor the
+  /// listener called): for work on the image that must not interleave with the listener.
+  void visit_image_exclusively(const std::function<void(const MetadataImage&)>& visit) const;
 
   /// BrokerRegistration of another broker (or a new incarnation of one): validated by
   /// plan_broker_registration, then RegisterBrokerRecord (fenced; broker epoch = its offset)

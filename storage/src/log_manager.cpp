@@ -119,24 +119,36 @@ std::vector<std::pair<TopicPartition, LogManager::Entry>> LogManager::snapshot()
   return {_logs.begin(), _logs.end()};
 }
 
-SStatus LogManager::delete_log(const TopicPartition& tp) {
+SResult<fs::path> LogManager::close_and_rename(const TopicPartition& tp,
+                                               const std::string& suffix) {
   Entry e;
   {
     std::lock_guard lock(_mutex);
     auto it = _logs.find(tp);
-    if (it == _logs.end()) return {};
+    if (it == _logs.end()) return fs::path{};
     e = it->second;
     _logs.erase(it);
   }
   KEEL_TRY(e.log->close());
-  auto doomed = e.log->dir();
-  doomed += "." + std::to_string(_options.clock()) + "-delete";
+  auto renamed = e.log->dir();
+  renamed += "." + std::to_string(_options.clock()) + suffix;
   std::error_code ec;
-  fs::rename(e.log->dir(), doomed, ec);
+  fs::rename(e.log->dir(), renamed, ec);
   if (ec) return fail(Errc::io_error, "rename " + e.log->dir().string() + ": " + ec.message());
   KEEL_TRY(detail::fsync_dir(e.log_dir));
-  fs::remove_all(doomed, ec);
+  return renamed;
+}
+
+SStatus LogManager::delete_log(const TopicPartition& tp) {
+  auto doomed = close_and_rename(tp, "-delete");
+  if (!doomed.ok()) return Fail{std::move(doomed).error()};
+  std::error_code ec;
+  if (!doomed->empty()) fs::remove_all(*doomed, ec);
   return {};
+}
+
+SResult<fs::path> LogManager::set_aside_stray(const TopicPartition& tp) {
+  return close_and_rename(tp, "-stray");
 }
 
 SStatus LogManager::tick() {

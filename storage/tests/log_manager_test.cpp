@@ -49,6 +49,36 @@ TEST(LogManager, CreateShutdownAndCleanRestart) {
   m.shutdown();
 }
 
+TEST(LogManager, StrayLogsAreSetAsideAndNotReopened) {
+  TempDir a;
+  LogManagerOptions o;
+  o.log_dirs = {a.path()};
+  std::filesystem::path stray;
+  {
+    LogManager m(o);
+    m.startup();
+    auto log = m.create_log({"gone", 0}, LogConfig{}, "AAAAAAAAAAAAAAAAAAAAAQ").value();
+    ASSERT_TRUE(append(*log, make_batch(3)).ok());
+    ASSERT_TRUE(m.create_log({"kept", 0}, LogConfig{}).ok());
+    auto renamed = m.set_aside_stray({"gone", 0});
+    ASSERT_TRUE(renamed.ok());
+    stray = *renamed;
+    EXPECT_EQ(stray.parent_path(), a.path());
+    EXPECT_TRUE(stray.filename().string().starts_with("gone-0."));
+    EXPECT_TRUE(stray.filename().string().ends_with("-stray"));
+    EXPECT_TRUE(std::filesystem::exists(stray / "00000000000000000000.log"));  // kept
+    EXPECT_FALSE(std::filesystem::exists(a.path() / "gone-0"));
+    EXPECT_FALSE(m.get_log({"gone", 0}));
+    EXPECT_TRUE(m.set_aside_stray({"absent", 0}).value().empty());
+    m.shutdown();
+  }
+  LogManager m(o);
+  m.startup();
+  EXPECT_EQ(m.partitions(), (std::vector<TopicPartition>{{"kept", 0}}));
+  EXPECT_TRUE(std::filesystem::exists(stray));  // neither opened nor removed at start-up
+  m.shutdown();
+}
+
 TEST(LogManager, UncleanRestartRecovers) {
   TempDir a;
   LogManagerOptions o;

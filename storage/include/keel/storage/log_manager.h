@@ -60,6 +60,9 @@ class LogManager {
   std::vector<TopicPartition> partitions() const;
   /// Renames the directory to `<dir>.<n>-delete`, then removes it.
   SStatus delete_log(const TopicPartition& tp);
+  /// Closes the log and renames its directory to `<dir>.<n>-stray`, kept on disk and never
+  /// opened again (Kafka 3.7+'s stray replicas); returns the new path.
+  SResult<std::filesystem::path> set_aside_stray(const TopicPartition& tp);
 
   /// Retention, flush policy and checkpoint files.
   SStatus tick();
@@ -76,6 +79,9 @@ class LogManager {
     std::filesystem::path log_dir;
   };
   void stop_background();
+  /// Takes the log out of the map, closes it and renames its directory with `suffix`.
+  SResult<std::filesystem::path> close_and_rename(const TopicPartition& tp,
+                                                  const std::string& suffix);
   std::vector<std::pair<TopicPartition, Entry>> snapshot() const;
 
   LogManagerOptions _options;
