@@ -1,8 +1,17 @@
 // CreateTopics (API 19), v0-v7: validated and recorded by the controller (TopicRecord,
 // PartitionRecord, ConfigRecord in __cluster_metadata). validate_only checks without
 // writing. v5+ returns the topic's configs, partition count and replication factor.
+// Forwarded (a node that is not the active controller), the controller's answer is relayed
+// once this node's image has the topics it created (see relay_once_applied).
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <vector>
 
 #include <keel/protocol/messages/create_topics.h>
+
+#include "core/controller_executor.h"
 
 #include "core/context.h"
 #include "handlers/common.h"
@@ -61,10 +70,64 @@ void answer_all_failed(const Request& request, Reply reply, E error, const std::
   reply.send(response, request.version);
 }
 
+/// The topics the controller's answer says it created (none for validate_only or a
+/// request that does not wait), and how long the request may wait.
+struct CreatedTopics {
+  std::vector<std::string> names;
+  std::int32_t timeout_ms = 0;
+};
+
+CreatedTopics created_topics(const Request& request, const protocol::Bytes& answer) {
+  CreateTopicsRequest req;
+  protocol::Reader request_reader(request.body);
+  CreateTopicsResponse response;
+  protocol::Reader answer_reader(answer);
+  if (!req.decode(request_reader, request.version).ok() || req.validate_only ||
+      req.timeout_ms <= 0 || !response.decode(answer_reader, request.version).ok())
+    return {};
+  CreatedTopics created{{}, req.timeout_ms};
+  for (const auto& topic : response.topics)
+    if (topic.error_code == code(E::none)) created.names.push_back(topic.name);
+  return created;
+}
+
+/// Kafka's brokers relay the controller's answer at once, and clients retry a topic they
+/// do not find yet. kafka-go 0.2.1 does not: it produces the moment CreateTopics returns,
+/// and fails on UNKNOWN_TOPIC_OR_PARTITION from a node that has not applied the commit.
+/// So the answer waits until this node's image has the created topics: about one quorum
+/// fetch round trip, as every node learns the commit at once (the leader answers the
+/// followers' waiting fetches when its high watermark moves). Bounded by the request's
+/// timeout and controller.quorum.request.timeout.ms; relayed unchanged either way.
+void relay_once_applied(const Request& request, Reply reply, protocol::Bytes answer) {
+  auto created = created_topics(request, answer);
+  auto& broker = *request.broker;
+  if (created.names.empty() || broker.controller == nullptr) {
+    relay_answer(std::move(reply), answer);
+    return;
+  }
+  const auto timeout = std::chrono::milliseconds(
+      std::min(created.timeout_ms, broker.config.controller_quorum_request_timeout_ms));
+  auto wait_then_relay = [&broker, names = std::move(created.names), timeout, reply,
+                          answer = std::move(answer)]() mutable {
+    broker.controller->wait_for_image(
+        [&](const MetadataImage& image) {
+          return std::all_of(names.begin(), names.end(),
+                             [&](const std::string& name) { return image.topic(name); });
+        },
+        timeout);
+    relay_answer(std::move(reply), answer);
+  };
+  // Off the channel's thread, which carries every forwarded request.
+  if (broker.controller_executor != nullptr)
+    broker.controller_executor->post(std::move(wait_then_relay));
+  else
+    wait_then_relay();
+}
+
 }  // namespace
 
 void handle_create_topics(Request& request, Reply reply) {
-  if (forward_to_controller(request, reply, answer_all_failed)) return;
+  if (forward_to_controller(request, reply, answer_all_failed, relay_once_applied)) return;
   CreateTopicsRequest req;
   if (!decode_request(request, req, reply)) return;
   auto& broker = *request.broker;

@@ -9,7 +9,14 @@
 
 namespace keel::broker {
 
-bool forward_to_controller(Request& request, Reply& reply, ForwardFailed answer_failure) {
+void relay_answer(Reply reply, const protocol::Bytes& answer) {
+  ResponseBody out;
+  out.writer.write_raw(answer);
+  reply.send(std::move(out));
+}
+
+bool forward_to_controller(Request& request, Reply& reply, ForwardFailed answer_failure,
+                           ForwardRelay relay) {
   auto& context = *request.broker;
   if (request.listener == ListenerRole::controller || context.controller_channel == nullptr)
     return false;
@@ -17,22 +24,26 @@ bool forward_to_controller(Request& request, Reply& reply, ForwardFailed answer_
   protocol::Bytes body(request.body.begin(), request.body.end());
   context.controller_channel->send(
       request.api_key, request.version, std::move(body),
-      [reply = std::move(reply), request, answer_failure](Result<protocol::Bytes> answer) mutable {
-        if (!answer.ok() && answer_failure != nullptr) {
-          answer_failure(request, std::move(reply), protocol::ErrorCode::request_timed_out,
-                         "could not forward to the active controller: " + answer.error().message);
+      [reply = std::move(reply), request, answer_failure,
+       relay](Result<protocol::Bytes> answer) mutable {
+        if (answer.ok()) {
+          if (relay != nullptr)
+            relay(request, std::move(reply), std::move(*answer));
+          else
+            relay_answer(std::move(reply), *answer);
           return;
         }
-        ResponseBody out;
-        if (answer.ok()) {
-          out.writer.write_raw(*answer);
-        } else {
-          // The client sees a disconnect, which every client retries after a metadata
-          // refresh, as it would a controller that went away.
-          out.close_connection = true;
-          out.close_reason =
-              "could not forward to the active controller: " + answer.error().message;
+        const std::string why =
+            "could not forward to the active controller: " + answer.error().message;
+        if (answer_failure != nullptr) {
+          answer_failure(request, std::move(reply), protocol::ErrorCode::request_timed_out, why);
+          return;
         }
+        // The client sees a disconnect, which every client retries after a metadata refresh,
+        // as it would a controller that went away.
+        ResponseBody out;
+        out.close_connection = true;
+        out.close_reason = why;
         reply.send(std::move(out));
       },
       std::string(request.client_id()));

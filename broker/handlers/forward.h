@@ -19,11 +19,19 @@ namespace keel::broker {
 using ForwardFailed = void (*)(const Request& request, Reply reply, protocol::ErrorCode code,
                                const std::string& message);
 
+/// Sends the controller's answer (a response body) to the client; by default at once.
+using ForwardRelay = void (*)(const Request& request, Reply reply, protocol::Bytes answer);
+
 /// True when the request was forwarded (`reply` is then taken; the handler returns at once).
 /// Without an answer within controller.quorum.request.timeout.ms it is answered by
 /// `answer_failure` with REQUEST_TIMED_OUT, as Kafka's ForwardingManager does; without
 /// `answer_failure` the connection is closed (the client retries after a metadata refresh).
-bool forward_to_controller(Request& request, Reply& reply, ForwardFailed answer_failure = nullptr);
+/// An answer goes through `relay` when given.
+bool forward_to_controller(Request& request, Reply& reply, ForwardFailed answer_failure = nullptr,
+                           ForwardRelay relay = nullptr);
+
+/// Sends `answer` as the response body.
+void relay_answer(Reply reply, const protocol::Bytes& answer);
 
 /// In a quorum, this node creates topics through the channel to the active controller
 /// (asynchronously, even when it is that controller).

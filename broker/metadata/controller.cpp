@@ -470,6 +470,12 @@ void Controller::visit_image_exclusively(
   visit(*_image.load());
 }
 
+bool Controller::wait_for_image(const std::function<bool(const MetadataImage&)>& ready,
+                                std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(_apply_mutex);
+  return _applied.wait_for(lock, timeout, [&] { return ready(*_image.load()); });
+}
+
 bool Controller::is_active() const {
   if (!_options.quorum) return true;
   if (_log->leader_id() != _options.node_id) return false;

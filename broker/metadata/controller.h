@@ -152,6 +152,9 @@ class Controller {
   /// Calls `visit` with the current image while no other image is published (nor the
   /// listener called): for work on the image that must not interleave with the listener.
   void visit_image_exclusively(const std::function<void(const MetadataImage&)>& visit) const;
+  /// Waits until `ready` holds for the published image, at most `timeout`; true if it did.
+  bool wait_for_image(const std::function<bool(const MetadataImage&)>& ready,
+                      std::chrono::milliseconds timeout) const;
 
   /// BrokerRegistration of another broker (or a new incarnation of one): validated by
   /// plan_broker_registration, then RegisterBrokerRecord (fenced; broker epoch = its offset)
@@ -224,8 +227,8 @@ class Controller {
   // Quorum: the apply path (the log's thread) publishes under _apply_mutex, never _mutex, so a
   // change that waits for its commit under _mutex cannot block it.
   mutable std::mutex _apply_mutex;
-  std::condition_variable _applied;  // signalled after each publish
-  std::int64_t _high_watermark = 0;  // of the last commit callback
+  mutable std::condition_variable _applied;  // signalled after each publish
+  std::int64_t _high_watermark = 0;          // of the last commit callback
   std::atomic<bool> _active{false};
   std::optional<BrokerHeartbeatTracker> _sessions;
   std::int32_t _sessions_epoch = -1;
