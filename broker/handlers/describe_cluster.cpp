@@ -2,9 +2,9 @@
 // listener: the unfenced brokers of the image (their endpoint on the listener this node
 // advertises first, as Metadata does), the cluster id and a live broker as the controller.
 // On a controller listener (KIP-919, what `bootstrap.controllers` admin clients reach): the
-// controllers, at the addresses of controller.quorum.voters (keel has no controller
-// registrations; Kafka lists each registered controller's endpoint on the request's listener,
-// which is that address), and the quorum's leader as the controller (-1 when unknown).
+// controllers, the quorum's voters at their endpoints on the request's listener (keel has no
+// controller registrations; Kafka lists each registered controller's endpoint there), and
+// the quorum's leader as the controller (-1 when unknown).
 // EndpointType (v1) must match the listener: brokers (1) or controllers (2), else
 // MISMATCHED_ENDPOINT_TYPE; an unknown type is UNSUPPORTED_ENDPOINT_TYPE (v0: INVALID_REQUEST
 // for both). Cluster authorized operations, when asked for, are every cluster operation
@@ -60,14 +60,23 @@ std::optional<DescribeClusterResponse> endpoint_refusal(std::int16_t version, st
   return response;
 }
 
-/// The controllers (controller.quorum.voters) and the quorum's leader among them.
-void list_controllers(const BrokerContext& broker, DescribeClusterResponse& response) {
-  for (const auto& voter : broker.config.controller_quorum_voters)
-    response.brokers.push_back({voter.id, voter.host, voter.port, std::nullopt, {}});
-  const std::int32_t leader = broker.quorum_status ? broker.quorum_status().leader_id : -1;
+/// The controllers: the quorum's voters (its voter set, static or dynamic), each at its
+/// endpoint on the listener the request came in on (another one when it has none there), and
+/// the quorum's leader among them.
+void list_controllers(const Request& request, DescribeClusterResponse& response) {
+  const auto& broker = *request.broker;
+  if (!broker.quorum_status) return;
+  const auto status = broker.quorum_status();
+  for (const auto& voter : status.voter_details) {
+    if (voter.endpoints.empty()) continue;  // not known yet: Kafka lists registered ones only
+    auto endpoint = std::find_if(voter.endpoints.begin(), voter.endpoints.end(),
+                                 [&](const auto& e) { return e.name == request.listener_name; });
+    if (endpoint == voter.endpoints.end()) endpoint = voter.endpoints.begin();
+    response.brokers.push_back({voter.key.id, endpoint->host, endpoint->port, std::nullopt, {}});
+  }
   const bool listed = std::any_of(response.brokers.begin(), response.brokers.end(),
-                                  [&](const auto& b) { return b.broker_id == leader; });
-  response.controller_id = listed ? leader : -1;  // as Kafka: never a node it does not list
+                                  [&](const auto& b) { return b.broker_id == status.leader_id; });
+  response.controller_id = listed ? status.leader_id : -1;  // as Kafka: never one not listed
 }
 
 void list_brokers(const BrokerContext& broker, DescribeClusterResponse& response) {
@@ -93,7 +102,7 @@ void handle_describe_cluster(Request& request, Reply reply) {
   DescribeClusterResponse response;
   response.endpoint_type = served;
   if (served == kControllerEndpoints)
-    list_controllers(broker, response);
+    list_controllers(request, response);
   else
     list_brokers(broker, response);
   response.cluster_id = broker.controller->image()->cluster_id();
