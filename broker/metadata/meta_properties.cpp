@@ -151,8 +151,9 @@ Result<std::optional<MetaProperties>> read_meta_properties(const fs::path& log_d
   return std::optional<MetaProperties>(std::move(*meta));
 }
 
-Result<MetaProperties> ensure_meta_properties(const fs::path& log_dir, std::int32_t node_id,
-                                              const std::string& cluster_id_if_new) {
+Result<MetaProperties> ensure_meta_properties(
+    const fs::path& log_dir, std::int32_t node_id, const std::string& cluster_id_if_new,
+    const std::optional<protocol::Uuid>& directory_id_if_new) {
   if (node_id < 0)
     return Fail{Error{"meta.properties: invalid node id " + std::to_string(node_id)}};
   auto existing = read_meta_properties(log_dir);
@@ -171,7 +172,7 @@ Result<MetaProperties> ensure_meta_properties(const fs::path& log_dir, std::int3
   MetaProperties meta;
   meta.cluster_id = cluster_id_if_new.empty() ? new_cluster_id() : cluster_id_if_new;
   meta.node_id = node_id;
-  meta.directory_id = random_uuid();
+  meta.directory_id = directory_id_if_new.value_or(random_uuid());
   KEEL_TRY(write_durably(file, format_properties(meta)));
   return meta;
 }

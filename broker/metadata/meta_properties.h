@@ -29,11 +29,12 @@ keel::Result<std::optional<MetaProperties>> read_meta_properties(
     const std::filesystem::path& log_dir);
 
 /// Creates the file when absent (cluster id `cluster_id_if_new`, or a new one when that is
-/// empty; a random directory id), written to a .tmp, fsynced, renamed, directory fsynced.
-/// Otherwise reads it and fails if its node.id is not `node_id`.
-keel::Result<MetaProperties> ensure_meta_properties(const std::filesystem::path& log_dir,
-                                                    std::int32_t node_id,
-                                                    const std::string& cluster_id_if_new);
+/// empty; directory id `directory_id_if_new`, or a random one), written to a .tmp, fsynced,
+/// renamed, directory fsynced. Otherwise reads it and fails if its node.id is not `node_id`.
+keel::Result<MetaProperties> ensure_meta_properties(
+    const std::filesystem::path& log_dir, std::int32_t node_id,
+    const std::string& cluster_id_if_new,
+    const std::optional<protocol::Uuid>& directory_id_if_new = std::nullopt);
 
 /// The same for every dir of a node: the existing files must agree on the cluster id (it is
 /// then used for the dirs without one) and have distinct directory ids. Results are in

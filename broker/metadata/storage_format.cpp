@@ -43,7 +43,7 @@ Result<std::vector<FormattedDir>> plan(const std::vector<fs::path>& dirs, std::i
 Result<std::vector<FormattedDir>> format_storage(const std::vector<fs::path>& dirs,
                                                  std::int32_t node_id,
                                                  const std::string& cluster_id,
-                                                 bool ignore_formatted) {
+                                                 bool ignore_formatted, const FormatHooks& hooks) {
   auto planned = plan(dirs, node_id, cluster_id, ignore_formatted);
   if (!planned.ok()) return planned;
   for (const auto& entry : *planned) {
@@ -51,7 +51,12 @@ Result<std::vector<FormattedDir>> format_storage(const std::vector<fs::path>& di
     std::error_code ec;
     fs::create_directories(entry.dir, ec);
     if (ec) return Fail{Error{"cannot create " + entry.dir.string() + ": " + ec.message()}};
-    auto written = ensure_meta_properties(entry.dir, node_id, cluster_id);
+    if (hooks.before_meta_properties) KEEL_TRY(hooks.before_meta_properties(entry.dir));
+    auto directory_id = hooks.directory_ids.find(entry.dir);
+    auto written = ensure_meta_properties(entry.dir, node_id, cluster_id,
+                                          directory_id == hooks.directory_ids.end()
+                                              ? std::nullopt
+                                              : std::optional(directory_id->second));
     if (!written.ok()) return Fail{Error{entry.dir.string() + ": " + written.error().message}};
   }
   return planned;
