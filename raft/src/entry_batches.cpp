@@ -7,16 +7,15 @@
 namespace keel::raft {
 namespace {
 
-// Control record key: version 0, type LEADER_CHANGE (2), as in Kafka's ControlRecordType.
-constexpr std::uint8_t kLeaderChangeKey[] = {0, 0, 0, 2};
-
 Fail<Error> batch_failure(std::string_view what, const storage::StorageError& error) {
   return Fail{Error{std::string(what) + ": " + std::string(storage::errc_name(error.code)) + ": " +
                     error.message}};
 }
 
+/// Control entries of different types share a batch (each record's key names its type);
+/// control and data entries never do.
 bool same_batch(const LogEntry& first, const LogEntry& entry) {
-  return entry.epoch == first.epoch && entry.control == first.control;
+  return entry.epoch == first.epoch && entry.is_control() == first.is_control();
 }
 
 Status append_batch(std::vector<std::uint8_t>& out, const LogEntry* begin, const LogEntry* end,
@@ -27,9 +26,10 @@ Status append_batch(std::vector<std::uint8_t>& out, const LogEntry* begin, const
   options.control = begin->is_control();
   storage::BatchBuilder builder(options);
   for (const LogEntry* entry = begin; entry != end; ++entry) {
-    std::optional<storage::Bytes> key;
-    if (entry->is_control()) key = storage::Bytes(kLeaderChangeKey);
-    builder.add(timestamp_ms, key, storage::Bytes(entry->value));
+    const auto key = control_record_key(entry->control);
+    builder.add(timestamp_ms,
+                entry->is_control() ? std::optional(storage::Bytes(key)) : std::nullopt,
+                storage::Bytes(entry->value));
   }
   auto batch = builder.build();
   if (!batch.ok()) return batch_failure("encode metadata batch", batch.error());
@@ -47,13 +47,19 @@ Status decode_batch(const storage::BatchView& batch, std::int64_t from_offset,
     if (!*record) return {};
     const auto& r = **record;
     if (r.offset < from_offset) continue;
-    if (!r.value)
-      return Fail{Error{"metadata record at offset " + std::to_string(r.offset) + " has no value"}};
-    out.push_back(
-        LogEntry{r.offset,
-                 batch.header.partition_leader_epoch,
-                 batch.header.is_control() ? ControlType::leader_change : ControlType::none,
-                 {r.value->begin(), r.value->end()}});
+    const std::string where = "metadata record at offset " + std::to_string(r.offset);
+    if (!r.value) return Fail{Error{where + " has no value"}};
+    ControlType control = ControlType::none;
+    if (batch.header.is_control()) {
+      if (!r.key) return Fail{Error{where + ": a control record without a key"}};
+      auto type = parse_control_record_key(*r.key);
+      if (!type.ok()) return Fail{Error{where + ": " + type.error().message}};
+      control = *type;
+    }
+    out.push_back(LogEntry{r.offset,
+                           batch.header.partition_leader_epoch,
+                           control,
+                           {r.value->begin(), r.value->end()}});
   }
 }
 
@@ -72,6 +78,22 @@ std::size_t whole_batches_size(std::span<const std::uint8_t> bytes) {
 }
 
 }  // namespace
+
+std::array<std::uint8_t, 4> control_record_key(ControlType type) {
+  const auto value = static_cast<std::uint16_t>(type);
+  return {0, 0, static_cast<std::uint8_t>(value >> 8), static_cast<std::uint8_t>(value)};
+}
+
+Result<ControlType> parse_control_record_key(std::span<const std::uint8_t> key) {
+  if (key.size() < 4)
+    return Fail{Error{"control record key of " + std::to_string(key.size()) + " bytes"}};
+  const auto version = static_cast<std::int16_t>((key[0] << 8) | key[1]);
+  const auto type = static_cast<std::int16_t>((key[2] << 8) | key[3]);
+  if (version < 0 || type < 0)
+    return Fail{Error{"control record key of version " + std::to_string(version) + ", type " +
+                      std::to_string(type)}};
+  return static_cast<ControlType>(type);
+}
 
 Result<std::vector<std::uint8_t>> encode_entry_batches(const std::vector<LogEntry>& entries,
                                                        std::int64_t timestamp_ms) {

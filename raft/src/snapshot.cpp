@@ -19,9 +19,6 @@ namespace keel::raft {
 namespace fs = std::filesystem;
 namespace {
 
-// Control record key: version 0 and Kafka's ControlRecordType.
-constexpr std::int16_t kSnapshotHeaderType = 3;
-constexpr std::int16_t kSnapshotFooterType = 4;
 constexpr std::size_t kOffsetDigits = 20;
 constexpr std::size_t kEpochDigits = 10;
 
@@ -35,15 +32,6 @@ Fail<Error> errno_failure(std::string_view what, const fs::path& path) {
 
 Fail<Error> storage_failure(std::string_view what, const storage::StorageError& error) {
   return failure(what, std::string(storage::errc_name(error.code)) + ": " + error.message);
-}
-
-std::vector<std::uint8_t> control_key(std::int16_t type) {
-  return {0, 0, static_cast<std::uint8_t>(type >> 8), static_cast<std::uint8_t>(type)};
-}
-
-std::optional<std::int16_t> control_type(const std::optional<storage::Bytes>& key) {
-  if (!key || key->size() < 4 || (*key)[0] != 0 || (*key)[1] != 0) return std::nullopt;
-  return static_cast<std::int16_t>(((*key)[2] << 8) | (*key)[3]);
 }
 
 template <typename Message>
@@ -85,13 +73,17 @@ Result<std::vector<std::uint8_t>> read_file(const fs::path& path) {
   return bytes;
 }
 
+/// One record of a snapshot: a value of the state machine, or a control record.
+struct SnapshotRecord {
+  ControlType control = ControlType::none;
+  std::vector<std::uint8_t> value;
+};
+
 /// The records of one batch, checked against the expected offsets.
-Status decode_batch_values(const storage::BatchView& batch, std::int64_t& next_offset,
-                           std::vector<std::vector<std::uint8_t>>& values,
-                           std::optional<std::int16_t>& control) {
+Status decode_batch_records(const storage::BatchView& batch, std::int64_t& next_offset,
+                            std::vector<SnapshotRecord>& records) {
   auto reader = storage::RecordReader::open(batch.bytes, kMaxMetadataBatchBytes);
   if (!reader.ok()) return storage_failure("batch", reader.error());
-  control.reset();
   for (;;) {
     auto record = reader->next();
     if (!record.ok()) return storage_failure("record", record.error());
@@ -100,12 +92,34 @@ Status decode_batch_values(const storage::BatchView& batch, std::int64_t& next_o
     if (r.offset != next_offset++)
       return failure("record", "offset " + std::to_string(r.offset) + " out of sequence");
     if (!r.value) return failure("record", "no value at offset " + std::to_string(r.offset));
+    SnapshotRecord out{ControlType::none, {r.value->begin(), r.value->end()}};
     if (batch.header.is_control()) {
-      control = control_type(r.key);
-      if (!control) return failure("control record", "bad key");
+      if (!r.key) return failure("control record", "no key at offset " + std::to_string(r.offset));
+      auto type = parse_control_record_key(*r.key);
+      if (!type.ok()) return failure("control record", type.error().message);
+      out.control = *type;
     }
-    values.emplace_back(r.value->begin(), r.value->end());
+    records.push_back(std::move(out));
   }
+}
+
+/// A KIP-853 control record after the header (KRaftVersionRecord, VotersRecord) into
+/// `contents`; any other control record there is an error.
+Status read_quorum_record(const SnapshotRecord& record, SnapshotContents& contents) {
+  if (record.control == ControlType::kraft_version) {
+    auto version = decode_kraft_version_record(record.value);
+    if (!version.ok()) return Fail{std::move(version).error()};
+    contents.kraft_version = *version;
+    return {};
+  }
+  if (record.control == ControlType::voters) {
+    auto voters = decode_voters_record(record.value);
+    if (!voters.ok()) return Fail{std::move(voters).error()};
+    contents.voters = std::move(*voters);
+    return {};
+  }
+  return failure("control record",
+                 "unexpected type " + std::to_string(static_cast<int>(record.control)));
 }
 
 }  // namespace
@@ -139,20 +153,24 @@ std::optional<SnapshotId> parse_snapshot_file_name(std::string_view name) {
 
 // ---- encoding ----
 
-SnapshotEncoder::SnapshotEncoder(SnapshotId id, std::int64_t last_contained_timestamp_ms)
-    : _id(id), _timestamp_ms(last_contained_timestamp_ms) {}
+SnapshotEncoder::SnapshotEncoder(SnapshotId id, std::int64_t last_contained_timestamp_ms,
+                                 std::optional<VoterSet> voters)
+    : _id(id), _timestamp_ms(last_contained_timestamp_ms), _voters(std::move(voters)) {}
 
-Result<std::vector<std::uint8_t>> SnapshotEncoder::control_batch(std::int16_t type,
-                                                                 std::vector<std::uint8_t> value) {
+Result<std::vector<std::uint8_t>> SnapshotEncoder::control_batch(
+    const std::vector<ControlRecord>& records) {
   storage::BatchOptions options;
-  options.base_offset = _next_offset++;
+  options.base_offset = _next_offset;
   options.partition_leader_epoch = _id.epoch;
   options.control = true;
   storage::BatchBuilder builder(options);
-  auto key = control_key(type);
-  builder.add(_timestamp_ms, storage::Bytes(key), storage::Bytes(value));
+  for (const auto& [type, value] : records) {
+    const auto key = control_record_key(type);
+    builder.add(_timestamp_ms, storage::Bytes(key), storage::Bytes(value));
+  }
   auto batch = builder.build();
   if (!batch.ok()) return storage_failure("encode snapshot control batch", batch.error());
+  _next_offset += static_cast<std::int64_t>(records.size());
   return std::move(*batch);
 }
 
@@ -161,13 +179,20 @@ Result<std::vector<std::uint8_t>> SnapshotEncoder::header() {
   record.last_contained_log_timestamp = _timestamp_ms;
   auto value = encode_record(record);
   if (!value.ok()) return Fail{std::move(value).error()};
-  return control_batch(kSnapshotHeaderType, std::move(*value));
+  std::vector<ControlRecord> records{{ControlType::snapshot_header, std::move(*value)}};
+  // Kafka's RecordsSnapshotWriter puts them in the header's batch, in this order.
+  if (_voters) {
+    records.push_back(
+        {ControlType::kraft_version, encode_kraft_version_record(kKRaftVersionDynamic)});
+    records.push_back({ControlType::voters, encode_voters_record(*_voters)});
+  }
+  return control_batch(records);
 }
 
 Result<std::vector<std::uint8_t>> SnapshotEncoder::footer() {
   auto value = encode_record(protocol::SnapshotFooterRecord{});
   if (!value.ok()) return Fail{std::move(value).error()};
-  return control_batch(kSnapshotFooterType, std::move(*value));
+  return control_batch({{ControlType::snapshot_footer, std::move(*value)}});
 }
 
 Result<std::vector<std::uint8_t>> SnapshotEncoder::add(
@@ -186,8 +211,9 @@ Result<std::vector<std::uint8_t>> SnapshotEncoder::add(
 
 Result<std::vector<std::uint8_t>> encode_snapshot(
     SnapshotId id, std::int64_t last_contained_timestamp_ms,
-    const std::vector<std::vector<std::vector<std::uint8_t>>>& batches) {
-  SnapshotEncoder encoder(id, last_contained_timestamp_ms);
+    const std::vector<std::vector<std::vector<std::uint8_t>>>& batches,
+    const std::optional<VoterSet>& voters) {
+  SnapshotEncoder encoder(id, last_contained_timestamp_ms, voters);
   auto out = encoder.header();
   if (!out.ok()) return out;
   for (const auto& values : batches) {
@@ -220,23 +246,30 @@ Result<SnapshotContents> decode_snapshot(std::span<const std::uint8_t> bytes,
     const auto& batch = (*batches)[i];
     const bool first = i == 0;
     const bool last = i + 1 == batches->size();
-    std::vector<std::vector<std::uint8_t>> values;
-    std::optional<std::int16_t> control;
-    auto decoded = decode_batch_values(batch, next_offset, values, control);
+    std::vector<SnapshotRecord> records;
+    auto decoded = decode_batch_records(batch, next_offset, records);
     if (!decoded.ok()) return bad(decoded.error().message);
-    if (!first && !last) {
-      if (batch.header.is_control()) return bad("control batch among the data batches");
-      for (auto& value : values) contents.values.push_back(std::move(value));
-      continue;
-    }
-    const auto expected = first ? kSnapshotHeaderType : kSnapshotFooterType;
-    if (!batch.header.is_control() || values.size() != 1 || control != expected)
-      return bad(first ? "the first batch is not a snapshot header"
-                       : "the last batch is not a snapshot footer");
     if (first) {
-      auto header = decode_record<protocol::SnapshotHeaderRecord>(values.front());
+      if (!batch.header.is_control() || records.empty() ||
+          records.front().control != ControlType::snapshot_header)
+        return bad("the first batch is not a snapshot header");
+      auto header = decode_record<protocol::SnapshotHeaderRecord>(records.front().value);
       if (!header.ok()) return bad(header.error().message);
       contents.last_contained_timestamp_ms = header->last_contained_log_timestamp;
+      records.erase(records.begin());
+    } else if (last) {
+      if (!batch.header.is_control() || records.size() != 1 ||
+          records.front().control != ControlType::snapshot_footer)
+        return bad("the last batch is not a snapshot footer");
+      continue;
+    }
+    if (!batch.header.is_control()) {
+      for (auto& record : records) contents.values.push_back(std::move(record.value));
+      continue;
+    }
+    for (const auto& record : records) {
+      auto read = read_quorum_record(record, contents);
+      if (!read.ok()) return bad(read.error().message);
     }
   }
   return contents;
@@ -335,10 +368,10 @@ Result<fs::path> SnapshotPartFile::freeze() {
 
 Result<SnapshotWriter> SnapshotWriter::create(const fs::path& dir, SnapshotId id,
                                               std::int64_t last_contained_timestamp_ms,
-                                              const std::optional<VoterSet>& /*voters*/) {
+                                              const std::optional<VoterSet>& voters) {
   auto file = SnapshotPartFile::create(dir, id);
   if (!file.ok()) return Fail{std::move(file).error()};
-  SnapshotEncoder encoder(id, last_contained_timestamp_ms);
+  SnapshotEncoder encoder(id, last_contained_timestamp_ms, voters);
   auto header = encoder.header();
   if (!header.ok()) return Fail{std::move(header).error()};
   KEEL_TRY(file->append(*header));

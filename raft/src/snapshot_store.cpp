@@ -27,8 +27,8 @@ SnapshotChunk chunk_of(const std::vector<std::uint8_t>& bytes, std::int64_t posi
 
 Status MemorySnapshotStore::create(SnapshotId id,
                                    const std::vector<std::vector<std::uint8_t>>& values,
-                                   const std::optional<VoterSet>& /*voters*/) {
-  auto bytes = encode_snapshot(id, 0, {values});
+                                   const std::optional<VoterSet>& voters) {
+  auto bytes = encode_snapshot(id, 0, {values}, voters);
   if (!bytes.ok()) return Fail{std::move(bytes).error()};
   _frozen[id] = std::move(*bytes);
   return {};
@@ -124,12 +124,21 @@ void FileSnapshotStore::abort_receive() {
   _receiving.reset();
 }
 
-// TODO(kip-853 snapshots): read the VotersRecord after the header.
-Result<std::optional<VoterSet>> MemorySnapshotStore::voters(SnapshotId) const {
-  return std::optional<VoterSet>{};
+Result<std::optional<VoterSet>> MemorySnapshotStore::voters(SnapshotId id) const {
+  if (!_frozen.contains(id)) return std::optional<VoterSet>{};
+  auto contents = this->contents(id);
+  if (!contents.ok()) return Fail{std::move(contents).error()};
+  return std::move(contents->voters);
 }
-Result<std::optional<VoterSet>> FileSnapshotStore::voters(SnapshotId) const {
-  return std::optional<VoterSet>{};
+
+Result<std::optional<VoterSet>> FileSnapshotStore::voters(SnapshotId id) const {
+  const auto path = _dir / snapshot_file_name(id);
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::optional<VoterSet>{};
+  // Read whole and checked, as every snapshot file is before use.
+  auto reader = SnapshotReader::open(path);
+  if (!reader.ok()) return Fail{std::move(reader).error()};
+  return reader->voters();
 }
 
 }  // namespace keel::raft

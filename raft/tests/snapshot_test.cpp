@@ -93,6 +93,101 @@ TEST(SnapshotFile, RoundTripsValuesInOrderWithHeaderAndFooter) {
   EXPECT_EQ(*encoded, bytes);
 }
 
+VoterSet sample_voters() {
+  DirectoryId dir;
+  dir.fill(7);
+  return VoterSet({Voter{{1, dir}, {{"CONTROLLER", "localhost", 9093}}, 0, 1},
+                   Voter{{2, {}}, {{"CONTROLLER", "other", 9094}}, 0, 1}});
+}
+
+TEST(SnapshotFile, CarriesTheVoterSetInTheHeaderBatchAsKafkaDoes) {
+  TempDir dir;
+  auto writer = SnapshotWriter::create(dir.path(), {10, 2}, 99, sample_voters());
+  ASSERT_TRUE(writer.ok()) << writer.error().message;
+  ASSERT_TRUE(writer->append({value("a"), value("b")}).ok());
+  auto path = writer->freeze();
+  ASSERT_TRUE(path.ok()) << path.error().message;
+  auto reader = SnapshotReader::open(*path);
+  ASSERT_TRUE(reader.ok()) << reader.error().message;
+  EXPECT_EQ(reader->voters(), sample_voters());
+  EXPECT_EQ(reader->kraft_version(), kKRaftVersionDynamic);
+  EXPECT_EQ(reader->values(), (Values{value("a"), value("b")}));
+  // Header, KRaftVersion and Voters at offsets 0-2 of one control batch, data from 3.
+  auto bytes = file_bytes(*path);
+  auto batches = storage::split_batches(bytes);
+  ASSERT_TRUE(batches.ok());
+  ASSERT_EQ(batches->size(), 3u);
+  EXPECT_TRUE(batches->front().header.is_control());
+  EXPECT_EQ(batches->front().header.last_offset_delta, 2);
+  EXPECT_EQ((*batches)[1].header.base_offset, 3);
+  auto encoded = encode_snapshot({10, 2}, 99, {{value("a"), value("b")}}, sample_voters());
+  ASSERT_TRUE(encoded.ok());
+  EXPECT_EQ(*encoded, bytes);
+  // The stores answer the same; a snapshot without voters (a static quorum) has none.
+  FileSnapshotStore files(dir.path());
+  auto voters = files.voters({10, 2});
+  ASSERT_TRUE(voters.ok()) << voters.error().message;
+  EXPECT_EQ(*voters, sample_voters());
+  EXPECT_EQ(*files.voters({11, 2}), std::nullopt);
+  MemorySnapshotStore memory;
+  ASSERT_TRUE(memory.create({10, 2}, {value("a")}, sample_voters()).ok());
+  ASSERT_TRUE(memory.create({20, 2}, {value("a")}).ok());
+  EXPECT_EQ(*memory.voters({10, 2}), sample_voters());
+  EXPECT_EQ(*memory.voters({20, 2}), std::nullopt);
+  EXPECT_EQ(*memory.voters({30, 2}), std::nullopt);
+  EXPECT_EQ(memory.contents({10, 2})->kraft_version, kKRaftVersionDynamic);
+}
+
+TEST(SnapshotFile, ASnapshotWithoutVotersReadsAsAStaticQuorum) {
+  TempDir dir;
+  auto path = write_snapshot(dir.path(), {3, 1}, {{value("x")}});
+  auto reader = SnapshotReader::open(path);
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ(reader->voters(), std::nullopt);
+  EXPECT_EQ(reader->kraft_version(), kKRaftVersionStatic);
+  EXPECT_EQ(*FileSnapshotStore(dir.path()).voters({3, 1}), std::nullopt);
+}
+
+TEST(SnapshotFile, ABootstrapSnapshotHasNoDataAndABadVotersRecordIsRefused) {
+  auto bootstrap = encode_snapshot({0, 0}, 5, {}, sample_voters());
+  ASSERT_TRUE(bootstrap.ok());
+  auto contents = decode_snapshot(*bootstrap, "bootstrap");
+  ASSERT_TRUE(contents.ok()) << contents.error().message;
+  EXPECT_TRUE(contents->values.empty());
+  EXPECT_EQ(contents->voters, sample_voters());
+  // A header batch whose third record is a bad VotersRecord (no voters), CRC made right.
+  storage::BatchOptions options;
+  options.control = true;
+  storage::BatchBuilder builder(options);
+  auto header = encode_snapshot({0, 0}, 5, {});
+  ASSERT_TRUE(header.ok());
+  auto header_batches = storage::split_batches(*header);
+  auto header_reader = storage::RecordReader::open(header_batches->front().bytes, 1 << 20);
+  auto header_record = header_reader->next();
+  const std::vector<std::uint8_t> header_value((*header_record)->value->begin(),
+                                               (*header_record)->value->end());
+  const std::vector<std::uint8_t> header_key = {0, 0, 0, 3}, voters_key = {0, 0, 0, 6};
+  const std::vector<std::uint8_t> no_voters = {0, 0, 1, 0};
+  builder.add(5, storage::Bytes(header_key), storage::Bytes(header_value));
+  builder.add(5, storage::Bytes(voters_key), storage::Bytes(no_voters));
+  auto bad = builder.build();
+  ASSERT_TRUE(bad.ok());
+  std::vector<std::uint8_t> bytes = *bad;
+  const auto footer = encode_snapshot({0, 0}, 5, {});
+  auto footer_batches = [&] {
+    std::vector<std::uint8_t> copy = *footer;
+    auto split = storage::split_batches(copy);
+    return std::vector<std::uint8_t>(split->back().bytes.begin(), split->back().bytes.end());
+  }();
+  // The footer sits at offset 1 there; rebuild it at offset 2.
+  storage::set_base_offset(footer_batches, 2);
+  bytes.insert(bytes.end(), footer_batches.begin(), footer_batches.end());
+  auto refused = decode_snapshot(bytes, "bad");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("no voters"), std::string::npos)
+      << refused.error().message;
+}
+
 TEST(SnapshotFile, ATornFileIsRefusedNamingIt) {
   TempDir dir;
   auto path = write_snapshot(dir.path(), {10, 1}, {{value("x"), value("y")}});

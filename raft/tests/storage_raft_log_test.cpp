@@ -8,6 +8,8 @@
 #include <keel/test_support/temp_dir.h>
 #include "keel/raft/entry_batches.h"
 #include "keel/raft/raft_log.h"
+#include "keel/raft/voter_set.h"
+#include "keel/storage/record_batch.h"
 
 namespace keel::raft {
 namespace {
@@ -65,6 +67,94 @@ TEST(EntryBatches, RoundTripGroupsRunsOfOneEpochAndKind) {
   auto cut = decode_entry_batches(std::span(*bytes).first(bytes->size() - 3), 0);
   ASSERT_TRUE(cut.ok());
   EXPECT_EQ(*cut, std::vector<LogEntry>(entries.begin(), entries.begin() + 5));
+}
+
+LogEntry control_entry(std::int64_t offset, std::int32_t epoch, ControlType type,
+                       std::vector<std::uint8_t> value) {
+  return LogEntry{offset, epoch, type, std::move(value)};
+}
+
+VoterSet two_voters() {
+  return VoterSet({Voter{{1, {}}, {{"CONTROLLER", "a", 9093}}, 0, 1},
+                   Voter{{2, {}}, {{"CONTROLLER", "b", 9094}}, 0, 1}});
+}
+
+/// Epoch 2: a LeaderChange, the KRaftVersion and Voters records, data; then epoch 3 with a
+/// control type keel does not know (it is kept as it is).
+std::vector<LogEntry> entries_with_voters() {
+  return {control_entry(0, 2, ControlType::leader_change, {1, 2}),
+          control_entry(1, 2, ControlType::kraft_version, encode_kraft_version_record(1)),
+          control_entry(2, 2, ControlType::voters, encode_voters_record(two_voters())),
+          entry(3, 2, "data"), control_entry(4, 3, static_cast<ControlType>(42), {9})};
+}
+
+TEST(EntryBatches, ControlRecordsKeepTheirTypeAndShareABatchApartFromData) {
+  const auto entries = entries_with_voters();
+  auto bytes = encode_entry_batches(entries, 1234);
+  ASSERT_TRUE(bytes.ok());
+  auto decoded = decode_entry_batches(*bytes, 0);
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  EXPECT_EQ(*decoded, entries);
+  auto voters = decode_voters_record((*decoded)[2].value);
+  ASSERT_TRUE(voters.ok());
+  EXPECT_EQ(*voters, two_voters());
+  // Three control entries in one batch, the data entry in another, epoch 3 in a third; each
+  // control record's key is Kafka's ControlRecordType key.
+  auto batches = storage::split_batches(*bytes);
+  ASSERT_TRUE(batches.ok());
+  ASSERT_EQ(batches->size(), 3u);
+  EXPECT_TRUE((*batches)[0].header.is_control());
+  EXPECT_EQ((*batches)[0].header.last_offset_delta, 2);
+  EXPECT_FALSE((*batches)[1].header.is_control());
+  auto reader = storage::RecordReader::open((*batches)[0].bytes, kMaxMetadataBatchBytes);
+  ASSERT_TRUE(reader.ok());
+  std::vector<std::vector<std::uint8_t>> keys;
+  while (auto record = reader->next()) {
+    ASSERT_TRUE(record.ok());
+    if (!*record) break;
+    keys.emplace_back((*record)->key->begin(), (*record)->key->end());
+  }
+  EXPECT_EQ(keys,
+            (std::vector<std::vector<std::uint8_t>>{{0, 0, 0, 2}, {0, 0, 0, 5}, {0, 0, 0, 6}}));
+}
+
+TEST(EntryBatches, AControlRecordWithoutAProperKeyIsRefused) {
+  for (const auto& key : std::vector<std::vector<std::uint8_t>>{{0, 0, 6}, {0, 0, 0xff, 0xff}}) {
+    storage::BatchOptions options;
+    options.control = true;
+    storage::BatchBuilder builder(options);
+    const std::vector<std::uint8_t> value = {1};
+    builder.add(0, storage::Bytes(key), storage::Bytes(value));
+    auto batch = builder.build();
+    ASSERT_TRUE(batch.ok());
+    auto decoded = decode_entry_batches(*batch, 0);
+    ASSERT_FALSE(decoded.ok());
+    EXPECT_NE(decoded.error().message.find("control record key"), std::string::npos);
+  }
+  // A later key version is read as version 0, as Kafka's ControlRecordType.parse does.
+  auto type = parse_control_record_key(std::vector<std::uint8_t>{0, 1, 0, 6});
+  ASSERT_TRUE(type.ok());
+  EXPECT_EQ(*type, ControlType::voters);
+}
+
+TEST(StorageRaftLog, KeepsVotersEntriesAcrossReopen) {
+  TempDir dir;
+  MemoryRaftLog memory;
+  const auto entries = entries_with_voters();
+  {
+    auto log = open_log(dir.path());
+    ASSERT_TRUE(log);
+    log->append({entries.begin(), entries.begin() + 4});
+    log->append({entries.begin() + 4, entries.end()});
+    ASSERT_TRUE(log->flush_to(log->end_offset()).ok());
+  }
+  memory.append({entries.begin(), entries.begin() + 4});
+  memory.append({entries.begin() + 4, entries.end()});
+  auto reopened = open_log(dir.path());
+  ASSERT_TRUE(reopened);
+  expect_same_as_memory(*reopened, memory);
+  EXPECT_EQ(reopened->read(0, 100), entries);
+  EXPECT_EQ(reopened->read(2, 1).front().control, ControlType::voters);
 }
 
 TEST(StorageRaftLog, EmptyLogMatchesTheCoresConventions) {

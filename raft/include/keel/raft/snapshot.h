@@ -3,11 +3,13 @@
 //   <dir>/<20-digit end offset>-<10-digit epoch>.checkpoint
 // holding RecordBatch v2 batches with offsets 0, 1, ... and partitionLeaderEpoch = the
 // snapshot's epoch: first a control batch with one SnapshotHeaderRecord (control type 3:
-// Version 0, LastContainedLogTimestamp), then data batches (each record's value is one opaque
-// value of the state machine, key null), last a control batch with one SnapshotFooterRecord
-// (control type 4: Version 0). A snapshot is written as `<name>.part`, fsynced, renamed and
-// the directory fsynced, so a `.checkpoint` file is always complete; `.part` files are
-// leftovers of an interrupted write and are never read.
+// Version 0, LastContainedLogTimestamp) and, for a dynamic quorum (KIP-853), a
+// KRaftVersionRecord (type 5, kraft.version 1) and the VotersRecord (type 6) of the voter set
+// at the snapshot's end offset, as Kafka 3.9's RecordsSnapshotWriter does; then data batches (each
+// record's value is one opaque value of the state machine, key null), last a control batch with one
+// SnapshotFooterRecord (control type 4: Version 0). A snapshot is written as `<name>.part`,
+// fsynced, renamed and the directory fsynced, so a `.checkpoint` file is always complete; `.part`
+// files are leftovers of an interrupted write and are never read.
 
 #include <cstdint>
 #include <filesystem>
@@ -15,6 +17,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <keel/raft/raft_messages.h>
@@ -32,30 +35,39 @@ std::string snapshot_file_name(SnapshotId id);
 std::optional<SnapshotId> parse_snapshot_file_name(std::string_view name);
 
 /// Builds a snapshot's batches in memory, in order: header(), add() per data batch, footer().
-/// The file writer and the in-memory store both use it.
+/// The file writer and the in-memory store both use it. With `voters`, the header batch also
+/// holds a KRaftVersionRecord (1) and that VotersRecord.
 class SnapshotEncoder {
  public:
-  SnapshotEncoder(SnapshotId id, std::int64_t last_contained_timestamp_ms);
+  SnapshotEncoder(SnapshotId id, std::int64_t last_contained_timestamp_ms,
+                  std::optional<VoterSet> voters = std::nullopt);
   /// Encodes `values` as one data batch and returns its bytes (nothing for no values).
   Result<std::vector<std::uint8_t>> add(const std::vector<std::vector<std::uint8_t>>& values);
   Result<std::vector<std::uint8_t>> header();
   Result<std::vector<std::uint8_t>> footer();
 
  private:
-  Result<std::vector<std::uint8_t>> control_batch(std::int16_t type,
-                                                  std::vector<std::uint8_t> value);
+  using ControlRecord = std::pair<ControlType, std::vector<std::uint8_t>>;
+  /// One control batch of `records`, at the next offsets.
+  Result<std::vector<std::uint8_t>> control_batch(const std::vector<ControlRecord>& records);
   SnapshotId _id;
   std::int64_t _timestamp_ms;
+  std::optional<VoterSet> _voters;
   std::int64_t _next_offset = 0;
 };
 
-/// A whole snapshot's bytes (header, one data batch per element of `batches`, footer).
+/// A whole snapshot's bytes (header — with `voters` after it when given —, one data batch per
+/// element of `batches`, footer).
 Result<std::vector<std::uint8_t>> encode_snapshot(
     SnapshotId id, std::int64_t last_contained_timestamp_ms,
-    const std::vector<std::vector<std::vector<std::uint8_t>>>& batches);
+    const std::vector<std::vector<std::vector<std::uint8_t>>>& batches,
+    const std::optional<VoterSet>& voters = std::nullopt);
 
 /// A decoded snapshot: every batch's CRC checked, the header first, the footer last, nothing
-/// after it, offsets consecutive from 0.
+/// after it, offsets consecutive from 0. KRaftVersion and Voters control records are read
+/// after the header in its batch (Kafka's place) or in a control batch of their own; any
+/// other control record there is an error. A snapshot without them (written before KIP-853,
+/// or of a static quorum) reads as kraft.version 0, no voters.
 struct SnapshotContents {
   std::int64_t last_contained_timestamp_ms = 0;
   std::vector<std::vector<std::uint8_t>> values;
@@ -78,6 +90,7 @@ class SnapshotReader {
   std::optional<std::span<const std::uint8_t>> next();
   const std::vector<std::vector<std::uint8_t>>& values() const { return _contents.values; }
   const std::optional<VoterSet>& voters() const { return _contents.voters; }
+  std::int16_t kraft_version() const { return _contents.kraft_version; }
 
  private:
   SnapshotId _id;
