@@ -92,7 +92,7 @@ void QuorumReplica::step(const Envelope& envelope, std::int64_t now_ms) {
 void QuorumReplica::tick(std::int64_t now) {
   switch (_role) {
     case Role::unattached:
-      if (!_is_voter) {
+      if (!may_stand()) {
         maybe_send_fetch(now);
       } else if (now >= _election_deadline_ms) {
         become_prospective(now);
@@ -104,7 +104,7 @@ void QuorumReplica::tick(std::int64_t now) {
       // An election that timed out, or lost and waited out its backoff, starts over with a
       // pre-vote round: the epoch is bumped only once a majority would vote (KIP-996). A
       // replica no longer a voter (a leader that removed itself) goes on as an observer.
-      if (!_is_voter) {
+      if (!may_stand()) {
         become_unattached(_epoch, now);
       } else if (now >= _election_deadline_ms) {
         become_prospective(now);
@@ -112,7 +112,7 @@ void QuorumReplica::tick(std::int64_t now) {
       break;
     case Role::follower:
       if (now >= _fetch_deadline_ms) {
-        if (_is_voter) {
+        if (may_stand()) {
           become_prospective(now);
         } else {
           become_unattached(_epoch, now);
@@ -180,7 +180,7 @@ std::int64_t QuorumReplica::next_deadline_ms() const {
       _fetch.correlation_id != 0 ? _fetch.sent_ms + _config.request_timeout_ms : _next_fetch_ms;
   switch (_role) {
     case Role::unattached:
-      return _is_voter ? _election_deadline_ms : fetch_retry;
+      return may_stand() ? _election_deadline_ms : fetch_retry;
     case Role::prospective:
     case Role::candidate:
     case Role::resigned:
@@ -255,14 +255,14 @@ void QuorumReplica::become_follower(std::int32_t epoch, std::int32_t leader_id, 
 }
 
 void QuorumReplica::become_prospective(std::int64_t now) {
-  if (!_is_voter) {  // only voters of the latest set stand for election
+  if (!may_stand()) {  // only voters stand for election
     become_unattached(_epoch, now);
     return;
   }
   set_role(Role::prospective);
   _election_deadline_ms = now + random_election_timeout();
   _votes[_config.node_id] = true;
-  if (_votes.size() >= majority()) {
+  if (granted_votes() >= majority()) {
     become_candidate(now);
     return;
   }
@@ -274,7 +274,7 @@ void QuorumReplica::become_candidate(std::int64_t now) {
   set_role(Role::candidate);
   _election_deadline_ms = now + random_election_timeout();
   _votes[_config.node_id] = true;
-  if (_votes.size() >= majority()) {
+  if (granted_votes() >= majority()) {
     become_leader(now);
     return;
   }
@@ -318,7 +318,7 @@ void QuorumReplica::resign(std::int64_t now) {
   _election_deadline_ms = now + random_election_timeout();
   for (const auto& key : request.preferred_candidates) send(key.id, next_correlation_id(), request);
   // A leader that removed itself does not stand again: it goes on as an observer.
-  if (!_is_voter) become_unattached(_epoch, now);
+  if (!may_stand()) become_unattached(_epoch, now);
 }
 
 void QuorumReplica::observe_epoch(std::int32_t epoch, std::int32_t leader_id, std::int64_t now) {
@@ -375,9 +375,14 @@ void QuorumReplica::on_vote_request(const Envelope& envelope, const VoteRequest&
     reply(envelope, VoteResponse{errors::kInvalidVoterKey, current_leader(), _epoch, false});
     return;
   }
-  // Only voters of their own latest set vote; the candidate need not be one we know (its
-  // log may hold a newer set that adds it).
-  if (!_is_voter) {
+  // The candidate need not be a voter we know (its log may hold a newer set that adds it).
+  // A replica votes when it is a voter of its own latest set, or when the candidate's set
+  // names it by its current key: its own latest set may be an uncommitted change that
+  // removed it, which the candidate's (older) set needs its vote to undo.
+  const bool named = request.voter_id == _config.node_id &&
+                     request.voter_directory_id != DirectoryId{} &&
+                     request.voter_directory_id == _config.directory_id;
+  if (!may_stand() && !named) {
     reply(envelope, VoteResponse{errors::kInconsistentVoterSet, current_leader(), _epoch, false});
     return;
   }
@@ -438,9 +443,9 @@ void QuorumReplica::on_vote_response(const Envelope& envelope, const VoteRespons
 
 void QuorumReplica::count_vote(std::int32_t voter_id, bool granted, std::int64_t now) {
   _votes[voter_id] = granted;
-  std::size_t yes = 0;
-  for (const auto& [id, vote] : _votes) yes += vote ? 1 : 0;
-  std::size_t no = _votes.size() - yes;
+  std::size_t yes = granted_votes();
+  std::size_t no = 0;
+  for (const auto& [id, vote] : _votes) no += !vote && counts_vote_of(id) ? 1 : 0;
   if (yes >= majority()) {
     if (_role == Role::prospective) {
       become_candidate(now);
@@ -497,7 +502,7 @@ void QuorumReplica::on_end_epoch(const Envelope& envelope, const EndQuorumEpochR
                                  std::int64_t now) {
   // A resignation from an epoch we had not seen: that epoch has no leader any more.
   if (request.leader_epoch > _epoch) become_unattached(request.leader_epoch, now);
-  if (_is_voter && _role == Role::follower && request.leader_epoch == _epoch &&
+  if (may_stand() && _role == Role::follower && request.leader_epoch == _epoch &&
       request.leader_id == _leader_id) {
     // The leader resigned: stand for election after a backoff that grows with our place in
     // its list of preferred successors (the first goes at once).
@@ -689,7 +694,7 @@ void QuorumReplica::send_begin_epochs(std::int64_t now) {
 
 std::int32_t QuorumReplica::fetch_target() {
   if (_role == Role::follower) return _leader_id;
-  if (_role != Role::unattached || _is_voter) return -1;
+  if (_role != Role::unattached || may_stand()) return -1;
   // An observer that knows no leader asks any voter, which answers with the leader it knows;
   // knowing none (a new or wiped replica), it asks the bootstrap servers in turn.
   std::vector<std::int32_t> others;
@@ -703,7 +708,7 @@ std::int32_t QuorumReplica::fetch_target() {
 
 void QuorumReplica::send_fetch(std::int64_t now) {
   auto target = fetch_target();
-  if (target < 0) return;
+  if (target == -1) return;  // below -1: a bootstrap server
   if (_snapshot_fetch && _role == Role::follower) {
     _fetch = InFlightFetch{next_correlation_id(), target, _snapshot_fetch->position, 0, now, true};
     send(target, _fetch.correlation_id,
@@ -838,7 +843,7 @@ void QuorumReplica::on_fetch_snapshot_response(const Envelope& envelope,
     stop_snapshot_fetch();
   } else {
     _snapshot_fetch->position += static_cast<std::int64_t>(response.bytes.size());
-    if (_snapshot_fetch->position == response.size) load_fetched_snapshot();
+    if (_snapshot_fetch->position == response.size) load_fetched_snapshot(now);
   }
   send_fetch(now);
 }
@@ -855,12 +860,13 @@ void QuorumReplica::stop_snapshot_fetch() {
   _snapshots->abort_receive();
 }
 
-void QuorumReplica::load_fetched_snapshot() {
+void QuorumReplica::load_fetched_snapshot(std::int64_t now) {
   auto id = _snapshot_fetch->id;
   _snapshot_fetch.reset();
   if (!_snapshots->finish_receive().ok()) return;  // refused whole: fetch again
   _log.reset_to_snapshot(id);
   reset_voter_history(id);
+  refresh_voter(now);
   _flushed_end = id.end_offset;
   // The leader snapshots only what is committed.
   _high_watermark = std::max(_high_watermark, id.end_offset);
@@ -952,13 +958,33 @@ void QuorumReplica::note_appended(const std::vector<LogEntry>& entries, std::int
   refresh_voter(now);
 }
 
+bool QuorumReplica::may_stand() const {
+  if (_is_voter) return true;
+  // Raft's single-server changes (Ongaro's thesis, 4.2.2): a replica removed by a change that
+  // is not committed yet may still be needed to elect the leader that commits it.
+  const ReplicaKey self{_config.node_id, _config.directory_id};
+  return _history.latest_offset() >= _high_watermark &&
+         _history.at(_high_watermark - 1).contains(self);
+}
+
+bool QuorumReplica::counts_vote_of(std::int32_t id) const {
+  // Votes are counted against the candidate's own latest set (itself included only if in it).
+  return id == _config.node_id ? _is_voter : _history.latest().find(id) != nullptr;
+}
+
+std::size_t QuorumReplica::granted_votes() const {
+  std::size_t yes = 0;
+  for (const auto& [id, vote] : _votes) yes += vote && counts_vote_of(id) ? 1 : 0;
+  return yes;
+}
+
 void QuorumReplica::refresh_voter(std::int64_t now) {
-  bool was_voter =
-      std::exchange(_is_voter, _history.latest().contains({_config.node_id, _config.directory_id}));
-  if (was_voter == _is_voter) return;
-  if (_is_voter && _role == Role::unattached) {
+  bool could_stand = may_stand();
+  _is_voter = _history.latest().contains({_config.node_id, _config.directory_id});
+  if (could_stand == may_stand()) return;
+  if (may_stand() && _role == Role::unattached) {
     _election_deadline_ms = now + random_election_timeout();
-  } else if (!_is_voter && (_role == Role::prospective || _role == Role::candidate)) {
+  } else if (!may_stand() && (_role == Role::prospective || _role == Role::candidate)) {
     become_unattached(_epoch, now);
   }
   // A follower keeps following; a leader that removed itself leads until that commits.

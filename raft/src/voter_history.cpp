@@ -28,8 +28,12 @@ void VoterHistory::reset(VoterSet base, std::int16_t kraft_version) {
 
 void VoterHistory::note_entry(const LogEntry& entry) {
   if (entry.control == ControlType::voters) {
-    if (auto voters = decode_voters_record(entry.value); voters.ok())
+    if (auto voters = decode_voters_record(entry.value); voters.ok()) {
       add_voters(entry.offset, std::move(*voters));
+      // Voters in the log mean a dynamic quorum, even once its KRaftVersionRecord is cut.
+      if (kraft_version() < kKRaftVersionDynamic)
+        _kraft_versions[entry.offset] = kKRaftVersionDynamic;
+    }
   } else if (entry.control == ControlType::kraft_version) {
     if (auto version = decode_kraft_version_record(entry.value); version.ok())
       _kraft_versions[entry.offset] = *version;

@@ -253,6 +253,7 @@ class QuorumReplica {
   // Fetching (followers and observers).
   void send_fetch(std::int64_t now);
   void maybe_send_fetch(std::int64_t now);
+  /// Who to fetch from: the leader, a voter, a bootstrap server (below -1), or -1: nobody.
   std::int32_t fetch_target();
   void truncate_to_diverging(const FetchResponse::EpochEndOffset& diverging, std::int64_t now);
   void append_fetched(const FetchResponse& response, std::int64_t now);
@@ -260,7 +261,7 @@ class QuorumReplica {
   bool start_snapshot_fetch(SnapshotId id);
   void stop_snapshot_fetch();
   /// The whole snapshot is in the store: freeze it and restart the log at it.
-  void load_fetched_snapshot();
+  void load_fetched_snapshot(std::int64_t now);
 
   void send(std::int32_t to, std::int32_t correlation_id, RaftMessage message);
   void reply(const Envelope& request, RaftMessage message);
@@ -279,6 +280,12 @@ class QuorumReplica {
   void reset_voter_history(SnapshotId id);
   /// Notes the control entries just appended, then refresh_voter().
   void note_appended(const std::vector<LogEntry>& entries, std::int64_t now);
+  /// Stands for election and votes: a voter of the latest set, or of the committed set when
+  /// an uncommitted change removed it.
+  bool may_stand() const;
+  /// Votes count against the latest set; our own only if we are in it.
+  bool counts_vote_of(std::int32_t id) const;
+  std::size_t granted_votes() const;
   /// Recomputes is_voter() from the latest set and adapts the role: a new voter starts its
   /// election timer, a replica no longer a voter stops standing for election.
   void refresh_voter(std::int64_t now);

@@ -1,0 +1,324 @@
+// Unit tests of KIP-853 in the quorum core: voter sets from the log, AddVoter/RemoveVoter on
+// the leader and their refusals, truncation of an uncommitted change, and replicas keyed by
+// directory id. The randomized search (membership changes under faults) is raft/sim.
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+
+#include "keel/raft/quorum.h"
+
+namespace keel::raft {
+namespace {
+
+using Value = std::vector<std::uint8_t>;
+
+DirectoryId directory(std::uint8_t n) {
+  DirectoryId id{};
+  id[0] = n;
+  id[15] = 0xd1;
+  return id;
+}
+
+Voter voter(std::int32_t id, std::uint8_t dir) {
+  return Voter{{id, directory(dir)}, {Endpoint{"CONTROLLER", "localhost", 9093}}};
+}
+
+/// A dynamic quorum (kraft.version 1) over in-memory logs: the initial voters' logs start with
+/// the KRaftVersion and Voters control entries, the others are empty and find the leader
+/// through the bootstrap servers (-2 is node 1, -3 node 2, ...). Directory id of node N: N.
+class DynamicCluster {
+ public:
+  DynamicCluster(std::vector<std::int32_t> voters, std::vector<std::int32_t> observers)
+      : _voters(voters) {
+    std::vector<Voter> initial;
+    for (auto id : voters) initial.push_back(voter(id, static_cast<std::uint8_t>(id)));
+    for (auto id : voters) {
+      auto& log = _nodes[id].log;
+      log.append({{0, 0, ControlType::kraft_version, encode_kraft_version_record(1)},
+                  {1, 0, ControlType::voters, encode_voters_record(VoterSet(initial))}});
+      log.flush(2);
+    }
+    for (auto id : observers) _nodes[id];
+    for (auto& [id, n] : _nodes) start(id, static_cast<std::uint8_t>(id));
+  }
+
+  QuorumReplica& node(std::int32_t id) { return *_nodes.at(id).core; }
+  MemoryRaftLog& log(std::int32_t id) { return _nodes.at(id).log; }
+  std::deque<Envelope>& network() { return _network; }
+  std::int64_t now() const { return _now; }
+
+  void drain(std::int32_t id) {
+    auto& n = _nodes.at(id);
+    auto ready = n.core->take_ready();
+    if (ready.quorum_state) n.durable = *ready.quorum_state;
+    if (ready.flush_log_to >= 0) n.log.flush(ready.flush_log_to);
+    for (auto& message : ready.messages) _network.push_back(message);
+    if (ready.flush_log_to >= 0) {
+      n.core->on_log_flushed(ready.flush_log_to, _now);
+      drain(id);
+    }
+  }
+
+  /// Delivers until quiet; messages from or to `isolated` are lost.
+  void deliver_all(std::int32_t isolated = -1) {
+    for (int i = 0; i < 20'000 && !_network.empty(); ++i) {
+      auto envelope = _network.front();
+      _network.pop_front();
+      if (envelope.to < -1) envelope.to = _voters.at(static_cast<std::size_t>(-2 - envelope.to));
+      if (envelope.to == isolated || envelope.from == isolated || !_nodes.contains(envelope.to))
+        continue;
+      node(envelope.to).step(envelope, _now);
+      drain(envelope.to);
+    }
+  }
+
+  void run_until(std::int64_t now, std::int32_t isolated = -1) {
+    while (_now < now) {
+      _now += 10;
+      for (auto& [id, n] : _nodes) {
+        if (n.core->next_deadline_ms() <= _now) {
+          n.core->tick(_now);
+          drain(id);
+        }
+      }
+      deliver_all(isolated);
+    }
+  }
+
+  std::int32_t leader() {
+    for (auto& [id, n] : _nodes) {
+      if (n.core->role() == Role::leader) return id;
+    }
+    return -1;
+  }
+
+  /// Node 1 elected (its timer fires first) and its epoch's first entry committed.
+  void elect_node_1() {
+    run_until(1000);
+    ASSERT_EQ(leader(), 1);
+    run_until(_now + 600);
+    ASSERT_GT(node(1).high_watermark(), node(1).epoch_start_offset());
+  }
+
+  /// The node lost its disk: it comes back empty, with directory id `dir`.
+  void wipe(std::int32_t id, std::uint8_t dir) {
+    auto& n = _nodes.at(id);
+    n.log = MemoryRaftLog{};
+    n.durable = {};
+    start(id, dir);
+  }
+
+ private:
+  struct Node {
+    MemoryRaftLog log;
+    QuorumStateRecord durable;
+    std::unique_ptr<QuorumReplica> core;
+  };
+
+  void start(std::int32_t id, std::uint8_t dir) {
+    QuorumConfig config;
+    config.node_id = id;
+    config.directory_id = directory(dir);
+    for (std::size_t i = 0; i < _voters.size(); ++i)
+      config.bootstrap_ids.push_back(-2 - static_cast<std::int32_t>(i));
+    auto& n = _nodes.at(id);
+    // Jitter by node id so node 1's election timer fires first.
+    n.core = std::make_unique<QuorumReplica>(
+        config, n.log, n.durable, [id] { return static_cast<std::uint64_t>(id - 1) * 100; }, _now);
+    drain(id);
+  }
+
+  std::vector<std::int32_t> _voters;
+  std::map<std::int32_t, Node> _nodes;
+  std::deque<Envelope> _network;
+  std::int64_t _now = 0;
+};
+
+TEST(VoterChange, TheVoterSetComesFromTheLog) {
+  DynamicCluster cluster({1, 2, 3}, {4});
+  EXPECT_EQ(cluster.node(1).kraft_version(), 1);
+  EXPECT_EQ(cluster.node(1).voter_set().ids(), (std::vector<std::int32_t>{1, 2, 3}));
+  EXPECT_TRUE(cluster.node(1).is_voter());
+  EXPECT_FALSE(cluster.node(4).is_voter());
+  EXPECT_TRUE(cluster.node(4).voter_set().empty());
+  EXPECT_TRUE(cluster.node(1).voter_set_at(1).empty());  // below the VotersRecord
+  EXPECT_EQ(cluster.node(1).voter_set_at(2).size(), 3u);
+}
+
+TEST(VoterChange, GrowsFromOneVoterToThree) {
+  DynamicCluster cluster({1}, {2, 3});
+  cluster.elect_node_1();
+  // The observers found the leader through the bootstrap server and caught up.
+  EXPECT_EQ(cluster.node(2).role(), Role::follower);
+  EXPECT_EQ(cluster.node(2).leader_id(), 1);
+  for (std::int32_t id : {2, 3}) {
+    auto change =
+        cluster.node(1).add_voter(voter(id, static_cast<std::uint8_t>(id)), cluster.now());
+    ASSERT_EQ(change.error_code, errors::kNone) << change.message;
+    cluster.drain(1);
+    cluster.run_until(cluster.now() + 1000);
+    EXPECT_GT(cluster.node(1).high_watermark(), change.offset);
+    EXPECT_TRUE(cluster.node(id).is_voter());
+    EXPECT_EQ(cluster.node(id).voter_set(), cluster.node(1).voter_set());
+  }
+  EXPECT_EQ(cluster.node(1).voter_set().ids(), (std::vector<std::int32_t>{1, 2, 3}));
+  // Three voters now: the two new ones elect a leader without node 1.
+  cluster.run_until(cluster.now() + 8000, /*isolated=*/1);
+  EXPECT_TRUE(cluster.leader() == 2 || cluster.leader() == 3);
+}
+
+TEST(VoterChange, RemovesAFollower) {
+  DynamicCluster cluster({1, 2, 3}, {});
+  cluster.elect_node_1();
+  auto change = cluster.node(1).remove_voter({3, directory(3)}, cluster.now());
+  ASSERT_EQ(change.error_code, errors::kNone) << change.message;
+  cluster.drain(1);
+  cluster.run_until(cluster.now() + 1000);
+  EXPECT_GT(cluster.node(1).high_watermark(), change.offset);
+  EXPECT_FALSE(cluster.node(3).is_voter());
+  EXPECT_EQ(cluster.node(3).role(), Role::follower);  // still replicates, as an observer
+  EXPECT_EQ(cluster.node(1).voter_set().ids(), (std::vector<std::int32_t>{1, 2}));
+  // Two voters: node 2 alone commits with the leader; node 3's fetches no longer count.
+  auto offset = cluster.node(1).propose({Value{5}}, cluster.now());
+  ASSERT_TRUE(offset.ok());
+  cluster.drain(1);
+  cluster.run_until(cluster.now() + 1000, /*isolated=*/2);
+  EXPECT_LE(cluster.node(1).high_watermark(), *offset);
+  cluster.run_until(cluster.now() + 1000);
+  EXPECT_GT(cluster.node(1).high_watermark(), *offset);
+}
+
+TEST(VoterChange, ALeaderThatRemovesItselfResignsOnceTheChangeCommits) {
+  DynamicCluster cluster({1, 2, 3}, {});
+  cluster.elect_node_1();
+  auto change = cluster.node(1).remove_voter({1, directory(1)}, cluster.now());
+  ASSERT_EQ(change.error_code, errors::kNone) << change.message;
+  cluster.drain(1);
+  // It leads until the change commits (on the new set {2, 3}), not counting itself.
+  EXPECT_EQ(cluster.node(1).role(), Role::leader);
+  EXPECT_FALSE(cluster.node(1).is_voter());
+  cluster.deliver_all();
+  cluster.run_until(cluster.now() + 600);
+  EXPECT_NE(cluster.node(1).role(), Role::leader);
+  EXPECT_GT(cluster.node(2).high_watermark(), change.offset);
+  // The others elect a leader among themselves; node 1 follows it as an observer.
+  cluster.run_until(cluster.now() + 5000);
+  auto leader = cluster.leader();
+  EXPECT_TRUE(leader == 2 || leader == 3) << leader;
+  EXPECT_GT(cluster.node(leader).epoch(), 1);
+  EXPECT_FALSE(cluster.node(1).is_voter());
+  EXPECT_EQ(cluster.node(1).leader_id(), leader);
+}
+
+TEST(VoterChange, RefusesWithKafkasErrors) {
+  DynamicCluster cluster({1, 2}, {3});
+  // Not the leader yet.
+  EXPECT_EQ(cluster.node(1).add_voter(voter(3, 3), 0).error_code, errors::kNotLeaderOrFollower);
+  cluster.run_until(1000);
+  ASSERT_EQ(cluster.leader(), 1);
+  EXPECT_EQ(cluster.node(2).remove_voter({1, directory(1)}, cluster.now()).error_code,
+            errors::kNotLeaderOrFollower);
+  cluster.run_until(cluster.now() + 600);
+  auto& leader = cluster.node(1);
+  const auto now = cluster.now();
+  EXPECT_EQ(leader.add_voter(Voter{{3, directory(3)}, {}}, now).error_code,
+            errors::kInvalidRequest);
+  EXPECT_EQ(leader.add_voter(voter(2, 9), now).error_code, errors::kDuplicateVoter);
+  EXPECT_EQ(leader.add_voter(voter(4, 4), now).error_code,
+            errors::kRequestTimedOut);  // never fetched
+  EXPECT_EQ(leader.remove_voter({2, directory(9)}, now).error_code, errors::kVoterNotFound);
+  EXPECT_EQ(leader.remove_voter({4, directory(4)}, now).error_code, errors::kVoterNotFound);
+  // One change at a time: the next is refused until the first commits.
+  auto change = leader.remove_voter({2, directory(2)}, now);
+  ASSERT_EQ(change.error_code, errors::kNone);
+  auto pending = leader.add_voter(voter(3, 3), now);
+  EXPECT_EQ(pending.error_code, errors::kRequestTimedOut);
+  EXPECT_NE(pending.message.find("not committed"), std::string::npos) << pending.message;
+  cluster.drain(1);
+  cluster.run_until(cluster.now() + 600);
+  ASSERT_GT(leader.high_watermark(), change.offset);
+  EXPECT_EQ(leader.remove_voter({1, directory(1)}, cluster.now()).error_code,
+            errors::kInvalidRequest);  // the last voter
+  // An observer that stopped fetching is not added.
+  cluster.run_until(cluster.now() + 3000, /*isolated=*/3);
+  auto stale = leader.add_voter(voter(3, 3), cluster.now());
+  EXPECT_EQ(stale.error_code, errors::kRequestTimedOut);
+  EXPECT_NE(stale.message.find("fetched"), std::string::npos) << stale.message;
+}
+
+TEST(VoterChange, AStaticQuorumRefusesChanges) {
+  MemoryRaftLog log;
+  QuorumConfig config;
+  config.node_id = 1;
+  config.voters = {1};
+  QuorumReplica core(
+      config, log, {}, [] { return 0; }, 0);
+  core.tick(2000);
+  auto ready = core.take_ready();
+  core.on_log_flushed(ready.flush_log_to, 2000);
+  ASSERT_EQ(core.role(), Role::leader);
+  EXPECT_EQ(core.kraft_version(), 0);
+  auto change = core.add_voter(voter(2, 2), 2000);
+  EXPECT_EQ(change.error_code, errors::kUnsupportedVersion);
+  EXPECT_EQ(change.message, "the quorum is static (kraft.version 0)");
+  EXPECT_EQ(core.remove_voter({1, {}}, 2000).error_code, errors::kUnsupportedVersion);
+}
+
+TEST(VoterChange, ATruncationRevertsAnUncommittedVotersRecord) {
+  DynamicCluster cluster({1, 2, 3}, {});
+  cluster.elect_node_1();
+  auto change = cluster.node(1).remove_voter({3, directory(3)}, cluster.now());
+  ASSERT_EQ(change.error_code, errors::kNone);
+  cluster.drain(1);
+  cluster.network().clear();  // the change never leaves node 1
+  EXPECT_EQ(cluster.node(1).voter_set().size(), 2u);
+  EXPECT_EQ(cluster.node(1).voter_set_at(change.offset + 1).size(), 2u);
+  // 2 and 3 elect a new leader without it; node 1 rejoins and truncates the change.
+  cluster.run_until(cluster.now() + 6000, /*isolated=*/1);
+  ASSERT_TRUE(cluster.leader() == 2 || cluster.leader() == 3);
+  cluster.run_until(cluster.now() + 3000);
+  EXPECT_EQ(cluster.node(1).role(), Role::follower);
+  EXPECT_EQ(cluster.node(1).voter_set().ids(), (std::vector<std::int32_t>{1, 2, 3}));
+  EXPECT_NE(cluster.log(1).read(change.offset, 1).at(0).control, ControlType::voters);
+  EXPECT_TRUE(cluster.node(3).is_voter());
+}
+
+TEST(VoterChange, AWipedVotersFetchesDoNotCountForItsOldKey) {
+  DynamicCluster cluster({1, 2, 3}, {});
+  cluster.elect_node_1();
+  cluster.wipe(3, /*dir=*/33);
+  EXPECT_FALSE(cluster.node(3).is_voter());
+  // Node 2 is away: node 3 (new disk) fetches everything, but it is not voter 3.
+  auto offset = cluster.node(1).propose({Value{7}}, cluster.now());
+  ASSERT_TRUE(offset.ok());
+  cluster.drain(1);
+  cluster.run_until(cluster.now() + 1500, /*isolated=*/2);
+  EXPECT_GT(cluster.log(3).end_offset(), *offset);
+  EXPECT_LE(cluster.node(1).high_watermark(), *offset);
+  // It refuses a vote asked of its old key.
+  VoteRequest vote{cluster.node(1).epoch() + 1, 2, 5, 100, false, directory(2), 3, directory(3)};
+  cluster.node(3).step(Envelope{2, 3, 77, vote}, cluster.now());
+  auto ready = cluster.node(3).take_ready();
+  ASSERT_EQ(ready.messages.size(), 1u);
+  const auto& answer = std::get<VoteResponse>(ready.messages[0].message);
+  EXPECT_FALSE(answer.vote_granted);
+  EXPECT_EQ(answer.error_code, errors::kInvalidVoterKey);
+  // Removed by its old key and added with its new one, it counts again.
+  cluster.run_until(cluster.now() + 500);
+  EXPECT_GT(cluster.node(1).high_watermark(), *offset);
+  auto removed = cluster.node(1).remove_voter({3, directory(3)}, cluster.now());
+  ASSERT_EQ(removed.error_code, errors::kNone) << removed.message;
+  cluster.drain(1);
+  cluster.run_until(cluster.now() + 600);
+  auto added = cluster.node(1).add_voter(voter(3, 33), cluster.now());
+  ASSERT_EQ(added.error_code, errors::kNone) << added.message;
+  cluster.drain(1);
+  cluster.run_until(cluster.now() + 600);
+  EXPECT_TRUE(cluster.node(3).is_voter());
+  EXPECT_TRUE(cluster.node(1).voter_set().contains({3, directory(33)}));
+}
+
+}  // namespace
+}  // namespace keel::raft
