@@ -8,6 +8,7 @@
 #include <queue>
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <vector>
 
 #include "keel/raft/quorum.h"
@@ -252,6 +253,7 @@ struct Node {
   QuorumStateRecord durable;   // the quorum-state file
   DirectoryId directory_id{};  // a new one when the disk is lost
   bool bootstrap = false;      // an initial voter of a dynamic quorum, its log not written yet
+  std::tuple<int, std::int64_t, std::int64_t, std::int64_t> voters_checked{};  // at this state
   std::unique_ptr<QuorumReplica> core;
   int incarnation = 0;
   std::int64_t last_high_watermark = 0;  // this incarnation
@@ -342,6 +344,7 @@ class Simulation {
     _config.fetch_max_entries = static_cast<std::size_t>(_rng.range(1, 16));
     _config.fetch_snapshot_max_bytes = static_cast<std::int32_t>(_rng.range(32, 512));
     for (int id = 1; id <= voters; ++id) _config.voters.push_back(id);
+    _static_voters = VoterSet::from_ids(_config.voters);
     _drop = static_cast<double>(_rng.range(0, 15)) / 100.0;
     _duplicate = static_cast<double>(_rng.range(0, 10)) / 100.0;
     _max_delay_ms = _rng.range(1, 60);
@@ -353,6 +356,7 @@ class Simulation {
     int observers = options.observers + (_dynamic ? 2 : 0);
     if (_dynamic) {
       _config.voters.clear();
+      _static_voters = VoterSet{};
       for (int id = 1; id <= voters; ++id) _config.bootstrap_ids.push_back(-1 - id);
     }
     int count = voters + observers;
@@ -712,9 +716,9 @@ class Simulation {
   }
 
   /// The voter set the committed log holds at `offset` (the static one below any change).
-  VoterSet committed_voters_at(std::int64_t offset) const {
+  const VoterSet& committed_voters_at(std::int64_t offset) const {
     auto it = _committed_voters.upper_bound(offset);
-    if (it == _committed_voters.begin()) return VoterSet::from_ids(_config.voters);
+    if (it == _committed_voters.begin()) return _static_voters;
     return std::prev(it)->second;
   }
 
@@ -1014,6 +1018,10 @@ class Simulation {
   /// start (the snapshot's set) and at its high watermark.
   void check_voter_sets(Node& node, std::int64_t hw) {
     const auto start = node.log->start_offset();
+    // Only what changed: the set at an offset moves with the log (its start, end, or what is
+    // committed) or a restart.
+    auto state = std::tuple{node.incarnation, start, node.log->end_offset(), hw};
+    if (std::exchange(node.voters_checked, state) == state) return;
     for (auto end : {start, hw}) {
       if (end <= 0 || end < start || end > hw) continue;
       if (node.core->voter_set_at(end) != committed_voters_at(end - 1)) {
@@ -1111,6 +1119,7 @@ class Simulation {
   bool _dynamic = false;
   std::vector<Voter> _initial_voters;
   std::map<std::int64_t, VoterSet> _committed_voters;  // committed VotersRecords by offset
+  VoterSet _static_voters;  // controller.quorum.voters: the set below any VotersRecord
   std::set<std::pair<std::int32_t, std::int32_t>> _old_key_votes;  // (candidate, correlation)
   int _voter_changes = 0;
   int _disk_losses = 0;

@@ -963,8 +963,10 @@ bool QuorumReplica::may_stand() const {
   // Raft's single-server changes (Ongaro's thesis, 4.2.2): a replica removed by a change that
   // is not committed yet may still be needed to elect the leader that commits it.
   const ReplicaKey self{_config.node_id, _config.directory_id};
-  return _history.latest_offset() >= _high_watermark &&
-         _history.at(_high_watermark - 1).contains(self);
+  // Only one change is uncommitted at a time, so the set before it is the committed one
+  // (a restarted replica does not know its high watermark yet).
+  const auto change = _history.latest_offset();
+  return change >= _high_watermark && _history.at(change - 1).contains(self);
 }
 
 bool QuorumReplica::counts_vote_of(std::int32_t id) const {

@@ -153,8 +153,11 @@ class QuorumReplica {
   bool is_voter() const { return _is_voter; }
   /// The latest voter set in the log (in force from its append, as KIP-853 says).
   const VoterSet& voter_set() const { return _history.latest(); }
-  /// The voter set in force for a snapshot ending at `end_offset` (what it must carry).
-  VoterSet voter_set_at(std::int64_t end_offset) const { return _history.at(end_offset - 1); }
+  /// The voter set in force for a snapshot ending at `end_offset` (what it must carry); valid
+  /// until the next input.
+  const VoterSet& voter_set_at(std::int64_t end_offset) const {
+    return _history.at(end_offset - 1);
+  }
   /// kraft.version: 1 once the log holds a KRaftVersionRecord of 1 or a snapshot has voters.
   std::int16_t kraft_version() const { return _history.kraft_version(); }
   /// Entries below this offset are committed (0: none known yet). Never decreases.
@@ -280,8 +283,8 @@ class QuorumReplica {
   void reset_voter_history(SnapshotId id);
   /// Notes the control entries just appended, then refresh_voter().
   void note_appended(const std::vector<LogEntry>& entries, std::int64_t now);
-  /// Stands for election and votes: a voter of the latest set, or of the committed set when
-  /// an uncommitted change removed it.
+  /// Stands for election and votes: a voter of the latest set, or of the set before it
+  /// when that change (which removed it) is not known to be committed.
   bool may_stand() const;
   /// Votes count against the latest set; our own only if we are in it.
   bool counts_vote_of(std::int32_t id) const;
