@@ -3,141 +3,33 @@
 // directory id. The randomized search (membership changes under faults) is raft/sim.
 #include <gtest/gtest.h>
 
-#include <deque>
-#include <map>
-#include <memory>
-
 #include "keel/raft/quorum.h"
+#include "support/quorum_cluster.h"
 
 namespace keel::raft {
 namespace {
 
 using Value = std::vector<std::uint8_t>;
 
-DirectoryId directory(std::uint8_t n) {
-  DirectoryId id{};
-  id[0] = n;
-  id[15] = 0xd1;
-  return id;
+using testing::Cluster;
+using testing::directory;
+using testing::QuorumKind;
+using testing::voter;
+
+Cluster dynamic_cluster(std::vector<std::int32_t> voters, std::vector<std::int32_t> observers) {
+  return Cluster(std::move(voters), std::move(observers), QuorumKind::dynamic);
 }
 
-Voter voter(std::int32_t id, std::uint8_t dir) {
-  return Voter{{id, directory(dir)}, {Endpoint{"CONTROLLER", "localhost", 9093}}};
+/// Node 1 elected (its timer fires first) and its epoch's first entry committed.
+void elect_node_1(Cluster& cluster) {
+  cluster.run_until(1000);
+  ASSERT_EQ(cluster.leader(), 1);
+  cluster.run_until(cluster.now() + 600);
+  ASSERT_GT(cluster.node(1).high_watermark(), cluster.node(1).epoch_start_offset());
 }
-
-/// A dynamic quorum (kraft.version 1) over in-memory logs: the initial voters' logs start with
-/// the KRaftVersion and Voters control entries, the others are empty and find the leader
-/// through the bootstrap servers (-2 is node 1, -3 node 2, ...). Directory id of node N: N.
-class DynamicCluster {
- public:
-  DynamicCluster(std::vector<std::int32_t> voters, std::vector<std::int32_t> observers)
-      : _voters(voters) {
-    std::vector<Voter> initial;
-    for (auto id : voters) initial.push_back(voter(id, static_cast<std::uint8_t>(id)));
-    for (auto id : voters) {
-      auto& log = _nodes[id].log;
-      log.append({{0, 0, ControlType::kraft_version, encode_kraft_version_record(1)},
-                  {1, 0, ControlType::voters, encode_voters_record(VoterSet(initial))}});
-      log.flush(2);
-    }
-    for (auto id : observers) _nodes[id];
-    for (auto& [id, n] : _nodes) start(id, static_cast<std::uint8_t>(id));
-  }
-
-  QuorumReplica& node(std::int32_t id) { return *_nodes.at(id).core; }
-  MemoryRaftLog& log(std::int32_t id) { return _nodes.at(id).log; }
-  std::deque<Envelope>& network() { return _network; }
-  std::int64_t now() const { return _now; }
-
-  void drain(std::int32_t id) {
-    auto& n = _nodes.at(id);
-    auto ready = n.core->take_ready();
-    if (ready.quorum_state) n.durable = *ready.quorum_state;
-    if (ready.flush_log_to >= 0) n.log.flush(ready.flush_log_to);
-    for (auto& message : ready.messages) _network.push_back(message);
-    if (ready.flush_log_to >= 0) {
-      n.core->on_log_flushed(ready.flush_log_to, _now);
-      drain(id);
-    }
-  }
-
-  /// Delivers until quiet; messages from or to `isolated` are lost.
-  void deliver_all(std::int32_t isolated = -1) {
-    for (int i = 0; i < 20'000 && !_network.empty(); ++i) {
-      auto envelope = _network.front();
-      _network.pop_front();
-      if (envelope.to < -1) envelope.to = _voters.at(static_cast<std::size_t>(-2 - envelope.to));
-      if (envelope.to == isolated || envelope.from == isolated || !_nodes.contains(envelope.to))
-        continue;
-      node(envelope.to).step(envelope, _now);
-      drain(envelope.to);
-    }
-  }
-
-  void run_until(std::int64_t now, std::int32_t isolated = -1) {
-    while (_now < now) {
-      _now += 10;
-      for (auto& [id, n] : _nodes) {
-        if (n.core->next_deadline_ms() <= _now) {
-          n.core->tick(_now);
-          drain(id);
-        }
-      }
-      deliver_all(isolated);
-    }
-  }
-
-  std::int32_t leader() {
-    for (auto& [id, n] : _nodes) {
-      if (n.core->role() == Role::leader) return id;
-    }
-    return -1;
-  }
-
-  /// Node 1 elected (its timer fires first) and its epoch's first entry committed.
-  void elect_node_1() {
-    run_until(1000);
-    ASSERT_EQ(leader(), 1);
-    run_until(_now + 600);
-    ASSERT_GT(node(1).high_watermark(), node(1).epoch_start_offset());
-  }
-
-  /// The node lost its disk: it comes back empty, with directory id `dir`.
-  void wipe(std::int32_t id, std::uint8_t dir) {
-    auto& n = _nodes.at(id);
-    n.log = MemoryRaftLog{};
-    n.durable = {};
-    start(id, dir);
-  }
-
- private:
-  struct Node {
-    MemoryRaftLog log;
-    QuorumStateRecord durable;
-    std::unique_ptr<QuorumReplica> core;
-  };
-
-  void start(std::int32_t id, std::uint8_t dir) {
-    QuorumConfig config;
-    config.node_id = id;
-    config.directory_id = directory(dir);
-    for (std::size_t i = 0; i < _voters.size(); ++i)
-      config.bootstrap_ids.push_back(-2 - static_cast<std::int32_t>(i));
-    auto& n = _nodes.at(id);
-    // Jitter by node id so node 1's election timer fires first.
-    n.core = std::make_unique<QuorumReplica>(
-        config, n.log, n.durable, [id] { return static_cast<std::uint64_t>(id - 1) * 100; }, _now);
-    drain(id);
-  }
-
-  std::vector<std::int32_t> _voters;
-  std::map<std::int32_t, Node> _nodes;
-  std::deque<Envelope> _network;
-  std::int64_t _now = 0;
-};
 
 TEST(VoterChange, TheVoterSetComesFromTheLog) {
-  DynamicCluster cluster({1, 2, 3}, {4});
+  auto cluster = dynamic_cluster({1, 2, 3}, {4});
   EXPECT_EQ(cluster.node(1).kraft_version(), 1);
   EXPECT_EQ(cluster.node(1).voter_set().ids(), (std::vector<std::int32_t>{1, 2, 3}));
   EXPECT_TRUE(cluster.node(1).is_voter());
@@ -148,8 +40,8 @@ TEST(VoterChange, TheVoterSetComesFromTheLog) {
 }
 
 TEST(VoterChange, GrowsFromOneVoterToThree) {
-  DynamicCluster cluster({1}, {2, 3});
-  cluster.elect_node_1();
+  auto cluster = dynamic_cluster({1}, {2, 3});
+  elect_node_1(cluster);
   // The observers found the leader through the bootstrap server and caught up.
   EXPECT_EQ(cluster.node(2).role(), Role::follower);
   EXPECT_EQ(cluster.node(2).leader_id(), 1);
@@ -170,8 +62,8 @@ TEST(VoterChange, GrowsFromOneVoterToThree) {
 }
 
 TEST(VoterChange, RemovesAFollower) {
-  DynamicCluster cluster({1, 2, 3}, {});
-  cluster.elect_node_1();
+  auto cluster = dynamic_cluster({1, 2, 3}, {});
+  elect_node_1(cluster);
   auto change = cluster.node(1).remove_voter({3, directory(3)}, cluster.now());
   ASSERT_EQ(change.error_code, errors::kNone) << change.message;
   cluster.drain(1);
@@ -191,8 +83,8 @@ TEST(VoterChange, RemovesAFollower) {
 }
 
 TEST(VoterChange, ALeaderThatRemovesItselfResignsOnceTheChangeCommits) {
-  DynamicCluster cluster({1, 2, 3}, {});
-  cluster.elect_node_1();
+  auto cluster = dynamic_cluster({1, 2, 3}, {});
+  elect_node_1(cluster);
   auto change = cluster.node(1).remove_voter({1, directory(1)}, cluster.now());
   ASSERT_EQ(change.error_code, errors::kNone) << change.message;
   cluster.drain(1);
@@ -213,7 +105,7 @@ TEST(VoterChange, ALeaderThatRemovesItselfResignsOnceTheChangeCommits) {
 }
 
 TEST(VoterChange, RefusesWithKafkasErrors) {
-  DynamicCluster cluster({1, 2}, {3});
+  auto cluster = dynamic_cluster({1, 2}, {3});
   // Not the leader yet.
   EXPECT_EQ(cluster.node(1).add_voter(voter(3, 3), 0).error_code, errors::kNotLeaderOrFollower);
   cluster.run_until(1000);
@@ -267,8 +159,8 @@ TEST(VoterChange, AStaticQuorumRefusesChanges) {
 }
 
 TEST(VoterChange, ATruncationRevertsAnUncommittedVotersRecord) {
-  DynamicCluster cluster({1, 2, 3}, {});
-  cluster.elect_node_1();
+  auto cluster = dynamic_cluster({1, 2, 3}, {});
+  elect_node_1(cluster);
   auto change = cluster.node(1).remove_voter({3, directory(3)}, cluster.now());
   ASSERT_EQ(change.error_code, errors::kNone);
   cluster.drain(1);
@@ -286,8 +178,8 @@ TEST(VoterChange, ATruncationRevertsAnUncommittedVotersRecord) {
 }
 
 TEST(VoterChange, AWipedVotersFetchesDoNotCountForItsOldKey) {
-  DynamicCluster cluster({1, 2, 3}, {});
-  cluster.elect_node_1();
+  auto cluster = dynamic_cluster({1, 2, 3}, {});
+  elect_node_1(cluster);
   cluster.wipe(3, /*dir=*/33);
   EXPECT_FALSE(cluster.node(3).is_voter());
   // Node 2 is away: node 3 (new disk) fetches everything, but it is not voter 3.
