@@ -442,7 +442,7 @@ class Simulation {
     switch (event.kind) {
       case EventKind::deliver:
         if (!node.alive) return;
-        trace("deliver " + describe(event.envelope));
+        if (_options.verbose) trace("deliver " + describe(event.envelope));  // not built otherwise
         note_vote_for_old_key(node, event.envelope);
         node.core->step(event.envelope, _now);
         after_input(node);
@@ -774,7 +774,7 @@ class Simulation {
     if (envelope.to < -1) envelope.to = -1 - envelope.to;
     if (_blocked[static_cast<std::size_t>(envelope.from)][static_cast<std::size_t>(envelope.to)] ||
         _rng.chance(_drop)) {
-      trace("drop " + describe(envelope));
+      if (_options.verbose) trace("drop " + describe(envelope));
       return;
     }
     int copies = _rng.chance(_duplicate) ? 2 : 1;
