@@ -357,7 +357,8 @@ class Simulation {
     if (_dynamic) {
       _config.voters.clear();
       _static_voters = VoterSet{};
-      for (int id = 1; id <= voters; ++id) _config.bootstrap_ids.push_back(-1 - id);
+      // controller.quorum.bootstrap.servers: every node (any may be a voter later).
+      for (int id = 1; id <= voters + observers; ++id) _config.bootstrap_ids.push_back(-1 - id);
     }
     int count = voters + observers;
     _blocked.assign(static_cast<std::size_t>(count + 1), std::vector<bool>(count + 1, false));

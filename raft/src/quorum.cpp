@@ -696,14 +696,17 @@ std::int32_t QuorumReplica::fetch_target() {
   if (_role == Role::follower) return _leader_id;
   if (_role != Role::unattached || may_stand()) return -1;
   // An observer that knows no leader asks any voter, which answers with the leader it knows;
-  // knowing none (a new or wiped replica), it asks the bootstrap servers in turn.
+  // knowing none (a new or wiped replica), it asks the bootstrap servers in turn. Knowing
+  // voters, it still asks a bootstrap server every other time: its set may be stale (every
+  // voter in it removed since), and then only the bootstrap servers can name the leader.
   std::vector<std::int32_t> others;
   for (const auto& voter : _history.latest().voters()) {
     if (voter.key.id != _config.node_id) others.push_back(voter.key.id);
   }
-  if (!others.empty()) return others[_random() % others.size()];
-  if (_config.bootstrap_ids.empty()) return -1;
-  return _config.bootstrap_ids[_next_bootstrap++ % _config.bootstrap_ids.size()];
+  const bool bootstrap = !_config.bootstrap_ids.empty() && (others.empty() || _random() % 2 == 0);
+  if (bootstrap) return _config.bootstrap_ids[_next_bootstrap++ % _config.bootstrap_ids.size()];
+  if (others.empty()) return -1;
+  return others[_random() % others.size()];
 }
 
 void QuorumReplica::send_fetch(std::int64_t now) {
