@@ -946,7 +946,9 @@ void QuorumReplica::load_voter_history() {
 
 void QuorumReplica::reset_voter_history(SnapshotId id) {
   std::optional<VoterSet> carried;
-  if (_snapshots != nullptr && id.end_offset > 0) {
+  // At offset 0 too: `format --standalone` / `--initial-controllers` may leave a bootstrap
+  // snapshot 0-0 holding the initial set, as Kafka's does.
+  if (_snapshots != nullptr) {
     if (auto voters = _snapshots->voters(id); voters.ok()) carried = std::move(*voters);
   }
   if (carried) {

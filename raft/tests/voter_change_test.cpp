@@ -140,6 +140,26 @@ TEST(VoterChange, RefusesWithKafkasErrors) {
   EXPECT_NE(stale.message.find("fetched"), std::string::npos) << stale.message;
 }
 
+TEST(VoterChange, AStandaloneVoterStartsFromABootstrapSnapshot) {
+  // Kafka's `format --standalone`: a snapshot 0-0 carrying the voter set, an empty log.
+  MemoryRaftLog log;
+  MemorySnapshotStore snapshots;
+  ASSERT_TRUE(snapshots.create({0, 0}, {}, VoterSet({voter(1, 1)})).ok());
+  QuorumConfig config;
+  config.node_id = 1;
+  config.directory_id = directory(1);
+  QuorumReplica core(
+      config, log, {}, [] { return 0; }, 0, &snapshots);
+  EXPECT_EQ(core.kraft_version(), 1);
+  EXPECT_TRUE(core.is_voter());
+  core.tick(2000);
+  auto ready = core.take_ready();
+  core.on_log_flushed(ready.flush_log_to, 2000);
+  ASSERT_EQ(core.role(), Role::leader);
+  // Dynamic: an unknown observer is refused for not fetching, not for kraft.version 0.
+  EXPECT_EQ(core.add_voter(voter(2, 2), 2000).error_code, errors::kRequestTimedOut);
+}
+
 TEST(VoterChange, AStaticQuorumRefusesChanges) {
   MemoryRaftLog log;
   QuorumConfig config;
