@@ -2,7 +2,8 @@
 //   raft_sim --seeds 0:2000            seeds 0..1999 (the ctest); KEEL_RAFT_SIM_SEEDS overrides
 //   raft_sim --seed 1234 --verbose     replay one seed, printing every event
 //   raft_sim --seeds 0:20 --storage DIR  on StorageRaftLog + quorum-state files under DIR
-//   options: --voters N (3 or 5; default: chosen by the seed), --chaos-ms T
+//   options: --voters N (3 or 5; default: chosen by the seed), --chaos-ms T,
+//            --dynamic 0/1 (a KIP-853 dynamic quorum; default: chosen by the seed)
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +27,7 @@ bool parse_range(const char* text, std::uint64_t& first, std::uint64_t& last) {
 int usage() {
   std::fprintf(stderr,
                "usage: raft_sim (--seeds FIRST:END | --seed N) [--voters N] [--chaos-ms T] "
+               "[--dynamic 0/1] "
                "[--storage DIR] [--verbose]\n");
   return 2;
 }
@@ -50,6 +52,8 @@ int main(int argc, char** argv) {
       options.chaos_ms = std::atoll(argv[++i]);
     } else if (!std::strcmp(argv[i], "--storage") && has_value) {
       storage_root = argv[++i];
+    } else if (!std::strcmp(argv[i], "--dynamic") && has_value) {
+      options.dynamic = std::atoi(argv[++i]) != 0;
     } else if (!std::strcmp(argv[i], "--verbose")) {
       options.verbose = true;
     } else {
@@ -67,6 +71,9 @@ int main(int argc, char** argv) {
   std::int64_t elections = 0;
   std::int64_t snapshots = 0;
   std::int64_t snapshot_loads = 0;
+  std::int64_t dynamic_seeds = 0;
+  std::int64_t voter_changes = 0;
+  std::int64_t disk_losses = 0;
   for (auto seed = first; seed < end; ++seed) {
     options.seed = seed;
     if (!storage_root.empty()) {
@@ -81,6 +88,9 @@ int main(int argc, char** argv) {
     elections += result.elections;
     snapshots += result.snapshots;
     snapshot_loads += result.snapshot_loads;
+    dynamic_seeds += result.dynamic ? 1 : 0;
+    voter_changes += result.voter_changes;
+    disk_losses += result.disk_losses;
     worst_recovery = std::max(worst_recovery, result.heal_to_commit_ms);
     if (!result.ok) {
       ++failures;
@@ -97,12 +107,13 @@ int main(int argc, char** argv) {
   auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::printf(
       "raft_sim: seeds %llu..%llu, %llu failed; %llu steps, %lld crashes, %lld leader epochs, "
-      "%lld snapshots taken, %lld fetched; slowest recovery after healing %lld ms simulated; "
-      "%.1f s\n",
+      "%lld snapshots taken, %lld fetched; %lld dynamic quorums, %lld voter changes, %lld disk "
+      "losses; slowest recovery after healing %lld ms simulated; %.1f s\n",
       static_cast<unsigned long long>(first), static_cast<unsigned long long>(end - 1),
       static_cast<unsigned long long>(failures), static_cast<unsigned long long>(steps),
       static_cast<long long>(crashes), static_cast<long long>(elections),
       static_cast<long long>(snapshots), static_cast<long long>(snapshot_loads),
-      static_cast<long long>(worst_recovery), seconds);
+      static_cast<long long>(dynamic_seeds), static_cast<long long>(voter_changes),
+      static_cast<long long>(disk_losses), static_cast<long long>(worst_recovery), seconds);
   return failures == 0 ? 0 : 1;
 }

@@ -6,7 +6,9 @@
 #include <memory>
 #include <optional>
 #include <queue>
+#include <set>
 #include <sstream>
+#include <tuple>
 #include <vector>
 
 #include "keel/raft/quorum.h"
@@ -248,7 +250,10 @@ struct Node {
   // The simulated state machine: the hash of the committed prefix below `applied`.
   std::int64_t applied = 0;
   std::uint64_t state_hash = 0;
-  QuorumStateRecord durable;  // the quorum-state file
+  QuorumStateRecord durable;   // the quorum-state file
+  DirectoryId directory_id{};  // a new one when the disk is lost
+  bool bootstrap = false;      // an initial voter of a dynamic quorum, its log not written yet
+  std::tuple<int, std::int64_t, std::int64_t, std::int64_t> voters_checked{};  // at this state
   std::unique_ptr<QuorumReplica> core;
   int incarnation = 0;
   std::int64_t last_high_watermark = 0;  // this incarnation
@@ -257,7 +262,7 @@ struct Node {
   std::int64_t disk_free_ms = 0;  // Ready handling is FIFO per node
 };
 
-enum class EventKind { deliver, tick, persist, propose, fault, restart, snapshot };
+enum class EventKind { deliver, tick, persist, propose, fault, restart, snapshot, membership };
 
 struct Event {
   std::int64_t time = 0;
@@ -339,28 +344,47 @@ class Simulation {
     _config.fetch_max_entries = static_cast<std::size_t>(_rng.range(1, 16));
     _config.fetch_snapshot_max_bytes = static_cast<std::int32_t>(_rng.range(32, 512));
     for (int id = 1; id <= voters; ++id) _config.voters.push_back(id);
+    _static_voters = VoterSet::from_ids(_config.voters);
     _drop = static_cast<double>(_rng.range(0, 15)) / 100.0;
     _duplicate = static_cast<double>(_rng.range(0, 10)) / 100.0;
     _max_delay_ms = _rng.range(1, 60);
     _max_disk_ms = _rng.range(0, 5);
     _crash_after_vote = _rng.chance(0.5) ? 0.3 : 0.0;
-    int count = voters + options.observers;
+    // Half the seeds run a dynamic quorum (KIP-853, kraft.version 1): the voters are in the
+    // log, two more observers may join, and membership changes run with the faults.
+    _dynamic = options.dynamic.value_or(_rng.chance(0.5));
+    int observers = options.observers + (_dynamic ? 2 : 0);
+    if (_dynamic) {
+      _config.voters.clear();
+      _static_voters = VoterSet{};
+      // controller.quorum.bootstrap.servers: every node (any may be a voter later).
+      for (int id = 1; id <= voters + observers; ++id) _config.bootstrap_ids.push_back(-1 - id);
+    }
+    int count = voters + observers;
     _blocked.assign(static_cast<std::size_t>(count + 1), std::vector<bool>(count + 1, false));
     for (int id = 1; id <= count; ++id) {
       auto node = std::make_unique<Node>();
       node->id = id;
       node->log = std::make_unique<CheckedLog>(id, _checker);
+      node->directory_id = random_directory_id();
+      node->bootstrap = _dynamic && id <= voters;
+      if (node->bootstrap) {
+        Voter voter{{id, node->directory_id}, endpoints_of(id)};
+        _initial_voters.push_back(voter);
+      }
       _nodes.push_back(std::move(node));
     }
     for (auto& node : _nodes) start(*node);
     schedule_propose();
     schedule_fault();
     schedule_snapshot();
+    if (_dynamic) schedule_membership();
     trace("seed " + std::to_string(options.seed) + ": " + std::to_string(voters) + " voters, " +
-          std::to_string(options.observers) + " observers, drop " + std::to_string(_drop) +
-          ", duplicate " + std::to_string(_duplicate) + ", delay <= " +
-          std::to_string(_max_delay_ms) + " ms, disk <= " + std::to_string(_max_disk_ms) +
-          " ms, fetch max entries " + std::to_string(_config.fetch_max_entries));
+          std::to_string(observers) + " observers" + (_dynamic ? " (dynamic quorum)" : "") +
+          ", drop " + std::to_string(_drop) + ", duplicate " + std::to_string(_duplicate) +
+          ", delay <= " + std::to_string(_max_delay_ms) +
+          " ms, disk <= " + std::to_string(_max_disk_ms) + " ms, fetch max entries " +
+          std::to_string(_config.fetch_max_entries));
   }
 
   SimResult run() {
@@ -401,6 +425,9 @@ class Simulation {
     result.crashes = _crashes;
     result.snapshots = _snapshots;
     result.snapshot_loads = _snapshot_loads;
+    result.dynamic = _dynamic;
+    result.voter_changes = _voter_changes;
+    result.disk_losses = _disk_losses;
     return result;
   }
 
@@ -416,7 +443,8 @@ class Simulation {
     switch (event.kind) {
       case EventKind::deliver:
         if (!node.alive) return;
-        trace("deliver " + describe(event.envelope));
+        if (_options.verbose) trace("deliver " + describe(event.envelope));  // not built otherwise
+        note_vote_for_old_key(node, event.envelope);
         node.core->step(event.envelope, _now);
         after_input(node);
         break;
@@ -444,6 +472,10 @@ class Simulation {
         take_snapshot();
         schedule_snapshot();
         break;
+      case EventKind::membership:
+        if (_now < _options.chaos_ms) change_membership();
+        schedule_membership();
+        break;
     }
   }
 
@@ -454,9 +486,10 @@ class Simulation {
     node.verified = 0;
     node.log->take_lowest_truncation();
     if (!_options.storage_dir.empty()) open_storage(node);
+    if (node.bootstrap) write_bootstrap_log(node);
     restore_state(node);
     node.core = std::make_unique<QuorumReplica>(
-        node_config(node.id), *node.log, node.durable, [this] { return _rng.next(); }, _now,
+        node_config(node), *node.log, node.durable, [this] { return _rng.next(); }, _now,
         &node.snapshots());
     trace("start node " + std::to_string(node.id) + " epoch " +
           std::to_string(node.durable.leader_epoch) + " log end " +
@@ -489,15 +522,216 @@ class Simulation {
       fail("node " + std::to_string(node.id) + ": quorum-state file differs from the last write");
   }
 
-  QuorumConfig node_config(int id) const {
+  QuorumConfig node_config(const Node& node) const {
     auto config = _config;
-    config.node_id = id;
+    config.node_id = node.id;
+    config.directory_id = node.directory_id;
     return config;
+  }
+
+  // ---- dynamic quorum (KIP-853) ----
+
+  DirectoryId random_directory_id() {
+    DirectoryId id{};
+    auto high = _rng.next();
+    auto low = _rng.next();
+    for (int i = 0; i < 8; ++i) {
+      id[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(high >> (8 * i));
+      id[static_cast<std::size_t>(8 + i)] = static_cast<std::uint8_t>(low >> (8 * i));
+    }
+    return id;
+  }
+
+  static std::vector<Endpoint> endpoints_of(int id) {
+    return {Endpoint{"CONTROLLER", "node-" + std::to_string(id), 9093}};
+  }
+
+  /// What `keel storage format --initial-controllers` leaves: the same first entries on every
+  /// initial voter (kraft.version 1 and the voter set), durable, in epoch 0.
+  void write_bootstrap_log(Node& node) {
+    node.bootstrap = false;
+    node.log->append(
+        {LogEntry{0, 0, ControlType::kraft_version,
+                  encode_kraft_version_record(kKRaftVersionDynamic)},
+         LogEntry{1, 0, ControlType::voters, encode_voters_record(VoterSet(_initial_voters))}});
+    node.log->flush_durably(2);
+  }
+
+  void schedule_membership() {
+    push(Event::at(_now + _rng.range(200, 1500), EventKind::membership));
+  }
+
+  Node* leader_node() {
+    Node* leader = nullptr;
+    for (auto& node : _nodes) {
+      if (node->alive && node->core->role() == Role::leader &&
+          (!leader || node->core->epoch() > leader->core->epoch()))
+        leader = node.get();
+    }
+    return leader;
+  }
+
+  /// On the leader: add an observer, remove a voter (the leader too; a stale key first), or
+  /// lose a voter's disk. The core refuses what is not possible now; that is fine.
+  void change_membership() {
+    Node* leader = leader_node();
+    if (!leader) return;
+    auto& core = *leader->core;
+    const auto voters = core.voter_set();
+    std::string what;
+    VoterChange change;
+    switch (_rng.range(0, 3)) {
+      case 0:
+      case 1: {  // add a node that is not a voter, or remove a voter
+        std::vector<Node*> joiners;
+        for (auto& node : _nodes) {
+          if (node->alive && !voters.find(node->id)) joiners.push_back(node.get());
+        }
+        if (!joiners.empty() && voters.size() < 5 && (_rng.chance(0.5) || voters.size() <= 1)) {
+          auto& joiner = *joiners[_rng.next() % joiners.size()];
+          what = "add " + std::to_string(joiner.id);
+          change = core.add_voter(Voter{{joiner.id, joiner.directory_id}, endpoints_of(joiner.id)},
+                                  _now);
+        } else if (voters.size() > 1) {
+          if (auto key = voter_to_remove(voters)) {
+            what = "remove " + std::to_string(key->id) + (stale(*key) ? " (old disk)" : "");
+            change = core.remove_voter(*key, _now);
+          }
+        }
+        break;
+      }
+      case 2:
+        if (auto* node = disk_to_lose(voters)) {
+          lose_disk(*node);
+          return;
+        }
+        break;
+      default: {  // a refusal: the key of a voter with another directory
+        if (voters.empty()) break;
+        auto key = voters.voters()[_rng.next() % voters.size()].key;
+        key.directory_id[0] ^= 1;
+        what = "remove unknown key of " + std::to_string(key.id);
+        change = core.remove_voter(key, _now);
+        if (change.error_code != errors::kVoterNotFound && change.error_code != errors::kNone &&
+            change.error_code != errors::kRequestTimedOut)
+          return fail("remove of an unknown key answered " + std::to_string(change.error_code));
+        if (change.error_code == errors::kNone) return fail("removed a voter by an unknown key");
+        break;
+      }
+    }
+    if (what.empty()) return;
+    trace("membership at node " + std::to_string(leader->id) + ": " + what + " -> " +
+          (change.error_code == errors::kNone
+               ? "offset " + std::to_string(change.offset)
+               : "error " + std::to_string(change.error_code) + " " + change.message));
+    if (change.error_code == errors::kNone) ++_voter_changes;
+    after_input(*leader);
+  }
+
+  /// The key of a node that has lost its disk since (it can never fetch as it again).
+  bool stale(const ReplicaKey& key) const {
+    return _nodes[static_cast<std::size_t>(key.id - 1)]->directory_id != key.directory_id;
+  }
+
+  /// The keys of `voters` that a replica can still answer for: a majority of them is needed.
+  std::size_t usable(const VoterSet& voters) const {
+    std::size_t count = 0;
+    for (const auto& voter : voters.voters()) count += stale(voter.key) ? 0 : 1;
+    return count;
+  }
+
+  /// A stale key first (mostly); a removal that would leave too few usable keys for a
+  /// majority (an operator's mistake: the quorum could never commit again) is not made.
+  std::optional<ReplicaKey> voter_to_remove(const VoterSet& voters) {
+    std::vector<ReplicaKey> stale_keys;
+    for (const auto& voter : voters.voters()) {
+      if (stale(voter.key)) stale_keys.push_back(voter.key);
+    }
+    if (!stale_keys.empty() && _rng.chance(0.8)) return stale_keys[_rng.next() % stale_keys.size()];
+    auto key = voters.voters()[_rng.next() % voters.size()].key;
+    auto after = voters.without(key);
+    if (!after || usable(*after) < after->majority()) return std::nullopt;
+    return key;
+  }
+
+  /// The sets that may still be in force once healed: the committed one and every
+  /// uncommitted one a log holds (a live or crashed node's).
+  std::vector<VoterSet> sets_in_play() const {
+    const auto committed = static_cast<std::int64_t>(_committed.size());
+    std::vector<VoterSet> sets{committed_voters_at(committed - 1)};
+    for (const auto& node : _nodes) {
+      for (const auto& entry : node->log->entries()) {
+        if (entry.offset < committed || entry.control != ControlType::voters) continue;
+        if (auto voters = decode_voters_record(entry.value); voters.ok())
+          sets.push_back(std::move(*voters));
+      }
+    }
+    return sets;
+  }
+
+  /// A voter whose disk may be lost: no voter change is in flight, and the set keeps a
+  /// majority of keys that can still answer, so the quorum can recover once healed.
+  Node* disk_to_lose(const VoterSet& voters) {
+    if (voters.empty()) return nullptr;
+    const auto& key = voters.voters()[_rng.next() % voters.size()].key;
+    if (stale(key)) return nullptr;
+    auto sets = sets_in_play();
+    // Not while a change is in flight: a lost disk may hold the only copy of the longest log
+    // of the old set, and a replica the change adds may hold a longer (uncommitted) log than
+    // every candidate that needs its vote (seed 11361 deadlocked so). Disk loss is not a
+    // crash; the protocol only promises that a majority of usable keys can replace it.
+    if (sets.size() > 1) return nullptr;
+    sets.push_back(voters);
+    for (const auto& set : sets) {
+      if (set.contains(key) && usable(set) - 1 < set.majority()) return nullptr;
+    }
+    return _nodes[static_cast<std::size_t>(key.id - 1)].get();
+  }
+
+  /// The node comes back as a new replica: empty log, no quorum-state, no snapshots, a new
+  /// directory id. It is an observer until added again (after its old key is removed).
+  void lose_disk(Node& node) {
+    trace("disk loss node " + std::to_string(node.id));
+    if (node.alive) crash(node);
+    node.log = std::make_unique<CheckedLog>(node.id, _checker);
+    node.durable = {};
+    node.memory_snapshots = MemorySnapshotStore{};
+    node.directory_id = random_directory_id();
+    if (!_options.storage_dir.empty()) std::filesystem::remove_all(node_dir(node));
+    ++_disk_losses;
+    push(Event::at(_now + _rng.range(0, 500), EventKind::restart, node.id));
+  }
+
+  /// A vote request that names the node under a directory it no longer has (it lost its
+  /// disk): it must never be granted.
+  void note_vote_for_old_key(const Node& node, const Envelope& envelope) {
+    const auto* request = std::get_if<VoteRequest>(&envelope.message);
+    if (request && request->voter_directory_id != DirectoryId{} &&
+        request->voter_directory_id != node.directory_id) {
+      _old_key_votes.insert({envelope.from, envelope.correlation_id});
+    }
+  }
+
+  void check_votes(const Node& node, const Ready& ready) {
+    for (const auto& message : ready.messages) {
+      const auto* vote = std::get_if<VoteResponse>(&message.message);
+      if (!vote || !vote->vote_granted) continue;
+      if (_old_key_votes.contains({message.to, message.correlation_id}))
+        return fail("node " + std::to_string(node.id) + " granted a vote under its old key");
+    }
+  }
+
+  /// The voter set the committed log holds at `offset` (the static one below any change).
+  const VoterSet& committed_voters_at(std::int64_t offset) const {
+    auto it = _committed_voters.upper_bound(offset);
+    if (it == _committed_voters.begin()) return _static_voters;
+    return std::prev(it)->second;
   }
 
   /// After any input: hand the Ready to the (simulated) disk, and rearm the node's timer.
   void after_input(Node& node) {
     auto ready = node.core->take_ready();
+    check_votes(node, ready);
     // The state machine reloads from a fetched snapshot at once: it is durable already.
     if (ready.load_snapshot) load_state(node, *ready.load_snapshot);
     if (!ready.empty()) {
@@ -541,10 +775,12 @@ class Simulation {
     after_input(node);
   }
 
-  void send(const Envelope& envelope) {
+  void send(Envelope envelope) {
+    // A bootstrap server (pseudo id -2, -3, ...) is an initial voter's address.
+    if (envelope.to < -1) envelope.to = -1 - envelope.to;
     if (_blocked[static_cast<std::size_t>(envelope.from)][static_cast<std::size_t>(envelope.to)] ||
         _rng.chance(_drop)) {
-      trace("drop " + describe(envelope));
+      if (_options.verbose) trace("drop " + describe(envelope));
       return;
     }
     int copies = _rng.chance(_duplicate) ? 2 : 1;
@@ -589,11 +825,16 @@ class Simulation {
     if (last.empty()) return fail("node " + std::to_string(node.id) + " lost an applied entry");
     SnapshotId id{node.applied, last.front().epoch};
     auto values = snapshot_values(id.end_offset, node.state_hash);
+    // A dynamic quorum's snapshot carries the voter set at its end (KIP-853).
+    std::optional<VoterSet> voters;
+    if (node.core->kraft_version() == kKRaftVersionDynamic &&
+        !node.core->voter_set_at(id.end_offset).empty())
+      voters = node.core->voter_set_at(id.end_offset);
     if (node.file_snapshots) {
-      auto writer = SnapshotWriter::create(node.file_snapshots->dir(), id, _now);
+      auto writer = SnapshotWriter::create(node.file_snapshots->dir(), id, _now, voters);
       if (!writer.ok() || !writer->append(values).ok() || !writer->freeze().ok())
         return fail("node " + std::to_string(node.id) + ": cannot write a snapshot");
-    } else if (!node.memory_snapshots.create(id, values).ok()) {
+    } else if (!node.memory_snapshots.create(id, values, voters).ok()) {
       return fail("node " + std::to_string(node.id) + ": cannot encode a snapshot");
     }
     auto created = node.core->on_snapshot_created(id);
@@ -775,6 +1016,26 @@ class Simulation {
       node->verified = std::min(node->verified, node->log->take_lowest_truncation());
       check_committed_prefix(*node, hw);
       apply_committed(*node, hw);
+      check_voter_sets(*node, hw);
+    }
+  }
+
+  /// A node's voter set at the committed offsets it holds is the committed log's: at its log
+  /// start (the snapshot's set) and at its high watermark.
+  void check_voter_sets(Node& node, std::int64_t hw) {
+    const auto start = node.log->start_offset();
+    // Only what changed: the set at an offset moves with the log (its start, end, or what is
+    // committed) or a restart.
+    auto state = std::tuple{node.incarnation, start, node.log->end_offset(), hw};
+    if (std::exchange(node.voters_checked, state) == state) return;
+    for (auto end : {start, hw}) {
+      if (end <= 0 || end < start || end > hw) continue;
+      if (node.core->voter_set_at(end) != committed_voters_at(end - 1)) {
+        return fail("node " + std::to_string(node.id) + " voter set at " + std::to_string(end) +
+                    " differs from the committed log's (" +
+                    std::to_string(node.core->voter_set_at(end).size()) + " vs " +
+                    std::to_string(committed_voters_at(end - 1).size()) + " voters)");
+      }
     }
   }
 
@@ -802,6 +1063,13 @@ class Simulation {
       } else {
         _committed.push_back(entry);
         _committed_hash.push_back(node.log->prefix_hash(offset + 1));
+        if (entry.control == ControlType::voters) {
+          auto voters = decode_voters_record(entry.value);
+          if (!voters.ok())
+            return fail("committed VotersRecord at " + std::to_string(offset) + ": " +
+                        voters.error().message);
+          _committed_voters[offset] = std::move(*voters);
+        }
       }
     }
     node.verified = std::max(node.verified, hw);
@@ -853,6 +1121,14 @@ class Simulation {
   std::uint64_t _next_value = 1;
   std::uint64_t _heal_proposals_from = UINT64_MAX;
   std::map<std::uint64_t, std::int64_t> _proposed_offset;
+  // Dynamic quorum (KIP-853).
+  bool _dynamic = false;
+  std::vector<Voter> _initial_voters;
+  std::map<std::int64_t, VoterSet> _committed_voters;  // committed VotersRecords by offset
+  VoterSet _static_voters;  // controller.quorum.voters: the set below any VotersRecord
+  std::set<std::pair<std::int32_t, std::int32_t>> _old_key_votes;  // (candidate, correlation)
+  int _voter_changes = 0;
+  int _disk_losses = 0;
 };
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace keel::raft::sim {
@@ -20,6 +21,8 @@ struct SimOptions {
   std::int64_t chaos_ms = 15'000;           // simulated time with faults
   std::int64_t liveness_bound_ms = 30'000;  // after healing: a leader and a new commit by then
   bool verbose = false;                     // print every event
+  /// A dynamic quorum (KIP-853: voters in the log, membership changes); unset: by the seed.
+  std::optional<bool> dynamic;
   /// When set, every node's log is a StorageRaftLog in <storage_dir>/node-<id>/ and its
   /// quorum-state a real file there; the in-memory log runs beside it as the oracle, and a
   /// crash destroys the storage log unclosed and reopens it on restart.
@@ -37,6 +40,9 @@ struct SimResult {
   int crashes = 0;
   int snapshots = 0;       // snapshots taken
   int snapshot_loads = 0;  // snapshots fetched from a leader and loaded
+  bool dynamic = false;    // a dynamic quorum
+  int voter_changes = 0;   // AddVoter/RemoveVoter accepted by a leader
+  int disk_losses = 0;
 };
 
 SimResult run_simulation(const SimOptions& options);

@@ -34,7 +34,8 @@ QuorumReplica::QuorumReplica(QuorumConfig config, RaftLog& log, QuorumStateRecor
                              std::function<std::uint64_t()> random, std::int64_t now_ms,
                              SnapshotStore* snapshots)
     : _config(std::move(config)), _log(log), _snapshots(snapshots), _random(std::move(random)) {
-  _is_voter = voter(_config.node_id);
+  load_voter_history();
+  _is_voter = _history.latest().contains({_config.node_id, _config.directory_id});
   _persisted = durable;
   _epoch = durable.leader_epoch;
   _leader_id = durable.leader_id;
@@ -91,7 +92,7 @@ void QuorumReplica::step(const Envelope& envelope, std::int64_t now_ms) {
 void QuorumReplica::tick(std::int64_t now) {
   switch (_role) {
     case Role::unattached:
-      if (!_is_voter) {
+      if (!may_stand()) {
         maybe_send_fetch(now);
       } else if (now >= _election_deadline_ms) {
         become_prospective(now);
@@ -101,12 +102,17 @@ void QuorumReplica::tick(std::int64_t now) {
     case Role::candidate:
     case Role::resigned:
       // An election that timed out, or lost and waited out its backoff, starts over with a
-      // pre-vote round: the epoch is bumped only once a majority would vote (KIP-996).
-      if (now >= _election_deadline_ms) become_prospective(now);
+      // pre-vote round: the epoch is bumped only once a majority would vote (KIP-996). A
+      // replica no longer a voter (a leader that removed itself) goes on as an observer.
+      if (!may_stand()) {
+        become_unattached(_epoch, now);
+      } else if (now >= _election_deadline_ms) {
+        become_prospective(now);
+      }
       break;
     case Role::follower:
       if (now >= _fetch_deadline_ms) {
-        if (_is_voter) {
+        if (may_stand()) {
           become_prospective(now);
         } else {
           become_unattached(_epoch, now);
@@ -159,6 +165,7 @@ Status QuorumReplica::on_snapshot_created(SnapshotId id) {
   if (last.empty() || last.front().epoch != id.epoch)
     return refuse("the log's entry at end offset - 1 has another epoch");
   _log.truncate_prefix_to(id);
+  _history.truncate_prefix_to(_log.start_offset());
   // The snapshot holds what the dropped prefix held, durably.
   _flushed_end = std::max(_flushed_end, id.end_offset);
   return {};
@@ -173,7 +180,7 @@ std::int64_t QuorumReplica::next_deadline_ms() const {
       _fetch.correlation_id != 0 ? _fetch.sent_ms + _config.request_timeout_ms : _next_fetch_ms;
   switch (_role) {
     case Role::unattached:
-      return _is_voter ? _election_deadline_ms : fetch_retry;
+      return may_stand() ? _election_deadline_ms : fetch_retry;
     case Role::prospective:
     case Role::candidate:
     case Role::resigned:
@@ -184,8 +191,8 @@ std::int64_t QuorumReplica::next_deadline_ms() const {
       auto deadline =
           checks_quorum() ? _check_quorum_deadline_ms : std::numeric_limits<std::int64_t>::max();
       for (const auto& parked : _parked) deadline = std::min(deadline, parked.deadline_ms);
-      for (const auto& [id, progress] : _progress) {
-        if (voter(id) && !progress.begin_acked) {
+      for (const auto& [key, progress] : _progress) {
+        if (voter_key(key) && !progress.begin_acked) {
           deadline = std::min(deadline, progress.begin_sent_ms + _config.request_timeout_ms);
         }
       }
@@ -248,10 +255,14 @@ void QuorumReplica::become_follower(std::int32_t epoch, std::int32_t leader_id, 
 }
 
 void QuorumReplica::become_prospective(std::int64_t now) {
+  if (!may_stand()) {  // only voters stand for election
+    become_unattached(_epoch, now);
+    return;
+  }
   set_role(Role::prospective);
   _election_deadline_ms = now + random_election_timeout();
   _votes[_config.node_id] = true;
-  if (_votes.size() >= majority()) {
+  if (granted_votes() >= majority()) {
     become_candidate(now);
     return;
   }
@@ -263,7 +274,7 @@ void QuorumReplica::become_candidate(std::int64_t now) {
   set_role(Role::candidate);
   _election_deadline_ms = now + random_election_timeout();
   _votes[_config.node_id] = true;
-  if (_votes.size() >= majority()) {
+  if (granted_votes() >= majority()) {
     become_leader(now);
     return;
   }
@@ -273,8 +284,8 @@ void QuorumReplica::become_candidate(std::int64_t now) {
 void QuorumReplica::become_leader(std::int64_t now) {
   set_quorum_state(_epoch, _config.node_id, _voted_id);
   set_role(Role::leader);
-  for (auto id : _config.voters) {
-    if (id != _config.node_id) _progress[id] = ReplicaProgress{};
+  for (const auto& voter : _history.latest().voters()) {
+    if (voter.key.id != _config.node_id) _progress[voter.key] = ReplicaProgress{};
   }
   // KRaft's rule: the high watermark moves only once an entry of the leader's own epoch is
   // committed, so the new leader starts its epoch with a LeaderChange control entry.
@@ -296,17 +307,18 @@ void QuorumReplica::step_down(std::int64_t now_ms) {
 
 void QuorumReplica::resign(std::int64_t now) {
   // The most caught-up voters first: they are the ones that can win.
-  std::vector<std::pair<std::int64_t, std::int32_t>> by_progress;
-  for (const auto& [id, progress] : _progress) {
-    if (voter(id)) by_progress.emplace_back(progress.end_offset, id);
+  std::vector<std::pair<std::int64_t, ReplicaKey>> by_progress;
+  for (const auto& [key, progress] : _progress) {
+    if (voter_key(key)) by_progress.emplace_back(progress.end_offset, key);
   }
   std::sort(by_progress.begin(), by_progress.end(), std::greater<>());
   EndQuorumEpochRequest request{_config.node_id, _epoch, {}};
-  for (const auto& entry : by_progress)
-    request.preferred_candidates.push_back(ReplicaKey{entry.second, {}});
+  for (const auto& entry : by_progress) request.preferred_candidates.push_back(entry.second);
   set_role(Role::resigned);
   _election_deadline_ms = now + random_election_timeout();
   for (const auto& key : request.preferred_candidates) send(key.id, next_correlation_id(), request);
+  // A leader that removed itself does not stand again: it goes on as an observer.
+  if (!may_stand()) become_unattached(_epoch, now);
 }
 
 void QuorumReplica::observe_epoch(std::int32_t epoch, std::int32_t leader_id, std::int64_t now) {
@@ -353,7 +365,24 @@ bool QuorumReplica::can_grant_vote(const VoteRequest& request) const {
 
 void QuorumReplica::on_vote_request(const Envelope& envelope, const VoteRequest& request,
                                     std::int64_t now) {
-  if (!_is_voter || !voter(request.candidate_id)) {
+  // KIP-853: the candidate names the voter it asks; a replica that is not that voter (another
+  // node, or this node before it lost its disk) refuses.
+  const bool other_key =
+      request.voter_id >= 0 &&
+      (request.voter_id != _config.node_id || (request.voter_directory_id != DirectoryId{} &&
+                                               request.voter_directory_id != _config.directory_id));
+  if (other_key) {
+    reply(envelope, VoteResponse{errors::kInvalidVoterKey, current_leader(), _epoch, false});
+    return;
+  }
+  // The candidate need not be a voter we know (its log may hold a newer set that adds it).
+  // A replica votes when it is a voter of its own latest set, or when the candidate's set
+  // names it by its current key: its own latest set may be an uncommitted change that
+  // removed it, which the candidate's (older) set needs its vote to undo.
+  const bool named = request.voter_id == _config.node_id &&
+                     request.voter_directory_id != DirectoryId{} &&
+                     request.voter_directory_id == _config.directory_id;
+  if (!may_stand() && !named) {
     reply(envelope, VoteResponse{errors::kInconsistentVoterSet, current_leader(), _epoch, false});
     return;
   }
@@ -378,13 +407,19 @@ void QuorumReplica::on_vote_request(const Envelope& envelope, const VoteRequest&
 
 void QuorumReplica::send_vote_requests(bool pre_vote, std::int64_t now) {
   (void)now;
-  VoteRequest request{pre_vote ? _epoch + 1 : _epoch, _config.node_id, _log.last_epoch(),
-                      _log.end_offset(), pre_vote};
-  for (auto id : _config.voters) {
-    if (id == _config.node_id) continue;
+  VoteRequest request{pre_vote ? _epoch + 1 : _epoch,
+                      _config.node_id,
+                      _log.last_epoch(),
+                      _log.end_offset(),
+                      pre_vote,
+                      _config.directory_id};
+  for (const auto& voter : _history.latest().voters()) {
+    if (voter.key.id == _config.node_id) continue;
+    request.voter_id = voter.key.id;
+    request.voter_directory_id = voter.key.directory_id;
     auto correlation_id = next_correlation_id();
-    _vote_requests[correlation_id] = id;
-    send(id, correlation_id, request);
+    _vote_requests[correlation_id] = voter.key.id;
+    send(voter.key.id, correlation_id, request);
   }
 }
 
@@ -402,15 +437,15 @@ void QuorumReplica::on_vote_response(const Envelope& envelope, const VoteRespons
       response.leader_id != _config.node_id) {
     _leader_hint = response.leader_id;
   }
-  if (_backing_off) return;
+  if (_backing_off || _history.latest().find(envelope.from) == nullptr) return;
   count_vote(envelope.from, response.error_code == errors::kNone && response.vote_granted, now);
 }
 
 void QuorumReplica::count_vote(std::int32_t voter_id, bool granted, std::int64_t now) {
   _votes[voter_id] = granted;
-  std::size_t yes = 0;
-  for (const auto& [id, vote] : _votes) yes += vote ? 1 : 0;
-  std::size_t no = _votes.size() - yes;
+  std::size_t yes = granted_votes();
+  std::size_t no = 0;
+  for (const auto& [id, vote] : _votes) no += !vote && counts_vote_of(id) ? 1 : 0;
   if (yes >= majority()) {
     if (_role == Role::prospective) {
       become_candidate(now);
@@ -419,7 +454,7 @@ void QuorumReplica::count_vote(std::int32_t voter_id, bool granted, std::int64_t
     }
     return;
   }
-  if (no > _config.voters.size() - majority()) {
+  if (no > _history.latest().size() - majority()) {
     if (_role == Role::prospective && _leader_hint >= 0) {
       // The majority still follows a leader of this epoch: try fetching from it again.
       become_follower(_epoch, _leader_hint, now);
@@ -435,6 +470,14 @@ void QuorumReplica::count_vote(std::int32_t voter_id, bool granted, std::int64_t
 
 void QuorumReplica::on_begin_epoch(const Envelope& envelope, const BeginQuorumEpochRequest& request,
                                    std::int64_t now) {
+  const bool other_key =
+      request.voter_id >= 0 &&
+      (request.voter_id != _config.node_id || (request.voter_directory_id != DirectoryId{} &&
+                                               request.voter_directory_id != _config.directory_id));
+  if (other_key) {
+    reply(envelope, BeginQuorumEpochResponse{errors::kInvalidVoterKey, current_leader(), _epoch});
+    return;
+  }
   if (request.leader_epoch < _epoch) {
     reply(envelope, BeginQuorumEpochResponse{errors::kFencedLeaderEpoch, current_leader(), _epoch});
     return;
@@ -449,7 +492,9 @@ void QuorumReplica::on_begin_epoch_response(const Envelope& envelope,
   observe_epoch(response.leader_epoch, response.leader_id, now);
   if (_role != Role::leader || response.leader_epoch != _epoch) return;
   if (response.error_code != errors::kNone) return;
-  auto progress = _progress.find(envelope.from);
+  const Voter* voter = _history.latest().find(envelope.from);
+  if (voter == nullptr) return;
+  auto progress = _progress.find(voter->key);
   if (progress != _progress.end()) progress->second.begin_acked = true;
 }
 
@@ -457,7 +502,7 @@ void QuorumReplica::on_end_epoch(const Envelope& envelope, const EndQuorumEpochR
                                  std::int64_t now) {
   // A resignation from an epoch we had not seen: that epoch has no leader any more.
   if (request.leader_epoch > _epoch) become_unattached(request.leader_epoch, now);
-  if (_is_voter && _role == Role::follower && request.leader_epoch == _epoch &&
+  if (may_stand() && _role == Role::follower && request.leader_epoch == _epoch &&
       request.leader_id == _leader_id) {
     // The leader resigned: stand for election after a backoff that grows with our place in
     // its list of preferred successors (the first goes at once).
@@ -493,11 +538,16 @@ void QuorumReplica::on_fetch_request(const Envelope& envelope, const FetchReques
     reply(envelope, not_leader_response(request));
     return;
   }
-  note_fetch_from(request.replica_id, now);
+  note_fetch_from(progress_key(request.replica_id, request.replica_directory_id), now);
   auto response = answer_fetch(request, now);
+  if (_role != Role::leader) {  // the fetch committed this leader's removal: it resigned
+    reply(envelope, not_leader_response(request));
+    return;
+  }
+  auto& progress = _progress[progress_key(request.replica_id, request.replica_directory_id)];
   bool nothing_new = response.records.empty() && response.diverging_epoch.epoch < 0 &&
                      response.snapshot_id.end_offset < 0 &&
-                     response.high_watermark == _progress[request.replica_id].sent_high_watermark;
+                     response.high_watermark == progress.sent_high_watermark;
   if (nothing_new && request.max_wait_ms > 0) {
     // Long poll: answer when there is something to send or max wait has passed. A newer
     // fetch from the same replica replaces an older one (it gave up on it).
@@ -505,20 +555,34 @@ void QuorumReplica::on_fetch_request(const Envelope& envelope, const FetchReques
     _parked.push_back({envelope, now + request.max_wait_ms});
     return;
   }
-  _progress[request.replica_id].sent_high_watermark = response.high_watermark;
+  progress.sent_high_watermark = response.high_watermark;
   reply(envelope, std::move(response));
 }
 
-void QuorumReplica::note_fetch_from(std::int32_t replica, std::int64_t now) {
+ReplicaKey QuorumReplica::progress_key(std::int32_t id, const DirectoryId& directory_id) const {
+  const auto& voters = _history.latest();
+  const Voter* voter = voters.find(id);
+  if (voter != nullptr && voters.contains({id, directory_id})) return voter->key;
+  return {id, directory_id};
+}
+
+bool QuorumReplica::voter_key(const ReplicaKey& key) const {
+  const Voter* voter = _history.latest().find(key.id);
+  return voter != nullptr && voter->key == key;
+}
+
+void QuorumReplica::note_fetch_from(const ReplicaKey& replica, std::int64_t now) {
   auto& progress = _progress[replica];
-  if (!voter(replica)) return;
+  progress.last_fetch_ms = now;
+  if (!voter_key(replica)) return;
   progress.begin_acked = true;
   progress.fetched_since_check = true;
-  std::size_t fetched = 1;  // the leader itself
-  for (const auto& [id, p] : _progress) fetched += voter(id) && p.fetched_since_check ? 1 : 0;
+  // The leader counts itself unless it removed itself from the set.
+  std::size_t fetched = _is_voter ? 1 : 0;
+  for (const auto& [key, p] : _progress) fetched += voter_key(key) && p.fetched_since_check ? 1 : 0;
   if (fetched >= majority()) {
     // check-quorum: a majority heard from in this window; start the next one.
-    for (auto& [id, p] : _progress) p.fetched_since_check = false;
+    for (auto& [key, p] : _progress) p.fetched_since_check = false;
     _check_quorum_deadline_ms = now + _config.fetch_timeout_ms * 3 / 2;
   }
 }
@@ -554,9 +618,10 @@ FetchResponse QuorumReplica::answer_fetch(const FetchRequest& request, std::int6
     return response;
   }
   // A validated fetch offset is durable on the follower and matches our log below it.
-  auto& progress = _progress[request.replica_id];
+  auto key = progress_key(request.replica_id, request.replica_directory_id);
+  auto& progress = _progress[key];
   progress.end_offset = std::max(progress.end_offset, request.fetch_offset);
-  if (voter(request.replica_id)) maybe_advance_high_watermark(now);
+  if (voter_key(key)) maybe_advance_high_watermark(now);
   response.high_watermark = _high_watermark;
   response.records = _log.read(request.fetch_offset, _config.fetch_max_entries);
   return response;
@@ -565,38 +630,63 @@ FetchResponse QuorumReplica::answer_fetch(const FetchRequest& request, std::int6
 void QuorumReplica::complete_parked_fetches(std::int64_t now, bool expired_only) {
   std::vector<ParkedFetch> waiting;
   for (auto& parked : std::exchange(_parked, {})) {
+    const auto& request = std::get<FetchRequest>(parked.request.message);
+    if (_role != Role::leader) {  // resigned meanwhile (its removal committed)
+      reply(parked.request, not_leader_response(request));
+      continue;
+    }
     if (expired_only && now < parked.deadline_ms) {
       waiting.push_back(std::move(parked));
       continue;
     }
-    const auto& request = std::get<FetchRequest>(parked.request.message);
     auto response = answer_fetch(request, now);
-    _progress[request.replica_id].sent_high_watermark = response.high_watermark;
+    if (_role != Role::leader) {
+      reply(parked.request, not_leader_response(request));
+      continue;
+    }
+    _progress[progress_key(request.replica_id, request.replica_directory_id)].sent_high_watermark =
+        response.high_watermark;
     reply(parked.request, std::move(response));
   }
-  for (auto& parked : waiting) _parked.push_back(std::move(parked));
+  for (auto& parked : waiting) {
+    if (_role == Role::leader) {
+      _parked.push_back(std::move(parked));
+    } else {
+      reply(parked.request, not_leader_response(std::get<FetchRequest>(parked.request.message)));
+    }
+  }
 }
 
 void QuorumReplica::maybe_advance_high_watermark(std::int64_t now) {
+  // The majority of the latest set (KIP-853: in force from its append); a leader that
+  // removed itself does not count its own log.
   std::vector<std::int64_t> ends;
-  for (auto id : _config.voters) {
-    ends.push_back(id == _config.node_id ? _flushed_end : _progress[id].end_offset);
+  for (const auto& voter : _history.latest().voters()) {
+    bool self = _is_voter && voter.key.id == _config.node_id;
+    ends.push_back(self ? _flushed_end : _progress[voter.key].end_offset);
   }
   auto committed = majority_end_offset(std::move(ends));
-  if (committed > _epoch_start_offset && committed > _high_watermark) {
-    _high_watermark = committed;
-    complete_parked_fetches(now, /*expired_only=*/false);
+  if (committed <= _epoch_start_offset || committed <= _high_watermark) return;
+  _high_watermark = committed;
+  if (!_is_voter && _history.latest_offset() < _high_watermark) {
+    // Its removal is committed: the leader hands over (Kafka's leader resigns then).
+    resign(now);
+    return;
   }
+  complete_parked_fetches(now, /*expired_only=*/false);
 }
 
 void QuorumReplica::send_begin_epochs(std::int64_t now) {
-  for (auto& [id, progress] : _progress) {
-    if (!voter(id) || progress.begin_acked) continue;
+  for (const auto& voter : _history.latest().voters()) {
+    if (voter.key.id == _config.node_id) continue;
+    auto& progress = _progress[voter.key];
+    if (progress.begin_acked) continue;
     if (progress.begin_sent_ms >= 0 && now < progress.begin_sent_ms + _config.request_timeout_ms) {
       continue;
     }
     progress.begin_sent_ms = now;
-    send(id, next_correlation_id(), BeginQuorumEpochRequest{_config.node_id, _epoch});
+    send(voter.key.id, next_correlation_id(),
+         BeginQuorumEpochRequest{_config.node_id, _epoch, voter.key.id, voter.key.directory_id});
   }
 }
 
@@ -604,30 +694,36 @@ void QuorumReplica::send_begin_epochs(std::int64_t now) {
 
 std::int32_t QuorumReplica::fetch_target() {
   if (_role == Role::follower) return _leader_id;
-  if (_role != Role::unattached || _is_voter) return -1;
-  // An observer that knows no leader asks any voter, which answers with the leader it knows.
+  if (_role != Role::unattached || may_stand()) return -1;
+  // An observer that knows no leader asks any voter, which answers with the leader it knows;
+  // knowing none (a new or wiped replica), it asks the bootstrap servers in turn. Knowing
+  // voters, it still asks a bootstrap server every other time: its set may be stale (every
+  // voter in it removed since), and then only the bootstrap servers can name the leader.
   std::vector<std::int32_t> others;
-  for (auto id : _config.voters) {
-    if (id != _config.node_id) others.push_back(id);
+  for (const auto& voter : _history.latest().voters()) {
+    if (voter.key.id != _config.node_id) others.push_back(voter.key.id);
   }
+  const bool bootstrap = !_config.bootstrap_ids.empty() && (others.empty() || _random() % 2 == 0);
+  if (bootstrap) return _config.bootstrap_ids[_next_bootstrap++ % _config.bootstrap_ids.size()];
   if (others.empty()) return -1;
   return others[_random() % others.size()];
 }
 
 void QuorumReplica::send_fetch(std::int64_t now) {
   auto target = fetch_target();
-  if (target < 0) return;
+  if (target == -1) return;  // below -1: a bootstrap server
   if (_snapshot_fetch && _role == Role::follower) {
     _fetch = InFlightFetch{next_correlation_id(), target, _snapshot_fetch->position, 0, now, true};
     send(target, _fetch.correlation_id,
          FetchSnapshotRequest{_config.node_id, _epoch, _snapshot_fetch->id,
-                              _snapshot_fetch->position, _config.fetch_snapshot_max_bytes});
+                              _snapshot_fetch->position, _config.fetch_snapshot_max_bytes,
+                              _config.directory_id});
     return;
   }
   _fetch = InFlightFetch{next_correlation_id(), target, _log.end_offset(), _log.last_epoch(), now};
   send(target, _fetch.correlation_id,
        FetchRequest{_config.node_id, _epoch, _fetch.fetch_offset, _fetch.last_fetched_epoch,
-                    _config.fetch_max_wait_ms});
+                    _config.fetch_max_wait_ms, _config.directory_id});
 }
 
 void QuorumReplica::maybe_send_fetch(std::int64_t now) {
@@ -640,7 +736,9 @@ void QuorumReplica::maybe_send_fetch(std::int64_t now) {
 bool QuorumReplica::accept_fetch_answer(const Envelope& envelope, std::int32_t leader_epoch,
                                         std::int32_t leader_id, std::int16_t error_code,
                                         std::int64_t now) {
-  if (envelope.correlation_id != _fetch.correlation_id || envelope.from != _fetch.target) {
+  // A bootstrap server (pseudo id) answers under its real id.
+  const bool from_target = envelope.from == _fetch.target || _fetch.target < -1;
+  if (envelope.correlation_id != _fetch.correlation_id || !from_target) {
     if (leader_epoch > _epoch) observe_epoch(leader_epoch, leader_id, now);
     return false;
   }
@@ -675,10 +773,10 @@ void QuorumReplica::on_fetch_response(const Envelope& envelope, const FetchRespo
       return;
     }
   } else if (response.diverging_epoch.epoch >= 0) {
-    truncate_to_diverging(response.diverging_epoch);
+    truncate_to_diverging(response.diverging_epoch, now);
   } else if (_log.end_offset() == sent.fetch_offset &&
              _log.last_epoch() == sent.last_fetched_epoch) {
-    append_fetched(response);
+    append_fetched(response, now);
   }
   send_fetch(now);
 }
@@ -699,7 +797,7 @@ void QuorumReplica::on_fetch_snapshot_request(const Envelope& envelope,
     reply(envelope, std::move(response));
     return;
   }
-  note_fetch_from(request.replica_id, now);
+  note_fetch_from(progress_key(request.replica_id, request.replica_directory_id), now);
   reply(envelope, answer_fetch_snapshot(request));
 }
 
@@ -748,7 +846,7 @@ void QuorumReplica::on_fetch_snapshot_response(const Envelope& envelope,
     stop_snapshot_fetch();
   } else {
     _snapshot_fetch->position += static_cast<std::int64_t>(response.bytes.size());
-    if (_snapshot_fetch->position == response.size) load_fetched_snapshot();
+    if (_snapshot_fetch->position == response.size) load_fetched_snapshot(now);
   }
   send_fetch(now);
 }
@@ -765,30 +863,37 @@ void QuorumReplica::stop_snapshot_fetch() {
   _snapshots->abort_receive();
 }
 
-void QuorumReplica::load_fetched_snapshot() {
+void QuorumReplica::load_fetched_snapshot(std::int64_t now) {
   auto id = _snapshot_fetch->id;
   _snapshot_fetch.reset();
   if (!_snapshots->finish_receive().ok()) return;  // refused whole: fetch again
   _log.reset_to_snapshot(id);
+  reset_voter_history(id);
+  refresh_voter(now);
   _flushed_end = id.end_offset;
   // The leader snapshots only what is committed.
   _high_watermark = std::max(_high_watermark, id.end_offset);
   _ready.load_snapshot = id;
 }
 
-void QuorumReplica::truncate_to_diverging(const FetchResponse::EpochEndOffset& diverging) {
+void QuorumReplica::truncate_to_diverging(const FetchResponse::EpochEndOffset& diverging,
+                                          std::int64_t now) {
   auto local = _log.end_offset_for_epoch(diverging.epoch);
   auto end =
       local.epoch == diverging.epoch ? std::min(local.offset, diverging.end_offset) : local.offset;
   _log.truncate_to(std::max(end, _log.start_offset()));
   _flushed_end = std::min(_flushed_end, _log.end_offset());
+  // Uncommitted voter changes go with the entries that held them.
+  _history.truncate_to(_log.end_offset());
+  refresh_voter(now);
 }
 
-void QuorumReplica::append_fetched(const FetchResponse& response) {
+void QuorumReplica::append_fetched(const FetchResponse& response, std::int64_t now) {
   if (!response.records.empty()) {
     if (response.records.front().offset != _log.end_offset()) return;
     _log.append(response.records);
     _ready.flush_log_to = _log.end_offset();
+    note_appended(response.records, now);
   }
   // Our whole log now matches the leader's (the fetch was validated), so the leader's high
   // watermark applies to as much of it as we have.
@@ -826,26 +931,131 @@ std::int64_t QuorumReplica::random_backoff() {
                                    static_cast<std::uint64_t>(_config.election_backoff_max_ms + 1));
 }
 
-bool QuorumReplica::voter(std::int32_t id) const {
-  return std::find(_config.voters.begin(), _config.voters.end(), id) != _config.voters.end();
+// ---- voter sets (KIP-853) ------------------------------------------------------------------
+
+void QuorumReplica::load_voter_history() {
+  reset_voter_history({_log.start_offset(), _log.start_epoch()});
+  // The metadata log is small: read it whole once.
+  for (auto offset = _log.start_offset(); offset < _log.end_offset();) {
+    auto entries = _log.read(offset, 1024);
+    if (entries.empty()) break;
+    for (const auto& entry : entries) _history.note_entry(entry);
+    offset = entries.back().offset + 1;
+  }
 }
 
-// TODO(kip-853 core): voter sets from the log.
-VoterChange QuorumReplica::add_voter(const Voter&, std::int64_t) {
-  return VoterChange{errors::kUnsupportedVersion, "voter changes are not built yet", -1};
+void QuorumReplica::reset_voter_history(SnapshotId id) {
+  std::optional<VoterSet> carried;
+  // At offset 0 too: `format --standalone` / `--initial-controllers` may leave a bootstrap
+  // snapshot 0-0 holding the initial set, as Kafka's does.
+  if (_snapshots != nullptr) {
+    if (auto voters = _snapshots->voters(id); voters.ok()) carried = std::move(*voters);
+  }
+  if (carried) {
+    _history.reset(std::move(*carried), kKRaftVersionDynamic);
+  } else {
+    _history.reset(VoterSet::from_ids(_config.voters), kKRaftVersionStatic);
+  }
 }
-VoterChange QuorumReplica::remove_voter(const ReplicaKey&, std::int64_t) {
-  return VoterChange{errors::kUnsupportedVersion, "voter changes are not built yet", -1};
+
+void QuorumReplica::note_appended(const std::vector<LogEntry>& entries, std::int64_t now) {
+  for (const auto& entry : entries) _history.note_entry(entry);
+  refresh_voter(now);
 }
-const VoterSet& QuorumReplica::voter_set() const {
-  static const VoterSet none;
-  return none;
+
+bool QuorumReplica::may_stand() const {
+  if (_is_voter) return true;
+  // Raft's single-server changes (Ongaro's thesis, 4.2.2): a replica removed by a change that
+  // is not committed yet may still be needed to elect the leader that commits it.
+  const ReplicaKey self{_config.node_id, _config.directory_id};
+  // Only one change is uncommitted at a time, so the set before it is the committed one
+  // (a restarted replica does not know its high watermark yet).
+  const auto change = _history.latest_offset();
+  return change >= _high_watermark && _history.at(change - 1).contains(self);
 }
-VoterSet QuorumReplica::voter_set_at(std::int64_t) const {
-  return VoterSet::from_ids(_config.voters);
+
+bool QuorumReplica::counts_vote_of(std::int32_t id) const {
+  // Votes are counted against the candidate's own latest set (itself included only if in it).
+  return id == _config.node_id ? _is_voter : _history.latest().find(id) != nullptr;
 }
-std::int16_t QuorumReplica::kraft_version() const {
-  return kKRaftVersionStatic;
+
+std::size_t QuorumReplica::granted_votes() const {
+  std::size_t yes = 0;
+  for (const auto& [id, vote] : _votes) yes += vote && counts_vote_of(id) ? 1 : 0;
+  return yes;
+}
+
+void QuorumReplica::refresh_voter(std::int64_t now) {
+  bool could_stand = may_stand();
+  _is_voter = _history.latest().contains({_config.node_id, _config.directory_id});
+  if (could_stand == may_stand()) return;
+  if (may_stand() && _role == Role::unattached) {
+    _election_deadline_ms = now + random_election_timeout();
+  } else if (!may_stand() && (_role == Role::prospective || _role == Role::candidate)) {
+    become_unattached(_epoch, now);
+  }
+  // A follower keeps following; a leader that removed itself leads until that commits.
+}
+
+std::optional<VoterChange> QuorumReplica::refuse_voter_change() const {
+  if (_role != Role::leader)
+    return VoterChange{errors::kNotLeaderOrFollower,
+                       "not the leader (leader " + std::to_string(current_leader()) + ")"};
+  if (kraft_version() < kKRaftVersionDynamic)
+    return VoterChange{errors::kUnsupportedVersion, "the quorum is static (kraft.version 0)"};
+  // Kafka answers REQUEST_TIMED_OUT to what may work later: the admin client retries.
+  if (_high_watermark <= _epoch_start_offset)
+    return VoterChange{errors::kRequestTimedOut,
+                       "the leader has not committed an entry of its epoch yet"};
+  if (_history.latest_offset() >= _high_watermark)
+    return VoterChange{errors::kRequestTimedOut, "the voter change at offset " +
+                                                     std::to_string(_history.latest_offset()) +
+                                                     " is not committed yet"};
+  return std::nullopt;
+}
+
+VoterChange QuorumReplica::add_voter(const Voter& voter, std::int64_t now) {
+  const auto id = std::to_string(voter.key.id);
+  if (_role == Role::leader && voter.endpoints.empty())
+    return VoterChange{errors::kInvalidRequest, "voter " + id + " has no endpoints"};
+  if (auto refused = refuse_voter_change()) return *refused;
+  auto voters = _history.latest().with(voter);
+  if (!voters) return VoterChange{errors::kDuplicateVoter, "node " + id + " is already a voter"};
+  auto progress = _progress.find(voter.key);
+  if (progress == _progress.end() || progress->second.last_fetch_ms < 0 ||
+      now - progress->second.last_fetch_ms > _config.fetch_timeout_ms) {
+    return VoterChange{errors::kRequestTimedOut,
+                       "replica " + id + " has not fetched from the leader recently"};
+  }
+  if (progress->second.end_offset < _high_watermark) {
+    return VoterChange{errors::kRequestTimedOut,
+                       "replica " + id + " is not caught up: fetch offset " +
+                           std::to_string(progress->second.end_offset) + ", high watermark " +
+                           std::to_string(_high_watermark)};
+  }
+  return append_voter_set(std::move(*voters), now);
+}
+
+VoterChange QuorumReplica::remove_voter(const ReplicaKey& voter, std::int64_t now) {
+  if (auto refused = refuse_voter_change()) return *refused;
+  auto voters = _history.latest().without(voter);
+  if (!voters)
+    return VoterChange{errors::kVoterNotFound,
+                       "replica " + std::to_string(voter.id) + " is not a voter"};
+  if (voters->empty()) return VoterChange{errors::kInvalidRequest, "cannot remove the last voter"};
+  return append_voter_set(std::move(*voters), now);
+}
+
+VoterChange QuorumReplica::append_voter_set(VoterSet voters, std::int64_t now) {
+  LogEntry entry{_log.end_offset(), _epoch, ControlType::voters, encode_voters_record(voters)};
+  _log.append({entry});
+  _history.add_voters(entry.offset, std::move(voters));
+  _ready.flush_log_to = _log.end_offset();
+  refresh_voter(now);
+  // The new set may already commit what it holds (a removal shrinks the majority).
+  maybe_advance_high_watermark(now);
+  if (_role == Role::leader) complete_parked_fetches(now, /*expired_only=*/false);
+  return VoterChange{errors::kNone, {}, entry.offset};
 }
 
 }  // namespace keel::raft

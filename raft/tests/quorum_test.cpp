@@ -4,127 +4,14 @@
 
 #include <gtest/gtest.h>
 
-#include <deque>
-#include <map>
-#include <memory>
-#include <optional>
+#include "support/quorum_cluster.h"
 
 namespace keel::raft {
 namespace {
 
 using Value = std::vector<std::uint8_t>;
 
-QuorumConfig config_for(std::int32_t id, std::vector<std::int32_t> voters) {
-  QuorumConfig config;
-  config.node_id = id;
-  config.voters = std::move(voters);
-  config.fetch_snapshot_max_bytes = 64;  // snapshots travel in several chunks
-  return config;
-}
-
-/// Replicas over in-memory logs, a clock and a queue of messages delivered on demand.
-/// Every Ready is handled at once, in the driver's order (quorum-state, flush, messages).
-class Cluster {
- public:
-  explicit Cluster(std::vector<std::int32_t> voters, std::vector<std::int32_t> observers = {})
-      : _voters(voters) {
-    for (auto id : voters) add(id);
-    for (auto id : observers) add(id);
-  }
-
-  QuorumReplica& node(std::int32_t id) { return *_nodes.at(id).core; }
-  MemoryRaftLog& log(std::int32_t id) { return _nodes.at(id).log; }
-  MemorySnapshotStore& snapshots(std::int32_t id) { return _nodes.at(id).snapshots; }
-  /// The snapshots a node's Ready said it loaded, in order.
-  const std::vector<SnapshotId>& loaded(std::int32_t id) { return _nodes.at(id).loaded; }
-  const QuorumStateRecord& durable(std::int32_t id) { return _nodes.at(id).durable; }
-  std::deque<Envelope>& network() { return _network; }
-  std::int64_t now() const { return _now; }
-
-  /// Handles the node's Ready: persists, flushes, queues its messages; returns the Ready.
-  Ready drain(std::int32_t id) {
-    auto& n = _nodes.at(id);
-    auto ready = n.core->take_ready();
-    if (ready.quorum_state) n.durable = *ready.quorum_state;
-    if (ready.flush_log_to >= 0) n.log.flush(ready.flush_log_to);
-    if (ready.load_snapshot) n.loaded.push_back(*ready.load_snapshot);
-    for (const auto& message : ready.messages) _network.push_back(message);
-    if (ready.flush_log_to >= 0) {
-      n.core->on_log_flushed(ready.flush_log_to, _now);
-      auto more = n.core->take_ready();
-      for (const auto& message : more.messages) _network.push_back(message);
-    }
-    return ready;
-  }
-
-  void tick(std::int32_t id, std::int64_t now) {
-    _now = now;
-    node(id).tick(now);
-    drain(id);
-  }
-
-  /// Delivers queued messages (and what they cause) until quiet; drops those to `isolated`.
-  void deliver_all(std::int32_t isolated = -1) {
-    for (int i = 0; i < 10'000 && !_network.empty(); ++i) {
-      auto envelope = _network.front();
-      _network.pop_front();
-      if (envelope.to == isolated || envelope.from == isolated || !_nodes.contains(envelope.to)) {
-        continue;
-      }
-      node(envelope.to).step(envelope, _now);
-      drain(envelope.to);
-    }
-  }
-
-  /// Advances every node's clock to `now` and delivers until quiet.
-  void run_until(std::int64_t now, std::int32_t isolated = -1) {
-    while (_now < now) {
-      _now += 10;
-      for (auto& [id, n] : _nodes) {
-        if (n.core->next_deadline_ms() <= _now) tick(id, _now);
-      }
-      deliver_all(isolated);
-    }
-  }
-
-  std::int32_t leader() {
-    for (auto& [id, n] : _nodes) {
-      if (n.core->role() == Role::leader) return id;
-    }
-    return -1;
-  }
-
-  /// Replaces the replica by a new one over what was durable (a crash and restart).
-  void restart(std::int32_t id, std::optional<QuorumStateRecord> durable = std::nullopt) {
-    auto& n = _nodes.at(id);
-    if (durable) n.durable = *durable;
-    n.log.drop_unflushed();
-    n.snapshots.abort_receive();
-    n.core = std::make_unique<QuorumReplica>(
-        config_for(id, _voters), n.log, n.durable, [] { return 0; }, _now, &n.snapshots);
-    drain(id);
-  }
-
- private:
-  struct Node {
-    MemoryRaftLog log;
-    MemorySnapshotStore snapshots;
-    std::vector<SnapshotId> loaded;
-    QuorumStateRecord durable;
-    std::unique_ptr<QuorumReplica> core;
-  };
-  void add(std::int32_t id) {
-    auto& n = _nodes[id];
-    n.core = std::make_unique<QuorumReplica>(
-        config_for(id, _voters), n.log, n.durable, [] { return 0; }, _now, &n.snapshots);
-    drain(id);
-  }
-
-  std::vector<std::int32_t> _voters;
-  std::map<std::int32_t, Node> _nodes;
-  std::deque<Envelope> _network;
-  std::int64_t _now = 0;
-};
+using testing::Cluster;
 
 TEST(MajorityEndOffset, IsTheOffsetAMajorityHasReached) {
   EXPECT_EQ(majority_end_offset({5}), 5);

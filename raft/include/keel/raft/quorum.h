@@ -41,6 +41,7 @@
 #include <keel/raft/raft_log.h>
 #include <keel/raft/raft_messages.h>
 #include <keel/raft/snapshot_store.h>
+#include <keel/raft/voter_history.h>
 #include <keel/raft/voter_set.h>
 #include <keel/result.h>
 
@@ -151,11 +152,14 @@ class QuorumReplica {
   std::int32_t voted_id() const { return _voted_id; }
   bool is_voter() const { return _is_voter; }
   /// The latest voter set in the log (in force from its append, as KIP-853 says).
-  const VoterSet& voter_set() const;
-  /// The voter set in force for a snapshot ending at `end_offset` (what it must carry).
-  VoterSet voter_set_at(std::int64_t end_offset) const;
-  /// kraft.version: 1 once the log or a snapshot holds a KRaftVersionRecord of 1.
-  std::int16_t kraft_version() const;
+  const VoterSet& voter_set() const { return _history.latest(); }
+  /// The voter set in force for a snapshot ending at `end_offset` (what it must carry); valid
+  /// until the next input.
+  const VoterSet& voter_set_at(std::int64_t end_offset) const {
+    return _history.at(end_offset - 1);
+  }
+  /// kraft.version: 1 once the log holds a KRaftVersionRecord of 1 or a snapshot has voters.
+  std::int16_t kraft_version() const { return _history.kraft_version(); }
   /// Entries below this offset are committed (0: none known yet). Never decreases.
   std::int64_t high_watermark() const { return _high_watermark; }
   std::int32_t node_id() const { return _config.node_id; }
@@ -172,6 +176,7 @@ class QuorumReplica {
     bool begin_acked = false;          // BeginQuorumEpoch answered (or a fetch seen)
     std::int64_t begin_sent_ms = -1;
     std::int64_t sent_high_watermark = -1;  // the high watermark last sent to it
+    std::int64_t last_fetch_ms = -1;        // AddVoter's "fetched recently"
   };
   struct ParkedFetch {
     Envelope request;
@@ -233,7 +238,12 @@ class QuorumReplica {
 
   // Leader.
   /// check-quorum and BeginQuorumEpoch bookkeeping for a fetch from `replica`.
-  void note_fetch_from(std::int32_t replica, std::int64_t now);
+  void note_fetch_from(const ReplicaKey& replica, std::int64_t now);
+  /// The key a replica's progress is kept under: the voter's key when `id` and `directory_id`
+  /// name a voter of the latest set, else the replica's own (an observer).
+  ReplicaKey progress_key(std::int32_t id, const DirectoryId& directory_id) const;
+  /// `key` is the key of a voter of the latest set (progress keys are normalised).
+  bool voter_key(const ReplicaKey& key) const;
   FetchResponse answer_fetch(const FetchRequest& request, std::int64_t now);
   FetchSnapshotResponse answer_fetch_snapshot(const FetchSnapshotRequest& request);
   /// The snapshot to send a follower whose fetch the log start cannot serve, if it needs one.
@@ -246,30 +256,53 @@ class QuorumReplica {
   // Fetching (followers and observers).
   void send_fetch(std::int64_t now);
   void maybe_send_fetch(std::int64_t now);
+  /// Who to fetch from: the leader, a voter, a bootstrap server (below -1), or -1: nobody.
   std::int32_t fetch_target();
-  void truncate_to_diverging(const FetchResponse::EpochEndOffset& diverging);
-  void append_fetched(const FetchResponse& response);
+  void truncate_to_diverging(const FetchResponse::EpochEndOffset& diverging, std::int64_t now);
+  void append_fetched(const FetchResponse& response, std::int64_t now);
   /// Starts receiving snapshot `id`; false when there is nowhere to receive it.
   bool start_snapshot_fetch(SnapshotId id);
   void stop_snapshot_fetch();
   /// The whole snapshot is in the store: freeze it and restart the log at it.
-  void load_fetched_snapshot();
+  void load_fetched_snapshot(std::int64_t now);
 
   void send(std::int32_t to, std::int32_t correlation_id, RaftMessage message);
   void reply(const Envelope& request, RaftMessage message);
   std::int32_t next_correlation_id();
   std::int64_t random_election_timeout();
   std::int64_t random_backoff();
-  std::size_t majority() const { return _config.voters.size() / 2 + 1; }
+  std::size_t majority() const { return _history.latest().majority(); }
   /// A lone voter is its own majority: no other voter's fetches to wait for.
-  bool checks_quorum() const { return _config.voters.size() > 1; }
-  bool voter(std::int32_t id) const;
+  bool checks_quorum() const { return !(_is_voter && _history.latest().size() == 1); }
+
+  // Voter sets (KIP-853).
+  /// Reads the history from the snapshot at the log start and the log (at construction).
+  void load_voter_history();
+  /// The set at the log start after a reset to snapshot `id`: the one it carries, else the
+  /// static voters.
+  void reset_voter_history(SnapshotId id);
+  /// Notes the control entries just appended, then refresh_voter().
+  void note_appended(const std::vector<LogEntry>& entries, std::int64_t now);
+  /// Stands for election and votes: a voter of the latest set, or of the set before it
+  /// when that change (which removed it) is not known to be committed.
+  bool may_stand() const;
+  /// Votes count against the latest set; our own only if we are in it.
+  bool counts_vote_of(std::int32_t id) const;
+  std::size_t granted_votes() const;
+  /// Recomputes is_voter() from the latest set and adapts the role: a new voter starts its
+  /// election timer, a replica no longer a voter stops standing for election.
+  void refresh_voter(std::int64_t now);
+  /// The refusal of a voter change that is not possible now, if any (Kafka's order).
+  std::optional<VoterChange> refuse_voter_change() const;
+  VoterChange append_voter_set(VoterSet voters, std::int64_t now);
 
   QuorumConfig _config;
   RaftLog& _log;
   SnapshotStore* _snapshots = nullptr;
   std::function<std::uint64_t()> _random;
   bool _is_voter = false;
+  VoterHistory _history;
+  std::size_t _next_bootstrap = 0;  // round-robin over bootstrap_ids
 
   Role _role = Role::unattached;
   std::int32_t _epoch = 0;
@@ -294,7 +327,7 @@ class QuorumReplica {
   std::optional<SnapshotFetch> _snapshot_fetch;
 
   // Leader.
-  std::map<std::int32_t, ReplicaProgress> _progress;  // voters (and observers that fetched)
+  std::map<ReplicaKey, ReplicaProgress> _progress;  // voters (and observers that fetched)
   std::int64_t _epoch_start_offset = 0;
   std::int64_t _check_quorum_deadline_ms = 0;
   std::vector<ParkedFetch> _parked;
