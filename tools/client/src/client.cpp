@@ -369,6 +369,7 @@ Result<QuorumInfo> Client::describe_quorum() {
 
 Status Client::add_raft_voter(const RaftVoterToAdd& voter, std::chrono::milliseconds timeout) {
   protocol::AddRaftVoterRequest request;
+  request.cluster_id = std::nullopt;  // not checked, as Kafka's Admin sends it by default
   request.timeout_ms = static_cast<std::int32_t>(timeout.count());
   request.voter_id = voter.id;
   request.voter_directory_id = voter.directory_id;
@@ -383,6 +384,7 @@ Status Client::add_raft_voter(const RaftVoterToAdd& voter, std::chrono::millisec
 
 Status Client::remove_raft_voter(std::int32_t id, const protocol::Uuid& directory_id) {
   protocol::RemoveRaftVoterRequest request;
+  request.cluster_id = std::nullopt;
   request.voter_id = id;
   request.voter_directory_id = directory_id;
   auto response = call_negotiated<protocol::RemoveRaftVoterResponse>(request);
