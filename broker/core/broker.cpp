@@ -233,6 +233,12 @@ std::unique_ptr<raft::MetadataLog> Broker::Impl::open_metadata_log(const fs::pat
       q->handle_request(key, version, body, std::move(respond));
     };
     context.quorum_status = [q = quorum] { return q->status(); };
+    context.add_voter = [q = quorum](const raft::Voter& voter, std::int32_t timeout_ms) {
+      return q->add_voter(voter, timeout_ms);
+    };
+    context.remove_voter = [q = quorum](const raft::ReplicaKey& voter, std::int32_t timeout_ms) {
+      return q->remove_voter(voter, timeout_ms);
+    };
     return std::move(*node);
   }
   auto log = raft::open_single_node_log({dir, config.node_id});

@@ -42,6 +42,11 @@ class BrokerContext {
   RaftRpc raft_rpc;
   /// The quorum as this node sees it (DescribeQuorum); empty for the single node.
   std::function<raft::QuorumStatus()> quorum_status;
+  /// KIP-853 voter changes (AddRaftVoter, RemoveRaftVoter) on this node's quorum: they wait
+  /// for the change to commit, at most the timeout. Empty for the single node.
+  std::function<raft::VoterChangeResult(const raft::Voter&, std::int32_t timeout_ms)> add_voter;
+  std::function<raft::VoterChangeResult(const raft::ReplicaKey&, std::int32_t timeout_ms)>
+      remove_voter;
   /// The line to the active controller (forwarding, registration); null for the single node.
   ControllerChannel* controller_channel = nullptr;
   /// Runs the requests that wait on the controller off the network threads; null: inline.

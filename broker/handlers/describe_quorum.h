@@ -13,8 +13,10 @@ namespace keel::broker {
 /// last fetch and caught-up time being `now_ms`), or NOT_LEADER_OR_FOLLOWER on the
 /// partition when `node_id` does not lead (only the leader knows how far the others are),
 /// with the leader id, epoch and high watermark this node knows (Kafka leaves them 0; no
-/// client reads them beside an error) and no replicas.
+/// client reads them beside an error) and no replicas. At `version` 2+ the leader also lists
+/// the voters' listeners (Nodes).
 protocol::DescribeQuorumResponse describe_quorum_answer(const raft::QuorumStatus& status,
-                                                        std::int32_t node_id, std::int64_t now_ms);
+                                                        std::int32_t node_id, std::int64_t now_ms,
+                                                        std::int16_t version);
 
 }  // namespace keel::broker

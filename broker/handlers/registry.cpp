@@ -39,6 +39,9 @@ constexpr std::array kBrokerHandlers{
     Entry{ApiKey::incremental_alter_configs, handle_incremental_alter_configs},
     Entry{ApiKey::describe_cluster, handle_describe_cluster},
     Entry{ApiKey::describe_quorum, handle_describe_quorum},
+    // KIP-853: forwarded to the active controller, as Kafka 3.9's brokers do.
+    Entry{ApiKey::add_raft_voter, handle_add_raft_voter},
+    Entry{ApiKey::remove_raft_voter, handle_remove_raft_voter},
     Entry{ApiKey::describe_producers, handle_describe_producers},
     Entry{ApiKey::find_coordinator, handle_find_coordinator},
     Entry{ApiKey::join_group, handle_join_group},
@@ -70,6 +73,8 @@ constexpr std::array kControllerHandlers{
     Entry{ApiKey::fetch_snapshot, handle_raft_rpc},
     Entry{ApiKey::describe_quorum, handle_describe_quorum},
     Entry{ApiKey::describe_cluster, handle_describe_cluster},
+    Entry{ApiKey::add_raft_voter, handle_add_raft_voter},
+    Entry{ApiKey::remove_raft_voter, handle_remove_raft_voter},
     Entry{ApiKey::create_topics, handle_create_topics},
     Entry{ApiKey::delete_topics, handle_delete_topics},
     Entry{ApiKey::create_partitions, handle_create_partitions},
@@ -92,6 +97,8 @@ constexpr std::array kWaitOnController{
     ApiKey::alter_client_quotas,
     ApiKey::broker_registration,
     ApiKey::broker_heartbeat,
+    ApiKey::add_raft_voter,
+    ApiKey::remove_raft_voter,
 };
 
 template <std::size_t N>

@@ -45,6 +45,8 @@ void handle_create_partitions(Request& request, Reply reply);
 void handle_incremental_alter_configs(Request& request, Reply reply);
 void handle_describe_cluster(Request& request, Reply reply);
 void handle_describe_quorum(Request& request, Reply reply);
+void handle_add_raft_voter(Request& request, Reply reply);
+void handle_remove_raft_voter(Request& request, Reply reply);
 void handle_describe_producers(Request& request, Reply reply);
 void handle_find_coordinator(Request& request, Reply reply);
 void handle_join_group(Request& request, Reply reply);

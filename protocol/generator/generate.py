@@ -3,6 +3,9 @@
 
   generate.py SCHEMA_DIR OUT_DIR            write the codec (headers, sources, tests)
   generate.py SCHEMA_DIR OUT_DIR --list     print the files it would write, one per line
+  --overlay DIR (repeatable)                schema folders read after SCHEMA_DIR: a file in
+                                            one replaces SCHEMA_DIR's file of the same name,
+                                            its errors.tsv rows add to (or replace) the base's
 
 Output, under OUT_DIR:
   include/keel/protocol/messages/<group>.h   one struct per message (request and response
@@ -919,20 +922,35 @@ def check_names(msgs):
                     raise SystemExit(f"{m.name}: field {f.name} collides with a generated local")
 
 
-def load(schema_dir):
+def schema_files(schema_dirs):
+    """(group, file name) -> path; a file of a later folder replaces one of the same name."""
+    files = {}
+    for schema_dir in schema_dirs:
+        for group in ("message", "metadata", "coordinator"):
+            d = os.path.join(schema_dir, group)
+            if not os.path.isdir(d):
+                continue
+            for fn in os.listdir(d):
+                if fn.endswith(".json"):
+                    files[(group, fn)] = os.path.join(d, fn)
+    return files
+
+
+def load(schema_dirs):
     msgs = []
-    for group in ("message", "metadata", "coordinator"):
-        d = os.path.join(schema_dir, group)
-        for fn in sorted(os.listdir(d)):
-            if fn.endswith(".json"):
-                with open(os.path.join(d, fn)) as fh:
-                    msgs.append(Message(json.load(fh), group))
-    errors = []
-    with open(os.path.join(schema_dir, "errors.tsv")) as fh:
-        for line in fh.read().splitlines()[1:]:
-            code, name = line.split("\t")
-            errors.append((int(code), name))
-    return msgs, errors
+    for (group, _), path in sorted(schema_files(schema_dirs).items()):
+        with open(path) as fh:
+            msgs.append(Message(json.load(fh), group))
+    errors = {}
+    for schema_dir in schema_dirs:
+        path = os.path.join(schema_dir, "errors.tsv")
+        if not os.path.exists(path):
+            continue
+        with open(path) as fh:
+            for line in fh.read().splitlines()[1:]:
+                code, name = line.split("\t")
+                errors[int(code)] = name
+    return msgs, sorted(errors.items())
 
 
 def outputs(msgs, errors):
@@ -959,7 +977,9 @@ def main():
         print(__doc__)
         return 2
     schema_dir, out_dir = sys.argv[1], sys.argv[2]
-    msgs, errors = load(schema_dir)
+    flags = sys.argv[3:]
+    overlays = [flags[i + 1] for i, flag in enumerate(flags) if flag == "--overlay"]
+    msgs, errors = load([schema_dir] + overlays)
     check_names(msgs)
     files = outputs(msgs, errors)
     if "--list" in sys.argv[3:]:

@@ -65,6 +65,66 @@ single_partition(const WireMessage& message) {
   return &message.topics.front().partitions.front();
 }
 
+// ---- KIP-853 fields ----
+
+wire::Uuid to_uuid(const DirectoryId& id) {
+  return wire::Uuid{id};
+}
+
+DirectoryId to_directory_id(const wire::Uuid& id) {
+  return id.bytes;
+}
+
+/// Endpoints with names (LeaderEndpoints of Begin/EndQuorumEpoch v1).
+template <typename WireEndpoint>
+std::vector<WireEndpoint> named_endpoints_to_wire(const std::vector<Endpoint>& endpoints) {
+  std::vector<WireEndpoint> out;
+  for (const auto& endpoint : endpoints) {
+    WireEndpoint e;
+    e.name = endpoint.name;
+    e.host = endpoint.host;
+    e.port = endpoint.port;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+template <typename WireEndpoint>
+std::vector<Endpoint> named_endpoints_from_wire(const std::vector<WireEndpoint>& endpoints) {
+  std::vector<Endpoint> out;
+  for (const auto& endpoint : endpoints)
+    out.push_back(
+        Endpoint{endpoint.name, endpoint.host, static_cast<std::uint16_t>(endpoint.port)});
+  return out;
+}
+
+/// A response's NodeEndpoints: the endpoints of `leader_id` (they have no listener name).
+template <typename WireEndpoint>
+std::vector<WireEndpoint> node_endpoints_to_wire(std::int32_t leader_id,
+                                                 const std::vector<Endpoint>& endpoints) {
+  std::vector<WireEndpoint> out;
+  for (const auto& endpoint : endpoints) {
+    WireEndpoint e;
+    e.node_id = leader_id;
+    e.host = endpoint.host;
+    e.port = endpoint.port;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+/// The endpoints NodeEndpoints gives for `leader_id` (others, which Kafka never sends for
+/// the one partition, are ignored).
+template <typename WireEndpoint>
+std::vector<Endpoint> leader_endpoints_from_wire(std::int32_t leader_id,
+                                                 const std::vector<WireEndpoint>& endpoints) {
+  std::vector<Endpoint> out;
+  for (const auto& endpoint : endpoints)
+    if (endpoint.node_id == leader_id)
+      out.push_back(Endpoint{"", endpoint.host, static_cast<std::uint16_t>(endpoint.port)});
+  return out;
+}
+
 // ---- Vote ----
 
 wire::VoteRequest to_wire(const VoteRequest& request) {
@@ -73,8 +133,11 @@ wire::VoteRequest to_wire(const VoteRequest& request) {
   partition.candidate_id = request.candidate_id;
   partition.last_offset_epoch = request.last_offset_epoch;
   partition.last_offset = request.last_offset;
+  partition.candidate_directory_id = to_uuid(request.candidate_directory_id);
+  partition.voter_directory_id = to_uuid(request.voter_directory_id);
   if (request.pre_vote) partition.unknown_tagged_fields.push_back({kPreVoteTag, {1}});
   wire::VoteRequest out;
+  out.voter_id = request.voter_id;
   out.topics.push_back(metadata_topic<wire::VoteRequest::TopicData>(std::move(partition)));
   return out;
 }
@@ -89,8 +152,14 @@ Result<VoteRequest> from_wire(const wire::VoteRequest& request) {
   auto partition = single_partition(request);
   if (!partition.ok()) return Fail{std::move(partition).error()};
   const auto& p = **partition;
-  return VoteRequest{p.candidate_epoch, p.candidate_id, p.last_offset_epoch, p.last_offset,
-                     pre_vote_flag(p.unknown_tagged_fields)};
+  return VoteRequest{p.candidate_epoch,
+                     p.candidate_id,
+                     p.last_offset_epoch,
+                     p.last_offset,
+                     pre_vote_flag(p.unknown_tagged_fields),
+                     to_directory_id(p.candidate_directory_id),
+                     request.voter_id,
+                     to_directory_id(p.voter_directory_id)};
 }
 
 wire::VoteResponse to_wire(const VoteResponse& response) {
@@ -101,6 +170,8 @@ wire::VoteResponse to_wire(const VoteResponse& response) {
   partition.vote_granted = response.vote_granted;
   wire::VoteResponse out;
   out.topics.push_back(metadata_topic<wire::VoteResponse::TopicData>(std::move(partition)));
+  out.node_endpoints = node_endpoints_to_wire<wire::VoteResponse::NodeEndpoint>(
+      response.leader_id, response.leader_endpoints);
   return out;
 }
 
@@ -110,7 +181,8 @@ Result<VoteResponse> from_wire(const wire::VoteResponse& response) {
   auto partition = single_partition(response);
   if (!partition.ok()) return Fail{std::move(partition).error()};
   const auto& p = **partition;
-  return VoteResponse{p.error_code, p.leader_id, p.leader_epoch, p.vote_granted};
+  return VoteResponse{p.error_code, p.leader_id, p.leader_epoch, p.vote_granted,
+                      leader_endpoints_from_wire(p.leader_id, response.node_endpoints)};
 }
 
 // ---- BeginQuorumEpoch / EndQuorumEpoch ----
@@ -119,27 +191,42 @@ wire::BeginQuorumEpochRequest to_wire(const BeginQuorumEpochRequest& request) {
   wire::BeginQuorumEpochRequest::PartitionData partition;
   partition.leader_id = request.leader_id;
   partition.leader_epoch = request.leader_epoch;
+  partition.voter_directory_id = to_uuid(request.voter_directory_id);
   wire::BeginQuorumEpochRequest out;
+  out.voter_id = request.voter_id;
   out.topics.push_back(
       metadata_topic<wire::BeginQuorumEpochRequest::TopicData>(std::move(partition)));
+  out.leader_endpoints = named_endpoints_to_wire<wire::BeginQuorumEpochRequest::LeaderEndpoint>(
+      request.leader_endpoints);
   return out;
 }
 
 Result<BeginQuorumEpochRequest> from_wire(const wire::BeginQuorumEpochRequest& request) {
   auto partition = single_partition(request);
   if (!partition.ok()) return Fail{std::move(partition).error()};
-  return BeginQuorumEpochRequest{(*partition)->leader_id, (*partition)->leader_epoch};
+  const auto& p = **partition;
+  return BeginQuorumEpochRequest{p.leader_id, p.leader_epoch, request.voter_id,
+                                 to_directory_id(p.voter_directory_id),
+                                 named_endpoints_from_wire(request.leader_endpoints)};
 }
 
 wire::EndQuorumEpochRequest to_wire(const EndQuorumEpochRequest& request) {
   wire::EndQuorumEpochRequest::PartitionData partition;
   partition.leader_id = request.leader_id;
   partition.leader_epoch = request.leader_epoch;
-  for (const auto& key : request.preferred_candidates)
+  // Both lists are filled: the encoder keeps the one of the version (v0 ids, v1 keys).
+  for (const auto& key : request.preferred_candidates) {
     partition.preferred_successors.push_back(key.id);
+    wire::EndQuorumEpochRequest::ReplicaInfo candidate;
+    candidate.candidate_id = key.id;
+    candidate.candidate_directory_id = to_uuid(key.directory_id);
+    partition.preferred_candidates.push_back(candidate);
+  }
   wire::EndQuorumEpochRequest out;
   out.topics.push_back(
       metadata_topic<wire::EndQuorumEpochRequest::TopicData>(std::move(partition)));
+  out.leader_endpoints = named_endpoints_to_wire<wire::EndQuorumEpochRequest::LeaderEndpoint>(
+      request.leader_endpoints);
   return out;
 }
 
@@ -147,8 +234,13 @@ Result<EndQuorumEpochRequest> from_wire(const wire::EndQuorumEpochRequest& reque
   auto partition = single_partition(request);
   if (!partition.ok()) return Fail{std::move(partition).error()};
   const auto& p = **partition;
-  EndQuorumEpochRequest decoded{p.leader_id, p.leader_epoch, {}, {}};
+  EndQuorumEpochRequest decoded{
+      p.leader_id, p.leader_epoch, {}, named_endpoints_from_wire(request.leader_endpoints)};
+  // At most one of the lists is on the wire (v0 PreferredSuccessors, v1 PreferredCandidates).
   for (auto id : p.preferred_successors) decoded.preferred_candidates.push_back(ReplicaKey{id, {}});
+  for (const auto& candidate : p.preferred_candidates)
+    decoded.preferred_candidates.push_back(
+        ReplicaKey{candidate.candidate_id, to_directory_id(candidate.candidate_directory_id)});
   return decoded;
 }
 
@@ -161,6 +253,8 @@ WireResponse epoch_response_to_wire(const Response& response) {
   partition.leader_epoch = response.leader_epoch;
   WireResponse out;
   out.topics.push_back(metadata_topic<typename WireResponse::TopicData>(std::move(partition)));
+  out.node_endpoints = node_endpoints_to_wire<typename WireResponse::NodeEndpoint>(
+      response.leader_id, response.leader_endpoints);
   return out;
 }
 
@@ -171,7 +265,8 @@ Result<Response> epoch_response_from_wire(const WireResponse& response) {
   auto partition = single_partition(response);
   if (!partition.ok()) return Fail{std::move(partition).error()};
   const auto& p = **partition;
-  return Response{p.error_code, p.leader_id, p.leader_epoch};
+  return Response{p.error_code, p.leader_id, p.leader_epoch,
+                  leader_endpoints_from_wire(p.leader_id, response.node_endpoints)};
 }
 
 // ---- Fetch ----
@@ -202,6 +297,7 @@ wire::FetchRequest to_wire(const FetchRequest& request, std::int16_t version) {
   partition.fetch_offset = request.fetch_offset;
   partition.last_fetched_epoch = request.last_fetched_epoch;
   partition.partition_max_bytes = kMaxMetadataBatchBytes;
+  partition.replica_directory_id = to_uuid(request.replica_directory_id);
   wire::FetchRequest::FetchTopic topic;
   name_metadata_topic(topic, version);
   topic.partitions.push_back(partition);
@@ -225,8 +321,9 @@ Result<FetchRequest> from_wire(const wire::FetchRequest& request, std::int16_t v
   const std::int32_t replica_id = version >= kFirstReplicaStateFetchVersion
                                       ? request.replica_state.replica_id
                                       : request.replica_id;
-  return FetchRequest{replica_id, p.current_leader_epoch, p.fetch_offset, p.last_fetched_epoch,
-                      request.max_wait_ms};
+  return FetchRequest{replica_id,          p.current_leader_epoch,
+                      p.fetch_offset,      p.last_fetched_epoch,
+                      request.max_wait_ms, to_directory_id(p.replica_directory_id)};
 }
 
 /// `records_buffer` holds the encoded entries for as long as the wire message is used.
@@ -250,6 +347,8 @@ Result<wire::FetchResponse> to_wire(const FetchResponse& response, std::int16_t 
   topic.partitions.push_back(std::move(partition));
   wire::FetchResponse out;
   out.responses.push_back(std::move(topic));
+  out.node_endpoints = node_endpoints_to_wire<wire::FetchResponse::NodeEndpoint>(
+      response.current_leader_id, response.leader_endpoints);
   return out;
 }
 
@@ -268,6 +367,7 @@ Result<FetchResponse> from_wire(const wire::FetchResponse& response, std::int16_
   out.snapshot_id = {p.snapshot_id.end_offset, p.snapshot_id.epoch};
   out.current_leader_id = p.current_leader.leader_id;
   out.current_leader_epoch = p.current_leader.leader_epoch;
+  out.leader_endpoints = leader_endpoints_from_wire(out.current_leader_id, response.node_endpoints);
   if (p.records && p.records->size() > 0) {
     if (p.records->is_file()) return refuse("FetchResponse", "records in a file region");
     auto entries = decode_entry_batches(p.records->bytes(), 0);
@@ -304,6 +404,7 @@ wire::FetchSnapshotRequest to_wire(const FetchSnapshotRequest& request) {
   partition.snapshot_id.end_offset = request.snapshot_id.end_offset;
   partition.snapshot_id.epoch = request.snapshot_id.epoch;
   partition.position = request.position;
+  partition.replica_directory_id = to_uuid(request.replica_directory_id);
   wire::FetchSnapshotRequest::TopicSnapshot topic;
   topic.name = std::string(kMetadataTopicName);
   topic.partitions.push_back(partition);
@@ -318,11 +419,9 @@ Result<FetchSnapshotRequest> from_wire(const wire::FetchSnapshotRequest& request
   auto partition = snapshot_partition(request);
   if (!partition.ok()) return Fail{std::move(partition).error()};
   const auto& p = **partition;
-  return FetchSnapshotRequest{request.replica_id,
-                              p.current_leader_epoch,
-                              {p.snapshot_id.end_offset, p.snapshot_id.epoch},
-                              p.position,
-                              request.max_bytes};
+  return FetchSnapshotRequest{
+      request.replica_id, p.current_leader_epoch, {p.snapshot_id.end_offset, p.snapshot_id.epoch},
+      p.position,         request.max_bytes,      to_directory_id(p.replica_directory_id)};
 }
 
 /// `response.bytes` must outlive the wire message (its records point at them).
@@ -342,6 +441,8 @@ wire::FetchSnapshotResponse to_wire(const FetchSnapshotResponse& response) {
   topic.partitions.push_back(std::move(partition));
   wire::FetchSnapshotResponse out;
   out.topics.push_back(std::move(topic));
+  out.node_endpoints = node_endpoints_to_wire<wire::FetchSnapshotResponse::NodeEndpoint>(
+      response.current_leader_id, response.leader_endpoints);
   return out;
 }
 
@@ -354,13 +455,15 @@ Result<FetchSnapshotResponse> from_wire(const wire::FetchSnapshotResponse& respo
   if (p.unaligned_records.is_file())
     return refuse("FetchSnapshotResponse", "records in a file region");
   const auto bytes = p.unaligned_records.bytes();
-  return FetchSnapshotResponse{p.error_code,
-                               {p.snapshot_id.end_offset, p.snapshot_id.epoch},
-                               p.current_leader.leader_id,
-                               p.current_leader.leader_epoch,
-                               p.size,
-                               p.position,
-                               {bytes.begin(), bytes.end()}};
+  return FetchSnapshotResponse{
+      p.error_code,
+      {p.snapshot_id.end_offset, p.snapshot_id.epoch},
+      p.current_leader.leader_id,
+      p.current_leader.leader_epoch,
+      p.size,
+      p.position,
+      {bytes.begin(), bytes.end()},
+      leader_endpoints_from_wire(p.current_leader.leader_id, response.node_endpoints)};
 }
 
 // ---- dispatch ----
@@ -383,6 +486,15 @@ Result<DecodedRaftMessage> decode_with(wire::ByteView body, std::int16_t version
   return out;
 }
 
+/// A response's NodeEndpoints are tagged and not ignorable: below the version that has them
+/// (Fetch v16, the others v1) the endpoints are left out, as Kafka's leader does.
+template <typename Response>
+Response with_endpoints_of_version(Response response, std::int16_t version) {
+  constexpr std::int16_t first = std::is_same_v<Response, FetchResponse> ? 16 : 1;
+  if (version < first) response.leader_endpoints.clear();
+  return response;
+}
+
 struct Encoder {
   std::int16_t version;
   const std::optional<std::string>& cluster_id;
@@ -391,19 +503,23 @@ struct Encoder {
     return encode_request(to_wire(m), version, cluster_id);
   }
   Result<wire::Bytes> operator()(const VoteResponse& m) const {
-    return encode_body(to_wire(m), version);
+    return encode_body(to_wire(with_endpoints_of_version(m, version)), version);
   }
   Result<wire::Bytes> operator()(const BeginQuorumEpochRequest& m) const {
     return encode_request(to_wire(m), version, cluster_id);
   }
   Result<wire::Bytes> operator()(const BeginQuorumEpochResponse& m) const {
-    return encode_body(epoch_response_to_wire<wire::BeginQuorumEpochResponse>(m), version);
+    return encode_body(epoch_response_to_wire<wire::BeginQuorumEpochResponse>(
+                           with_endpoints_of_version(m, version)),
+                       version);
   }
   Result<wire::Bytes> operator()(const EndQuorumEpochRequest& m) const {
     return encode_request(to_wire(m), version, cluster_id);
   }
   Result<wire::Bytes> operator()(const EndQuorumEpochResponse& m) const {
-    return encode_body(epoch_response_to_wire<wire::EndQuorumEpochResponse>(m), version);
+    return encode_body(
+        epoch_response_to_wire<wire::EndQuorumEpochResponse>(with_endpoints_of_version(m, version)),
+        version);
   }
   Result<wire::Bytes> operator()(const FetchRequest& m) const {
     KEEL_TRY(check_fetch_version("FetchRequest", version));
@@ -412,7 +528,7 @@ struct Encoder {
   Result<wire::Bytes> operator()(const FetchResponse& m) const {
     KEEL_TRY(check_fetch_version("FetchResponse", version));
     wire::Bytes records;
-    auto response = to_wire(m, version, records);
+    auto response = to_wire(with_endpoints_of_version(m, version), version, records);
     if (!response.ok()) return Fail{std::move(response).error()};
     return encode_body(*response, version);
   }
@@ -420,7 +536,9 @@ struct Encoder {
     return encode_request(to_wire(m), version, cluster_id);
   }
   Result<wire::Bytes> operator()(const FetchSnapshotResponse& m) const {
-    return encode_body(to_wire(m), version);
+    // to_wire's records point into the copy's bytes, which live until encode_body returns.
+    const auto sent = with_endpoints_of_version(m, version);
+    return encode_body(to_wire(sent), version);
   }
 };
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "keel/protocol/messages/begin_quorum_epoch.h"
+#include "keel/protocol/messages/end_quorum_epoch.h"
 #include "keel/protocol/messages/fetch.h"
 #include "keel/protocol/messages/fetch_snapshot.h"
 #include "keel/protocol/messages/vote.h"
@@ -21,6 +23,17 @@ LogEntry entry(std::int64_t offset, std::int32_t epoch, std::string_view value,
                   {value.begin(), value.end()}};
 }
 
+DirectoryId directory(std::uint8_t seed) {
+  DirectoryId id{};
+  for (std::size_t i = 0; i < id.size(); ++i) id[i] = static_cast<std::uint8_t>(seed + i);
+  return id;
+}
+
+const std::vector<Endpoint> kLeaderListeners{{"CONTROLLER", "c2.example", 9093},
+                                             {"CONTROLLER_TLS", "c2.example", 9094}};
+// NodeEndpoints carry no listener name.
+const std::vector<Endpoint> kLeaderNodeEndpoints{{"", "c2.example", 9093}};
+
 /// One message of each kind with every field away from its default.
 std::vector<RaftMessage> sample_messages() {
   FetchResponse fetched;
@@ -28,6 +41,7 @@ std::vector<RaftMessage> sample_messages() {
   fetched.high_watermark = 41;
   fetched.current_leader_id = 2;
   fetched.current_leader_epoch = 7;
+  fetched.leader_endpoints = kLeaderNodeEndpoints;
   fetched.records = {entry(40, 6, "a"), entry(41, 7, "2", true), entry(42, 7, "b"),
                      entry(43, 7, "c")};
   FetchResponse diverging;
@@ -41,22 +55,27 @@ std::vector<RaftMessage> sample_messages() {
   snapshot.snapshot_id = {480, 6};
   snapshot.current_leader_id = 2;
   snapshot.current_leader_epoch = 7;
-  FetchSnapshotResponse chunk{errors::kNone, {480, 6}, 2, 7, 9000, 4096, {1, 2, 3, 0, 255}};
+  FetchSnapshotResponse chunk{errors::kNone,       {480, 6}, 2, 7, 9000, 4096, {1, 2, 3, 0, 255},
+                              kLeaderNodeEndpoints};
   FetchSnapshotResponse missing{errors::kSnapshotNotFound, {480, 6}, 3, 8, 0, 0, {}};
   return {VoteRequest{7, 3, 6, 120, false},
-          VoteRequest{8, 1, 6, 121, true},
-          VoteResponse{errors::kNone, 2, 7, true},
+          VoteRequest{8, 1, 6, 121, true, directory(1), 2, directory(2)},
+          VoteResponse{errors::kNone, 2, 7, true, kLeaderNodeEndpoints},
           VoteResponse{errors::kFencedLeaderEpoch, -1, 9, false},
           BeginQuorumEpochRequest{2, 7},
-          BeginQuorumEpochResponse{errors::kNone, 2, 7},
+          BeginQuorumEpochRequest{2, 7, 3, directory(3), kLeaderListeners},
+          BeginQuorumEpochResponse{errors::kNone, 2, 7, kLeaderNodeEndpoints},
           EndQuorumEpochRequest{2, 7, {{3, {}}, {1, {}}}},
-          EndQuorumEpochResponse{errors::kNotLeaderOrFollower, 3, 8},
+          EndQuorumEpochRequest{2, 7, {{3, directory(3)}, {1, directory(1)}}, kLeaderListeners},
+          EndQuorumEpochResponse{errors::kNotLeaderOrFollower, 3, 8, kLeaderNodeEndpoints},
           FetchRequest{3, 7, 120, 6, 500},
+          FetchRequest{3, 7, 120, 6, 500, directory(3)},
           FetchRequest{-1, 0, 0, 0, 0},
           fetched,
           diverging,
           snapshot,
           FetchSnapshotRequest{3, 7, {480, 6}, 4096, 1 << 20},
+          FetchSnapshotRequest{3, 7, {480, 6}, 4096, 1 << 20, directory(3)},
           chunk,
           missing};
 }
@@ -65,6 +84,36 @@ std::string describe(const RaftMessage& message) {
   const auto api = raft_api(message);
   return "api " + std::to_string(static_cast<int>(api.api_key)) +
          (api.response ? " response" : " request") + " #" + std::to_string(message.index());
+}
+
+/// What of `message` a version carries: the KIP-853 fields from Vote/Begin/End/FetchSnapshot
+/// v1 and Fetch v17 (request directory ids), Fetch v16 (response endpoints).
+RaftMessage as_sent_at(RaftMessage message, std::int16_t version) {
+  const bool kip853 = version >= 1;
+  std::visit(
+      [&](auto& m) {
+        using M = std::remove_cvref_t<decltype(m)>;
+        if constexpr (std::is_same_v<M, VoteRequest>) {
+          if (!kip853) m.candidate_directory_id = m.voter_directory_id = {}, m.voter_id = -1;
+        } else if constexpr (std::is_same_v<M, BeginQuorumEpochRequest>) {
+          if (!kip853) m.voter_id = -1, m.voter_directory_id = {}, m.leader_endpoints.clear();
+        } else if constexpr (std::is_same_v<M, EndQuorumEpochRequest>) {
+          if (!kip853) {
+            m.leader_endpoints.clear();
+            for (auto& key : m.preferred_candidates) key.directory_id = {};
+          }
+        } else if constexpr (std::is_same_v<M, FetchRequest>) {
+          if (version < 17) m.replica_directory_id = {};
+        } else if constexpr (std::is_same_v<M, FetchResponse>) {
+          if (version < 16) m.leader_endpoints.clear();
+        } else if constexpr (std::is_same_v<M, FetchSnapshotRequest>) {
+          if (!kip853) m.replica_directory_id = {};
+        } else if constexpr (requires { m.leader_endpoints; }) {
+          if (!kip853) m.leader_endpoints.clear();
+        }
+      },
+      message);
+  return message;
 }
 
 TEST(RaftCodec, EveryMessageRoundTripsAtEverySupportedVersion) {
@@ -80,13 +129,13 @@ TEST(RaftCodec, EveryMessageRoundTripsAtEverySupportedVersion) {
       auto decoded = decode_raft_message(api, *bytes, version);
       ASSERT_TRUE(decoded.ok()) << decoded.error().message;
       EXPECT_EQ(decoded->message.index(), message.index());
-      EXPECT_TRUE(decoded->message == message);
+      EXPECT_TRUE(decoded->message == as_sent_at(message, version));
       EXPECT_EQ(decoded->cluster_id, api.response ? std::nullopt : kClusterId);
       ++checked;
     }
   }
-  // Vote, BeginQuorumEpoch, EndQuorumEpoch, FetchSnapshot: v0 only; Fetch: v12-16.
-  EXPECT_EQ(checked, 8 + 5 * 5 + 3);
+  // Vote, BeginQuorumEpoch, EndQuorumEpoch, FetchSnapshot: v0-1; Fetch: v12-17.
+  EXPECT_EQ(checked, 2 * 14 + 6 * 6);
 }
 
 TEST(RaftCodec, FetchSnapshotIsForTheMetadataPartitionByName) {
@@ -166,7 +215,8 @@ TEST(RaftCodec, ErrorResponsesCarryOnlyTheTopLevelErrorCode) {
 
 TEST(RaftCodec, RefusesWhatTheQuorumDoesNotSpeak) {
   EXPECT_FALSE(encode_raft_message(FetchRequest{}, 11, kClusterId).ok());
-  EXPECT_FALSE(encode_raft_message(VoteRequest{}, 1, kClusterId).ok());
+  EXPECT_FALSE(encode_raft_message(VoteRequest{}, 2, kClusterId).ok());
+  EXPECT_FALSE(encode_raft_message(FetchRequest{}, 18, kClusterId).ok());
   EXPECT_FALSE(raft_versions(wire::ApiKey::produce));
   // A fetch for another partition.
   wire::FetchRequest other;
@@ -184,6 +234,121 @@ TEST(RaftCodec, RefusesWhatTheQuorumDoesNotSpeak) {
                                      std::span(*bytes).first(size), 0)
                      .ok())
         << size;
+}
+
+TEST(RaftCodec, SpeaksKafka39Versions) {
+  EXPECT_EQ(raft_versions(wire::ApiKey::vote)->highest, 1);
+  EXPECT_EQ(raft_versions(wire::ApiKey::begin_quorum_epoch)->highest, 1);
+  EXPECT_EQ(raft_versions(wire::ApiKey::end_quorum_epoch)->highest, 1);
+  EXPECT_EQ(raft_versions(wire::ApiKey::fetch)->lowest, 12);
+  EXPECT_EQ(raft_versions(wire::ApiKey::fetch)->highest, 17);
+  EXPECT_EQ(raft_versions(wire::ApiKey::fetch_snapshot)->highest, 1);
+}
+
+TEST(RaftCodec, VoteV1CarriesTheVoterKeyAndTheCandidatesDirectory) {
+  const VoteRequest vote{8, 1, 6, 121, true, directory(1), 2, directory(2)};
+  auto bytes = encode_raft_message(vote, 1, kClusterId);
+  ASSERT_TRUE(bytes.ok()) << bytes.error().message;
+  wire::VoteRequest request;
+  wire::Reader reader(*bytes);
+  ASSERT_TRUE(request.decode(reader, 1).ok());
+  EXPECT_EQ(request.voter_id, 2);  // top level, as in Kafka's schema
+  const auto& partition = request.topics.at(0).partitions.at(0);
+  EXPECT_EQ(partition.candidate_directory_id.bytes, directory(1));
+  EXPECT_EQ(partition.voter_directory_id.bytes, directory(2));
+  // The pre-vote tag stays.
+  ASSERT_EQ(partition.unknown_tagged_fields.size(), 1u);
+  EXPECT_EQ(partition.unknown_tagged_fields[0].tag, kPreVoteTag);
+  // v0 from a Kafka 3.8 candidate: no voter key, zero directory ids.
+  auto v0 = encode_raft_message(vote, 0, kClusterId);
+  ASSERT_TRUE(v0.ok());
+  auto decoded = decode_raft_message({wire::ApiKey::vote, false}, *v0, 0);
+  ASSERT_TRUE(decoded.ok());
+  const auto& old = std::get<VoteRequest>(decoded->message);
+  EXPECT_EQ(old.voter_id, -1);
+  EXPECT_EQ(old.candidate_directory_id, DirectoryId{});
+  EXPECT_EQ(old.voter_directory_id, DirectoryId{});
+  EXPECT_TRUE(old.pre_vote);
+}
+
+TEST(RaftCodec, EpochRequestsV1CarryLeaderEndpointsWithNames) {
+  auto begin = encode_raft_message(BeginQuorumEpochRequest{2, 7, 3, directory(3), kLeaderListeners},
+                                   1, kClusterId);
+  ASSERT_TRUE(begin.ok()) << begin.error().message;
+  wire::BeginQuorumEpochRequest begin_wire;
+  wire::Reader begin_reader(*begin);
+  ASSERT_TRUE(begin_wire.decode(begin_reader, 1).ok());
+  EXPECT_EQ(begin_wire.voter_id, 3);
+  EXPECT_EQ(begin_wire.topics.at(0).partitions.at(0).voter_directory_id.bytes, directory(3));
+  ASSERT_EQ(begin_wire.leader_endpoints.size(), 2u);
+  EXPECT_EQ(begin_wire.leader_endpoints[1].name, "CONTROLLER_TLS");
+  EXPECT_EQ(begin_wire.leader_endpoints[1].port, 9094);
+
+  auto end = encode_raft_message(
+      EndQuorumEpochRequest{2, 7, {{3, directory(3)}, {1, directory(1)}}, kLeaderListeners}, 1,
+      kClusterId);
+  ASSERT_TRUE(end.ok()) << end.error().message;
+  wire::EndQuorumEpochRequest end_wire;
+  wire::Reader end_reader(*end);
+  ASSERT_TRUE(end_wire.decode(end_reader, 1).ok());
+  const auto& partition = end_wire.topics.at(0).partitions.at(0);
+  EXPECT_TRUE(partition.preferred_successors.empty());  // v0 only
+  ASSERT_EQ(partition.preferred_candidates.size(), 2u);
+  EXPECT_EQ(partition.preferred_candidates[0].candidate_id, 3);
+  EXPECT_EQ(partition.preferred_candidates[0].candidate_directory_id.bytes, directory(3));
+  EXPECT_EQ(end_wire.leader_endpoints.size(), 2u);
+  // v0: the ids alone, as PreferredSuccessors.
+  auto end_v0 =
+      encode_raft_message(EndQuorumEpochRequest{2, 7, {{3, directory(3)}}, {}}, 0, kClusterId);
+  ASSERT_TRUE(end_v0.ok());
+  wire::EndQuorumEpochRequest v0_wire;
+  wire::Reader v0_reader(*end_v0);
+  ASSERT_TRUE(v0_wire.decode(v0_reader, 0).ok());
+  EXPECT_EQ(v0_wire.topics.at(0).partitions.at(0).preferred_successors,
+            std::vector<std::int32_t>{3});
+}
+
+TEST(RaftCodec, ResponsesCarryTheLeadersNodeEndpoints) {
+  auto bytes = encode_raft_message(
+      BeginQuorumEpochResponse{errors::kNone, 2, 7, kLeaderNodeEndpoints}, 1, std::nullopt);
+  ASSERT_TRUE(bytes.ok()) << bytes.error().message;
+  wire::BeginQuorumEpochResponse response;
+  wire::Reader reader(*bytes);
+  ASSERT_TRUE(response.decode(reader, 1).ok());
+  ASSERT_EQ(response.node_endpoints.size(), 1u);
+  EXPECT_EQ(response.node_endpoints[0].node_id, 2);
+  EXPECT_EQ(response.node_endpoints[0].host, "c2.example");
+  // Endpoints of another node than the leader are not the leader's.
+  response.node_endpoints.push_back({5, "c5.example", 9093, {}});
+  wire::Writer writer;
+  ASSERT_TRUE(response.encode(writer, 1).ok());
+  auto decoded = decode_raft_message({wire::ApiKey::begin_quorum_epoch, true}, writer.buffer(), 1);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(std::get<BeginQuorumEpochResponse>(decoded->message).leader_endpoints,
+            kLeaderNodeEndpoints);
+  // v0 has no NodeEndpoints: they are left out rather than failing the answer.
+  EXPECT_TRUE(
+      encode_raft_message(VoteResponse{errors::kNone, 2, 7, true, kLeaderNodeEndpoints}, 0, {})
+          .ok());
+}
+
+TEST(RaftCodec, FetchV17CarriesTheReplicaDirectoryAsATaggedField) {
+  const FetchRequest fetch{3, 7, 120, 6, 500, directory(3)};
+  auto v17 = encode_raft_message(fetch, 17, kClusterId);
+  auto v16 = encode_raft_message(fetch, 16, kClusterId);
+  ASSERT_TRUE(v17.ok() && v16.ok());
+  wire::FetchRequest request;
+  wire::Reader reader(*v17);
+  ASSERT_TRUE(request.decode(reader, 17).ok());
+  EXPECT_EQ(request.topics.at(0).partitions.at(0).replica_directory_id.bytes, directory(3));
+  // Tag 0, type uuid: 1 byte tag, 1 byte size, 16 bytes.
+  EXPECT_EQ(v17->size(), v16->size() + 18);
+  auto snapshot = encode_raft_message(FetchSnapshotRequest{3, 7, {480, 6}, 0, 100, directory(4)}, 1,
+                                      kClusterId);
+  ASSERT_TRUE(snapshot.ok());
+  auto decoded = decode_raft_message({wire::ApiKey::fetch_snapshot, false}, *snapshot, 1);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(std::get<FetchSnapshotRequest>(decoded->message).replica_directory_id, directory(4));
 }
 
 }  // namespace

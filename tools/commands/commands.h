@@ -75,11 +75,17 @@ struct ConfigsOptions {
 };
 
 struct QuorumOptions {
+  enum class Action { describe, add_controller, remove_controller };
+  Action action = Action::describe;
   std::string bootstrap = kDefaultBootstrap;
   std::string bootstrap_controller;  // when given, used instead of bootstrap
   bool status = false;
   bool replication = false;
   bool human_readable = false;
+  std::string command_config;           // add-controller: the controller's server properties
+  bool dry_run = false;                 // add-controller --dry-run
+  std::int32_t controller_id = -1;      // remove-controller
+  std::string controller_directory_id;  // remove-controller
 };
 
 CLI::App* add_topics_command(CLI::App& app, TopicsOptions& options);

@@ -3,6 +3,10 @@
 // the active controller), `--bootstrap-controller` controller listeners (only the quorum
 // leader answers; the others say NOT_LEADER_OR_FOLLOWER). Both take a comma-separated list;
 // every address is tried in turn, for a few seconds, as an election may be under way.
+//
+// `keel quorum add-controller --command-config FILE` and `remove-controller --controller-id
+// N --controller-directory-id ID` (KIP-853, Kafka 3.9): AddRaftVoter / RemoveRaftVoter to
+// the first address that connects; the answer's error is printed by Kafka's name.
 
 #include "quorum.h"
 
@@ -12,7 +16,10 @@
 #include <sstream>
 #include <thread>
 
+#include <keel/broker/config.h>
+
 #include "commands.h"
+#include "metadata/meta_properties.h"
 
 namespace keel::cli {
 namespace quorum {
@@ -23,6 +30,26 @@ std::string id_list(const std::vector<client::QuorumReplica>& replicas) {
   for (const auto& replica : replicas)
     out += (out.size() > 1 ? "," : "") + std::to_string(replica.id);
   return out + "]";
+}
+
+/// Kafka 3.9's MetadataQuorumCommand list of replicas: id, directory id and endpoints.
+std::string replica_list(const client::QuorumInfo& quorum,
+                         const std::vector<client::QuorumReplica>& replicas) {
+  std::string out;
+  for (const auto& replica : replicas) {
+    out += out.empty() ? "" : ", ";
+    out += "{\"id\": " + std::to_string(replica.id) + ", \"directoryId\": \"" +
+           replica.directory_id.to_string() + "\"";
+    const auto endpoints = quorum.endpoints.find(replica.id);
+    if (endpoints != quorum.endpoints.end() && !endpoints->second.empty()) {
+      std::string list;
+      for (const auto& endpoint : endpoints->second)
+        list += (list.empty() ? "\"" : ", \"") + endpoint + "\"";
+      out += ", \"endpoints\": [" + list + "]";
+    }
+    out += "}";
+  }
+  return "[" + out + "]";
 }
 
 Result<client::QuorumReplica> leader_of(const client::QuorumInfo& quorum) {
@@ -53,7 +80,8 @@ void add_rows(std::vector<std::vector<std::string>>& rows, const client::QuorumR
               const std::vector<client::QuorumReplica>& replicas, const std::string& status,
               std::optional<std::int64_t> now_ms) {
   for (const auto& replica : replicas)
-    rows.push_back({std::to_string(replica.id), std::to_string(replica.log_end_offset),
+    rows.push_back({std::to_string(replica.id), replica.directory_id.to_string(),
+                    std::to_string(replica.log_end_offset),
                     std::to_string(leader.log_end_offset - replica.log_end_offset),
                     timestamp_text(replica.last_fetch_timestamp, now_ms),
                     timestamp_text(replica.last_caught_up_timestamp, now_ms), status});
@@ -74,8 +102,8 @@ Result<std::string> status_text(const std::string& cluster_id, const client::Quo
       << "HighWatermark:          " << quorum.high_watermark << "\n"
       << "MaxFollowerLag:         " << leader->log_end_offset - furthest->log_end_offset << "\n"
       << "MaxFollowerLagTimeMs:   " << max_follower_lag_time_ms(*leader, *furthest) << "\n"
-      << "CurrentVoters:          " << id_list(quorum.voters) << "\n"
-      << "CurrentObservers:       " << id_list(quorum.observers) << "\n";
+      << "CurrentVoters:          " << replica_list(quorum, quorum.voters) << "\n"
+      << "CurrentObservers:       " << replica_list(quorum, quorum.observers) << "\n";
   return out.str();
 }
 
@@ -90,9 +118,46 @@ Result<std::string> replication_table(const client::QuorumInfo& quorum,
   add_rows(rows, *leader, {*leader}, "Leader", now_ms);
   add_rows(rows, *leader, followers, "Follower", now_ms);
   add_rows(rows, *leader, quorum.observers, "Observer", now_ms);
-  return pretty_table(
-      {"NodeId", "LogEndOffset", "Lag", "LastFetchTimestamp", "LastCaughtUpTimestamp", "Status"},
-      rows);
+  return pretty_table({"NodeId", "DirectoryId", "LogEndOffset", "Lag", "LastFetchTimestamp",
+                       "LastCaughtUpTimestamp", "Status"},
+                      rows);
+}
+
+Result<client::RaftVoterToAdd> controller_to_add(const std::filesystem::path& config_file) {
+  broker::BrokerConfig config;
+  try {
+    config = broker::BrokerConfig::load(config_file, {});
+  } catch (const std::exception& e) {
+    return Fail{Error{"cannot read " + config_file.string() + ": " + e.what()}};
+  }
+  if (std::find(config.process_roles.begin(), config.process_roles.end(), "controller") ==
+      config.process_roles.end())
+    return Fail{
+        Error{config_file.string() + " is not a controller's configuration (process.roles)"}};
+  client::RaftVoterToAdd voter;
+  voter.id = config.node_id;
+  const auto dir = config.metadata_log_dir ? *config.metadata_log_dir : config.log_dirs.front();
+  auto meta = broker::read_meta_properties(dir);
+  if (!meta) return Fail{std::move(meta).error()};
+  if (!*meta)
+    return Fail{
+        Error{"no meta.properties in " + dir.string() + ": format it first (keel storage format)"}};
+  voter.directory_id = (*meta)->directory_id;
+  for (const auto& name : config.controller_listener_names) {
+    const auto named = [&](const auto& l) { return l.name == name; };
+    auto listener =
+        std::find_if(config.advertised_listeners.begin(), config.advertised_listeners.end(), named);
+    if (listener == config.advertised_listeners.end())
+      listener = std::find_if(config.listeners.begin(), config.listeners.end(), named);
+    if (listener == config.listeners.end()) continue;
+    if (listener->host.empty())
+      return Fail{Error{"the controller listener " + name + " has no host to advertise"}};
+    voter.listeners.push_back({listener->name, listener->host, listener->port});
+  }
+  if (voter.listeners.empty())
+    return Fail{
+        Error{"no controller listener (controller.listener.names) in " + config_file.string()}};
+  return voter;
 }
 
 std::string pretty_table(const std::vector<std::string>& headers,
@@ -174,36 +239,117 @@ std::int64_t wall_now_ms() {
 
 }  // namespace
 
+namespace {
+
+void add_address_options(CLI::App& cmd, QuorumOptions& options) {
+  auto* server = cmd.add_option("-b,--bootstrap-server", options.bootstrap,
+                                "brokers host:port[,host:port...]");
+  auto* controller = cmd.add_option("--bootstrap-controller", options.bootstrap_controller,
+                                    "controllers host:port[,host:port...]");
+  server->excludes(controller);
+}
+
+}  // namespace
+
 CLI::App* add_quorum_command(CLI::App& app, QuorumOptions& options) {
   auto* quorum_cmd =
       app.add_subcommand("quorum", "the KRaft metadata quorum (kafka-metadata-quorum.sh)");
   quorum_cmd->require_subcommand(1);
   auto* describe_cmd = quorum_cmd->add_subcommand("describe", "describe the metadata quorum");
   // Accepted before `describe` (as kafka-metadata-quorum.sh takes them) and after it.
-  for (auto* cmd : {quorum_cmd, describe_cmd}) {
-    auto* server = cmd->add_option("-b,--bootstrap-server", options.bootstrap,
-                                   "brokers host:port[,host:port...]");
-    auto* controller = cmd->add_option("--bootstrap-controller", options.bootstrap_controller,
-                                       "controllers host:port[,host:port...]");
-    server->excludes(controller);
-  }
+  add_address_options(*quorum_cmd, options);
+  add_address_options(*describe_cmd, options);
   describe_cmd->add_flag("--status", options.status, "a short summary of the quorum");
   describe_cmd->add_flag("--replication", options.replication,
                          "each replica's log end offset, lag and fetch times");
   describe_cmd->add_flag("--human-readable", options.human_readable,
                          "--replication's times as 'N ms ago'");
+  describe_cmd->callback([&options] { options.action = QuorumOptions::Action::describe; });
+
+  auto* add_cmd =
+      quorum_cmd->add_subcommand("add-controller", "add a controller to the quorum (KIP-853)");
+  add_cmd
+      ->add_option("--command-config", options.command_config,
+                   "the controller's server properties (node.id, listeners, log dirs)")
+      ->required();
+  add_cmd->add_flag("--dry-run", options.dry_run, "print what would be sent, send nothing");
+  add_cmd->callback([&options] { options.action = QuorumOptions::Action::add_controller; });
+  auto* remove_cmd = quorum_cmd->add_subcommand("remove-controller",
+                                                "remove a controller from the quorum (KIP-853)");
+  remove_cmd->add_option("--controller-id", options.controller_id, "the controller's node id")
+      ->required();
+  remove_cmd
+      ->add_option("--controller-directory-id", options.controller_directory_id,
+                   "the directory id of its metadata log dir")
+      ->required();
+  remove_cmd->add_flag("--dry-run", options.dry_run, "print what would be sent, send nothing");
+  remove_cmd->callback([&options] { options.action = QuorumOptions::Action::remove_controller; });
+  add_address_options(*add_cmd, options);
+  add_address_options(*remove_cmd, options);
   return quorum_cmd;
 }
 
-int run_quorum(const QuorumOptions& options) {
+namespace {
+
+/// The first of `addresses` that connects.
+Result<client::Client> connect_any(const std::vector<std::string>& addresses) {
+  Error last{"no address given"};
+  for (const auto& address : addresses) {
+    auto client = client::Client::connect(address);
+    if (client) return client;
+    last = std::move(client).error();
+  }
+  return Fail{std::move(last)};
+}
+
+constexpr auto kVoterChangeTimeout = std::chrono::seconds(30);  // Kafka's Admin default
+
+std::string endpoints_text(const client::RaftVoterToAdd& voter) {
+  std::string out;
+  for (const auto& l : voter.listeners)
+    out += (out.empty() ? "" : ", ") + std::string("RaftVoterEndpoint(name=") + l.name +
+           ", host=" + l.host + ", port=" + std::to_string(l.port) + ")";
+  return out;
+}
+
+int add_controller(const QuorumOptions& options, const std::vector<std::string>& addresses) {
+  auto voter = quorum::controller_to_add(options.command_config);
+  if (!voter) return fail(voter.error().message);
+  if (!options.dry_run) {
+    auto client = connect_any(addresses);
+    if (!client) return fail(client.error().message);
+    if (auto added = client->add_raft_voter(*voter, kVoterChangeTimeout); !added)
+      return fail(added.error().message);
+  }
+  std::cout << "Added controller " << voter->id << " with directory id "
+            << voter->directory_id.to_string() << " and endpoints: " << endpoints_text(*voter)
+            << "\n";
+  return 0;
+}
+
+int remove_controller(const QuorumOptions& options, const std::vector<std::string>& addresses) {
+  const auto directory_id = protocol::Uuid::from_string(options.controller_directory_id);
+  if (!directory_id)
+    return fail("--controller-directory-id " + options.controller_directory_id +
+                " is not a directory id (22 characters of URL-safe base64)");
+  if (!options.dry_run) {
+    auto client = connect_any(addresses);
+    if (!client) return fail(client.error().message);
+    if (auto removed = client->remove_raft_voter(options.controller_id, *directory_id); !removed)
+      return fail(removed.error().message);
+  }
+  std::cout << "Removed KRaft controller " << options.controller_id << " with directory id "
+            << directory_id->to_string() << "\n";
+  return 0;
+}
+
+int run_describe(const QuorumOptions& options, const std::vector<std::string>& addresses) {
   if (options.status && options.replication)
     return fail("Only one of --status or --replication should be specified with describe");
   if (!options.status && !options.replication)
     return fail("One of --status or --replication must be specified with describe");
   if (options.status && options.human_readable)
     return fail("The option --human-readable is only supported along with --replication");
-  const auto addresses = split_addresses(
-      options.bootstrap_controller.empty() ? options.bootstrap : options.bootstrap_controller);
   auto described = describe(addresses, options.status);
   if (!described) return fail(described.error().message);
   auto text = options.status
@@ -214,6 +360,22 @@ int run_quorum(const QuorumOptions& options) {
   if (!text) return fail(text.error().message);
   std::cout << *text;
   return 0;
+}
+
+}  // namespace
+
+int run_quorum(const QuorumOptions& options) {
+  const auto addresses = split_addresses(
+      options.bootstrap_controller.empty() ? options.bootstrap : options.bootstrap_controller);
+  switch (options.action) {
+    case QuorumOptions::Action::add_controller:
+      return add_controller(options, addresses);
+    case QuorumOptions::Action::remove_controller:
+      return remove_controller(options, addresses);
+    case QuorumOptions::Action::describe:
+      break;
+  }
+  return run_describe(options, addresses);
 }
 
 }  // namespace keel::cli

@@ -1,9 +1,15 @@
 """`keel quorum describe --status|--replication` (kafka-metadata-quorum.sh describe) against
 a real 3-node KRaft cluster and a single node: every broker forwards DescribeQuorum to the
 active controller, so every one names the same leader; the leader's controller listener
-answers and the others say NOT_LEADER_OR_FOLLOWER; a killed leader is replaced."""
+answers and the others say NOT_LEADER_OR_FOLLOWER; a killed leader is replaced. And
+`keel quorum add-controller|remove-controller` (KIP-853): a single node, a static quorum,
+refuses them as Kafka 3.9 does (UNSUPPORTED_VERSION)."""
 
+import os
+import re
+import shutil
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -27,6 +33,12 @@ def parse_status(text):
         key, _, value = line.partition(":")
         out[key.strip()] = value.strip()
     return out
+
+
+def replica_ids(replicas):
+    """The ids of a CurrentVoters/CurrentObservers list, as Kafka 3.9 prints it:
+    [{"id": 1, "directoryId": "...", "endpoints": [...]}, ...]."""
+    return [int(i) for i in re.findall(r'"id": (\d+)', replicas)]
 
 
 def parse_replication(text):
@@ -70,7 +82,7 @@ class ClusterQuorumTest(unittest.TestCase):
                 self.assertIn(leader, (1, 2, 3))
                 self.assertGreaterEqual(int(status["LeaderEpoch"]), 1)
                 self.assertGreater(int(status["HighWatermark"]), 0)
-                self.assertEqual(status["CurrentVoters"], "[1,2,3]", node.name)
+                self.assertEqual(replica_ids(status["CurrentVoters"]), [1, 2, 3], node.name)
             # kafka-metadata-quorum.sh's position of the option (before `describe`) too; the
             # controller that answers is the leader.
             p = keel_quorum("--bootstrap-controller", controllers, "describe", "--status")
@@ -134,7 +146,8 @@ class SingleNodeQuorumTest(unittest.TestCase):
             self.assertEqual(p.returncode, 0, p.stderr)
             status = parse_status(p.stdout)
             self.assertEqual(status["LeaderId"], "1")
-            self.assertEqual(status["CurrentVoters"], "[1]")
+            self.assertEqual(replica_ids(status["CurrentVoters"]), [1])
+            self.assertIn('"directoryId": "', status["CurrentVoters"])
             self.assertEqual(status["CurrentObservers"], "[]")
             self.assertEqual(status["MaxFollowerLag"], "0")
             p = keel_quorum("describe", "--replication", "--human-readable", "-b",
@@ -152,6 +165,68 @@ class SingleNodeQuorumTest(unittest.TestCase):
             p = keel_quorum("describe", *args, "-b", "127.0.0.1:1")
             self.assertEqual(p.returncode, 1, args)
             self.assertIn(message, p.stderr)
+
+
+class VoterChangesOnASingleNodeTest(unittest.TestCase):
+    """The single node has no quorum to change: Kafka 3.9's answer for a static quorum."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="quorum-cli-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def controller_config(self, formatted=True):
+        meta = os.path.join(self.dir, "meta")
+        os.makedirs(meta, exist_ok=True)
+        if formatted:
+            with open(os.path.join(meta, "meta.properties"), "w") as f:
+                f.write("version=1\ncluster.id=MkU3OEVBNTcwNTJENDM2Qg\nnode.id=2\n"
+                        "directory.id=b2Q3CbHNR_y2m0kAmNSjeA\n")
+        path = os.path.join(self.dir, "controller.properties")
+        with open(path, "w") as f:
+            f.write("process.roles=controller\nnode.id=2\ncontroller.listener.names=CONTROLLER\n"
+                    f"listeners=CONTROLLER://127.0.0.1:19093\nmetadata.log.dir={meta}\n")
+        return path
+
+    def test_add_and_remove_controller_are_refused_by_kafka_error_name(self):
+        with KeelBroker(name="quorum-voters") as broker:
+            config = self.controller_config()
+            p = keel_quorum("add-controller", "--command-config", config, "-b", broker.bootstrap)
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn("AddRaftVoter: UNSUPPORTED_VERSION (35)", p.stderr)
+            self.assertIn("kraft.version", p.stderr)
+            p = keel_quorum("remove-controller", "--controller-id", "1",
+                            "--controller-directory-id", "b2Q3CbHNR_y2m0kAmNSjeA",
+                            "--bootstrap-server", broker.bootstrap)
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn("RemoveRaftVoter: UNSUPPORTED_VERSION (35)", p.stderr)
+            # DescribeQuorum v2 still answers, with the node's directory id field.
+            p = keel_quorum("describe", "--replication", "-b", broker.bootstrap)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("DirectoryId", parse_replication(p.stdout)[0])
+
+    def test_dry_run_prints_what_kafka_prints_without_sending(self):
+        p = keel_quorum("add-controller", "--dry-run", "--command-config", self.controller_config(),
+                        "--bootstrap-controller", "127.0.0.1:1")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.strip(),
+                         "Added controller 2 with directory id b2Q3CbHNR_y2m0kAmNSjeA and endpoints: "
+                         "RaftVoterEndpoint(name=CONTROLLER, host=127.0.0.1, port=19093)")
+
+    def test_arguments_are_checked(self):
+        p = keel_quorum("add-controller", "--command-config", self.controller_config(False),
+                        "-b", "127.0.0.1:1")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("meta.properties", p.stderr)
+        p = keel_quorum("add-controller", "-b", "127.0.0.1:1")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("--command-config", p.stderr)
+        p = keel_quorum("remove-controller", "--controller-id", "1", "-b", "127.0.0.1:1")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("--controller-directory-id", p.stderr)
+        p = keel_quorum("remove-controller", "--controller-id", "1", "--controller-directory-id",
+                        "not-a-uuid", "-b", "127.0.0.1:1")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("is not a directory id", p.stderr)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include <keel/protocol/error_codes.h>
+#include <keel/protocol/messages/add_raft_voter.h>
 #include <keel/protocol/messages/alter_client_quotas.h>
 #include <keel/protocol/messages/api_versions.h>
 #include <keel/protocol/messages/create_topics.h>
@@ -21,6 +22,7 @@
 #include <keel/protocol/messages/offset_commit.h>
 #include <keel/protocol/messages/offset_fetch.h>
 #include <keel/protocol/messages/produce.h>
+#include <keel/protocol/messages/remove_raft_voter.h>
 
 namespace keel::client {
 
@@ -328,8 +330,18 @@ std::vector<QuorumReplica> to_quorum_replicas(
     const std::vector<protocol::DescribeQuorumResponse::ReplicaState>& states) {
   std::vector<QuorumReplica> out;
   for (const auto& s : states)
-    out.push_back(
-        {s.replica_id, s.log_end_offset, s.last_fetch_timestamp, s.last_caught_up_timestamp});
+    out.push_back({s.replica_id, s.log_end_offset, s.last_fetch_timestamp,
+                   s.last_caught_up_timestamp, s.replica_directory_id});
+  return out;
+}
+
+std::map<std::int32_t, std::vector<std::string>> node_endpoints(
+    const std::vector<protocol::DescribeQuorumResponse::Node>& nodes) {
+  std::map<std::int32_t, std::vector<std::string>> out;
+  for (const auto& node : nodes)
+    for (const auto& listener : node.listeners)
+      out[node.node_id].push_back(listener.name + "://" + listener.host + ":" +
+                                  std::to_string(listener.port));
   return out;
 }
 
@@ -347,9 +359,39 @@ Result<QuorumInfo> Client::describe_quorum() {
   const auto& partition = response->topics[0].partitions[0];
   if (is_error(partition.error_code))
     return Fail{broker_error(partition.error_code, "DescribeQuorum from " + _connection.peer())};
-  return QuorumInfo{partition.leader_id, partition.leader_epoch, partition.high_watermark,
+  return QuorumInfo{partition.leader_id,
+                    partition.leader_epoch,
+                    partition.high_watermark,
                     to_quorum_replicas(partition.current_voters),
-                    to_quorum_replicas(partition.observers)};
+                    to_quorum_replicas(partition.observers),
+                    node_endpoints(response->nodes)};
+}
+
+Status Client::add_raft_voter(const RaftVoterToAdd& voter, std::chrono::milliseconds timeout) {
+  protocol::AddRaftVoterRequest request;
+  request.cluster_id = std::nullopt;  // not checked, as Kafka's Admin sends it by default
+  request.timeout_ms = static_cast<std::int32_t>(timeout.count());
+  request.voter_id = voter.id;
+  request.voter_directory_id = voter.directory_id;
+  for (const auto& listener : voter.listeners)
+    request.listeners.push_back({listener.name, listener.host, listener.port, {}});
+  auto response = call_negotiated<protocol::AddRaftVoterResponse>(request);
+  if (!response) return Fail{std::move(response).error()};
+  if (is_error(response->error_code))
+    return Fail{broker_error(response->error_code, "AddRaftVoter", response->error_message)};
+  return {};
+}
+
+Status Client::remove_raft_voter(std::int32_t id, const protocol::Uuid& directory_id) {
+  protocol::RemoveRaftVoterRequest request;
+  request.cluster_id = std::nullopt;
+  request.voter_id = id;
+  request.voter_directory_id = directory_id;
+  auto response = call_negotiated<protocol::RemoveRaftVoterResponse>(request);
+  if (!response) return Fail{std::move(response).error()};
+  if (is_error(response->error_code))
+    return Fail{broker_error(response->error_code, "RemoveRaftVoter", response->error_message)};
+  return {};
 }
 
 // ---- data --------------------------------------------------------------------------------

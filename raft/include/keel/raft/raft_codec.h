@@ -1,11 +1,18 @@
 #pragma once
 // The quorum's messages (raft_messages.h) as Kafka request/response bodies, through the
-// generated codec: Vote, BeginQuorumEpoch, EndQuorumEpoch (v0, the only version of Kafka
-// 3.8) and Fetch (v12-16, the versions with LastFetchedEpoch and DivergingEpoch), for the one
+// generated codec: Vote, BeginQuorumEpoch, EndQuorumEpoch (v0-1), Fetch (v12-17, the
+// versions with LastFetchedEpoch and DivergingEpoch) and FetchSnapshot (v0-1), for the one
 // partition __cluster_metadata-0. Headers (correlation id) are the driver's.
 //
-// Pre-vote (KIP-996): Kafka 4 carries it as VoteRequest v2's PreVote; 3.8's schemas stop at
-// v0, so keel sends it as the tagged field kPreVoteTag of the partition (bool, one byte),
+// KIP-853 (Kafka 3.9, protocol/schemas-kip853): Vote v1, BeginQuorumEpoch v1,
+// EndQuorumEpoch v1, Fetch v17 and FetchSnapshot v1 carry directory ids (ReplicaKey) and
+// endpoints. Older versions still decode, with zero directory ids and no endpoints, and
+// encoding at them drops those fields (they are ignorable). Endpoints of requests
+// (LeaderEndpoints) have listener names; a response's NodeEndpoints are those of its leader
+// id, without names.
+//
+// Pre-vote (KIP-996): Kafka 4 carries it as VoteRequest v2's PreVote; 3.9's schemas stop at
+// v1, so keel sends it as the tagged field kPreVoteTag of the partition (bool, one byte),
 // which any v0 reader may skip. A Kafka 3.8 voter then sees an ordinary vote: it is not
 // unsafe (it votes and moves to the candidate's epoch), only the disruption pre-vote avoids.
 

@@ -159,6 +159,7 @@ struct QuorumReplica {
   std::int64_t log_end_offset = -1;
   std::int64_t last_fetch_timestamp = -1;
   std::int64_t last_caught_up_timestamp = -1;
+  protocol::Uuid directory_id;  // DescribeQuorum v2 (KIP-853); zero before
 };
 
 /// The __cluster_metadata quorum (DescribeQuorum), as Kafka's Admin QuorumInfo.
@@ -168,6 +169,21 @@ struct QuorumInfo {
   std::int64_t high_watermark = -1;
   std::vector<QuorumReplica> voters;
   std::vector<QuorumReplica> observers;
+  /// v2 Nodes: each voter's controller listeners as "NAME://host:port".
+  std::map<std::int32_t, std::vector<std::string>> endpoints;
+};
+
+/// A controller to add to the quorum (AddRaftVoter): its id, log directory id and
+/// controller listeners.
+struct RaftVoterToAdd {
+  std::int32_t id = -1;
+  protocol::Uuid directory_id;
+  struct Listener {
+    std::string name;
+    std::string host;
+    std::uint16_t port = 0;
+  };
+  std::vector<Listener> listeners;
 };
 
 /// ListOffsets special timestamps.
@@ -196,6 +212,12 @@ class Client {
   /// the active controller; a controller that does not lead answers NOT_LEADER_OR_FOLLOWER,
   /// which fails like any other error.
   Result<QuorumInfo> describe_quorum();
+  /// KIP-853 AddRaftVoter (a broker forwards it to the active controller); the leader
+  /// answers once the new voter set is committed, within `timeout`. Fails with Kafka's error
+  /// name and message.
+  Status add_raft_voter(const RaftVoterToAdd& voter, std::chrono::milliseconds timeout);
+  /// KIP-853 RemoveRaftVoter.
+  Status remove_raft_voter(std::int32_t id, const protocol::Uuid& directory_id);
   Status delete_topic(const std::string& name, std::chrono::milliseconds timeout);
 
   /// Sends one batch per partition. With acks=0 the broker sends no response, so success
