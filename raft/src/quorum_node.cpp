@@ -627,7 +627,8 @@ class QuorumNodeDriver {
     auto values = _snapshot_source(end_offset);
     if (!values.ok()) return Fail{std::move(values).error()};
     std::optional<VoterSet> voters;
-    if (_replica->kraft_version() >= kKRaftVersionDynamic)
+    if (_replica->kraft_version() >= kKRaftVersionDynamic &&
+        !_replica->voter_set_at(end_offset).empty())
       voters = _replica->voter_set_at(end_offset);
     auto writer = SnapshotWriter::create(_options.dir, id, wall_now_ms(), voters);
     if (!writer.ok()) return Fail{std::move(writer).error()};

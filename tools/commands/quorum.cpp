@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -291,15 +292,28 @@ CLI::App* add_quorum_command(CLI::App& app, QuorumOptions& options) {
 
 namespace {
 
-/// The first of `addresses` that connects.
-Result<client::Client> connect_any(const std::vector<std::string>& addresses) {
+/// Sends `request` to the active controller among `addresses`, as Kafka's Admin does with
+/// bootstrap controllers: a controller that is not the leader says NOT_LEADER_OR_FOLLOWER
+/// and the next is tried, round after round, until one answers otherwise or time is up.
+Status on_active_controller(const std::vector<std::string>& addresses,
+                            const std::function<Status(client::Client&)>& request) {
+  const auto deadline = std::chrono::steady_clock::now() + kRetryFor;
   Error last{"no address given"};
-  for (const auto& address : addresses) {
-    auto client = client::Client::connect(address);
-    if (client) return client;
-    last = std::move(client).error();
+  while (true) {
+    for (const auto& address : addresses) {
+      auto client = client::Client::connect(address);
+      if (!client) {
+        last = std::move(client).error();
+        continue;
+      }
+      auto answered = request(*client);
+      if (answered.ok()) return answered;
+      last = std::move(answered).error();
+      if (last.message.find("NOT_LEADER_OR_FOLLOWER") == std::string::npos) return Fail{last};
+    }
+    if (std::chrono::steady_clock::now() + kRetryBackoff >= deadline) return Fail{std::move(last)};
+    std::this_thread::sleep_for(kRetryBackoff);
   }
-  return Fail{std::move(last)};
 }
 
 constexpr auto kVoterChangeTimeout = std::chrono::seconds(30);  // Kafka's Admin default
@@ -316,10 +330,10 @@ int add_controller(const QuorumOptions& options, const std::vector<std::string>&
   auto voter = quorum::controller_to_add(options.command_config);
   if (!voter) return fail(voter.error().message);
   if (!options.dry_run) {
-    auto client = connect_any(addresses);
-    if (!client) return fail(client.error().message);
-    if (auto added = client->add_raft_voter(*voter, kVoterChangeTimeout); !added)
-      return fail(added.error().message);
+    auto added = on_active_controller(addresses, [&](client::Client& client) {
+      return client.add_raft_voter(*voter, kVoterChangeTimeout);
+    });
+    if (!added) return fail(added.error().message);
   }
   std::cout << "Added controller " << voter->id << " with directory id "
             << voter->directory_id.to_string() << " and endpoints: " << endpoints_text(*voter)
@@ -333,10 +347,10 @@ int remove_controller(const QuorumOptions& options, const std::vector<std::strin
     return fail("--controller-directory-id " + options.controller_directory_id +
                 " is not a directory id (22 characters of URL-safe base64)");
   if (!options.dry_run) {
-    auto client = connect_any(addresses);
-    if (!client) return fail(client.error().message);
-    if (auto removed = client->remove_raft_voter(options.controller_id, *directory_id); !removed)
-      return fail(removed.error().message);
+    auto removed = on_active_controller(addresses, [&](client::Client& client) {
+      return client.remove_raft_voter(options.controller_id, *directory_id);
+    });
+    if (!removed) return fail(removed.error().message);
   }
   std::cout << "Removed KRaft controller " << options.controller_id << " with directory id "
             << directory_id->to_string() << "\n";

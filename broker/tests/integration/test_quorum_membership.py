@@ -45,15 +45,16 @@ def parse_status(text):
 
 
 class DynamicQuorum:
-    """Three combined nodes that share controller.quorum.bootstrap.servers (node 1's
-    controller listener) and are formatted for a dynamic quorum."""
+    """Three combined nodes that share controller.quorum.bootstrap.servers (all three
+    controller listeners) and are formatted for a dynamic quorum."""
 
     def __init__(self):
         self.cluster_id = keel("storage", "random-uuid").stdout.strip()
         self.controller_ports = {i: free_port() for i in (1, 2, 3)}
         base = dict(FAST)
         base.update({
-            "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_ports[1]}",
+            # Every controller, as Kafka's docs advise: a node finds the leader through any.
+            "controller.quorum.bootstrap.servers": self.controllers(1, 2, 3),
             "controller.listener.names": "CONTROLLER",
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
         })
@@ -109,7 +110,7 @@ class QuorumMembershipTest(unittest.TestCase):
             time.sleep(0.5)
 
     def create_topic(self, node, name):
-        p = keel("topics", "create", "--topic", name, "--partitions", "3",
+        p = keel("topics", "create", name, "--partitions", "3",
                  "--bootstrap-server", node.bootstrap)
         self.assertEqual(p.returncode, 0, f"create {name} via {node.node_id}: {p.stderr}")
 

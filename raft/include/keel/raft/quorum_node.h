@@ -10,8 +10,8 @@
 // messages sent. Other threads only post work and wait for answers.
 //
 // Wire: Kafka's framing and request header (client id "raft-client-<node id>"), Vote /
-// BeginQuorumEpoch / EndQuorumEpoch v0 and Fetch v16, two connections per peer (Fetch alone
-// on one, since a long-polled Fetch holds back what follows it on a connection).
+// BeginQuorumEpoch / EndQuorumEpoch v1, Fetch v17, FetchSnapshot v1 (KIP-853), two connections per
+// peer (Fetch alone on one, since a long-polled Fetch holds back what follows it on a connection).
 //
 // Lifecycle: open (removes partial snapshots, opens the log at the latest snapshot, reads
 // quorum-state; no thread yet), set_commit_listener (and the snapshot source and listener),
