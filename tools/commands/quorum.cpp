@@ -204,8 +204,11 @@ struct Described {
   std::string cluster_id;
 };
 
-/// DescribeQuorum (and for --status the cluster id) from the first address that answers.
-Result<Described> describe(const std::vector<std::string>& addresses, bool with_cluster_id) {
+/// Asks `addresses` in turn, round after round until kRetryFor has passed, until `request`
+/// succeeds on one or fails in a way `try_next` does not accept (then that error).
+Status ask_in_turn(const std::vector<std::string>& addresses,
+                   const std::function<Status(client::Client&)>& request,
+                   const std::function<bool(const Error&)>& try_next) {
   const auto deadline = std::chrono::steady_clock::now() + kRetryFor;
   Error last{"no address given"};
   while (true) {
@@ -215,21 +218,34 @@ Result<Described> describe(const std::vector<std::string>& addresses, bool with_
         last = std::move(client).error();
         continue;
       }
-      auto quorum = client->describe_quorum();
-      if (!quorum) {
-        last = std::move(quorum).error();
-        continue;
-      }
-      Described out{std::move(quorum).value(), "-"};
-      // A controller listener may not answer DescribeCluster; the quorum is still shown.
-      if (with_cluster_id) {
-        if (auto id = client->cluster_id()) out.cluster_id = std::move(id).value();
-      }
-      return out;
+      auto answered = request(*client);
+      if (answered.ok()) return answered;
+      last = std::move(answered).error();
+      if (!try_next(last)) return Fail{last};
     }
     if (std::chrono::steady_clock::now() + kRetryBackoff >= deadline) return Fail{std::move(last)};
     std::this_thread::sleep_for(kRetryBackoff);
   }
+}
+
+/// DescribeQuorum (and for --status the cluster id) from the first address that answers.
+Result<Described> describe(const std::vector<std::string>& addresses, bool with_cluster_id) {
+  Described out{{}, "-"};
+  auto asked = ask_in_turn(
+      addresses,
+      [&](client::Client& client) -> Status {
+        auto quorum = client.describe_quorum();
+        if (!quorum) return Fail{std::move(quorum).error()};
+        out.quorum = std::move(quorum).value();
+        // A controller listener may not answer DescribeCluster; the quorum is still shown.
+        if (with_cluster_id) {
+          if (auto id = client.cluster_id()) out.cluster_id = std::move(id).value();
+        }
+        return {};
+      },
+      [](const Error&) { return true; });
+  if (!asked.ok()) return Fail{std::move(asked).error()};
+  return out;
 }
 
 std::int64_t wall_now_ms() {
@@ -294,26 +310,12 @@ namespace {
 
 /// Sends `request` to the active controller among `addresses`, as Kafka's Admin does with
 /// bootstrap controllers: a controller that is not the leader says NOT_LEADER_OR_FOLLOWER
-/// and the next is tried, round after round, until one answers otherwise or time is up.
+/// and the next is tried.
 Status on_active_controller(const std::vector<std::string>& addresses,
                             const std::function<Status(client::Client&)>& request) {
-  const auto deadline = std::chrono::steady_clock::now() + kRetryFor;
-  Error last{"no address given"};
-  while (true) {
-    for (const auto& address : addresses) {
-      auto client = client::Client::connect(address);
-      if (!client) {
-        last = std::move(client).error();
-        continue;
-      }
-      auto answered = request(*client);
-      if (answered.ok()) return answered;
-      last = std::move(answered).error();
-      if (last.message.find("NOT_LEADER_OR_FOLLOWER") == std::string::npos) return Fail{last};
-    }
-    if (std::chrono::steady_clock::now() + kRetryBackoff >= deadline) return Fail{std::move(last)};
-    std::this_thread::sleep_for(kRetryBackoff);
-  }
+  return ask_in_turn(addresses, request, [](const Error& error) {
+    return error.message.find("NOT_LEADER_OR_FOLLOWER") != std::string::npos;
+  });
 }
 
 constexpr auto kVoterChangeTimeout = std::chrono::seconds(30);  // Kafka's Admin default

@@ -5,17 +5,16 @@ kafka-metadata-quorum.sh does it. Every node is formatted as Kafka's are: the fi
 `--standalone`, the others with `--no-initial-controllers`, all with
 controller.quorum.bootstrap.servers instead of controller.quorum.voters."""
 
-import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 import unittest
 
 from cluster_harness import FAST, ClusterNode, free_port
-from keel_harness import BrokerError, keel_binary, wait_until
+from keel_harness import keel_binary, wait_until
+from test_quorum_cli import parse_status
 
 # Elections take an election timeout (500 ms in FAST) and a vote round; generous bounds for a
 # loaded 2-core machine.
@@ -34,14 +33,6 @@ def voter_ids(status):
     if not ids:
         ids = re.findall(r"\d+", status)
     return sorted(int(i) for i in ids)
-
-
-def parse_status(text):
-    out = {}
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        out[key.strip()] = value.strip()
-    return out
 
 
 class DynamicQuorum:
