@@ -29,15 +29,18 @@ bool QuorumReplica::can_grant_vote(const VoteRequest& request) const {
   return up_to_date;
 }
 
+bool QuorumReplica::meant_for_another(std::int32_t voter_id,
+                                      const DirectoryId& voter_directory_id) const {
+  if (voter_id < 0) return false;  // v0: not named
+  return voter_id != _config.node_id ||
+         (voter_directory_id != DirectoryId{} && voter_directory_id != _config.directory_id);
+}
+
 void QuorumReplica::on_vote_request(const Envelope& envelope, const VoteRequest& request,
                                     std::int64_t now) {
   // KIP-853: the candidate names the voter it asks; a replica that is not that voter (another
   // node, or this node before it lost its disk) refuses.
-  const bool other_key =
-      request.voter_id >= 0 &&
-      (request.voter_id != _config.node_id || (request.voter_directory_id != DirectoryId{} &&
-                                               request.voter_directory_id != _config.directory_id));
-  if (other_key) {
+  if (meant_for_another(request.voter_id, request.voter_directory_id)) {
     reply(envelope, VoteResponse{errors::kInvalidVoterKey, current_leader(), _epoch, false});
     return;
   }
@@ -136,11 +139,7 @@ void QuorumReplica::count_vote(std::int32_t voter_id, bool granted, std::int64_t
 
 void QuorumReplica::on_begin_epoch(const Envelope& envelope, const BeginQuorumEpochRequest& request,
                                    std::int64_t now) {
-  const bool other_key =
-      request.voter_id >= 0 &&
-      (request.voter_id != _config.node_id || (request.voter_directory_id != DirectoryId{} &&
-                                               request.voter_directory_id != _config.directory_id));
-  if (other_key) {
+  if (meant_for_another(request.voter_id, request.voter_directory_id)) {
     reply(envelope, BeginQuorumEpochResponse{errors::kInvalidVoterKey, current_leader(), _epoch});
     return;
   }

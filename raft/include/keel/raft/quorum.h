@@ -227,6 +227,9 @@ class QuorumReplica {
   bool accept_fetch_answer(const Envelope& envelope, std::int32_t leader_epoch,
                            std::int32_t leader_id, std::int16_t error_code, std::int64_t now);
   bool can_grant_vote(const VoteRequest& request) const;
+  /// KIP-853: a Vote or BeginQuorumEpoch names the voter it is for; true when that is another
+  /// replica (another node, or this node before it lost its disk), which refuses it.
+  bool meant_for_another(std::int32_t voter_id, const DirectoryId& voter_directory_id) const;
   FetchResponse not_leader_response(const FetchRequest& request) const;
   /// The leader this replica follows or is, -1 otherwise (what responses report).
   std::int32_t current_leader() const;
