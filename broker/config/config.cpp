@@ -484,6 +484,13 @@ const std::vector<BrokerKey>& broker_keys() {
        number<&B::group_max_session_timeout_ms>},
       {"group.max.size", int_spec(1), "2147483647", number<&B::group_max_size>},
       {"replica.fetch.wait.max.ms", int_spec(0), "500", number<&B::replica_fetch_wait_max_ms>},
+      {"replica.fetch.min.bytes", int_spec(), "1", number<&B::replica_fetch_min_bytes>},
+      {"replica.fetch.max.bytes", int_spec(0), "1048576", number<&B::replica_fetch_max_bytes>},
+      {"replica.fetch.response.max.bytes", int_spec(0), "10485760",
+       number<&B::replica_fetch_response_max_bytes>},
+      {"replica.fetch.backoff.ms", int_spec(0), "1000", number<&B::replica_fetch_backoff_ms>},
+      {"replica.socket.timeout.ms", int_spec(), "30000", number<&B::replica_socket_timeout_ms>},
+      {"replica.lag.time.max.ms", long_spec(), "30000", number<&B::replica_lag_time_max_ms>},
       // KRaft broker lifecycle: how often a broker heartbeats, how long the controller
       // waits before fencing it (Kafka defines both without a range).
       {"broker.heartbeat.interval.ms", int_spec(), "2000",

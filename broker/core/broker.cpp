@@ -16,6 +16,7 @@
 #include "core/offsets_topic.h"
 #include "core/partitions.h"
 #include "core/producer_ids.h"
+#include "core/replica_manager.h"
 #include "core/session_fencer.h"
 #include "metadata/controller.h"
 #include "metadata/ids.h"
@@ -144,6 +145,7 @@ struct Broker::Impl {
   std::jthread catch_up_waiter;  // quorum: opens the broker listeners once caught up
   std::unique_ptr<storage::LogManager> logs;
   std::unique_ptr<PartitionRegistry> partitions;
+  std::unique_ptr<ReplicaManager> replicas;  // followers' fetchers, ISR changes (quorum only)
   std::unique_ptr<ProducerIdAllocator> producer_ids;
   std::unique_ptr<OffsetsTopic> offsets_topic;
   std::unique_ptr<GroupCoordinator> coordinator;
@@ -168,6 +170,8 @@ struct Broker::Impl {
   void start_lifecycle();
   std::optional<ControllerAddress> active_controller() const;
   void open_logs();
+  /// The hosted partitions (and, in a quorum, their replication) as `image` says.
+  void apply_partitions(const MetadataImage& image);
   void start_coordinator();
   /// Rebuilds the effective config when the image's dynamic broker configs differ from it.
   void apply_dynamic_configs(const MetadataImage& image);
@@ -340,16 +344,26 @@ void Broker::Impl::open_logs() {
   // In a quorum the image is empty until the metadata log is replayed from the leader (whose
   // replay deletes the logs of topics deleted meanwhile): nothing to compare with yet.
   if (!config.in_quorum()) partitions->remove_strays(*controller->image());
-  partitions->apply(*controller->image(), *context.effective_config());
+  if (config.in_quorum()) replicas = std::make_unique<ReplicaManager>(context);
+  apply_partitions(*controller->image());
   controller->set_listener([this](const MetadataImage& before, const MetadataImage& after) {
     apply_dynamic_configs(after);
     if (before.client_quotas() != after.client_quotas()) quotas->set_quotas(after.client_quotas());
-    partitions->apply(after, *context.effective_config());
+    apply_partitions(after);
     // In a quorum the coordinator serves the __consumer_offsets partitions this node leads.
     if (context.config.in_quorum() && coordinator)
       follow_offsets_leadership(*coordinator, before, after, context.node_id());
   });
   logs->start_background(kLogTickMs, kCleanerBackoffMs);
+}
+
+void Broker::Impl::apply_partitions(const MetadataImage& image) {
+  if (!replicas) {
+    partitions->apply(image, *context.effective_config());
+    return;
+  }
+  partitions->apply(image, *context.effective_config(), replicas->settings(image));
+  replicas->apply(image);
 }
 
 void Broker::Impl::start_coordinator() {
@@ -379,7 +393,8 @@ void Broker::Impl::stop() {
   // nothing is appended to __consumer_offsets once the logs shut down.
   coordinator->stop();
   server->stop();
-  controller_executor.stop();  // answers what is queued while the controller is open
+  controller_executor.stop();      // answers what is queued while the controller is open
+  if (replicas) replicas->stop();  // no follower appends once the logs close
   logs->shutdown();
   session_fencer->stop();
   if (auto st = controller->close(); !st.ok())

@@ -60,10 +60,7 @@ class BrokerOffsetsTopic final : public OffsetsTopic {
     auto& log = hosted->log();
     auto result = log.append(batch, options);
     if (!result.ok()) return Fail{to_error_code(result.error().code)};
-    // Replication factor 1 (no partition replication yet): the leader is the whole ISR, so
-    // what is appended is committed.
-    log.set_high_watermark(log.log_end_offset());
-    hosted->notify_appended();
+    hosted->record_leader_append();
     return result->base_offset;
   }
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <optional>
 #include <set>
@@ -13,9 +14,105 @@
 
 namespace keel::broker {
 
+namespace {
+
+replication::TimeMs monotonic_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
 Partition::Partition(storage::TopicPartition tp, protocol::Uuid topic_id, std::int32_t leader_epoch,
                      std::shared_ptr<storage::Log> log)
     : _tp(std::move(tp)), _topic_id(topic_id), _leader_epoch(leader_epoch), _log(std::move(log)) {}
+
+bool Partition::apply_state(const replication::PartitionState& state, replication::NodeId self,
+                            const ReplicationSettings& settings) {
+  const bool leads = state.leader == self;
+  bool moved = false;
+  bool changed = false;
+  {
+    std::lock_guard lock(_replication_mutex);
+    _settings = settings;
+    const auto now = monotonic_ms();
+    changed = leads != _is_leader.load() || state.leader_epoch != _leader_epoch.load() ||
+              state.leader != _leader_id.load() || (leads && !_leader);
+    if (leads && changed) {
+      // Kafka's makeLeader: the new epoch starts at the log end (followers truncate to it).
+      if (auto st = _log->assign_epoch(state.leader_epoch, _log->log_end_offset()); !st.ok())
+        spdlog::error("{}: cannot record leader epoch {}: {}", _tp.dir_name(), state.leader_epoch,
+                      st.error().message);
+      _leader.emplace(self, state, _log->log_end_offset(), _log->high_watermark(), now,
+                      settings.eligible);
+      moved = _leader->on_leader_append(_log->log_end_offset(), now, settings.max_lag_ms);
+    } else if (leads) {
+      moved = _leader->on_partition_state(state, _log->log_end_offset(), now, settings.max_lag_ms);
+    } else {
+      _leader.reset();
+    }
+    _leader_epoch.store(state.leader_epoch);
+    _leader_id.store(state.leader);
+    _is_leader.store(leads);
+    if (moved) _log->advance_high_watermark(_leader->high_watermark());
+  }
+  if (moved || changed) notify_appended();  // waiters re-check (a lost leadership answers)
+  return changed;
+}
+
+bool Partition::record_follower_fetch(replication::NodeId id, std::int64_t broker_epoch,
+                                      std::int64_t fetch_offset) {
+  bool moved = false;
+  {
+    std::lock_guard lock(_replication_mutex);
+    if (!_leader || !_leader->follower(id)) return false;
+    moved = _leader->on_follower_fetch(id, broker_epoch, fetch_offset, _log->log_end_offset(),
+                                       monotonic_ms(), _settings.max_lag_ms);
+    if (moved) _log->advance_high_watermark(_leader->high_watermark());
+  }
+  if (moved) notify_appended();
+  return true;
+}
+
+void Partition::record_leader_append() {
+  {
+    std::lock_guard lock(_replication_mutex);
+    if (_leader &&
+        _leader->on_leader_append(_log->log_end_offset(), monotonic_ms(), _settings.max_lag_ms))
+      _log->advance_high_watermark(_leader->high_watermark());
+  }
+  notify_appended();
+}
+
+std::size_t Partition::isr_size() const {
+  std::lock_guard lock(_replication_mutex);
+  return _leader ? _leader->isr().size() : 0;
+}
+
+std::optional<replication::IsrChange> Partition::next_isr_change() {
+  std::lock_guard lock(_replication_mutex);
+  if (!_leader) return std::nullopt;
+  return _leader->next_isr_change(_log->log_end_offset(), monotonic_ms(), _settings.max_lag_ms);
+}
+
+void Partition::isr_change_answered(const replication::IsrChange& change,
+                                    const std::optional<replication::PartitionState>& committed) {
+  bool moved = false;
+  {
+    std::lock_guard lock(_replication_mutex);
+    if (!_leader || _leader->leader_epoch() != change.leader_epoch) return;
+    if (committed) {
+      auto state = *committed;  // AlterPartition's answer names no replicas: they are unchanged
+      if (state.replicas.empty()) state.replicas = _leader->replicas();
+      moved = _leader->on_isr_change_committed(state, _log->log_end_offset(), monotonic_ms(),
+                                               _settings.max_lag_ms);
+    } else
+      _leader->on_isr_change_failed(change);
+    if (moved) _log->advance_high_watermark(_leader->high_watermark());
+  }
+  if (moved) notify_appended();
+}
 
 void Partition::wait_for_append(const std::shared_ptr<AppendWaiter>& waiter) {
   std::lock_guard lock(_waiters_mutex);
@@ -92,7 +189,24 @@ std::shared_ptr<Partition> PartitionRegistry::get(const protocol::Uuid& topic_id
   return it->second[static_cast<std::size_t>(partition)];
 }
 
-void PartitionRegistry::apply(const MetadataImage& image, const BrokerConfig& broker_config) {
+std::vector<std::shared_ptr<Partition>> PartitionRegistry::all() const {
+  std::vector<std::shared_ptr<Partition>> out;
+  for (const auto& [name, slots] : _table.load()->by_name)
+    for (const auto& p : slots)
+      if (p) out.push_back(p);
+  return out;
+}
+
+namespace {
+
+replication::PartitionState partition_state(const PartitionInfo& info) {
+  return {info.replicas, info.isr, info.leader, info.leader_epoch, info.partition_epoch};
+}
+
+}  // namespace
+
+void PartitionRegistry::apply(const MetadataImage& image, const BrokerConfig& broker_config,
+                              const ReplicationSettings& settings) {
   std::lock_guard lock(_apply_mutex);
   auto old = _table.load();
   delete_removed(*old, image);
@@ -107,11 +221,10 @@ void PartitionRegistry::apply(const MetadataImage& image, const BrokerConfig& br
         slots.push_back(nullptr);
         continue;
       }
-      const bool leads = info.leader == _node_id;
       auto existing = find(*old, name, info.partition);
       if (existing && existing->topic_id() == topic.id) {
         existing->log().set_config(config);
-        existing->set_leadership(leads, info.leader_epoch);
+        existing->apply_state(partition_state(info), _node_id, settings);
         slots.push_back(existing);
         continue;
       }
@@ -122,12 +235,11 @@ void PartitionRegistry::apply(const MetadataImage& image, const BrokerConfig& br
         slots.push_back(nullptr);
         continue;
       }
-      // This node is the leader and the whole ISR: everything in its log is committed
-      // (a restart does not wait for followers to re-establish the high watermark).
-      (*log)->set_high_watermark((*log)->log_end_offset());
+      // The high watermark is the checkpointed one; a leader alone in its ISR commits its
+      // whole log at once (LeaderState), one with followers waits for them.
       auto partition =
           std::make_shared<Partition>(tp, topic.id, info.leader_epoch, std::move(log.value()));
-      partition->set_leadership(leads, info.leader_epoch);
+      partition->apply_state(partition_state(info), _node_id, settings);
       slots.push_back(std::move(partition));
     }
     table->by_id[topic.id.bytes] = slots;

@@ -18,6 +18,7 @@
 #include <keel/broker/config.h>
 #include <keel/protocol/error_codes.h>
 #include <keel/protocol/wire.h>
+#include <keel/replication/leader_state.h>
 #include <keel/storage/log_manager.h>
 
 namespace keel::broker {
@@ -30,8 +31,16 @@ struct AppendWaiter {
   std::function<void()> wake;
 };
 
-/// One hosted partition. Thread-safe: the Log has its own locking; waiters have a small mutex
-/// of their own (never held while waking).
+/// How a partition is replicated, as the latest image says: the replication tunables the
+/// leader needs (`replica.lag.time.max.ms`, who may join the ISR).
+struct ReplicationSettings {
+  replication::TimeMs max_lag_ms = 30000;
+  replication::IsrEligible eligible = [](replication::NodeId, std::int64_t) { return true; };
+};
+
+/// One hosted partition, led here or followed. Thread-safe: the Log has its own locking;
+/// the replication state (LeaderState while leading) has a mutex of its own, never held while
+/// waking waiters; waiters have a small mutex of their own.
 class Partition {
  public:
   Partition(storage::TopicPartition tp, protocol::Uuid topic_id, std::int32_t leader_epoch,
@@ -40,25 +49,52 @@ class Partition {
   const storage::TopicPartition& topic_partition() const { return _tp; }
   const protocol::Uuid& topic_id() const { return _topic_id; }
   std::int32_t leader_epoch() const { return _leader_epoch.load(); }
+  /// The leader (the image says so), -1 for none.
+  std::int32_t leader_id() const { return _leader_id.load(); }
   /// This node leads the partition (the image says so); only a leader serves clients.
   bool is_leader() const { return _is_leader.load(); }
-  void set_leadership(bool is_leader, std::int32_t leader_epoch) {
-    _leader_epoch.store(leader_epoch);
-    _is_leader.store(is_leader);
-  }
   storage::Log& log() const { return *_log; }
 
-  /// Registers a waiter, woken by the next append (or immediately if one raced in).
+  /// The controller's state of this partition (a new image) as node `self` sees it. A new
+  /// leader epoch led here starts a leadership: the epoch enters the leader-epoch cache at
+  /// the log end, and a LeaderState tracks the followers; the same epoch updates its ISR.
+  /// Returns true when this node's role or the leader epoch changed.
+  bool apply_state(const replication::PartitionState& state, replication::NodeId self,
+                   const ReplicationSettings& settings);
+
+  /// Leader: a follower's fetch at `fetch_offset` (its log end). False when this node does
+  /// not lead the partition or `id` is not a replica.
+  bool record_follower_fetch(replication::NodeId id, std::int64_t broker_epoch,
+                             std::int64_t fetch_offset);
+  /// Leader: records were appended (the high watermark moves when the ISR allows).
+  void record_leader_append();
+  /// The committed ISR's size (min.insync.replicas), 0 when not leading.
+  std::size_t isr_size() const;
+  /// Leader: the ISR change to ask the controller for now, if any (then in flight).
+  std::optional<replication::IsrChange> next_isr_change();
+  /// The controller's answer to `change`: the committed state, or nullopt for a refusal.
+  void isr_change_answered(const replication::IsrChange& change,
+                           const std::optional<replication::PartitionState>& committed);
+
+  /// Registers a waiter, woken by the next append or high-watermark move (or immediately
+  /// if one raced in).
   void wait_for_append(const std::shared_ptr<AppendWaiter>& waiter);
-  /// Wakes every waiter; called after each append.
+  /// Wakes every waiter; called after each append and each high-watermark move.
   void notify_appended();
 
  private:
+  /// Copies the leader's high watermark into the log and wakes waiters when it moved.
+  void publish_high_watermark(bool moved);
+
   storage::TopicPartition _tp;
   protocol::Uuid _topic_id;
   std::atomic<std::int32_t> _leader_epoch;
-  std::atomic<bool> _is_leader{true};
+  std::atomic<std::int32_t> _leader_id{-1};
+  std::atomic<bool> _is_leader{false};
   std::shared_ptr<storage::Log> _log;
+  mutable std::mutex _replication_mutex;
+  std::optional<replication::LeaderState> _leader;  // while leading
+  ReplicationSettings _settings;
   std::mutex _waiters_mutex;
   std::vector<std::weak_ptr<AppendWaiter>> _waiters;
 };
@@ -86,7 +122,10 @@ class PartitionRegistry {
   /// (the effective broker config: dynamic broker configs change every topic without an
   /// override). Errors are logged per partition (a partition that cannot be opened is left
   /// out, and clients see it as unavailable).
-  void apply(const MetadataImage& image, const BrokerConfig& config);
+  void apply(const MetadataImage& image, const BrokerConfig& config,
+             const ReplicationSettings& settings = {});
+  /// Every hosted partition (leader or not).
+  std::vector<std::shared_ptr<Partition>> all() const;
   /// Deletes logs found on disk whose topic is not in `image` (deleted while this node was
   /// down) or has another id (deleted and recreated).
   void remove_strays(const MetadataImage& image);

@@ -16,8 +16,15 @@
 // quota window; a response that takes the client over the quota is not sent: an empty one
 // with throttle_time_ms goes instead (its bytes are not charged) and the connection is
 // muted for that long (KIP-219).
+// A fetch from a follower (replica_id, or ReplicaState from v15) reads up to the log end, not
+// the high watermark, waits for the log end to grow, is not charged to quotas, and counts
+// as the follower's progress (replication::LeaderState: ISR, high watermark). From v12 its
+// last fetched epoch is checked against the leader-epoch cache: a follower whose log parts
+// from the leader's gets a DivergingEpoch and no records (KIP-320). current_leader_epoch
+// (v9+) older than the partition's is FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH.
 
 #include <keel/protocol/messages/fetch.h>
+#include <keel/replication/divergence.h>
 #include <keel/storage/legacy_records.h>
 
 #include <strings.h>
@@ -27,6 +34,7 @@
 #include "core/fetch_sessions.h"
 #include "core/partitions.h"
 #include "handlers/common.h"
+#include "handlers/leader_hint.h"
 #include "handlers/quotas.h"
 #include "handlers/registry.h"
 #include "metadata/controller.h"
@@ -47,12 +55,25 @@ constexpr std::int16_t kFirstRecordBatchV2Version = 4;
 // Fetch v2 brought magic 1 (timestamps, KIP-32).
 constexpr std::int16_t kFirstMagic1Version = 2;
 
+// Fetch v15 moved the replica id into ReplicaState (KIP-903).
+constexpr std::int16_t kFirstReplicaStateVersion = 15;
+// Fetch v12 brought LastFetchedEpoch and DivergingEpoch (KIP-320).
+constexpr std::int16_t kFirstLastFetchedEpochVersion = 12;
+
+E check_current_leader_epoch(std::int32_t requested, std::int32_t current) {
+  if (requested < 0) return E::none;  // -1: the client does not say
+  if (requested < current) return E::fenced_leader_epoch;
+  if (requested > current) return E::unknown_leader_epoch;
+  return E::none;
+}
+
 /// One fetch request in progress: read now, or wait for data or the deadline.
 class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
-  /// A partition the fetch waits on, with the high watermark it had when read.
+  /// A partition the fetch waits on, with the offset it read up to (the high watermark for
+  /// a consumer, the log end for a follower).
   struct Watched {
     std::shared_ptr<Partition> partition;
-    std::int64_t seen_hw;
+    std::int64_t seen;
   };
 
  public:
@@ -62,7 +83,12 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
         _timers(request.timers),
         _version(request.version),
         _req(std::move(decoded)),
-        _reply(std::move(reply)) {}
+        _reply(std::move(reply)),
+        _listener(request.listener_name) {
+    _replica_id =
+        _version >= kFirstReplicaStateVersion ? _req.replica_state.replica_id : _req.replica_id;
+    _replica_epoch = _version >= kFirstReplicaStateVersion ? _req.replica_state.replica_epoch : -1;
+  }
 
   void start() {
     if (auto error = open_session(); error != E::none) {
@@ -83,7 +109,7 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
   /// Kafka's getMaxValueInQuotaWindow: one response may not exceed what the quota allows
   /// in a window, or it would be throttled whatever the client did before.
   void bound_by_quota() {
-    if (_broker.quotas == nullptr) return;
+    if (_broker.quotas == nullptr || from_follower()) return;  // replication is not throttled
     auto most = _broker.quotas->max_value_in_window(QuotaType::fetch, kAnonymousUser, _client_id);
     if (!most) return;
     const auto bound = static_cast<std::int32_t>(std::min<double>(*most, INT32_MAX));
@@ -96,7 +122,7 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
   /// is taken back. The throttle time in ms, 0 when within quota.
   std::int32_t throttle_for_quota(FetchResponse& response,
                                   std::vector<std::shared_ptr<const void>>& keep_alive) {
-    if (_broker.quotas == nullptr) return 0;
+    if (_broker.quotas == nullptr || from_follower()) return 0;
     const auto size = static_cast<double>(response.encoded_size(_version));
     const auto now = quota_clock_ms();
     const auto throttle_ms =
@@ -244,16 +270,17 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
     if (!deadline && has_partitions && !any_error && total < _req.min_bytes &&
         _req.max_wait_ms > 0) {
       if (!_waiter) _waiter = make_waiter();
-      for (auto& [partition, seen_hw] : waiting_on) {
+      for (auto& [partition, seen] : waiting_on) {
         partition->wait_for_append(_waiter);
         // An append between our read and the registration would not wake us: look again.
-        if (partition->log().high_watermark() != seen_hw) _waiter->wake();
+        if (readable_end(partition->log()) != seen) _waiter->wake();
       }
       return false;
     }
     _done = true;
     _waiter.reset();
     if (_cancel_deadline) _cancel_deadline();  // drops the timer's hold on this fetch
+    add_leader_hints(response);
     const auto throttle_ms = throttle_for_quota(response, keep_alive);
     if (_session) filter_for_session(response);
     response.throttle_time_ms = throttle_ms;
@@ -296,22 +323,34 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
     out.high_watermark = hw;
     if (_version >= 4) out.last_stable_offset = hw;
     if (_version >= 5) out.log_start_offset = log.log_start_offset();
+    if (_version >= 9) {
+      if (auto error =
+              check_current_leader_epoch(p.current_leader_epoch, partition->leader_epoch());
+          error != E::none) {
+        out.error_code = code(error);
+        return out;
+      }
+    }
+    // A follower's divergence is found before its range: one ahead of this leader (an old
+    // leader's tail) gets a DivergingEpoch, as in Kafka, not OFFSET_OUT_OF_RANGE.
+    if (from_follower() && !follower_in_step(*partition, p, out)) return out;
     if (p.fetch_offset < log.log_start_offset() || p.fetch_offset > log.log_end_offset()) {
       out.error_code = code(E::offset_out_of_range);
       return out;
     }
+    const auto end = readable_end(log);
     if (_version < kFirstRecordBatchV2Version && !down_conversion_enabled(topic.topic)) {
       // As Kafka with message.downconversion.enable=false: not batches the client cannot parse.
       out.error_code = code(E::unsupported_version);
       return out;
     }
-    waiting_on.push_back({partition, hw});
-    if (p.fetch_offset >= hw) return out;
+    waiting_on.push_back({partition, end});
+    if (p.fetch_offset >= end) return out;
     const std::int64_t response_left = std::max<std::int64_t>(_req.max_bytes - total, 0);
     const auto limit = std::min<std::int64_t>(p.partition_max_bytes, response_left);
     if (limit <= 0 && total > 0) return out;
-    auto read =
-        log.read(p.fetch_offset, static_cast<std::size_t>(std::max<std::int64_t>(limit, 1)), hw);
+    auto read = log.read(p.fetch_offset, static_cast<std::size_t>(std::max<std::int64_t>(limit, 1)),
+                         from_follower() ? std::nullopt : std::optional<std::int64_t>(hw));
     if (!read.ok()) {
       out.error_code = code(to_error_code(read.error().code));
       return out;
@@ -329,6 +368,62 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
     total += static_cast<std::int64_t>(read->size);
     keep_alive.push_back(read->owner);
     return out;
+  }
+
+  /// KIP-951 (v12+ CurrentLeader, v16+ NodeEndpoints): partitions refused because the
+  /// leadership moved name the current leader.
+  void add_leader_hints(FetchResponse& response) const {
+    if (_version < kFirstLastFetchedEpochVersion) return;
+    LeaderHints hints(_broker, _listener);
+    for (std::size_t t = 0; t < response.responses.size(); ++t)
+      for (auto& p : response.responses[t].partitions) {
+        const auto error = static_cast<E>(p.error_code);
+        if (error != E::not_leader_or_follower && error != E::fenced_leader_epoch) continue;
+        if (auto hint = hints.lookup(_req.topics[t].topic, p.partition_index)) {
+          p.current_leader.leader_id = hint->leader_id;
+          p.current_leader.leader_epoch = hint->leader_epoch;
+        }
+      }
+    for (const auto& [id, address] : hints.nodes()) {
+      auto& node = response.node_endpoints.emplace_back();
+      node.node_id = id;
+      node.host = address.host;
+      node.port = address.port;
+      node.rack = address.rack;
+    }
+  }
+
+  bool from_follower() const { return _replica_id >= 0; }
+
+  /// What a reader may have: the log end for a follower, the high watermark for a consumer.
+  std::int64_t readable_end(const storage::Log& log) const {
+    return from_follower() ? log.log_end_offset() : log.high_watermark();
+  }
+
+  /// A follower's fetch: its log must agree with ours up to the fetch offset (else a
+  /// DivergingEpoch goes back, false); then the fetch counts as its progress.
+  bool follower_in_step(Partition& partition, const FetchRequest::FetchPartition& p,
+                        FetchResponse::PartitionData& out) {
+    auto& log = partition.log();
+    if (_version >= kFirstLastFetchedEpochVersion) {
+      const auto leader_end = replication::end_offset_for_epoch(
+          log.epoch_starts(), p.last_fetched_epoch, log.log_end_offset());
+      if (auto diverging =
+              replication::diverging_epoch(p.last_fetched_epoch, p.fetch_offset, leader_end)) {
+        out.diverging_epoch.epoch = diverging->epoch;
+        out.diverging_epoch.end_offset = diverging->end_offset;
+        return false;
+      }
+    }
+    if (p.fetch_offset < log.log_start_offset() || p.fetch_offset > log.log_end_offset())
+      return true;  // OFFSET_OUT_OF_RANGE, not progress
+    if (!partition.record_follower_fetch(_replica_id, _replica_epoch, p.fetch_offset)) {
+      out.error_code = code(E::not_leader_or_follower);  // not one of its replicas
+      return false;
+    }
+    out.high_watermark = log.high_watermark();  // the fetch may have moved it
+    if (_version >= 4) out.last_stable_offset = out.high_watermark;
+    return true;
   }
 
   /// message.downconversion.enable: the topic's override, else the broker's
@@ -380,6 +475,9 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
   std::shared_ptr<FetchSession> _session;
   bool _incremental = false;
   bool _done = false;
+  std::string _listener;             // the request's listener (KIP-951 endpoints)
+  std::int32_t _replica_id = -1;     // >= 0: a follower fetching
+  std::int64_t _replica_epoch = -1;  // its broker epoch (v15+)
 };
 
 }  // namespace

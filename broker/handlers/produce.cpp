@@ -1,6 +1,11 @@
 // Produce (API 0), v0-v11: validates and appends each partition's batches to its log.
-// acks 0 (no response), 1 and -1 (the same on a single node: the only replica is the
-// leader; durability follows the topic's flush policy). Idempotent batches are checked
+// acks 0 (no response), 1 (answered after the leader's append) and -1: refused with
+// NOT_ENOUGH_REPLICAS before the append when the ISR is smaller than min.insync.replicas,
+// answered once the high watermark covers the records (every ISR member has them), with
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below min.insync.replicas meanwhile,
+// NOT_LEADER_OR_FOLLOWER if the leadership moved, REQUEST_TIMED_OUT after the request's
+// timeout_ms (Kafka's DelayedProduce). A leader alone in its ISR (a single node) answers at
+// once. Durability on disk follows the topic's flush policy. Idempotent batches are checked
 // against the producer state (duplicates are acknowledged with their original offsets).
 // Records refused by Kafka's per-record rules (no key in a compacted topic, a timestamp
 // outside message.timestamp.before/after.max.ms) fail their partition with INVALID_RECORD or
@@ -16,11 +21,16 @@
 #include <keel/storage/legacy_records.h>
 #include <keel/storage/record_batch.h>
 
+#include <cstdlib>
+
 #include "core/context.h"
 #include "core/partitions.h"
 #include "handlers/common.h"
+#include "handlers/leader_hint.h"
 #include "handlers/quotas.h"
 #include "handlers/registry.h"
+#include "metadata/controller.h"
+#include "metadata/image.h"
 
 namespace keel::broker {
 
@@ -46,8 +56,30 @@ bool has_zstd_batch(storage::Bytes records) {
   return false;
 }
 
+/// An acks=all partition whose records are appended, waiting for the high watermark.
+struct AwaitedAck {
+  std::size_t topic_index = 0;
+  std::size_t partition_index = 0;
+  std::shared_ptr<Partition> partition;
+  std::int64_t required_offset = 0;  // the HW that covers the records
+  std::int32_t leader_epoch = 0;     // the leadership that appended them
+  std::size_t min_insync = 1;
+  bool done = false;
+};
+
+/// The topic's min.insync.replicas (its override, else the broker's).
+std::size_t min_insync_replicas(const Request& request, const std::string& topic) {
+  auto image = request.broker->controller->image();
+  const auto* info = image->topic(topic);
+  const auto value = topic_config_value(*request.broker->effective_config(),
+                                        info ? info->configs : std::map<std::string, std::string>{},
+                                        "min.insync.replicas");
+  return static_cast<std::size_t>(std::max(1L, std::strtol(value.c_str(), nullptr, 10)));
+}
+
 ProduceResponse::PartitionProduceResponse append_partition(
-    Request& request, const std::string& topic, const ProduceRequest::PartitionProduceData& data) {
+    Request& request, const std::string& topic, const ProduceRequest::PartitionProduceData& data,
+    std::int16_t acks, std::optional<AwaitedAck>& awaited) {
   ProduceResponse::PartitionProduceResponse out;
   out.index = data.index;
   out.base_offset = -1;
@@ -71,6 +103,18 @@ ProduceResponse::PartitionProduceResponse append_partition(
     out.error_code = code(E::unsupported_compression_type);
     out.error_message = "zstd needs Produce v7 or later";
     return out;
+  }
+  std::size_t min_insync = 1;
+  if (acks == -1) {
+    min_insync = min_insync_replicas(request, topic);
+    if (const auto isr = partition->isr_size(); isr < min_insync) {
+      out.error_code = code(E::not_enough_replicas);
+      out.error_message = "The size of the current ISR (" + std::to_string(isr) +
+                          ") is insufficient to satisfy the min.isr requirement of " +
+                          std::to_string(min_insync) + " for partition " + topic + "-" +
+                          std::to_string(data.index);
+      return out;
+    }
   }
   auto& log = partition->log();
   auto refuse = [&](const storage::StorageError& error) {
@@ -105,7 +149,8 @@ ProduceResponse::PartitionProduceResponse append_partition(
     bytes = converted;
   }
   storage::AppendOptions options;
-  options.leader_epoch = partition->leader_epoch();
+  const auto leader_epoch = partition->leader_epoch();
+  options.leader_epoch = leader_epoch;
   auto result = log.append(bytes, options);
   if (!result.ok()) {
     auto error = result.error();
@@ -115,13 +160,45 @@ ProduceResponse::PartitionProduceResponse append_partition(
       error.code = storage::Errc::invalid_record;
     return refuse(error);
   }
-  // A single node is the whole ISR: what is appended is committed.
-  log.advance_high_watermark(result->last_offset + 1);
-  partition->notify_appended();
+  partition->record_leader_append();  // alone in the ISR: committed at once
+  if (acks == -1) {
+    AwaitedAck ack;
+    ack.partition = partition;
+    ack.required_offset = result->last_offset + 1;
+    ack.leader_epoch = leader_epoch;
+    ack.min_insync = min_insync;
+    awaited = std::move(ack);
+  }
   out.base_offset = result->base_offset;
   out.log_append_time_ms = result->log_append_time;
   out.log_start_offset = result->log_start_offset;
   return out;
+}
+
+// Produce v10 brought KIP-951's CurrentLeader and NodeEndpoints.
+constexpr std::int16_t kFirstLeaderHintVersion = 10;
+
+/// KIP-951: partitions refused because the leadership moved name the current leader.
+void add_leader_hints(const BrokerContext& broker, std::string_view listener, std::int16_t version,
+                      ProduceResponse& response) {
+  if (version < kFirstLeaderHintVersion) return;
+  LeaderHints hints(broker, listener);
+  for (auto& topic : response.responses)
+    for (auto& p : topic.partition_responses) {
+      const auto error = static_cast<E>(p.error_code);
+      if (error != E::not_leader_or_follower && error != E::fenced_leader_epoch) continue;
+      if (auto hint = hints.lookup(topic.name, p.index)) {
+        p.current_leader.leader_id = hint->leader_id;
+        p.current_leader.leader_epoch = hint->leader_epoch;
+      }
+    }
+  for (const auto& [id, address] : hints.nodes()) {
+    auto& node = response.node_endpoints.emplace_back();
+    node.node_id = id;
+    node.host = address.host;
+    node.port = address.port;
+    node.rack = address.rack;
+  }
 }
 
 std::optional<std::string> first_error(const ProduceResponse& response) {
@@ -133,6 +210,88 @@ std::optional<std::string> first_error(const ProduceResponse& response) {
   return std::nullopt;
 }
 
+/// An acks=all produce waiting for its partitions' high watermarks (Kafka's DelayedProduce):
+/// woken by every HW move of its partitions, answered when all are covered, or at timeout_ms.
+class PendingProduce : public std::enable_shared_from_this<PendingProduce> {
+ public:
+  PendingProduce(Request& request, ProduceResponse response, std::vector<AwaitedAck> awaited,
+                 Reply reply, std::int32_t throttle_ms)
+      : _broker(*request.broker),
+        _listener(request.listener_name),
+        _timers(request.timers),
+        _version(request.version),
+        _response(std::move(response)),
+        _awaited(std::move(awaited)),
+        _reply(std::move(reply)),
+        _throttle_ms(throttle_ms) {}
+
+  void start(std::int32_t timeout_ms) {
+    if (check(false)) return;
+    _waiter = std::make_shared<AppendWaiter>();
+    _waiter->wake = [weak = weak_from_this(), timers = _timers] {
+      timers->post([weak] {
+        if (auto produce = weak.lock()) produce->recheck();
+      });
+    };
+    _cancel_deadline =
+        _timers->after(std::max(timeout_ms, 0), [self = shared_from_this()] { self->check(true); });
+    recheck();
+  }
+
+ private:
+  /// Registers for the next HW move of every partition still waiting, then looks again (a
+  /// move between the look and the registration would not wake us).
+  void recheck() {
+    if (_sent) return;
+    for (auto& ack : _awaited)
+      if (!ack.done) ack.partition->wait_for_append(_waiter);
+    check(false);
+  }
+
+  /// Answers and returns true once no partition waits (or at the deadline).
+  bool check(bool deadline) {
+    if (_sent) return true;
+    bool waiting = false;
+    for (auto& ack : _awaited) {
+      if (ack.done) continue;
+      auto& out = _response.responses[ack.topic_index].partition_responses[ack.partition_index];
+      const auto& partition = *ack.partition;
+      if (!partition.is_leader() || partition.leader_epoch() != ack.leader_epoch) {
+        out.error_code = code(E::not_leader_or_follower);
+      } else if (partition.log().high_watermark() >= ack.required_offset) {
+        if (partition.isr_size() < ack.min_insync)
+          out.error_code = code(E::not_enough_replicas_after_append);
+      } else if (deadline) {
+        out.error_code = code(E::request_timed_out);
+      } else {
+        waiting = true;
+        continue;
+      }
+      ack.done = true;
+    }
+    if (waiting) return false;
+    _sent = true;
+    if (_cancel_deadline) _cancel_deadline();
+    _waiter.reset();
+    _response.throttle_time_ms = _throttle_ms;
+    add_leader_hints(_broker, _listener, _version, _response);
+    _reply.send(_response, _version, {}, _throttle_ms);
+    return true;
+  }
+
+  const BrokerContext& _broker;
+  std::string _listener;  // the request's listener (its view dies with the handler call)
+  std::shared_ptr<Timers> _timers;
+  std::int16_t _version;
+  ProduceResponse _response;
+  std::vector<AwaitedAck> _awaited;
+  Reply _reply;
+  std::int32_t _throttle_ms;
+  std::shared_ptr<AppendWaiter> _waiter;
+  Timers::Cancel _cancel_deadline;
+  bool _sent = false;
+};
+
 }  // namespace
 
 void handle_produce(Request& request, Reply reply) {
@@ -140,6 +299,7 @@ void handle_produce(Request& request, Reply reply) {
   if (!decode_request(request, req, reply)) return;
   const bool valid_acks = req.acks == 0 || req.acks == 1 || req.acks == -1;
   ProduceResponse response;
+  std::vector<AwaitedAck> awaited;
   for (const auto& topic : req.topic_data) {
     ProduceResponse::TopicProduceResponse topic_out;
     topic_out.name = topic.name;
@@ -151,7 +311,14 @@ void handle_produce(Request& request, Reply reply) {
         topic_out.partition_responses.push_back(std::move(out));
         continue;
       }
-      topic_out.partition_responses.push_back(append_partition(request, topic.name, data));
+      std::optional<AwaitedAck> ack;
+      topic_out.partition_responses.push_back(
+          append_partition(request, topic.name, data, req.acks, ack));
+      if (ack) {
+        ack->topic_index = response.responses.size();
+        ack->partition_index = topic_out.partition_responses.size() - 1;
+        awaited.push_back(std::move(*ack));
+      }
     }
     response.responses.push_back(std::move(topic_out));
   }
@@ -176,6 +343,13 @@ void handle_produce(Request& request, Reply reply) {
     reply.send(std::move(body));
     return;
   }
+  if (!awaited.empty() && request.timers) {
+    std::make_shared<PendingProduce>(request, std::move(response), std::move(awaited),
+                                     std::move(reply), throttle_ms)
+        ->start(req.timeout_ms);
+    return;
+  }
+  add_leader_hints(*request.broker, request.listener_name, request.version, response);
   reply.send(response, request.version, {}, throttle_ms);
 }
 

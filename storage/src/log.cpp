@@ -758,6 +758,11 @@ std::optional<std::int32_t> Log::latest_epoch() const {
   return _epochs.back().first;
 }
 
+std::vector<std::pair<std::int32_t, std::int64_t>> Log::epoch_starts() const {
+  std::lock_guard lock(_epochs_mutex);
+  return _epochs;
+}
+
 std::optional<std::pair<std::int32_t, std::int64_t>> Log::end_offset_for_epoch(
     std::int32_t epoch) const {
   std::lock_guard lock(_epochs_mutex);

@@ -159,4 +159,8 @@ Result<std::vector<std::uint8_t>> Connection::receive(std::size_t max_frame_byte
   return frame;
 }
 
+void Connection::interrupt() {
+  if (_fd >= 0) ::shutdown(_fd, SHUT_RDWR);
+}
+
 }  // namespace keel::client

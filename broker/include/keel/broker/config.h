@@ -118,9 +118,16 @@ struct BrokerConfig {
   std::int32_t group_max_session_timeout_ms = 1800000;        // group.max.session.timeout.ms
   std::int32_t group_max_size = 2147483647;                   // group.max.size
   std::int64_t log_retention_check_interval_ms = 300000;      // log.retention.check.interval.ms
-  std::int32_t replica_fetch_wait_max_ms = 500;               // (unused by a single node)
-  std::int32_t broker_session_timeout_ms = 9000;              // broker.session.timeout.ms
-  std::int32_t broker_heartbeat_interval_ms = 2000;           // broker.heartbeat.interval.ms
+  // Partition replication (followers fetch from leaders; unused by a single node).
+  std::int32_t replica_fetch_wait_max_ms = 500;              // replica.fetch.wait.max.ms
+  std::int32_t replica_fetch_min_bytes = 1;                  // replica.fetch.min.bytes
+  std::int32_t replica_fetch_max_bytes = 1048576;            // replica.fetch.max.bytes
+  std::int32_t replica_fetch_response_max_bytes = 10485760;  // replica.fetch.response.max.bytes
+  std::int32_t replica_fetch_backoff_ms = 1000;              // replica.fetch.backoff.ms
+  std::int32_t replica_socket_timeout_ms = 30000;            // replica.socket.timeout.ms
+  std::int64_t replica_lag_time_max_ms = 30000;              // replica.lag.time.max.ms
+  std::int32_t broker_session_timeout_ms = 9000;             // broker.session.timeout.ms
+  std::int32_t broker_heartbeat_interval_ms = 2000;          // broker.heartbeat.interval.ms
   /// Defaults of every topic: log.segment.bytes, log.roll.ms/hours, log.retention.ms/
   /// minutes/hours, log.retention.bytes, log.cleanup.policy, log.flush.interval.messages,
   /// log.flush.interval.ms, log.index.interval.bytes, log.index.size.max.bytes,

@@ -156,6 +156,8 @@ class Log {
   /// Leader-epoch cache (leader-epoch-checkpoint).
   SStatus assign_epoch(std::int32_t epoch, std::int64_t start_offset);
   std::optional<std::int32_t> latest_epoch() const;
+  /// The cache itself: (epoch, start offset), oldest first.
+  std::vector<std::pair<std::int32_t, std::int64_t>> epoch_starts() const;
   /// OffsetForLeaderEpoch: (largest epoch <= requested, its end offset); nullopt if unknown.
   std::optional<std::pair<std::int32_t, std::int64_t>> end_offset_for_epoch(
       std::int32_t epoch) const;

@@ -39,6 +39,8 @@ class Connection {
   Result<std::vector<std::uint8_t>> receive(std::size_t max_frame_bytes);
 
   const std::string& peer() const { return _peer; }
+  /// Ends a blocking send or receive on another thread (both fail from then on).
+  void interrupt();
 
  private:
   Connection(int fd, std::string peer) : _fd(fd), _peer(std::move(peer)) {}
