@@ -496,6 +496,14 @@ const std::vector<BrokerKey>& broker_keys() {
       {"broker.heartbeat.interval.ms", int_spec(), "2000",
        number<&B::broker_heartbeat_interval_ms>},
       {"broker.session.timeout.ms", int_spec(), "9000", number<&B::broker_session_timeout_ms>},
+      // The active controller moves leadership back to preferred replicas (Kafka: the interval
+      // at least 1, the percentage without a range).
+      {"auto.leader.rebalance.enable", boolean_spec(), "true",
+       flag<&B::auto_leader_rebalance_enable>},
+      {"leader.imbalance.check.interval.seconds", long_spec(1), "300",
+       number<&B::leader_imbalance_check_interval_seconds>},
+      {"leader.imbalance.per.broker.percentage", int_spec(), "10",
+       number<&B::leader_imbalance_per_broker_percentage>},
       // Defaults of every topic (storage::LogConfig); ms rows after minutes after hours.
       {"log.segment.bytes", int_spec(14), "1073741824", log_number<&L::segment_bytes>},
       {"log.roll.hours", int_spec(1), "168", roll<kHour>},

@@ -13,6 +13,7 @@
 #include "core/context.h"
 #include "core/controller_executor.h"
 #include "core/fetch_sessions.h"
+#include "core/leader_rebalancer.h"
 #include "core/offsets_topic.h"
 #include "core/partitions.h"
 #include "core/producer_ids.h"
@@ -137,6 +138,7 @@ struct Broker::Impl {
   std::vector<Listener> bound;  // listeners with their ephemeral ports resolved
   std::unique_ptr<Controller> controller;
   std::unique_ptr<SessionFencer> session_fencer;          // fences brokers that stop heartbeating
+  std::unique_ptr<LeaderRebalancer> leader_rebalancer;    // auto.leader.rebalance.enable
   raft::QuorumNode* quorum = nullptr;                     // the controller's log, in a quorum
   std::unique_ptr<ControllerChannel> controller_channel;  // forwarding, topic creation
   std::unique_ptr<ControllerChannel> lifecycle_channel;   // registration, heartbeats
@@ -309,6 +311,12 @@ void Broker::Impl::open_metadata(const fs::path& metadata_dir) {
   session_fencer = std::make_unique<SessionFencer>(
       *controller, std::chrono::milliseconds(config.broker_session_timeout_ms));
   session_fencer->start();
+  if (config.auto_leader_rebalance_enable) {
+    leader_rebalancer = std::make_unique<LeaderRebalancer>(
+        *controller, std::chrono::seconds(config.leader_imbalance_check_interval_seconds),
+        config.leader_imbalance_per_broker_percentage);
+    leader_rebalancer->start();
+  }
 }
 
 void Broker::Impl::apply_dynamic_configs(const MetadataImage& image) {
@@ -397,6 +405,7 @@ void Broker::Impl::stop() {
   if (replicas) replicas->stop();  // no follower appends once the logs close
   logs->shutdown();
   session_fencer->stop();
+  if (leader_rebalancer) leader_rebalancer->stop();
   if (auto st = controller->close(); !st.ok())
     spdlog::error("closing the metadata log: {}", st.error().message);
 }

@@ -56,6 +56,7 @@ constexpr std::array kBrokerHandlers{
     Entry{ApiKey::offset_delete, handle_offset_delete},
     Entry{ApiKey::describe_client_quotas, handle_describe_client_quotas},
     Entry{ApiKey::alter_client_quotas, handle_alter_client_quotas},
+    Entry{ApiKey::elect_leaders, handle_elect_leaders},
     // KRaft controller APIs, also on the controller listener (below); here until brokers
     // reach the controller through its listener.
     Entry{ApiKey::broker_registration, handle_broker_registration},
@@ -85,6 +86,8 @@ constexpr std::array kControllerHandlers{
     Entry{ApiKey::describe_client_quotas, handle_describe_client_quotas},
     Entry{ApiKey::broker_registration, handle_broker_registration},
     Entry{ApiKey::broker_heartbeat, handle_broker_heartbeat},
+    Entry{ApiKey::alter_partition, handle_alter_partition},
+    Entry{ApiKey::elect_leaders, handle_elect_leaders},
 };
 
 // The APIs whose handlers wait for the controller to commit.
@@ -99,6 +102,8 @@ constexpr std::array kWaitOnController{
     ApiKey::broker_heartbeat,
     ApiKey::add_raft_voter,
     ApiKey::remove_raft_voter,
+    ApiKey::alter_partition,
+    ApiKey::elect_leaders,
 };
 
 template <std::size_t N>

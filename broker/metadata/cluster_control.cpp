@@ -15,10 +15,8 @@ using pr::ErrorCode;
 
 namespace {
 
-// Record versions as metadata.version 3.8-IV0 writes them, except PartitionChangeRecord,
-// written at v0 like keel's PartitionRecord (no directories). RegisterBrokerRecord's is in
-// the header.
-constexpr std::int16_t kPartitionChangeRecordVersion = 0;
+// Record versions as metadata.version 3.8-IV0 writes them, except PartitionChangeRecord
+// (partition_change.h). RegisterBrokerRecord's is in the header.
 constexpr std::int16_t kFencingChangeVersion = 0;
 constexpr std::int16_t kControlledShutdownChangeVersion = 1;
 // BrokerRegistrationChangeRecord fields (Kafka's BrokerRegistrationFencingChange and
@@ -105,14 +103,10 @@ pr::RegisterBrokerRecord registration_record(const pr::BrokerRegistrationRequest
   return record;
 }
 
-MetadataRecordValue encode_change(const pr::PartitionChangeRecord& change) {
-  return encode_metadata_record(change, kPartitionChangeRecordVersion);
-}
-
 void append_partition_changes(std::vector<MetadataRecordValue>& records, const MetadataImage& image,
                               std::int32_t remove, std::int32_t add, AffectedPartitions which) {
   for (const auto& change : leader_and_isr_updates(image, remove, add, which))
-    records.push_back(encode_change(change));
+    records.push_back(encode_partition_change(change));
 }
 
 /// Kafka's handleBrokerUnfenced: unfence, then elect it where a partition has no leader.

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "metadata/alter_partition.h"
 #include "metadata/ids.h"
 #include "metadata/records.h"
 #include "metadata/topic_rules.h"
@@ -804,6 +805,63 @@ std::optional<BrokerClock::time_point> Controller::next_session_expiry() {
   std::lock_guard lock(_mutex);
   if (!_sessions) return std::nullopt;
   return _sessions->next_expiry(*_image.load());
+}
+
+pr::AlterPartitionResponse Controller::alter_partition(const pr::AlterPartitionRequest& request,
+                                                       std::int16_t version) {
+  std::lock_guard lock(_mutex);
+  pr::AlterPartitionResponse failure;
+  if (auto closed = check_open(); !closed.ok()) {
+    failure.error_code = static_cast<std::int16_t>(closed.code);
+    return failure;
+  }
+  auto plan = plan_alter_partition(*_image.load(), request, version);
+  if (plan.records.empty()) return std::move(plan.response);
+  if (auto committed = commit(plan.records); !committed.ok()) {
+    failure.error_code = static_cast<std::int16_t>(commit_failure(committed.error()).code);
+    return failure;
+  }
+  return std::move(plan.response);
+}
+
+namespace {
+
+/// Every election that was to happen gets the request's error instead.
+Controller::ElectLeadersResult elections_failed(std::vector<TopicElectionResults> results,
+                                                TopicError error) {
+  for (auto& topic : results)
+    for (auto& partition : topic.partitions)
+      if (partition.code == ErrorCode::none) {
+        partition.code = error.code;
+        partition.message = error.message;
+      }
+  return {std::move(error), std::move(results)};
+}
+
+}  // namespace
+
+Controller::ElectLeadersResult Controller::elect_leaders(
+    ElectionType type, const std::optional<ElectionTargets>& targets) {
+  std::lock_guard lock(_mutex);
+  if (auto closed = check_open(); !closed.ok()) return {closed, {}};
+  auto plan = plan_elect_leaders(*_image.load(), type, targets);
+  if (plan.records.size() > kMaxRecordsPerUserOp)
+    return elections_failed(std::move(plan.results),
+                            topic_error(ErrorCode::policy_violation,
+                                        "Unable to perform excessively large batch operation."));
+  if (!plan.records.empty())
+    if (auto committed = commit(plan.records); !committed.ok())
+      return elections_failed(std::move(plan.results), commit_failure(committed.error()));
+  return {{}, std::move(plan.results)};
+}
+
+std::size_t Controller::rebalance_leaders(std::int32_t imbalance_percentage) {
+  std::lock_guard lock(_mutex);
+  if (_closed || !is_active()) return 0;
+  auto records =
+      plan_leader_rebalance(*_image.load(), imbalance_percentage, kMaxElectionsPerImbalance);
+  if (records.empty() || !commit(records).ok()) return 0;
+  return records.size();
 }
 
 Status Controller::close() {

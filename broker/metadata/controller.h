@@ -20,8 +20,11 @@
 #include <keel/raft/metadata_log.h>
 #include <keel/result.h>
 
+#include <keel/protocol/messages/alter_partition.h>
+
 #include "metadata/cluster_control.h"
 #include "metadata/image.h"
+#include "metadata/leader_election.h"
 
 namespace keel::broker {
 
@@ -180,6 +183,26 @@ class Controller {
   /// When the next broker session expires (nullopt: none yet), to schedule
   /// fence_expired_brokers.
   std::optional<BrokerClock::time_point> next_session_expiry();
+
+  /// AlterPartition from a partition leader (plan_alter_partition): the changes are committed
+  /// before the answer is returned. NOT_CONTROLLER (top level) when this node is not the
+  /// active controller; a failed commit is the top-level error (commit_failure).
+  protocol::AlterPartitionResponse alter_partition(const protocol::AlterPartitionRequest& request,
+                                                   std::int16_t version);
+  /// ElectLeaders (plan_elect_leaders), committed as one batch before the answer. On an error
+  /// for the whole request (NOT_CONTROLLER, a failed commit, POLICY_VIOLATION past
+  /// kMaxRecordsPerUserOp) the elections that would have happened get it too.
+  struct ElectLeadersResult {
+    TopicError error;
+    std::vector<TopicElectionResults> results;
+  };
+  ElectLeadersResult elect_leaders(ElectionType type,
+                                   const std::optional<ElectionTargets>& targets);
+  /// auto.leader.rebalance.enable's periodic task (plan_leader_rebalance): preferred
+  /// elections for the brokers whose leader imbalance exceeds `imbalance_percentage`.
+  /// Returns how many partitions moved; nothing (0) unless this node is already the active
+  /// controller (a timer never waits for activation).
+  std::size_t rebalance_leaders(std::int32_t imbalance_percentage);
 
   keel::Status close();
 

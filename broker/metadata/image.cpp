@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "metadata/partition_change.h"
 #include "metadata/records.h"
 
 namespace keel::broker {
@@ -18,8 +19,6 @@ constexpr std::int8_t kFence = 1;
 // (BrokerRegistrationInControlledShutdownChange).
 constexpr std::int8_t kNoControlledShutdownChange = 0;
 constexpr std::int8_t kInControlledShutdown = 1;
-// PartitionChangeRecord.Leader when the leader stays.
-constexpr std::int32_t kNoLeaderChange = -2;
 
 Fail<Error> inconsistent(std::string message) {
   return Fail{Error{"metadata record contradicts the image: " + std::move(message)}};
@@ -100,13 +99,7 @@ class ImageApplier {
       return inconsistent("change of unknown partition " + topic->name + "-" +
                           std::to_string(r.partition_id));
     PartitionInfo& p = topic->partitions[static_cast<std::size_t>(r.partition_id)];
-    if (r.isr) p.isr = *r.isr;
-    if (r.replicas) p.replicas = *r.replicas;
-    if (r.leader != kNoLeaderChange) {
-      p.leader = r.leader;
-      ++p.leader_epoch;
-    }
-    ++p.partition_epoch;
+    p = changed_partition(std::move(p), r);
     return {};
   }
 

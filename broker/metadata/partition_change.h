@@ -1,7 +1,8 @@
 #pragma once
 // Leader election and ISR changes as Kafka's PartitionChangeBuilder makes them, for
-// metadata.version 3.8-IV0: election type ONLINE (from the ISR only; keel has no unclean
-// election yet), no eligible leader replicas (ELR) and no leader epoch bump on an ISR shrink
+// metadata.version 3.8-IV0: elections ONLINE (from the ISR), PREFERRED (the first replica
+// first) and UNCLEAN (any acceptable replica when the ISR has none; the ISR becomes the new
+// leader alone), no eligible leader replicas (ELR) and no leader epoch bump on an ISR shrink
 // (that was needed only before 3.6). Pure functions of the image; the records they return
 // are applied by MetadataImage::apply like any other.
 
@@ -21,15 +22,40 @@ inline constexpr std::int32_t kNoLeader = -1;
 /// PartitionChangeRecord.Leader: the leader does not change.
 inline constexpr std::int32_t kNoLeaderChange = -2;
 
+/// The PartitionChangeRecord version written (v0, like keel's PartitionRecord: no
+/// directories).
+inline constexpr std::int16_t kPartitionChangeRecordVersion = 0;
+
+/// Kafka's PartitionChangeBuilder.Election.
+enum class Election {
+  online,     // keep a valid leader, else the first valid replica
+  preferred,  // the first replica when valid, else as online
+  unclean,    // as online, else the first acceptable replica even out of the ISR
+};
+
 /// The change that moves `partition` to `target_isr`, electing a new leader when the current
-/// one is not in the target ISR or not acceptable: the first replica (in replica order) that
-/// is in the target ISR and acceptable, else kNoLeader. An empty target ISR is not written
-/// (the ISR keeps its last member, as Kafka without ELR). Nullopt when nothing changes.
-/// Applying the record bumps the partition epoch, and the leader epoch when Leader is set.
+/// one is not in the target ISR or not acceptable (online), or is not the first replica
+/// while that one is valid (preferred): the first replica (in replica order) that is in the
+/// target ISR and acceptable, else kNoLeader; unclean: else the first acceptable replica,
+/// and the ISR becomes that leader alone. An empty target ISR is not written (the ISR keeps
+/// its last member, as Kafka without ELR). Nullopt when nothing changes. Applying the record
+/// bumps the partition epoch, and the leader epoch when Leader is set.
 std::optional<protocol::PartitionChangeRecord> partition_change(
     const protocol::Uuid& topic_id, const PartitionInfo& partition,
     const std::vector<std::int32_t>& target_isr,
-    const std::function<bool(std::int32_t)>& acceptable_leader);
+    const std::function<bool(std::int32_t)>& acceptable_leader,
+    Election election = Election::online);
+
+/// The record framed for the metadata log (kPartitionChangeRecordVersion).
+std::vector<std::uint8_t> encode_partition_change(const protocol::PartitionChangeRecord& change);
+
+/// The partition as it is once `change` is applied (MetadataImage::apply's rule).
+PartitionInfo changed_partition(PartitionInfo partition,
+                                const protocol::PartitionChangeRecord& change);
+
+/// Active broker: registered, unfenced, not in controlled shutdown (Kafka's LeaderAcceptor
+/// without a reassignment).
+bool is_active_broker(const MetadataImage& image, std::int32_t id);
 
 /// Which partitions leader_and_isr_updates looks at.
 enum class AffectedPartitions {

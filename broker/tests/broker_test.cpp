@@ -20,6 +20,7 @@
 #include <keel/protocol/error_codes.h>
 #include <keel/protocol/messages/api_versions.h>
 #include <keel/protocol/messages/create_topics.h>
+#include <keel/protocol/messages/elect_leaders.h>
 #include <keel/protocol/messages/fetch.h>
 #include <keel/protocol/messages/headers.h>
 #include <keel/protocol/messages/init_producer_id.h>
@@ -405,6 +406,47 @@ TEST_F(BrokerTest, DescribeQuorumShowsThisNodeAsTheOnlyVoterAndLeader) {
   auto other = client->call<protocol::DescribeQuorumResponse>(request, 1);
   ASSERT_EQ(other.topics.size(), 1u);
   EXPECT_EQ(other.topics[0].partitions[0].error_code, 3);
+}
+
+TEST_F(BrokerTest, ElectLeadersAnswersPerPartitionInEveryVersion) {
+  create_topic("t", 2);
+  protocol::ElectLeadersRequest request;
+  request.topic_partitions.emplace();
+  request.topic_partitions->push_back({"t", {0, 1, 7}, {}});
+  request.topic_partitions->push_back({"nope", {0}, {}});
+  for (std::int16_t version : {0, 1, 2}) {
+    for (std::int8_t type : {0, 1}) {
+      if (version == 0 && type == 1) continue;  // v0 has no election type: preferred only
+      request.election_type = type;
+      auto response = client->call<protocol::ElectLeadersResponse>(request, version);
+      EXPECT_EQ(response.error_code, 0);
+      ASSERT_EQ(response.replica_election_results.size(), 2u);
+      const auto& t = response.replica_election_results[0];
+      EXPECT_EQ(t.topic, "t");
+      ASSERT_EQ(t.partition_result.size(), 3u);
+      // The only replica leads already, whichever the election.
+      EXPECT_EQ(t.partition_result[0].error_code, code(ErrorCode::election_not_needed));
+      EXPECT_EQ(t.partition_result[1].error_code, code(ErrorCode::election_not_needed));
+      EXPECT_EQ(t.partition_result[2].error_code, code(ErrorCode::unknown_topic_or_partition));
+      EXPECT_EQ(t.partition_result[2].error_message, "No such partition as t-7");
+      EXPECT_EQ(response.replica_election_results[1].partition_result.at(0).error_code,
+                code(ErrorCode::unknown_topic_or_partition));
+    }
+  }
+  // Every partition: those that need no election are left out.
+  request.topic_partitions.reset();
+  request.election_type = 0;
+  auto all = client->call<protocol::ElectLeadersResponse>(request, 2);
+  EXPECT_EQ(all.error_code, 0);
+  EXPECT_TRUE(all.replica_election_results.empty());
+  // An unknown election type.
+  request.election_type = 5;
+  request.topic_partitions.emplace();
+  request.topic_partitions->push_back({"t", {0}, {}});
+  auto bad = client->call<protocol::ElectLeadersResponse>(request, 2);
+  EXPECT_EQ(bad.error_code, code(ErrorCode::invalid_request));
+  EXPECT_EQ(bad.replica_election_results.at(0).partition_result.at(0).error_code,
+            code(ErrorCode::invalid_request));
 }
 
 TEST_F(BrokerTest, PipelinedResponsesLeaveInRequestOrder) {

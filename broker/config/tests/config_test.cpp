@@ -276,6 +276,12 @@ TEST(BrokerConfig, EveryKeySetsItsField) {
        [](auto& c) { EXPECT_EQ(c.broker_session_timeout_ms, 1500); }},
       {"broker.heartbeat.interval.ms", "300",
        [](auto& c) { EXPECT_EQ(c.broker_heartbeat_interval_ms, 300); }},
+      {"auto.leader.rebalance.enable", "false",
+       [](auto& c) { EXPECT_FALSE(c.auto_leader_rebalance_enable); }},
+      {"leader.imbalance.check.interval.seconds", "2",
+       [](auto& c) { EXPECT_EQ(c.leader_imbalance_check_interval_seconds, 2); }},
+      {"leader.imbalance.per.broker.percentage", "0",
+       [](auto& c) { EXPECT_EQ(c.leader_imbalance_per_broker_percentage, 0); }},
       {"log.retention.check.interval.ms", "1000",
        [](auto& c) { EXPECT_EQ(c.log_retention_check_interval_ms, 1000); }},
       {"replica.fetch.wait.max.ms", "100",
@@ -360,6 +366,9 @@ TEST(BrokerConfig, DescribedDefaultsAreTheRealDefaults) {
   EXPECT_EQ(c.broker_heartbeat_interval_ms, d.broker_heartbeat_interval_ms);
   EXPECT_EQ(d.broker_session_timeout_ms, 9000);  // Kafka's defaults
   EXPECT_EQ(d.broker_heartbeat_interval_ms, 2000);
+  EXPECT_TRUE(d.auto_leader_rebalance_enable);
+  EXPECT_EQ(d.leader_imbalance_check_interval_seconds, 300);
+  EXPECT_EQ(d.leader_imbalance_per_broker_percentage, 10);
   const storage::LogConfig& l = c.log_defaults;
   const storage::LogConfig& m = d.log_defaults;
   EXPECT_EQ(l.segment_bytes, m.segment_bytes);
@@ -412,6 +421,8 @@ TEST(BrokerConfig, InvalidValuesNameKeyAndValue) {
       {"queued.max.request.bytes", "-2",
        "invalid value for queued.max.request.bytes: -2 (must be at least -1)"},
       {"queued.max.requests", "0", "invalid value for queued.max.requests: 0 (must be at least 1)"},
+      {"leader.imbalance.check.interval.seconds", "0",
+       "invalid value for leader.imbalance.check.interval.seconds: 0 (must be at least 1)"},
       {"num.network.threads", "-1",
        "invalid value for num.network.threads: -1 (must be at least 0)"},
       {"max.connections", "-1", "invalid value for max.connections: -1 (must be at least 0)"},

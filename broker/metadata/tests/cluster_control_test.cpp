@@ -375,5 +375,72 @@ TEST(BrokerHeartbeatTracker, SessionsFollowTheEpochAndTheFencing) {
   EXPECT_FALSE(tracker.controlled_shutdown_offset(2));
 }
 
+/// AlterPartition v3 from `leader` (at its registered epoch) for t-0.
+pr::AlterPartitionRequest alter_request(const MetadataImage& image, std::int32_t leader,
+                                        const PartitionInfo& p, Ids isr) {
+  pr::AlterPartitionRequest request;
+  request.broker_id = leader;
+  request.broker_epoch = image.brokers().at(leader).epoch;
+  pr::AlterPartitionRequest::PartitionData data;
+  data.partition_index = 0;
+  data.leader_epoch = p.leader_epoch;
+  data.partition_epoch = p.partition_epoch;
+  for (auto id : isr) data.new_isr_with_epochs.push_back({id, image.brokers().at(id).epoch, {}});
+  request.topics.push_back({"", image.topic("t")->id, {data}, {}});
+  return request;
+}
+
+TEST_F(ClusterControlTest, AlterPartitionCommitsTheIsrBeforeItAnswers) {
+  join(2, t0);
+  create_topic("t", {{0, {1, 2}}});
+  auto shrink = controller->alter_partition(
+      alter_request(*controller->image(), 1, partition("t", 0), {1}), 3);
+  ASSERT_EQ(shrink.error_code, 0);
+  EXPECT_EQ(shrink.topics.at(0).partitions.at(0).error_code, 0);
+  EXPECT_EQ(partition("t", 0).isr, Ids{1});  // committed and published
+  EXPECT_EQ(partition("t", 0).partition_epoch, 1);
+  EXPECT_EQ(partition("t", 0).leader_epoch, 0);
+
+  // A stale partition epoch writes nothing.
+  auto stale_request = alter_request(*controller->image(), 1, partition("t", 0), {1, 2});
+  stale_request.topics[0].partitions[0].partition_epoch = 0;
+  const auto offset = controller->image()->offset();
+  auto stale = controller->alter_partition(stale_request, 3);
+  EXPECT_EQ(stale.topics.at(0).partitions.at(0).error_code,
+            static_cast<std::int16_t>(ErrorCode::invalid_update_version));
+  EXPECT_EQ(controller->image()->offset(), offset);
+
+  auto expand = controller->alter_partition(
+      alter_request(*controller->image(), 1, partition("t", 0), {1, 2}), 3);
+  EXPECT_EQ(expand.topics.at(0).partitions.at(0).isr, (Ids{1, 2}));
+  EXPECT_EQ(partition("t", 0).isr, (Ids{1, 2}));
+}
+
+TEST_F(ClusterControlTest, LeadershipGoesBackToThePreferredReplicaOnRequestOrByRebalance) {
+  const auto epoch = join(2, t0);
+  create_topic("t", {{0, {2, 1}}});
+  ASSERT_TRUE(heartbeat(2, epoch, t0, {}, false, /*want_fence=*/true).is_fenced);
+  ASSERT_EQ(partition("t", 0).leader, 1);
+  auto not_yet = controller->elect_leaders(ElectionType::preferred, ElectionTargets{{"t", {0}}});
+  EXPECT_EQ(not_yet.results.at(0).partitions.at(0).code,
+            ErrorCode::preferred_leader_not_available);  // fenced, out of the ISR
+  EXPECT_EQ(controller->rebalance_leaders(10), 0u);
+
+  ASSERT_FALSE(heartbeat(2, epoch, t0 + 1s).is_fenced);  // unfenced again, not in the ISR
+  ASSERT_EQ(
+      controller
+          ->alter_partition(alter_request(*controller->image(), 1, partition("t", 0), {1, 2}), 3)
+          .topics.at(0)
+          .partitions.at(0)
+          .error_code,
+      0);
+  EXPECT_EQ(controller->rebalance_leaders(10), 1u);
+  EXPECT_EQ(partition("t", 0).leader, 2);
+  EXPECT_EQ(partition("t", 0).leader_epoch, 2);
+  auto done = controller->elect_leaders(ElectionType::preferred, std::nullopt);
+  EXPECT_TRUE(done.error.ok());
+  EXPECT_TRUE(done.results.empty());  // every partition led as preferred: nothing listed
+}
+
 }  // namespace
 }  // namespace keel::broker

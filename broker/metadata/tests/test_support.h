@@ -59,4 +59,43 @@ inline std::vector<std::uint8_t> config(std::int8_t type, const std::string& res
   return encode_metadata_record(r, 0);
 }
 
+/// A broker registered at `epoch` (RegisterBrokerRecord v3), fenced or not, possibly in
+/// controlled shutdown.
+inline std::vector<std::uint8_t> broker(std::int32_t id, std::int64_t epoch, bool fenced = false,
+                                        bool in_controlled_shutdown = false) {
+  protocol::RegisterBrokerRecord r;
+  r.broker_id = id;
+  r.broker_epoch = epoch;
+  r.fenced = fenced;
+  r.in_controlled_shutdown = in_controlled_shutdown;
+  return encode_metadata_record(r, 3);
+}
+
+/// A partition in a given state (replicas, ISR, leader, epochs).
+inline std::vector<std::uint8_t> partition_state(const protocol::Uuid& id, std::int32_t index,
+                                                 std::vector<std::int32_t> replicas,
+                                                 std::vector<std::int32_t> isr, std::int32_t leader,
+                                                 std::int32_t leader_epoch = 0,
+                                                 std::int32_t partition_epoch = 0) {
+  protocol::PartitionRecord r;
+  r.topic_id = id;
+  r.partition_id = index;
+  r.replicas = std::move(replicas);
+  r.isr = std::move(isr);
+  r.leader = leader;
+  r.leader_epoch = leader_epoch;
+  r.partition_epoch = partition_epoch;
+  return encode_metadata_record(r, 0);
+}
+
+/// The PartitionChangeRecord a framed value holds (a default record when it holds none).
+inline protocol::PartitionChangeRecord decoded_change(const std::vector<std::uint8_t>& value) {
+  protocol::PartitionChangeRecord record;
+  auto frame = parse_metadata_frame(value);
+  if (!frame.ok() || frame->type != protocol::PartitionChangeRecord::record_type) return record;
+  protocol::Reader reader(frame->body);
+  if (!record.decode(reader, frame->version).ok()) return {};
+  return record;
+}
+
 }  // namespace keel::broker::testing

@@ -128,6 +128,11 @@ struct BrokerConfig {
   std::int64_t replica_lag_time_max_ms = 30000;              // replica.lag.time.max.ms
   std::int32_t broker_session_timeout_ms = 9000;             // broker.session.timeout.ms
   std::int32_t broker_heartbeat_interval_ms = 2000;          // broker.heartbeat.interval.ms
+  bool auto_leader_rebalance_enable = true;                  // auto.leader.rebalance.enable
+  std::int64_t leader_imbalance_check_interval_seconds =
+      300;  // leader.imbalance.check.interval.seconds
+  std::int32_t leader_imbalance_per_broker_percentage =
+      10;  // leader.imbalance.per.broker.percentage
   /// Defaults of every topic: log.segment.bytes, log.roll.ms/hours, log.retention.ms/
   /// minutes/hours, log.retention.bytes, log.cleanup.policy, log.flush.interval.messages,
   /// log.flush.interval.ms, log.index.interval.bytes, log.index.size.max.bytes,
