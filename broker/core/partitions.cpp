@@ -16,6 +16,9 @@ namespace keel::broker {
 
 namespace {
 
+// After a refused AlterPartition (Kafka retries after its metadata moved on).
+constexpr replication::TimeMs kIsrChangeRetryMs = 500;
+
 replication::TimeMs monotonic_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -48,6 +51,7 @@ bool Partition::apply_state(const replication::PartitionState& state, replicatio
                       settings.eligible);
       moved = _leader->on_leader_append(_log->log_end_offset(), now, settings.max_lag_ms);
     } else if (leads) {
+      _leader->set_eligibility(settings.eligible);
       moved = _leader->on_partition_state(state, _log->log_end_offset(), now, settings.max_lag_ms);
     } else {
       _leader.reset();
@@ -92,8 +96,9 @@ std::size_t Partition::isr_size() const {
 
 std::optional<replication::IsrChange> Partition::next_isr_change() {
   std::lock_guard lock(_replication_mutex);
-  if (!_leader) return std::nullopt;
-  return _leader->next_isr_change(_log->log_end_offset(), monotonic_ms(), _settings.max_lag_ms);
+  const auto now = monotonic_ms();
+  if (!_leader || now < _isr_retry_at_ms) return std::nullopt;
+  return _leader->next_isr_change(_log->log_end_offset(), now, _settings.max_lag_ms);
 }
 
 void Partition::isr_change_answered(const replication::IsrChange& change,
@@ -107,8 +112,12 @@ void Partition::isr_change_answered(const replication::IsrChange& change,
       if (state.replicas.empty()) state.replicas = _leader->replicas();
       moved = _leader->on_isr_change_committed(state, _log->log_end_offset(), monotonic_ms(),
                                                _settings.max_lag_ms);
-    } else
+    } else {
       _leader->on_isr_change_failed(change);
+      // Refused (a broker the controller sees otherwise, a stale epoch): ask again once the
+      // metadata had time to move, not every tick.
+      _isr_retry_at_ms = monotonic_ms() + kIsrChangeRetryMs;
+    }
     if (moved) _log->advance_high_watermark(_leader->high_watermark());
   }
   if (moved) notify_appended();

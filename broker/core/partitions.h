@@ -95,6 +95,7 @@ class Partition {
   mutable std::mutex _replication_mutex;
   std::optional<replication::LeaderState> _leader;  // while leading
   ReplicationSettings _settings;
+  replication::TimeMs _isr_retry_at_ms = 0;  // no ISR change asked for before then
   std::mutex _waiters_mutex;
   std::vector<std::weak_ptr<AppendWaiter>> _waiters;
 };

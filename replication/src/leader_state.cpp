@@ -90,8 +90,11 @@ std::optional<IsrChange> LeaderState::next_isr_change(Offset leader_log_end, Tim
   for (auto id : _state.replicas) {
     if (id == _self || _state.in_isr(id)) continue;
     const auto& f = _followers[id];
-    if (f.log_end_offset < 0 || f.log_end_offset < _high_watermark ||
-        f.log_end_offset < _epoch_start_offset || !_eligible(id, f.broker_epoch))
+    // Kafka checks on each fetch; here the follower must still be fetching, so a dead one
+    // whose last fetch was in sync is not asked for.
+    const bool fetching = f.log_end_offset >= 0 && now - f.last_fetch_ms <= max_lag_ms;
+    if (!fetching || f.log_end_offset < _high_watermark || f.log_end_offset < _epoch_start_offset ||
+        !_eligible(id, f.broker_epoch))
       continue;
     change.new_isr = _state.isr;
     change.new_isr.push_back(id);

@@ -136,5 +136,25 @@ TEST(LeaderState, OlderPartitionStatesAreIgnored) {
   EXPECT_EQ(leader.isr(), (std::vector<NodeId>{1, 2}));
 }
 
+TEST(LeaderState, AFollowerThatStoppedFetchingIsNotAskedFor) {
+  // Replica 3 was in sync when it last fetched, then died; the ISR lost it meanwhile.
+  LeaderState leader(1, three_replicas({1, 2}), 10, 10, 0, everyone());
+  leader.on_follower_fetch(3, 1, 10, 10, 1, kLag);
+  leader.on_follower_fetch(2, 1, 10, 10, kLag + 2, kLag);  // 2 keeps fetching
+  EXPECT_FALSE(leader.next_isr_change(10, kLag + 2, kLag));
+  leader.on_follower_fetch(2, 1, 10, 10, 2 * kLag, kLag);
+  leader.on_follower_fetch(3, 2, 10, 10, 2 * kLag, kLag);  // back, fetching again
+  EXPECT_TRUE(leader.next_isr_change(10, 2 * kLag, kLag));
+}
+
+TEST(LeaderState, EligibilityFollowsTheLatestImage) {
+  LeaderState leader(1, three_replicas({1, 2}), 10, 10, 0,
+                     [](NodeId id, std::int64_t) { return id != 3; });  // 3 fenced
+  leader.on_follower_fetch(3, 1, 10, 10, 1, kLag);
+  EXPECT_FALSE(leader.next_isr_change(10, 1, kLag));
+  leader.set_eligibility(everyone());  // 3 unfenced
+  EXPECT_TRUE(leader.next_isr_change(10, 2, kLag));
+}
+
 }  // namespace
 }  // namespace keel::replication

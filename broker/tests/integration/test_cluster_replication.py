@@ -4,7 +4,7 @@
 fetch from the leader and hold the same log, every replica joins the ISR, acks=all is
 answered once the ISR has the records; when the leader of a partition is killed (kill -9),
 the controller elects a new leader from the ISR and every acknowledged record is still
-there, exactly once and in order; with only one replica left in the ISR, acks=all is refused
+there, exactly once and in order; the killed node comes back and rejoins every ISR; with only one replica left in the ISR, acks=all is refused
 (NOT_ENOUGH_REPLICAS) rather than acknowledged on one copy.
 """
 
@@ -142,6 +142,18 @@ class Replication(unittest.TestCase):
             self.assertEqual(lost, set())
             for value, where in acked.items():
                 self.assertEqual(read[value], where, f"{value!r} moved")
+            # The killed node comes back, catches up and rejoins every ISR (AlterPartition
+            # from the leaders), with the same log as the others.
+            restarted = time.monotonic()
+            cluster.node(old_leader).start()
+            wait_until(lambda: all(isr == [1, 2, 3] for _, _, isr in
+                                   partition_view(survivor.bootstrap, topic).values()), 30,
+                       "every ISR back to 3 replicas")
+            print(f"node {old_leader} back in every ISR {time.monotonic() - restarted:.2f} s "
+                  "after its restart")
+            for p in range(3):
+                wait_until(lambda: len({log_end(n, topic, p) for n in cluster.brokers}) == 1, 10,
+                           f"replicas of partition {p} hold the same log again")
 
     def test_acks_all_refused_below_min_insync_replicas(self):
         with KeelCluster(voters=3, overrides=FAST) as cluster:

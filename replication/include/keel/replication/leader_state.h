@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "keel/replication/partition_state.h"
@@ -80,9 +81,10 @@ class LeaderState {
   bool on_leader_append(Offset leader_log_end, TimeMs now, TimeMs max_lag_ms);
 
   /// The ISR change to ask for now, if any and none is in flight: a follower out of the ISR
-  /// that has caught up with the high watermark and the leader's epoch joins (one at a time,
-  /// as Kafka); else the followers that have not caught up for more than `max_lag_ms`
-  /// (replica.lag.time.max.ms) leave. The change counts as in flight once returned.
+  /// that is fetching (within `max_lag_ms`) and has caught up with the high watermark and the
+  /// leader's epoch joins (one at a time, as Kafka); else the followers that have not caught up for
+  /// more than `max_lag_ms` (replica.lag.time.max.ms) leave. The change counts as in flight once
+  /// returned.
   std::optional<IsrChange> next_isr_change(Offset leader_log_end, TimeMs now, TimeMs max_lag_ms);
   /// The controller accepted the change: `committed` is the partition's new state.
   /// Returns true when the HW moved.
@@ -96,6 +98,10 @@ class LeaderState {
   /// change this leader asked for, committed). An older partition epoch is ignored.
   bool on_partition_state(const PartitionState& state, Offset leader_log_end, TimeMs now,
                           TimeMs max_lag_ms);
+
+  /// Who may join the ISR from now on (a newer metadata image: brokers fenced, unfenced,
+  /// registered again).
+  void set_eligibility(IsrEligible eligible) { _eligible = std::move(eligible); }
 
   /// acks=all: whether the records before `required_offset` are committed, and with how
   /// many in-sync replicas (Kafka answers NOT_ENOUGH_REPLICAS_AFTER_APPEND when fewer than
