@@ -83,6 +83,14 @@ def latency(bootstrap, topic, rate, seconds, size):
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("lat"),
                          "fetch.wait.max.ms": 5, "enable.auto.commit": False})
     consumer.assign([TopicPartition(topic, 0, 0)])
+    # Warm-up: both clients connected and the consumer fetching before the clock starts.
+    producer.produce(topic, value=b"warm-up")
+    producer.flush(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        msg = consumer.poll(0.1)
+        if msg is not None and msg.error() is None:
+            break
     padding = b"p" * max(0, size - 8)
     samples = []
     interval = 1.0 / rate
