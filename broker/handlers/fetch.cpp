@@ -57,6 +57,8 @@ constexpr std::int16_t kFirstMagic1Version = 2;
 
 // Fetch v15 moved the replica id into ReplicaState (KIP-903).
 constexpr std::int16_t kFirstReplicaStateVersion = 15;
+// Fetch v16 brought NodeEndpoints (KIP-951).
+constexpr std::int16_t kFirstNodeEndpointsVersion = 16;
 // Fetch v12 brought LastFetchedEpoch and DivergingEpoch (KIP-320).
 constexpr std::int16_t kFirstLastFetchedEpochVersion = 12;
 
@@ -384,6 +386,7 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
           p.current_leader.leader_epoch = hint->leader_epoch;
         }
       }
+    if (_version < kFirstNodeEndpointsVersion) return;
     for (const auto& [id, address] : hints.nodes()) {
       auto& node = response.node_endpoints.emplace_back();
       node.node_id = id;

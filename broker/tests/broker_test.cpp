@@ -285,6 +285,67 @@ TEST_F(BrokerTest, FetchOutOfRangeAndUnknownTopicAreErrors) {
             code(ErrorCode::unknown_topic_or_partition));
 }
 
+TEST_F(BrokerTest, AcksAllIsRefusedBelowMinInsyncReplicasAndAcksOneIsNot) {
+  // One node: the ISR is this node alone, below the topic's min.insync.replicas=2.
+  create_topic("t", 1, {{"min.insync.replicas", "2"}});
+  auto refused = produce("t", make_batch(2));
+  EXPECT_EQ(refused.error_code, code(ErrorCode::not_enough_replicas));
+  EXPECT_NE(refused.error_message.value_or("").find("min.isr"), std::string::npos);
+  protocol::ProduceRequest request;
+  request.acks = 1;
+  request.timeout_ms = 5000;
+  auto batch = make_batch(2);
+  auto& data = request.topic_data.emplace_back();
+  data.name = "t";
+  data.partition_data.emplace_back().records = protocol::Records(protocol::ByteView(batch));
+  auto ok = client->call<protocol::ProduceResponse>(request, 9);
+  EXPECT_EQ(ok.responses.at(0).partition_responses.at(0).error_code, 0);
+  // Nothing of the refused request was appended.
+  EXPECT_EQ(ok.responses.at(0).partition_responses.at(0).base_offset, 0);
+}
+
+TEST_F(BrokerTest, FetchChecksTheCurrentLeaderEpoch) {
+  create_topic("t");
+  ASSERT_EQ(produce("t", make_batch(2)).error_code, 0);
+  auto request = fetch_request("t", 0, 0);
+  request.topics[0].partitions[0].current_leader_epoch = 7;  // newer than the leader's 0
+  auto response = client->call<protocol::FetchResponse>(request, 12);
+  EXPECT_EQ(response.responses.at(0).partitions.at(0).error_code,
+            code(ErrorCode::unknown_leader_epoch));
+  request.topics[0].partitions[0].current_leader_epoch = 0;
+  response = client->call<protocol::FetchResponse>(request, 12);
+  EXPECT_EQ(response.responses.at(0).partitions.at(0).error_code, 0);
+}
+
+TEST_F(BrokerTest, FetchFromANodeThatIsNotAReplicaIsRefused) {
+  create_topic("t");
+  ASSERT_EQ(produce("t", make_batch(2)).error_code, 0);
+  auto request = fetch_request("t", 0, 0);
+  request.replica_id = 9;  // this partition's only replica is node 1 (v12: by name)
+  auto response = client->call<protocol::FetchResponse>(request, 12);
+  EXPECT_EQ(response.responses.at(0).partitions.at(0).error_code,
+            code(ErrorCode::not_leader_or_follower));
+  // KIP-951: the refusal names the partition's leader (v12+; its endpoint from v16).
+  EXPECT_EQ(response.responses.at(0).partitions.at(0).current_leader.leader_id, 1);
+  EXPECT_EQ(response.responses.at(0).partitions.at(0).current_leader.leader_epoch, 0);
+}
+
+TEST_F(BrokerTest, AFollowerAheadOfItsLeaderGetsADivergingEpoch) {
+  create_topic("t");
+  ASSERT_EQ(produce("t", make_batch(2)).error_code, 0);
+  // A replica that says it fetched up to offset 5 in epoch 0 (the leader's epoch 0 ends at
+  // its log end, 2): it must truncate to 2, not read on.
+  auto request = fetch_request("t", 5, 0);
+  request.replica_id = 9;
+  request.topics[0].partitions[0].last_fetched_epoch = 0;
+  auto response = client->call<protocol::FetchResponse>(request, 12);
+  const auto& p = response.responses.at(0).partitions.at(0);
+  EXPECT_EQ(p.error_code, 0);
+  EXPECT_EQ(p.diverging_epoch.epoch, 0);
+  EXPECT_EQ(p.diverging_epoch.end_offset, 2);
+  EXPECT_TRUE(!p.records || p.records->size() == 0);
+}
+
 TEST_F(BrokerTest, FetchBelowV4IsUnsupportedVersionWhenDownConversionIsDisabled) {
   create_topic("t", 1, {{"message.downconversion.enable", "false"}});
   ASSERT_EQ(produce("t", make_batch(2)).error_code, 0);
