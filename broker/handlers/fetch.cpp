@@ -387,13 +387,7 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
         }
       }
     if (_version < kFirstNodeEndpointsVersion) return;
-    for (const auto& [id, address] : hints.nodes()) {
-      auto& node = response.node_endpoints.emplace_back();
-      node.node_id = id;
-      node.host = address.host;
-      node.port = address.port;
-      node.rack = address.rack;
-    }
+    append_node_endpoints(hints, response.node_endpoints);
   }
 
   bool from_follower() const { return _replica_id >= 0; }

@@ -44,4 +44,17 @@ class LeaderHints {
   std::map<std::int32_t, NodeAddress> _nodes;
 };
 
+/// Appends the hinted leaders' endpoints to a response's NodeEndpoints (Produce's and
+/// Fetch's have the same fields).
+template <class NodeEndpoints>
+void append_node_endpoints(const LeaderHints& hints, NodeEndpoints& out) {
+  for (const auto& [id, address] : hints.nodes()) {
+    auto& node = out.emplace_back();
+    node.node_id = id;
+    node.host = address.host;
+    node.port = address.port;
+    node.rack = address.rack;
+  }
+}
+
 }  // namespace keel::broker

@@ -192,13 +192,7 @@ void add_leader_hints(const BrokerContext& broker, std::string_view listener, st
         p.current_leader.leader_epoch = hint->leader_epoch;
       }
     }
-  for (const auto& [id, address] : hints.nodes()) {
-    auto& node = response.node_endpoints.emplace_back();
-    node.node_id = id;
-    node.host = address.host;
-    node.port = address.port;
-    node.rack = address.rack;
-  }
+  append_node_endpoints(hints, response.node_endpoints);
 }
 
 std::optional<std::string> first_error(const ProduceResponse& response) {
