@@ -7,9 +7,10 @@ status the built-in run (one fresh keel per cell, results in --results) gave it.
     check_external.py --clients-json build/compat-tests/clients.json \
         --results build/compat-results --clients librdkafka,kafka-python
 
-With --cluster the broker is a keel cluster instead (issue 12): three combined
+With --cluster the broker is a keel cluster instead (issues 12, 13): three combined
 broker+controller nodes on loopback, topics with 3 partitions by default so that their
-leaders spread over the nodes, and run.py given ONE node's address.
+leaders spread over the nodes, each replicated on all three (default.replication.factor=3:
+acks=all waits for the followers), and run.py given ONE node's address.
 """
 
 import argparse
@@ -56,7 +57,8 @@ def main():
                                os.path.join(external, "matrix.md")])
 
     if args.cluster:
-        with KeelCluster(voters=3, overrides=dict(settings, **{"num.partitions": 3})) as cluster:
+        with KeelCluster(voters=3, overrides=dict(settings, **{"num.partitions": 3,
+                                                            "default.replication.factor": 3})) as cluster:
             cluster.wait_for_leader()
             cluster.wait_for_brokers()
             proc = run_against(cluster.brokers[0].bootstrap)
