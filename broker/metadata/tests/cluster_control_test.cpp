@@ -218,7 +218,7 @@ TEST_F(ClusterControlTest, ProducerIdBlocksGoToRegisteredBrokersInTurn) {
   EXPECT_EQ(controller->allocate_producer_ids(2, epoch2b).first, 2 * kProducerIdBlockSize);
 }
 
-TEST(ProducerIdBlocks, NoBlockPastTheLastProducerId) {
+TEST(ProducerIdBlockPlan, NoBlockPastTheLastProducerId) {
   MetadataImage image;
   pr::RegisterBrokerRecord broker;
   broker.broker_id = 1;
