@@ -137,9 +137,11 @@ struct Broker::Impl {
   std::unique_ptr<MemoryBudget> budget;
   std::vector<Listener> bound;  // listeners with their ephemeral ports resolved
   std::unique_ptr<Controller> controller;
-  std::unique_ptr<SessionFencer> session_fencer;          // fences brokers that stop heartbeating
-  std::unique_ptr<LeaderRebalancer> leader_rebalancer;    // auto.leader.rebalance.enable
-  raft::QuorumNode* quorum = nullptr;                     // the controller's log, in a quorum
+  std::unique_ptr<SessionFencer> session_fencer;        // fences brokers that stop heartbeating
+  std::unique_ptr<LeaderRebalancer> leader_rebalancer;  // auto.leader.rebalance.enable
+  raft::QuorumNode* quorum = nullptr;                   // the controller's log, in a quorum
+  // Before the channel that brings its blocks: destroyed after it, so no answer outlives it.
+  std::unique_ptr<ProducerIdSource> producer_ids;
   std::unique_ptr<ControllerChannel> controller_channel;  // forwarding, topic creation
   std::unique_ptr<ControllerChannel> lifecycle_channel;   // registration, heartbeats
   ControllerExecutor controller_executor;
@@ -148,7 +150,6 @@ struct Broker::Impl {
   std::unique_ptr<storage::LogManager> logs;
   std::unique_ptr<PartitionRegistry> partitions;
   std::unique_ptr<ReplicaManager> replicas;  // followers' fetchers, ISR changes (quorum only)
-  std::unique_ptr<ProducerIdAllocator> producer_ids;
   std::unique_ptr<OffsetsTopic> offsets_topic;
   std::unique_ptr<GroupCoordinator> coordinator;
   FetchSessionCache fetch_sessions;
@@ -199,10 +200,12 @@ void Broker::Impl::start() {
 
   open_metadata(metadata_dir);
   open_logs();
-  auto pids = ProducerIdAllocator::open(metadata_dir / "producer-id-block");
-  if (!pids.ok()) throw std::runtime_error(pids.error().message);
-  producer_ids = std::move(*pids);
-  context.producer_ids = producer_ids.get();
+  if (!config.in_quorum()) {  // in a quorum the controller hands out blocks (start_lifecycle)
+    auto pids = ProducerIdAllocator::open(metadata_dir / "producer-id-block");
+    if (!pids.ok()) throw std::runtime_error(pids.error().message);
+    producer_ids = std::move(*pids);
+    context.producer_ids = producer_ids.get();
+  }
   start_coordinator();
 
   // In a quorum, clients are accepted once this node's metadata has caught up (as Kafka's
@@ -285,6 +288,11 @@ void Broker::Impl::start_lifecycle() {
   options.metadata_offset = [this] { return controller->image()->offset(); };
   lifecycle = std::make_unique<BrokerLifecycle>(std::move(options), *lifecycle_channel);
   lifecycle->start();
+  // KIP-730: producer ids in blocks from the active controller, asked for with the broker
+  // epoch of this broker's registration. Set before the broker listeners accept clients.
+  producer_ids = std::make_unique<ProducerIdBlocks>(controller_block_request(
+      *controller_channel, config.node_id, [this] { return lifecycle->broker_epoch(); }));
+  context.producer_ids = producer_ids.get();
 }
 
 void Broker::Impl::open_metadata(const fs::path& metadata_dir) {

@@ -22,7 +22,7 @@ class Controller;
 class ControllerChannel;
 class ControllerExecutor;
 class PartitionRegistry;
-class ProducerIdAllocator;
+class ProducerIdSource;
 class FetchSessionCache;
 class GroupCoordinator;
 class ClientQuotaManager;
@@ -52,7 +52,9 @@ class BrokerContext {
   /// Runs the requests that wait on the controller off the network threads; null: inline.
   ControllerExecutor* controller_executor = nullptr;
   PartitionRegistry* partitions = nullptr;
-  ProducerIdAllocator* producer_ids = nullptr;
+  /// Producer ids for InitProducerId: a local file on the single node, blocks from the
+  /// active controller in a quorum; null on a node without the broker role.
+  ProducerIdSource* producer_ids = nullptr;
   FetchSessionCache* fetch_sessions = nullptr;
   /// Consumer groups and committed offsets; null when not running (handlers then answer
   /// COORDINATOR_NOT_AVAILABLE).

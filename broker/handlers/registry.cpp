@@ -88,6 +88,7 @@ constexpr std::array kControllerHandlers{
     Entry{ApiKey::broker_heartbeat, handle_broker_heartbeat},
     Entry{ApiKey::alter_partition, handle_alter_partition},
     Entry{ApiKey::elect_leaders, handle_elect_leaders},
+    Entry{ApiKey::allocate_producer_ids, handle_allocate_producer_ids},
 };
 
 // The APIs whose handlers wait for the controller to commit.
@@ -100,6 +101,7 @@ constexpr std::array kWaitOnController{
     ApiKey::alter_client_quotas,
     ApiKey::broker_registration,
     ApiKey::broker_heartbeat,
+    ApiKey::allocate_producer_ids,
     ApiKey::add_raft_voter,
     ApiKey::remove_raft_voter,
     ApiKey::alter_partition,

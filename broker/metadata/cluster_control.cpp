@@ -38,6 +38,13 @@ const BrokerInfo* registered_broker(const MetadataImage& image, std::int32_t id)
   return it == image.brokers().end() ? nullptr : &it->second;
 }
 
+/// Kafka's STALE_BROKER_EPOCH for a broker registered at another epoch.
+BrokerLifecycleError stale_epoch(const BrokerInfo& broker, std::int64_t epoch) {
+  return error(ErrorCode::stale_broker_epoch,
+               "Expected broker epoch " + std::to_string(broker.epoch) + ", but got broker epoch " +
+                   std::to_string(epoch));
+}
+
 /// Kafka's Uuid.RESERVED / DirectoryId.reserved: the first 100 ids (UNASSIGNED, LOST,
 /// MIGRATING, ...).
 bool reserved_directory(const pr::Uuid& id) {
@@ -313,9 +320,7 @@ Result<BrokerHeartbeatPlan, BrokerLifecycleError> plan_broker_heartbeat(
                                                          std::to_string(request.broker_id) +
                                                          " before registration")};
   if (broker->epoch != request.broker_epoch)
-    return Fail{error(ErrorCode::stale_broker_epoch,
-                      "Expected broker epoch " + std::to_string(broker->epoch) +
-                          ", but got broker epoch " + std::to_string(request.broker_epoch))};
+    return Fail{stale_epoch(*broker, request.broker_epoch)};
   BrokerHeartbeatPlan plan;
   const auto current = current_state(sessions, *broker);
   plan.next = next_state(image, sessions, *broker, current, request);
@@ -363,6 +368,25 @@ std::vector<pr::RegisterBrokerRecord::BrokerEndpoint> register_broker_endpoints(
     out.push_back(std::move(endpoint));
   }
   return out;
+}
+
+Result<pr::ProducerIdsRecord, BrokerLifecycleError> plan_producer_id_block(
+    const MetadataImage& image, std::int32_t broker_id, std::int64_t broker_epoch) {
+  const BrokerInfo* broker = registered_broker(image, broker_id);
+  if (broker == nullptr)
+    return Fail{error(ErrorCode::stale_broker_epoch,
+                      "No broker registration found for broker " + std::to_string(broker_id))};
+  if (broker->epoch != broker_epoch) return Fail{stale_epoch(*broker, broker_epoch)};
+  const std::int64_t first = image.next_producer_id();
+  if (first > std::numeric_limits<std::int64_t>::max() - kProducerIdBlockSize)
+    return Fail{error(ErrorCode::unknown_server_error,
+                      "Exhausted all producerIds as the next block's end producerId has "
+                      "exceeded the int64 type limit")};
+  pr::ProducerIdsRecord record;
+  record.broker_id = broker_id;
+  record.broker_epoch = broker_epoch;
+  record.next_producer_id = first + kProducerIdBlockSize;
+  return record;
 }
 
 }  // namespace keel::broker

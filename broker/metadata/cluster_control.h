@@ -1,8 +1,9 @@
 #pragma once
 // Broker lifecycle on the active controller, as Kafka's ClusterControlManager,
 // BrokerHeartbeatManager and ReplicationControlManager: BrokerRegistration, BrokerHeartbeat
-// (unfence when caught up, controlled shutdown) and fencing of brokers whose session
-// expired. Pure functions of the image and the in-memory sessions; the Controller commits
+// (unfence when caught up, controlled shutdown), fencing of brokers whose session expired,
+// and the producer-id blocks registered brokers ask for (ProducerIdControlManager). Pure
+// functions of the image and the in-memory sessions; the Controller commits
 // the records they return (controller.h).
 
 #include <chrono>
@@ -134,6 +135,18 @@ void record_broker_heartbeat(BrokerHeartbeatTracker& sessions,
                              const protocol::BrokerHeartbeatRequest& request,
                              BrokerControlState next, std::int64_t committed_offset,
                              BrokerClock::time_point now);
+
+/// KIP-730: the controller hands producer ids to brokers in blocks of this many (Kafka's
+/// ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE).
+inline constexpr std::int32_t kProducerIdBlockSize = 1000;
+
+/// Kafka's ProducerIdControlManager.generateNextProducerId (AllocateProducerIds): the block
+/// [image.next_producer_id(), + kProducerIdBlockSize) for a broker registered at
+/// `broker_epoch` (otherwise, or unregistered: STALE_BROKER_EPOCH). The record moves the
+/// image's next producer id past the block; none is left past INT64_MAX - block size:
+/// UNKNOWN_SERVER_ERROR.
+Result<protocol::ProducerIdsRecord, BrokerLifecycleError> plan_producer_id_block(
+    const MetadataImage& image, std::int32_t broker_id, std::int64_t broker_epoch);
 
 /// Kafka's handleBrokerFenced: PartitionChangeRecords taking the broker out of every ISR it
 /// shares with others and out of leadership (leader -1 where no other ISR member is active),

@@ -784,6 +784,17 @@ Controller::BrokerHeartbeatResult Controller::broker_heartbeat(
   return result;
 }
 
+Controller::ProducerIdBlockResult Controller::allocate_producer_ids(std::int32_t broker_id,
+                                                                    std::int64_t broker_epoch) {
+  std::lock_guard lock(_mutex);
+  if (auto closed = check_open(); !closed.ok()) return {lifecycle_error(closed)};
+  auto record = plan_producer_id_block(*_image.load(), broker_id, broker_epoch);
+  if (!record.ok()) return {record.error()};
+  if (auto committed = commit({encode_metadata_record(*record, 0)}); !committed.ok())
+    return {lifecycle_error(commit_failure(committed.error()))};
+  return {{}, record->next_producer_id - kProducerIdBlockSize, kProducerIdBlockSize};
+}
+
 std::vector<std::int32_t> Controller::fence_expired_brokers(BrokerClock::time_point now) {
   std::lock_guard lock(_mutex);
   std::vector<std::int32_t> fenced;

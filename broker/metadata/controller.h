@@ -177,6 +177,15 @@ class Controller {
   };
   BrokerHeartbeatResult broker_heartbeat(const protocol::BrokerHeartbeatRequest& request,
                                          BrokerClock::time_point now);
+  /// AllocateProducerIds (KIP-730): the next producer-id block for a broker registered at
+  /// `broker_epoch` (plan_producer_id_block), answered once its ProducerIdsRecord is
+  /// committed, so no later controller hands out the same ids.
+  struct ProducerIdBlockResult {
+    BrokerLifecycleError error;
+    std::int64_t first = -1;
+    std::int32_t length = 0;
+  };
+  ProducerIdBlockResult allocate_producer_ids(std::int32_t broker_id, std::int64_t broker_epoch);
   /// Fences, one commit each, every unfenced broker whose session expired at `now`; returns
   /// their ids. This node is never fenced by a session: it does not heartbeat itself.
   std::vector<std::int32_t> fence_expired_brokers(BrokerClock::time_point now);

@@ -204,6 +204,16 @@ class ImageApplier {
     return {};
   }
 
+  /// As Kafka's ProducerIdControlManager.replay: blocks only move forward, so no producer
+  /// id is given twice.
+  Status apply(const pr::ProducerIdsRecord& r) {
+    if (r.next_producer_id <= _image._next_producer_id)
+      return inconsistent("next producer id " + std::to_string(r.next_producer_id) +
+                          " is not past the current " + std::to_string(_image._next_producer_id));
+    _image._next_producer_id = r.next_producer_id;
+    return {};
+  }
+
   Status apply(const pr::NoOpRecord&) { return {}; }
 
  private:
@@ -246,7 +256,7 @@ Status decode_and_apply(ImageApplier& applier, const MetadataRecordFrame& frame)
 }
 
 /// Dispatch on the record type. Types the image does not model (ACLs, SCRAM,
-/// producer ids, delegation tokens, transactions, ...) and types newer than this code
+/// delegation tokens, transactions, ...) and types newer than this code
 /// are skipped.
 Status apply_frame(ImageApplier& applier, const MetadataRecordFrame& frame) {
   switch (frame.type) {
@@ -274,6 +284,8 @@ Status apply_frame(ImageApplier& applier, const MetadataRecordFrame& frame) {
       return decode_and_apply<pr::BrokerRegistrationChangeRecord>(applier, frame);
     case pr::ClientQuotaRecord::record_type:
       return decode_and_apply<pr::ClientQuotaRecord>(applier, frame);
+    case pr::ProducerIdsRecord::record_type:
+      return decode_and_apply<pr::ProducerIdsRecord>(applier, frame);
     case pr::NoOpRecord::record_type:
       return decode_and_apply<pr::NoOpRecord>(applier, frame);
     default:

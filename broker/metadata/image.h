@@ -84,6 +84,10 @@ class MetadataImage {
   const std::map<std::string, std::int16_t, std::less<>>& features() const { return _features; }
   /// Client quotas (ClientQuotaRecord): every entity with at least one quota.
   const ClientQuotaMap& client_quotas() const { return _client_quotas; }
+  /// The first producer id of the next block the controller hands out (ProducerIdsRecord,
+  /// KIP-730): every id below it belongs to a block given to some broker. 0 until a block
+  /// is given.
+  std::int64_t next_producer_id() const { return _next_producer_id; }
   /// Last applied offset, -1 initially.
   std::int64_t offset() const { return _offset; }
   const std::string& cluster_id() const { return _cluster_id; }
@@ -99,8 +103,9 @@ class MetadataImage {
   /// The records that rebuild this image from nothing (a metadata snapshot's contents, as
   /// Kafka's image writers): FeatureLevelRecords, RegisterBrokerRecords (fencing and
   /// controlled shutdown included), broker ConfigRecords, then per topic its TopicRecord,
-  /// PartitionRecords and ConfigRecords, then ClientQuotaRecords. Applying them to an empty
-  /// image of the same cluster id gives an image equal to this one (offset aside).
+  /// PartitionRecords and ConfigRecords, then ClientQuotaRecords, then a ProducerIdsRecord
+  /// once a producer-id block was given. Applying them to an empty image of the same
+  /// cluster id gives an image equal to this one (offset aside).
   std::vector<std::vector<std::uint8_t>> to_records() const;
   /// The image a snapshot of `values` (to_records()) holds, every record applied at
   /// `offset` (the snapshot's end offset - 1). Fails on a record apply refuses.
@@ -127,6 +132,7 @@ class MetadataImage {
   std::map<std::string, std::map<std::string, std::string>, std::less<>> _broker_configs;
   std::map<std::string, std::int16_t, std::less<>> _features;
   ClientQuotaMap _client_quotas;
+  std::int64_t _next_producer_id = 0;
 };
 
 }  // namespace keel::broker

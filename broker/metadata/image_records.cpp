@@ -1,7 +1,8 @@
 // MetadataImage <-> the records of a metadata snapshot (KIP-630). As Kafka's image writers
-// (FeaturesImage, ClusterImage, TopicsImage, ConfigurationsImage, ClientQuotasImage): each
-// part of the image as the records that recreate it, current state only (a partition is one
-// PartitionRecord with its present replicas, ISR, leader and epochs, not its history).
+// (FeaturesImage, ClusterImage, TopicsImage, ConfigurationsImage, ClientQuotasImage,
+// ProducerIdsImage): each part of the image as the records that recreate it, current state
+// only (a partition is one PartitionRecord with its present replicas, ISR, leader and
+// epochs, not its history).
 
 #include <string>
 
@@ -83,6 +84,16 @@ Record client_quota_record(const ClientQuotaEntity& entity, const std::string& k
   return encode_metadata_record(record, 0);
 }
 
+/// Kafka's ProducerIdsImage.write: only the next block's start matters, so the record names
+/// no broker.
+Record producer_ids_record(std::int64_t next_producer_id) {
+  pr::ProducerIdsRecord record;
+  record.broker_id = -1;
+  record.broker_epoch = -1;
+  record.next_producer_id = next_producer_id;
+  return encode_metadata_record(record, 0);
+}
+
 }  // namespace
 
 std::vector<Record> MetadataImage::to_records() const {
@@ -105,6 +116,7 @@ std::vector<Record> MetadataImage::to_records() const {
   for (const auto& [entity, quotas] : _client_quotas)
     for (const auto& [key, value] : quotas)
       records.push_back(client_quota_record(entity, key, value));
+  if (_next_producer_id > 0) records.push_back(producer_ids_record(_next_producer_id));
   return records;
 }
 

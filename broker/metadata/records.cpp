@@ -60,6 +60,7 @@ KEEL_METADATA_RECORD(UnfenceBrokerRecord)
 KEEL_METADATA_RECORD(BrokerRegistrationChangeRecord)
 KEEL_METADATA_RECORD(FeatureLevelRecord)
 KEEL_METADATA_RECORD(ClientQuotaRecord)
+KEEL_METADATA_RECORD(ProducerIdsRecord)
 KEEL_METADATA_RECORD(NoOpRecord)
 #undef KEEL_METADATA_RECORD
 

@@ -31,7 +31,7 @@ keel::Result<MetadataRecordFrame> parse_metadata_frame(std::span<const std::uint
 /// writes: TopicRecord, PartitionRecord, PartitionChangeRecord, ConfigRecord,
 /// RemoveTopicRecord, RegisterBrokerRecord, UnregisterBrokerRecord, FenceBrokerRecord,
 /// UnfenceBrokerRecord, BrokerRegistrationChangeRecord, FeatureLevelRecord, ClientQuotaRecord,
-/// NoOpRecord.
+/// ProducerIdsRecord, NoOpRecord.
 /// Empty when the record cannot be encoded at `version` (a field set that the version
 /// lacks, or a version out of range): a bug in the caller, which must check.
 template <class T>

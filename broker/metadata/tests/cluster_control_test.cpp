@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <keel/raft/metadata_log.h>
 
 #include "metadata/controller.h"
@@ -192,6 +194,46 @@ TEST_F(ClusterControlTest, HeartbeatOfAnUnknownBrokerOrEpochIsStale) {
   EXPECT_EQ(stale.error.code, ErrorCode::stale_broker_epoch);
   EXPECT_EQ(stale.error.message, "Expected broker epoch " + std::to_string(epoch) +
                                      ", but got broker epoch " + std::to_string(epoch - 1));
+}
+
+TEST_F(ClusterControlTest, ProducerIdBlocksGoToRegisteredBrokersInTurn) {
+  const auto epoch2 = register_broker(2, t0);
+  const auto epoch3 = register_broker(3, t0);
+  // Blocks follow one another whoever asks: two brokers never share an id.
+  auto to_2 = controller->allocate_producer_ids(2, epoch2);
+  auto to_3 = controller->allocate_producer_ids(3, epoch3);
+  ASSERT_TRUE(to_2.error.ok() && to_3.error.ok()) << to_2.error.message << to_3.error.message;
+  EXPECT_EQ(to_2.first, 0);
+  EXPECT_EQ(to_3.first, kProducerIdBlockSize);
+  auto stale = controller->allocate_producer_ids(2, epoch2 - 1);
+  EXPECT_EQ(stale.error.code, ErrorCode::stale_broker_epoch);
+  EXPECT_EQ(stale.error.message, "Expected broker epoch " + std::to_string(epoch2) +
+                                     ", but got broker epoch " + std::to_string(epoch2 - 1));
+  auto unknown = controller->allocate_producer_ids(9, 0);
+  EXPECT_EQ(unknown.error.code, ErrorCode::stale_broker_epoch);
+  EXPECT_EQ(unknown.error.message, "No broker registration found for broker 9");
+  // A re-registered broker asks with its new epoch.
+  const auto epoch2b = register_broker(2, t0 + 10s, 2);
+  EXPECT_EQ(controller->allocate_producer_ids(2, epoch2).error.code, ErrorCode::stale_broker_epoch);
+  EXPECT_EQ(controller->allocate_producer_ids(2, epoch2b).first, 2 * kProducerIdBlockSize);
+}
+
+TEST(ProducerIdBlockPlan, NoBlockPastTheLastProducerId) {
+  MetadataImage image;
+  pr::RegisterBrokerRecord broker;
+  broker.broker_id = 1;
+  broker.broker_epoch = 4;
+  pr::ProducerIdsRecord near_end;
+  near_end.next_producer_id = std::numeric_limits<std::int64_t>::max() - kProducerIdBlockSize;
+  ASSERT_TRUE(image.apply(encode_metadata_record(broker, kRegisterBrokerRecordVersion), 0).ok());
+  ASSERT_TRUE(image.apply(encode_metadata_record(near_end, 0), 1).ok());
+  auto last = plan_producer_id_block(image, 1, 4);
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(last->next_producer_id, std::numeric_limits<std::int64_t>::max());
+  ASSERT_TRUE(image.apply(encode_metadata_record(*last, 0), 2).ok());
+  auto none = plan_producer_id_block(image, 1, 4);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().code, ErrorCode::unknown_server_error);
 }
 
 TEST_F(ClusterControlTest, ABrokerIsUnfencedOnceItCaughtUpWithItsRegistration) {

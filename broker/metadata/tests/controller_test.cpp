@@ -758,6 +758,60 @@ TEST(Controller, ReopenReplaysClientQuotas) {
                             {user_default, {{"request_percentage", 20.0}}}}));
 }
 
+TEST(Controller, AllocateProducerIdsCommitsEachBlockAndReplaysIt) {
+  TempDir tmp;
+  auto controller = open_controller(tmp.path());
+  ASSERT_NE(controller, nullptr);
+  const std::int64_t epoch = controller->image()->brokers().at(1).epoch;
+  auto first = controller->allocate_producer_ids(1, epoch);
+  ASSERT_TRUE(first.error.ok()) << first.error.message;
+  EXPECT_EQ(first.first, 0);
+  EXPECT_EQ(first.length, 1000);
+  auto second = controller->allocate_producer_ids(1, epoch);
+  ASSERT_TRUE(second.error.ok()) << second.error.message;
+  EXPECT_EQ(second.first, 1000);
+  EXPECT_EQ(controller->image()->next_producer_id(), 2000);
+  // A broker at another epoch, or not registered, gets STALE_BROKER_EPOCH and nothing moves.
+  const auto offset = controller->image()->offset();
+  EXPECT_EQ(controller->allocate_producer_ids(1, epoch + 1).error.code,
+            ErrorCode::stale_broker_epoch);
+  EXPECT_EQ(controller->allocate_producer_ids(7, epoch).error.code, ErrorCode::stale_broker_epoch);
+  EXPECT_EQ(controller->image()->offset(), offset);
+  ASSERT_TRUE(controller->close().ok());
+  controller.reset();
+
+  // The blocks given are in the log: a new controller continues past them.
+  controller = open_controller(tmp.path());
+  ASSERT_NE(controller, nullptr);
+  EXPECT_EQ(controller->image()->next_producer_id(), 2000);
+  auto third = controller->allocate_producer_ids(1, controller->image()->brokers().at(1).epoch);
+  ASSERT_TRUE(third.error.ok()) << third.error.message;
+  EXPECT_EQ(third.first, 2000);
+  ASSERT_TRUE(controller->close().ok());
+}
+
+TEST(Controller, AllocateProducerIdsWritesTheRequestingBroker) {
+  auto state = std::make_shared<FakeLogState>();
+  auto controller = open_fake(state);
+  ASSERT_NE(controller, nullptr);
+  const std::int64_t epoch = controller->image()->brokers().at(1).epoch;
+  ASSERT_TRUE(controller->allocate_producer_ids(1, epoch).error.ok());
+  auto frame = parse_metadata_frame(state->entries.back().value);
+  ASSERT_TRUE(frame.ok());
+  ASSERT_EQ(frame->type, pr::ProducerIdsRecord::record_type);
+  pr::ProducerIdsRecord record;
+  pr::Reader reader(frame->body);
+  ASSERT_TRUE(record.decode(reader, frame->version).ok());
+  EXPECT_EQ(record.broker_id, 1);
+  EXPECT_EQ(record.broker_epoch, epoch);
+  EXPECT_EQ(record.next_producer_id, 1000);
+  // A log that cannot commit gives no block.
+  state->fail_appends = true;
+  EXPECT_EQ(controller->allocate_producer_ids(1, epoch).error.code,
+            ErrorCode::unknown_server_error);
+  EXPECT_EQ(controller->image()->next_producer_id(), 1000);
+}
+
 }  // namespace
 }  // namespace keel::broker
 

@@ -80,6 +80,14 @@ Bytes quota(std::vector<std::pair<std::string, std::optional<std::string>>> enti
   return encode_metadata_record(r, 0);
 }
 
+Bytes producer_ids(std::int32_t broker, std::int64_t epoch, std::int64_t next) {
+  pr::ProducerIdsRecord r;
+  r.broker_id = broker;
+  r.broker_epoch = epoch;
+  r.next_producer_id = next;
+  return encode_metadata_record(r, 0);
+}
+
 /// An image with a bit of everything, built the way the controller's log builds it: changes
 /// on top of registrations and creations, removals included.
 MetadataImage rich_image() {
@@ -121,6 +129,8 @@ MetadataImage rich_image() {
       quota({{"ip", "10.0.0.1"}}, "connection_creation_rate", 3),
       quota({{"user", "bob"}}, "producer_byte_rate", 1),
       quota({{"user", "bob"}}, "producer_byte_rate", 0, /*remove=*/true),
+      producer_ids(1, 4, 1000),
+      producer_ids(2, 6, 2000),
   };
   for (const auto& value : log) {
     auto applied = image.apply(value, image.offset() + 1);
@@ -142,6 +152,7 @@ TEST(ImageRecords, ARichImageSurvivesTheRoundTrip) {
   EXPECT_TRUE(image.broker_configs("2").empty());
   EXPECT_EQ(image.client_quotas().size(), 4u);
   EXPECT_EQ(image.features().size(), 1u);
+  EXPECT_EQ(image.next_producer_id(), 2000);
 
   const auto records = image.to_records();
   for (const auto& record : records) EXPECT_FALSE(record.empty());
@@ -156,10 +167,11 @@ TEST(ImageRecords, ARichImageSurvivesTheRoundTrip) {
   EXPECT_EQ(rebuilt->metadata_version(), 20);
   EXPECT_EQ(rebuilt->broker_configs(), image.broker_configs());
   EXPECT_EQ(rebuilt->broker_configs("1"), image.broker_configs("1"));
+  EXPECT_EQ(rebuilt->next_producer_id(), 2000);
   EXPECT_EQ(rebuilt->topic(uuid_of(1)), rebuilt->topic("orders"));  // ids index rebuilt
   // Records of the current state only: one per feature, broker, config, topic, partition
-  // and quota key, nothing of the history.
-  EXPECT_EQ(records.size(), 2u + 3u + 2u + (1u + 2u + 2u) + (1u + 1u) + 4u);
+  // and quota key, one for the producer-id blocks, nothing of the history.
+  EXPECT_EQ(records.size(), 2u + 3u + 2u + (1u + 2u + 2u) + (1u + 1u) + 4u + 1u);
   // And the snapshot of the rebuilt image is the same snapshot.
   EXPECT_EQ(rebuilt->to_records(), records);
 }

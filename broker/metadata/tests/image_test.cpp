@@ -239,9 +239,28 @@ TEST(MetadataImage, UnknownAndUnmodelledTypesAreSkipped) {
   pr::NoOpRecord noop;
   ASSERT_TRUE(image.apply(encode_metadata_record(noop, 0), 6).ok());
   EXPECT_EQ(image.offset(), 6);
-  // ProducerIdsRecord (type 15) is known to Kafka but not modelled here.
-  ASSERT_TRUE(image.apply(Bytes{0x01, 0x0f, 0x00, 0x00}, 7).ok());
+  // AccessControlEntryRecord (type 18) is known to Kafka but not modelled here.
+  ASSERT_TRUE(image.apply(Bytes{0x01, 0x12, 0x00, 0x00}, 7).ok());
   EXPECT_TRUE(image.topics().empty());
+}
+
+TEST(MetadataImage, ProducerIdsRecordsOnlyMoveTheNextBlockForward) {
+  auto producer_ids = [](std::int64_t next) {
+    pr::ProducerIdsRecord record;
+    record.broker_id = 2;
+    record.broker_epoch = 7;
+    record.next_producer_id = next;
+    return encode_metadata_record(record, 0);
+  };
+  MetadataImage image;
+  EXPECT_EQ(image.next_producer_id(), 0);
+  apply_all(image, {producer_ids(1000), producer_ids(2000)});
+  EXPECT_EQ(image.next_producer_id(), 2000);
+  // A block that does not move forward would hand out ids again: refused, image unchanged.
+  const MetadataImage before = image;
+  EXPECT_FALSE(image.apply(producer_ids(2000), 9).ok());
+  EXPECT_FALSE(image.apply(producer_ids(1000), 9).ok());
+  EXPECT_EQ(image, before);
 }
 
 TEST(MetadataImage, BadOrContradictingRecordsFailAndChangeNothing) {
