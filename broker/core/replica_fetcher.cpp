@@ -158,7 +158,7 @@ bool apply_answer(const FollowedPartition& target, FetchResponse::PartitionData&
     const auto mine =
         replication::end_offset_for_epoch(log.epoch_starts(), diverging.epoch, log_end);
     const auto cut = replication::truncation_for(diverging, mine, log_end, log.high_watermark());
-    if (cut.offset < log_end) {
+    if (cut.offset <= log_end) {  // at the log end: only epochs the leader never had go
       spdlog::info("{}: truncating from {} to {} (the leader's epoch {} ends at {})", tp.dir_name(),
                    log_end, cut.offset, diverging.epoch, diverging.end_offset);
       if (auto st = log.truncate_to(cut.offset); !st.ok()) {

@@ -2,7 +2,7 @@
 // PartitionRecord, ConfigRecord in __cluster_metadata). validate_only checks without
 // writing. v5+ returns the topic's configs, partition count and replication factor.
 // Forwarded (a node that is not the active controller), the controller's answer is relayed
-// once this node's image has the topics it created (see relay_once_applied).
+// once this node's image has the topics it created (see relay_once_created).
 
 #include <algorithm>
 #include <chrono>
@@ -98,36 +98,25 @@ CreatedTopics created_topics(const Request& request, const protocol::Bytes& answ
 /// fetch round trip, as every node learns the commit at once (the leader answers the
 /// followers' waiting fetches when its high watermark moves). Bounded by the request's
 /// timeout and controller.quorum.request.timeout.ms; relayed unchanged either way.
-void relay_once_applied(const Request& request, Reply reply, protocol::Bytes answer) {
+void relay_once_created(const Request& request, Reply reply, protocol::Bytes answer) {
   auto created = created_topics(request, answer);
-  auto& broker = *request.broker;
-  if (created.names.empty() || broker.controller == nullptr) {
+  if (created.names.empty() || request.broker->controller == nullptr) {
     relay_answer(std::move(reply), answer);
     return;
   }
-  const auto timeout = std::chrono::milliseconds(
-      std::min(created.timeout_ms, broker.config.controller_quorum_request_timeout_ms));
-  auto wait_then_relay = [&broker, names = std::move(created.names), timeout, reply,
-                          answer = std::move(answer)]() mutable {
-    broker.controller->wait_for_image(
-        [&](const MetadataImage& image) {
-          return std::all_of(names.begin(), names.end(),
-                             [&](const std::string& name) { return image.topic(name); });
-        },
-        timeout);
-    relay_answer(std::move(reply), answer);
-  };
-  // Off the channel's thread, which carries every forwarded request.
-  if (broker.controller_executor != nullptr)
-    broker.controller_executor->post(std::move(wait_then_relay));
-  else
-    wait_then_relay();
+  relay_once_applied(
+      request, std::move(reply), std::move(answer),
+      [names = std::move(created.names)](const MetadataImage& image) {
+        return std::all_of(names.begin(), names.end(),
+                           [&](const std::string& name) { return image.topic(name); });
+      },
+      created.timeout_ms);
 }
 
 }  // namespace
 
 void handle_create_topics(Request& request, Reply reply) {
-  if (forward_to_controller(request, reply, answer_all_failed, relay_once_applied)) return;
+  if (forward_to_controller(request, reply, answer_all_failed, relay_once_created)) return;
   CreateTopicsRequest req;
   if (!decode_request(request, req, reply)) return;
   auto& broker = *request.broker;

@@ -3,8 +3,13 @@
 #include <keel/protocol/messages/create_topics.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <chrono>
+
 #include "core/context.h"
+#include "core/controller_executor.h"
 #include "metadata/controller.h"
+#include "metadata/image.h"
 #include "net/controller_channel.h"
 
 namespace keel::broker {
@@ -13,6 +18,28 @@ void relay_answer(Reply reply, const protocol::Bytes& answer) {
   ResponseBody out;
   out.writer.write_raw(answer);
   reply.send(std::move(out));
+}
+
+void relay_once_applied(const Request& request, Reply reply, protocol::Bytes answer,
+                        std::function<bool(const MetadataImage&)> applied,
+                        std::int32_t timeout_ms) {
+  auto& broker = *request.broker;
+  if (broker.controller == nullptr) {
+    relay_answer(std::move(reply), answer);
+    return;
+  }
+  const auto timeout = std::chrono::milliseconds(
+      std::min(timeout_ms, broker.config.controller_quorum_request_timeout_ms));
+  auto wait_then_relay = [&broker, applied = std::move(applied), timeout, reply,
+                          answer = std::move(answer)]() mutable {
+    broker.controller->wait_for_image(applied, timeout);
+    relay_answer(std::move(reply), answer);
+  };
+  // Off the channel's thread, which carries every forwarded request.
+  if (broker.controller_executor != nullptr)
+    broker.controller_executor->post(std::move(wait_then_relay));
+  else
+    wait_then_relay();
 }
 
 bool forward_to_controller(Request& request, Reply& reply, ForwardFailed answer_failure,

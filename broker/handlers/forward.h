@@ -33,6 +33,14 @@ bool forward_to_controller(Request& request, Reply& reply, ForwardFailed answer_
 /// Sends `answer` as the response body.
 void relay_answer(Reply reply, const protocol::Bytes& answer);
 
+/// Relays `answer` once this node's image satisfies `applied` (the change the controller
+/// answered for has reached this node), waiting at most `timeout_ms` and
+/// controller.quorum.request.timeout.ms, off the channel's thread; relayed either way. A
+/// client that asks this node right after the answer then sees the change (Kafka's
+/// clients retry; some, like kafka-go and @platformatic/kafka, do not).
+void relay_once_applied(const Request& request, Reply reply, protocol::Bytes answer,
+                        std::function<bool(const MetadataImage&)> applied, std::int32_t timeout_ms);
+
 /// In a quorum, this node creates topics through the channel to the active controller
 /// (asynchronously, even when it is that controller).
 bool creates_through_controller(const BrokerContext& broker);

@@ -676,7 +676,15 @@ SStatus Log::truncate_locked(std::int64_t offset) {
 
 SStatus Log::truncate_to(std::int64_t offset) {
   std::lock_guard lock(_append_mutex);
-  if (offset >= log_end_offset()) return {};
+  if (offset > log_end_offset()) return {};
+  if (offset == log_end_offset()) {
+    // No batch goes, but epochs starting here do (an epoch led without appending), as
+    // Kafka's truncateTo: else a follower keeps fetching with an epoch its leader never had.
+    std::lock_guard epochs_lock(_epochs_mutex);
+    if (_epochs.empty() || _epochs.back().second < offset) return {};
+    while (!_epochs.empty() && _epochs.back().second >= offset) _epochs.pop_back();
+    return write_epochs();
+  }
   if (offset < log_start_offset())
     return fail(Errc::offset_out_of_range, "truncation below the log start offset");
   return truncate_locked(offset);

@@ -236,6 +236,21 @@ TEST(Log, TruncateTo) {
   EXPECT_EQ(append(*log, make_batch(1))->base_offset, 500);
 }
 
+TEST(Log, TruncateToTheLogEndDropsEpochsStartingThere) {
+  TempDir d;
+  auto log = open_log(d);
+  AppendOptions epoch1;
+  epoch1.leader_epoch = 1;
+  auto batch = make_batch(3);
+  ASSERT_TRUE(log->append(batch, epoch1).ok());
+  // Led epoch 2 from offset 3 without appending, then became a follower again.
+  ASSERT_TRUE(log->assign_epoch(2, 3).ok());
+  ASSERT_EQ(log->latest_epoch(), 2);
+  ASSERT_TRUE(log->truncate_to(3).ok());
+  EXPECT_EQ(log->log_end_offset(), 3);
+  EXPECT_EQ(log->latest_epoch(), 1);
+}
+
 TEST(Log, RetentionBySizeTimeAndDeleteRecords) {
   TempDir d;
   std::int64_t now = 1'000'000;

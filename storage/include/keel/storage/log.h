@@ -131,7 +131,8 @@ class Log {
   /// concurrent appenders each advance it to their own end without undoing a later one.
   void advance_high_watermark(std::int64_t offset);
 
-  /// Follower truncation: drop every batch with last offset >= `offset`.
+  /// Follower truncation: drop every batch with last offset >= `offset`, and every
+  /// leader-epoch cache entry starting at or after it (even when no batch goes).
   SStatus truncate_to(std::int64_t offset);
   /// Drop everything and restart the log at `offset` (follower far behind the leader).
   SStatus truncate_fully_and_start_at(std::int64_t offset);
