@@ -34,7 +34,6 @@ constexpr std::int16_t kFencedLeaderEpoch = 74;
 constexpr std::int16_t kUnknownLeaderEpoch = 75;
 constexpr std::int16_t kStaleBrokerEpoch = 77;
 constexpr std::int16_t kInvalidUpdateVersion = 95;
-constexpr std::int16_t kIneligibleReplica = 107;
 
 /// splitmix64: small, fast, and the same on every platform (std distributions are not).
 class Rng {
@@ -154,10 +153,11 @@ struct PendingProduce {
   TimeMs deadline = 0;
 };
 
-/// What the controller answered last, or that an AlterPartition is in flight.
+/// The leader's AlterPartition in flight: sent again while unanswered.
 struct AlterInFlight {
   IsrChange change;
   TimeMs sent = 0;
+  bool answered = false;  // with an error that leaves it in flight until new metadata
 };
 
 /// One broker's copy of one partition.
@@ -274,7 +274,11 @@ class Simulation {
     _max_lag_ms = _rng.range(300, 3000);  // replica.lag.time.max.ms
     _session_timeout_ms = _rng.range(600, 2000);
     _checkpoint_ms = _rng.range(50, 2000);  // replica.high.watermark.checkpoint.interval.ms
-    _fetch_max_batches = static_cast<std::size_t>(_rng.range(1, 8));
+    _fetch_max_batches = static_cast<std::size_t>(_rng.range(2, 32));
+    // A quarter of the seeds lose most of what the controller sends during the faults
+    // (answers and pushes), and cut links more often: AlterPartition answers go missing and
+    // leaders act on old states.
+    _lossy_controller = _rng.chance(0.25);
     _blocked.assign(static_cast<std::size_t>(brokers + 1), std::vector<bool>(brokers + 1, false));
     for (int p = 0; p < partitions; ++p) {
       PartitionState state;
@@ -305,7 +309,8 @@ class Simulation {
           std::to_string(partitions) + " partitions, drop " + std::to_string(_drop) +
           ", delay <= " + std::to_string(_max_delay_ms) + " ms, lag " +
           std::to_string(_max_lag_ms) + " ms, session " + std::to_string(_session_timeout_ms) +
-          " ms, checkpoint " + std::to_string(_checkpoint_ms) + " ms");
+          " ms, checkpoint " + std::to_string(_checkpoint_ms) + " ms" +
+          (_lossy_controller ? ", lossy controller" : ""));
     for (auto& broker : _brokers) start(*broker);
     push_event(_now + 100, EventKind::controller_tick);
     push_event(_now + 50, EventKind::produce);
@@ -364,6 +369,8 @@ class Simulation {
     if (broker_link && _blocked[static_cast<std::size_t>(from)][static_cast<std::size_t>(to)])
       return;
     if (_rng.chance(_drop)) return;
+    if (from == kController && _lossy_controller && _now < _options.chaos_ms && _rng.chance(0.9))
+      return;
     Event event;
     event.time = _now + _rng.range(1, _max_delay_ms);
     event.seq = _seq++;
@@ -695,20 +702,16 @@ class Simulation {
   }
 
   void leader_tick(Broker& b, int p, Replica& r) {
-    if (r.alter && _now - r.alter->sent > 2000) {
-      r.leader->on_isr_change_failed(r.alter->change);  // lost: ask again
-      r.alter.reset();
+    if (r.alter && !r.leader->change_in_flight()) r.alter.reset();  // settled by metadata
+    if (r.alter && !r.alter->answered && _now - r.alter->sent > 2000) {
+      r.alter->sent = _now;  // no answer: the same request again (never failed)
+      send_alter_partition(b, p, r);
     }
     if (auto change = r.leader->next_isr_change(r.log_end(), _now, _max_lag_ms)) {
-      AlterPartitionRequest request{b.id, b.broker_epoch, p, *change, {}};
-      for (auto id : change->new_isr) {
-        const auto* follower = r.leader->follower(id);
-        request.isr_broker_epochs[id] = follower ? follower->broker_epoch : b.broker_epoch;
-      }
       trace("broker " + std::to_string(b.id) + " asks ISR " + isr_text(change->new_isr) +
             " for partition " + std::to_string(p));
-      r.alter = AlterInFlight{*change, _now};
-      send(b.id, kController, request);
+      r.alter = AlterInFlight{*change, _now, false};
+      send_alter_partition(b, p, r);
     }
     std::erase_if(r.pending, [&](const PendingProduce& pending) {
       if (pending.deadline > _now) return false;
@@ -717,18 +720,28 @@ class Simulation {
     });
   }
 
+  void send_alter_partition(const Broker& b, int p, const Replica& r) {
+    AlterPartitionRequest request{b.id, b.broker_epoch, p, r.alter->change, {}};
+    for (auto id : r.alter->change.new_isr) {
+      const auto* follower = r.leader->follower(id);
+      request.isr_broker_epochs[id] = follower ? follower->broker_epoch : b.broker_epoch;
+    }
+    send(b.id, kController, request);
+  }
+
   void alter_partition_answered(Broker& b, const AlterPartitionResponse& m) {
     auto& r = b.replicas[static_cast<std::size_t>(m.partition)];
     if (!r.leader || !r.alter || r.alter->change.partition_epoch != m.change.partition_epoch ||
         r.alter->change.new_isr != m.change.new_isr)
       return;
-    r.alter.reset();
     if (m.error != kNone) {
       trace("broker " + std::to_string(b.id) +
             " AlterPartition refused: " + std::to_string(m.error));
-      r.leader->on_isr_change_failed(m.change);
+      r.alter->answered = true;
+      r.leader->on_isr_change_failed(m.change, m.error);
       return;
     }
+    r.alter.reset();
     if (r.leader->on_isr_change_committed(m.state, r.log_end(), _now, _max_lag_ms))
       high_watermark_moved(b, m.partition, r);
   }
@@ -992,7 +1005,8 @@ class Simulation {
     auto& b = *_brokers[_rng.next() % _brokers.size()];
     auto& other = *_brokers[_rng.next() % _brokers.size()];
     const auto n = _brokers.size();
-    switch (_rng.range(0, 7)) {
+    const bool cut = _lossy_controller && _rng.chance(0.5);
+    switch (cut ? _rng.range(2, 3) : _rng.range(0, 7)) {
       case 0:
         if (b.alive) {
           crash(b);
@@ -1187,6 +1201,7 @@ class Simulation {
   TimeMs _session_timeout_ms = 0;
   TimeMs _checkpoint_ms = 0;
   std::size_t _fetch_max_batches = 1;
+  bool _lossy_controller = false;
   std::vector<std::vector<bool>> _blocked;  // [from][to], 0 = the controller
   std::vector<std::unique_ptr<Broker>> _brokers;
   std::priority_queue<Event, std::vector<Event>, std::greater<>> _queue;

@@ -36,6 +36,10 @@ struct FollowerProgress {
   Offset last_fetch_leader_log_end = -1;
 };
 
+/// The AlterPartition errors that say the controller did not apply the change.
+inline constexpr std::int16_t kOperationNotAttempted = 55;
+inline constexpr std::int16_t kIneligibleReplica = 107;
+
 /// An ISR change for the controller: the AlterPartition entry of this partition.
 struct IsrChange {
   std::vector<NodeId> new_isr;
@@ -90,10 +94,16 @@ class LeaderState {
   /// Returns true when the HW moved.
   bool on_isr_change_committed(const PartitionState& committed, Offset leader_log_end, TimeMs now,
                                TimeMs max_lag_ms);
-  /// The controller refused `change`, or it was lost: back to the committed ISR; the next
-  /// call of next_isr_change asks again if still needed. A stale answer (not the change in
-  /// flight) is ignored.
-  void on_isr_change_failed(const IsrChange& change);
+  /// The controller answered `change` with `error_code` (Kafka's error code). Only
+  /// INELIGIBLE_REPLICA and OPERATION_NOT_ATTEMPTED say it was not applied: back to the
+  /// committed ISR, and the next call of next_isr_change asks again if still needed. Any
+  /// other error (FENCED_LEADER_EPOCH, INVALID_UPDATE_VERSION, ...) may answer a retry of a
+  /// change the controller did apply (the first answer lost): the change stays in flight, a
+  /// replica being added still holding the high watermark, until on_partition_state brings
+  /// a newer state. A request without an answer is sent again as it was, never failed. A
+  /// stale answer (not the change in flight) is ignored. (Kafka's
+  /// Partition.handleAlterPartitionError.)
+  void on_isr_change_failed(const IsrChange& change, std::int16_t error_code);
   /// A newer state of this partition from the metadata log at the same leader epoch (a
   /// change this leader asked for, committed). An older partition epoch is ignored.
   bool on_partition_state(const PartitionState& state, Offset leader_log_end, TimeMs now,
