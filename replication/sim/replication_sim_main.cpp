@@ -10,18 +10,10 @@
 #include <cstring>
 #include <string>
 
+#include "keel/test_support/sim_random.h"
 #include "simulator.h"
 
 namespace {
-
-bool parse_range(const char* text, std::uint64_t& first, std::uint64_t& last) {
-  std::string s(text);
-  auto colon = s.find(':');
-  if (colon == std::string::npos) return false;
-  first = std::stoull(s.substr(0, colon));
-  last = std::stoull(s.substr(colon + 1));
-  return first < last;
-}
 
 int usage() {
   std::fprintf(stderr,
@@ -64,7 +56,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     bool has_value = i + 1 < argc;
     if (!std::strcmp(argv[i], "--seeds") && has_value) {
-      if (!parse_range(argv[++i], first, end)) return usage();
+      if (!keel::test_support::parse_seed_range(argv[++i], first, end)) return usage();
     } else if (!std::strcmp(argv[i], "--seed") && has_value) {
       first = std::stoull(argv[++i]);
       end = first + 1;
@@ -81,7 +73,7 @@ int main(int argc, char** argv) {
     }
   }
   if (const char* env = std::getenv("KEEL_REPLICATION_SIM_SEEDS"); env && *env) {
-    if (!parse_range(env, first, end)) return usage();
+    if (!keel::test_support::parse_seed_range(env, first, end)) return usage();
   }
   auto started = std::chrono::steady_clock::now();
   Totals totals;

@@ -13,6 +13,7 @@
 
 #include "keel/replication/divergence.h"
 #include "keel/replication/leader_state.h"
+#include "keel/test_support/sim_random.h"
 
 namespace keel::replication::sim {
 namespace {
@@ -35,24 +36,7 @@ constexpr std::int16_t kUnknownLeaderEpoch = 75;
 constexpr std::int16_t kStaleBrokerEpoch = 77;
 constexpr std::int16_t kInvalidUpdateVersion = 95;
 
-/// splitmix64: small, fast, and the same on every platform (std distributions are not).
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : _state(seed) {}
-  std::uint64_t next() {
-    std::uint64_t z = (_state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  std::int64_t range(std::int64_t lo, std::int64_t hi) {  // [lo, hi]
-    return lo + static_cast<std::int64_t>(next() % static_cast<std::uint64_t>(hi - lo + 1));
-  }
-  bool chance(double p) { return static_cast<double>(next() >> 11) * 0x1.0p-53 < p; }
-
- private:
-  std::uint64_t _state;
-};
+using Rng = keel::test_support::SimRng;
 
 /// A record batch as the log holds it: appended by a leader, copied unchanged by followers.
 struct Batch {
