@@ -16,7 +16,7 @@
 #include "keel/raft/snapshot.h"
 #include "keel/raft/snapshot_store.h"
 #include "keel/raft/storage_raft_log.h"
-#include "keel/test_support/sim_random.h"
+#include "keel/test_support/simulation.h"
 
 namespace keel::raft::sim {
 namespace {
@@ -1121,10 +1121,8 @@ SimResult run_simulation(const SimOptions& options) {
   Simulation simulation(options);
   auto result = simulation.run();
   if (!result.ok) {
-    result.failure = "seed " + std::to_string(options.seed) + " failed at step " +
-                     std::to_string(result.steps) + " (" + std::to_string(result.sim_time_ms) +
-                     " ms simulated): " + result.failure + "\n  replay: raft_sim --seed " +
-                     std::to_string(options.seed) + " --verbose";
+    result.failure = test_support::failure_with_replay("raft_sim", options.seed, result.steps,
+                                                       result.sim_time_ms, result.failure);
   }
   return result;
 }

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <string>
 
-#include "keel/test_support/sim_random.h"
+#include "keel/test_support/simulation.h"
 #include "simulator.h"
 
 namespace {
@@ -50,16 +50,12 @@ struct Totals {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::uint64_t first = 0;
-  std::uint64_t end = 100;
+  keel::test_support::SeedRange seeds;
   keel::replication::sim::SimOptions options;
   for (int i = 1; i < argc; ++i) {
     bool has_value = i + 1 < argc;
-    if (!std::strcmp(argv[i], "--seeds") && has_value) {
-      if (!keel::test_support::parse_seed_range(argv[++i], first, end)) return usage();
-    } else if (!std::strcmp(argv[i], "--seed") && has_value) {
-      first = std::stoull(argv[++i]);
-      end = first + 1;
+    if (auto taken = keel::test_support::parse_seed_option(argc, argv, i, seeds)) {
+      if (!*taken) return usage();
     } else if (!std::strcmp(argv[i], "--brokers") && has_value) {
       options.brokers = std::atoi(argv[++i]);
     } else if (!std::strcmp(argv[i], "--partitions") && has_value) {
@@ -72,12 +68,10 @@ int main(int argc, char** argv) {
       return usage();
     }
   }
-  if (const char* env = std::getenv("KEEL_REPLICATION_SIM_SEEDS"); env && *env) {
-    if (!keel::test_support::parse_seed_range(env, first, end)) return usage();
-  }
+  if (!keel::test_support::seed_range_from_env("KEEL_REPLICATION_SIM_SEEDS", seeds)) return usage();
   auto started = std::chrono::steady_clock::now();
   Totals totals;
-  for (auto seed = first; seed < end; ++seed) {
+  for (auto seed = seeds.first; seed < seeds.end; ++seed) {
     options.seed = seed;
     auto result = keel::replication::sim::run_simulation(options);
     totals.add(result);
@@ -101,7 +95,7 @@ int main(int argc, char** argv) {
       "replication_sim: seeds %llu..%llu, %llu failed; %llu steps, %lld records acked, %lld "
       "consumed, %lld faults, %lld leader changes, %lld ISR changes, %lld truncations, lost "
       "%lld; slowest recovery after healing %lld ms simulated; %.1f s\n",
-      static_cast<unsigned long long>(first), static_cast<unsigned long long>(end - 1),
+      static_cast<unsigned long long>(seeds.first), static_cast<unsigned long long>(seeds.end - 1),
       static_cast<unsigned long long>(totals.failures),
       static_cast<unsigned long long>(totals.steps), static_cast<long long>(totals.acked),
       static_cast<long long>(totals.consumed), static_cast<long long>(totals.faults),

@@ -13,7 +13,7 @@
 
 #include "keel/replication/divergence.h"
 #include "keel/replication/leader_state.h"
-#include "keel/test_support/sim_random.h"
+#include "keel/test_support/simulation.h"
 
 namespace keel::replication::sim {
 namespace {
@@ -1215,10 +1215,8 @@ SimResult run_simulation(const SimOptions& options) {
   Simulation simulation(options);
   auto result = simulation.run();
   if (!result.ok) {
-    result.failure = "seed " + std::to_string(options.seed) + " failed at step " +
-                     std::to_string(result.steps) + " (" + std::to_string(result.sim_time_ms) +
-                     " ms simulated): " + result.failure + "\n  replay: replication_sim --seed " +
-                     std::to_string(options.seed) + " --verbose";
+    result.failure = test_support::failure_with_replay(
+        "replication_sim", options.seed, result.steps, result.sim_time_ms, result.failure);
   }
   return result;
 }
