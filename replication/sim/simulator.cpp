@@ -6,11 +6,11 @@
 #include <memory>
 #include <optional>
 #include <queue>
-#include <sstream>
 #include <tuple>
 #include <variant>
 #include <vector>
 
+#include "keel/protocol/error_codes.h"
 #include "keel/replication/divergence.h"
 #include "keel/replication/leader_state.h"
 #include "keel/test_support/simulation.h"
@@ -23,18 +23,7 @@ constexpr NodeId kClient = -1;  // the producers and consumers
 constexpr std::size_t kMinInsync = 2;
 constexpr std::size_t kReplicationFactor = 3;
 
-// Kafka's error codes (errors.tsv).
-constexpr std::int16_t kNone = 0;
-constexpr std::int16_t kOffsetOutOfRange = 1;
-constexpr std::int16_t kNotLeaderOrFollower = 6;
-constexpr std::int16_t kRequestTimedOut = 7;
-constexpr std::int16_t kNotEnoughReplicas = 19;
-constexpr std::int16_t kNotEnoughReplicasAfterAppend = 20;
-constexpr std::int16_t kInvalidRequest = 42;
-constexpr std::int16_t kFencedLeaderEpoch = 74;
-constexpr std::int16_t kUnknownLeaderEpoch = 75;
-constexpr std::int16_t kStaleBrokerEpoch = 77;
-constexpr std::int16_t kInvalidUpdateVersion = 95;
+using protocol::ErrorCode;
 
 using Rng = keel::test_support::SimRng;
 
@@ -75,7 +64,7 @@ struct FetchRequest {
 };
 struct FetchResponse {
   int partition = 0;
-  std::int16_t error = kNone;
+  ErrorCode error = ErrorCode::none;
   std::optional<EpochEndOffset> diverging;
   std::vector<Batch> batches;
   Offset high_watermark = 0;
@@ -88,7 +77,7 @@ struct ProduceRequest {
   std::uint64_t request_id = 0;
 };
 struct ProduceResponse {
-  std::int16_t error = kNone;
+  ErrorCode error = ErrorCode::none;
   std::uint64_t request_id = 0;
 };
 struct RegisterRequest {
@@ -101,7 +90,7 @@ struct HeartbeatRequest {
 };
 /// The answer to a registration or heartbeat, and the controller's pushes: its state.
 struct ControllerMessage {
-  std::int16_t error = kNone;
+  ErrorCode error = ErrorCode::none;
   bool registration = false;
   int incarnation = 0;
   std::int64_t broker_epoch = -1;
@@ -116,7 +105,7 @@ struct AlterPartitionRequest {
 };
 struct AlterPartitionResponse {
   int partition = 0;
-  std::int16_t error = kNone;
+  ErrorCode error = ErrorCode::none;
   IsrChange change;
   PartitionState state;
 };
@@ -493,7 +482,7 @@ class Simulation {
             std::to_string(m.broker_epoch));
       return apply_metadata(b, m.metadata, true);
     }
-    if (m.error == kStaleBrokerEpoch) {
+    if (m.error == ErrorCode::stale_broker_epoch) {
       if (m.broker_epoch == b.broker_epoch) b.broker_epoch = -1;  // registers again
       return;
     }
@@ -526,7 +515,7 @@ class Simulation {
   }
 
   void become_leader(Broker& b, int p, Replica& r, const PartitionState& s) {
-    fail_pending(b, r, kNotLeaderOrFollower);
+    fail_pending(b, r, ErrorCode::not_leader_or_follower);
     r.following = -1;
     r.fetch_in_flight = false;
     r.alter.reset();
@@ -548,7 +537,7 @@ class Simulation {
   }
 
   void become_follower(Broker& b, int p, Replica& r, const PartitionState& s) {
-    fail_pending(b, r, kNotLeaderOrFollower);
+    fail_pending(b, r, ErrorCode::not_leader_or_follower);
     r.leader.reset();
     r.alter.reset();
     r.following = s.leader;
@@ -560,7 +549,7 @@ class Simulation {
           " for partition " + std::to_string(p) + " epoch " + std::to_string(s.leader_epoch));
   }
 
-  void fail_pending(Broker& b, Replica& r, std::int16_t error) {
+  void fail_pending(Broker& b, Replica& r, ErrorCode error) {
     for (const auto& pending : r.pending)
       send(b.id, kClient, ProduceResponse{error, pending.request_id});
     r.pending.clear();
@@ -587,10 +576,10 @@ class Simulation {
     auto& r = b.replicas[static_cast<std::size_t>(m.partition)];
     if (r.leader || from != r.following || m.seq != r.fetch_seq || !r.fetch_in_flight) return;
     r.fetch_in_flight = false;
-    if (m.error != kNone) {
+    if (m.error != ErrorCode::none) {
       trace("broker " + std::to_string(b.id) + " fetch of partition " +
             std::to_string(m.partition) + " from " + std::to_string(from) + ": error " +
-            std::to_string(m.error));
+            std::string(protocol::error_name(m.error)));
       r.next_fetch = _now + 100;  // new metadata will tell who leads
       return;
     }
@@ -632,12 +621,13 @@ class Simulation {
     response.partition = m.partition;
     response.seq = m.seq;
     if (!r.leader) {
-      response.error = kNotLeaderOrFollower;
+      response.error = ErrorCode::not_leader_or_follower;
       return response;
     }
     if (m.current_leader_epoch != r.leader->leader_epoch()) {
-      response.error = m.current_leader_epoch < r.leader->leader_epoch() ? kFencedLeaderEpoch
-                                                                         : kUnknownLeaderEpoch;
+      response.error = m.current_leader_epoch < r.leader->leader_epoch()
+                           ? ErrorCode::fenced_leader_epoch
+                           : ErrorCode::unknown_leader_epoch;
       return response;
     }
     response.high_watermark = r.leader->high_watermark();
@@ -647,7 +637,7 @@ class Simulation {
       return response;
     }
     if (m.fetch_offset > r.log_end()) {
-      response.error = kOffsetOutOfRange;
+      response.error = ErrorCode::offset_out_of_range;
       return response;
     }
     if (m.fetch_offset < r.log_end() && !r.batch_at(m.fetch_offset)) {
@@ -670,9 +660,10 @@ class Simulation {
 
   void leader_produce(Broker& b, const ProduceRequest& m) {
     auto& r = b.replicas[static_cast<std::size_t>(m.partition)];
-    if (!r.leader) return send(b.id, kClient, ProduceResponse{kNotLeaderOrFollower, m.request_id});
+    if (!r.leader)
+      return send(b.id, kClient, ProduceResponse{ErrorCode::not_leader_or_follower, m.request_id});
     if (r.leader->isr().size() < kMinInsync)
-      return send(b.id, kClient, ProduceResponse{kNotEnoughReplicas, m.request_id});
+      return send(b.id, kClient, ProduceResponse{ErrorCode::not_enough_replicas, m.request_id});
     Batch batch{r.log_end(), r.log_end() + m.records - 1, r.leader->leader_epoch(), m.payload};
     auto [writer, inserted] = _appender_by_epoch.emplace(std::pair{m.partition, batch.epoch}, b.id);
     if (!inserted && writer->second != b.id)
@@ -699,7 +690,7 @@ class Simulation {
     }
     std::erase_if(r.pending, [&](const PendingProduce& pending) {
       if (pending.deadline > _now) return false;
-      send(b.id, kClient, ProduceResponse{kRequestTimedOut, pending.request_id});
+      send(b.id, kClient, ProduceResponse{ErrorCode::request_timed_out, pending.request_id});
       return true;
     });
   }
@@ -718,9 +709,9 @@ class Simulation {
     if (!r.leader || !r.alter || r.alter->change.partition_epoch != m.change.partition_epoch ||
         r.alter->change.new_isr != m.change.new_isr)
       return;
-    if (m.error != kNone) {
+    if (m.error != ErrorCode::none) {
       trace("broker " + std::to_string(b.id) +
-            " AlterPartition refused: " + std::to_string(m.error));
+            " AlterPartition refused: " + std::string(protocol::error_name(m.error)));
       r.alter->answered = true;
       r.leader->on_isr_change_failed(m.change, m.error);
       return;
@@ -738,11 +729,12 @@ class Simulation {
     std::erase_if(r.pending, [&](const PendingProduce& pending) {
       if (!r.leader->reached(pending.batch.last + 1)) return false;
       if (r.leader->isr().size() < kMinInsync) {
-        send(b.id, kClient, ProduceResponse{kNotEnoughReplicasAfterAppend, pending.request_id});
+        send(b.id, kClient,
+             ProduceResponse{ErrorCode::not_enough_replicas_after_append, pending.request_id});
         return true;
       }
       acknowledge(b, p, pending.batch);
-      send(b.id, kClient, ProduceResponse{kNone, pending.request_id});
+      send(b.id, kClient, ProduceResponse{ErrorCode::none, pending.request_id});
       return true;
     });
   }
@@ -795,7 +787,7 @@ class Simulation {
       publish();
     }
     c.last_heartbeat = _now;
-    ControllerMessage answer{kNone, true, m.incarnation, c.epoch, _metadata};
+    ControllerMessage answer{ErrorCode::none, true, m.incarnation, c.epoch, _metadata};
     send(kController, m.broker, std::move(answer));
   }
 
@@ -803,7 +795,7 @@ class Simulation {
     auto& c = _controller_brokers[m.broker];
     if (c.epoch != m.broker_epoch) {
       send(kController, m.broker,
-           ControllerMessage{kStaleBrokerEpoch, false, 0, m.broker_epoch, {}});
+           ControllerMessage{ErrorCode::stale_broker_epoch, false, 0, m.broker_epoch, {}});
       return;
     }
     c.last_heartbeat = _now;
@@ -814,7 +806,7 @@ class Simulation {
       for (int p = 0; p < partitions(); ++p) elect_if_leaderless(p);
       publish();
     }
-    send(kController, m.broker, ControllerMessage{kNone, false, 0, c.epoch, _metadata});
+    send(kController, m.broker, ControllerMessage{ErrorCode::none, false, 0, c.epoch, _metadata});
   }
 
   void controller_tick() {
@@ -872,26 +864,26 @@ class Simulation {
   void publish() {
     ++_metadata.version;
     for (auto& b : _brokers)
-      send(kController, b->id, ControllerMessage{kNone, false, 0, -1, _metadata});
+      send(kController, b->id, ControllerMessage{ErrorCode::none, false, 0, -1, _metadata});
   }
 
   /// Kafka's ReplicationControlManager.alterPartition.
   AlterPartitionResponse alter_partition(const AlterPartitionRequest& m) {
-    AlterPartitionResponse response{m.partition, kNone, m.change, {}};
+    AlterPartitionResponse response{m.partition, ErrorCode::none, m.change, {}};
     auto& s = _metadata.partitions[static_cast<std::size_t>(m.partition)];
     const auto& c = _controller_brokers[m.broker];
     if (c.epoch != m.broker_epoch) {
-      response.error = kStaleBrokerEpoch;
+      response.error = ErrorCode::stale_broker_epoch;
     } else if (m.change.leader_epoch != s.leader_epoch) {
-      response.error = kFencedLeaderEpoch;
+      response.error = ErrorCode::fenced_leader_epoch;
     } else if (s.leader != m.broker) {
-      response.error = kInvalidRequest;
+      response.error = ErrorCode::invalid_request;
     } else if (m.change.partition_epoch != s.partition_epoch) {
-      response.error = kInvalidUpdateVersion;
+      response.error = ErrorCode::invalid_update_version;
     } else if (!isr_eligible(m, s)) {
-      response.error = kIneligibleReplica;
+      response.error = ErrorCode::ineligible_replica;
     }
-    if (response.error != kNone) return response;
+    if (response.error != ErrorCode::none) return response;
     s.isr = m.change.new_isr;
     ++s.partition_epoch;
     ++_result.isr_changes;
@@ -944,7 +936,7 @@ class Simulation {
     if (it == _outstanding.end()) return;
     auto request = it->second;
     _outstanding.erase(it);
-    if (m->error == kNone || request.attempts >= 5) return;
+    if (m->error == ErrorCode::none || request.attempts >= 5) return;
     // Retry at the leader the metadata names now (a Metadata request).
     _producer_leader[static_cast<std::size_t>(request.partition)] = -1;
     send_produce(_next_request++, request);

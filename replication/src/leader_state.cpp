@@ -122,14 +122,16 @@ bool LeaderState::on_isr_change_committed(const PartitionState& committed, Offse
   return on_partition_state(committed, leader_log_end, now, max_lag_ms);
 }
 
-void LeaderState::on_isr_change_failed(const IsrChange& change, std::int16_t error_code) {
+void LeaderState::on_isr_change_failed(const IsrChange& change, protocol::ErrorCode error) {
   if (!_in_flight || _in_flight->partition_epoch != change.partition_epoch ||
       _in_flight->new_isr != change.new_isr)
     return;
   // Kafka resets only on these two. Forgetting an expansion the controller had committed
   // let the HW pass the added replica, later elected without an acked record
   // (replication_sim seed 2827 before this check).
-  if (error_code != kIneligibleReplica && error_code != kOperationNotAttempted) return;
+  if (error != protocol::ErrorCode::ineligible_replica &&
+      error != protocol::ErrorCode::operation_not_attempted)
+    return;
   _in_flight.reset();
   _maximal_isr = _state.isr;
 }

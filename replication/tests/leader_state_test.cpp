@@ -115,9 +115,10 @@ TEST(LeaderState, RefusedChangeReturnsToTheCommittedIsr) {
   ASSERT_TRUE(change);
   IsrChange stale = *change;
   stale.partition_epoch = 3;
-  leader.on_isr_change_failed(stale, kIneligibleReplica);  // not the one in flight
+  leader.on_isr_change_failed(stale,
+                              protocol::ErrorCode::ineligible_replica);  // not the one in flight
   EXPECT_TRUE(leader.change_in_flight());
-  leader.on_isr_change_failed(*change, kIneligibleReplica);
+  leader.on_isr_change_failed(*change, protocol::ErrorCode::ineligible_replica);
   EXPECT_FALSE(leader.change_in_flight());
   EXPECT_EQ(leader.maximal_isr(), (std::vector<NodeId>{1, 2}));
   EXPECT_TRUE(leader.next_isr_change(0, 2, kLag));  // asks again
@@ -132,10 +133,8 @@ TEST(LeaderState, AnErrorThatMayFollowAnAppliedChangeKeepsItInFlight) {
   leader.on_follower_fetch(3, 1, 10, 10, 1, kLag);
   auto change = leader.next_isr_change(10, 1, kLag);
   ASSERT_TRUE(change);
-  constexpr std::int16_t kInvalidUpdateVersion = 95;
-  constexpr std::int16_t kFencedLeaderEpoch = 74;
-  leader.on_isr_change_failed(*change, kInvalidUpdateVersion);
-  leader.on_isr_change_failed(*change, kFencedLeaderEpoch);
+  leader.on_isr_change_failed(*change, protocol::ErrorCode::invalid_update_version);
+  leader.on_isr_change_failed(*change, protocol::ErrorCode::fenced_leader_epoch);
   EXPECT_TRUE(leader.change_in_flight());
   EXPECT_EQ(leader.maximal_isr(), (std::vector<NodeId>{1, 2, 3}));
   leader.on_leader_append(15, 2, kLag);

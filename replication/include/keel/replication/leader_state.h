@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "keel/protocol/error_codes.h"
 #include "keel/replication/partition_state.h"
 
 namespace keel::replication {
@@ -35,10 +36,6 @@ struct FollowerProgress {
   /// The leader's log end at its previous fetch.
   Offset last_fetch_leader_log_end = -1;
 };
-
-/// The AlterPartition errors that say the controller did not apply the change.
-inline constexpr std::int16_t kOperationNotAttempted = 55;
-inline constexpr std::int16_t kIneligibleReplica = 107;
 
 /// An ISR change for the controller: the AlterPartition entry of this partition.
 struct IsrChange {
@@ -94,7 +91,7 @@ class LeaderState {
   /// Returns true when the HW moved.
   bool on_isr_change_committed(const PartitionState& committed, Offset leader_log_end, TimeMs now,
                                TimeMs max_lag_ms);
-  /// The controller answered `change` with `error_code` (Kafka's error code). Only
+  /// The controller answered `change` with `error`. Only
   /// INELIGIBLE_REPLICA and OPERATION_NOT_ATTEMPTED say it was not applied: back to the
   /// committed ISR, and the next call of next_isr_change asks again if still needed. Any
   /// other error (FENCED_LEADER_EPOCH, INVALID_UPDATE_VERSION, ...) may answer a retry of a
@@ -103,7 +100,7 @@ class LeaderState {
   /// a newer state. A request without an answer is sent again as it was, never failed. A
   /// stale answer (not the change in flight) is ignored. (Kafka's
   /// Partition.handleAlterPartitionError.)
-  void on_isr_change_failed(const IsrChange& change, std::int16_t error_code);
+  void on_isr_change_failed(const IsrChange& change, protocol::ErrorCode error);
   /// A newer state of this partition from the metadata log at the same leader epoch (a
   /// change this leader asked for, committed). An older partition epoch is ignored.
   bool on_partition_state(const PartitionState& state, Offset leader_log_end, TimeMs now,
