@@ -1163,8 +1163,7 @@ class Simulation {
   }
 
   void trace(const std::string& line) {
-    if (_options.verbose)
-      std::printf("[%8lld ms] %s\n", static_cast<long long>(_now), line.c_str());
+    if (_options.verbose) test_support::print_trace(_now, line);
   }
 
   SimOptions _options;

@@ -4,6 +4,7 @@
 // names its replay.
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -69,6 +70,11 @@ inline std::optional<bool> parse_seed_option(int argc, char** argv, int& i, Seed
 inline bool seed_range_from_env(const char* name, SeedRange& seeds) {
   const char* env = std::getenv(name);
   return !env || !*env || parse_seed_range(env, seeds.first, seeds.end);
+}
+
+/// One line of a verbose run: the simulated time, then what happened.
+inline void print_trace(std::int64_t now_ms, const std::string& line) {
+  std::printf("[%8lld ms] %s\n", static_cast<long long>(now_ms), line.c_str());
 }
 
 /// A failed seed's message: where it failed, what broke, and the command that replays it.
