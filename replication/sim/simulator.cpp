@@ -240,44 +240,12 @@ class Simulation {
   explicit Simulation(const SimOptions& options) : _options(options), _rng(options.seed) {
     int brokers = options.brokers;
     if (brokers <= 0) brokers = _rng.chance(0.6) ? 3 : static_cast<int>(_rng.range(4, 5));
+    brokers = std::max(brokers, static_cast<int>(kReplicationFactor));
     int partitions =
         options.partitions > 0 ? options.partitions : static_cast<int>(_rng.range(1, 3));
-    _drop = static_cast<double>(_rng.range(0, 10)) / 100.0;
-    _max_delay_ms = _rng.range(1, 40);
-    _max_lag_ms = _rng.range(300, 3000);  // replica.lag.time.max.ms
-    _session_timeout_ms = _rng.range(600, 2000);
-    _checkpoint_ms = _rng.range(50, 2000);  // replica.high.watermark.checkpoint.interval.ms
-    _fetch_max_batches = static_cast<std::size_t>(_rng.range(2, 32));
-    // A quarter of the seeds lose most of what the controller sends during the faults
-    // (answers and pushes), and cut links more often: AlterPartition answers go missing and
-    // leaders act on old states.
-    _lossy_controller = _rng.chance(0.25);
-    _blocked.assign(static_cast<std::size_t>(brokers + 1), std::vector<bool>(brokers + 1, false));
-    for (int p = 0; p < partitions; ++p) {
-      PartitionState state;
-      // RF=3 on consecutive brokers from a seed-chosen start; the first is the leader.
-      auto first = _rng.range(0, brokers - 1);
-      for (std::size_t i = 0; i < kReplicationFactor; ++i)
-        state.replicas.push_back(
-            static_cast<NodeId>((first + static_cast<std::int64_t>(i)) % brokers + 1));
-      state.isr = state.replicas;
-      state.leader = state.replicas.front();
-      _metadata.partitions.push_back(state);
-    }
-    _acked.resize(static_cast<std::size_t>(partitions));
-    _committed.resize(static_cast<std::size_t>(partitions));
-    _visible.resize(static_cast<std::size_t>(partitions));
-    _acked_after_heal.assign(static_cast<std::size_t>(partitions), false);
-    _producer_leader.assign(static_cast<std::size_t>(partitions), -1);
-    for (int id = 1; id <= brokers; ++id) {
-      auto broker = std::make_unique<Broker>();
-      broker->id = id;
-      broker->replicas.resize(static_cast<std::size_t>(partitions));
-      // Registered and unfenced before the topic is created (incarnation 1, epoch = id).
-      _controller_brokers[id] = {1, id, false, 0};
-      _metadata.brokers[id] = {id, false};
-      _brokers.push_back(std::move(broker));
-    }
+    choose_parameters();
+    create_partitions(brokers, partitions);
+    create_brokers(brokers, partitions);
     trace("seed " + std::to_string(options.seed) + ": " + std::to_string(brokers) + " brokers, " +
           std::to_string(partitions) + " partitions, drop " + std::to_string(_drop) +
           ", delay <= " + std::to_string(_max_delay_ms) + " ms, lag " +
@@ -326,6 +294,53 @@ class Simulation {
   }
 
  private:
+  // ---- set-up ----
+  void choose_parameters() {
+    _drop = static_cast<double>(_rng.range(0, 10)) / 100.0;
+    _max_delay_ms = _rng.range(1, 40);
+    _max_lag_ms = _rng.range(300, 3000);  // replica.lag.time.max.ms
+    _session_timeout_ms = _rng.range(600, 2000);
+    _checkpoint_ms = _rng.range(50, 2000);  // replica.high.watermark.checkpoint.interval.ms
+    _fetch_max_batches = static_cast<std::size_t>(_rng.range(2, 32));
+    // A quarter of the seeds lose most of what the controller sends during the faults
+    // (answers and pushes), and cut links more often: AlterPartition answers go missing and
+    // leaders act on old states.
+    _lossy_controller = _rng.chance(0.25);
+  }
+
+  void create_partitions(int brokers, int partitions) {
+    for (int p = 0; p < partitions; ++p) {
+      PartitionState state;
+      // RF=3 on consecutive brokers from a seed-chosen start; the first is the leader.
+      auto first = _rng.range(0, brokers - 1);
+      for (std::size_t i = 0; i < kReplicationFactor; ++i)
+        state.replicas.push_back(
+            static_cast<NodeId>((first + static_cast<std::int64_t>(i)) % brokers + 1));
+      state.isr = state.replicas;
+      state.leader = state.replicas.front();
+      _metadata.partitions.push_back(state);
+    }
+    const auto count = static_cast<std::size_t>(partitions);
+    _acked.resize(count);
+    _committed.resize(count);
+    _visible.resize(count);
+    _acked_after_heal.assign(count, false);
+    _producer_leader.assign(count, -1);
+  }
+
+  void create_brokers(int brokers, int partitions) {
+    _blocked.assign(static_cast<std::size_t>(brokers + 1), std::vector<bool>(brokers + 1, false));
+    for (int id = 1; id <= brokers; ++id) {
+      auto broker = std::make_unique<Broker>();
+      broker->id = id;
+      broker->replicas.resize(static_cast<std::size_t>(partitions));
+      // Registered and unfenced before the topic is created (incarnation 1, epoch = id).
+      _controller_brokers[id] = {1, id, false, 0};
+      _metadata.brokers[id] = {id, false};
+      _brokers.push_back(std::move(broker));
+    }
+  }
+
   // ---- events and network ----
   void push_event(TimeMs time, EventKind kind, NodeId node = 0, int incarnation = 0) {
     Event event;
