@@ -126,11 +126,10 @@ struct PendingProduce {
   TimeMs deadline = 0;
 };
 
-/// The leader's AlterPartition in flight: sent again while unanswered.
+/// The leader's AlterPartition waiting for its answer.
 struct AlterInFlight {
   IsrChange change;
   TimeMs sent = 0;
-  bool answered = false;  // with an error that leaves it in flight until new metadata
 };
 
 /// One broker's copy of one partition.
@@ -692,15 +691,14 @@ class Simulation {
   }
 
   void leader_tick(Broker& b, int p, Replica& r) {
-    if (r.alter && !r.leader->change_in_flight()) r.alter.reset();  // settled by metadata
-    if (r.alter && !r.alter->answered && _now - r.alter->sent > 2000) {
-      r.alter->sent = _now;  // no answer: the same request again (never failed)
-      send_alter_partition(b, p, r);
+    if (r.alter && _now - r.alter->sent > 2000) {
+      r.leader->on_isr_change_failed(r.alter->change);  // no answer: the core asks it again
+      r.alter.reset();
     }
     if (auto change = r.leader->next_isr_change(r.log_end(), _now, _max_lag_ms)) {
       trace("broker " + std::to_string(b.id) + " asks ISR " + isr_text(change->new_isr) +
             " for partition " + std::to_string(p));
-      r.alter = AlterInFlight{*change, _now, false};
+      r.alter = AlterInFlight{*change, _now};
       send_alter_partition(b, p, r);
     }
     std::erase_if(r.pending, [&](const PendingProduce& pending) {
@@ -724,14 +722,13 @@ class Simulation {
     if (!r.leader || !r.alter || r.alter->change.partition_epoch != m.change.partition_epoch ||
         r.alter->change.new_isr != m.change.new_isr)
       return;
+    r.alter.reset();
     if (m.error != ErrorCode::none) {
       trace("broker " + std::to_string(b.id) +
             " AlterPartition refused: " + std::string(protocol::error_name(m.error)));
-      r.alter->answered = true;
       r.leader->on_isr_change_failed(m.change, m.error);
       return;
     }
-    r.alter.reset();
     if (r.leader->on_isr_change_committed(m.state, r.log_end(), _now, _max_lag_ms))
       high_watermark_moved(b, m.partition, r);
   }

@@ -148,6 +148,25 @@ TEST(LeaderState, AnErrorThatMayFollowAnAppliedChangeKeepsItInFlight) {
   EXPECT_EQ(leader.isr(), (std::vector<NodeId>{1, 2, 3}));
 }
 
+TEST(LeaderState, AnUnansweredChangeIsAskedAgainAsItWas) {
+  LeaderState leader(1, three_replicas({1, 2}), 10, 10, 0, everyone());
+  leader.on_follower_fetch(2, 1, 10, 10, 1, kLag);
+  leader.on_follower_fetch(3, 1, 10, 10, 1, kLag);
+  auto change = leader.next_isr_change(10, 1, kLag);
+  ASSERT_TRUE(change);
+  EXPECT_FALSE(leader.next_isr_change(10, 2, kLag));  // in flight
+  leader.on_isr_change_failed(*change);               // no answer
+  // Replica 3 has fallen behind since, but the controller may have added it: still held,
+  // and the same change goes again (once), not a new one.
+  leader.on_leader_append(20, 3, kLag);
+  EXPECT_EQ(leader.maximal_isr(), (std::vector<NodeId>{1, 2, 3}));
+  auto again = leader.next_isr_change(20, 3 + 2 * kLag, kLag);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->new_isr, change->new_isr);
+  EXPECT_EQ(again->partition_epoch, change->partition_epoch);
+  EXPECT_FALSE(leader.next_isr_change(20, 4 + 2 * kLag, kLag));
+}
+
 TEST(LeaderState, OlderPartitionStatesAreIgnored) {
   LeaderState leader(1, three_replicas({1, 2}), 0, 0, 0, everyone());
   auto old = three_replicas({1, 2, 3});

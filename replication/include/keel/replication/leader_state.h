@@ -81,26 +81,29 @@ class LeaderState {
   /// leader alone in its ISR commits at once).
   bool on_leader_append(Offset leader_log_end, TimeMs now, TimeMs max_lag_ms);
 
-  /// The ISR change to ask for now, if any and none is in flight: a follower out of the ISR
-  /// that is fetching (within `max_lag_ms`) and has caught up with the high watermark and the
-  /// leader's epoch joins (one at a time, as Kafka); else the followers that have not caught up for
-  /// more than `max_lag_ms` (replica.lag.time.max.ms) leave. The change counts as in flight once
+  /// The ISR change to ask for now, if any and none is in flight (or the one in flight, once
+  /// after on_isr_change_unanswered): a follower out of the ISR that is fetching (within
+  /// `max_lag_ms`) and has caught up with the high watermark and the leader's epoch joins (one
+  /// at a time, as Kafka); else the followers that have not caught up for more than
+  /// `max_lag_ms` (replica.lag.time.max.ms) leave. The change counts as in flight once
   /// returned.
   std::optional<IsrChange> next_isr_change(Offset leader_log_end, TimeMs now, TimeMs max_lag_ms);
   /// The controller accepted the change: `committed` is the partition's new state.
   /// Returns true when the HW moved.
   bool on_isr_change_committed(const PartitionState& committed, Offset leader_log_end, TimeMs now,
                                TimeMs max_lag_ms);
-  /// The controller answered `change` with `error`. Only
-  /// INELIGIBLE_REPLICA and OPERATION_NOT_ATTEMPTED say it was not applied: back to the
-  /// committed ISR, and the next call of next_isr_change asks again if still needed. Any
-  /// other error (FENCED_LEADER_EPOCH, INVALID_UPDATE_VERSION, ...) may answer a retry of a
-  /// change the controller did apply (the first answer lost): the change stays in flight, a
-  /// replica being added still holding the high watermark, until on_partition_state brings
-  /// a newer state. A request without an answer is sent again as it was, never failed. A
-  /// stale answer (not the change in flight) is ignored. (Kafka's
-  /// Partition.handleAlterPartitionError.)
-  void on_isr_change_failed(const IsrChange& change, protocol::ErrorCode error);
+  /// The controller did not commit `change` (Kafka's Partition.handleAlterPartitionError):
+  /// - `error` INELIGIBLE_REPLICA or OPERATION_NOT_ATTEMPTED: it was not applied. Back to the
+  ///   committed ISR; the next call of next_isr_change asks again if still needed.
+  /// - any other error (FENCED_LEADER_EPOCH, INVALID_UPDATE_VERSION, ...): it may answer a
+  ///   retry of a change the controller did apply, its first answer lost. The change stays
+  ///   in flight (a replica being added still holds the high watermark) until
+  ///   on_partition_state brings a newer state.
+  /// - no `error` (no answer: lost, timed out, unreadable): the same, and next_isr_change
+  ///   returns the change once more, to be sent again as it was.
+  /// A stale answer (not the change in flight) is ignored.
+  void on_isr_change_failed(const IsrChange& change,
+                            std::optional<protocol::ErrorCode> error = std::nullopt);
   /// A newer state of this partition from the metadata log at the same leader epoch (a
   /// change this leader asked for, committed). An older partition epoch is ignored.
   bool on_partition_state(const PartitionState& state, Offset leader_log_end, TimeMs now,
@@ -125,6 +128,7 @@ class LeaderState {
   PartitionState _state;
   std::vector<NodeId> _maximal_isr;
   std::optional<IsrChange> _in_flight;
+  bool _resend_in_flight = false;  // unanswered: next_isr_change returns it again
   std::map<NodeId, FollowerProgress> _followers;
   Offset _high_watermark;
   Offset _epoch_start_offset;
