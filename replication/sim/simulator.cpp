@@ -692,7 +692,7 @@ class Simulation {
 
   void leader_tick(Broker& b, int p, Replica& r) {
     if (r.alter && _now - r.alter->sent > 2000) {
-      r.leader->on_isr_change_failed(r.alter->change);  // no answer: the core asks it again
+      r.leader->on_isr_change_unanswered(r.alter->change);  // the core asks it again
       r.alter.reset();
     }
     if (auto change = r.leader->next_isr_change(r.log_end(), _now, _max_lag_ms)) {

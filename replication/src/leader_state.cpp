@@ -126,24 +126,30 @@ bool LeaderState::on_isr_change_committed(const PartitionState& committed, Offse
   return on_partition_state(committed, leader_log_end, now, max_lag_ms);
 }
 
-void LeaderState::on_isr_change_failed(const IsrChange& change,
-                                       std::optional<protocol::ErrorCode> error) {
-  if (!_in_flight || _in_flight->partition_epoch != change.partition_epoch ||
-      _in_flight->new_isr != change.new_isr)
-    return;
+bool LeaderState::is_in_flight(const IsrChange& change) const {
+  return _in_flight && _in_flight->partition_epoch == change.partition_epoch &&
+         _in_flight->new_isr == change.new_isr;
+}
+
+void LeaderState::on_isr_change_failed(const IsrChange& change, protocol::ErrorCode error) {
   // Only these two say the change was not applied. Forgetting an expansion the controller
   // had committed let the HW pass the added replica, later elected without an acked record
   // (replication_sim seed 2827 before this check).
-  if (!error) {
-    _resend_in_flight = true;
+  if (error != protocol::ErrorCode::ineligible_replica &&
+      error != protocol::ErrorCode::operation_not_attempted)
     return;
-  }
-  if (*error != protocol::ErrorCode::ineligible_replica &&
-      *error != protocol::ErrorCode::operation_not_attempted)
-    return;
+  on_isr_change_failed(change);
+}
+
+void LeaderState::on_isr_change_failed(const IsrChange& change) {
+  if (!is_in_flight(change)) return;
   _in_flight.reset();
   _resend_in_flight = false;
   _maximal_isr = _state.isr;
+}
+
+void LeaderState::on_isr_change_unanswered(const IsrChange& change) {
+  if (is_in_flight(change)) _resend_in_flight = true;
 }
 
 bool LeaderState::on_partition_state(const PartitionState& state, Offset leader_log_end, TimeMs now,

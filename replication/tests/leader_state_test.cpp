@@ -155,7 +155,7 @@ TEST(LeaderState, AnUnansweredChangeIsAskedAgainAsItWas) {
   auto change = leader.next_isr_change(10, 1, kLag);
   ASSERT_TRUE(change);
   EXPECT_FALSE(leader.next_isr_change(10, 2, kLag));  // in flight
-  leader.on_isr_change_failed(*change);               // no answer
+  leader.on_isr_change_unanswered(*change);
   // Replica 3 has fallen behind since, but the controller may have added it: still held,
   // and the same change goes again (once), not a new one.
   leader.on_leader_append(20, 3, kLag);

@@ -92,18 +92,25 @@ class LeaderState {
   /// Returns true when the HW moved.
   bool on_isr_change_committed(const PartitionState& committed, Offset leader_log_end, TimeMs now,
                                TimeMs max_lag_ms);
-  /// The controller did not commit `change` (Kafka's Partition.handleAlterPartitionError):
-  /// - `error` INELIGIBLE_REPLICA or OPERATION_NOT_ATTEMPTED: it was not applied. Back to the
+  /// The controller answered `change` with `error` (Kafka's
+  /// Partition.handleAlterPartitionError):
+  /// - INELIGIBLE_REPLICA or OPERATION_NOT_ATTEMPTED: it was not applied. Back to the
   ///   committed ISR; the next call of next_isr_change asks again if still needed.
   /// - any other error (FENCED_LEADER_EPOCH, INVALID_UPDATE_VERSION, ...): it may answer a
   ///   retry of a change the controller did apply, its first answer lost. The change stays
   ///   in flight (a replica being added still holds the high watermark) until
   ///   on_partition_state brings a newer state.
-  /// - no `error` (no answer: lost, timed out, unreadable): the same, and next_isr_change
-  ///   returns the change once more, to be sent again as it was.
   /// A stale answer (not the change in flight) is ignored.
-  void on_isr_change_failed(const IsrChange& change,
-                            std::optional<protocol::ErrorCode> error = std::nullopt);
+  void on_isr_change_failed(const IsrChange& change, protocol::ErrorCode error);
+  /// Without the error: as INELIGIBLE_REPLICA (back to the committed ISR). Only for an answer
+  /// known not applied; an expansion forgotten after an answer that may follow an applied
+  /// one lets the HW pass a replica the controller can elect. Kept for callers not yet
+  /// passing the error.
+  void on_isr_change_failed(const IsrChange& change);
+  /// No answer came (lost, timed out, unreadable, a request-level error): the controller
+  /// may have applied it. It stays in flight and next_isr_change returns it once more, to be
+  /// sent again as it was.
+  void on_isr_change_unanswered(const IsrChange& change);
   /// A newer state of this partition from the metadata log at the same leader epoch (a
   /// change this leader asked for, committed). An older partition epoch is ignored.
   bool on_partition_state(const PartitionState& state, Offset leader_log_end, TimeMs now,
@@ -119,6 +126,7 @@ class LeaderState {
   bool reached(Offset required_offset) const { return _high_watermark >= required_offset; }
 
  private:
+  bool is_in_flight(const IsrChange& change) const;
   bool caught_up(const FollowerProgress& f, Offset leader_log_end, TimeMs now,
                  TimeMs max_lag_ms) const;
   bool maybe_advance_high_watermark(Offset leader_log_end, TimeMs now, TimeMs max_lag_ms);
