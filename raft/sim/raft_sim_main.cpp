@@ -11,18 +11,10 @@
 #include <filesystem>
 #include <string>
 
+#include "keel/test_support/simulation.h"
 #include "simulator.h"
 
 namespace {
-
-bool parse_range(const char* text, std::uint64_t& first, std::uint64_t& last) {
-  std::string s(text);
-  auto colon = s.find(':');
-  if (colon == std::string::npos) return false;
-  first = std::stoull(s.substr(0, colon));
-  last = std::stoull(s.substr(colon + 1));
-  return first < last;
-}
 
 int usage() {
   std::fprintf(stderr,
@@ -35,17 +27,13 @@ int usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::uint64_t first = 0;
-  std::uint64_t end = 100;
+  keel::test_support::SeedRange seeds;
   keel::raft::sim::SimOptions options;
   std::filesystem::path storage_root;
   for (int i = 1; i < argc; ++i) {
     bool has_value = i + 1 < argc;
-    if (!std::strcmp(argv[i], "--seeds") && has_value) {
-      if (!parse_range(argv[++i], first, end)) return usage();
-    } else if (!std::strcmp(argv[i], "--seed") && has_value) {
-      first = std::stoull(argv[++i]);
-      end = first + 1;
+    if (auto taken = keel::test_support::parse_seed_option(argc, argv, i, seeds)) {
+      if (!*taken) return usage();
     } else if (!std::strcmp(argv[i], "--voters") && has_value) {
       options.voters = std::atoi(argv[++i]);
     } else if (!std::strcmp(argv[i], "--chaos-ms") && has_value) {
@@ -60,9 +48,7 @@ int main(int argc, char** argv) {
       return usage();
     }
   }
-  if (const char* env = std::getenv("KEEL_RAFT_SIM_SEEDS"); env && *env) {
-    if (!parse_range(env, first, end)) return usage();
-  }
+  if (!keel::test_support::seed_range_from_env("KEEL_RAFT_SIM_SEEDS", seeds)) return usage();
   auto started = std::chrono::steady_clock::now();
   std::uint64_t failures = 0;
   std::uint64_t steps = 0;
@@ -74,7 +60,7 @@ int main(int argc, char** argv) {
   std::int64_t dynamic_seeds = 0;
   std::int64_t voter_changes = 0;
   std::int64_t disk_losses = 0;
-  for (auto seed = first; seed < end; ++seed) {
+  for (auto seed = seeds.first; seed < seeds.end; ++seed) {
     options.seed = seed;
     if (!storage_root.empty()) {
       // A fresh directory per seed, kept when the seed fails (to look at its files).
@@ -109,7 +95,7 @@ int main(int argc, char** argv) {
       "raft_sim: seeds %llu..%llu, %llu failed; %llu steps, %lld crashes, %lld leader epochs, "
       "%lld snapshots taken, %lld fetched; %lld dynamic quorums, %lld voter changes, %lld disk "
       "losses; slowest recovery after healing %lld ms simulated; %.1f s\n",
-      static_cast<unsigned long long>(first), static_cast<unsigned long long>(end - 1),
+      static_cast<unsigned long long>(seeds.first), static_cast<unsigned long long>(seeds.end - 1),
       static_cast<unsigned long long>(failures), static_cast<unsigned long long>(steps),
       static_cast<long long>(crashes), static_cast<long long>(elections),
       static_cast<long long>(snapshots), static_cast<long long>(snapshot_loads),

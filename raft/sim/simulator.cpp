@@ -16,28 +16,12 @@
 #include "keel/raft/snapshot.h"
 #include "keel/raft/snapshot_store.h"
 #include "keel/raft/storage_raft_log.h"
+#include "keel/test_support/simulation.h"
 
 namespace keel::raft::sim {
 namespace {
 
-/// splitmix64: small, fast, and the same on every platform (std distributions are not).
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : _state(seed) {}
-  std::uint64_t next() {
-    std::uint64_t z = (_state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  std::int64_t range(std::int64_t lo, std::int64_t hi) {  // [lo, hi]
-    return lo + static_cast<std::int64_t>(next() % static_cast<std::uint64_t>(hi - lo + 1));
-  }
-  bool chance(double p) { return static_cast<double>(next() >> 11) * 0x1.0p-53 < p; }
-
- private:
-  std::uint64_t _state;
-};
+using Rng = keel::test_support::SimRng;
 
 std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
   h ^= v + 0x9E3779B97F4A7C15ULL + (h << 6) + (h >> 2);
@@ -1092,8 +1076,7 @@ class Simulation {
   }
 
   void trace(const std::string& line) {
-    if (_options.verbose)
-      std::printf("[%8lld ms] %s\n", static_cast<long long>(_now), line.c_str());
+    if (_options.verbose) test_support::print_trace(_now, line);
   }
 
   SimOptions _options;
@@ -1137,10 +1120,8 @@ SimResult run_simulation(const SimOptions& options) {
   Simulation simulation(options);
   auto result = simulation.run();
   if (!result.ok) {
-    result.failure = "seed " + std::to_string(options.seed) + " failed at step " +
-                     std::to_string(result.steps) + " (" + std::to_string(result.sim_time_ms) +
-                     " ms simulated): " + result.failure + "\n  replay: raft_sim --seed " +
-                     std::to_string(options.seed) + " --verbose";
+    result.failure = test_support::failure_with_replay("raft_sim", options.seed, result.steps,
+                                                       result.sim_time_ms, result.failure);
   }
   return result;
 }

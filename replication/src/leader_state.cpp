@@ -29,6 +29,7 @@ void LeaderState::adopt(const PartitionState& state) {
   _state = state;
   _maximal_isr = state.isr;
   _in_flight.reset();
+  _resend_in_flight = false;
   // A replica added by a reassignment starts unknown; one removed is forgotten.
   std::erase_if(_followers, [&](const auto& entry) { return !_state.is_replica(entry.first); });
   for (auto id : _state.replicas)
@@ -82,7 +83,10 @@ bool LeaderState::maybe_advance_high_watermark(Offset leader_log_end, TimeMs now
 
 std::optional<IsrChange> LeaderState::next_isr_change(Offset leader_log_end, TimeMs now,
                                                       TimeMs max_lag_ms) {
-  if (_in_flight) return std::nullopt;
+  if (_in_flight) {
+    if (!std::exchange(_resend_in_flight, false)) return std::nullopt;
+    return _in_flight;
+  }
   IsrChange change;
   change.leader_epoch = _state.leader_epoch;
   change.partition_epoch = _state.partition_epoch;
@@ -122,12 +126,30 @@ bool LeaderState::on_isr_change_committed(const PartitionState& committed, Offse
   return on_partition_state(committed, leader_log_end, now, max_lag_ms);
 }
 
-void LeaderState::on_isr_change_failed(const IsrChange& change) {
-  if (!_in_flight || _in_flight->partition_epoch != change.partition_epoch ||
-      _in_flight->new_isr != change.new_isr)
+bool LeaderState::is_in_flight(const IsrChange& change) const {
+  return _in_flight && _in_flight->partition_epoch == change.partition_epoch &&
+         _in_flight->new_isr == change.new_isr;
+}
+
+void LeaderState::on_isr_change_failed(const IsrChange& change, protocol::ErrorCode error) {
+  // Only these two say the change was not applied. Forgetting an expansion the controller
+  // had committed let the HW pass the added replica, later elected without an acked record
+  // (replication_sim seed 2827 before this check).
+  if (error != protocol::ErrorCode::ineligible_replica &&
+      error != protocol::ErrorCode::operation_not_attempted)
     return;
+  on_isr_change_failed(change);
+}
+
+void LeaderState::on_isr_change_failed(const IsrChange& change) {
+  if (!is_in_flight(change)) return;
   _in_flight.reset();
+  _resend_in_flight = false;
   _maximal_isr = _state.isr;
+}
+
+void LeaderState::on_isr_change_unanswered(const IsrChange& change) {
+  if (is_in_flight(change)) _resend_in_flight = true;
 }
 
 bool LeaderState::on_partition_state(const PartitionState& state, Offset leader_log_end, TimeMs now,

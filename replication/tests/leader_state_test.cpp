@@ -115,12 +115,56 @@ TEST(LeaderState, RefusedChangeReturnsToTheCommittedIsr) {
   ASSERT_TRUE(change);
   IsrChange stale = *change;
   stale.partition_epoch = 3;
-  leader.on_isr_change_failed(stale);  // not the one in flight
+  leader.on_isr_change_failed(stale,
+                              protocol::ErrorCode::ineligible_replica);  // not the one in flight
   EXPECT_TRUE(leader.change_in_flight());
-  leader.on_isr_change_failed(*change);
+  leader.on_isr_change_failed(*change, protocol::ErrorCode::ineligible_replica);
   EXPECT_FALSE(leader.change_in_flight());
   EXPECT_EQ(leader.maximal_isr(), (std::vector<NodeId>{1, 2}));
   EXPECT_TRUE(leader.next_isr_change(0, 2, kLag));  // asks again
+}
+
+TEST(LeaderState, AnErrorThatMayFollowAnAppliedChangeKeepsItInFlight) {
+  // The expansion to {1,2,3} was committed but its answer lost; the retry is answered
+  // INVALID_UPDATE_VERSION (or FENCED_LEADER_EPOCH): replica 3 may be in the controller's ISR,
+  // electable, so it keeps holding the high watermark.
+  LeaderState leader(1, three_replicas({1, 2}), 10, 10, 0, everyone());
+  leader.on_follower_fetch(2, 1, 10, 10, 1, kLag);
+  leader.on_follower_fetch(3, 1, 10, 10, 1, kLag);
+  auto change = leader.next_isr_change(10, 1, kLag);
+  ASSERT_TRUE(change);
+  leader.on_isr_change_failed(*change, protocol::ErrorCode::invalid_update_version);
+  leader.on_isr_change_failed(*change, protocol::ErrorCode::fenced_leader_epoch);
+  EXPECT_TRUE(leader.change_in_flight());
+  EXPECT_EQ(leader.maximal_isr(), (std::vector<NodeId>{1, 2, 3}));
+  leader.on_leader_append(15, 2, kLag);
+  leader.on_follower_fetch(2, 1, 15, 15, 3, kLag);
+  EXPECT_EQ(leader.high_watermark(), 10);  // replica 3 has not fetched 10..15
+  // The newer state (with replica 3) ends the wait.
+  auto committed = three_replicas({1, 2, 3});
+  committed.partition_epoch = 8;
+  leader.on_partition_state(committed, 15, 4, kLag);
+  EXPECT_FALSE(leader.change_in_flight());
+  EXPECT_EQ(leader.isr(), (std::vector<NodeId>{1, 2, 3}));
+}
+
+TEST(LeaderState, AnUnansweredChangeIsAskedAgainAsItWas) {
+  LeaderState leader(1, three_replicas({1, 2}), 10, 10, 0, everyone());
+  leader.on_follower_fetch(2, 1, 10, 10, 1, kLag);
+  leader.on_follower_fetch(3, 1, 10, 10, 1, kLag);
+  auto change = leader.next_isr_change(10, 1, kLag);
+  ASSERT_TRUE(change);
+  EXPECT_FALSE(leader.next_isr_change(10, 2, kLag));  // in flight
+  leader.on_isr_change_unanswered(*change);
+  // Replica 3 has fallen behind since, but the controller may have added it: still held,
+  // and the same change goes again (once), not a new one.
+  leader.on_leader_append(20, 3, kLag);
+  EXPECT_EQ(leader.maximal_isr(), (std::vector<NodeId>{1, 2, 3}));
+  auto again = leader.next_isr_change(20, 3 + 2 * kLag, kLag);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->new_isr, change->new_isr);
+  EXPECT_EQ(again->partition_epoch, change->partition_epoch);
+  EXPECT_FALSE(leader.next_isr_change(20, 4 + 2 * kLag, kLag));
 }
 
 TEST(LeaderState, OlderPartitionStatesAreIgnored) {

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "keel/protocol/error_codes.h"
 #include "keel/replication/partition_state.h"
 
 namespace keel::replication {
@@ -80,20 +81,36 @@ class LeaderState {
   /// leader alone in its ISR commits at once).
   bool on_leader_append(Offset leader_log_end, TimeMs now, TimeMs max_lag_ms);
 
-  /// The ISR change to ask for now, if any and none is in flight: a follower out of the ISR
-  /// that is fetching (within `max_lag_ms`) and has caught up with the high watermark and the
-  /// leader's epoch joins (one at a time, as Kafka); else the followers that have not caught up for
-  /// more than `max_lag_ms` (replica.lag.time.max.ms) leave. The change counts as in flight once
+  /// The ISR change to ask for now, if any and none is in flight (or the one in flight, once
+  /// after on_isr_change_unanswered): a follower out of the ISR that is fetching (within
+  /// `max_lag_ms`) and has caught up with the high watermark and the leader's epoch joins (one
+  /// at a time, as Kafka); else the followers that have not caught up for more than
+  /// `max_lag_ms` (replica.lag.time.max.ms) leave. The change counts as in flight once
   /// returned.
   std::optional<IsrChange> next_isr_change(Offset leader_log_end, TimeMs now, TimeMs max_lag_ms);
   /// The controller accepted the change: `committed` is the partition's new state.
   /// Returns true when the HW moved.
   bool on_isr_change_committed(const PartitionState& committed, Offset leader_log_end, TimeMs now,
                                TimeMs max_lag_ms);
-  /// The controller refused `change`, or it was lost: back to the committed ISR; the next
-  /// call of next_isr_change asks again if still needed. A stale answer (not the change in
-  /// flight) is ignored.
+  /// The controller answered `change` with `error` (Kafka's
+  /// Partition.handleAlterPartitionError):
+  /// - INELIGIBLE_REPLICA or OPERATION_NOT_ATTEMPTED: it was not applied. Back to the
+  ///   committed ISR; the next call of next_isr_change asks again if still needed.
+  /// - any other error (FENCED_LEADER_EPOCH, INVALID_UPDATE_VERSION, ...): it may answer a
+  ///   retry of a change the controller did apply, its first answer lost. The change stays
+  ///   in flight (a replica being added still holds the high watermark) until
+  ///   on_partition_state brings a newer state.
+  /// A stale answer (not the change in flight) is ignored.
+  void on_isr_change_failed(const IsrChange& change, protocol::ErrorCode error);
+  /// Without the error: as INELIGIBLE_REPLICA (back to the committed ISR). Only for an answer
+  /// known not applied; an expansion forgotten after an answer that may follow an applied
+  /// one lets the HW pass a replica the controller can elect. Kept for callers not yet
+  /// passing the error.
   void on_isr_change_failed(const IsrChange& change);
+  /// No answer came (lost, timed out, unreadable, a request-level error): the controller
+  /// may have applied it. It stays in flight and next_isr_change returns it once more, to be
+  /// sent again as it was.
+  void on_isr_change_unanswered(const IsrChange& change);
   /// A newer state of this partition from the metadata log at the same leader epoch (a
   /// change this leader asked for, committed). An older partition epoch is ignored.
   bool on_partition_state(const PartitionState& state, Offset leader_log_end, TimeMs now,
@@ -109,6 +126,7 @@ class LeaderState {
   bool reached(Offset required_offset) const { return _high_watermark >= required_offset; }
 
  private:
+  bool is_in_flight(const IsrChange& change) const;
   bool caught_up(const FollowerProgress& f, Offset leader_log_end, TimeMs now,
                  TimeMs max_lag_ms) const;
   bool maybe_advance_high_watermark(Offset leader_log_end, TimeMs now, TimeMs max_lag_ms);
@@ -118,6 +136,7 @@ class LeaderState {
   PartitionState _state;
   std::vector<NodeId> _maximal_isr;
   std::optional<IsrChange> _in_flight;
+  bool _resend_in_flight = false;  // unanswered: next_isr_change returns it again
   std::map<NodeId, FollowerProgress> _followers;
   Offset _high_watermark;
   Offset _epoch_start_offset;
