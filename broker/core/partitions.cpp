@@ -19,6 +19,15 @@ namespace {
 // After a refused AlterPartition (Kafka retries after its metadata moved on).
 constexpr replication::TimeMs kIsrChangeRetryMs = 500;
 
+/// Kafka's handleAlterPartitionError: these answers settle the change (not applied: back to
+/// the committed ISR; fenced or stale: wait for newer metadata); any other is retried.
+bool keeps_or_reverts(protocol::ErrorCode error) {
+  using E = protocol::ErrorCode;
+  return error == E::ineligible_replica || error == E::operation_not_attempted ||
+         error == E::fenced_leader_epoch || error == E::invalid_update_version ||
+         error == E::unknown_topic_or_partition || error == E::unknown_topic_id;
+}
+
 replication::TimeMs monotonic_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -102,20 +111,24 @@ std::optional<replication::IsrChange> Partition::next_isr_change() {
 }
 
 void Partition::isr_change_answered(const replication::IsrChange& change,
-                                    const std::optional<replication::PartitionState>& committed) {
+                                    const IsrChangeAnswer& answer) {
   bool moved = false;
   {
     std::lock_guard lock(_replication_mutex);
     if (!_leader || _leader->leader_epoch() != change.leader_epoch) return;
-    if (committed) {
-      auto state = *committed;  // AlterPartition's answer names no replicas: they are unchanged
+    if (answer.committed) {
+      auto state = *answer.committed;  // AlterPartition's answer names no replicas: unchanged
       if (state.replicas.empty()) state.replicas = _leader->replicas();
       moved = _leader->on_isr_change_committed(state, _log->log_end_offset(), monotonic_ms(),
                                                _settings.max_lag_ms);
     } else {
-      _leader->on_isr_change_failed(change);
-      // Refused (a broker the controller sees otherwise, a stale epoch): ask again once the
-      // metadata had time to move, not every tick.
+      // An error may follow a change the controller applied (its first answer lost): the
+      // core keeps it in flight unless the error says it was not applied.
+      if (answer.answered && keeps_or_reverts(answer.error))
+        _leader->on_isr_change_failed(change, answer.error);
+      else
+        _leader->on_isr_change_unanswered(change);  // sent again, as Kafka retries
+      // Asked again (or anew) once the metadata had time to move, not every tick.
       _isr_retry_at_ms = monotonic_ms() + kIsrChangeRetryMs;
     }
     if (moved) _log->advance_high_watermark(_leader->high_watermark());

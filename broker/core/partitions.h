@@ -72,9 +72,13 @@ class Partition {
   std::size_t isr_size() const;
   /// Leader: the ISR change to ask the controller for now, if any (then in flight).
   std::optional<replication::IsrChange> next_isr_change();
-  /// The controller's answer to `change`: the committed state, or nullopt for a refusal.
-  void isr_change_answered(const replication::IsrChange& change,
-                           const std::optional<replication::PartitionState>& committed);
+  /// The controller's answer to an ISR change: the committed state, a refusal, or none.
+  struct IsrChangeAnswer {
+    std::optional<replication::PartitionState> committed;   // accepted
+    protocol::ErrorCode error = protocol::ErrorCode::none;  // refused with
+    bool answered = true;  // false: lost, timed out or unreadable (it may have been applied)
+  };
+  void isr_change_answered(const replication::IsrChange& change, const IsrChangeAnswer& answer);
 
   /// Registers a waiter, woken by the next append or high-watermark move (or immediately
   /// if one raced in).

@@ -126,12 +126,60 @@ void ReplicaManager::run_isr_ticks(std::stop_token stop) {
   }
 }
 
+namespace {
+
+struct Asked {
+  std::shared_ptr<Partition> partition;
+  replication::IsrChange change;
+};
+
+/// The controller's AlterPartition answer, partition by partition. No answer (or one the
+/// request as a whole failed): each change may have been applied, and is sent again.
+void apply_answers(const std::vector<Asked>& asked, const Result<protocol::Bytes>& answer) {
+  AlterPartitionResponse response;
+  bool decoded = false;
+  if (answer.ok()) {
+    protocol::Reader r(*answer);
+    decoded = response.decode(r, kAlterPartitionVersion).ok();
+  }
+  if (!decoded || response.error_code != 0) {
+    spdlog::info("AlterPartition failed: {}",
+                 !answer.ok() ? answer.error().message
+                 : decoded ? std::string(protocol::error_name(static_cast<E>(response.error_code)))
+                           : "malformed response");
+    for (const auto& a : asked)
+      a.partition->isr_change_answered(a.change, {std::nullopt, E::none, false});
+    return;
+  }
+  for (const auto& a : asked) {
+    Partition::IsrChangeAnswer result{std::nullopt, E::none, false};
+    for (const auto& topic : response.topics) {
+      if (topic.topic_id != a.partition->topic_id()) continue;
+      for (const auto& p : topic.partitions) {
+        if (p.partition_index != a.partition->topic_partition().partition) continue;
+        result.answered = true;
+        if (p.error_code != 0) {
+          result.error = static_cast<E>(p.error_code);
+          spdlog::info("{}: AlterPartition refused: {}", a.partition->topic_partition().dir_name(),
+                       protocol::error_name(result.error));
+          continue;
+        }
+        replication::PartitionState state;
+        state.leader = p.leader_id;
+        state.leader_epoch = p.leader_epoch;
+        state.isr = p.isr;
+        state.partition_epoch = p.partition_epoch;
+        result.committed = state;
+      }
+    }
+    a.partition->isr_change_answered(a.change, result);
+  }
+}
+
+}  // namespace
+
 void ReplicaManager::send_isr_changes() {
   if (_context.controller_channel == nullptr || _context.partitions == nullptr) return;
-  struct Asked {
-    std::shared_ptr<Partition> partition;
-    replication::IsrChange change;
-  };
   auto asked = std::make_shared<std::vector<Asked>>();
   AlterPartitionRequest request;
   request.broker_id = _context.node_id();
@@ -163,45 +211,7 @@ void ReplicaManager::send_isr_changes() {
   if (!request.encode(w, kAlterPartitionVersion).ok()) return;
   _context.controller_channel->send(
       protocol::ApiKey::alter_partition, kAlterPartitionVersion, w.take(),
-      [asked](Result<protocol::Bytes> answer) {
-        AlterPartitionResponse response;
-        bool decoded = false;
-        if (answer.ok()) {
-          protocol::Reader r(*answer);
-          decoded = response.decode(r, kAlterPartitionVersion).ok();
-        }
-        if (!decoded || response.error_code != 0) {
-          spdlog::info("AlterPartition failed: {}",
-                       !answer.ok() ? answer.error().message
-                       : decoded
-                           ? std::string(protocol::error_name(static_cast<E>(response.error_code)))
-                           : "malformed response");
-          for (auto& a : *asked) a.partition->isr_change_answered(a.change, std::nullopt);
-          return;
-        }
-        for (auto& a : *asked) {
-          std::optional<replication::PartitionState> committed;
-          for (const auto& topic : response.topics) {
-            if (topic.topic_id != a.partition->topic_id()) continue;
-            for (const auto& p : topic.partitions) {
-              if (p.partition_index != a.partition->topic_partition().partition) continue;
-              if (p.error_code != 0) {
-                spdlog::info("{}: AlterPartition refused: {}",
-                             a.partition->topic_partition().dir_name(),
-                             protocol::error_name(static_cast<E>(p.error_code)));
-                continue;
-              }
-              replication::PartitionState state;
-              state.leader = p.leader_id;
-              state.leader_epoch = p.leader_epoch;
-              state.isr = p.isr;
-              state.partition_epoch = p.partition_epoch;
-              committed = state;
-            }
-          }
-          a.partition->isr_change_answered(a.change, committed);
-        }
-      });
+      [asked](Result<protocol::Bytes> answer) { apply_answers(*asked, answer); });
 }
 
 }  // namespace keel::broker

@@ -138,10 +138,10 @@ void LeaderState::on_isr_change_failed(const IsrChange& change, protocol::ErrorC
   if (error != protocol::ErrorCode::ineligible_replica &&
       error != protocol::ErrorCode::operation_not_attempted)
     return;
-  on_isr_change_failed(change);
+  revert_in_flight(change);
 }
 
-void LeaderState::on_isr_change_failed(const IsrChange& change) {
+void LeaderState::revert_in_flight(const IsrChange& change) {
   if (!is_in_flight(change)) return;
   _in_flight.reset();
   _resend_in_flight = false;

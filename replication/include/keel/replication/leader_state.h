@@ -102,11 +102,6 @@ class LeaderState {
   ///   on_partition_state brings a newer state.
   /// A stale answer (not the change in flight) is ignored.
   void on_isr_change_failed(const IsrChange& change, protocol::ErrorCode error);
-  /// Without the error: as INELIGIBLE_REPLICA (back to the committed ISR). Only for an answer
-  /// known not applied; an expansion forgotten after an answer that may follow an applied
-  /// one lets the HW pass a replica the controller can elect. Kept for callers not yet
-  /// passing the error.
-  void on_isr_change_failed(const IsrChange& change);
   /// No answer came (lost, timed out, unreadable, a request-level error): the controller
   /// may have applied it. It stays in flight and next_isr_change returns it once more, to be
   /// sent again as it was.
@@ -127,6 +122,10 @@ class LeaderState {
 
  private:
   bool is_in_flight(const IsrChange& change) const;
+  /// Back to the committed ISR: only for a change known not applied (an expansion forgotten
+  /// after an answer that may follow an applied one lets the HW pass a replica the
+  /// controller can elect).
+  void revert_in_flight(const IsrChange& change);
   bool caught_up(const FollowerProgress& f, Offset leader_log_end, TimeMs now,
                  TimeMs max_lag_ms) const;
   bool maybe_advance_high_watermark(Offset leader_log_end, TimeMs now, TimeMs max_lag_ms);
