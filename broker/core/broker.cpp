@@ -353,6 +353,9 @@ void Broker::Impl::open_logs() {
   options.owned_elsewhere = [](const storage::TopicPartition& tp) {
     return tp.topic == "__cluster_metadata";
   };
+  options.high_watermark_checkpoint_interval_ms =
+      config.replica_high_watermark_checkpoint_interval_ms;
+  options.warn = [](const std::string& warning) { spdlog::warn("{}", warning); };
   logs = std::make_unique<storage::LogManager>(std::move(options));
   logs->startup();
   partitions = std::make_unique<PartitionRegistry>(*logs, config.node_id);
