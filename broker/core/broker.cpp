@@ -265,15 +265,13 @@ void Broker::Impl::start_lifecycle() {
   const auto& config = context.config;
   auto locate = [this] { return active_controller(); };
   controller_channel = std::make_unique<ControllerChannel>(
-      "broker-" + std::to_string(config.node_id) + "-to-controller", locate,
-      kControllerRequestTimeoutMs);
+      "keel-broker-" + std::to_string(config.node_id), locate, kControllerRequestTimeoutMs);
   context.controller_channel = controller_channel.get();
   if (!config.has_role("broker")) return;
   // Heartbeats on a line of their own, as Kafka's lifecycle manager: a forwarded request
   // waiting for a quorum must not delay them past the broker's session.
-  lifecycle_channel =
-      std::make_unique<ControllerChannel>("broker-" + std::to_string(config.node_id) + "-lifecycle",
-                                          locate, kControllerRequestTimeoutMs);
+  lifecycle_channel = std::make_unique<ControllerChannel>(
+      "keel-lifecycle-" + std::to_string(config.node_id), locate, kControllerRequestTimeoutMs);
   BrokerLifecycleOptions options;
   options.node_id = config.node_id;
   options.cluster_id = cluster_id;
