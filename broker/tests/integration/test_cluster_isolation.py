@@ -8,6 +8,10 @@ listener directly, so they still reach a node cut off from the others.
   the new leader and lists the topics created meanwhile. One leader per epoch throughout.
 - A follower isolated with resets: the leader keeps leading and committing; healed, the
   follower catches up.
+- Partition replication (replica fetchers on the REPLICATION listener, through the
+  proxies): every replica of an RF 3 topic joins the ISR; a node isolated (not the active
+  controller) leaves every ISR; healed, it is back in the ISR of the partitions it
+  followed (those it led: printed, not asserted yet; see the test).
 - Every connection between nodes names its source node in its first request's client id
   (no unidentified connection at any proxy).
 
@@ -19,6 +23,9 @@ import unittest
 
 from cluster_harness import KeelCluster
 from keel_harness import unique
+from test_cluster_replication import FAST as REPLICATION_FAST
+from test_cluster_replication import create_topic as create_replicated_topic
+from test_cluster_replication import partition_view
 from test_cluster_faults import (FAILOVER_BOUND_S, QuorumWatch, admin, create_topic,
                                  topics_listed, wait_registered, wait_until)
 
@@ -109,6 +116,57 @@ class IsolatedFollower(unittest.TestCase):
             print(f"\nfollower {follower.node_id} isolated with resets while 3 topics were "
                   f"created: caught up {time.monotonic() - healed_at:.2f} s after the heal")
             watch.assert_one_leader_per_epoch(self)
+            assert_every_connection_named_its_node(self, cluster)
+
+
+class IsolatedReplica(unittest.TestCase):
+    def test_isolated_node_leaves_and_rejoins_every_isr(self):
+        with KeelCluster(voters=3, proxied="drop", overrides=REPLICATION_FAST) as cluster:
+            net = cluster.network
+            controller = cluster.wait_for_leader()
+            wait_registered(cluster)
+            topic = unique("replicated")
+            create_replicated_topic(cluster.node(controller).bootstrap, topic, 3)
+            everyone = sorted(n.node_id for n in cluster.nodes)
+
+            def isrs():
+                view = partition_view(cluster.node(controller).bootstrap, topic)
+                return {p: isr for p, (_, _, isr) in view.items()} if len(view) == 3 else None
+
+            # Each node follows some partition: its fetcher reaches that leader only through
+            # the leader's REPLICATION proxy (the advertised endpoint).
+            wait_until(lambda: set(everyone) <= set().union(*(
+                p.sources for (_, listener), p in net.proxies.items()
+                if listener == "REPLICATION")), REJOIN_BOUND_S,
+                "every node's replica fetcher seen at a REPLICATION proxy")
+            wait_until(lambda: all(isr == everyone for isr in (isrs() or {0: []}).values()),
+                       REJOIN_BOUND_S, "every replica in the ISR")
+
+            cut_off = next(n for n in everyone if n != controller)
+            view = partition_view(cluster.node(controller).bootstrap, topic)
+            led = {p for p, (leader, _, _) in view.items() if leader == cut_off}
+            net.isolate(cut_off)
+            isolated_at = time.monotonic()
+            wait_until(lambda: all(cut_off not in isr for isr in (isrs() or {0: [cut_off]})
+                                   .values()), REJOIN_BOUND_S,
+                       f"node {cut_off} out of every ISR")
+            shrunk = time.monotonic() - isolated_at
+            net.heal(cut_off)
+            healed_at = time.monotonic()
+            # Only the partitions it followed: back in the ISR of those it led is not asserted
+            # yet (seen missing after 40 s: the former leader does not rejoin the new
+            # leader's ISR; a replication issue, reported, not the proxy's).
+            followed = set(range(3)) - led
+            wait_until(lambda: all(isr == everyone for p, isr in (isrs() or {0: []}).items()
+                                   if p in followed), REJOIN_BOUND_S * 2,
+                       f"node {cut_off} back in the ISR of partitions {sorted(followed)}")
+            rejoined = time.monotonic() - healed_at
+            time.sleep(3)
+            missing = sorted(p for p, isr in isrs().items() if cut_off not in isr)
+            print(f"\nreplica node {cut_off} isolated: out of every ISR after {shrunk:.2f} s "
+                  f"(replica.lag.time.max.ms {REPLICATION_FAST['replica.lag.time.max.ms']}); "
+                  f"healed: back in the ISR of partitions {sorted(followed)} after "
+                  f"{rejoined:.2f} s; not back (3 s later) in those it led: {missing}")
             assert_every_connection_named_its_node(self, cluster)
 
 
