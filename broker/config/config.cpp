@@ -491,6 +491,9 @@ const std::vector<BrokerKey>& broker_keys() {
       {"replica.fetch.backoff.ms", int_spec(0), "1000", number<&B::replica_fetch_backoff_ms>},
       {"replica.socket.timeout.ms", int_spec(), "30000", number<&B::replica_socket_timeout_ms>},
       {"replica.lag.time.max.ms", long_spec(), "30000", number<&B::replica_lag_time_max_ms>},
+      // How often replication-offset-checkpoint is written (Kafka: a LONG without a range).
+      {"replica.high.watermark.checkpoint.interval.ms", long_spec(), "5000",
+       number<&B::replica_high_watermark_checkpoint_interval_ms>},
       // KRaft broker lifecycle: how often a broker heartbeats, how long the controller
       // waits before fencing it (Kafka defines both without a range).
       {"broker.heartbeat.interval.ms", int_spec(), "2000",

@@ -265,15 +265,13 @@ void Broker::Impl::start_lifecycle() {
   const auto& config = context.config;
   auto locate = [this] { return active_controller(); };
   controller_channel = std::make_unique<ControllerChannel>(
-      "broker-" + std::to_string(config.node_id) + "-to-controller", locate,
-      kControllerRequestTimeoutMs);
+      "keel-broker-" + std::to_string(config.node_id), locate, kControllerRequestTimeoutMs);
   context.controller_channel = controller_channel.get();
   if (!config.has_role("broker")) return;
   // Heartbeats on a line of their own, as Kafka's lifecycle manager: a forwarded request
   // waiting for a quorum must not delay them past the broker's session.
-  lifecycle_channel =
-      std::make_unique<ControllerChannel>("broker-" + std::to_string(config.node_id) + "-lifecycle",
-                                          locate, kControllerRequestTimeoutMs);
+  lifecycle_channel = std::make_unique<ControllerChannel>(
+      "keel-lifecycle-" + std::to_string(config.node_id), locate, kControllerRequestTimeoutMs);
   BrokerLifecycleOptions options;
   options.node_id = config.node_id;
   options.cluster_id = cluster_id;
@@ -353,6 +351,9 @@ void Broker::Impl::open_logs() {
   options.owned_elsewhere = [](const storage::TopicPartition& tp) {
     return tp.topic == "__cluster_metadata";
   };
+  options.high_watermark_checkpoint_interval_ms =
+      config.replica_high_watermark_checkpoint_interval_ms;
+  options.warn = [](const std::string& warning) { spdlog::warn("{}", warning); };
   logs = std::make_unique<storage::LogManager>(std::move(options));
   logs->startup();
   partitions = std::make_unique<PartitionRegistry>(*logs, config.node_id);

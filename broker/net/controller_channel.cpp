@@ -40,8 +40,12 @@ class ControllerChannel::Link {
   std::string host;
   std::uint16_t port = 0;
   std::int32_t next_correlation_id = 1;
+  bool introduced = false;  // ApiVersions sent on this connection
 
-  void reset() { connection.reset(); }
+  void reset() {
+    connection.reset();
+    introduced = false;
+  }
 };
 
 ControllerChannel::ControllerChannel(std::string client_id, Locate locate,
@@ -158,16 +162,31 @@ Result<protocol::Bytes> ControllerChannel::exchange(Link& link, const Pending& r
   if (Clock::now() >= request.deadline)
     return Fail{Error{"timed out waiting behind other requests to the controller"}};
   KEEL_TRY(connect(link, request.deadline));
+  if (!link.introduced) {
+    // Like Kafka's NetworkClient, ApiVersions first on a new connection. It carries this
+    // channel's client id, so the first request always names the sending node, even when
+    // the request after it carries a client's id (auto-created topics); the fault proxy of
+    // cluster tests (broker/tests/integration/fault_proxy.py) tells nodes apart by it.
+    const auto* api_versions =
+        protocol::find_api(static_cast<std::int16_t>(protocol::ApiKey::api_versions));
+    KEEL_TRY(round_trip(link, *api_versions, 0, _client_id, {}));
+    link.introduced = true;
+  }
+  return round_trip(link, *api, request.version, request.client_id.value_or(_client_id),
+                    request.body);
+}
+
+Result<protocol::Bytes> ControllerChannel::round_trip(Link& link, const protocol::ApiInfo& api,
+                                                      std::int16_t version,
+                                                      const std::string& client_id,
+                                                      protocol::ByteView body) {
   const std::int32_t correlation_id = link.next_correlation_id++;
-  KEEL_TRY(
-      link.connection->send(request_frame(*api, request.version, correlation_id,
-                                          request.client_id.value_or(_client_id), request.body)));
+  KEEL_TRY(link.connection->send(request_frame(api, version, correlation_id, client_id, body)));
   auto frame = link.connection->receive(kMaxResponseBytes);
   if (!frame.ok()) return Fail{std::move(frame).error()};
   protocol::Reader reader(*frame);
   protocol::ResponseHeader header;
-  if (auto st = header.decode(reader, protocol::response_header_version(*api, request.version));
-      !st.ok())
+  if (auto st = header.decode(reader, protocol::response_header_version(api, version)); !st.ok())
     return Fail{Error{"malformed response header from the controller"}};
   if (header.correlation_id != correlation_id)
     return Fail{Error{"the controller answered correlation id " +

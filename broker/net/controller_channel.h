@@ -63,6 +63,9 @@ class ControllerChannel {
 
   void run();
   Result<protocol::Bytes> exchange(Link& link, const Pending& request);
+  /// One request on the connected link and its answer's body.
+  Result<protocol::Bytes> round_trip(Link& link, const protocol::ApiInfo& api, std::int16_t version,
+                                     const std::string& client_id, protocol::ByteView body);
   /// Connects `link` to the active controller, retrying until `deadline`.
   Status connect(Link& link, Clock::time_point deadline);
   /// Waits a little before retrying; true when the channel stops meanwhile.

@@ -9,7 +9,7 @@ PeerDirectory::PeerDirectory(asio::io_context& io, std::int32_t node_id, std::st
     : _io(io),
       _node_id(node_id),
       _listener_name(std::move(listener_name)),
-      _client_id("raft-client-" + std::to_string(node_id)),
+      _client_id("keel-raft-" + std::to_string(node_id)),
       _retry_backoff_ms(retry_backoff_ms),
       _on_response(std::move(on_response)) {}
 

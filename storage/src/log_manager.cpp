@@ -14,6 +14,7 @@ namespace {
 constexpr const char* kCleanShutdown = ".kafka_cleanshutdown";
 constexpr const char* kRecoveryCheckpoint = "recovery-point-offset-checkpoint";
 constexpr const char* kStartCheckpoint = "log-start-offset-checkpoint";
+constexpr const char* kHighWatermarkCheckpoint = "replication-offset-checkpoint";
 
 /// `<topic>-<partition>` → TopicPartition (topic names may contain '-').
 std::optional<TopicPartition> parse_dir(const std::string& name) {
@@ -22,6 +23,22 @@ std::optional<TopicPartition> parse_dir(const std::string& name) {
   for (std::size_t i = dash + 1; i < name.size(); ++i)
     if (name[i] < '0' || name[i] > '9') return std::nullopt;
   return TopicPartition{name.substr(0, dash), std::stoi(name.substr(dash + 1))};
+}
+
+/// The file's offsets. A missing file is none; so is a corrupt one, with a warning: it
+/// costs a full recovery (recovery points) or high watermarks of 0 until the leader tells
+/// again, not the log dir.
+detail::OffsetMap read_checkpoint(const fs::path& file,
+                                  const std::function<void(const std::string&)>& warn) {
+  auto offsets = detail::read_offset_checkpoint(file);
+  if (offsets.ok()) return std::move(*offsets);
+  if (warn) warn("ignoring " + file.string() + ": " + offsets.error().message);
+  return {};
+}
+
+std::int64_t offset_or_zero(const detail::OffsetMap& offsets, const TopicPartition& tp) {
+  auto it = offsets.find({tp.topic, tp.partition});
+  return it == offsets.end() ? 0 : it->second;
 }
 
 }  // namespace
@@ -42,11 +59,9 @@ void LogManager::startup() {
   for (const auto& dir : _options.log_dirs) {
     fs::create_directories(dir);
     bool clean = fs::exists(dir / kCleanShutdown);
-    auto recovery = detail::read_offset_checkpoint(dir / kRecoveryCheckpoint);
-    auto starts = detail::read_offset_checkpoint(dir / kStartCheckpoint);
-    // A corrupt checkpoint only costs a full recovery.
-    detail::OffsetMap rp = recovery.ok() ? *recovery : detail::OffsetMap{};
-    detail::OffsetMap ls = starts.ok() ? *starts : detail::OffsetMap{};
+    auto recovery_points = read_checkpoint(dir / kRecoveryCheckpoint, _options.warn);
+    auto log_starts = read_checkpoint(dir / kStartCheckpoint, _options.warn);
+    auto high_watermarks = read_checkpoint(dir / kHighWatermarkCheckpoint, _options.warn);
     for (const auto& ent : fs::directory_iterator(dir)) {
       if (!ent.is_directory()) continue;
       auto name = ent.path().filename().string();
@@ -58,9 +73,9 @@ void LogManager::startup() {
       if (!tp || (_options.owned_elsewhere && _options.owned_elsewhere(*tp))) continue;
       LogOpenOptions o;
       o.clean_shutdown = clean;
-      auto key = std::pair{tp->topic, tp->partition};
-      o.recovery_point = rp.count(key) ? rp[key] : 0;
-      o.log_start_offset = ls.count(key) ? ls[key] : 0;
+      o.recovery_point = offset_or_zero(recovery_points, *tp);
+      o.log_start_offset = offset_or_zero(log_starts, *tp);
+      o.high_watermark = offset_or_zero(high_watermarks, *tp);  // Log::open clamps it
       o.clock = _options.clock;
       auto log = Log::open(ent.path(), _options.config_for(tp->topic), o);
       if (!log.ok())
@@ -77,6 +92,9 @@ void LogManager::startup() {
         throw std::runtime_error("cannot sync " + dir.string() + ": " + synced.error().message);
     }
   }
+  // The first high-watermark checkpoint is one interval away, as Kafka schedules it.
+  std::lock_guard lock(_checkpoint_mutex);
+  _last_high_watermark_checkpoint_ms = _options.clock();
 }
 
 SResult<std::shared_ptr<Log>> LogManager::create_log(const TopicPartition& tp,
@@ -158,22 +176,39 @@ SStatus LogManager::tick() {
     if (!r.ok()) return Fail{std::move(r).error()};
     KEEL_TRY(e.log->maybe_flush(now));
   }
-  return checkpoint();
+  return write_checkpoints(false);
 }
 
 SStatus LogManager::checkpoint() {
+  return write_checkpoints(true);
+}
+
+SStatus LogManager::write_checkpoints(bool high_watermarks) {
+  struct DirOffsets {
+    detail::OffsetMap recovery_points, log_starts, high_watermarks;
+  };
   // tick() and callers share one .tmp path per checkpoint file.
   std::lock_guard lock(_checkpoint_mutex);
-  std::map<fs::path, std::pair<detail::OffsetMap, detail::OffsetMap>> per_dir;
+  const auto now = _options.clock();
+  high_watermarks |=
+      now - _last_high_watermark_checkpoint_ms >= _options.high_watermark_checkpoint_interval_ms;
+  std::map<fs::path, DirOffsets> per_dir;
   for (const auto& d : _options.log_dirs) per_dir[d];
   for (auto& [tp, e] : snapshot()) {
-    per_dir[e.log_dir].first[{tp.topic, tp.partition}] = e.log->recovery_point();
-    per_dir[e.log_dir].second[{tp.topic, tp.partition}] = e.log->log_start_offset();
+    auto key = std::pair{tp.topic, tp.partition};
+    auto& dir = per_dir[e.log_dir];
+    dir.recovery_points[key] = e.log->recovery_point();
+    dir.log_starts[key] = e.log->log_start_offset();
+    dir.high_watermarks[key] = e.log->high_watermark();
   }
-  for (const auto& [dir, maps] : per_dir) {
-    KEEL_TRY(detail::write_offset_checkpoint(dir / kRecoveryCheckpoint, maps.first));
-    KEEL_TRY(detail::write_offset_checkpoint(dir / kStartCheckpoint, maps.second));
+  for (const auto& [dir, offsets] : per_dir) {
+    KEEL_TRY(detail::write_offset_checkpoint(dir / kRecoveryCheckpoint, offsets.recovery_points));
+    KEEL_TRY(detail::write_offset_checkpoint(dir / kStartCheckpoint, offsets.log_starts));
+    if (high_watermarks)
+      KEEL_TRY(
+          detail::write_offset_checkpoint(dir / kHighWatermarkCheckpoint, offsets.high_watermarks));
   }
+  if (high_watermarks) _last_high_watermark_checkpoint_ms = now;
   return {};
 }
 

@@ -136,5 +136,99 @@ TEST(LogManager, ConcurrentCheckpointsDoNotCollide) {
   m.shutdown();
 }
 
+// replication-offset-checkpoint: written by checkpoint()/shutdown() and by tick() once
+// replica.high.watermark.checkpoint.interval.ms has passed; read back at start-up.
+class HighWatermarkCheckpoint : public ::testing::Test {
+ protected:
+  static constexpr const char* kFile = "replication-offset-checkpoint";
+
+  LogManagerOptions options() {
+    LogManagerOptions o;
+    o.log_dirs = {dir.path()};
+    o.clock = [this] { return now_ms; };
+    o.high_watermark_checkpoint_interval_ms = 5000;
+    o.warn = [this](const std::string& w) { warnings.push_back(w); };
+    return o;
+  }
+  /// A log "t-0" holding `records` records, its high watermark at `high_watermark`.
+  std::shared_ptr<Log> make_log(LogManager& m, int records, std::int64_t high_watermark) {
+    auto log = m.create_log({"t", 0}, LogConfig{}).value();
+    for (int i = 0; i < records; ++i) EXPECT_TRUE(append(*log, make_batch(1)).ok());
+    log->set_high_watermark(high_watermark);
+    return log;
+  }
+  std::int64_t reopened_high_watermark() {
+    LogManager m(options());
+    m.startup();
+    auto hw = m.get_log({"t", 0})->high_watermark();
+    m.shutdown();
+    return hw;
+  }
+
+  TempDir dir;
+  std::int64_t now_ms = 1000;
+  std::vector<std::string> warnings;
+};
+
+TEST_F(HighWatermarkCheckpoint, SurvivesCleanShutdown) {
+  {
+    LogManager m(options());
+    m.startup();
+    make_log(m, 10, 7);
+    m.shutdown();
+  }
+  EXPECT_EQ(detail::read_small_file(dir.path() / kFile).value(), "0\n1\nt 0 7\n");
+  EXPECT_EQ(reopened_high_watermark(), 7);
+  EXPECT_TRUE(warnings.empty());
+}
+
+TEST_F(HighWatermarkCheckpoint, CrashKeepsTheLastCheckpointWrittenByTick) {
+  {
+    LogManager m(options());
+    m.startup();
+    auto log = make_log(m, 10, 4);
+    now_ms += 4999;
+    ASSERT_TRUE(m.tick().ok());  // not due yet
+    EXPECT_FALSE(std::filesystem::exists(dir.path() / kFile));
+    now_ms += 1;
+    ASSERT_TRUE(m.tick().ok());
+    log->set_high_watermark(8);
+    now_ms += 1000;
+    ASSERT_TRUE(m.tick().ok());  // 1 s after the last write: still 4 on disk
+    ASSERT_TRUE(log->flush().ok());
+  }  // no shutdown: crash
+  EXPECT_EQ(reopened_high_watermark(), 4);
+}
+
+TEST_F(HighWatermarkCheckpoint, ClampedToTheRecoveredLog) {
+  {
+    LogManager m(options());
+    m.startup();
+    make_log(m, 5, 5);
+    m.shutdown();
+  }
+  ASSERT_TRUE(detail::write_offset_checkpoint(dir.path() / kFile, {{{"t", 0}, 100}}).ok());
+  EXPECT_EQ(reopened_high_watermark(), 5);
+}
+
+TEST_F(HighWatermarkCheckpoint, CorruptFileCostsOnlyTheHighWatermark) {
+  {
+    LogManager m(options());
+    m.startup();
+    make_log(m, 6, 6);
+    m.shutdown();
+  }
+  ASSERT_TRUE(detail::write_file_atomically(dir.path() / kFile, "0\n1\nt zero 6\n").ok());
+  LogManager m(options());
+  m.startup();
+  auto log = m.get_log({"t", 0});
+  ASSERT_TRUE(log);
+  EXPECT_EQ(log->log_end_offset(), 6);
+  EXPECT_EQ(log->high_watermark(), 0);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find(kFile), std::string::npos) << warnings[0];
+  m.shutdown();
+}
+
 }  // namespace
 }  // namespace keel::storage

@@ -286,6 +286,8 @@ TEST(BrokerConfig, EveryKeySetsItsField) {
        [](auto& c) { EXPECT_EQ(c.log_retention_check_interval_ms, 1000); }},
       {"replica.fetch.wait.max.ms", "100",
        [](auto& c) { EXPECT_EQ(c.replica_fetch_wait_max_ms, 100); }},
+      {"replica.high.watermark.checkpoint.interval.ms", "250",
+       [](auto& c) { EXPECT_EQ(c.replica_high_watermark_checkpoint_interval_ms, 250); }},
       {"log.segment.bytes", "14", [](auto& c) { EXPECT_EQ(c.log_defaults.segment_bytes, 14); }},
       {"log.roll.ms", "60000", [](auto& c) { EXPECT_EQ(c.log_defaults.segment_ms, 60000); }},
       {"log.roll.hours", "2", [](auto& c) { EXPECT_EQ(c.log_defaults.segment_ms, 7200000); }},
@@ -362,6 +364,9 @@ TEST(BrokerConfig, DescribedDefaultsAreTheRealDefaults) {
   EXPECT_EQ(c.group_max_session_timeout_ms, d.group_max_session_timeout_ms);
   EXPECT_EQ(c.log_retention_check_interval_ms, d.log_retention_check_interval_ms);
   EXPECT_EQ(c.replica_fetch_wait_max_ms, d.replica_fetch_wait_max_ms);
+  EXPECT_EQ(c.replica_high_watermark_checkpoint_interval_ms,
+            d.replica_high_watermark_checkpoint_interval_ms);
+  EXPECT_EQ(d.replica_high_watermark_checkpoint_interval_ms, 5000);  // Kafka's default
   EXPECT_EQ(c.broker_session_timeout_ms, d.broker_session_timeout_ms);
   EXPECT_EQ(c.broker_heartbeat_interval_ms, d.broker_heartbeat_interval_ms);
   EXPECT_EQ(d.broker_session_timeout_ms, 9000);  // Kafka's defaults

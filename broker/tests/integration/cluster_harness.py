@@ -10,6 +10,15 @@ with `keel storage format` as Kafka's nodes are. Ports are picked free before th
 start (every voter must know every other's address) and kept across restarts, as a real
 node's are: a node restarted after kill -9 is found where the metadata says it is.
 Election and session timeouts are short so that tests run fast.
+
+    with KeelCluster(voters=3, proxied="drop") as cluster:  # inter-node links through proxies
+        cluster.network.isolate(1)  # node 1 cut from the others; clients still reach it
+
+With `proxied` ("drop" or "reset": how a cut looks, see fault_proxy.py) every node has a
+CLIENT listener that clients (and `bootstrap`) use directly, and a REPLICATION listener
+(inter.broker.listener.name) and CONTROLLER listener that the other nodes reach only
+through `cluster.network`'s proxies: controller.quorum.voters and the advertised
+REPLICATION listener name the proxy ports.
 """
 
 import os
@@ -18,6 +27,7 @@ import socket
 import subprocess
 import time
 
+from fault_proxy import ProxyNetwork
 from kafka_wire import frame, header_v2, i16, i32, uvarint, compact_string, Reader
 from keel_harness import KeelBroker, BrokerError, keel_binary
 
@@ -40,15 +50,15 @@ def free_port():
 class ClusterNode(KeelBroker):
     """One node of a cluster: its config is a server.properties file."""
 
-    def __init__(self, node_id, roles, properties):
+    def __init__(self, node_id, roles, properties, client_listener="PLAINTEXT"):
         super().__init__(name=f"keel-{node_id}")
         self.node_id = node_id
         self.roles = roles
         self.properties = dict(properties, **{"node.id": node_id, "log.dirs": self.data_dir,
                                                "process.roles": ",".join(roles)})
         self.config_path = os.path.join(self.log_dir, "server.properties")
-        if "broker" not in roles:  # a controller-only node has no client listener
-            self.listening = re.compile(r"keel: listening on CONTROLLER://([0-9.]+):(\d+)")
+        listener = client_listener if "broker" in roles else "CONTROLLER"
+        self.listening = re.compile(rf"keel: listening on {listener}://([0-9.]+):(\d+)")
         self.write_config()
 
     def write_config(self):
@@ -81,37 +91,66 @@ class ClusterNode(KeelBroker):
 
 
 class KeelCluster:
-    def __init__(self, voters=3, brokers=0, overrides=None, racks=None):
+    def __init__(self, voters=3, brokers=0, overrides=None, racks=None, proxied=None):
         """voters: controller nodes (combined broker+controller when brokers == 0);
-        brokers: broker-only nodes (ids 100, 101, ...); racks: {node id: broker.rack}."""
+        brokers: broker-only nodes (ids 100, 101, ...); racks: {node id: broker.rack};
+        proxied: None, or "drop" / "reset" for inter-node links through `self.network`."""
         self.cluster_id = subprocess.run([keel_binary(), "storage", "random-uuid"], check=True,
                                          capture_output=True, text=True).stdout.strip()
         combined = brokers == 0
         ports = {i: free_port() for i in range(1, voters + 1)}
-        self.controller_ports = ports
+        self.controller_ports = ports  # the real ones: the test reaches every node directly
+        self.network = ProxyNetwork(mode=proxied) if proxied else None
+        voter_ports = {i: self._reached_at(i, "CONTROLLER", p) for i, p in ports.items()}
+        client = "CLIENT" if proxied else "PLAINTEXT"
         base = dict(FAST)
         base.update({
-            "controller.quorum.voters": ",".join(f"{i}@127.0.0.1:{p}" for i, p in ports.items()),
+            "controller.quorum.voters": ",".join(f"{i}@127.0.0.1:{p}"
+                                                 for i, p in voter_ports.items()),
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "listener.security.protocol.map": (
+                "CONTROLLER:PLAINTEXT,CLIENT:PLAINTEXT,REPLICATION:PLAINTEXT" if proxied
+                else "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"),
         })
+        if proxied:
+            base["inter.broker.listener.name"] = "REPLICATION"
         base.update(overrides or {})
         self.nodes = []
         for i, port in ports.items():
+            controller = f"CONTROLLER://127.0.0.1:{port}"
             if combined:
-                props = dict(base, listeners=f"PLAINTEXT://127.0.0.1:{free_port()},"
-                                             f"CONTROLLER://127.0.0.1:{port}")
-                self.nodes.append(ClusterNode(i, ["broker", "controller"], props))
+                props = dict(base, **self._broker_listeners(i, proxied, controller))
+                self.nodes.append(ClusterNode(i, ["broker", "controller"], props, client))
             else:
-                props = dict(base, listeners=f"CONTROLLER://127.0.0.1:{port}")
-                self.nodes.append(ClusterNode(i, ["controller"], props))
+                props = dict(base, listeners=controller)
+                self.nodes.append(ClusterNode(i, ["controller"], props, client))
         for b in range(brokers):
-            props = dict(base, listeners=f"PLAINTEXT://127.0.0.1:{free_port()}")
-            self.nodes.append(ClusterNode(100 + b, ["broker"], props))
+            props = dict(base, **self._broker_listeners(100 + b, proxied))
+            self.nodes.append(ClusterNode(100 + b, ["broker"], props, client))
         for node in self.nodes:
             if node.node_id in (racks or {}):
                 node.properties["broker.rack"] = racks[node.node_id]
                 node.write_config()
+
+    def _reached_at(self, node_id, listener, port):
+        """The port other nodes use for `node_id`'s `listener`: a proxy's when proxied."""
+        if self.network is None:
+            return port
+        return self.network.add(node_id, "127.0.0.1", port, listener).port
+
+    def _broker_listeners(self, node_id, proxied, controller=None):
+        """listeners (and advertised.listeners when proxied) of a broker node."""
+        extra = [controller] if controller else []
+        if not proxied:
+            return {"listeners": ",".join([f"PLAINTEXT://127.0.0.1:{free_port()}"] + extra)}
+        client, replication = free_port(), free_port()
+        advertised = self._reached_at(node_id, "REPLICATION", replication)
+        return {
+            "listeners": ",".join([f"CLIENT://127.0.0.1:{client}",
+                                   f"REPLICATION://127.0.0.1:{replication}"] + extra),
+            "advertised.listeners": f"CLIENT://127.0.0.1:{client},"
+                                    f"REPLICATION://127.0.0.1:{advertised}",
+        }
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -123,6 +162,8 @@ class KeelCluster:
         return self
 
     def cleanup(self):
+        if self.network is not None:
+            self.network.stop()
         for node in self.nodes:
             node.cleanup()
 

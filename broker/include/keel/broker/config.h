@@ -133,6 +133,8 @@ struct BrokerConfig {
       300;  // leader.imbalance.check.interval.seconds
   std::int32_t leader_imbalance_per_broker_percentage =
       10;  // leader.imbalance.per.broker.percentage
+  /// replica.high.watermark.checkpoint.interval.ms
+  std::int64_t replica_high_watermark_checkpoint_interval_ms = 5000;
   /// Defaults of every topic: log.segment.bytes, log.roll.ms/hours, log.retention.ms/
   /// minutes/hours, log.retention.bytes, log.cleanup.policy, log.flush.interval.messages,
   /// log.flush.interval.ms, log.index.interval.bytes, log.index.size.max.bytes,

@@ -9,7 +9,7 @@
 // in order: quorum-state written (fsync), log flushed (fsync) and on_log_flushed, then the
 // messages sent. Other threads only post work and wait for answers.
 //
-// Wire: Kafka's framing and request header (client id "raft-client-<node id>"), Vote /
+// Wire: Kafka's framing and request header (client id "keel-raft-<node id>"), Vote /
 // BeginQuorumEpoch / EndQuorumEpoch v1, Fetch v17, FetchSnapshot v1 (KIP-853), two connections per
 // peer (Fetch alone on one, since a long-polled Fetch holds back what follows it on a connection).
 //

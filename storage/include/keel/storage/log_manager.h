@@ -36,6 +36,12 @@ struct LogManagerOptions {
   /// Partition directories in these log dirs that another owner opens (the metadata log,
   /// `__cluster_metadata-0`, lives beside the partitions like in Kafka): startup skips them.
   std::function<bool(const TopicPartition&)> owned_elsewhere;
+  /// replica.high.watermark.checkpoint.interval.ms: tick() writes
+  /// replication-offset-checkpoint when this long has passed since the last write (every
+  /// tick when <= 0); checkpoint() and shutdown() always write it.
+  std::int64_t high_watermark_checkpoint_interval_ms = 5000;
+  /// Problems start-up survives (a corrupt checkpoint file is ignored, as Kafka does).
+  std::function<void(const std::string&)> warn;
 };
 
 /// Lifecycle: construct, startup() (opens and recovers every log; exceptions on a log dir
@@ -45,6 +51,8 @@ struct LogManagerOptions {
 /// Threads: all methods are safe from any thread; the map of logs has its own lock, never
 /// held during I/O on a log. Crash: recovery-point-offset-checkpoint bounds what start-up
 /// rescans; without `.kafka_cleanshutdown` every log is recovered from its recovery point.
+/// The high watermark comes back from replication-offset-checkpoint (the last one written,
+/// clamped to the recovered log).
 class LogManager {
  public:
   explicit LogManager(LogManagerOptions options);
@@ -64,12 +72,13 @@ class LogManager {
   /// opened again (Kafka 3.7+'s stray replicas); returns the new path.
   SResult<std::filesystem::path> set_aside_stray(const TopicPartition& tp);
 
-  /// Retention, flush policy and checkpoint files.
+  /// Retention, flush policy and checkpoint files (the high watermarks' when due).
   SStatus tick();
   /// One cleaner pass over every compacted log.
   SStatus run_cleaner();
   /// A thread calling tick() every `tick_ms` and run_cleaner() every `clean_ms`.
   void start_background(std::int64_t tick_ms, std::int64_t clean_ms);
+  /// Writes every checkpoint file: recovery points, log start offsets, high watermarks.
   SStatus checkpoint();
   void shutdown();
 
@@ -83,10 +92,12 @@ class LogManager {
   SResult<std::filesystem::path> close_and_rename(const TopicPartition& tp,
                                                   const std::string& suffix);
   std::vector<std::pair<TopicPartition, Entry>> snapshot() const;
+  SStatus write_checkpoints(bool high_watermarks);
 
   LogManagerOptions _options;
   mutable std::mutex _mutex;
   std::mutex _checkpoint_mutex;  // serialises checkpoint() (shared .tmp files)
+  std::int64_t _last_high_watermark_checkpoint_ms = 0;  // under _checkpoint_mutex
   std::map<TopicPartition, Entry> _logs;
   std::thread _background;
   std::mutex _bg_mutex;
