@@ -3,7 +3,7 @@
 #include <chrono>
 
 #include <keel/client/connection.h>
-#include <keel/protocol/messages/headers.h>
+#include <keel/client/exchange.h>
 
 namespace keel::broker {
 
@@ -11,24 +11,6 @@ namespace {
 
 constexpr std::size_t kMaxResponseBytes = 100 * 1024 * 1024;
 constexpr auto kLocateRetry = std::chrono::milliseconds(50);
-
-protocol::Bytes request_frame(const protocol::ApiInfo& api, std::int16_t version,
-                              std::int32_t correlation_id, const std::string& client_id,
-                              protocol::ByteView body) {
-  protocol::RequestHeader header;
-  header.request_api_key = static_cast<std::int16_t>(api.key);
-  header.request_api_version = version;
-  header.correlation_id = correlation_id;
-  header.client_id = client_id;
-  protocol::Writer w;
-  w.write_int32(0);  // size, filled below
-  (void)header.encode(w, protocol::request_header_version(api, version));
-  w.write_raw(body);
-  auto frame = w.take();
-  const auto size = static_cast<std::uint32_t>(frame.size() - 4);
-  for (int i = 0; i < 4; ++i) frame[i] = static_cast<std::uint8_t>(size >> (24 - 8 * i));
-  return frame;
-}
 
 }  // namespace
 
@@ -180,20 +162,11 @@ Result<protocol::Bytes> ControllerChannel::round_trip(Link& link, const protocol
                                                       std::int16_t version,
                                                       const std::string& client_id,
                                                       protocol::ByteView body) {
-  const std::int32_t correlation_id = link.next_correlation_id++;
-  KEEL_TRY(link.connection->send(request_frame(api, version, correlation_id, client_id, body)));
-  auto frame = link.connection->receive(kMaxResponseBytes);
-  if (!frame.ok()) return Fail{std::move(frame).error()};
-  protocol::Reader reader(*frame);
-  protocol::ResponseHeader header;
-  if (auto st = header.decode(reader, protocol::response_header_version(api, version)); !st.ok())
-    return Fail{Error{"malformed response header from the controller"}};
-  if (header.correlation_id != correlation_id)
-    return Fail{Error{"the controller answered correlation id " +
-                      std::to_string(header.correlation_id) + ", expected " +
-                      std::to_string(correlation_id)}};
-  return protocol::Bytes(frame->begin() + static_cast<std::ptrdiff_t>(reader.position()),
-                         frame->end());
+  auto raw = client::exchange(*link.connection, api.key, version, link.next_correlation_id++,
+                              client_id, body, kMaxResponseBytes);
+  if (!raw.ok()) return Fail{std::move(raw).error()};
+  const auto answer = raw->body();
+  return protocol::Bytes(answer.begin(), answer.end());
 }
 
 }  // namespace keel::broker
