@@ -468,11 +468,12 @@ const std::vector<BrokerKey>& broker_keys() {
       {"message.max.bytes", int_spec(0), "1048588", message_max_bytes},
       // Groups and offsets.
       {"offsets.topic.num.partitions", int_spec(1), "50", number<&B::offsets_topic_num_partitions>},
-      {"offsets.topic.replication.factor", short_spec(1), "1",
+      {"offsets.topic.replication.factor", short_spec(1), "3",
        number<&B::offsets_topic_replication_factor>},
       {"offsets.topic.segment.bytes", int_spec(1), "104857600",
        number<&B::offsets_topic_segment_bytes>},
       {"offsets.retention.minutes", int_spec(1), "10080", number<&B::offsets_retention_minutes>},
+      {"offsets.commit.timeout.ms", int_spec(1), "5000", number<&B::offsets_commit_timeout_ms>},
       {"offsets.retention.check.interval.ms", long_spec(1), "600000",
        number<&B::offsets_retention_check_interval_ms>},
       {"offset.metadata.max.bytes", int_spec(0), "4096", number<&B::offset_metadata_max_bytes>},

@@ -102,7 +102,8 @@ void fail_waiting(Member& member, E error, Outbox& out) {
     out.add([cb = std::exchange(member.awaiting_sync, nullptr), r = sync_error(error)] { cb(r); });
 }
 
-/// Kafka's mapping of a failed append of group metadata (GroupMetadataManager.storeGroup).
+}  // namespace
+
 E group_store_error(E error) {
   switch (error) {
     case E::unknown_topic_or_partition:
@@ -122,15 +123,12 @@ E group_store_error(E error) {
   }
 }
 
-/// The same for offsets (storeOffsets): too large is INVALID_COMMIT_OFFSET_SIZE.
 E offset_store_error(E error) {
   if (error == E::message_too_large || error == E::record_list_too_large ||
       error == E::invalid_fetch_size)
     return E::invalid_commit_offset_size;
   return group_store_error(error);
 }
-
-}  // namespace
 
 std::int32_t java_string_hash(std::string_view s) {
   // Java hashes UTF-16 code units; decode UTF-8 (malformed bytes become U+FFFD, as Java's
@@ -241,9 +239,11 @@ struct GroupCoordinator::Impl {
 
   // ---- persistence -------------------------------------------------------------------
 
-  E append(const Shard& shard, const std::vector<OffsetsRecord>& records);
+  E append(const Shard& shard, const std::vector<OffsetsRecord>& records,
+           AppendedRecords* appended = nullptr);
   E store_group(const Shard& shard, const Group& group,
-                const std::map<std::string, Bytes>& assignment);
+                const std::map<std::string, Bytes>& assignment,
+                AppendedRecords* appended = nullptr);
   static OffsetsRecord group_tombstone(const Group& group) {
     return {records::group_key({group.id, {}}), std::nullopt};
   }
@@ -292,8 +292,8 @@ struct GroupCoordinator::Impl {
   bool elect_joined_leader(Group& group);
   void init_next_generation(Group& group);
   void reset_and_propagate_assignment_error(Group& group, E error, Outbox& out);
-  void set_and_propagate_assignment(Shard& shard, Group& group,
-                                    const std::map<std::string, Bytes>& assignment, Outbox& out);
+  void set_and_propagate_assignment(Group& group, const std::map<std::string, Bytes>& assignment,
+                                    const AppendedRecords& appended, Outbox& out);
   void remove_member(Group& group, const std::string& member_id, Outbox& out);
   void remove_member_and_update_group(Shard& shard, Group& group, const std::string& member_id,
                                       Outbox& out);
@@ -580,7 +580,8 @@ E GroupCoordinator::Impl::shard_error(const Shard& shard) const {
 
 // ---- persistence ----------------------------------------------------------------------
 
-E GroupCoordinator::Impl::append(const Shard& shard, const std::vector<OffsetsRecord>& records) {
+E GroupCoordinator::Impl::append(const Shard& shard, const std::vector<OffsetsRecord>& records,
+                                 AppendedRecords* appended) {
   if (records.empty()) return E::none;
   storage::BatchBuilder builder;
   const auto timestamp = now();
@@ -593,13 +594,15 @@ E GroupCoordinator::Impl::append(const Shard& shard, const std::vector<OffsetsRe
   if (!batch.ok()) return E::unknown_server_error;
   // Appended under the shard lock: the log's order of a group's records is the order the
   // coordinator applied them, which compaction (last record wins) relies on.
-  auto appended = topic.append(shard.partition, *batch);
-  if (!appended.ok()) return appended.error();
+  auto result = topic.append(shard.partition, *batch);
+  if (!result.ok()) return result.error();
+  if (appended != nullptr) *appended = *result;
   return E::none;
 }
 
 E GroupCoordinator::Impl::store_group(const Shard& shard, const Group& group,
-                                      const std::map<std::string, Bytes>& assignment) {
+                                      const std::map<std::string, Bytes>& assignment,
+                                      AppendedRecords* appended) {
   protocol::GroupMetadataValue value;
   value.protocol_type = group.protocol_type.value_or("");
   value.generation = group.generation;
@@ -620,7 +623,7 @@ E GroupCoordinator::Impl::store_group(const Shard& shard, const Group& group,
     value.members.push_back(std::move(m));
   }
   OffsetsRecord record{records::group_key({group.id, {}}), records::group_value(value)};
-  const auto error = append(shard, {record});
+  const auto error = append(shard, {record}, appended);
   if (error != E::none)
     spdlog::warn("storing group {} failed: {}", group.id, static_cast<int>(error));
   return group_store_error(error);
@@ -946,7 +949,8 @@ void GroupCoordinator::Impl::reset_and_propagate_assignment_error(Group& group, 
 }
 
 void GroupCoordinator::Impl::set_and_propagate_assignment(
-    Shard&, Group& group, const std::map<std::string, Bytes>& assignment, Outbox& out) {
+    Group& group, const std::map<std::string, Bytes>& assignment, const AppendedRecords& appended,
+    Outbox& out) {
   for (auto& [id, member] : group.members) {
     auto it = assignment.find(id);
     member.assignment = it != assignment.end() ? it->second : Bytes{};
@@ -955,6 +959,7 @@ void GroupCoordinator::Impl::set_and_propagate_assignment(
     result.protocol_type = group.protocol_type;
     result.protocol_name = group.protocol_name;
     result.assignment = member.assignment;
+    result.appended = appended;
     out.add([cb = std::exchange(member.awaiting_sync, nullptr), result] { cb(result); });
     schedule_heartbeat(group, member, member.session_timeout_ms);
   }
@@ -1338,13 +1343,14 @@ void GroupCoordinator::sync(SyncRequest req, SyncCallback done) {
   for (auto& [id, bytes] : req.assignments)
     if (group.has_member(id)) assignment[id] = std::move(bytes);
   for (const auto& [id, m] : group.members) assignment.try_emplace(id);
-  const auto error = impl.store_group(shard, group, assignment);
+  AppendedRecords appended;
+  const auto error = impl.store_group(shard, group, assignment, &appended);
   if (error != E::none) {
     impl.reset_and_propagate_assignment_error(group, error, out);
     impl.maybe_prepare_rebalance(shard, group, out);
     return;
   }
-  impl.set_and_propagate_assignment(shard, group, assignment, out);
+  impl.set_and_propagate_assignment(group, assignment, appended, out);
   impl.transition(group, GroupState::stable);
 }
 
@@ -1505,7 +1511,7 @@ std::vector<GroupListing> GroupCoordinator::list(const std::vector<std::string>&
   return out;
 }
 
-ErrorCode GroupCoordinator::delete_group(std::string_view group_id) {
+ErrorCode GroupCoordinator::delete_group(std::string_view group_id, AppendedRecords* appended) {
   auto& impl = *_impl;
   if (auto e = impl.prepare(false); e != E::none) return e;
   Shard& shard = impl.shard_for(group_id);
@@ -1519,12 +1525,13 @@ ErrorCode GroupCoordinator::delete_group(std::string_view group_id) {
   for (const auto& [tp, entry] : group.offsets)
     tombstones.push_back(Impl::offset_tombstone(group, tp));
   tombstones.push_back(Impl::group_tombstone(group));
-  if (auto e = impl.append(shard, tombstones); e != E::none) return group_store_error(e);
+  if (auto e = impl.append(shard, tombstones, appended); e != E::none) return group_store_error(e);
   shard.groups.erase(std::string(group_id));
   return E::none;
 }
 
-std::vector<ErrorCode> GroupCoordinator::commit_offsets(const CommitRequest& req) {
+std::vector<ErrorCode> GroupCoordinator::commit_offsets(const CommitRequest& req,
+                                                        AppendedRecords* appended) {
   auto& impl = *_impl;
   std::vector<ErrorCode> errors(req.offsets.size(), E::none);
   auto fail_all = [&](E error) {
@@ -1590,7 +1597,7 @@ std::vector<ErrorCode> GroupCoordinator::commit_offsets(const CommitRequest& req
                      records::offset_value(value)});
     entries.emplace_back(TopicPartitionId{o.topic, o.partition}, entry);
   }
-  if (auto e = impl.append(shard, batch); e != E::none) {
+  if (auto e = impl.append(shard, batch, appended); e != E::none) {
     impl.drop_if_unused(shard, group);
     return fail_all(offset_store_error(e));
   }
@@ -1640,7 +1647,8 @@ FetchOffsetsResult GroupCoordinator::fetch_offsets(
 
 ErrorCode GroupCoordinator::delete_offsets(std::string_view group_id,
                                            const std::vector<TopicPartitionId>& partitions,
-                                           std::vector<ErrorCode>& partition_errors) {
+                                           std::vector<ErrorCode>& partition_errors,
+                                           AppendedRecords* appended) {
   auto& impl = *_impl;
   partition_errors.assign(partitions.size(), E::none);
   if (auto e = impl.prepare(false); e != E::none) return e;
@@ -1667,7 +1675,7 @@ ErrorCode GroupCoordinator::delete_offsets(std::string_view group_id,
   const bool becomes_dead = group.state == GroupState::empty && group.members.empty() &&
                             !removed.empty() && removed.size() == group.offsets.size();
   if (becomes_dead) tombstones.push_back(Impl::group_tombstone(group));
-  if (auto e = impl.append(shard, tombstones); e != E::none) return group_store_error(e);
+  if (auto e = impl.append(shard, tombstones, appended); e != E::none) return group_store_error(e);
   for (const auto& tp : removed) group.offsets.erase(tp);
   if (becomes_dead) shard.groups.erase(std::string(group_id));
   return E::none;

@@ -29,6 +29,15 @@ inline constexpr std::string_view kOffsetsTopic = "__consumer_offsets";
 /// What the coordinator needs of the __consumer_offsets topic and of the other topics.
 /// The broker implements it over the controller and its hosted partitions; tests over
 /// plain logs in a temporary directory.
+/// Where the coordinator appended a change to __consumer_offsets. Like Kafka's coordinator
+/// (which writes with acks=all), callers answer the client only once the partition's high
+/// watermark reaches `end_offset` under the same leader epoch: a new leader has it.
+struct AppendedRecords {
+  std::int32_t partition = -1;
+  std::int64_t end_offset = -1;  // last offset + 1
+  std::int32_t leader_epoch = -1;
+};
+
 class OffsetsTopic {
  public:
   virtual ~OffsetsTopic() = default;
@@ -38,9 +47,10 @@ class OffsetsTopic {
   virtual keel::Status create(std::int32_t partitions) = 0;
   /// The log of one partition, null when this node does not host it.
   virtual std::shared_ptr<storage::Log> log(std::int32_t partition) const = 0;
-  /// Appends one batch; returns its base offset or the Kafka error.
-  virtual keel::Result<std::int64_t, ErrorCode> append(std::int32_t partition,
-                                                       std::span<std::uint8_t> batch) = 0;
+  /// Appends one batch as the partition's leader; returns where, or the Kafka error
+  /// (NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS, a storage error).
+  virtual keel::Result<AppendedRecords, ErrorCode> append(std::int32_t partition,
+                                                          std::span<std::uint8_t> batch) = 0;
   /// Whether a topic partition exists (offsets for others are refused).
   virtual bool partition_exists(std::string_view topic, std::int32_t partition) const = 0;
 };
@@ -115,6 +125,8 @@ struct SyncResult {
   std::optional<std::string> protocol_type;
   std::optional<std::string> protocol_name;
   protocol::Bytes assignment;
+  /// The group's assignment record: answer once it is replicated (store_error on failure).
+  std::optional<AppendedRecords> appended;
 };
 
 struct HeartbeatRequest {
@@ -196,6 +208,13 @@ struct FetchOffsetsResult {
   std::vector<CommittedOffset> offsets;
 };
 
+/// Kafka's mapping of a failed or unreplicated write of group metadata
+/// (GroupMetadataManager.storeGroup): NOT_LEADER_OR_FOLLOWER → NOT_COORDINATOR, timeouts
+/// and too few replicas → COORDINATOR_NOT_AVAILABLE.
+ErrorCode group_store_error(ErrorCode error);
+/// The same for offsets (storeOffsets): too large is INVALID_COMMIT_OFFSET_SIZE.
+ErrorCode offset_store_error(ErrorCode error);
+
 /// Kafka's String.hashCode of `s` (decoded as UTF-8 into UTF-16 code units).
 std::int32_t java_string_hash(std::string_view s);
 /// The __consumer_offsets partition of a group: Utils.abs(hash) % partitions.
@@ -241,17 +260,21 @@ class GroupCoordinator {
   /// `states`: lower-case state names to keep (empty: all). `error` is
   /// COORDINATOR_LOAD_IN_PROGRESS while any partition loads.
   std::vector<GroupListing> list(const std::vector<std::string>& states, ErrorCode& error);
-  ErrorCode delete_group(std::string_view group_id);
+  /// `appended` (if given) says where the tombstones went when the group was deleted.
+  ErrorCode delete_group(std::string_view group_id, AppendedRecords* appended = nullptr);
 
-  /// One error per offset, in order.
-  std::vector<ErrorCode> commit_offsets(const CommitRequest& request);
+  /// One error per offset, in order; `appended` (if given) says where the accepted offsets
+  /// went (partition -1: nothing appended). They are applied (OffsetFetch sees them) at once.
+  std::vector<ErrorCode> commit_offsets(const CommitRequest& request,
+                                        AppendedRecords* appended = nullptr);
   /// `partitions` nullopt: every committed offset of the group.
   FetchOffsetsResult fetch_offsets(std::string_view group_id,
                                    const std::optional<std::vector<TopicPartitionId>>& partitions);
   /// OffsetDelete: the group's error, and one error per partition.
   ErrorCode delete_offsets(std::string_view group_id,
                            const std::vector<TopicPartitionId>& partitions,
-                           std::vector<ErrorCode>& partition_errors);
+                           std::vector<ErrorCode>& partition_errors,
+                           AppendedRecords* appended = nullptr);
 
   /// Removes expired offsets now (the periodic task calls this); returns how many.
   std::size_t expire_offsets();

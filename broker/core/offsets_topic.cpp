@@ -1,8 +1,10 @@
 #include "core/offsets_topic.h"
 
+#include <algorithm>
 #include <atomic>
 
 #include "core/context.h"
+#include "core/high_watermark_wait.h"
 #include "core/partitions.h"
 #include "handlers/common.h"
 #include "handlers/forward.h"
@@ -28,9 +30,7 @@ class BrokerOffsetsTopic final : public OffsetsTopic {
     CreateTopicRequest request;
     request.name = std::string(kOffsetsTopic);
     request.num_partitions = partitions;
-    // Like Kafka, no clamping: with fewer live brokers than the factor the creation fails
-    // and FindCoordinator answers COORDINATOR_NOT_AVAILABLE until there are enough.
-    request.replication_factor = config.offsets_topic_replication_factor;
+    request.replication_factor = offsets_replication_factor(config, *_context.controller->image());
     request.configs = {{"cleanup.policy", "compact"},
                        {"segment.bytes", std::to_string(config.offsets_topic_segment_bytes)},
                        {"compression.type", "producer"}};
@@ -49,19 +49,21 @@ class BrokerOffsetsTopic final : public OffsetsTopic {
     return std::shared_ptr<storage::Log>(hosted, &hosted->log());  // keeps the partition alive
   }
 
-  keel::Result<std::int64_t, ErrorCode> append(std::int32_t partition,
-                                               std::span<std::uint8_t> batch) override {
+  keel::Result<AppendedRecords, ErrorCode> append(std::int32_t partition,
+                                                  std::span<std::uint8_t> batch) override {
     // Only the leader writes: one that lost the partition gets NOT_LEADER_OR_FOLLOWER,
     // which the coordinator answers as NOT_COORDINATOR.
     auto hosted = _context.partitions->leader(kOffsetsTopic, partition);
     if (!hosted) return Fail{_context.partitions->missing_error(kOffsetsTopic, partition)};
+    // Kafka's coordinator writes with acks=all: refused before the append, as a produce.
+    if (hosted->isr_size() < min_insync_replicas(_context, kOffsetsTopic))
+      return Fail{ErrorCode::not_enough_replicas};
     storage::AppendOptions options;
     options.leader_epoch = hosted->leader_epoch();
-    auto& log = hosted->log();
-    auto result = log.append(batch, options);
+    auto result = hosted->log().append(batch, options);
     if (!result.ok()) return Fail{to_error_code(result.error().code)};
     hosted->record_leader_append();
-    return result->base_offset;
+    return AppendedRecords{partition, result->last_offset + 1, options.leader_epoch};
   }
 
   bool partition_exists(std::string_view topic, std::int32_t partition) const override {
@@ -89,6 +91,15 @@ class BrokerOffsetsTopic final : public OffsetsTopic {
 
 std::unique_ptr<OffsetsTopic> make_offsets_topic(BrokerContext& context) {
   return std::make_unique<BrokerOffsetsTopic>(context);
+}
+
+std::int16_t offsets_replication_factor(const BrokerConfig& config, const MetadataImage& image) {
+  const auto wanted = config.offsets_topic_replication_factor;
+  if (!config.in_quorum()) return 1;
+  const auto cluster_size =
+      std::max(config.controller_quorum_voters.size(), image.brokers().size());
+  return static_cast<std::int16_t>(std::min<std::size_t>(static_cast<std::size_t>(wanted),
+                                                         std::max<std::size_t>(cluster_size, 1)));
 }
 
 CoordinatorConfig coordinator_config(const BrokerConfig& config) {

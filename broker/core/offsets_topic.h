@@ -23,6 +23,14 @@ class BrokerContext;
 /// `context` must outlive the result (it needs its controller and partitions).
 std::unique_ptr<OffsetsTopic> make_offsets_topic(BrokerContext& context);
 
+/// The replication factor __consumer_offsets is created with: offsets.topic.replication.factor
+/// (3 by default, as Kafka), clipped to what the cluster can have so a development setup
+/// works, as Kafka's dev configs do by hand: 1 on keel's single node, in a quorum at most the
+/// larger of its static voters and its registered brokers (so a one-node quorum gets 1, three
+/// combined nodes get 3, and 3 controllers + 2 brokers fail as Kafka does until a third
+/// broker registers: FindCoordinator answers COORDINATOR_NOT_AVAILABLE meanwhile).
+std::int16_t offsets_replication_factor(const BrokerConfig& config, const MetadataImage& image);
+
 /// The coordinator settings from the broker configuration.
 CoordinatorConfig coordinator_config(const BrokerConfig& config);
 

@@ -15,12 +15,24 @@ void handle_delete_groups(Request& request, Reply reply) {
   if (!decode_request(request, req, reply)) return;
   protocol::DeleteGroupsResponse response;
   auto* coordinator = coordinator_of(request);
+  std::vector<std::optional<AppendedRecords>> writes;
   for (const auto& group_id : req.groups_names) {
-    const auto error = coordinator != nullptr ? coordinator->delete_group(group_id)
+    AppendedRecords appended;
+    const auto error = coordinator != nullptr ? coordinator->delete_group(group_id, &appended)
                                               : protocol::ErrorCode::coordinator_not_available;
     response.results.push_back({group_id, code(error), {}});
+    writes.emplace_back(appended);
   }
-  reply.send(response, request.version);
+  if (coordinator == nullptr) return reply.send(response, request.version);
+  // Answered once the tombstones are replicated, as Kafka's coordinator writes them.
+  when_replicated(*request.broker, request.timers, writes,
+                  [response = std::move(response), reply,
+                   version = request.version](std::vector<ErrorCode> replication) mutable {
+                    for (std::size_t i = 0; i < replication.size(); ++i)
+                      if (replication[i] != ErrorCode::none)
+                        response.results[i].error_code = code(group_store_error(replication[i]));
+                    reply.send(response, version);
+                  });
 }
 
 }  // namespace keel::broker

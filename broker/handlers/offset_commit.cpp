@@ -1,5 +1,6 @@
 // OffsetCommit (API 8), v0-v9: stores a group's consumed positions in __consumer_offsets
-// (one record batch per request) and answers once the append returned. Checks generation
+// (one record batch per request) and answers once the batch is replicated (the partition's
+// high watermark covers it, as Kafka's coordinator writes with acks=all). Checks generation
 // and member like Kafka (generation -1 with no member id is a "simple" commit, allowed only
 // while the group has no members); v1 per-partition commit timestamps, v2-v4 retention
 // time (an expire timestamp, value version 1), v6+ leader epochs, v7+ static members.
@@ -12,6 +13,24 @@
 #include "handlers/registry.h"
 
 namespace keel::broker {
+
+namespace {
+
+void answer(const protocol::OffsetCommitRequest& req, const std::vector<ErrorCode>& errors,
+            Reply& reply, std::int16_t version) {
+  protocol::OffsetCommitResponse response;
+  std::size_t i = 0;
+  for (const auto& topic : req.topics) {
+    protocol::OffsetCommitResponse::OffsetCommitResponseTopic out;
+    out.name = topic.name;
+    for (const auto& p : topic.partitions)
+      out.partitions.push_back({p.partition_index, code(errors[i++]), {}});
+    response.topics.push_back(std::move(out));
+  }
+  reply.send(response, version);
+}
+
+}  // namespace
 
 void handle_offset_commit(Request& request, Reply reply) {
   protocol::OffsetCommitRequest req;
@@ -36,21 +55,21 @@ void handle_offset_commit(Request& request, Reply reply) {
       commit.offsets.push_back(std::move(o));
     }
   }
-  std::vector<ErrorCode> errors;
-  if (coordinator != nullptr)
-    errors = coordinator->commit_offsets(commit);
-  else
-    errors.assign(commit.offsets.size(), E::coordinator_not_available);
-  protocol::OffsetCommitResponse response;
-  std::size_t i = 0;
-  for (const auto& topic : req.topics) {
-    protocol::OffsetCommitResponse::OffsetCommitResponseTopic out;
-    out.name = topic.name;
-    for (const auto& p : topic.partitions)
-      out.partitions.push_back({p.partition_index, code(errors[i++]), {}});
-    response.topics.push_back(std::move(out));
+  if (coordinator == nullptr) {
+    answer(req, std::vector(commit.offsets.size(), E::coordinator_not_available), reply,
+           request.version);
+    return;
   }
-  reply.send(response, request.version);
+  AppendedRecords appended;
+  auto errors = coordinator->commit_offsets(commit, &appended);
+  when_replicated(*request.broker, request.timers, appended,
+                  [req = std::move(req), errors = std::move(errors), reply,
+                   version = request.version](ErrorCode replication) mutable {
+                    if (replication != E::none)
+                      for (auto& e : errors)
+                        if (e == E::none) e = offset_store_error(replication);
+                    answer(req, errors, reply, version);
+                  });
 }
 
 }  // namespace keel::broker

@@ -26,7 +26,8 @@ void handle_offset_delete(Request& request, Reply reply) {
   for (const auto& t : req.topics)
     for (const auto& p : t.partitions) partitions.push_back({t.name, p.partition_index});
   std::vector<ErrorCode> errors;
-  const auto error = coordinator->delete_offsets(req.group_id, partitions, errors);
+  AppendedRecords appended;
+  const auto error = coordinator->delete_offsets(req.group_id, partitions, errors, &appended);
   response.error_code = code(error);
   if (error == E::none) {
     std::size_t i = 0;
@@ -38,7 +39,16 @@ void handle_offset_delete(Request& request, Reply reply) {
       response.topics.push_back(std::move(out));
     }
   }
-  reply.send(response, request.version);
+  // Answered once the tombstones are replicated, as Kafka's coordinator writes them.
+  when_replicated(*request.broker, request.timers, appended,
+                  [response = std::move(response), reply,
+                   version = request.version](ErrorCode replication) mutable {
+                    if (replication != ErrorCode::none) {
+                      response.error_code = code(group_store_error(replication));
+                      response.topics.clear();
+                    }
+                    reply.send(response, version);
+                  });
 }
 
 }  // namespace keel::broker

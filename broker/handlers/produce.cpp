@@ -24,6 +24,7 @@
 #include <cstdlib>
 
 #include "core/context.h"
+#include "core/high_watermark_wait.h"
 #include "core/partitions.h"
 #include "handlers/common.h"
 #include "handlers/leader_hint.h"
@@ -60,22 +61,8 @@ bool has_zstd_batch(storage::Bytes records) {
 struct AwaitedAck {
   std::size_t topic_index = 0;
   std::size_t partition_index = 0;
-  std::shared_ptr<Partition> partition;
-  std::int64_t required_offset = 0;  // the HW that covers the records
-  std::int32_t leader_epoch = 0;     // the leadership that appended them
-  std::size_t min_insync = 1;
-  bool done = false;
+  AwaitedAppend append;
 };
-
-/// The topic's min.insync.replicas (its override, else the broker's).
-std::size_t min_insync_replicas(const Request& request, const std::string& topic) {
-  auto image = request.broker->controller->image();
-  const auto* info = image->topic(topic);
-  const auto value = topic_config_value(*request.broker->effective_config(),
-                                        info ? info->configs : std::map<std::string, std::string>{},
-                                        "min.insync.replicas");
-  return static_cast<std::size_t>(std::max(1L, std::strtol(value.c_str(), nullptr, 10)));
-}
 
 ProduceResponse::PartitionProduceResponse append_partition(
     Request& request, const std::string& topic, const ProduceRequest::PartitionProduceData& data,
@@ -106,7 +93,7 @@ ProduceResponse::PartitionProduceResponse append_partition(
   }
   std::size_t min_insync = 1;
   if (acks == -1) {
-    min_insync = min_insync_replicas(request, topic);
+    min_insync = min_insync_replicas(*request.broker, topic);
     if (const auto isr = partition->isr_size(); isr < min_insync) {
       out.error_code = code(E::not_enough_replicas);
       out.error_message = "The size of the current ISR (" + std::to_string(isr) +
@@ -163,10 +150,7 @@ ProduceResponse::PartitionProduceResponse append_partition(
   partition->record_leader_append();  // alone in the ISR: committed at once
   if (acks == -1) {
     AwaitedAck ack;
-    ack.partition = partition;
-    ack.required_offset = result->last_offset + 1;
-    ack.leader_epoch = leader_epoch;
-    ack.min_insync = min_insync;
+    ack.append = {partition, result->last_offset + 1, leader_epoch, min_insync};
     awaited = std::move(ack);
   }
   out.base_offset = result->base_offset;
@@ -204,87 +188,27 @@ std::optional<std::string> first_error(const ProduceResponse& response) {
   return std::nullopt;
 }
 
-/// An acks=all produce waiting for its partitions' high watermarks (Kafka's DelayedProduce):
-/// woken by every HW move of its partitions, answered when all are covered, or at timeout_ms.
-class PendingProduce : public std::enable_shared_from_this<PendingProduce> {
- public:
-  PendingProduce(Request& request, ProduceResponse response, std::vector<AwaitedAck> awaited,
-                 Reply reply, std::int32_t throttle_ms)
-      : _broker(*request.broker),
-        _listener(request.listener_name),
-        _timers(request.timers),
-        _version(request.version),
-        _response(std::move(response)),
-        _awaited(std::move(awaited)),
-        _reply(std::move(reply)),
-        _throttle_ms(throttle_ms) {}
-
-  void start(std::int32_t timeout_ms) {
-    if (check(false)) return;
-    _waiter = std::make_shared<AppendWaiter>();
-    _waiter->wake = [weak = weak_from_this(), timers = _timers] {
-      timers->post([weak] {
-        if (auto produce = weak.lock()) produce->recheck();
-      });
-    };
-    _cancel_deadline =
-        _timers->after(std::max(timeout_ms, 0), [self = shared_from_this()] { self->check(true); });
-    recheck();
-  }
-
- private:
-  /// Registers for the next HW move of every partition still waiting, then looks again (a
-  /// move between the look and the registration would not wake us).
-  void recheck() {
-    if (_sent) return;
-    for (auto& ack : _awaited)
-      if (!ack.done) ack.partition->wait_for_append(_waiter);
-    check(false);
-  }
-
-  /// Answers and returns true once no partition waits (or at the deadline).
-  bool check(bool deadline) {
-    if (_sent) return true;
-    bool waiting = false;
-    for (auto& ack : _awaited) {
-      if (ack.done) continue;
-      auto& out = _response.responses[ack.topic_index].partition_responses[ack.partition_index];
-      const auto& partition = *ack.partition;
-      if (!partition.is_leader() || partition.leader_epoch() != ack.leader_epoch) {
-        out.error_code = code(E::not_leader_or_follower);
-      } else if (partition.log().high_watermark() >= ack.required_offset) {
-        if (partition.isr_size() < ack.min_insync)
-          out.error_code = code(E::not_enough_replicas_after_append);
-      } else if (deadline) {
-        out.error_code = code(E::request_timed_out);
-      } else {
-        waiting = true;
-        continue;
-      }
-      ack.done = true;
+/// Answers an acks=all produce once its partitions' high watermarks cover the records
+/// (Kafka's DelayedProduce), or at the request's timeout.
+void answer_when_replicated(Request& request, ProduceResponse response,
+                            std::vector<AwaitedAck> awaited, Reply reply, std::int32_t throttle_ms,
+                            std::int32_t timeout_ms) {
+  std::vector<AwaitedAppend> appends;
+  for (const auto& ack : awaited) appends.push_back(ack.append);
+  auto answer = [&broker = *request.broker, listener = std::string(request.listener_name),
+                 version = request.version, response = std::move(response),
+                 awaited = std::move(awaited), reply = std::move(reply),
+                 throttle_ms](std::vector<E> errors) mutable {
+    for (std::size_t i = 0; i < awaited.size(); ++i) {
+      auto& out = response.responses[awaited[i].topic_index]
+                      .partition_responses[awaited[i].partition_index];
+      if (errors[i] != E::none) out.error_code = code(errors[i]);
     }
-    if (waiting) return false;
-    _sent = true;
-    if (_cancel_deadline) _cancel_deadline();
-    _waiter.reset();
-    _response.throttle_time_ms = _throttle_ms;
-    add_leader_hints(_broker, _listener, _version, _response);
-    _reply.send(_response, _version, {}, _throttle_ms);
-    return true;
-  }
-
-  const BrokerContext& _broker;
-  std::string _listener;  // the request's listener (its view dies with the handler call)
-  std::shared_ptr<Timers> _timers;
-  std::int16_t _version;
-  ProduceResponse _response;
-  std::vector<AwaitedAck> _awaited;
-  Reply _reply;
-  std::int32_t _throttle_ms;
-  std::shared_ptr<AppendWaiter> _waiter;
-  Timers::Cancel _cancel_deadline;
-  bool _sent = false;
-};
+    add_leader_hints(broker, listener, version, response);
+    reply.send(response, version, {}, throttle_ms);
+  };
+  await_high_watermarks(request.timers, std::move(appends), timeout_ms, std::move(answer));
+}
 
 }  // namespace
 
@@ -337,10 +261,9 @@ void handle_produce(Request& request, Reply reply) {
     reply.send(std::move(body));
     return;
   }
-  if (!awaited.empty() && request.timers) {
-    std::make_shared<PendingProduce>(request, std::move(response), std::move(awaited),
-                                     std::move(reply), throttle_ms)
-        ->start(req.timeout_ms);
+  if (!awaited.empty()) {
+    answer_when_replicated(request, std::move(response), std::move(awaited), std::move(reply),
+                           throttle_ms, req.timeout_ms);
     return;
   }
   add_leader_hints(*request.broker, request.listener_name, request.version, response);

@@ -49,8 +49,19 @@ void handle_sync_group(Request& request, Reply reply) {
   sync.protocol_name = std::move(req.protocol_name);
   for (auto& a : req.assignments)
     sync.assignments.emplace_back(std::move(a.member_id), std::move(a.assignment));
-  coordinator->sync(std::move(sync), [reply, version](SyncResult result) mutable {
-    reply.send(to_response(result, version), version);
+  // Every member's answer waits until the leader's assignment is replicated (Kafka's
+  // storeGroup with acks=all), so a new coordinator knows the generation it hands out.
+  coordinator->sync(std::move(sync), [&broker = *request.broker, timers = request.timers, reply,
+                                      version](SyncResult result) mutable {
+    const auto appended = result.appended;
+    when_replicated(broker, timers, appended,
+                    [reply, version, result = std::move(result)](ErrorCode error) mutable {
+                      if (error != ErrorCode::none) {
+                        result = SyncResult{};
+                        result.error = group_store_error(error);
+                      }
+                      reply.send(to_response(result, version), version);
+                    });
   });
 }
 

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include "metadata/cluster_control.h"
+#include "metadata/records.h"
+
 namespace keel::broker {
 namespace {
 
@@ -74,6 +77,35 @@ std::map<std::int32_t, BrokerInfo> brokers() {
     out[id] = info;
   }
   return out;
+}
+
+/// An image with brokers 1..`brokers` registered.
+MetadataImage image_with_brokers(std::int32_t brokers) {
+  MetadataImage image;
+  for (std::int32_t id = 1; id <= brokers; ++id) {
+    protocol::RegisterBrokerRecord record;
+    record.broker_id = id;
+    record.broker_epoch = id;
+    EXPECT_TRUE(image.apply(encode_metadata_record(record, kRegisterBrokerRecordVersion), id).ok());
+  }
+  return image;
+}
+
+TEST(OffsetsReplicationFactor, ClippedToWhatTheClusterCanHave) {
+  BrokerConfig config;  // offsets.topic.replication.factor=3, Kafka's default
+  EXPECT_EQ(config.offsets_topic_replication_factor, 3);
+  // keel's single node (no quorum): 1.
+  EXPECT_EQ(offsets_replication_factor(config, image_with_brokers(1)), 1);
+  // One voter: 1; three combined voters: 3, even before the others registered.
+  config.controller_quorum_voters = {{1, "127.0.0.1", 9093}};
+  EXPECT_EQ(offsets_replication_factor(config, image_with_brokers(1)), 1);
+  config.controller_quorum_voters.push_back({2, "127.0.0.1", 9094});
+  config.controller_quorum_voters.push_back({3, "127.0.0.1", 9095});
+  EXPECT_EQ(offsets_replication_factor(config, image_with_brokers(1)), 3);
+  // More brokers than voters, or a smaller factor asked for: as configured.
+  EXPECT_EQ(offsets_replication_factor(config, image_with_brokers(5)), 3);
+  config.offsets_topic_replication_factor = 2;
+  EXPECT_EQ(offsets_replication_factor(config, image_with_brokers(5)), 2);
 }
 
 TEST(GroupCoordinatorEndpoint, TheLeaderOfTheGroupsPartitionOnTheRequestsListener) {

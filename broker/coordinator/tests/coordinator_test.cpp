@@ -46,12 +46,12 @@ class LogTopic final : public OffsetsTopic {
     if (partition == gated_partition) gate.wait();  // the loader asks for it first
     return _logs.at(static_cast<std::size_t>(partition));
   }
-  keel::Result<std::int64_t, ErrorCode> append(std::int32_t partition,
-                                               std::span<std::uint8_t> batch) override {
+  keel::Result<AppendedRecords, ErrorCode> append(std::int32_t partition,
+                                                  std::span<std::uint8_t> batch) override {
     ++appends;
     auto result = log(partition)->append(batch);
     if (!result.ok()) return Fail{E::unknown_server_error};
-    return result->base_offset;
+    return AppendedRecords{partition, result->last_offset + 1, 0};
   }
   bool partition_exists(std::string_view topic, std::int32_t partition) const override {
     return (topic == "t" || topic == "u") && partition >= 0 && partition < 4;

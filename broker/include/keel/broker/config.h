@@ -108,9 +108,10 @@ struct BrokerConfig {
   std::int32_t quota_window_num = 11;                         // quota.window.num
   std::int32_t quota_window_size_seconds = 1;                 // quota.window.size.seconds
   std::int32_t offsets_topic_num_partitions = 50;             // offsets.topic.num.partitions
-  std::int16_t offsets_topic_replication_factor = 1;          // offsets.topic.replication.factor
+  std::int16_t offsets_topic_replication_factor = 3;          // offsets.topic.replication.factor
   std::int32_t offsets_topic_segment_bytes = 104857600;       // offsets.topic.segment.bytes
   std::int64_t offsets_retention_minutes = 10080;             // offsets.retention.minutes
+  std::int32_t offsets_commit_timeout_ms = 5000;              // offsets.commit.timeout.ms
   std::int64_t offsets_retention_check_interval_ms = 600000;  // offsets.retention.check.interval.ms
   std::int32_t offset_metadata_max_bytes = 4096;              // offset.metadata.max.bytes
   std::int32_t group_initial_rebalance_delay_ms = 3000;       // group.initial.rebalance.delay.ms
