@@ -557,6 +557,44 @@ TEST_F(CoordinatorTest, OneAppendPerCommitRequest) {
   EXPECT_EQ(topic->appends.load(), before + 1);
 }
 
+TEST_F(CoordinatorTest, WritesSayWhereTheyWereAppendedForTheReplicationWait) {
+  const auto partition = offsets_partition_for("g", kPartitions);
+  // The leader's SyncGroup stores the assignment: every member's answer carries where.
+  auto joined = join(join_request("g"));
+  Pending<SyncResult> synced;
+  sync_async("g", joined, synced, {{joined.member_id, bytes("a")}});
+  const auto sync = synced.get();
+  ASSERT_TRUE(sync.appended.has_value());
+  EXPECT_EQ(sync.appended->partition, partition);
+  const auto after_sync = topic->log(partition)->log_end_offset();
+  EXPECT_EQ(sync.appended->end_offset, after_sync);
+
+  CommitRequest r;
+  r.group_id = "g";
+  r.generation = joined.generation;
+  r.member_id = joined.member_id;
+  r.offsets = {{"t", 0, 7, -1, "", -1}, {"t", 1, 8, -1, "", -1}};
+  AppendedRecords appended;
+  for (auto e : coordinator->commit_offsets(r, &appended)) EXPECT_EQ(e, E::none);
+  EXPECT_EQ(appended.partition, partition);
+  EXPECT_EQ(appended.end_offset, after_sync + 2);  // one record per offset, one batch
+
+  // A refused commit appends nothing: nothing to wait for.
+  AppendedRecords refused;
+  r.generation = joined.generation + 1;
+  EXPECT_EQ(coordinator->commit_offsets(r, &refused)[0], E::illegal_generation);
+  EXPECT_EQ(refused.partition, -1);
+}
+
+TEST(StoreErrors, KafkasMappingOfFailedOrUnreplicatedWrites) {
+  EXPECT_EQ(group_store_error(E::not_leader_or_follower), E::not_coordinator);
+  EXPECT_EQ(group_store_error(E::request_timed_out), E::coordinator_not_available);
+  EXPECT_EQ(group_store_error(E::not_enough_replicas), E::coordinator_not_available);
+  EXPECT_EQ(offset_store_error(E::not_enough_replicas_after_append), E::coordinator_not_available);
+  EXPECT_EQ(offset_store_error(E::record_list_too_large), E::invalid_commit_offset_size);
+  EXPECT_EQ(group_store_error(E::record_list_too_large), E::unknown_server_error);
+}
+
 TEST_F(CoordinatorTest, ReplayAfterRestartRestoresOffsetsGroupsAndTombstones) {
   auto joined = single_stable_member("g", join_request("g"));
   ASSERT_EQ(commit("g", 1, joined.member_id, 17)[0], E::none);
