@@ -767,10 +767,12 @@ void GroupCoordinator::Impl::replace_static_member(Shard& shard, Group& group,
       // KIP-345: same protocols, so no rebalance; persist the new member id.
       std::map<std::string, Bytes> assignment;
       for (const auto& [id, m] : group.members) assignment[id] = m.assignment;
-      const auto error = store_group(shard, group, assignment);
+      AppendedRecords appended;
+      const auto error = store_group(shard, group, assignment, &appended);
       JoinResult result =
           current_join_result(group, new_id, was_leader && req.supports_skip_assignment);
       result.error = error;
+      if (error == E::none) result.appended = appended;
       if (req.supports_skip_assignment) {
         // KIP-814: the static leader keeps the current assignment and says so.
         result.skip_assignment = was_leader && error == E::none;

@@ -108,6 +108,9 @@ struct JoinResult {
   std::string member_id;
   bool skip_assignment = false;
   std::vector<JoinedMember> members;  // the leader's only
+  /// A static member replaced without a rebalance: the group record naming it (answer once
+  /// it is replicated; group_store_error on failure).
+  std::optional<AppendedRecords> appended;
 };
 
 struct SyncRequest {

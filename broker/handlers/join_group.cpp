@@ -69,8 +69,19 @@ void handle_join_group(Request& request, Reply reply) {
   join.require_known_member_id = version >= 4;
   join.supports_skip_assignment = version >= 9;
   // The reply may be sent from another thread; Reply::send is thread-safe.
-  coordinator->join(std::move(join), [reply, version](JoinResult result) mutable {
-    reply.send(to_response(result, version), version);
+  // A static member replacing another in a Stable group is answered once the group record
+  // naming it is replicated (Kafka's storeGroup with acks=all).
+  coordinator->join(std::move(join), [&broker = *request.broker, timers = request.timers, reply,
+                                      version](JoinResult result) mutable {
+    const auto appended = result.appended;
+    when_replicated(broker, timers, appended,
+                    [reply, version, result = std::move(result)](ErrorCode error) mutable {
+                      if (error != ErrorCode::none) {
+                        result.error = group_store_error(error);
+                        result.skip_assignment = false;
+                      }
+                      reply.send(to_response(result, version), version);
+                    });
   });
 }
 

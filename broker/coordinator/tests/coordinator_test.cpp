@@ -462,6 +462,8 @@ TEST_F(CoordinatorTest, StaticMemberRejoinsWithoutRebalanceAndOldIdIsFenced) {
   EXPECT_EQ(again.generation, 1);  // no new generation
   EXPECT_TRUE(again.skip_assignment);
   EXPECT_EQ(again.leader, again.member_id);
+  ASSERT_TRUE(again.appended.has_value());  // the new member id is stored: answer once replicated
+  EXPECT_EQ(again.appended->partition, offsets_partition_for("g", kPartitions));
   EXPECT_EQ(coordinator->describe("g").state, "Stable");
   EXPECT_EQ(heartbeat("g", jb.member_id, 1), E::none);  // the follower saw no rebalance
   EXPECT_EQ(heartbeat("g", ja.member_id, 1, "instance-a"), E::fenced_instance_id);
