@@ -3,8 +3,16 @@
 // as keel has no tiered storage), latest tiered (-5: offset -1 without tiered storage, as
 // Kafka 3.8 answers) and the first offset at or after a timestamp (time index). Latest is
 // the high watermark, which is also the last stable offset while keel has no transactions.
+// As Kafka's Partition.fetchOffsetForTimestamp, a consumer (replica id -1) sees only offsets
+// below the high watermark: a timestamp or max-timestamp lookup landing at or above it finds
+// nothing, and while a new leader's high watermark is still below the start of its epoch,
+// latest (and such a lookup) answer OFFSET_NOT_AVAILABLE (retriable) rather than an offset
+// that could go back. Any other replica id (a broker, -2 for debugging tools) reads to the
+// log end.
 
 #include <keel/protocol/messages/list_offsets.h>
+
+#include <optional>
 
 #include "core/context.h"
 #include "core/partitions.h"
@@ -24,9 +32,17 @@ constexpr std::int64_t kEarliest = -2;
 constexpr std::int64_t kEarliestLocal = -4;
 constexpr std::int64_t kLatestTiered = -5;
 
+/// The start offset of the partition's current leader epoch, when the log has it.
+std::optional<std::int64_t> current_epoch_start(const Partition& partition) {
+  const auto epoch = partition.leader_epoch();
+  for (const auto& [e, start] : partition.log().epoch_starts())
+    if (e == epoch) return start;
+  return std::nullopt;
+}
+
 ListOffsetsResponse::ListOffsetsPartitionResponse lookup(
     const Request& request, const std::string& topic,
-    const ListOffsetsRequest::ListOffsetsPartition& p) {
+    const ListOffsetsRequest::ListOffsetsPartition& p, bool from_consumer) {
   ListOffsetsResponse::ListOffsetsPartitionResponse out;
   out.partition_index = p.partition_index;
   auto partition = request.broker->partitions->leader(topic, p.partition_index);
@@ -35,10 +51,18 @@ ListOffsetsResponse::ListOffsetsPartitionResponse lookup(
     return out;
   }
   auto& log = partition->log();
+  const auto high_watermark = log.high_watermark();
+  const auto last_fetchable = from_consumer ? high_watermark : log.log_end_offset();
+  const auto epoch_start = current_epoch_start(*partition);
+  const bool lagging = from_consumer && epoch_start && *epoch_start > high_watermark;
   std::int64_t offset = -1;
   std::int64_t timestamp = -1;
   if (p.timestamp == kLatest) {
-    offset = log.high_watermark();
+    if (lagging) {
+      out.error_code = code(E::offset_not_available);
+      return out;
+    }
+    offset = last_fetchable;
   } else if (p.timestamp == kEarliest || p.timestamp == kEarliestLocal) {
     offset = log.log_start_offset();
   } else if (p.timestamp == kLatestTiered) {
@@ -49,9 +73,12 @@ ListOffsetsResponse::ListOffsetsPartitionResponse lookup(
       out.error_code = code(to_error_code(found.error().code));
       return out;
     }
-    if (*found) {
+    if (*found && (*found)->offset < last_fetchable) {
       offset = (*found)->offset;
       timestamp = (*found)->timestamp;
+    } else if (lagging) {
+      out.error_code = code(E::offset_not_available);
+      return out;
     }
   }
   if (request.version == 0) {
@@ -74,7 +101,7 @@ void handle_list_offsets(Request& request, Reply reply) {
     ListOffsetsResponse::ListOffsetsTopicResponse topic_out;
     topic_out.name = topic.name;
     for (const auto& p : topic.partitions)
-      topic_out.partitions.push_back(lookup(request, topic.name, p));
+      topic_out.partitions.push_back(lookup(request, topic.name, p, req.replica_id == -1));
     response.topics.push_back(std::move(topic_out));
   }
   reply.send(response, request.version);

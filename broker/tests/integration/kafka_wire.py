@@ -181,12 +181,13 @@ def produce_v3(correlation_id, topic, partition, records_bytes, acks=-1, timeout
     return frame(header_v1(API_PRODUCE, version, correlation_id) + body)
 
 
-def list_offsets_v7(correlation_id, topic, partition, timestamp, version=7):
+def list_offsets_v7(correlation_id, topic, partition, timestamp, version=7, replica_id=-1):
     """ListOffsets v7/v8 (flexible) for one partition: -1 latest, -2 earliest, -3 max
-    timestamp, -4 earliest local (v8), or a timestamp."""
+    timestamp, -4 earliest local (v8), or a timestamp. replica_id -1: a consumer; -2: a
+    debugging tool (reads to the log end)."""
     part = i32(partition) + i32(-1) + i64(timestamp) + uvarint(0)  # current_leader_epoch
     topic_entry = compact_string(topic) + uvarint(2) + part + uvarint(0)
-    body = i32(-1) + i8(0) + uvarint(2) + topic_entry + uvarint(0)  # replica, isolation
+    body = i32(replica_id) + i8(0) + uvarint(2) + topic_entry + uvarint(0)  # isolation 0
     return frame(header_v2(API_LIST_OFFSETS, version, correlation_id) + body)
 
 

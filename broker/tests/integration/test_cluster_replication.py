@@ -9,10 +9,13 @@ there, exactly once and in order; the killed node comes back and rejoins every I
 """
 
 import os
+import signal
 import time
 import unittest
 
 from cluster_harness import KeelCluster
+from kafka_wire import (connect, list_offsets_v7, parse_list_offsets_v7, parse_produce_v3,
+                        produce_v3, record_batch, roundtrip)
 from keel_harness import unique, wait_until
 
 try:
@@ -177,6 +180,50 @@ class Replication(unittest.TestCase):
             self.assertTrue(errors, "acks=all must not be acknowledged")
             self.assertIn(errors[0].code(), (KafkaError.NOT_ENOUGH_REPLICAS,
                                              KafkaError._MSG_TIMED_OUT), errors)
+
+    def test_consumers_find_offsets_below_the_high_watermark_only(self):
+        """ListOffsets as Kafka's fetchOffsetForTimestamp: a record the followers do not have
+        yet (acks=1, followers stopped) is past the high watermark, so a consumer's latest
+        offset and timestamp lookup do not show it; a debugging tool (replica id -2) does."""
+        with KeelCluster(voters=3, overrides=FAST) as cluster:
+            cluster.wait_for_leader()
+            cluster.wait_for_brokers()
+            topic = unique("hwlist")
+            create_topic(cluster.bootstrap, topic, 1, configs={"min.insync.replicas": "1"})
+            wait_until(lambda: partition_view(cluster.bootstrap, topic).get(0, (0, 0, []))[2]
+                       == [1, 2, 3], 15, "ISR complete")
+            leader = cluster.node(partition_view(cluster.bootstrap, topic)[0][0])
+            stamp = int(time.time() * 1000) - 60000
+            with connect(leader.bootstrap) as sock:
+                first = record_batch([(b"k", b"0")], base_timestamp=stamp)
+                _, produced = parse_produce_v3(roundtrip(sock, produce_v3(1, topic, 0, first)))
+                self.assertEqual(produced[0][2:4], (0, 0))
+
+                def lookup(timestamp, replica_id=-1):
+                    answer = parse_list_offsets_v7(roundtrip(
+                        sock, list_offsets_v7(2, topic, 0, timestamp, replica_id=replica_id)))
+                    return answer[0][2], answer[0][4]  # error, offset
+
+                self.assertEqual(lookup(-1), (0, 1))
+                followers = [n for n in cluster.brokers if n is not leader]
+                for f in followers:
+                    os.kill(f.pid, signal.SIGSTOP)
+                try:
+                    second = record_batch([(b"k", b"1")], base_timestamp=stamp + 1000)
+                    _, produced = parse_produce_v3(
+                        roundtrip(sock, produce_v3(3, topic, 0, second, acks=1)))
+                    self.assertEqual(produced[0][2:4], (0, 1))
+                    # Within replica.lag.time.max.ms the ISR still holds the stopped
+                    # followers: the high watermark stays at 1.
+                    self.assertEqual(lookup(-1), (0, 1))
+                    self.assertEqual(lookup(stamp + 500), (0, -1))
+                    self.assertEqual(lookup(stamp + 500, replica_id=-2), (0, 1))
+                    self.assertEqual(lookup(-1, replica_id=-2), (0, 2))
+                finally:
+                    for f in followers:
+                        os.kill(f.pid, signal.SIGCONT)
+                wait_until(lambda: lookup(-1) == (0, 2), 20, "the high watermark reaches 2")
+                self.assertEqual(lookup(stamp + 500), (0, 1))
 
 
 if __name__ == "__main__":
