@@ -2,6 +2,7 @@
 
 #include "core/high_watermark_wait.h"
 #include "core/partitions.h"
+#include "request.h"
 
 namespace keel::broker {
 
@@ -25,13 +26,17 @@ void when_replicated(BrokerContext& broker, const std::shared_ptr<Timers>& timer
   }
   if (awaited.empty()) return then(std::move(errors));
   const auto timeout_ms = broker.effective_config()->offsets_commit_timeout_ms;
-  await_high_watermarks(timers, std::move(awaited), timeout_ms,
-                        [errors = std::move(errors), awaited_index = std::move(awaited_index),
-                         then = std::move(then)](std::vector<ErrorCode> replicated) mutable {
-                          for (std::size_t k = 0; k < replicated.size(); ++k)
-                            errors[awaited_index[k]] = replicated[k];
-                          then(std::move(errors));
-                        });
+  auto done = [errors = std::move(errors), awaited_index = std::move(awaited_index),
+               then = std::move(then)](std::vector<ErrorCode> replicated) mutable {
+    for (std::size_t k = 0; k < replicated.size(); ++k) errors[awaited_index[k]] = replicated[k];
+    then(std::move(errors));
+  };
+  if (!timers) return await_high_watermarks(timers, std::move(awaited), timeout_ms, done);
+  // A JoinGroup or SyncGroup answer may come from another member's thread: the wait runs on
+  // the connection's own (its timers are not thread-safe).
+  timers->post([timers, awaited = std::move(awaited), timeout_ms, done = std::move(done)] {
+    await_high_watermarks(timers, awaited, timeout_ms, done);
+  });
 }
 
 void when_replicated(BrokerContext& broker, const std::shared_ptr<Timers>& timers,

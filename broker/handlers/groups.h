@@ -21,7 +21,8 @@ inline GroupCoordinator* coordinator_of(const Request& request) {
 /// Runs `then` once the coordinator's write at `appended` is replicated (ErrorCode::none; at
 /// once without a write), or with why not (NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT after
 /// offsets.commit.timeout.ms, NOT_ENOUGH_REPLICAS_AFTER_APPEND) for the caller to map with
-/// group_store_error / offset_store_error. `timers`: the requesting connection's.
+/// group_store_error / offset_store_error. `timers`: the requesting connection's; callable
+/// from any thread (the wait itself runs on that connection's thread).
 void when_replicated(BrokerContext& broker, const std::shared_ptr<Timers>& timers,
                      const std::optional<AppendedRecords>& write,
                      std::function<void(ErrorCode)> then);
