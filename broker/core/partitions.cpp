@@ -239,7 +239,7 @@ void PartitionRegistry::apply(const MetadataImage& image, const BrokerConfig& br
     for (const auto& info : topic.partitions) {
       const bool hosted =
           std::find(info.replicas.begin(), info.replicas.end(), _node_id) != info.replicas.end();
-      if (!hosted) {  // another broker's (moving a replica away is not supported yet)
+      if (!hosted) {  // another broker's (delete_removed dropped a log moved away)
         slots.push_back(nullptr);
         continue;
       }
@@ -339,17 +339,33 @@ std::shared_ptr<Partition> PartitionRegistry::find(const Table& table, std::stri
   return it->second[static_cast<std::size_t>(partition)];
 }
 
+namespace {
+
+/// `image` still places partition `tp` of topic `topic_id` on `node_id`.
+bool still_hosted(const MetadataImage& image, const storage::TopicPartition& tp,
+                  const protocol::Uuid& topic_id, std::int32_t node_id) {
+  const auto* topic = image.topic(tp.topic);
+  if (topic == nullptr || topic->id != topic_id || tp.partition < 0 ||
+      static_cast<std::size_t>(tp.partition) >= topic->partitions.size())
+    return false;
+  const auto& replicas = topic->partitions[static_cast<std::size_t>(tp.partition)].replicas;
+  return std::find(replicas.begin(), replicas.end(), node_id) != replicas.end();
+}
+
+}  // namespace
+
 // Logs of topics that are gone, or were recreated under a new id, are deleted before new
-// logs are created, so a recreated topic starts empty.
+// logs are created, so a recreated topic starts empty. So are the logs of replicas moved
+// away from this node (a reassignment that completed), as Kafka's brokers delete them.
 void PartitionRegistry::delete_removed(const Table& old, const MetadataImage& image) {
   for (const auto& [name, slots] : old.by_name) {
-    const auto* now = image.topic(name);
     for (const auto& partition : slots) {
       if (!partition) continue;
-      if (now && now->id == partition->topic_id()) continue;
-      if (auto st = _logs.delete_log(partition->topic_partition()); !st.ok())
-        spdlog::error("cannot delete log {}: {}", partition->topic_partition().dir_name(),
-                      st.error().message);
+      const auto& tp = partition->topic_partition();
+      if (still_hosted(image, tp, partition->topic_id(), _node_id)) continue;
+      spdlog::info("deleting log {}: no longer a replica here", tp.dir_name());
+      if (auto st = _logs.delete_log(tp); !st.ok())
+        spdlog::error("cannot delete log {}: {}", tp.dir_name(), st.error().message);
     }
   }
 }

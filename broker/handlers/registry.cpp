@@ -57,6 +57,8 @@ constexpr std::array kBrokerHandlers{
     Entry{ApiKey::describe_client_quotas, handle_describe_client_quotas},
     Entry{ApiKey::alter_client_quotas, handle_alter_client_quotas},
     Entry{ApiKey::elect_leaders, handle_elect_leaders},
+    Entry{ApiKey::alter_partition_reassignments, handle_alter_partition_reassignments},
+    Entry{ApiKey::list_partition_reassignments, handle_list_partition_reassignments},
     // KRaft controller APIs, also on the controller listener (below); here until brokers
     // reach the controller through its listener.
     Entry{ApiKey::broker_registration, handle_broker_registration},
@@ -88,6 +90,8 @@ constexpr std::array kControllerHandlers{
     Entry{ApiKey::broker_heartbeat, handle_broker_heartbeat},
     Entry{ApiKey::alter_partition, handle_alter_partition},
     Entry{ApiKey::elect_leaders, handle_elect_leaders},
+    Entry{ApiKey::alter_partition_reassignments, handle_alter_partition_reassignments},
+    Entry{ApiKey::list_partition_reassignments, handle_list_partition_reassignments},
     Entry{ApiKey::allocate_producer_ids, handle_allocate_producer_ids},
 };
 
@@ -106,6 +110,7 @@ constexpr std::array kWaitOnController{
     ApiKey::remove_raft_voter,
     ApiKey::alter_partition,
     ApiKey::elect_leaders,
+    ApiKey::alter_partition_reassignments,
 };
 
 template <std::size_t N>

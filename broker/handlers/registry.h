@@ -65,6 +65,8 @@ void handle_broker_registration(Request& request, Reply reply);
 void handle_broker_heartbeat(Request& request, Reply reply);
 void handle_alter_partition(Request& request, Reply reply);
 void handle_elect_leaders(Request& request, Reply reply);
+void handle_alter_partition_reassignments(Request& request, Reply reply);
+void handle_list_partition_reassignments(Request& request, Reply reply);
 void handle_allocate_producer_ids(Request& request, Reply reply);
 /// Vote, BeginQuorumEpoch, EndQuorumEpoch and KRaft's Fetch, on controller listeners.
 void handle_raft_rpc(Request& request, Reply reply);

@@ -8,6 +8,7 @@
 
 #include "metadata/alter_partition.h"
 #include "metadata/ids.h"
+#include "metadata/reassignment.h"
 #include "metadata/records.h"
 #include "metadata/topic_rules.h"
 
@@ -864,6 +865,45 @@ Controller::ElectLeadersResult Controller::elect_leaders(
     if (auto committed = commit(plan.records); !committed.ok())
       return elections_failed(std::move(plan.results), commit_failure(committed.error()));
   return {{}, std::move(plan.results)};
+}
+
+namespace {
+
+/// Every partition of `response` that was to change gets `error` instead, and so does the
+/// whole request.
+pr::AlterPartitionReassignmentsResponse reassignments_failed(
+    pr::AlterPartitionReassignmentsResponse response, const TopicError& error) {
+  std::optional<std::string> message;  // empty: null, as TopicError says
+  if (!error.message.empty()) message = error.message;
+  response.error_code = static_cast<std::int16_t>(error.code);
+  response.error_message = message;
+  for (auto& topic : response.responses)
+    for (auto& partition : topic.partitions)
+      if (partition.error_code == 0) {
+        partition.error_code = static_cast<std::int16_t>(error.code);
+        partition.error_message = message;
+      }
+  return response;
+}
+
+}  // namespace
+
+pr::AlterPartitionReassignmentsResponse Controller::alter_partition_reassignments(
+    const pr::AlterPartitionReassignmentsRequest& request) {
+  std::lock_guard lock(_mutex);
+  const auto image = _image.load();
+  if (auto closed = check_open(); !closed.ok())
+    return reassignments_failed(plan_alter_reassignments(*image, request).response, closed);
+  auto plan = plan_alter_reassignments(*image, request);
+  if (plan.records.size() > kMaxRecordsPerUserOp)
+    return reassignments_failed(
+        std::move(plan.response),
+        topic_error(ErrorCode::policy_violation,
+                    "Unable to perform excessively large batch operation."));
+  if (!plan.records.empty())
+    if (auto committed = commit(plan.records); !committed.ok())
+      return reassignments_failed(std::move(plan.response), commit_failure(committed.error()));
+  return std::move(plan.response);
 }
 
 std::size_t Controller::rebalance_leaders(std::int32_t imbalance_percentage) {

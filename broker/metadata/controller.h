@@ -21,6 +21,7 @@
 #include <keel/result.h>
 
 #include <keel/protocol/messages/alter_partition.h>
+#include <keel/protocol/messages/alter_partition_reassignments.h>
 
 #include "metadata/cluster_control.h"
 #include "metadata/image.h"
@@ -207,6 +208,12 @@ class Controller {
   };
   ElectLeadersResult elect_leaders(ElectionType type,
                                    const std::optional<ElectionTargets>& targets);
+  /// AlterPartitionReassignments (plan_alter_reassignments), committed as one batch before
+  /// the answer. On an error for the whole request (NOT_CONTROLLER, a failed commit,
+  /// POLICY_VIOLATION past kMaxRecordsPerUserOp) it is the top-level error, and every
+  /// partition that would have changed gets it too.
+  protocol::AlterPartitionReassignmentsResponse alter_partition_reassignments(
+      const protocol::AlterPartitionReassignmentsRequest& request);
   /// auto.leader.rebalance.enable's periodic task (plan_leader_rebalance): preferred
   /// elections for the brokers whose leader imbalance exceeds `imbalance_percentage`.
   /// Returns how many partitions moved; nothing (0) unless this node is already the active

@@ -82,6 +82,8 @@ class ImageApplier {
     info.partition_epoch = r.partition_epoch;
     info.replicas = r.replicas;
     info.isr = r.isr;
+    info.adding_replicas = r.adding_replicas;
+    info.removing_replicas = r.removing_replicas;
     if (r.partition_id == count)
       topic->partitions.push_back(std::move(info));
     else

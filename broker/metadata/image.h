@@ -30,6 +30,10 @@ struct PartitionInfo {
   std::int32_t leader_epoch = 0;
   std::int32_t partition_epoch = 0;
   std::vector<std::int32_t> replicas, isr;
+  /// A reassignment in progress (KIP-455): replicas being added (not yet in the ISR) and
+  /// being removed once they are. Both empty otherwise.
+  std::vector<std::int32_t> adding_replicas, removing_replicas;
+  bool reassigning() const { return !adding_replicas.empty() || !removing_replicas.empty(); }
   bool operator==(const PartitionInfo&) const = default;
 };
 

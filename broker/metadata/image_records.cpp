@@ -65,6 +65,8 @@ Record partition_record(const pr::Uuid& topic_id, const PartitionInfo& partition
   record.topic_id = topic_id;
   record.replicas = partition.replicas;
   record.isr = partition.isr;
+  record.adding_replicas = partition.adding_replicas;
+  record.removing_replicas = partition.removing_replicas;
   record.leader = partition.leader;
   record.leader_epoch = partition.leader_epoch;
   record.partition_epoch = partition.partition_epoch;

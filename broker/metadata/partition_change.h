@@ -33,13 +33,32 @@ enum class Election {
   unclean,    // as online, else the first acceptable replica even out of the ISR
 };
 
-/// The change that moves `partition` to `target_isr`, electing a new leader when the current
-/// one is not in the target ISR or not acceptable (online), or is not the first replica
-/// while that one is valid (preferred): the first replica (in replica order) that is in the
-/// target ISR and acceptable, else kNoLeader; unclean: else the first acceptable replica,
-/// and the ISR becomes that leader alone. An empty target ISR is not written (the ISR keeps
-/// its last member, as Kafka without ELR). Nullopt when nothing changes. Applying the record
-/// bumps the partition epoch, and the leader epoch when Leader is set.
+/// What a change aims at, as Kafka's PartitionChangeBuilder's targets: the replicas (in
+/// order), the ISR, and a reassignment's adding and removing replicas.
+struct PartitionTarget {
+  std::vector<std::int32_t> replicas, isr, adding, removing;
+};
+
+/// The targets that change nothing but the ISR: the partition's replicas and reassignment.
+PartitionTarget isr_target(const PartitionInfo& partition, std::vector<std::int32_t> target_isr);
+
+/// The change that moves `partition` to `target`, as Kafka's PartitionChangeBuilder.build:
+/// first a reassignment completes when every adding replica is in the target ISR (replicas
+/// and ISR lose the removing ones, adding and removing are cleared; not when that would
+/// empty the ISR); then a new leader is elected when the current one is not in the target
+/// ISR or not acceptable (online), or is not the first replica while that one is valid
+/// (preferred): the first target replica in the target ISR and acceptable, else kNoLeader;
+/// unclean: else the first acceptable replica, and the ISR becomes that leader alone. The
+/// leader epoch is bumped (Leader = the current leader) when replicas are removed and the
+/// leader stays. An empty target ISR is not written (the ISR keeps its last member, as
+/// Kafka without ELR). Nullopt when nothing changes. Applying the record bumps the
+/// partition epoch, and the leader epoch when Leader is set.
+std::optional<protocol::PartitionChangeRecord> partition_change_to(
+    const protocol::Uuid& topic_id, const PartitionInfo& partition, PartitionTarget target,
+    const std::function<bool(std::int32_t)>& acceptable_leader,
+    Election election = Election::online);
+
+/// partition_change_to with isr_target(partition, target_isr): an ISR change or an election.
 std::optional<protocol::PartitionChangeRecord> partition_change(
     const protocol::Uuid& topic_id, const PartitionInfo& partition,
     const std::vector<std::int32_t>& target_isr,
