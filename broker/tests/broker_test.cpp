@@ -18,12 +18,14 @@
 
 #include <keel/broker/broker.h>
 #include <keel/protocol/error_codes.h>
+#include <keel/protocol/messages/alter_partition_reassignments.h>
 #include <keel/protocol/messages/api_versions.h>
 #include <keel/protocol/messages/create_topics.h>
 #include <keel/protocol/messages/elect_leaders.h>
 #include <keel/protocol/messages/fetch.h>
 #include <keel/protocol/messages/headers.h>
 #include <keel/protocol/messages/init_producer_id.h>
+#include <keel/protocol/messages/list_partition_reassignments.h>
 #include <keel/protocol/messages/metadata.h>
 #include <keel/protocol/messages/produce.h>
 #include <keel/storage/legacy_records.h>
@@ -508,6 +510,32 @@ TEST_F(BrokerTest, ElectLeadersAnswersPerPartitionInEveryVersion) {
   EXPECT_EQ(bad.error_code, code(ErrorCode::invalid_request));
   EXPECT_EQ(bad.replica_election_results.at(0).partition_result.at(0).error_code,
             code(ErrorCode::invalid_request));
+}
+
+TEST_F(BrokerTest, PartitionReassignmentsOnASingleNode) {
+  create_topic("t", 1);
+  protocol::AlterPartitionReassignmentsRequest alter;
+  auto& topic = alter.topics.emplace_back();
+  topic.name = "t";
+  topic.partitions.push_back({0, std::vector<std::int32_t>{1}, {}});  // where it is
+  topic.partitions.push_back({0, std::vector<std::int32_t>{2}, {}});  // no broker 2
+  topic.partitions.push_back({0, std::nullopt, {}});                  // nothing to cancel
+  topic.partitions.push_back({3, std::vector<std::int32_t>{1}, {}});
+  auto answer = client->call<protocol::AlterPartitionReassignmentsResponse>(alter, 0);
+  EXPECT_EQ(answer.error_code, 0);
+  EXPECT_FALSE(answer.error_message.has_value());
+  ASSERT_EQ(answer.responses.size(), 1u);
+  const auto& partitions = answer.responses[0].partitions;
+  ASSERT_EQ(partitions.size(), 4u);
+  EXPECT_EQ(partitions[0].error_code, 0);
+  EXPECT_FALSE(partitions[0].error_message.has_value());
+  EXPECT_EQ(partitions[1].error_code, code(ErrorCode::invalid_replica_assignment));
+  EXPECT_EQ(partitions[2].error_code, code(ErrorCode::no_reassignment_in_progress));
+  EXPECT_EQ(partitions[3].error_code, code(ErrorCode::unknown_topic_or_partition));
+  protocol::ListPartitionReassignmentsRequest list;
+  auto listed = client->call<protocol::ListPartitionReassignmentsResponse>(list, 0);
+  EXPECT_EQ(listed.error_code, 0);
+  EXPECT_TRUE(listed.topics.empty());
 }
 
 TEST_F(BrokerTest, PipelinedResponsesLeaveInRequestOrder) {
