@@ -136,6 +136,22 @@ void Partition::isr_change_answered(const replication::IsrChange& change,
   if (moved) notify_appended();
 }
 
+bool Partition::while_following(std::int32_t leader_epoch, const std::function<bool()>& write) {
+  std::lock_guard lock(_replication_mutex);
+  if (_is_leader.load() || _leader_epoch.load() != leader_epoch) return false;
+  return write();
+}
+
+void Partition::stop_hosting() {
+  {
+    std::lock_guard lock(_replication_mutex);
+    _leader.reset();
+    _is_leader.store(false);
+    _leader_id.store(-1);
+  }
+  notify_appended();
+}
+
 void Partition::wait_for_append(const std::shared_ptr<AppendWaiter>& waiter) {
   std::lock_guard lock(_waiters_mutex);
   // Drop waiters that went away, so a partition nobody writes to does not collect them.
@@ -363,6 +379,7 @@ void PartitionRegistry::delete_removed(const Table& old, const MetadataImage& im
       if (!partition) continue;
       const auto& tp = partition->topic_partition();
       if (still_hosted(image, tp, partition->topic_id(), _node_id)) continue;
+      partition->stop_hosting();
       spdlog::info("deleting log {}: no longer a replica here", tp.dir_name());
       if (auto st = _logs.delete_log(tp); !st.ok())
         spdlog::error("cannot delete log {}: {}", tp.dir_name(), st.error().message);

@@ -80,6 +80,18 @@ class Partition {
   };
   void isr_change_answered(const replication::IsrChange& change, const IsrChangeAnswer& answer);
 
+  /// Runs `write` (a follower writing what its leader sent: truncation, append, high
+  /// watermark) while this node follows the partition at `leader_epoch`; false without
+  /// running it otherwise. A role change (apply_state) waits for a write under way, so no
+  /// batch fetched from an old leader lands after this node took over (its new epoch would
+  /// start below that batch, and followers would truncate and refetch it for ever).
+  bool while_following(std::int32_t leader_epoch, const std::function<bool()>& write);
+
+  /// This node no longer hosts the partition (moved away by a reassignment, or deleted): it
+  /// leads no more, and waiters are woken to find that out (an acks=all produce waiting for
+  /// the high watermark answers NOT_LEADER_OR_FOLLOWER instead of timing out).
+  void stop_hosting();
+
   /// Registers a waiter, woken by the next append or high-watermark move (or immediately
   /// if one raced in).
   void wait_for_append(const std::shared_ptr<AppendWaiter>& waiter);

@@ -129,11 +129,9 @@ void ReplicaFetcher::run(std::stop_token stop) {
 
 namespace {
 
-/// Applies one partition's answer from the leader; false when the partition backs off.
-bool apply_answer(const FollowedPartition& target, FetchResponse::PartitionData& p) {
-  auto& partition = *target.partition;
-  // Led here now, or by someone else: the image moved on; the next set_partitions says.
-  if (partition.is_leader() || partition.leader_epoch() != target.leader_epoch) return false;
+/// Applies one partition's answer from the leader while still following it at that epoch
+/// (Partition::while_following); false when the partition backs off.
+bool write_answer(Partition& partition, FetchResponse::PartitionData& p) {
   auto& log = partition.log();
   const auto& tp = partition.topic_partition();
   const auto error = static_cast<E>(p.error_code);
@@ -185,8 +183,7 @@ bool apply_answer(const FollowedPartition& target, FetchResponse::PartitionData&
   if (high_watermark > log.high_watermark()) log.advance_high_watermark(high_watermark);
   if (p.log_start_offset > log.log_start_offset())
     (void)log.delete_records(std::min(p.log_start_offset, log.high_watermark()));
-  partition.notify_appended();
-  return true;
+  return true;  // the caller wakes waiters, outside the partition's replication mutex
 }
 
 }  // namespace
@@ -242,7 +239,13 @@ bool ReplicaFetcher::fetch_once(client::Connection& connection, std::vector<Foll
     for (auto& p : topic.partitions) {
       auto it = asked.find({topic.topic_id.bytes, p.partition_index});
       if (it == asked.end()) continue;
-      if (!apply_answer(*it->second, p)) backing_off.push_back(it->first);
+      // Led here now, or by someone else: the image moved on; the next set_partitions says.
+      auto& partition = *it->second->partition;
+      if (partition.while_following(it->second->leader_epoch,
+                                    [&] { return write_answer(partition, p); }))
+        partition.notify_appended();
+      else
+        backing_off.push_back(it->first);
     }
   if (!backing_off.empty()) {
     std::lock_guard lock(_mutex);

@@ -72,10 +72,18 @@ TEST_F(PartitionRegistryReplicas, ANodeAddedToTheReplicasOpensTheLog) {
 }
 
 TEST_F(PartitionRegistryReplicas, ANodeMovedAwayDeletesTheLog) {
-  apply(testing::partition(uuid_of(9), 0, {1, kSelf}));
-  ASSERT_NE(registry->get("t", 0), nullptr);
+  apply(testing::partition(uuid_of(9), 0, {kSelf, 1}, kSelf));
+  auto led = registry->get("t", 0);
+  ASSERT_NE(led, nullptr);
+  ASSERT_TRUE(led->is_leader());
   ASSERT_TRUE(log_dir_exists());
+  bool woken = false;
+  auto waiter = std::make_shared<AppendWaiter>(AppendWaiter{[&] { woken = true; }});
+  led->wait_for_append(waiter);
   move_to({1, 3});
+  // Whoever waits on it (an acks=all produce) learns it is led here no more.
+  EXPECT_TRUE(woken);
+  EXPECT_FALSE(led->is_leader());
   EXPECT_EQ(registry->get("t", 0), nullptr);
   EXPECT_EQ(registry->missing_error("t", 0), pr::ErrorCode::not_leader_or_follower);
   EXPECT_FALSE(log_dir_exists());

@@ -64,17 +64,35 @@ class BackgroundProducer(threading.Thread):
         self.topics, self.stopped = topics, threading.Event()
         self.producer = AckedProducer(bootstrap)
         self.batches = 0
+        self.slowest = {}  # topic: (the longest batch's seconds, its batch number)
 
     def run(self):
         while not self.stopped.is_set() and self.batches < 2000:
             for topic in self.topics:
+                started = time.monotonic()
                 self.producer.send(topic, [f"{topic}:{self.batches}:{i}".encode()
                                            for i in range(20)])
+                took = time.monotonic() - started
+                self.slowest[topic] = max(self.slowest.get(topic, (0, 0)), (took, self.batches))
             self.batches += 1
 
     def stop(self):
         self.stopped.set()
         self.join(60)
+
+
+def wait_producing(cluster, producer, batches, what):
+    """Waits for `batches` more batches; a stall names the slowest batch per topic and
+    every node's view of the topics."""
+    target = producer.batches + batches
+    try:
+        wait_until(lambda: producer.batches >= target, 20, what)
+    except AssertionError:
+        views = {n.node_id: {t: partition_view(n.bootstrap, t) for t in producer.topics}
+                 for n in cluster.brokers}
+        raise AssertionError(f"{what}: stalled at batch {producer.batches}, slowest "
+                             f"{producer.slowest}, errors {producer.producer.errors}, "
+                             f"views {views}")
 
 
 def partition_dir(node, topic):
@@ -126,7 +144,7 @@ class Reassignment(unittest.TestCase):
 
             producer = BackgroundProducer(cluster.bootstrap, [moved, shrunk])
             producer.start()
-            wait_until(lambda: producer.batches >= 5, 20, "producing")
+            wait_producing(cluster, producer, 5, "producing")
             self.assertEqual(reassign(cluster.bootstrap, {(moved, 0): [2, 3],
                                                           (shrunk, 0): [3, 2]}), {"ok": None})
             took = self.wait_settled(cluster, {moved: [2, 3], shrunk: [3, 2]})
@@ -140,19 +158,18 @@ class Reassignment(unittest.TestCase):
                        "node 1's removed replicas deleted")
 
             # Node 1 joins again: a new log, filled from the leader, then in the ISR.
-            batches = producer.batches
-            wait_until(lambda: producer.batches >= batches + 3, 20, "producing on")
+            wait_producing(cluster, producer, 3, "producing on")
             self.assertEqual(reassign(cluster.bootstrap, {(shrunk, 0): [3, 2, 1]}), {"ok": None})
             took = self.wait_settled(cluster, {shrunk: [1, 2, 3]})
             print(f"{shrunk} [3, 2] -> [3, 2, 1] settled in {took:.2f} s")
             self.assertTrue(os.path.isdir(partition_dir(node1, shrunk)))
 
-            batches = producer.batches
-            wait_until(lambda: producer.batches >= batches + 3, 20, "producing after")
+            wait_producing(cluster, producer, 3, "producing after")
             producer.stop()
             self.assertEqual(producer.producer.errors, [])
             acked = producer.producer.acked
-            print(f"{len(acked)} records acked over {producer.batches} batches")
+            print(f"{len(acked)} records acked over {producer.batches} batches; slowest batch "
+                  f"per topic (seconds, batch): {producer.slowest}")
             for topic in (moved, shrunk):
                 mine = {v: where for v, where in acked.items() if v.startswith(topic.encode())}
                 records = consume_all(cluster.bootstrap, topic, 1, len(mine))
