@@ -94,5 +94,27 @@ TEST_F(PartitionRegistryReplicas, ANodeMovedAwayDeletesTheLog) {
   EXPECT_EQ(registry->get("t", 0)->log().log_end_offset(), 0);
 }
 
+TEST_F(PartitionRegistryReplicas, FollowerWritesRunOnlyWhileFollowingAtTheirEpoch) {
+  apply(testing::partition(uuid_of(9), 0, {1, kSelf}));
+  auto followed = registry->get("t", 0);
+  ASSERT_NE(followed, nullptr);
+  bool wrote = false;
+  auto write = [&] { return wrote = true; };
+  EXPECT_FALSE(followed->while_following(7, write));  // another epoch: an old leader's answer
+  EXPECT_FALSE(wrote);
+  EXPECT_TRUE(followed->while_following(0, write));
+  EXPECT_TRUE(wrote);
+  // Leading it now (a new leader epoch): nothing fetched from the old leader is written.
+  pr::PartitionChangeRecord change;
+  change.topic_id = uuid_of(9);
+  change.partition_id = 0;
+  change.leader = kSelf;
+  apply(encode_partition_change(change));
+  ASSERT_TRUE(followed->is_leader());
+  wrote = false;
+  EXPECT_FALSE(followed->while_following(1, write));
+  EXPECT_FALSE(wrote);
+}
+
 }  // namespace
 }  // namespace keel::broker
