@@ -130,14 +130,14 @@ class Handover:
                  f"{topic}: a leader and all three nodes in the ISR of every partition, as "
                  "every node's Metadata says")
 
-    def victim(self, topic):
-        """The node leading most of `topic`'s partitions (ties: the leader of partition 0)
-        and how many it leads."""
-        leaders = {p: leader for _, p, leader, _, _ in partitions(self.cluster.bootstrap, topic)}
-        counts = {n: list(leaders.values()).count(n) for n in leaders.values()}
-        most = max(counts.values())
-        node = leaders[0] if counts[leaders[0]] == most else max(counts, key=counts.get)
-        return node, most
+    def victim(self, topic, turn):
+        """The node leading most of `topic`'s partitions and how many it leads; among nodes
+        leading as many, the `turn`-th in id order (round robin), so that over the clients
+        every node stops, the active controller among them."""
+        leaders = [leader for _, _, leader, _, _ in partitions(self.cluster.bootstrap, topic)]
+        most = max(leaders.count(n) for n in leaders)
+        tied = sorted({n for n in leaders if leaders.count(n) == most})
+        return tied[turn % len(tied)], most
 
     def stop(self, node_id, sig, topic):
         """Stops the node; returns seconds until every other node's Metadata names a leader
@@ -169,7 +169,7 @@ class Handover:
         return wait_for(lambda: all(whole(n) for n in self.cluster.brokers), ISR_TIMEOUT,
                         f"node {node_id} back in every ISR")
 
-    def run_cell(self, command, name, topic, sig):
+    def run_cell(self, command, name, topic, turn):
         """Runs one client's scenario 8; returns run.py's record of the run plus `handover`,
         what the harness did."""
         self.create_topic(topic)
@@ -183,7 +183,8 @@ class Handover:
                 result["rc"] = 1
                 result["stderr"] += f"handover: the program exited without '{READY_LINE}'\n"
             return result
-        node, led = self.victim(topic)
+        node, led = self.victim(topic, turn)
+        sig = STOPS[turn % len(STOPS)]
         try:
             failover = self.stop(node, sig, topic)
         except Exception as e:
@@ -207,7 +208,7 @@ class Handover:
         for index, name in enumerate(names):
             runs = names[:index].count(name)  # a client named again gets a topic of its own
             topic = f"s8-{name}" + (f"-{runs + 1}" if runs else "")
-            result = self.run_cell(clients[name], name, topic, STOPS[index % len(STOPS)])
+            result = self.run_cell(clients[name], name, topic, index)
             result["broker_tail"] = "\n".join(n.tail(15) for n in self.cluster.nodes)
             status, detail = run.judge(result, SCENARIO)
             if result["handover"] and status != "fail":
@@ -225,10 +226,13 @@ class Handover:
 def keel_cluster(settings):
     """The cluster of check_external.py --cluster: three combined broker+controller nodes,
     topics with 3 partitions and every partition on all three (acks=all waits for the
-    followers), plus the broker `settings` run.py's scenarios need. Started and waited for
+    followers), __consumer_offsets too (keel's default is 1 replica, for one node: a group
+    whose offsets partition lived only on the stopped node would have no coordinator until
+    it returns), plus the broker `settings` run.py's scenarios need. Started and waited for
     (a controller leader, every broker unfenced) on entering."""
     return _StartedCluster(KeelCluster(voters=3, overrides=dict(
-        settings, **{"num.partitions": 3, "default.replication.factor": 3})))
+        settings, **{"num.partitions": 3, "default.replication.factor": 3,
+                     "offsets.topic.replication.factor": 3})))
 
 
 class _StartedCluster:
