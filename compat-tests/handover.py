@@ -90,14 +90,19 @@ class Program:
         return True
 
     def go(self):
-        self.proc.stdin.write(b"go\n")
-        self.proc.stdin.close()
+        try:
+            self.proc.stdin.write(b"go\n")
+            self.proc.stdin.close()
+        except BrokenPipeError:  # it exited meanwhile: finish() reports how
+            pass
 
     def elapsed(self):
         return time.monotonic() - self.started
 
     def finish(self, note=""):
         """run.py's record of the run: waits for the exit, killing it after the timeout."""
+        if not self.proc.stdin.closed:
+            self.proc.stdin.close()
         try:
             rc = self.proc.wait(max(1.0, PROGRAM_TIMEOUT - self.elapsed()))
         except subprocess.TimeoutExpired:
