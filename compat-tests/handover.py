@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 import run  # puts broker/tests/integration on sys.path
 from cluster_harness import KeelCluster  # noqa: E402
+from kafka_wire import find_coordinator_v4, recv_frame  # noqa: E402
 
 SCENARIO = 8
 READY_LINE = "handover: ready"
@@ -240,6 +242,26 @@ def keel_cluster(settings):
                      "offsets.topic.replication.factor": 3})))
 
 
+def create_offsets_topic(cluster):
+    """Creates __consumer_offsets (a FindCoordinator does) and waits until every node's
+    Metadata has a leader for each of its partitions: the cluster under test is one that has
+    served groups before. Created by the first group a client uses instead (librdkafka's
+    assign-only consumer looks its coordinator up), its 150 replicas land while kcat creates
+    and fills its scenario 2 topic; a node's Metadata was then seen saying
+    UNKNOWN_TOPIC_OR_PARTITION for a topic whose CreateTopics had been answered, and kcat
+    (librdkafka 2.0.2) failed its records with `Local: Unknown partition` in 2 of 3 runs."""
+    with socket.create_connection((cluster.brokers[0].host, cluster.brokers[0].port),
+                                  timeout=10) as s:
+        s.sendall(find_coordinator_v4(1, ["compat-cluster"]))
+        recv_frame(s)
+
+    def led(node):
+        view = partitions(node.bootstrap, "__consumer_offsets")
+        return view and all(leader >= 0 for _, _, leader, _, _ in view)
+    wait_for(lambda: all(led(n) for n in cluster.brokers), ISR_TIMEOUT,
+             "__consumer_offsets with a leader for every partition, as every node says")
+
+
 class _StartedCluster:
     def __init__(self, cluster):
         self.cluster = cluster
@@ -249,6 +271,7 @@ class _StartedCluster:
         try:
             cluster.wait_for_leader()
             cluster.wait_for_brokers()
+            create_offsets_topic(cluster)
         except BaseException as e:
             self.cluster.__exit__(type(e), e, e.__traceback__)
             raise
