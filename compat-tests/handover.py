@@ -233,10 +233,10 @@ class Handover:
 def keel_cluster(settings):
     """The cluster of check_external.py --cluster: three combined broker+controller nodes,
     topics with 3 partitions and every partition on all three (acks=all waits for the
-    followers), __consumer_offsets too (keel's default is 1 replica, for one node: a group
-    whose offsets partition lived only on the stopped node would have no coordinator until
-    it returns), plus the broker `settings` run.py's scenarios need. Started and waited for
-    (a controller leader, every broker unfenced) on entering."""
+    followers), __consumer_offsets too (said here, not left to the default: with one replica
+    a group whose offsets partition lived only on the stopped node had no coordinator until
+    it returned), plus the broker `settings` run.py's scenarios need. Started and waited for
+    (a controller leader, every broker unfenced, __consumer_offsets led) on entering."""
     return _StartedCluster(KeelCluster(voters=3, overrides=dict(
         settings, **{"num.partitions": 3, "default.replication.factor": 3,
                      "offsets.topic.replication.factor": 3})))
