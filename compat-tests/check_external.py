@@ -80,12 +80,12 @@ def main():
     got = statuses(external, clients)
     differ = [f"{c} s{n}: built-in {built_in[(c, n)]}, --bootstrap {got.get((c, n))}"
               for (c, n) in sorted(built_in) if got.get((c, n)) != built_in[(c, n)]]
+    failed = [f"{c['client']}: {c['detail']}" for c in handovers if c["status"] == "fail"]
     if differ:
         print("check_external: the matrices differ:\n  " + "\n  ".join(differ))
-        return 1
-    failed = [f"{c['client']}: {c['detail']}" for c in handovers if c["status"] == "fail"]
     if failed:
         print("check_external: scenario 8 (hand-over) failed for\n  " + "\n  ".join(failed))
+    if differ or failed:
         return 1
     print(f"check_external: {len(got)} cells, the same as the built-in run "
           f"(run.py exit {proc.returncode}, matrix in {external}/matrix.md)")
