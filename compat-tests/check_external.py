@@ -10,7 +10,11 @@ status the built-in run (one fresh keel per cell, results in --results) gave it.
 With --cluster the broker is a keel cluster instead (issues 12, 13): three combined
 broker+controller nodes on loopback, topics with 3 partitions by default so that their
 leaders spread over the nodes, each replicated on all three (default.replication.factor=3:
-acks=all waits for the followers), and run.py given ONE node's address.
+acks=all waits for the followers), and run.py given ONE node's address. Then scenario 8
+(hand-over, handover.py) runs for every client, one after another: it stops the leader of
+most of the client's partitions mid-produce. Its cells go to --results as well (there is no
+built-in run of scenario 8 to compare with), so docs/compatibility.md shows them, and the
+test fails when one of them fails.
 """
 
 import argparse
@@ -21,15 +25,16 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "broker", "tests", "integration"))
-from cluster_harness import KeelCluster  # noqa: E402
+import handover  # noqa: E402
 from keel_harness import KeelBroker  # noqa: E402
 import matrix  # noqa: E402
 import run  # noqa: E402
 
 
 def statuses(results_dir, clients):
+    """(client, scenario) -> status of the cells one broker runs (1-7)."""
     return {cell: r["status"] for cell, r in matrix.load(results_dir).items()
-            if cell[0] in clients}
+            if cell[0] in clients and cell[1] in run.DEFAULT_SCENARIOS}
 
 
 def main():
@@ -42,12 +47,14 @@ def main():
     args = parser.parse_args()
     clients = args.clients.split(",")
     built_in = statuses(args.results, clients)
-    if len(built_in) != 7 * len(clients):
-        sys.exit(f"check_external: the built-in run has {len(built_in)} of "
-                 f"{7 * len(clients)} cells for {args.clients}: run `ctest -L compat` first")
+    cells = len(run.DEFAULT_SCENARIOS) * len(clients)
+    if len(built_in) != cells:
+        sys.exit(f"check_external: the built-in run has {len(built_in)} of {cells} cells "
+                 f"for {args.clients}: run `ctest -L compat` first")
 
     settings = {k: v for needs in run.SCENARIO_BROKER_CONFIG.values() for k, v in needs.items()}
     external = tempfile.mkdtemp(prefix="compat-external-")
+    handovers = []
 
     def run_against(bootstrap):
         return subprocess.run([sys.executable, os.path.join(HERE, "run.py"),
@@ -57,13 +64,15 @@ def main():
                                os.path.join(external, "matrix.md")])
 
     if args.cluster:
-        with KeelCluster(voters=3, overrides=dict(settings, **{"num.partitions": 3,
-                                                            "default.replication.factor": 3})) as cluster:
-            cluster.wait_for_leader()
-            cluster.wait_for_brokers()
+        with handover.keel_cluster(settings) as cluster:
             proc = run_against(cluster.brokers[0].bootstrap)
             for node in cluster.nodes:
                 node.assert_alive()
+            handovers = handover.run_all(cluster, args.clients_json, clients,
+                                         [external, args.results])
+            with open(os.path.join(external, "matrix.md"), "w") as f:
+                f.write(matrix.render(matrix.load(external), clients, "a 3-node keel cluster "
+                                      "(`check_external.py --cluster`)") + "\n")
     else:
         with KeelBroker(overrides=settings, name="compat-external") as broker:
             proc = run_against(broker.bootstrap)
@@ -71,8 +80,12 @@ def main():
     got = statuses(external, clients)
     differ = [f"{c} s{n}: built-in {built_in[(c, n)]}, --bootstrap {got.get((c, n))}"
               for (c, n) in sorted(built_in) if got.get((c, n)) != built_in[(c, n)]]
+    failed = [f"{c['client']}: {c['detail']}" for c in handovers if c["status"] == "fail"]
     if differ:
         print("check_external: the matrices differ:\n  " + "\n  ".join(differ))
+    if failed:
+        print("check_external: scenario 8 (hand-over) failed for\n  " + "\n  ".join(failed))
+    if differ or failed:
         return 1
     print(f"check_external: {len(got)} cells, the same as the built-in run "
           f"(run.py exit {proc.returncode}, matrix in {external}/matrix.md)")

@@ -19,6 +19,7 @@ SCENARIOS = {
     5: "seek by offset and time; resets",
     6: "errors surface as the client's errors",
     7: "mixed clients: read by every other",
+    8: "hand-over: the leader stops mid-produce (3-node cluster only)",
 }
 MARK = {"pass": "pass", "partial": "partial", "fail": "**FAIL**", "unsupported": "n/a",
         "skipped": "skipped"}
@@ -53,7 +54,10 @@ def render(cells, clients, broker):
            f"Real, unmodified clients against {broker}; scenarios in "
            "[compat-tests/README.md](../compat-tests/README.md). `partial`: every check the "
            "client can make passed, and the note names what it cannot do; `n/a`: the client "
-           "lacks the feature; `skipped`: the broker lacks a setting the scenario needs.",
+           "lacks the feature; `skipped`: the broker lacks a setting the scenario needs. "
+           "Scenario 8 runs only against the 3-node keel cluster of `ctest -R compat.cluster` "
+           "(`check_external.py --cluster`), which writes its cells here too: `not run` until "
+           "that test has run, `skipped` in a run against one broker.",
            ""]
     finished = sorted(r["finished"] for r in cells.values())
     if finished:

@@ -1,7 +1,7 @@
 'use strict'
 // keel compatibility scenarios for @confluentinc/kafka-javascript: a current librdkafka
 // (built from the source the package ships) under Confluent's JavaScript client. The
-// contract with run.py, the canonical record set and scenarios 1-7 are defined in
+// contract with run.py, the canonical record set and scenarios 1-8 are defined in
 // ../README.md; ../js/canonical.js has what the JavaScript programs share.
 //
 // Producing, group consuming and most admin calls go through the package's promise API
@@ -16,6 +16,7 @@ const {
   CODECS,
   sendCanonical,
   mixedScenario,
+  handoverScenario,
   collector,
   verifyCanonical: verifyWith,
   groupScenario,
@@ -87,9 +88,12 @@ function producer(config = {}) {
   return client().producer({ acks: -1, 'linger.ms': 5, ...config })
 }
 
-function produceCanonical(handle, topic, count, chunk = SEND_CHUNK) {
-  return sendCanonical(count, chunk, records =>
-    handle.send({ topic, messages: records.map(toMessage) })
+function produceCanonical(handle, topic, count, chunk = SEND_CHUNK, first = 0) {
+  return sendCanonical(
+    count,
+    chunk,
+    records => handle.send({ topic, messages: records.map(toMessage) }),
+    first
   )
 }
 
@@ -425,6 +429,16 @@ function scenarioMixed(env) {
   })
 }
 
+// One idempotent acks=all producer across the stop of the leader (librdkafka follows it).
+async function scenarioHandover({ topic }) {
+  await withClient(producer({ 'enable.idempotence': true }), handle =>
+    handoverScenario({
+      produce: (first, end) => produceCanonical(handle, topic, end, SEND_CHUNK, first),
+      verify: count => verifyCanonical(topic, count),
+    })
+  )
+}
+
 bootstrap = process.env.KEEL_BOOTSTRAP
 runScenarios(
   `@confluentinc/kafka-javascript ${VERSION} (librdkafka ${RdKafka.librdkafkaVersion})`,
@@ -436,5 +450,6 @@ runScenarios(
     5: scenarioSeek,
     6: scenarioErrors,
     7: scenarioMixed,
+    8: scenarioHandover,
   }
 )

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""compat-tests scenarios 1-7 (compat-tests/README.md) for confluent-kafka, the Python
+"""compat-tests scenarios 1-8 (compat-tests/README.md) for confluent-kafka, the Python
 binding of librdkafka (Debian python3-confluent-kafka). Run by compat-tests/run.py."""
 
 import os
@@ -81,12 +81,12 @@ def canonical_message(r):
     return kwargs
 
 
-def produce_canonical(p, topic, count, chunk=None):
-    """Produces canonical records 0..count-1 (waiting for delivery after every `chunk`);
+def produce_canonical(p, topic, count, chunk=None, first=0):
+    """Produces canonical records first..count-1 (waiting for delivery after every `chunk`);
     every acknowledgement must carry the offset the record has in its (fresh) partition."""
-    records = canonical.records(count)
-    chunk = chunk or count
-    for start in range(0, count, chunk):
+    records = canonical.records(count, first)
+    chunk = chunk or len(records)
+    for start in range(0, len(records), chunk):
         part = records[start:start + chunk]
         acks = produce(p, topic, [canonical_message(r) for r in part])
         for r, ack in zip(part, acks):
@@ -421,12 +421,20 @@ def scenario_7_mixed(bootstrap, mode, topic):
         consume_canonical(bootstrap, topic, 1000)
 
 
+def scenario_8_handover(bootstrap, topic):
+    p = producer(bootstrap, **{"enable.idempotence": True, "acks": "all"})
+    canonical.handover(lambda first, end: produce_canonical(p, topic, end, first=first),
+                       lambda count: consume_canonical(bootstrap, topic, count))
+
+
 def main():
     print(f"client-version: confluent-kafka {confluent_kafka.version()[0]} "
           f"(librdkafka {confluent_kafka.libversion()[0]})", flush=True)
     bootstrap, scenario, mode, topic = canonical.env()
     if scenario == 7:
         scenario_7_mixed(bootstrap, mode, topic)
+    elif scenario == 8:
+        scenario_8_handover(bootstrap, topic)
     else:
         {1: scenario_1_admin, 2: scenario_2_codecs, 3: scenario_3_idempotence,
          4: scenario_4_group, 5: scenario_5_seek, 6: scenario_6_errors}[scenario](bootstrap)

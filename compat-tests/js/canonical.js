@@ -6,6 +6,8 @@
 // { key, value, headers: [[name, Buffer], ...] } (null for a null key or value) and hands
 // them to checkRecord.
 
+const readline = require('readline')
+
 const PARTITIONS = 3
 const CODECS = ['none', 'gzip', 'snappy', 'lz4', 'zstd']
 const UNSUPPORTED = 77
@@ -81,9 +83,9 @@ function checkPartitions(topic, got, expected) {
   })
 }
 
-// Hands canonical records 0..count-1 to `send(records)`, `chunk` at a time, in order.
-async function sendCanonical(count, chunk, send) {
-  for (let start = 0; start < count; start += chunk) {
+// Hands canonical records first..count-1 to `send(records)`, `chunk` at a time, in order.
+async function sendCanonical(count, chunk, send, first = 0) {
+  for (let start = first; start < count; start += chunk) {
     const records = []
     for (let i = start; i < Math.min(count, start + chunk); i++) records.push(canonicalRecord(i))
     await send(records)
@@ -101,6 +103,37 @@ async function mixedScenario({ mode, topic }, { produce, verify }) {
     await verify(topic, count)
     console.log(`verified ${count} records in ${topic}`)
   }
+}
+
+const HANDOVER_RECORDS = 2000 // scenario 8: half before the leader stops, half after
+
+// Scenario 8 (../handover.py runs it): `produce(first, end)` sends canonical records
+// first..end-1 with acks=all, through the same producer both times, and resolves once every
+// one is acknowledged; `verify(count)` reads every partition from the beginning and checks
+// records 0..count-1 (as scenario 2).
+async function handoverScenario({ produce, verify }) {
+  const half = HANDOVER_RECORDS / 2
+  await produce(0, half)
+  console.log(`records 0..${half - 1} acknowledged`)
+  console.log('handover: ready')
+  const line = await readLine()
+  if (line !== 'go') throw new Error(`expected 'go' on stdin after the hand-over, got ${line}`)
+  await produce(half, HANDOVER_RECORDS)
+  console.log(`records ${half}..${HANDOVER_RECORDS - 1} acknowledged after the hand-over`)
+  await verify(HANDOVER_RECORDS)
+  console.log(`${HANDOVER_RECORDS} records read back exactly once, in order`)
+}
+
+// The next line on stdin without its end, or null at the end of input.
+function readLine() {
+  return new Promise(resolve => {
+    const input = readline.createInterface({ input: process.stdin })
+    input.once('line', line => {
+      resolve(line.trim()) // before close(), whose event resolves to null
+      input.close()
+    })
+    input.once('close', () => resolve(null))
+  })
 }
 
 // Collects consumed records by partition until partition p has counts[p] of them. `done`
@@ -285,7 +318,7 @@ async function expectError(what, expected, action, find, errors = e => e.message
 // Thrown by a scenario the client cannot do at all.
 class Unsupported extends Error {}
 
-// Prints the client-version line, runs scenario KEEL_SCENARIO from `scenarios` (1..7 ->
+// Prints the client-version line, runs scenario KEEL_SCENARIO from `scenarios` (1..8 ->
 // async function taking the environment) and exits as the contract says. Exits
 // explicitly: clients may leave timers behind.
 function runScenarios(version, scenarios) {
@@ -298,7 +331,7 @@ function runScenarios(version, scenarios) {
   }
   const run = async () => {
     const scenario = scenarios[env.scenario]
-    if (!scenario) throw new Error(`KEEL_SCENARIO must be 1..7, not ${env.scenario}`)
+    if (!scenario) throw new Error(`KEEL_SCENARIO must be 1..8, not ${env.scenario}`)
     if (env.scenario === '7' && !['produce', 'verify'].includes(env.mode)) {
       throw new Error(`KEEL_MODE must be produce or verify, not ${env.mode}`)
     }
@@ -328,6 +361,7 @@ module.exports = {
   checkPartitions,
   sendCanonical,
   mixedScenario,
+  handoverScenario,
   collector,
   verifyCanonical,
   groupScenario,

@@ -1,6 +1,6 @@
 // Command scenarios is segmentio/kafka-go's scenario program for keel's client
 // compatibility suite: compat-tests/README.md defines the environment it reads, its exit
-// codes and scenarios 1-7.
+// codes and scenarios 1-8.
 //
 // kafka-go 0.2.1 (Debian's golang-github-segmentio-kafka-go-dev) never sends ApiVersions:
 // it speaks Metadata v1, Produce v2 and Fetch v2 with the legacy message format (magic 1,
@@ -10,6 +10,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,13 +38,15 @@ const partitions = 3 // of every canonical topic
 const noHeaders = "kafka-go " + kafkaGoVersion + " writes and reads the legacy message format (magic 1), which has no record headers: headers are neither produced nor checked"
 
 var (
-	bootstrap string
-	prefix    string // KEEL_TOPIC_PREFIX
+	bootstrap string   // the first of KEEL_BOOTSTRAP's addresses that accepts a connection
+	brokers   []string // all of them
+	prefix    string   // KEEL_TOPIC_PREFIX
 )
 
 func main() {
 	fmt.Printf("client-version: kafka-go %s (%s)\n", kafkaGoVersion, runtime.Version())
-	bootstrap = os.Getenv("KEEL_BOOTSTRAP")
+	brokers = strings.Split(os.Getenv("KEEL_BOOTSTRAP"), ",")
+	bootstrap = reachable(brokers)
 	prefix = os.Getenv("KEEL_TOPIC_PREFIX")
 	scenario := os.Getenv("KEEL_SCENARIO")
 	scenarios := map[string]func() error{
@@ -53,6 +57,7 @@ func main() {
 		"5": scenarioSeek,
 		"6": scenarioErrors,
 		"7": func() error { return scenarioMixed(os.Getenv("KEEL_MODE"), os.Getenv("KEEL_TOPIC")) },
+		"8": func() error { return scenarioHandover(os.Getenv("KEEL_TOPIC")) },
 	}
 	run, ok := scenarios[scenario]
 	err := fmt.Errorf("unknown KEEL_SCENARIO %q", scenario)
@@ -128,6 +133,18 @@ func show(b []byte) string {
 // Helpers.
 
 func dial() (*kafka.Conn, error) { return kafka.Dial("tcp", bootstrap) }
+
+// reachable is the first address that accepts a connection (kafka-go's Conn, Reader and
+// DialLeader take one address), or the first address when none does.
+func reachable(addrs []string) string {
+	for _, addr := range addrs {
+		if conn, err := net.DialTimeout("tcp", addr, 2*time.Second); err == nil {
+			conn.Close()
+			return addr
+		}
+	}
+	return addrs[0]
+}
 
 func createTopic(topic string, n int) error {
 	conn, err := dial()
@@ -554,5 +571,50 @@ func scenarioMixed(mode, topic string) error {
 	default:
 		return fmt.Errorf("KEEL_MODE must be produce or verify, not %q", mode)
 	}
+	return nil
+}
+
+// scenarioHandover (8, ../handover.py) writes canonical records 0..999 through one
+// kafka.Writer (acks=all), says it is ready, and after "go" on stdin (the leader has
+// stopped meanwhile) writes 1000..1999 through the same Writer, whose partition writers must
+// dial the new leaders (writer.dial: DialLeader through any of the brokers) and retry. A
+// Writer flushes a partition's batch when it is full or on a timer, and retries a failed
+// batch only after later ones may have gone out, so every record is a batch of its own,
+// written once the one before it is acknowledged: the order within a partition holds.
+func scenarioHandover(topic string) error {
+	const count = 2000
+	partition := 0 // of the record being written; the Writer's balancer returns it
+	w := kafka.NewWriter(kafka.WriterConfig{
+		Brokers: brokers, Topic: topic, RequiredAcks: -1, BatchSize: 1, MaxAttempts: 20,
+		Balancer: kafka.BalancerFunc(func(kafka.Message, ...int) int { return partition }),
+	})
+	defer w.Close()
+	write := func(from, to int) error {
+		for i := from; i < to; i++ {
+			r := canonical(i)
+			partition = r.partition
+			if err := w.WriteMessages(context.Background(), kafka.Message{Key: r.key, Value: r.value}); err != nil {
+				return fmt.Errorf("record %d: %w", i, err)
+			}
+		}
+		fmt.Printf("records %d..%d acknowledged\n", from, to-1)
+		return nil
+	}
+	if err := write(0, count/2); err != nil {
+		return err
+	}
+	fmt.Println("handover: ready")
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if strings.TrimSpace(line) != "go" {
+		return fmt.Errorf("expected 'go' on stdin after the hand-over, got %q (%v)", line, err)
+	}
+	if err := write(count/2, count); err != nil {
+		return fmt.Errorf("after the hand-over: %w", err)
+	}
+	bootstrap = reachable(brokers) // the stopped node may have been the first
+	if err := verifyCanonical(topic, count); err != nil {
+		return err
+	}
+	fmt.Printf("partial: %s\n", noHeaders)
 	return nil
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""compat-tests scenarios 1-7 (compat-tests/README.md) for kafka-python, a pure-Python
+"""compat-tests scenarios 1-8 (compat-tests/README.md) for kafka-python, a pure-Python
 client with its own protocol code (Debian python3-kafka). Run by compat-tests/run.py."""
 
 import os
@@ -68,14 +68,20 @@ def produce_canonical(bootstrap, topic, count, **conf):
     """Produces canonical records 0..count-1; every acknowledgement must carry the offset
     the record has in its (fresh) partition."""
     with closing(producer(bootstrap, linger_ms=5, **conf)) as p:
-        futures = [(r, p.send(topic, key=r.key, value=r.value, headers=r.headers,
-                              partition=r.partition)) for r in canonical.records(count)]
-        p.flush()
-        for r, future in futures:
-            md = future.get(timeout=WAIT_S)  # raises the client's error
-            if (md.partition, md.offset) != (r.partition, r.i // canonical.PARTITIONS):
-                raise Mismatch(f"record {r.i} acknowledged at partition {md.partition} offset "
-                               f"{md.offset}, expected {r.partition}/{r.i // canonical.PARTITIONS}")
+        send_canonical(p, topic, 0, count)
+
+
+def send_canonical(p, topic, first, end):
+    """Sends canonical records first..end-1 through `p` and checks every acknowledgement
+    carries the record's offset in its partition."""
+    futures = [(r, p.send(topic, key=r.key, value=r.value, headers=r.headers,
+                          partition=r.partition)) for r in canonical.records(end, first)]
+    p.flush()
+    for r, future in futures:
+        md = future.get(timeout=WAIT_S)  # raises the client's error
+        if (md.partition, md.offset) != (r.partition, r.i // canonical.PARTITIONS):
+            raise Mismatch(f"record {r.i} acknowledged at partition {md.partition} offset "
+                           f"{md.offset}, expected {r.partition}/{r.i // canonical.PARTITIONS}")
 
 
 def consume_canonical(bootstrap, topic, count):
@@ -413,11 +419,22 @@ def scenario_7_mixed(bootstrap, mode, topic):
         consume_canonical(bootstrap, topic, 1000)
 
 
+def scenario_8_handover(bootstrap, topic):
+    # No idempotence (see scenario 3): retries, one request in flight so that they keep the
+    # order. The harness stops the leader while nothing is in flight, so none is doubled.
+    with closing(producer(bootstrap, linger_ms=5, acks="all", retries=20,
+                          retry_backoff_ms=200, max_in_flight_requests_per_connection=1)) as p:
+        canonical.handover(lambda first, end: send_canonical(p, topic, first, end),
+                           lambda count: consume_canonical(bootstrap, topic, count))
+
+
 def main():
     print(f"client-version: kafka-python {kafka.__version__}", flush=True)
     bootstrap, scenario, mode, topic = canonical.env()
     if scenario == 7:
         scenario_7_mixed(bootstrap, mode, topic)
+    elif scenario == 8:
+        scenario_8_handover(bootstrap, topic)
     else:
         {1: scenario_1_admin, 2: scenario_2_codecs, 3: scenario_3_idempotence,
          4: scenario_4_group, 5: scenario_5_seek, 6: scenario_6_errors}[scenario](bootstrap)

@@ -1,9 +1,11 @@
 'use strict'
 // keel compatibility scenarios for kafkajs (pure-JS Kafka protocol). The contract with
-// run.py, the canonical record set and scenarios 1-7 are defined in ../README.md.
+// run.py, the canonical record set and scenarios 1-8 are defined in ../README.md.
 
 const { Kafka, CompressionTypes, Partitioners, logLevel } = require('kafkajs')
 const { version: KAFKAJS_VERSION } = require('kafkajs/package.json')
+// Scenario 8's steps are the same in every JavaScript program.
+const { handoverScenario } = require('../js/canonical.js')
 
 const PARTITIONS = 3
 // Every topic name and group id of scenarios 1-6 goes through prefixed(): KEEL_TOPIC_PREFIX
@@ -44,7 +46,7 @@ function logCreator() {
 function client(bootstrap) {
   return new Kafka({
     clientId: 'keel-compat-kafkajs',
-    brokers: [bootstrap],
+    brokers: bootstrap.split(','),
     logLevel: logLevel.WARN,
     logCreator,
   })
@@ -147,8 +149,15 @@ async function createTopic(admin, topic, numPartitions, configEntries = []) {
   })
 }
 
-async function produceCanonical(producer, topic, count, compression, chunk = SEND_CHUNK) {
-  for (let start = 0; start < count; start += chunk) {
+async function produceCanonical(
+  producer,
+  topic,
+  count,
+  compression,
+  chunk = SEND_CHUNK,
+  first = 0
+) {
+  for (let start = first; start < count; start += chunk) {
     const messages = []
     for (let i = start; i < Math.min(count, start + chunk); i++) {
       messages.push(toMessage(canonicalRecord(i)))
@@ -627,6 +636,20 @@ async function scenarioMixed(kafka, mode, topic) {
   }
 }
 
+// One idempotent acks=all producer across the stop of the leader: kafkajs refreshes its
+// metadata and retries on NOT_LEADER_OR_FOLLOWER and on a lost connection.
+async function scenarioHandover(kafka, topic) {
+  await withClient(
+    () => kafka.producer({ createPartitioner, idempotent: true, maxInFlightRequests: 1 }),
+    producer =>
+      handoverScenario({
+        produce: (first, end) =>
+          produceCanonical(producer, topic, end, CompressionTypes.None, SEND_CHUNK, first),
+        verify: count => verifyCanonical(kafka, topic, count),
+      })
+  )
+}
+
 async function main() {
   console.log(`client-version: kafkajs ${KAFKAJS_VERSION}`)
   const {
@@ -644,8 +667,9 @@ async function main() {
     5: () => scenarioSeek(kafka),
     6: () => scenarioErrors(kafka),
     7: () => scenarioMixed(kafka, mode, topic),
+    8: () => scenarioHandover(kafka, topic),
   }
-  if (!scenarios[scenario]) throw new Error(`KEEL_SCENARIO must be 1..7, not ${scenario}`)
+  if (!scenarios[scenario]) throw new Error(`KEEL_SCENARIO must be 1..8, not ${scenario}`)
   await scenarios[scenario]()
 }
 

@@ -1,5 +1,5 @@
 """The compat-tests scenario program for kcat (see compat-tests/README.md for the contract
-with run.py, the canonical records and scenarios 1-7), driving Debian's kcat binary.
+with run.py, the canonical records and scenarios 1-8), driving Debian's kcat binary.
 
 kcat is a command-line tool, so each step is one kcat run. Records go in through kcat -P's
 stdin: one message per record, ended by RECORD_END, its key before KEY_END, and -Z so that
@@ -311,10 +311,29 @@ def scenario_mixed():
         raise KcatError(f"KEEL_MODE is {MODE!r}, expected produce or verify")
 
 
+def scenario_handover():
+    def produce_range(first, end):
+        records = without_headers(canonical.records(end, first))
+        for p in range(canonical.PARTITIONS):  # one kcat -P run per partition
+            produce(TOPIC, p, [r for r in records if r.partition == p],
+                    "-X", "enable.idempotence=true", "-X", "acks=all", "-E")
+
+    def verify(count):
+        check_records(consume(TOPIC), {p: without_headers(rs) for p, rs in
+                                       canonical.expected_by_partition(count).items()})
+
+    canonical.handover(produce_range, verify)
+    partial(f"{NO_HEADERS}; and each kcat -P run is a producer of its own, so the records "
+            "after the hand-over come from new runs that look the new leaders up, not from "
+            "a producer that follows the change (all records, without headers, were read "
+            "back exactly once, in order)")
+
+
 def main():
     print(f"client-version: kcat {VERSION} (librdkafka {LIBRDKAFKA})", flush=True)
     scenarios = {1: scenario_admin, 2: scenario_codecs, 3: scenario_idempotence,
-                 4: scenario_group, 5: scenario_seek, 6: scenario_errors, 7: scenario_mixed}
+                 4: scenario_group, 5: scenario_seek, 6: scenario_errors, 7: scenario_mixed,
+                 8: scenario_handover}
     scenarios[SCENARIO]()
 
 

@@ -1,5 +1,5 @@
 // The compat-tests scenario program for librdkafka's C++ API (see compat-tests/README.md for
-// the contract with run.py, the canonical records and scenarios 1-7).
+// the contract with run.py, the canonical records and scenarios 1-8).
 //
 // librdkafka's C++ API has no admin client: creating and deleting topics and adding
 // partitions use the C API of the same library (rdkafka.h: rd_kafka_CreateTopics and
@@ -859,6 +859,31 @@ void scenario_mixed(const std::string& bootstrap, const std::string& mode,
   }
 }
 
+// ---- scenario 8: hand-over (a 3-node cluster's leader stops; ../handover.py) -----------
+
+/// One idempotent acks=all producer sends canonical records 0..999, says it is ready, and
+/// after `go` on stdin (the leader has stopped meanwhile) sends 1000..1999: librdkafka must
+/// find the new leaders itself. Then every record must be there once, in order.
+void scenario_handover(const std::string& bootstrap, const std::string& topic) {
+  constexpr int kCount = 2000;
+  constexpr int kHalf = kCount / 2;
+  Producer producer(
+      bootstrap,
+      {{"enable.idempotence", "true"}, {"acks", "all"}, {"message.timeout.ms", "60000"}});
+  for (int i = 0; i < kHalf; ++i) producer.send_ok(topic, canonical(i));
+  producer.flush_all_delivered(kHalf);
+  std::cout << "records 0.." << kHalf - 1 << " acknowledged\nhandover: ready" << std::endl;
+  std::string line;
+  std::getline(std::cin, line);
+  expect(line == "go", "expected 'go' on stdin after the hand-over, got '" + line + "'");
+  for (int i = kHalf; i < kCount; ++i) producer.send_ok(topic, canonical(i));
+  producer.flush_all_delivered(kCount);
+  std::cout << "records " << kHalf << ".." << kCount - 1 << " acknowledged after the hand-over"
+            << std::endl;
+  check_canonical(read_all(bootstrap, topic, kPartitions), kCount);
+  std::cout << kCount << " records read back exactly once, in order" << std::endl;
+}
+
 std::string env(const char* name) {
   const char* value = std::getenv(name);
   return value ? value : "";
@@ -880,9 +905,10 @@ int main() {
         {"5", [&] { scenario_seek(bootstrap); }},
         {"6", [&] { scenario_errors(bootstrap); }},
         {"7", [&] { scenario_mixed(bootstrap, env("KEEL_MODE"), env("KEEL_TOPIC")); }},
+        {"8", [&] { scenario_handover(bootstrap, env("KEEL_TOPIC")); }},
     };
     const auto it = scenarios.find(scenario);
-    expect(it != scenarios.end(), "KEEL_SCENARIO is '" + scenario + "', expected 1 .. 7");
+    expect(it != scenarios.end(), "KEEL_SCENARIO is '" + scenario + "', expected 1 .. 8");
     it->second();
   } catch (const std::exception& e) {
     std::cerr << "scenario " << scenario << " failed: " << e.what() << std::endl;

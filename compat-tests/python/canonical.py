@@ -28,8 +28,9 @@ class Record:
         self.partition = i % PARTITIONS
 
 
-def records(count):
-    return [Record(i) for i in range(count)]
+def records(count, first=0):
+    """Canonical records first..count-1."""
+    return [Record(i) for i in range(first, count)]
 
 
 def expected_by_partition(count):
@@ -68,6 +69,28 @@ def check_group_delivery(got, first, count):
         raise Mismatch(f"group received {len(got)} records ({extra} duplicates), expected "
                        f"{count}; missing {sorted(missing)[:5]}, first received {got[:5]}")
     print(f"records {first}..{first + count - 1} consumed exactly once", flush=True)
+
+
+HANDOVER_RECORDS = 2000  # scenario 8: half before the leader stops, half after
+
+
+def handover(produce, verify):
+    """Scenario 8 (compat-tests/handover.py runs it): `produce(first, end)` sends canonical
+    records first..end-1 with acks=all and waits until every one is acknowledged, through
+    the same producer both times; `verify(count)` consumes every partition from the
+    beginning and checks records 0..count-1 (as scenario 2)."""
+    half = HANDOVER_RECORDS // 2
+    produce(0, half)
+    print(f"records 0..{half - 1} acknowledged", flush=True)
+    print("handover: ready", flush=True)
+    line = sys.stdin.readline()
+    if line.strip() != "go":
+        raise Mismatch(f"expected 'go' on stdin after the hand-over, got {line!r}")
+    produce(half, HANDOVER_RECORDS)
+    print(f"records {half}..{HANDOVER_RECORDS - 1} acknowledged after the hand-over",
+          flush=True)
+    verify(HANDOVER_RECORDS)
+    print(f"{HANDOVER_RECORDS} records read back exactly once, in order", flush=True)
 
 
 def env():

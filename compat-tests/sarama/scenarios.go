@@ -1,6 +1,6 @@
 // Command scenarios is sarama's scenario program for keel's client compatibility suite:
 // compat-tests/README.md defines the environment it reads, its exit codes and scenarios
-// 1-7.
+// 1-8.
 //
 // Sarama 1.22.1 does not negotiate API versions with ApiVersions: Config.Version alone
 // decides which version of each request it sends. With V2_2_0_0, the highest it knows, it
@@ -10,6 +10,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -39,7 +40,7 @@ func prefixed(name string) string { return topicPrefix + name }
 
 func main() {
 	fmt.Printf("client-version: sarama %s (%s)\n", saramaVersion, runtime.Version())
-	brokers := []string{os.Getenv("KEEL_BOOTSTRAP")}
+	brokers := strings.Split(os.Getenv("KEEL_BOOTSTRAP"), ",")
 	scenario := os.Getenv("KEEL_SCENARIO")
 	var err error
 	switch scenario {
@@ -57,6 +58,8 @@ func main() {
 		err = scenarioErrors(brokers)
 	case "7":
 		err = scenarioMixed(brokers, os.Getenv("KEEL_MODE"), os.Getenv("KEEL_TOPIC"))
+	case "8":
+		err = scenarioHandover(brokers, os.Getenv("KEEL_TOPIC"))
 	default:
 		err = fmt.Errorf("unknown KEEL_SCENARIO %q", scenario)
 	}
@@ -1061,4 +1064,47 @@ func scenarioMixed(brokers []string, mode, topic string) error {
 		return verifyCanonical(brokers, topic, count)
 	}
 	return fmt.Errorf("unknown KEEL_MODE %q", mode)
+}
+
+// ---- 8. hand-over (a 3-node cluster's leader stops; ../handover.py) ----
+
+// scenarioHandover sends canonical records 0..999 through one idempotent acks=all
+// SyncProducer, says it is ready, and after "go" on stdin (the leader has stopped
+// meanwhile) sends 1000..1999 through the same producer, which must find the new leaders;
+// then every record must be there once, in order.
+func scenarioHandover(brokers []string, topic string) error {
+	const count = 2000
+	cfg := newConfig()
+	cfg.Producer.Idempotent = true
+	cfg.Net.MaxOpenRequests = 1 // sarama requires it for idempotence
+	cfg.Producer.Retry.Max = 20
+	cfg.Producer.Retry.Backoff = 250 * time.Millisecond
+	producer, err := sarama.NewSyncProducer(brokers, cfg)
+	if err != nil {
+		return err
+	}
+	defer producer.Close()
+	msgs := canonicalMessages(topic, count)
+	send := func(from, to int) error {
+		err := producer.SendMessages(msgs[from:to])
+		if errs, ok := err.(sarama.ProducerErrors); ok {
+			return deliveryError{errs}
+		}
+		if err == nil {
+			fmt.Printf("records %d..%d acknowledged\n", from, to-1)
+		}
+		return err
+	}
+	if err := send(0, count/2); err != nil {
+		return err
+	}
+	fmt.Println("handover: ready")
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if strings.TrimSpace(line) != "go" {
+		return fmt.Errorf("expected 'go' on stdin after the hand-over, got %q (%v)", line, err)
+	}
+	if err := send(count/2, count); err != nil {
+		return fmt.Errorf("after the hand-over: %w", err)
+	}
+	return verifyCanonical(brokers, topic, count)
 }
