@@ -8,11 +8,19 @@ namespace keel::broker {
 
 namespace pr = keel::protocol;
 
-namespace {
-
 bool contains(const std::vector<std::int32_t>& ids, std::int32_t id) {
   return std::find(ids.begin(), ids.end(), id) != ids.end();
 }
+
+std::vector<std::int32_t> without(const std::vector<std::int32_t>& ids,
+                                  const std::vector<std::int32_t>& removed) {
+  std::vector<std::int32_t> kept;
+  for (auto id : ids)
+    if (!contains(removed, id)) kept.push_back(id);
+  return kept;
+}
+
+namespace {
 
 struct ElectionResult {
   std::int32_t leader = kNoLeader;
@@ -37,14 +45,6 @@ ElectionResult elect_leader(const PartitionInfo& partition, const PartitionTarge
     for (auto replica : target.replicas)
       if (acceptable_leader(replica)) return {replica, true};
   return {};
-}
-
-std::vector<std::int32_t> without(const std::vector<std::int32_t>& ids,
-                                  const std::vector<std::int32_t>& removed) {
-  std::vector<std::int32_t> kept;
-  for (auto id : ids)
-    if (!contains(removed, id)) kept.push_back(id);
-  return kept;
 }
 
 /// Kafka's PartitionReassignmentReplicas.maybeCompleteReassignment: once every adding

@@ -26,6 +26,12 @@ inline constexpr std::int32_t kNoLeaderChange = -2;
 /// directories).
 inline constexpr std::int16_t kPartitionChangeRecordVersion = 0;
 
+/// Whether `ids` (a replica list or ISR) holds `id`.
+bool contains(const std::vector<std::int32_t>& ids, std::int32_t id);
+/// `ids` in order without those in `removed`.
+std::vector<std::int32_t> without(const std::vector<std::int32_t>& ids,
+                                  const std::vector<std::int32_t>& removed);
+
 /// Kafka's PartitionChangeBuilder.Election.
 enum class Election {
   online,     // keep a valid leader, else the first valid replica

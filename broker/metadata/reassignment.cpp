@@ -24,19 +24,6 @@ struct Outcome {
   std::optional<std::string> message;
 };
 
-bool contains(const std::vector<std::int32_t>& ids, std::int32_t id) {
-  return std::find(ids.begin(), ids.end(), id) != ids.end();
-}
-
-/// `ids` in order without those in `removed`.
-std::vector<std::int32_t> without(const std::vector<std::int32_t>& ids,
-                                  const std::vector<std::int32_t>& removed) {
-  std::vector<std::int32_t> kept;
-  for (auto id : ids)
-    if (!contains(removed, id)) kept.push_back(id);
-  return kept;
-}
-
 /// Kafka's PartitionReassignmentReplicas: the target's replicas first, then the current
 /// ones being removed; the ISR as it is (the change completes at once when nothing is added).
 PartitionTarget reassignment_target(const PartitionInfo& partition,
