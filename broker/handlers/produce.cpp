@@ -21,8 +21,6 @@
 #include <keel/storage/legacy_records.h>
 #include <keel/storage/record_batch.h>
 
-#include <cstdlib>
-
 #include "core/context.h"
 #include "core/high_watermark_wait.h"
 #include "core/partitions.h"
