@@ -421,6 +421,7 @@ SResult<AppendResult> Log::append(std::span<std::uint8_t> records, const AppendO
   for (std::size_t i = 0; leader && i < batches.size(); ++i) {
     const auto& h = batches[i].header;
     auto c = _producers.check(h.producer_id, h.producer_epoch, h.base_sequence, h.last_sequence());
+    if (options.from_coordinator && c.kind != ProducerCheck::Kind::invalid_epoch) continue;
     switch (c.kind) {
       case ProducerCheck::Kind::ok:
         break;

@@ -415,6 +415,32 @@ TEST(Log, LeaderRejectsMultiBatchIdempotentAppend) {
   EXPECT_EQ(r->last_offset, 8);
 }
 
+// A coordinator's writes (a transaction's offset commits) carry the producer's id and epoch
+// but no meaningful sequence: only a stale epoch is refused (Kafka's AppendOrigin.COORDINATOR).
+TEST(Log, CoordinatorAppendsAreCheckedForEpochOnly) {
+  TempDir d;
+  auto log = open_log(d);
+  ASSERT_TRUE(append(*log, idem_batch(7, 0)).ok());
+  AppendOptions coordinator;
+  coordinator.from_coordinator = true;
+  auto again = idem_batch(7, 0);  // would be a duplicate from a client
+  auto r = log->append(again, coordinator);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(r->duplicate);
+  auto gap = idem_batch(7, 40);  // would be out of order from a client
+  ASSERT_TRUE(log->append(gap, coordinator).ok());
+  EXPECT_EQ(log->log_end_offset(), 6);
+  BatchOptions o;
+  o.producer_id = 7;
+  o.producer_epoch = 1;
+  o.base_sequence = 0;
+  ASSERT_TRUE(append(*log, make_batch(1, 1000, "", Compression::none, o)).ok());
+  auto stale = idem_batch(7, 0);  // epoch 0 < 1
+  r = log->append(stale, coordinator);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::invalid_producer_epoch);
+}
+
 // Kafka checks every batch's CRC and size before it looks at records, and the one-pass
 // check must not change which error a request gets.
 TEST(Log, RecordErrorsComeAfterEveryBatchsCrcAndSize) {

@@ -49,6 +49,9 @@ struct AppendOptions {
   std::int32_t leader_epoch = kNoPartitionLeaderEpoch;
   /// false for a follower: the batches carry the leader's offsets.
   bool assign_offsets = true;
+  /// Written by a coordinator (Kafka's AppendOrigin.COORDINATOR: a transaction's offset
+  /// commits, its markers): only the producer epoch is checked, not sequences.
+  bool from_coordinator = false;
 };
 
 struct AppendResult {
