@@ -66,6 +66,9 @@ struct Group {
   std::int64_t state_timestamp = -1;
   std::optional<std::set<std::string>> subscribed_topics;  // consumer groups, when parsable
   std::map<TopicPartitionId, OffsetEntry> offsets;
+  /// TxnOffsetCommit: offsets written in a producer's open transaction, by producer id. They
+  /// become committed offsets when its COMMIT marker reaches the group's partition.
+  std::map<std::int64_t, std::map<TopicPartitionId, OffsetEntry>> pending_txn_offsets;
 
   JoinTimer join_timer = JoinTimer::none;
   TimerQueue::TimerId join_timer_id = 0;

@@ -10,6 +10,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include <keel/storage/control_batch.h>
 #include <keel/storage/record_batch.h>
 
 #include "coordinator/group.h"
@@ -222,9 +223,16 @@ struct GroupCoordinator::Impl {
   void schedule_load(Shard& shard);
   void run_loader();
   void load_partition(Shard& shard, std::uint64_t generation);
+  /// Committed offsets by group; offsets of open transactions by producer id, then group.
+  using GroupOffsets = std::map<std::string, std::map<TopicPartitionId, OffsetEntry>>;
+  using PendingTxnOffsets = std::map<std::int64_t, GroupOffsets>;
   void install_loaded(Shard& shard, std::uint64_t generation,
                       std::map<std::string, protocol::GroupMetadataValue> groups,
-                      std::map<std::string, std::map<TopicPartitionId, OffsetEntry>> offsets);
+                      GroupOffsets offsets, PendingTxnOffsets pending);
+  /// A COMMIT/ABORT marker met while loading: the producer's pending offsets are applied or
+  /// dropped.
+  static void complete_loaded(PendingTxnOffsets& pending, GroupOffsets& offsets,
+                              const storage::BatchView& marker);
   void elect(std::int32_t partition, std::int32_t leader_epoch);
   void resign(std::int32_t partition, std::int32_t leader_epoch);
   bool ensure_topic();
@@ -239,8 +247,20 @@ struct GroupCoordinator::Impl {
 
   // ---- persistence -------------------------------------------------------------------
 
+  /// One batch; `options` carries a transaction's producer id and epoch (TxnOffsetCommit).
   E append(const Shard& shard, const std::vector<OffsetsRecord>& records,
-           AppendedRecords* appended = nullptr);
+           AppendedRecords* appended = nullptr, const storage::BatchOptions& options = {});
+  /// Per-offset checks shared by OffsetCommit and TxnOffsetCommit: the partition exists, the
+  /// metadata is not too large.
+  void check_offsets(const std::vector<OffsetToCommit>& offsets, std::vector<E>& errors) const;
+  /// The records and entries of the offsets not refused in `errors`.
+  struct OffsetWrites {
+    std::vector<OffsetsRecord> records;
+    std::vector<std::pair<TopicPartitionId, OffsetEntry>> entries;
+  };
+  OffsetWrites offset_writes(const std::string& group_id,
+                             const std::vector<OffsetToCommit>& offsets,
+                             const std::vector<E>& errors, std::int64_t retention_ms) const;
   E store_group(const Shard& shard, const Group& group,
                 const std::map<std::string, Bytes>& assignment,
                 AppendedRecords* appended = nullptr);
@@ -261,7 +281,8 @@ struct GroupCoordinator::Impl {
   }
   void drop_if_unused(Shard& shard, Group& group) {
     if (group.state == GroupState::empty && group.members.empty() &&
-        group.pending_members.empty() && group.offsets.empty() && group.generation == 0)
+        group.pending_members.empty() && group.offsets.empty() &&
+        group.pending_txn_offsets.empty() && group.generation == 0)
       shard.groups.erase(group.id);
   }
   void transition(Group& group, GroupState state) {
@@ -436,8 +457,9 @@ void GroupCoordinator::Impl::load_partition(Shard& shard, std::uint64_t generati
     return;
   }
   std::map<std::string, protocol::GroupMetadataValue> groups;
-  std::map<std::string, std::map<TopicPartitionId, OffsetEntry>> offsets;
-  auto apply = [&](const storage::Record& record) {
+  GroupOffsets offsets;
+  PendingTxnOffsets pending;  // of transactions without their marker yet
+  auto apply = [&](const storage::Record& record, GroupOffsets& target) {
     if (!record.key) return;
     auto key = records::parse_key(*record.key);
     if (!key.ok()) {
@@ -448,13 +470,13 @@ void GroupCoordinator::Impl::load_partition(Shard& shard, std::uint64_t generati
     if (auto* k = std::get_if<protocol::OffsetCommitKey>(&*key)) {
       const TopicPartitionId tp{k->topic, k->partition};
       if (!record.value) {
-        offsets[k->group].erase(tp);
+        target[k->group].erase(tp);
         return;
       }
       auto value = records::parse_offset_value(*record.value);
       if (!value.ok()) return;
-      offsets[k->group][tp] = {value->offset, value->leader_epoch, value->metadata,
-                               value->commit_timestamp, value->expire_timestamp};
+      target[k->group][tp] = {value->offset, value->leader_epoch, value->metadata,
+                              value->commit_timestamp, value->expire_timestamp};
     } else if (auto* g = std::get_if<protocol::GroupMetadataKey>(&*key)) {
       if (!record.value) {
         groups.erase(g->group);
@@ -477,25 +499,42 @@ void GroupCoordinator::Impl::load_partition(Shard& shard, std::uint64_t generati
       break;
     }
     for (const auto& batch : *batches) {
-      if (batch.header.is_control()) continue;
+      const auto producer_id = batch.header.producer_id;
+      if (batch.header.is_control()) {
+        if (batch.header.last_offset() >= offset) complete_loaded(pending, offsets, batch);
+        continue;
+      }
       auto reader = storage::RecordReader::open(batch.bytes, 64 << 20);
       if (!reader.ok()) continue;
+      auto& target = batch.header.is_transactional() ? pending[producer_id] : offsets;
       for (;;) {
         auto record = reader->next();
         if (!record.ok() || !*record) break;
-        if ((*record)->offset >= offset) apply(**record);
+        if ((*record)->offset >= offset) apply(**record, target);
       }
     }
     if (read->next_offset <= offset) break;
     offset = read->next_offset;
   }
-  install_loaded(shard, generation, std::move(groups), std::move(offsets));
+  install_loaded(shard, generation, std::move(groups), std::move(offsets), std::move(pending));
+}
+
+void GroupCoordinator::Impl::complete_loaded(PendingTxnOffsets& pending, GroupOffsets& offsets,
+                                             const storage::BatchView& marker) {
+  auto control = storage::parse_control_batch(marker.bytes);
+  if (!control.ok()) return;  // an unknown control record: skipped, as Kafka's loader does
+  auto it = pending.find(marker.header.producer_id);
+  if (it == pending.end()) return;
+  if (control->type == storage::ControlType::commit)
+    for (auto& [group, entries] : it->second)
+      for (auto& [tp, entry] : entries) offsets[group][tp] = std::move(entry);
+  pending.erase(it);
 }
 
 void GroupCoordinator::Impl::install_loaded(
     Shard& shard, std::uint64_t generation,
-    std::map<std::string, protocol::GroupMetadataValue> groups,
-    std::map<std::string, std::map<TopicPartitionId, OffsetEntry>> offsets) {
+    std::map<std::string, protocol::GroupMetadataValue> groups, GroupOffsets offsets,
+    PendingTxnOffsets pending) {
   std::lock_guard lock(shard.mutex);
   if (shard.load_generation != generation || shard.state != LoadState::loading) return;
   for (auto& [id, value] : groups) {
@@ -530,6 +569,13 @@ void GroupCoordinator::Impl::install_loaded(
     auto it = shard.groups.find(id);
     Group& group = it != shard.groups.end() ? it->second : create_group(shard, id);
     group.offsets = std::move(entries);
+  }
+  for (auto& [producer_id, by_group] : pending) {
+    for (auto& [id, entries] : by_group) {
+      auto it = shard.groups.find(id);
+      Group& group = it != shard.groups.end() ? it->second : create_group(shard, id);
+      group.pending_txn_offsets[producer_id] = std::move(entries);
+    }
   }
   shard.state = LoadState::loaded;
   if (!shard.groups.empty())
@@ -581,9 +627,9 @@ E GroupCoordinator::Impl::shard_error(const Shard& shard) const {
 // ---- persistence ----------------------------------------------------------------------
 
 E GroupCoordinator::Impl::append(const Shard& shard, const std::vector<OffsetsRecord>& records,
-                                 AppendedRecords* appended) {
+                                 AppendedRecords* appended, const storage::BatchOptions& options) {
   if (records.empty()) return E::none;
-  storage::BatchBuilder builder;
+  storage::BatchBuilder builder(options);
   const auto timestamp = now();
   for (const auto& record : records) {
     std::optional<storage::Bytes> value;
@@ -1532,6 +1578,45 @@ ErrorCode GroupCoordinator::delete_group(std::string_view group_id, AppendedReco
   return E::none;
 }
 
+void GroupCoordinator::Impl::check_offsets(const std::vector<OffsetToCommit>& offsets,
+                                           std::vector<E>& errors) const {
+  for (std::size_t i = 0; i < offsets.size(); ++i) {
+    const auto& o = offsets[i];
+    if (!topic.partition_exists(o.topic, o.partition))
+      errors[i] = E::unknown_topic_or_partition;
+    else if (o.metadata &&
+             o.metadata->size() > static_cast<std::size_t>(config.offset_metadata_max_bytes))
+      errors[i] = E::offset_metadata_too_large;
+  }
+}
+
+GroupCoordinator::Impl::OffsetWrites GroupCoordinator::Impl::offset_writes(
+    const std::string& group_id, const std::vector<OffsetToCommit>& offsets,
+    const std::vector<E>& errors, std::int64_t retention_ms) const {
+  const auto now_ms = now();
+  OffsetWrites out;
+  for (std::size_t i = 0; i < offsets.size(); ++i) {
+    if (errors[i] != E::none) continue;
+    const auto& o = offsets[i];
+    OffsetEntry entry;
+    entry.offset = o.offset;
+    entry.leader_epoch = o.leader_epoch;
+    entry.metadata = o.metadata.value_or("");
+    entry.commit_timestamp = o.commit_timestamp >= 0 ? o.commit_timestamp : now_ms;
+    if (retention_ms >= 0) entry.expire_timestamp = now_ms + retention_ms;
+    protocol::OffsetCommitValue value;
+    value.offset = entry.offset;
+    value.leader_epoch = entry.leader_epoch;
+    value.metadata = entry.metadata;
+    value.commit_timestamp = entry.commit_timestamp;
+    value.expire_timestamp = entry.expire_timestamp;
+    out.records.push_back(
+        {records::offset_key({group_id, o.topic, o.partition, {}}), records::offset_value(value)});
+    out.entries.emplace_back(TopicPartitionId{o.topic, o.partition}, entry);
+  }
+  return out;
+}
+
 std::vector<ErrorCode> GroupCoordinator::commit_offsets(const CommitRequest& req,
                                                         AppendedRecords* appended) {
   auto& impl = *_impl;
@@ -1541,14 +1626,7 @@ std::vector<ErrorCode> GroupCoordinator::commit_offsets(const CommitRequest& req
       if (e == E::none) e = error;
     return errors;
   };
-  for (std::size_t i = 0; i < req.offsets.size(); ++i) {
-    const auto& o = req.offsets[i];
-    if (!impl.topic.partition_exists(o.topic, o.partition))
-      errors[i] = E::unknown_topic_or_partition;
-    else if (o.metadata &&
-             o.metadata->size() > static_cast<std::size_t>(impl.config.offset_metadata_max_bytes))
-      errors[i] = E::offset_metadata_too_large;
-  }
+  impl.check_offsets(req.offsets, errors);
   if (auto e = impl.prepare(true); e != E::none) return fail_all(e);
   Shard& shard = impl.shard_for(req.group_id);
   Outbox out;
@@ -1577,39 +1655,83 @@ std::vector<ErrorCode> GroupCoordinator::commit_offsets(const CommitRequest& req
     auto& member = group.members.at(req.member_id);
     impl.schedule_heartbeat(group, member, member.session_timeout_ms);
   }
-  const auto now_ms = impl.now();
-  std::vector<OffsetsRecord> batch;
-  std::vector<std::pair<TopicPartitionId, OffsetEntry>> entries;
-  for (std::size_t i = 0; i < req.offsets.size(); ++i) {
-    if (errors[i] != E::none) continue;
-    const auto& o = req.offsets[i];
-    OffsetEntry entry;
-    entry.offset = o.offset;
-    entry.leader_epoch = o.leader_epoch;
-    entry.metadata = o.metadata.value_or("");
-    entry.commit_timestamp = o.commit_timestamp >= 0 ? o.commit_timestamp : now_ms;
-    if (req.retention_ms >= 0) entry.expire_timestamp = now_ms + req.retention_ms;
-    protocol::OffsetCommitValue value;
-    value.offset = entry.offset;
-    value.leader_epoch = entry.leader_epoch;
-    value.metadata = entry.metadata;
-    value.commit_timestamp = entry.commit_timestamp;
-    value.expire_timestamp = entry.expire_timestamp;
-    batch.push_back({records::offset_key({req.group_id, o.topic, o.partition, {}}),
-                     records::offset_value(value)});
-    entries.emplace_back(TopicPartitionId{o.topic, o.partition}, entry);
-  }
-  if (auto e = impl.append(shard, batch, appended); e != E::none) {
+  auto writes = impl.offset_writes(req.group_id, req.offsets, errors, req.retention_ms);
+  if (auto e = impl.append(shard, writes.records, appended); e != E::none) {
     impl.drop_if_unused(shard, group);
     return fail_all(offset_store_error(e));
   }
-  for (auto& [tp, entry] : entries) group.offsets[tp] = std::move(entry);
+  for (auto& [tp, entry] : writes.entries) group.offsets[tp] = std::move(entry);
   impl.drop_if_unused(shard, group);
   return errors;
 }
 
+// Kafka's doTxnCommitOffsets: an unknown group is created (Empty); generation and member are
+// checked only when the request names them (TxnOffsetCommit v3+).
+std::vector<ErrorCode> GroupCoordinator::commit_transactional_offsets(const TxnCommitRequest& req,
+                                                                      AppendedRecords* appended) {
+  auto& impl = *_impl;
+  std::vector<ErrorCode> errors(req.offsets.size(), E::none);
+  auto fail_all = [&](E error) {
+    for (auto& e : errors)
+      if (e == E::none) e = error;
+    return errors;
+  };
+  impl.check_offsets(req.offsets, errors);
+  if (auto e = impl.prepare(true); e != E::none) return fail_all(e);
+  Shard& shard = impl.shard_for(req.group_id);
+  std::lock_guard lock(shard.mutex);
+  if (auto e = impl.shard_error(shard); e != E::none) return fail_all(e);
+  auto it = shard.groups.find(req.group_id);
+  if (it == shard.groups.end()) it = shard.groups.find(impl.create_group(shard, req.group_id).id);
+  Group& group = it->second;
+  if (group.state == GroupState::dead) return fail_all(E::coordinator_not_available);
+  const bool simple = req.generation < 0 && group.state == GroupState::empty;
+  if (!simple) {
+    if (group.is_fenced(req.instance_id, req.member_id)) return fail_all(E::fenced_instance_id);
+    if (!req.member_id.empty() && !group.has_member(req.member_id))
+      return fail_all(E::unknown_member_id);
+    if (req.generation >= 0 && req.generation != group.generation)
+      return fail_all(E::illegal_generation);
+  }
+  auto writes = impl.offset_writes(req.group_id, req.offsets, errors, -1);
+  storage::BatchOptions options;
+  options.producer_id = req.producer_id;
+  options.producer_epoch = req.producer_epoch;
+  options.base_sequence = 0;  // as Kafka's coordinator: appended without sequence checks
+  options.transactional = true;
+  if (auto e = impl.append(shard, writes.records, appended, options); e != E::none) {
+    impl.drop_if_unused(shard, group);
+    return fail_all(offset_store_error(e));
+  }
+  auto& pending = group.pending_txn_offsets[req.producer_id];
+  for (auto& [tp, entry] : writes.entries) pending[tp] = std::move(entry);
+  impl.drop_if_unused(shard, group);
+  return errors;
+}
+
+void GroupCoordinator::complete_transaction(std::int32_t partition, std::int64_t producer_id,
+                                            bool commit) {
+  auto& impl = *_impl;
+  if (partition < 0 || static_cast<std::size_t>(partition) >= impl.shards.size()) return;
+  Shard& shard = *impl.shards[static_cast<std::size_t>(partition)];
+  std::lock_guard lock(shard.mutex);
+  std::vector<std::string> emptied;
+  for (auto& [id, group] : shard.groups) {
+    auto pending = group.pending_txn_offsets.find(producer_id);
+    if (pending == group.pending_txn_offsets.end()) continue;
+    if (commit)
+      for (auto& [tp, entry] : pending->second) group.offsets[tp] = std::move(entry);
+    group.pending_txn_offsets.erase(pending);
+    emptied.push_back(id);
+  }
+  for (const auto& id : emptied)
+    if (auto it = shard.groups.find(id); it != shard.groups.end())
+      impl.drop_if_unused(shard, it->second);
+}
+
 FetchOffsetsResult GroupCoordinator::fetch_offsets(
-    std::string_view group_id, const std::optional<std::vector<TopicPartitionId>>& partitions) {
+    std::string_view group_id, const std::optional<std::vector<TopicPartitionId>>& partitions,
+    bool require_stable) {
   auto& impl = *_impl;
   FetchOffsetsResult result;
   auto unknown = [&](const TopicPartitionId& tp) {
@@ -1639,10 +1761,18 @@ FetchOffsetsResult GroupCoordinator::fetch_offsets(
     for (const auto& [tp, entry] : group.offsets) result.offsets.push_back(committed(tp, entry));
     return result;
   }
+  auto pending = [&group](const TopicPartitionId& tp) {
+    return std::any_of(group.pending_txn_offsets.begin(), group.pending_txn_offsets.end(),
+                       [&tp](const auto& producer) { return producer.second.contains(tp); });
+  };
   for (const auto& tp : *partitions) {
     auto found = group.offsets.find(tp);
     result.offsets.push_back(found != group.offsets.end() ? committed(tp, found->second)
                                                           : unknown(tp));
+    if (require_stable && pending(tp)) {  // Kafka answers no offset with the error
+      result.offsets.back() = unknown(tp);
+      result.offsets.back().error = E::unstable_offset_commit;
+    }
   }
   return result;
 }

@@ -191,6 +191,19 @@ struct CommitRequest {
   std::vector<OffsetToCommit> offsets;
 };
 
+/// TxnOffsetCommit: offsets a transactional producer commits for a group; they are written
+/// now and take effect when the transaction commits.
+struct TxnCommitRequest {
+  std::string transactional_id;
+  std::string group_id;
+  std::int64_t producer_id = -1;
+  std::int16_t producer_epoch = -1;
+  std::int32_t generation = -1;  // v3+; -1: not checked
+  std::string member_id;         // v3+; "": not checked
+  std::optional<std::string> instance_id;
+  std::vector<OffsetToCommit> offsets;
+};
+
 struct TopicPartitionId {
   std::string topic;
   std::int32_t partition = 0;
@@ -270,9 +283,20 @@ class GroupCoordinator {
   /// went (partition -1: nothing appended). They are applied (OffsetFetch sees them) at once.
   std::vector<ErrorCode> commit_offsets(const CommitRequest& request,
                                         AppendedRecords* appended = nullptr);
-  /// `partitions` nullopt: every committed offset of the group.
+  /// TxnOffsetCommit: one error per offset. The offsets are appended in a transactional batch
+  /// of the producer (`appended` says where) and held back until complete_transaction.
+  std::vector<ErrorCode> commit_transactional_offsets(const TxnCommitRequest& request,
+                                                      AppendedRecords* appended = nullptr);
+  /// A COMMIT or ABORT marker of `producer_id` was written to `partition` of
+  /// __consumer_offsets (Kafka's scheduleHandleTxnCompletion): its pending offsets in that
+  /// partition's groups become committed, or are dropped.
+  void complete_transaction(std::int32_t partition, std::int64_t producer_id, bool commit);
+
+  /// `partitions` nullopt: every committed offset of the group. `require_stable` (OffsetFetch
+  /// v7+): a partition with offsets pending in an open transaction gets UNSTABLE_OFFSET_COMMIT.
   FetchOffsetsResult fetch_offsets(std::string_view group_id,
-                                   const std::optional<std::vector<TopicPartitionId>>& partitions);
+                                   const std::optional<std::vector<TopicPartitionId>>& partitions,
+                                   bool require_stable = false);
   /// OffsetDelete: the group's error, and one error per partition.
   ErrorCode delete_offsets(std::string_view group_id,
                            const std::vector<TopicPartitionId>& partitions,

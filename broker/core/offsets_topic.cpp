@@ -60,6 +60,7 @@ class BrokerOffsetsTopic final : public OffsetsTopic {
       return Fail{ErrorCode::not_enough_replicas};
     storage::AppendOptions options;
     options.leader_epoch = hosted->leader_epoch();
+    options.from_coordinator = true;  // a transaction's offsets: sequences are not checked
     auto result = hosted->log().append(batch, options);
     if (!result.ok()) return Fail{to_error_code(result.error().code)};
     hosted->record_leader_append();

@@ -1,7 +1,8 @@
 // OffsetFetch (API 9), v0-v9: a group's committed offsets. v2+ null topics means every
 // committed offset of the group and a top-level error; v8+ several groups in one request.
 // Unknown groups and partitions answer offset -1 without an error (Kafka). require_stable
-// (v7+) needs nothing: keel has no transactions, so no offsets are ever pending.
+// (v7+): a partition whose offsets are pending in an open transaction (TxnOffsetCommit) gets
+// UNSTABLE_OFFSET_COMMIT, which the consumer retries until the transaction completes.
 // Left out: v9's member id/epoch checks (new consumer protocol only).
 
 #include <keel/protocol/messages/offset_fetch.h>
@@ -48,9 +49,10 @@ std::optional<std::vector<TopicPartitionId>> requested(const std::optional<Topic
 }
 
 FetchOffsetsResult fetch(Request& request, const std::string& group,
-                         const std::optional<std::vector<TopicPartitionId>>& partitions) {
+                         const std::optional<std::vector<TopicPartitionId>>& partitions,
+                         bool require_stable) {
   if (auto* coordinator = coordinator_of(request))
-    return coordinator->fetch_offsets(group, partitions);
+    return coordinator->fetch_offsets(group, partitions, require_stable);
   FetchOffsetsResult result;
   result.error = E::coordinator_not_available;
   for (const auto& tp : partitions.value_or(std::vector<TopicPartitionId>{})) {
@@ -71,7 +73,7 @@ void handle_offset_fetch(Request& request, Reply reply) {
   OffsetFetchResponse response;
   if (version >= 8) {
     for (const auto& group : req.groups) {
-      auto result = fetch(request, group.group_id, requested(group.topics));
+      auto result = fetch(request, group.group_id, requested(group.topics), req.require_stable);
       OffsetFetchResponse::OffsetFetchResponseGroup out;
       out.group_id = group.group_id;
       out.error_code = code(result.error);
@@ -84,7 +86,7 @@ void handle_offset_fetch(Request& request, Reply reply) {
   }
   // v0-v1: a list of topics is required (null is v2+).
   auto partitions = requested(req.topics);
-  auto result = fetch(request, req.group_id, partitions);
+  auto result = fetch(request, req.group_id, partitions, req.require_stable);
   if (version < 2 && result.error != E::none)
     for (auto& o : result.offsets) o.error = result.error;  // no top-level error before v2
   if (version < 5)

@@ -54,6 +54,9 @@ constexpr std::array kBrokerHandlers{
     Entry{ApiKey::offset_commit, handle_offset_commit},
     Entry{ApiKey::offset_fetch, handle_offset_fetch},
     Entry{ApiKey::offset_delete, handle_offset_delete},
+    Entry{ApiKey::txn_offset_commit, handle_txn_offset_commit},
+    // From transaction coordinators (other brokers) to partition leaders.
+    Entry{ApiKey::write_txn_markers, handle_write_txn_markers},
     Entry{ApiKey::describe_client_quotas, handle_describe_client_quotas},
     Entry{ApiKey::alter_client_quotas, handle_alter_client_quotas},
     Entry{ApiKey::elect_leaders, handle_elect_leaders},

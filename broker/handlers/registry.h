@@ -57,6 +57,8 @@ void handle_describe_groups(Request& request, Reply reply);
 void handle_list_groups(Request& request, Reply reply);
 void handle_delete_groups(Request& request, Reply reply);
 void handle_offset_commit(Request& request, Reply reply);
+void handle_txn_offset_commit(Request& request, Reply reply);
+void handle_write_txn_markers(Request& request, Reply reply);
 void handle_offset_fetch(Request& request, Reply reply);
 void handle_offset_delete(Request& request, Reply reply);
 void handle_describe_client_quotas(Request& request, Reply reply);

@@ -23,11 +23,16 @@
 #include <keel/protocol/messages/create_topics.h>
 #include <keel/protocol/messages/elect_leaders.h>
 #include <keel/protocol/messages/fetch.h>
+#include <keel/protocol/messages/find_coordinator.h>
 #include <keel/protocol/messages/headers.h>
 #include <keel/protocol/messages/init_producer_id.h>
 #include <keel/protocol/messages/list_partition_reassignments.h>
 #include <keel/protocol/messages/metadata.h>
+#include <keel/protocol/messages/offset_fetch.h>
 #include <keel/protocol/messages/produce.h>
+#include <keel/protocol/messages/txn_offset_commit.h>
+#include <keel/protocol/messages/write_txn_markers.h>
+#include <keel/storage/control_batch.h>
 #include <keel/storage/legacy_records.h>
 #include <keel/storage/record_batch.h>
 
@@ -135,12 +140,14 @@ class Client {
 
 std::vector<std::uint8_t> make_batch(int records, std::int64_t producer_id = -1,
                                      std::int32_t sequence = -1,
-                                     storage::Compression codec = storage::Compression::none) {
+                                     storage::Compression codec = storage::Compression::none,
+                                     bool transactional = false) {
   storage::BatchOptions options;
   options.compression = codec;
   options.producer_id = producer_id;
   options.producer_epoch = producer_id >= 0 ? 0 : -1;
   options.base_sequence = sequence;
+  options.transactional = transactional;
   storage::BatchBuilder builder(options);
   for (int i = 0; i < records; ++i) {
     std::string value = "value-" + std::to_string(i);
@@ -635,6 +642,86 @@ TEST_F(BrokerTest, OversizedFrameClosesOnlyThatConnection) {
 }
 
 /// queued.max.request.bytes small enough that two parked fetches fill it.
+// WriteTxnMarkers as a transaction coordinator sends it: the COMMIT marker lands in the data
+// partition as a control batch, and in __consumer_offsets it turns the transaction's
+// TxnOffsetCommit into the group's committed offset.
+class TxnMarkersTest : public BrokerTest {
+ protected:
+  std::map<std::string, std::string> extra_properties() const override {
+    return {{"offsets.topic.num.partitions", "1"}};
+  }
+  protocol::OffsetFetchResponse::OffsetFetchResponsePartition committed(bool require_stable) {
+    protocol::OffsetFetchRequest request;
+    request.group_id = "g";
+    request.require_stable = require_stable;
+    request.topics =
+        std::vector<protocol::OffsetFetchRequest::OffsetFetchRequestTopic>{{"t", {0}, {}}};
+    auto response = client->call<protocol::OffsetFetchResponse>(request, 7);
+    return response.topics.at(0).partitions.at(0);
+  }
+  protocol::WriteTxnMarkersResponse write_marker(std::int64_t producer_id, bool commit,
+                                                 const std::string& topic, std::int32_t partition) {
+    protocol::WriteTxnMarkersRequest request;
+    auto& marker = request.markers.emplace_back();
+    marker.producer_id = producer_id;
+    marker.producer_epoch = 0;
+    marker.transaction_result = commit;
+    marker.topics.push_back({topic, {partition}, {}});
+    return client->call<protocol::WriteTxnMarkersResponse>(request, 1);
+  }
+};
+
+TEST_F(TxnMarkersTest, CommitMarkerEndsTheTransactionInDataAndOffsets) {
+  create_topic("t");
+  protocol::InitProducerIdRequest init_request;
+  init_request.transactional_id = std::nullopt;
+  auto init = client->call<protocol::InitProducerIdResponse>(init_request, 4);
+  ASSERT_EQ(init.error_code, 0);
+  const auto pid = init.producer_id;
+  ASSERT_EQ(produce("t", make_batch(2, pid, 0, storage::Compression::none, true)).error_code, 0);
+
+  protocol::FindCoordinatorRequest find;
+  find.key = "g";
+  for (int i = 0; i < 100; ++i) {
+    if (client->call<protocol::FindCoordinatorResponse>(find, 3).error_code == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  protocol::TxnOffsetCommitRequest commit;
+  commit.transactional_id = "txn";
+  commit.group_id = "g";
+  commit.producer_id = pid;
+  commit.producer_epoch = 0;
+  auto& topic = commit.topics.emplace_back();
+  topic.name = "t";
+  topic.partitions.push_back({0, 2, -1, std::string("m"), {}});
+  auto committing = client->call<protocol::TxnOffsetCommitResponse>(commit, 3);
+  ASSERT_EQ(committing.topics.at(0).partitions.at(0).error_code, 0);
+  EXPECT_EQ(committed(false).committed_offset, -1);  // not before the marker
+  EXPECT_EQ(committed(true).error_code, code(ErrorCode::unstable_offset_commit));
+
+  auto data = write_marker(pid, true, "t", 0);
+  EXPECT_EQ(data.markers.at(0).topics.at(0).partitions.at(0).error_code, 0);
+  auto offsets = write_marker(pid, true, "__consumer_offsets", 0);
+  EXPECT_EQ(offsets.markers.at(0).topics.at(0).partitions.at(0).error_code, 0);
+  EXPECT_EQ(committed(true).committed_offset, 2);
+
+  auto fetch = client->call<protocol::FetchResponse>(fetch_request("t", 0, 0), 12);
+  const auto& p = fetch.responses.at(0).partitions.at(0);
+  EXPECT_EQ(p.high_watermark, 3);  // two records and the marker
+  auto batches = storage::split_batches(
+      std::span(const_cast<std::uint8_t*>(p.records->bytes().data()), p.records->bytes().size()));
+  ASSERT_TRUE(batches.ok());
+  ASSERT_EQ(batches->size(), 2u);
+  EXPECT_TRUE(batches->back().header.is_control());
+  auto control = storage::parse_control_batch(batches->back().bytes);
+  ASSERT_TRUE(control.ok());
+  EXPECT_EQ(control->type, storage::ControlType::commit);
+
+  auto unknown = write_marker(pid, true, "no-such-topic", 0);
+  EXPECT_EQ(unknown.markers.at(0).topics.at(0).partitions.at(0).error_code,
+            code(ErrorCode::unknown_topic_or_partition));
+}
+
 class SmallRequestBudgetTest : public BrokerTest {
  protected:
   std::map<std::string, std::string> extra_properties() const override {

@@ -11,6 +11,8 @@
 #include <keel/protocol/messages/consumer_protocol_subscription.h>
 #include <keel/test_support/temp_dir.h>
 
+#include <keel/storage/control_batch.h>
+
 #include "coordinator/group_coordinator.h"
 
 namespace keel::broker {
@@ -49,7 +51,9 @@ class LogTopic final : public OffsetsTopic {
   keel::Result<AppendedRecords, ErrorCode> append(std::int32_t partition,
                                                   std::span<std::uint8_t> batch) override {
     ++appends;
-    auto result = log(partition)->append(batch);
+    storage::AppendOptions options;
+    options.from_coordinator = true;  // as the broker's topic: sequences are not checked
+    auto result = log(partition)->append(batch, options);
     if (!result.ok()) return Fail{E::unknown_server_error};
     return AppendedRecords{partition, result->last_offset + 1, 0};
   }
@@ -214,6 +218,31 @@ class CoordinatorTest : public ::testing::Test {
         group, std::vector<TopicPartitionId>{{std::move(topic_name), partition}});
     EXPECT_EQ(result.error, E::none);
     return result.offsets.at(0).offset;
+  }
+
+  std::vector<ErrorCode> txn_commit(const std::string& group, std::int64_t producer_id,
+                                    std::int64_t offset, std::int32_t partition = 0) {
+    TxnCommitRequest r;
+    r.transactional_id = "txn";
+    r.group_id = group;
+    r.producer_id = producer_id;
+    r.producer_epoch = 0;
+    r.offsets.push_back({"t", partition, offset, -1, std::string("m"), -1});
+    return coordinator->commit_transactional_offsets(r);
+  }
+  /// The COMMIT/ABORT marker of `producer_id` written straight into the group's partition.
+  void write_marker(const std::string& group, std::int64_t producer_id, bool commit) {
+    auto batch = storage::make_control_batch(
+        {producer_id, 0, commit ? storage::ControlType::commit : storage::ControlType::abort, 0,
+         clock_ms.load()});
+    storage::AppendOptions options;
+    options.from_coordinator = true;
+    ASSERT_TRUE(topic->log(offsets_partition_for(group, kPartitions))->append(batch, options).ok());
+  }
+  ErrorCode stable_error(const std::string& group, std::int32_t partition = 0) {
+    auto result =
+        coordinator->fetch_offsets(group, std::vector<TopicPartitionId>{{"t", partition}}, true);
+    return result.offsets.at(0).error;
   }
 
   TempDir dir;
@@ -514,6 +543,75 @@ TEST_F(CoordinatorTest, LeaveGroupRebalancesTheRest) {
   EXPECT_EQ(described.state, "Empty");
   EXPECT_EQ(described.protocol_type, "consumer");  // kept for an Empty group
   EXPECT_TRUE(described.members.empty());
+}
+
+TEST_F(CoordinatorTest, TransactionalOffsetsTakeEffectWhenTheTransactionCommits) {
+  ASSERT_EQ(coordinator->find_coordinator("g"), E::none);
+  ASSERT_EQ(commit("g", -1, "", 3)[0], E::none);
+  EXPECT_EQ(txn_commit("g", 5, 10)[0], E::none);
+  EXPECT_EQ(txn_commit("g", 5, 11)[0], E::none);  // the same transaction again
+  EXPECT_EQ(txn_commit("g", 5, 20, 1)[0], E::none);
+  EXPECT_EQ(fetched("g"), 3);  // not before the marker
+  EXPECT_EQ(stable_error("g"), E::unstable_offset_commit);
+  EXPECT_EQ(stable_error("g", 2), E::none);
+  coordinator->complete_transaction(offsets_partition_for("g", kPartitions), 5, true);
+  EXPECT_EQ(fetched("g"), 11);
+  EXPECT_EQ(fetched("g", "t", 1), 20);
+  EXPECT_EQ(stable_error("g"), E::none);
+}
+
+TEST_F(CoordinatorTest, AbortedTransactionalOffsetsAreDropped) {
+  ASSERT_EQ(coordinator->find_coordinator("g"), E::none);
+  ASSERT_EQ(commit("g", -1, "", 3)[0], E::none);
+  ASSERT_EQ(txn_commit("g", 5, 10)[0], E::none);
+  // Another partition's marker, or another producer's, changes nothing.
+  coordinator->complete_transaction((offsets_partition_for("g", kPartitions) + 1) % kPartitions, 5,
+                                    true);
+  coordinator->complete_transaction(offsets_partition_for("g", kPartitions), 6, true);
+  EXPECT_EQ(fetched("g"), 3);
+  coordinator->complete_transaction(offsets_partition_for("g", kPartitions), 5, false);
+  EXPECT_EQ(fetched("g"), 3);
+  EXPECT_EQ(stable_error("g"), E::none);
+  // A group that only ever had transactional offsets is gone once they are aborted.
+  ASSERT_EQ(txn_commit("only-txn", 7, 1)[0], E::none);
+  coordinator->complete_transaction(offsets_partition_for("only-txn", kPartitions), 7, false);
+  EXPECT_TRUE(coordinator->fetch_offsets("only-txn", std::nullopt).offsets.empty());
+}
+
+TEST_F(CoordinatorTest, TransactionalOffsetsReplayWithTheirMarkers) {
+  ASSERT_EQ(coordinator->find_coordinator("g"), E::none);
+  ASSERT_EQ(txn_commit("g", 5, 10)[0], E::none);
+  ASSERT_EQ(txn_commit("g", 6, 20, 1)[0], E::none);
+  ASSERT_EQ(txn_commit("g", 7, 30, 2)[0], E::none);
+  write_marker("g", 5, true);
+  write_marker("g", 7, false);
+  restart();
+  EXPECT_EQ(fetched("g"), 10);          // committed
+  EXPECT_EQ(fetched("g", "t", 1), -1);  // still open
+  EXPECT_EQ(fetched("g", "t", 2), -1);  // aborted
+  EXPECT_EQ(stable_error("g", 1), E::unstable_offset_commit);
+  EXPECT_EQ(stable_error("g", 2), E::none);
+  coordinator->complete_transaction(offsets_partition_for("g", kPartitions), 6, true);
+  EXPECT_EQ(fetched("g", "t", 1), 20);
+}
+
+TEST_F(CoordinatorTest, TransactionalCommitChecksTheMemberOnlyWhenNamed) {
+  auto joined = single_stable_member("managed", join_request("managed"));
+  TxnCommitRequest r;
+  r.group_id = "managed";
+  r.producer_id = 9;
+  r.producer_epoch = 0;
+  r.offsets.push_back({"t", 0, 4, -1, std::string(), -1});
+  EXPECT_EQ(coordinator->commit_transactional_offsets(r)[0], E::none);  // v0-v2: no member
+  r.member_id = "someone";
+  r.generation = 1;
+  EXPECT_EQ(coordinator->commit_transactional_offsets(r)[0], E::unknown_member_id);
+  r.member_id = joined.member_id;
+  r.generation = 7;
+  EXPECT_EQ(coordinator->commit_transactional_offsets(r)[0], E::illegal_generation);
+  r.offsets[0].topic = "nope";
+  r.generation = 1;
+  EXPECT_EQ(coordinator->commit_transactional_offsets(r)[0], E::unknown_topic_or_partition);
 }
 
 TEST_F(CoordinatorTest, OffsetCommitRules) {
