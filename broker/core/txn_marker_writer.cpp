@@ -10,12 +10,12 @@
 
 #include "coordinator/group_coordinator.h"
 #include "coordinator/timer_queue.h"
+#include "core/broker_channels.h"
 #include "core/context.h"
 #include "core/high_watermark_wait.h"
 #include "core/partitions.h"
 #include "handlers/common.h"
 #include "metadata/controller.h"
-#include "net/controller_channel.h"
 #include "request.h"
 
 namespace keel::broker {
@@ -124,11 +124,12 @@ std::vector<TxnMarkerResult> all_failed(const std::vector<TxnPartition>& partiti
 class BrokerTxnMarkerWriter final : public TxnMarkerWriter {
  public:
   explicit BrokerTxnMarkerWriter(BrokerContext& context)
-      : _context(context), _timers(std::make_shared<QueueTimers>(_queue)) {}
+      : _context(context),
+        _timers(std::make_shared<QueueTimers>(_queue)),
+        _channels(context, "txn-markers", kTxnMarkerTimeoutMs) {}
   ~BrokerTxnMarkerWriter() override {
     _queue.stop();
-    std::lock_guard lock(_mutex);
-    for (auto& [id, channel] : _channels) channel->stop();
+    _channels.stop();
   }
 
   void write(TxnMarker marker, Done done) override {
@@ -190,10 +191,10 @@ class BrokerTxnMarkerWriter final : public TxnMarkerWriter {
     protocol::Writer writer;
     if (!request_for(marker, partitions).encode(writer, kVersion).ok())
       return pending->add(all_failed(partitions, E::unknown_server_error));
-    channel(leader).send(protocol::ApiKey::write_txn_markers, kVersion, writer.take(),
-                         [partitions, pending](Result<protocol::Bytes> answer) {
-                           pending->add(results_of(partitions, answer));
-                         });
+    _channels.to(leader).send(protocol::ApiKey::write_txn_markers, kVersion, writer.take(),
+                              [partitions, pending](Result<protocol::Bytes> answer) {
+                                pending->add(results_of(partitions, answer));
+                              });
   }
 
   static constexpr std::int16_t kVersion = 1;
@@ -239,34 +240,10 @@ class BrokerTxnMarkerWriter final : public TxnMarkerWriter {
     return out;
   }
 
-  ControllerChannel& channel(std::int32_t node) {
-    std::lock_guard lock(_mutex);
-    auto& slot = _channels[node];
-    if (!slot) {
-      auto locate = [this, node]() -> std::optional<ControllerAddress> { return address(node); };
-      slot = std::make_unique<ControllerChannel>(
-          "keel-txn-markers-" + std::to_string(_context.node_id()), locate, kTxnMarkerTimeoutMs);
-    }
-    return *slot;
-  }
-
-  /// `node`'s endpoint on the inter-broker listener, from the metadata image.
-  std::optional<ControllerAddress> address(std::int32_t node) const {
-    const auto image = _context.controller->image();
-    const auto& brokers = image->brokers();
-    auto it = brokers.find(node);
-    if (it == brokers.end()) return std::nullopt;
-    for (const auto& e : it->second.endpoints)
-      if (e.listener == _context.config.inter_broker_listener_name)
-        return ControllerAddress{node, e.host, static_cast<std::uint16_t>(e.port)};
-    return std::nullopt;
-  }
-
   BrokerContext& _context;
   TimerQueue _queue;
   std::shared_ptr<Timers> _timers;
-  std::mutex _mutex;
-  std::map<std::int32_t, std::unique_ptr<ControllerChannel>> _channels;
+  BrokerChannels _channels;
 };
 
 }  // namespace
