@@ -19,6 +19,9 @@
 
 namespace keel::broker {
 
+class BrokerChannels;
+class BrokerContext;
+
 struct TxnVerifyRequest {
   std::string transactional_id;
   std::int64_t producer_id = -1;
@@ -38,5 +41,13 @@ using TxnVerify = std::function<void(TxnVerifyRequest, TxnVerifyDone)>;
 /// NOT_COORDINATOR and NETWORK_EXCEPTION become NOT_ENOUGH_REPLICAS, PRODUCER_FENCED becomes
 /// INVALID_PRODUCER_EPOCH; the rest stay. `message` gets Kafka's text.
 protocol::ErrorCode produce_error_for_verification(protocol::ErrorCode error, std::string& message);
+
+/// The broker's TxnVerify: `local` (the transaction coordinator on this node) when this node
+/// leads the transactional id's __transaction_state partition, otherwise AddPartitionsToTxn v4
+/// with verify_only to that partition's leader over `channels` (Kafka's
+/// AddPartitionsToTxnManager). No __transaction_state or no leader: COORDINATOR_NOT_AVAILABLE;
+/// no answer: NETWORK_EXCEPTION; a coordinator without v4: not verified. `context` and
+/// `channels` must outlive the result.
+TxnVerify make_txn_verifier(BrokerContext& context, BrokerChannels& channels, TxnVerify local);
 
 }  // namespace keel::broker
