@@ -33,13 +33,14 @@ def create_topic(bootstrap, prefix, partitions=PARTITIONS):
     return topic
 
 
-def read_all(bootstrap, topic, isolation, expect_at_least=0, idle_s=3.0, timeout_s=60):
+def read_all(bootstrap, topic, isolation, expect_at_least=0, idle_s=3.0, timeout_s=60,
+             partitions=PARTITIONS):
     """Every record's value from the start of `topic`, reading until nothing new came for
     `idle_s` seconds after at least `expect_at_least` records."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("reader"),
                          "auto.offset.reset": "earliest", "enable.auto.commit": False,
                          "isolation.level": isolation})
-    consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
     values, last_new = [], time.monotonic()
     deadline = time.monotonic() + timeout_s
     try:
@@ -55,10 +56,10 @@ def read_all(bootstrap, topic, isolation, expect_at_least=0, idle_s=3.0, timeout
     return values
 
 
-def committed_offsets(bootstrap, group, topic):
+def committed_offsets(bootstrap, group, topic, partitions=PARTITIONS):
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
-        tps = consumer.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], 10)
+        tps = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], 10)
         return {tp.partition: tp.offset for tp in tps}
     finally:
         consumer.close()
