@@ -163,6 +163,10 @@ SResult<CleanStats> LogCleaner::clean(Log& log, std::int64_t now) {
         return cleaned->append(v, std::span<const BatchView>(&bv, 1));
       }));
     }
+    // Control batches are all kept, so are the aborted transactions they ended (removing
+    // aborted records, Kafka's cleaner's transaction handling, is not done).
+    for (const auto& s : group)
+      for (const auto& entry : s->aborted_txns()) KEEL_TRY(cleaned->append_aborted_txn(entry));
     KEEL_TRY(cleaned->roll_off());
     cleaned->release_reserved_blocks();
     KEEL_TRY(cleaned->flush());

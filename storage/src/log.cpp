@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "checkpoint.h"
+#include "keel/storage/control_batch.h"
 #include "file.h"
 #include "segment.h"
 
@@ -95,11 +96,15 @@ SStatus Log::finish_swaps() {
       auto name = ent.path().filename().string();
       auto b = parse_base(name);
       if (!b || *b < base || *b >= std::max(next, base + 1)) continue;
-      if (ends_with(name, ".log") || ends_with(name, ".index") || ends_with(name, ".timeindex"))
+      if (ends_with(name, ".log") || ends_with(name, ".index") || ends_with(name, ".timeindex") ||
+          ends_with(name, ".txnindex"))
         fs::remove(ent.path());
     }
     fs::remove(swap.index);
     fs::remove(swap.timeindex);
+    // The cleaned segment's aborted transactions (its replaced segments' entries) stay: a
+    // replay could not rebuild them once compaction dropped transactional batches.
+    if (fs::exists(swap.txnindex)) fs::rename(swap.txnindex, detail::segment_paths(_dir, base).txnindex);
     fs::rename(swap.log, detail::segment_paths(_dir, base).log);
   }
   if (!swaps.empty()) KEEL_TRY(detail::fsync_dir(_dir));
@@ -129,7 +134,8 @@ SStatus Log::load(const LogOpenOptions& options) {
   for (const auto& ent : fs::directory_iterator(_dir)) {  // indexes without a .log
     auto name = ent.path().filename().string();
     auto b = parse_base(name);
-    if (b && (ends_with(name, ".index") || ends_with(name, ".timeindex")) &&
+    if (b && (ends_with(name, ".index") || ends_with(name, ".timeindex") ||
+              ends_with(name, ".txnindex")) &&
         std::find(bases.begin(), bases.end(), *b) == bases.end())
       fs::remove(ent.path(), ec);
   }
@@ -153,6 +159,10 @@ SStatus Log::load(const LogOpenOptions& options) {
   if (options.clean_shutdown) first_recover = bases.size();
   const auto config = _config.load();
   bool recovered = false;
+  // Segments whose aborted-transaction index is rebuilt by the producer-state replay: those
+  // rescanned from the recovery point (markers past it may be gone or unindexed) and any
+  // whose .txnindex failed its sanity check.
+  std::vector<std::int64_t> rebuild_txn_bases;
   for (std::size_t i = 0; i < bases.size(); ++i) {
     bool is_last = i + 1 == bases.size();
     auto seg = Segment::open(_dir, bases[i], *config, false);
@@ -161,6 +171,10 @@ SStatus Log::load(const LogOpenOptions& options) {
         !fs::exists((*seg)->paths().index) || !fs::exists((*seg)->paths().timeindex);
     bool need_recover = i >= first_recover || missing_index;
     if (!need_recover && !(*seg)->load_clean().ok()) need_recover = true;
+    if (i >= first_recover || (*seg)->txn_index_corrupt()) {
+      KEEL_TRY((*seg)->reset_aborted_txns());
+      rebuild_txn_bases.push_back(bases[i]);
+    }
     if (need_recover) {
       // Only a structural bound (the batch length field is an int32): max.message.bytes may
       // have been lowered since these batches were accepted; it applies to produce only.
@@ -174,6 +188,7 @@ SStatus Log::load(const LogOpenOptions& options) {
           fs::remove(p.log, ec);
           fs::remove(p.index, ec);
           fs::remove(p.timeindex, ec);
+          fs::remove(p.txnindex, ec);
         }
         is_last = true;
         bases.resize(i + 1);
@@ -203,7 +218,7 @@ SStatus Log::load(const LogOpenOptions& options) {
       if (e.start_offset < leo) _epochs.emplace_back(e.epoch, e.start_offset);
     if (_epochs.size() != epochs->size()) KEEL_TRY(write_epochs());
   }
-  KEEL_TRY(recover_producer_state());
+  KEEL_TRY(recover_producer_state(rebuild_txn_bases));
 
   auto meta = _dir / kMetadataFile;
   if (fs::exists(meta)) {
@@ -216,15 +231,45 @@ SStatus Log::load(const LogOpenOptions& options) {
   return {};
 }
 
-SStatus Log::recover_producer_state() {
+namespace {
+
+/// The control record of the control batch at `position` of a segment.
+SResult<ControlRecord> read_control_record(const Segment& seg, const detail::ScannedBatch& b) {
+  std::vector<std::uint8_t> bytes(b.header.size_bytes());
+  auto n = detail::pread_full(seg.fd(), bytes, b.position);
+  if (!n.ok()) return Fail{std::move(n).error()};
+  if (*n != bytes.size()) return fail(Errc::corrupt_message, "short control batch");
+  return parse_control_batch(bytes);
+}
+
+}  // namespace
+
+SStatus Log::update_producer_state(const BatchHeader& header, const ControlRecord* control,
+                                   Segment& segment, bool index) {
+  auto done = _producers.update(header, header.max_timestamp, control);
+  if (!done || !done->aborted || !index) return {};
+  KEEL_TRY(segment.append_aborted_txn({.producer_id = done->producer_id,
+                                       .first_offset = done->first_offset,
+                                       .last_offset = done->last_offset,
+                                       .last_stable_offset = done->last_stable_offset}));
+  _dir_dirty.store(true);  // the .txnindex may be new: its name reaches disk at the next flush
+  return {};
+}
+
+SStatus Log::recover_producer_state(const std::vector<std::int64_t>& rebuild_txn_bases) {
   std::int64_t leo = log_end_offset();
   ProducerStateManager::delete_snapshots(_dir, INT64_MIN, leo);
   _producers.clear();
-  auto loaded = _producers.load_latest_snapshot(_dir, leo);
+  // Rebuilding an index needs the state at its segment's start: an older snapshot.
+  std::int64_t snapshot_limit = leo;
+  for (auto base : rebuild_txn_bases) snapshot_limit = std::min(snapshot_limit, base);
+  auto loaded = _producers.load_latest_snapshot(_dir, snapshot_limit);
   if (!loaded.ok() || !*loaded) _producers.set_map_end_offset(log_start_offset());
   std::int64_t from = _producers.map_end_offset();
   for (const auto& seg : segments_snapshot()) {
     if (seg->next_offset() <= from) continue;
+    const bool index = std::find(rebuild_txn_bases.begin(), rebuild_txn_bases.end(),
+                                 seg->base_offset()) != rebuild_txn_bases.end();
     auto found = seg->find(from, seg->size());
     if (!found.ok()) return Fail{std::move(found).error()};
     if (!*found) continue;
@@ -233,11 +278,19 @@ SStatus Log::recover_producer_state() {
       auto b = scan.next();
       if (!b.ok()) return Fail{std::move(b).error()};
       if (!*b) break;
-      if ((*b)->header.base_offset >= from)
-        _producers.update((*b)->header, (*b)->header.max_timestamp);
+      const auto& header = (*b)->header;
+      if (header.base_offset < from) continue;
+      std::optional<ControlRecord> control;
+      if (header.is_control() && header.producer_id != kNoProducerId) {
+        auto record = read_control_record(*seg, **b);
+        if (!record.ok()) return Fail{std::move(record).error()};
+        control = *record;
+      }
+      KEEL_TRY(update_producer_state(header, control ? &*control : nullptr, *seg, index));
     }
   }
   _producers.set_map_end_offset(leo);
+  _producers.on_high_watermark(high_watermark());
   return {};
 }
 
@@ -274,6 +327,7 @@ void Log::set_config(const LogConfig& config) {
 void Log::set_high_watermark(std::int64_t offset) {
   _high_watermark.store(std::clamp(offset, log_start_offset(), log_end_offset()),
                         std::memory_order_release);
+  _producers.on_high_watermark(high_watermark());
 }
 
 void Log::advance_high_watermark(std::int64_t offset) {
@@ -282,6 +336,37 @@ void Log::advance_high_watermark(std::int64_t offset) {
   while (current < offset &&
          !_high_watermark.compare_exchange_weak(current, offset, std::memory_order_acq_rel)) {
   }
+  _producers.on_high_watermark(high_watermark());
+}
+
+std::optional<std::int64_t> Log::first_unstable_offset() const {
+  auto first = _producers.first_unstable_offset();
+  if (!first) return std::nullopt;
+  return std::max(*first, log_start_offset());
+}
+
+std::int64_t Log::last_stable_offset() const {
+  // The high watermark first: a transaction below it was opened (first unstable offset
+  // published) before the log end, and so the high watermark, could pass its first batch.
+  const auto high_watermark = this->high_watermark();
+  const auto first_unstable = first_unstable_offset();
+  return first_unstable ? std::min(*first_unstable, high_watermark) : high_watermark;
+}
+
+std::vector<AbortedTransaction> Log::aborted_transactions(std::int64_t from,
+                                                          std::int64_t upper_bound) const {
+  std::vector<detail::AbortedTxnEntry> found;
+  {
+    std::shared_lock lock(_segments_mutex);
+    auto it = _segments.upper_bound(from);
+    if (it != _segments.begin()) --it;
+    for (; it != _segments.end(); ++it)
+      if (it->second->collect_aborted_txns(from, upper_bound, found)) break;
+  }
+  std::vector<AbortedTransaction> out;
+  out.reserve(found.size());
+  for (const auto& e : found) out.push_back({e.producer_id, e.first_offset});
+  return out;
 }
 
 bool Log::should_roll(const LogConfig& config, const Segment& seg, std::size_t bytes,
@@ -412,6 +497,16 @@ SResult<AppendResult> Log::append(std::span<std::uint8_t> records, const AppendO
     fix_max_timestamp(b, summary->max_timestamp, config);
   }
 
+  // Control batches (transaction markers) close transactions: their record says how.
+  std::vector<std::optional<ControlRecord>> controls(batches.size());
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    if (!batches[i].header.is_control() || batches[i].header.producer_id == kNoProducerId)
+      continue;
+    auto record = parse_control_batch(batches[i].bytes);
+    if (!record.ok()) return Fail{std::move(record).error()};
+    controls[i] = *record;
+  }
+
   std::lock_guard lock(_append_mutex);
   if (_closed) return fail(Errc::closed, "log " + _dir.string() + " is closed");
   const std::int64_t now = _clock();
@@ -420,7 +515,7 @@ SResult<AppendResult> Log::append(std::span<std::uint8_t> records, const AppendO
   // there is exactly one batch here, so a duplicate cannot drop other batches.
   for (std::size_t i = 0; leader && i < batches.size(); ++i) {
     const auto& h = batches[i].header;
-    auto c = _producers.check(h.producer_id, h.producer_epoch, h.base_sequence, h.last_sequence());
+    auto c = _producers.check(h);
     if (options.from_coordinator && c.kind != ProducerCheck::Kind::invalid_epoch) continue;
     switch (c.kind) {
       case ProducerCheck::Kind::ok:
@@ -477,7 +572,11 @@ SResult<AppendResult> Log::append(std::span<std::uint8_t> records, const AppendO
   result.position = seg->size();
   result.segment_base_offset = seg->base_offset();
   KEEL_TRY(seg->append(records, batches));
-  for (const auto& b : batches) _producers.update(b.header, b.header.max_timestamp);
+  // Before the log end moves: a transaction is open (holding the LSO back) by the time a
+  // reader, or the high watermark, can see its first batch.
+  for (std::size_t i = 0; i < batches.size(); ++i)
+    KEEL_TRY(update_producer_state(batches[i].header, controls[i] ? &*controls[i] : nullptr,
+                                   *seg, true));
   _log_end.store(next, std::memory_order_release);
   KEEL_TRY(update_epochs(batches));
   result.base_offset = first;

@@ -50,24 +50,77 @@ ProducerCheck ProducerStateManager::check(std::int64_t producer_id, std::int16_t
   return {Kind::out_of_order_sequence};
 }
 
-void ProducerStateManager::update(const BatchHeader& b, std::int64_t timestamp) {
+ProducerCheck ProducerStateManager::check(const BatchHeader& batch) const {
+  if (!batch.is_control())
+    return check(batch.producer_id, batch.producer_epoch, batch.base_sequence,
+                 batch.last_sequence());
+  std::lock_guard lock(_mutex);
+  auto it = _producers.find(batch.producer_id);
+  if (it != _producers.end() && it->second.epoch != kNoProducerEpoch &&
+      batch.producer_epoch < it->second.epoch)
+    return {ProducerCheck::Kind::invalid_epoch};
+  return {};
+}
+
+std::optional<CompletedTxn> ProducerStateManager::update(const BatchHeader& b,
+                                                         std::int64_t timestamp,
+                                                         const ControlRecord* control) {
   _map_end_offset = std::max(_map_end_offset, b.next_offset());
-  if (b.producer_id == kNoProducerId) return;
+  if (b.producer_id == kNoProducerId) return std::nullopt;
   std::lock_guard lock(_mutex);
   ProducerEntry& e = _producers[b.producer_id];
   if (b.producer_epoch != e.epoch) {
     e.epoch = b.producer_epoch;
     e.batches.clear();
   }
-  if (b.base_sequence == kNoSequence || b.is_control()) return;
+  if (b.is_control()) {
+    std::optional<CompletedTxn> done;
+    if (e.current_txn_first_offset >= 0) {
+      _ongoing.erase(e.current_txn_first_offset);
+      done = CompletedTxn{.producer_id = b.producer_id,
+                          .first_offset = e.current_txn_first_offset,
+                          .last_offset = b.last_offset(),
+                          .aborted = control && control->type == ControlType::abort,
+                          .last_stable_offset = _ongoing.empty() ? b.next_offset()
+                                                                 : _ongoing.begin()->first};
+      _unreplicated[b.last_offset()] = e.current_txn_first_offset;
+      e.current_txn_first_offset = -1;
+      publish_first_unstable();
+    }
+    if (control) e.coordinator_epoch = control->coordinator_epoch;
+    return done;
+  }
+  if (b.is_transactional() && e.current_txn_first_offset < 0) {
+    e.current_txn_first_offset = b.base_offset;
+    _ongoing[b.base_offset] = b.producer_id;
+    publish_first_unstable();
+  }
+  if (b.base_sequence == kNoSequence) return std::nullopt;
   e.batches.push_back(
       {b.base_sequence, b.last_sequence(), b.base_offset, b.last_offset(), timestamp});
   if (e.batches.size() > kMaxBatches) e.batches.pop_front();
+  return std::nullopt;
+}
+
+void ProducerStateManager::on_high_watermark(std::int64_t high_watermark) {
+  std::lock_guard lock(_mutex);
+  if (_unreplicated.empty() || _unreplicated.begin()->first >= high_watermark) return;
+  _unreplicated.erase(_unreplicated.begin(), _unreplicated.lower_bound(high_watermark));
+  publish_first_unstable();
+}
+
+void ProducerStateManager::publish_first_unstable() {
+  std::int64_t first = _ongoing.empty() ? kNone : _ongoing.begin()->first;
+  for (const auto& [marker, txn_first] : _unreplicated) first = std::min(first, txn_first);
+  _first_unstable.store(first, std::memory_order_release);
 }
 
 void ProducerStateManager::clear() {
   std::lock_guard lock(_mutex);
   _producers.clear();
+  _ongoing.clear();
+  _unreplicated.clear();
+  publish_first_unstable();
   _map_end_offset = 0;
 }
 
@@ -104,8 +157,8 @@ SStatus ProducerStateManager::write_snapshot(const std::filesystem::path& dir) c
       detail::put_be<std::int32_t>(
           out, last ? static_cast<std::int32_t>(last->last_offset - last->first_offset) : 0);
       detail::put_be<std::int64_t>(out, last ? last->timestamp : kNoTimestamp);
-      detail::put_be<std::int32_t>(out, -1);  // coordinator epoch
-      detail::put_be<std::int64_t>(out, -1);  // current transaction first offset
+      detail::put_be<std::int32_t>(out, e.coordinator_epoch);
+      detail::put_be<std::int64_t>(out, e.current_txn_first_offset);
     }
   }
   detail::store_be<std::uint32_t>(out.data() + 2, crc32c(std::span(out).subspan(6)));
@@ -133,6 +186,8 @@ SResult<bool> ProducerStateManager::load_latest_snapshot(const std::filesystem::
       continue;
     std::lock_guard lock(_mutex);
     _producers.clear();
+    _ongoing.clear();
+    _unreplicated.clear();
     for (std::int32_t i = 0; i < count; ++i) {
       const std::uint8_t* p =
           d.data() + kSnapshotHeader + static_cast<std::size_t>(i) * kSnapshotEntry;
@@ -143,10 +198,14 @@ SResult<bool> ProducerStateManager::load_latest_snapshot(const std::filesystem::
       auto last_off = detail::load_be<std::int64_t>(p + 14);
       auto delta = detail::load_be<std::int32_t>(p + 22);
       auto ts = detail::load_be<std::int64_t>(p + 26);
+      e.coordinator_epoch = detail::load_be<std::int32_t>(p + 34);
+      e.current_txn_first_offset = std::max<std::int64_t>(-1, detail::load_be<std::int64_t>(p + 38));
       if (last_seq != kNoSequence)
         e.batches.push_back({last_seq - delta, last_seq, last_off - delta, last_off, ts});
+      if (e.current_txn_first_offset >= 0) _ongoing[e.current_txn_first_offset] = pid;
       _producers[pid] = std::move(e);
     }
+    publish_first_unstable();
     _map_end_offset = offset;
     return true;
   }

@@ -63,7 +63,7 @@ SegmentPaths segment_paths(const std::filesystem::path& dir, std::int64_t base_o
   auto p = [&](std::string_view ext) {
     return dir / (offset_file_name(base_offset, ext) + std::string(extra));
   };
-  return {p(".log"), p(".index"), p(".timeindex")};
+  return {p(".log"), p(".index"), p(".timeindex"), p(".txnindex")};
 }
 
 SResult<std::shared_ptr<Segment>> Segment::open(const std::filesystem::path& dir,
@@ -85,6 +85,8 @@ SResult<std::shared_ptr<Segment>> Segment::open(const std::filesystem::path& dir
   auto ti = TimeIndex::open(s->_paths.timeindex, base_offset, idx_bytes, true);
   if (!ti.ok()) return Fail{std::move(ti).error()};
   s->_timeindex = std::move(*ti);
+  s->_txn_index = std::make_unique<TxnIndex>(s->_paths.txnindex);
+  KEEL_TRY(s->_txn_index->load());
   s->_active = active;
   if (active) s->start_reserving();
   return s;
@@ -217,6 +219,7 @@ SResult<std::uint64_t> Segment::truncate_to(std::int64_t offset) {
   if (_reservation) _reservation->truncated(cut);
   _index->truncate_to(offset);
   _timeindex->truncate_to(offset);
+  KEEL_TRY(_txn_index->truncate_to(offset));
   _size.store(cut, std::memory_order_release);
   KEEL_TRY(rescan_tail(cut));
   return removed;
@@ -269,6 +272,7 @@ SStatus Segment::make_active() {
 SStatus Segment::flush() {
   if (::fdatasync(_log.fd()) != 0) return fail_errno("fdatasync " + _paths.log.string());
   KEEL_TRY(_index->flush());
+  KEEL_TRY(_txn_index->flush());
   return _timeindex->flush();
 }
 
@@ -279,6 +283,7 @@ SStatus Segment::rename_suffix(std::string_view suffix) {
   _paths.log = to.log;
   KEEL_TRY(_index->rename(to.index));
   KEEL_TRY(_timeindex->rename(to.timeindex));
+  KEEL_TRY(_txn_index->rename(to.txnindex));
   _paths = to;
   return {};
 }
@@ -287,6 +292,7 @@ SStatus Segment::remove() {
   if (::unlink(_paths.log.c_str()) != 0 && errno != ENOENT)
     return fail_errno("unlink " + _paths.log.string());
   KEEL_TRY(_index->remove());
+  KEEL_TRY(_txn_index->remove());
   return _timeindex->remove();
 }
 

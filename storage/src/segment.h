@@ -1,10 +1,12 @@
 #pragma once
-// One segment of a partition log (internal): `<base>.log` plus its `.index` and `.timeindex`.
+// One segment of a partition log (internal): `<base>.log` plus its `.index` and `.timeindex`,
+// and a `.txnindex` once a transaction aborted in it.
 // Lifecycle: created at a roll (or opened at start-up), appended to while active, closed
 // for appends at the next roll, deleted by retention or replaced by the cleaner.
 // Threads: the log's single appender calls append/roll_off/truncate; readers call
 // find/scan concurrently (they see only bytes published through size()). A crash leaves a
-// .log whose tail may be torn; recover() revalidates it and rebuilds both indexes.
+// .log whose tail may be torn; recover() revalidates it and rebuilds both indexes (the log
+// rebuilds the transaction index, which needs its producer state).
 
 #include <atomic>
 #include <filesystem>
@@ -19,6 +21,7 @@
 #include "index.h"
 #include "keel/storage/log_config.h"
 #include "keel/storage/record_batch.h"
+#include "txn_index.h"
 
 namespace keel::storage::detail {
 
@@ -51,7 +54,7 @@ class BatchScanner {
 };
 
 struct SegmentPaths {
-  std::filesystem::path log, index, timeindex;
+  std::filesystem::path log, index, timeindex, txnindex;
 };
 SegmentPaths segment_paths(const std::filesystem::path& dir, std::int64_t base_offset,
                            std::string_view extra_suffix = "");
@@ -84,7 +87,8 @@ class Segment {
   /// Position of the first batch with last offset >= `offset`, scanning up to `end`.
   SResult<std::optional<ScannedBatch>> find(std::int64_t offset, std::uint64_t end) const;
 
-  /// Revalidates the whole file, rebuilds indexes and cuts a torn/corrupt tail. Calls
+  /// Revalidates the whole file, rebuilds the offset and time indexes and cuts a
+  /// torn/corrupt tail (the transaction index is the log's to rebuild). Calls
   /// `on_batch` for every valid batch. Returns the number of bytes cut.
   SResult<std::uint64_t> recover(std::int32_t max_message_bytes,
                                  const std::function<void(const BatchHeader&)>& on_batch);
@@ -107,6 +111,19 @@ class Segment {
   SStatus rename_suffix(std::string_view suffix);
   /// Deletes the files; open descriptors held by readers stay valid.
   SStatus remove();
+
+  /// The aborted-transaction index (see txn_index.h): appended by the appender when an ABORT
+  /// marker lands here, read by any thread.
+  SStatus append_aborted_txn(const AbortedTxnEntry& entry) { return _txn_index->append(entry); }
+  bool collect_aborted_txns(std::int64_t from, std::int64_t upper_bound,
+                            std::vector<AbortedTxnEntry>& out) const {
+    return _txn_index->collect(from, upper_bound, out);
+  }
+  std::vector<AbortedTxnEntry> aborted_txns() const { return _txn_index->entries(); }
+  /// The .txnindex found at open was torn or insane (its entries were ignored).
+  bool txn_index_corrupt() const { return _txn_index->corrupt(); }
+  /// Empties the transaction index before the log replays the segment to rebuild it.
+  SStatus reset_aborted_txns() { return _txn_index->reset(); }
 
   /// Offset lookup by timestamp inside this segment: the first batch whose max timestamp
   /// is >= target, then the first record in it with timestamp >= target.
@@ -133,6 +150,7 @@ class Segment {
   File _log;
   std::unique_ptr<OffsetIndex> _index;
   std::unique_ptr<TimeIndex> _timeindex;
+  std::unique_ptr<TxnIndex> _txn_index;
   std::atomic<std::uint64_t> _size{0};
   std::atomic<std::int64_t> _next_offset{0};
   std::uint64_t _bytes_since_index = 0;

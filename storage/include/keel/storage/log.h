@@ -83,6 +83,14 @@ struct ReadResult {
   SResult<std::vector<std::uint8_t>> copy() const;
 };
 
+/// An aborted transaction overlapping a read: a read_committed consumer drops the producer's
+/// records from `first_offset` up to its ABORT marker (Fetch's AbortedTransaction).
+struct AbortedTransaction {
+  std::int64_t producer_id = kNoProducerId;
+  std::int64_t first_offset = -1;
+  bool operator==(const AbortedTransaction&) const = default;
+};
+
 struct TimestampOffset {
   std::int64_t offset;
   std::int64_t timestamp;
@@ -128,6 +136,18 @@ class Log {
   std::int64_t log_end_offset() const { return _log_end.load(std::memory_order_acquire); }
   std::int64_t high_watermark() const { return _high_watermark.load(std::memory_order_acquire); }
   std::int64_t recovery_point() const { return _recovery_point.load(std::memory_order_acquire); }
+  /// Kafka's last stable offset: min(first unstable offset, high watermark). What a
+  /// read_committed consumer may read (batches ending below it). Any thread.
+  std::int64_t last_stable_offset() const;
+  /// First offset of the oldest transaction still open, or completed with its marker not
+  /// yet below the high watermark (never below the log start); nullopt when none.
+  std::optional<std::int64_t> first_unstable_offset() const;
+  /// Aborted transactions overlapping [from, upper_bound): ABORT marker at or after `from`,
+  /// first offset below `upper_bound`, from the .txnindex of the segment holding `from` and
+  /// later ones (Kafka's collectAbortedTxns), in marker order. Any thread.
+  std::vector<AbortedTransaction> aborted_transactions(std::int64_t from,
+                                                       std::int64_t upper_bound) const;
+
   /// Clamped to [log start, log end].
   void set_high_watermark(std::int64_t offset);
   /// Moves the high watermark forward to `offset` (clamped to the log end), never back:
@@ -187,7 +207,14 @@ class Log {
   Log(std::filesystem::path dir, const LogConfig& config, Clock clock);
   SStatus load(const LogOpenOptions& options);
   SStatus finish_swaps();
-  SStatus recover_producer_state();
+  /// Reloads producer state (newest snapshot, then a replay of the log after it). The
+  /// transaction indexes of the segments based at `rebuild_txn_bases` (emptied by the
+  /// caller) are refilled from the ABORT markers the replay meets.
+  SStatus recover_producer_state(const std::vector<std::int64_t>& rebuild_txn_bases = {});
+  /// Applies one appended or replayed batch to producer state; an ABORT marker that ends a
+  /// transaction adds an entry to `segment`'s transaction index when `index` is true.
+  SStatus update_producer_state(const BatchHeader& header, const ControlRecord* control,
+                                detail::Segment& segment, bool index);
   SegmentPtr active() const;
   /// Every segment, oldest first, copied under the shared segments lock.
   std::vector<SegmentPtr> segments_snapshot() const;
