@@ -8,8 +8,8 @@
 #include <limits>
 
 #include "checkpoint.h"
-#include "keel/storage/control_batch.h"
 #include "file.h"
+#include "keel/storage/control_batch.h"
 #include "segment.h"
 
 namespace keel::storage {
@@ -104,7 +104,8 @@ SStatus Log::finish_swaps() {
     fs::remove(swap.timeindex);
     // The cleaned segment's aborted transactions (its replaced segments' entries) stay: a
     // replay could not rebuild them once compaction dropped transactional batches.
-    if (fs::exists(swap.txnindex)) fs::rename(swap.txnindex, detail::segment_paths(_dir, base).txnindex);
+    if (fs::exists(swap.txnindex))
+      fs::rename(swap.txnindex, detail::segment_paths(_dir, base).txnindex);
     fs::rename(swap.log, detail::segment_paths(_dir, base).log);
   }
   if (!swaps.empty()) KEEL_TRY(detail::fsync_dir(_dir));
@@ -134,8 +135,9 @@ SStatus Log::load(const LogOpenOptions& options) {
   for (const auto& ent : fs::directory_iterator(_dir)) {  // indexes without a .log
     auto name = ent.path().filename().string();
     auto b = parse_base(name);
-    if (b && (ends_with(name, ".index") || ends_with(name, ".timeindex") ||
-              ends_with(name, ".txnindex")) &&
+    if (b &&
+        (ends_with(name, ".index") || ends_with(name, ".timeindex") ||
+         ends_with(name, ".txnindex")) &&
         std::find(bases.begin(), bases.end(), *b) == bases.end())
       fs::remove(ent.path(), ec);
   }
@@ -500,8 +502,7 @@ SResult<AppendResult> Log::append(std::span<std::uint8_t> records, const AppendO
   // Control batches (transaction markers) close transactions: their record says how.
   std::vector<std::optional<ControlRecord>> controls(batches.size());
   for (std::size_t i = 0; i < batches.size(); ++i) {
-    if (!batches[i].header.is_control() || batches[i].header.producer_id == kNoProducerId)
-      continue;
+    if (!batches[i].header.is_control() || batches[i].header.producer_id == kNoProducerId) continue;
     auto record = parse_control_batch(batches[i].bytes);
     if (!record.ok()) return Fail{std::move(record).error()};
     controls[i] = *record;
@@ -575,8 +576,8 @@ SResult<AppendResult> Log::append(std::span<std::uint8_t> records, const AppendO
   // Before the log end moves: a transaction is open (holding the LSO back) by the time a
   // reader, or the high watermark, can see its first batch.
   for (std::size_t i = 0; i < batches.size(); ++i)
-    KEEL_TRY(update_producer_state(batches[i].header, controls[i] ? &*controls[i] : nullptr,
-                                   *seg, true));
+    KEEL_TRY(update_producer_state(batches[i].header, controls[i] ? &*controls[i] : nullptr, *seg,
+                                   true));
   _log_end.store(next, std::memory_order_release);
   KEEL_TRY(update_epochs(batches));
   result.base_offset = first;

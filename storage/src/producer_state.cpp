@@ -77,12 +77,12 @@ std::optional<CompletedTxn> ProducerStateManager::update(const BatchHeader& b,
     std::optional<CompletedTxn> done;
     if (e.current_txn_first_offset >= 0) {
       _ongoing.erase(e.current_txn_first_offset);
-      done = CompletedTxn{.producer_id = b.producer_id,
-                          .first_offset = e.current_txn_first_offset,
-                          .last_offset = b.last_offset(),
-                          .aborted = control && control->type == ControlType::abort,
-                          .last_stable_offset = _ongoing.empty() ? b.next_offset()
-                                                                 : _ongoing.begin()->first};
+      done = CompletedTxn{
+          .producer_id = b.producer_id,
+          .first_offset = e.current_txn_first_offset,
+          .last_offset = b.last_offset(),
+          .aborted = control && control->type == ControlType::abort,
+          .last_stable_offset = _ongoing.empty() ? b.next_offset() : _ongoing.begin()->first};
       _unreplicated[b.last_offset()] = e.current_txn_first_offset;
       e.current_txn_first_offset = -1;
       publish_first_unstable();
@@ -199,7 +199,8 @@ SResult<bool> ProducerStateManager::load_latest_snapshot(const std::filesystem::
       auto delta = detail::load_be<std::int32_t>(p + 22);
       auto ts = detail::load_be<std::int64_t>(p + 26);
       e.coordinator_epoch = detail::load_be<std::int32_t>(p + 34);
-      e.current_txn_first_offset = std::max<std::int64_t>(-1, detail::load_be<std::int64_t>(p + 38));
+      e.current_txn_first_offset =
+          std::max<std::int64_t>(-1, detail::load_be<std::int64_t>(p + 38));
       if (last_seq != kNoSequence)
         e.batches.push_back({last_seq - delta, last_seq, last_off - delta, last_off, ts});
       if (e.current_txn_first_offset >= 0) _ongoing[e.current_txn_first_offset] = pid;

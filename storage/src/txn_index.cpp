@@ -89,7 +89,8 @@ std::vector<AbortedTxnEntry> TxnIndex::entries() const {
 }
 
 SStatus TxnIndex::rewrite_size(std::size_t entries) {
-  if (_file.fd() >= 0 && ::ftruncate(_file.fd(), static_cast<off_t>(entries * kTxnIndexEntrySize)) != 0)
+  if (_file.fd() >= 0 &&
+      ::ftruncate(_file.fd(), static_cast<off_t>(entries * kTxnIndexEntrySize)) != 0)
     return fail_errno("ftruncate " + _path.string());
   return {};
 }
@@ -108,7 +109,8 @@ SStatus TxnIndex::truncate_to(std::int64_t offset) {
 }
 
 SStatus TxnIndex::flush() {
-  if (_file.fd() >= 0 && ::fdatasync(_file.fd()) != 0) return fail_errno("fdatasync " + _path.string());
+  if (_file.fd() >= 0 && ::fdatasync(_file.fd()) != 0)
+    return fail_errno("fdatasync " + _path.string());
   return {};
 }
 
@@ -120,7 +122,8 @@ SStatus TxnIndex::rename(const std::filesystem::path& to) {
 }
 
 SStatus TxnIndex::remove() {
-  if (::unlink(_path.c_str()) != 0 && errno != ENOENT) return fail_errno("unlink " + _path.string());
+  if (::unlink(_path.c_str()) != 0 && errno != ENOENT)
+    return fail_errno("unlink " + _path.string());
   return {};
 }
 

@@ -4,8 +4,8 @@
 // and the transactions under way (Kafka's ProducerStateManager): a transactional batch
 // opens its producer's transaction, a COMMIT/ABORT control batch closes it.
 
-#include <cstdint>
 #include <atomic>
+#include <cstdint>
 #include <deque>
 #include <filesystem>
 #include <map>
@@ -40,7 +40,7 @@ struct ProducerBatch {
 
 struct ProducerEntry {
   std::int16_t epoch = kNoProducerEpoch;
-  std::deque<ProducerBatch> batches;  // oldest first, at most kMaxBatches
+  std::deque<ProducerBatch> batches;    // oldest first, at most kMaxBatches
   std::int32_t coordinator_epoch = -1;  // of the last control batch
   /// First offset of the producer's open transaction, -1 when none is open.
   std::int64_t current_txn_first_offset = -1;
