@@ -1,7 +1,7 @@
 // DescribeProducers (API 61), v0: the idempotent producers a partition remembers (its
 // producer state): id, epoch, last sequence and the timestamp of its last batch. Unknown
-// partitions are UNKNOWN_TOPIC_OR_PARTITION. Left out: transactions (coordinator_epoch is -1
-// and current_txn_start_offset -1: keel has no transaction coordinator yet).
+// partitions are UNKNOWN_TOPIC_OR_PARTITION. Transactions: the coordinator epoch of the
+// producer's last marker and the first offset of its open transaction (-1 when none).
 
 #include <keel/protocol/messages/describe_producers.h>
 
@@ -23,7 +23,8 @@ DescribeProducersResponse::ProducerState describe(std::int64_t id,
   DescribeProducersResponse::ProducerState out;
   out.producer_id = id;
   out.producer_epoch = entry.epoch;
-  out.coordinator_epoch = -1;
+  out.coordinator_epoch = entry.coordinator_epoch;
+  out.current_txn_start_offset = entry.current_txn_first_offset;
   if (!entry.batches.empty()) {
     out.last_sequence = entry.batches.back().last_sequence;
     out.last_timestamp = entry.batches.back().timestamp;

@@ -2,8 +2,11 @@
 // file regions, sent with sendfile). min_bytes/max_wait_ms long-poll: the request waits on
 // its partitions and is woken by the next append, or answers at the deadline. max_bytes
 // (v3+) and partition_max_bytes bound the response, except that the first batch found is
-// always returned (KIP-74). Topic ids from v13. read_committed reads up to the last stable
-// offset, which equals the high watermark while keel has no transactions.
+// always returned (KIP-74). Topic ids from v13. read_committed (isolation_level 1, v4+)
+// reads only batches ending below the last stable offset and gets the aborted transactions
+// overlapping what it read, for the client to drop (storage's .txnindex);
+// read_uncommitted gets a null list, as from Kafka. A waiting read_committed fetch is woken
+// by the appends and high-watermark moves that move the last stable offset.
 // Fetch sessions (KIP-227, v7+): epoch 0 opens a session (full request and response);
 // later epochs send only changed partitions and forgotten ones, and get back only the
 // partitions whose records, high watermark or log start changed. Epoch -1 is sessionless.
@@ -323,7 +326,8 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
     auto& log = partition->log();
     const auto hw = log.high_watermark();
     out.high_watermark = hw;
-    if (_version >= 4) out.last_stable_offset = hw;
+    if (_version >= 4) out.last_stable_offset = log.last_stable_offset();
+    if (!read_committed()) out.aborted_transactions.reset();
     if (_version >= 5) out.log_start_offset = log.log_start_offset();
     if (_version >= 9) {
       if (auto error =
@@ -352,7 +356,7 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
     const auto limit = std::min<std::int64_t>(p.partition_max_bytes, response_left);
     if (limit <= 0 && total > 0) return out;
     auto read = log.read(p.fetch_offset, static_cast<std::size_t>(std::max<std::int64_t>(limit, 1)),
-                         from_follower() ? std::nullopt : std::optional<std::int64_t>(hw));
+                         from_follower() ? std::nullopt : std::optional<std::int64_t>(end));
     if (!read.ok()) {
       out.error_code = code(to_error_code(read.error().code));
       return out;
@@ -367,6 +371,7 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
     out.records =
         protocol::Records(protocol::FileRegion{read->fd, static_cast<std::int64_t>(read->position),
                                                static_cast<std::int64_t>(read->size)});
+    if (read_committed()) add_aborted_transactions(log, p.fetch_offset, read->next_offset, out);
     total += static_cast<std::int64_t>(read->size);
     keep_alive.push_back(read->owner);
     return out;
@@ -391,10 +396,29 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
   }
 
   bool from_follower() const { return _replica_id >= 0; }
+  /// A consumer with isolation_level READ_COMMITTED (followers read everything).
+  bool read_committed() const {
+    return _version >= kFirstRecordBatchV2Version && _req.isolation_level == 1 && !from_follower();
+  }
 
-  /// What a reader may have: the log end for a follower, the high watermark for a consumer.
+  /// What a reader may have: the log end for a follower, the last stable offset for a
+  /// read_committed consumer, the high watermark for others.
   std::int64_t readable_end(const storage::Log& log) const {
-    return from_follower() ? log.log_end_offset() : log.high_watermark();
+    if (from_follower()) return log.log_end_offset();
+    return read_committed() ? log.last_stable_offset() : log.high_watermark();
+  }
+
+  /// Kafka's addAbortedTransactions: those overlapping [fetch offset, end of the read).
+  static void add_aborted_transactions(const storage::Log& log, std::int64_t from,
+                                       std::int64_t upper_bound,
+                                       FetchResponse::PartitionData& out) {
+    auto& list = out.aborted_transactions.emplace();
+    for (const auto& txn : log.aborted_transactions(from, upper_bound)) {
+      FetchResponse::AbortedTransaction entry;
+      entry.producer_id = txn.producer_id;
+      entry.first_offset = txn.first_offset;
+      list.push_back(entry);
+    }
   }
 
   /// A follower's fetch: its log must agree with ours up to the fetch offset (else a
@@ -419,7 +443,7 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
       return false;
     }
     out.high_watermark = log.high_watermark();  // the fetch may have moved it
-    if (_version >= 4) out.last_stable_offset = out.high_watermark;
+    if (_version >= 4) out.last_stable_offset = log.last_stable_offset();
     return true;
   }
 

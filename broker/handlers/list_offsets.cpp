@@ -2,9 +2,9 @@
 // holding the largest timestamp, as Kafka 3.8), earliest local (-4, v8: the log start offset,
 // as keel has no tiered storage), latest tiered (-5: offset -1 without tiered storage, as
 // Kafka 3.8 answers) and the first offset at or after a timestamp (time index). Latest is
-// the high watermark, which is also the last stable offset while keel has no transactions.
+// the high watermark, or the last stable offset for isolation_level READ_COMMITTED (v2+).
 // As Kafka's Partition.fetchOffsetForTimestamp, a consumer (replica id -1) sees only offsets
-// below the high watermark: a timestamp or max-timestamp lookup landing at or above it finds
+// below that bound: a timestamp or max-timestamp lookup landing at or above it finds
 // nothing, and while a new leader's high watermark is still below the start of its epoch,
 // latest (and such a lookup) answer OFFSET_NOT_AVAILABLE (retriable) rather than an offset
 // that could go back. Any other replica id (a broker, -2 for debugging tools) reads to the
@@ -42,7 +42,7 @@ std::optional<std::int64_t> current_epoch_start(const Partition& partition) {
 
 ListOffsetsResponse::ListOffsetsPartitionResponse lookup(
     const Request& request, const std::string& topic,
-    const ListOffsetsRequest::ListOffsetsPartition& p, bool from_consumer) {
+    const ListOffsetsRequest::ListOffsetsPartition& p, bool from_consumer, bool read_committed) {
   ListOffsetsResponse::ListOffsetsPartitionResponse out;
   out.partition_index = p.partition_index;
   auto partition = request.broker->partitions->leader(topic, p.partition_index);
@@ -52,7 +52,9 @@ ListOffsetsResponse::ListOffsetsPartitionResponse lookup(
   }
   auto& log = partition->log();
   const auto high_watermark = log.high_watermark();
-  const auto last_fetchable = from_consumer ? high_watermark : log.log_end_offset();
+  const auto last_fetchable = !from_consumer   ? log.log_end_offset()
+                              : read_committed ? log.last_stable_offset()
+                                               : high_watermark;
   const auto epoch_start = current_epoch_start(*partition);
   const bool lagging = from_consumer && epoch_start && *epoch_start > high_watermark;
   std::int64_t offset = -1;
@@ -97,11 +99,14 @@ void handle_list_offsets(Request& request, Reply reply) {
   ListOffsetsRequest req;
   if (!decode_request(request, req, reply)) return;
   ListOffsetsResponse response;
+  // isolation_level came with v2 (KIP-98); 1 is READ_COMMITTED.
+  const bool read_committed = request.version >= 2 && req.isolation_level == 1;
   for (const auto& topic : req.topics) {
     ListOffsetsResponse::ListOffsetsTopicResponse topic_out;
     topic_out.name = topic.name;
     for (const auto& p : topic.partitions)
-      topic_out.partitions.push_back(lookup(request, topic.name, p, req.replica_id == -1));
+      topic_out.partitions.push_back(
+          lookup(request, topic.name, p, req.replica_id == -1, read_committed));
     response.topics.push_back(std::move(topic_out));
   }
   reply.send(response, request.version);

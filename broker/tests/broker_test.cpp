@@ -21,11 +21,13 @@
 #include <keel/protocol/messages/alter_partition_reassignments.h>
 #include <keel/protocol/messages/api_versions.h>
 #include <keel/protocol/messages/create_topics.h>
+#include <keel/protocol/messages/describe_producers.h>
 #include <keel/protocol/messages/elect_leaders.h>
 #include <keel/protocol/messages/fetch.h>
 #include <keel/protocol/messages/find_coordinator.h>
 #include <keel/protocol/messages/headers.h>
 #include <keel/protocol/messages/init_producer_id.h>
+#include <keel/protocol/messages/list_offsets.h>
 #include <keel/protocol/messages/list_partition_reassignments.h>
 #include <keel/protocol/messages/metadata.h>
 #include <keel/protocol/messages/offset_fetch.h>
@@ -641,7 +643,6 @@ TEST_F(BrokerTest, OversizedFrameClosesOnlyThatConnection) {
   EXPECT_EQ(response.error_code, 0);
 }
 
-/// queued.max.request.bytes small enough that two parked fetches fill it.
 // WriteTxnMarkers as a transaction coordinator sends it: the COMMIT marker lands in the data
 // partition as a control batch, and in __consumer_offsets it turns the transaction's
 // TxnOffsetCommit into the group's committed offset.
@@ -660,14 +661,15 @@ class TxnMarkersTest : public BrokerTest {
     return response.topics.at(0).partitions.at(0);
   }
   protocol::WriteTxnMarkersResponse write_marker(std::int64_t producer_id, bool commit,
-                                                 const std::string& topic, std::int32_t partition) {
+                                                 const std::string& topic, std::int32_t partition,
+                                                 Client* via = nullptr) {
     protocol::WriteTxnMarkersRequest request;
     auto& marker = request.markers.emplace_back();
     marker.producer_id = producer_id;
     marker.producer_epoch = 0;
     marker.transaction_result = commit;
     marker.topics.push_back({topic, {partition}, {}});
-    return client->call<protocol::WriteTxnMarkersResponse>(request, 1);
+    return (via ? via : client.get())->call<protocol::WriteTxnMarkersResponse>(request, 1);
   }
 };
 
@@ -722,6 +724,121 @@ TEST_F(TxnMarkersTest, CommitMarkerEndsTheTransactionInDataAndOffsets) {
             code(ErrorCode::unknown_topic_or_partition));
 }
 
+/// What a fetch of partition 0 answered: records as (first offset, next offset), LSO, high
+/// watermark and the aborted transactions (nullopt: null).
+struct FetchSeen {
+  std::int64_t first = -1, next = -1, last_stable_offset = -1, high_watermark = -1;
+  std::optional<std::vector<std::pair<std::int64_t, std::int64_t>>> aborted;
+};
+
+FetchSeen seen(const protocol::FetchResponse& response) {
+  FetchSeen out;
+  const auto& p = response.responses.at(0).partitions.at(0);
+  EXPECT_EQ(p.error_code, 0);
+  out.last_stable_offset = p.last_stable_offset;
+  out.high_watermark = p.high_watermark;
+  if (p.aborted_transactions) {
+    out.aborted.emplace();
+    for (const auto& a : *p.aborted_transactions)
+      out.aborted->emplace_back(a.producer_id, a.first_offset);
+  }
+  if (p.records && p.records->size() > 0) {
+    const auto view = p.records->bytes();
+    std::vector<std::uint8_t> bytes(view.begin(), view.end());
+    auto batches = storage::split_batches(bytes).value();
+    out.first = batches.front().header.base_offset;
+    out.next = batches.back().header.next_offset();
+  }
+  return out;
+}
+
+using Aborted = std::vector<std::pair<std::int64_t, std::int64_t>>;
+
+TEST_F(TxnMarkersTest, ReadCommittedFetchStopsAtTheLastStableOffsetAndListsAbortedTransactions) {
+  create_topic("t");
+  protocol::InitProducerIdRequest init_request;
+  init_request.transactional_id = std::nullopt;
+  const auto pid = client->call<protocol::InitProducerIdResponse>(init_request, 4).producer_id;
+  auto fetch = [&](std::int64_t offset, std::int8_t isolation) {
+    auto request = fetch_request("t", offset, 0);
+    request.isolation_level = isolation;
+    return seen(client->call<protocol::FetchResponse>(request, 12));
+  };
+  auto latest = [&](std::int8_t isolation) {
+    protocol::ListOffsetsRequest request;
+    request.replica_id = -1;
+    request.isolation_level = isolation;
+    protocol::ListOffsetsRequest::ListOffsetsTopic topic;
+    topic.name = "t";
+    topic.partitions.emplace_back().timestamp = -1;
+    request.topics.push_back(topic);
+    auto response = client->call<protocol::ListOffsetsResponse>(request, 7);
+    return response.topics.at(0).partitions.at(0).offset;
+  };
+  auto open_txn_start = [&] {
+    protocol::DescribeProducersRequest request;
+    auto& topic = request.topics.emplace_back();
+    topic.name = "t";
+    topic.partition_indexes = {0};
+    auto response = client->call<protocol::DescribeProducersResponse>(request, 0);
+    const auto& producers = response.topics.at(0).partitions.at(0).active_producers;
+    return producers.empty() ? -2 : producers.at(0).current_txn_start_offset;
+  };
+
+  ASSERT_EQ(produce("t", make_batch(3, pid, 0, storage::Compression::none, true)).error_code,
+            0);  // 0-2, open
+  EXPECT_EQ(open_txn_start(), 0);
+  auto uncommitted = fetch(0, 0);
+  EXPECT_EQ(uncommitted.next, 3);
+  EXPECT_EQ(uncommitted.last_stable_offset, 0);
+  EXPECT_EQ(uncommitted.high_watermark, 3);
+  EXPECT_FALSE(uncommitted.aborted);  // null for read_uncommitted, as Kafka
+  auto committed = fetch(0, 1);
+  EXPECT_EQ(committed.first, -1);  // nothing below the LSO
+  EXPECT_EQ(committed.last_stable_offset, 0);
+  EXPECT_EQ(committed.aborted, Aborted{});
+  EXPECT_EQ(latest(0), 3);
+  EXPECT_EQ(latest(1), 0);
+
+  auto marker_error = [](const protocol::WriteTxnMarkersResponse& response) {
+    return response.markers.at(0).topics.at(0).partitions.at(0).error_code;
+  };
+  ASSERT_EQ(marker_error(write_marker(pid, false, "t", 0)), 0);  // ABORT at 3
+  EXPECT_EQ(open_txn_start(), -1);
+  committed = fetch(0, 1);
+  EXPECT_EQ(committed.first, 0);
+  EXPECT_EQ(committed.next, 4);
+  EXPECT_EQ(committed.last_stable_offset, 4);
+  EXPECT_EQ(committed.aborted, (Aborted{{pid, 0}}));
+  EXPECT_FALSE(fetch(0, 0).aborted);
+
+  ASSERT_EQ(produce("t", make_batch(2, pid, 3, storage::Compression::none, true)).error_code,
+            0);  // 4-5, open
+  committed = fetch(4, 1);
+  EXPECT_EQ(committed.first, -1);
+  EXPECT_EQ(committed.last_stable_offset, 4);
+  EXPECT_EQ(latest(1), 4);
+  EXPECT_EQ(fetch(4, 0).next, 6);
+
+  // A waiting read_committed fetch is answered when the COMMIT moves the LSO.
+  auto waiting = fetch_request("t", 4, 10000);
+  waiting.isolation_level = 1;
+  const auto start = std::chrono::steady_clock::now();
+  client->send(waiting, 12);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  Client coordinator(port);
+  ASSERT_EQ(marker_error(write_marker(pid, true, "t", 0, &coordinator)), 0);  // COMMIT at 6
+  committed = seen(client->receive<protocol::FetchResponse>(12));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(committed.first, 4);
+  EXPECT_EQ(committed.next, 7);
+  EXPECT_EQ(committed.last_stable_offset, 7);
+  EXPECT_EQ(committed.aborted, Aborted{});  // the aborted transaction ended before offset 4
+  EXPECT_EQ(fetch(0, 1).aborted, (Aborted{{pid, 0}}));
+  EXPECT_EQ(latest(1), 7);
+}
+
+/// queued.max.request.bytes small enough that two parked fetches fill it.
 class SmallRequestBudgetTest : public BrokerTest {
  protected:
   std::map<std::string, std::string> extra_properties() const override {
