@@ -103,6 +103,9 @@ std::optional<CompletedTxn> ProducerStateManager::update(const BatchHeader& b,
 }
 
 void ProducerStateManager::on_high_watermark(std::int64_t high_watermark) {
+  // Every acknowledged produce moves the high watermark: no lock when nothing is pending. A
+  // marker is published here before the log end (and so the high watermark) passes it.
+  if (_first_unstable.load(std::memory_order_acquire) == kNone) return;
   std::lock_guard lock(_mutex);
   if (_unreplicated.empty() || _unreplicated.begin()->first >= high_watermark) return;
   _unreplicated.erase(_unreplicated.begin(), _unreplicated.lower_bound(high_watermark));
