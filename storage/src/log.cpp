@@ -499,12 +499,14 @@ SResult<AppendResult> Log::append(std::span<std::uint8_t> records, const AppendO
     fix_max_timestamp(b, summary->max_timestamp, config);
   }
 
-  // Control batches (transaction markers) close transactions: their record says how.
-  std::vector<std::optional<ControlRecord>> controls(batches.size());
+  // Control batches (transaction markers) close transactions: their record says how. Sized
+  // only when there is one, so data appends allocate nothing here.
+  std::vector<std::optional<ControlRecord>> controls;
   for (std::size_t i = 0; i < batches.size(); ++i) {
     if (!batches[i].header.is_control() || batches[i].header.producer_id == kNoProducerId) continue;
     auto record = parse_control_batch(batches[i].bytes);
     if (!record.ok()) return Fail{std::move(record).error()};
+    controls.resize(batches.size());
     controls[i] = *record;
   }
 
@@ -575,9 +577,11 @@ SResult<AppendResult> Log::append(std::span<std::uint8_t> records, const AppendO
   KEEL_TRY(seg->append(records, batches));
   // Before the log end moves: a transaction is open (holding the LSO back) by the time a
   // reader, or the high watermark, can see its first batch.
-  for (std::size_t i = 0; i < batches.size(); ++i)
-    KEEL_TRY(update_producer_state(batches[i].header, controls[i] ? &*controls[i] : nullptr, *seg,
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    const bool has_control = !controls.empty() && controls[i];
+    KEEL_TRY(update_producer_state(batches[i].header, has_control ? &*controls[i] : nullptr, *seg,
                                    true));
+  }
   _log_end.store(next, std::memory_order_release);
   KEEL_TRY(update_epochs(batches));
   result.base_offset = first;

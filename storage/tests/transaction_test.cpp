@@ -151,6 +151,25 @@ TEST(Transactions, MarkerFencesOlderEpochsAndSkipsSequences) {
   ASSERT_TRUE(append(*log, txn(4, 2, 0)).ok());  // the new epoch starts at sequence 0
 }
 
+TEST(Transactions, AnUnknownControlRecordIsRefused) {
+  TempDir d;
+  auto log = open_log(d.path() / "t-0");
+  ASSERT_TRUE(append(*log, txn(4, 0, 0)).ok());
+  BatchOptions o;
+  o.producer_id = 4;
+  o.producer_epoch = 0;
+  o.transactional = true;
+  o.control = true;
+  BatchBuilder b(o);
+  const std::vector<std::uint8_t> key = {0, 0, 0, 7};  // version 0, type 7
+  b.add(1000, Bytes(key), std::nullopt);
+  auto bad = append(*log, b.build().value());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, Errc::corrupt_message);
+  EXPECT_EQ(log->log_end_offset(), 2);
+  EXPECT_EQ(txn_first(*log, 4), 0);  // still open
+}
+
 TEST(Transactions, FollowerAppendsUpdateTheSameState) {
   TempDir d;
   auto leader = open_log(d.path() / "l-0");
