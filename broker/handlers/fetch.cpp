@@ -325,8 +325,9 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
     }
     auto& log = partition->log();
     const auto hw = log.high_watermark();
+    const auto lso = log.last_stable_offset();  // the one reported is the one read up to
     out.high_watermark = hw;
-    if (_version >= 4) out.last_stable_offset = log.last_stable_offset();
+    if (_version >= 4) out.last_stable_offset = lso;
     if (!read_committed()) out.aborted_transactions.reset();
     if (_version >= 5) out.log_start_offset = log.log_start_offset();
     if (_version >= 9) {
@@ -344,7 +345,7 @@ class PendingFetch : public std::enable_shared_from_this<PendingFetch> {
       out.error_code = code(E::offset_out_of_range);
       return out;
     }
-    const auto end = readable_end(log);
+    const auto end = from_follower() ? log.log_end_offset() : read_committed() ? lso : hw;
     if (_version < kFirstRecordBatchV2Version && !down_conversion_enabled(topic.topic)) {
       // As Kafka with message.downconversion.enable=false: not batches the client cannot parse.
       out.error_code = code(E::unsupported_version);
