@@ -109,14 +109,15 @@ def record(offset_delta, key, value, timestamp_delta=0, headers=()):
 
 
 def record_batch(records, base_timestamp=None, producer_id=-1, producer_epoch=-1,
-                 base_sequence=-1, timestamp_deltas=None):
+                 base_sequence=-1, timestamp_deltas=None, attributes=0):
     """An uncompressed RecordBatch v2 holding `records` [(key, value), ...], the i-th with
-    timestamp base_timestamp + timestamp_deltas[i] (all base_timestamp by default)."""
+    timestamp base_timestamp + timestamp_deltas[i] (all base_timestamp by default).
+    `attributes`: 0x10 transactional (compression and timestamp type bits must stay 0)."""
     if base_timestamp is None:
         base_timestamp = int(time.time() * 1000)
     deltas = timestamp_deltas or [0] * len(records)
     recs = b"".join(record(i, k, v, deltas[i]) for i, (k, v) in enumerate(records))
-    after_crc = (i16(0)                        # attributes: no compression, create time
+    after_crc = (i16(attributes)               # no compression, create time
                  + i32(len(records) - 1)       # lastOffsetDelta
                  + i64(base_timestamp) + i64(base_timestamp + max(deltas))
                  + i64(producer_id) + i16(producer_epoch) + i32(base_sequence)
@@ -146,6 +147,7 @@ API_FIND_COORDINATOR = 10
 API_API_VERSIONS = 18
 API_CREATE_TOPICS = 19
 API_INIT_PRODUCER_ID = 22
+API_WRITE_TXN_MARKERS = 27
 API_BROKER_REGISTRATION = 62
 API_BROKER_HEARTBEAT = 63
 
@@ -227,6 +229,31 @@ def parse_init_producer_id_v0(payload):
     cid = r.i32()
     r.i32()  # throttle
     return cid, r.i16(), r.i64(), r.i16()
+
+
+def write_txn_markers_v1(correlation_id, producer_id, producer_epoch, commit, topic, partition,
+                         coordinator_epoch=0):
+    """WriteTxnMarkers v1 (flexible), as a transaction coordinator sends it: one marker for
+    one partition."""
+    topic_entry = compact_string(topic) + uvarint(2) + i32(partition) + uvarint(0)
+    marker = (i64(producer_id) + i16(producer_epoch) + i8(1 if commit else 0)
+              + uvarint(2) + topic_entry + i32(coordinator_epoch) + uvarint(0))
+    body = uvarint(2) + marker + uvarint(0)
+    return frame(header_v2(API_WRITE_TXN_MARKERS, 1, correlation_id) + body)
+
+
+def parse_write_txn_markers_v1(payload):
+    """The error code of the first partition of the first marker."""
+    r = Reader(payload)
+    r.i32()  # correlation id
+    r.tagged_fields()
+    r.uvarint()  # markers
+    r.i64()  # producer id
+    r.uvarint()  # topics
+    r.compact_string()
+    r.uvarint()  # partitions
+    r.i32()
+    return r.i16()
 
 
 def metadata_v1(correlation_id, topics):
