@@ -14,6 +14,8 @@
 #include <keel/storage/record_batch.h>
 
 #include "coordinator/group.h"
+#include "coordinator/log_replay.h"
+#include "coordinator/outbox.h"
 #include "coordinator/records.h"
 
 namespace keel::broker {
@@ -22,22 +24,6 @@ namespace {
 
 using E = ErrorCode;
 using protocol::Bytes;
-
-/// Callbacks collected under a shard lock and run after it is released (declare it before
-/// the lock so it is destroyed after).
-class Outbox {
- public:
-  Outbox() = default;
-  Outbox(const Outbox&) = delete;
-  Outbox& operator=(const Outbox&) = delete;
-  ~Outbox() {
-    for (auto& call : _calls) call();
-  }
-  void add(std::function<void()> call) { _calls.push_back(std::move(call)); }
-
- private:
-  std::vector<std::function<void()>> _calls;
-};
 
 /// absent: the topic does not exist yet (single node: served as having no groups);
 /// not_leader: another node coordinates the partition's groups (in a cluster).
@@ -487,35 +473,17 @@ void GroupCoordinator::Impl::load_partition(Shard& shard, std::uint64_t generati
       if (value.ok()) groups[g->group] = std::move(*value);
     }
   };
-  std::int64_t offset = log->log_start_offset();
-  while (offset < log->log_end_offset() && !stopped.load()) {
-    auto read = log->read(offset, 1 << 20);
-    if (!read.ok() || read->empty()) break;
-    auto bytes = read->copy();
-    if (!bytes.ok()) break;
-    auto batches = storage::split_batches(*bytes);
-    if (!batches.ok()) {
-      spdlog::error("__consumer_offsets-{}: {}", shard.partition, batches.error().message);
-      break;
+  auto replay = [&](const storage::BatchView& batch, std::int64_t from) {
+    if (batch.header.is_control()) {
+      if (batch.header.last_offset() >= from) complete_loaded(pending, offsets, batch);
+      return;
     }
-    for (const auto& batch : *batches) {
-      const auto producer_id = batch.header.producer_id;
-      if (batch.header.is_control()) {
-        if (batch.header.last_offset() >= offset) complete_loaded(pending, offsets, batch);
-        continue;
-      }
-      auto reader = storage::RecordReader::open(batch.bytes, 64 << 20);
-      if (!reader.ok()) continue;
-      auto& target = batch.header.is_transactional() ? pending[producer_id] : offsets;
-      for (;;) {
-        auto record = reader->next();
-        if (!record.ok() || !*record) break;
-        if ((*record)->offset >= offset) apply(**record, target);
-      }
-    }
-    if (read->next_offset <= offset) break;
-    offset = read->next_offset;
-  }
+    auto& target = batch.header.is_transactional() ? pending[batch.header.producer_id] : offsets;
+    for_each_record(batch, from, [&](const storage::Record& record) { apply(record, target); });
+  };
+  replay_log(
+      *log, [this] { return stopped.load(); }, replay,
+      std::string(kOffsetsTopic) + "-" + std::to_string(shard.partition));
   install_loaded(shard, generation, std::move(groups), std::move(offsets), std::move(pending));
 }
 
