@@ -9,6 +9,7 @@
 #include <keel/raft/quorum_node.h>
 
 #include "coordinator/group_coordinator.h"
+#include "transactions/transaction_coordinator.h"
 #include "core/broker_lifecycle.h"
 #include "core/context.h"
 #include "core/controller_executor.h"
@@ -17,6 +18,7 @@
 #include "core/offsets_topic.h"
 #include "core/partitions.h"
 #include "core/producer_ids.h"
+#include "core/local_txn_marker_writer.h"
 #include "core/replica_manager.h"
 #include "core/session_fencer.h"
 #include "metadata/controller.h"
@@ -152,6 +154,10 @@ struct Broker::Impl {
   std::unique_ptr<ReplicaManager> replicas;  // followers' fetchers, ISR changes (quorum only)
   std::unique_ptr<OffsetsTopic> offsets_topic;
   std::unique_ptr<GroupCoordinator> coordinator;
+  std::unique_ptr<OffsetsTopic> transaction_state_topic;
+  std::unique_ptr<ProducerIdSource> txn_producer_ids;  // forwards to context.producer_ids
+  std::unique_ptr<TxnMarkerWriter> txn_markers;
+  std::unique_ptr<TransactionCoordinator> transactions;
   FetchSessionCache fetch_sessions;
   std::unique_ptr<ClientQuotaManager> quotas;
   std::unique_ptr<Server> server;  // last: stopped and destroyed first
@@ -176,6 +182,8 @@ struct Broker::Impl {
   /// The hosted partitions (and, in a quorum, their replication) as `image` says.
   void apply_partitions(const MetadataImage& image);
   void start_coordinator();
+  /// The transaction coordinator, after the group coordinator.
+  void start_transactions();
   /// Rebuilds the effective config when the image's dynamic broker configs differ from it.
   void apply_dynamic_configs(const MetadataImage& image);
   void stop();
@@ -207,6 +215,7 @@ void Broker::Impl::start() {
     context.producer_ids = producer_ids.get();
   }
   start_coordinator();
+  start_transactions();
 
   // In a quorum, clients are accepted once this node's metadata has caught up (as Kafka's
   // brokers): before that it would answer Metadata with no brokers and no topics. The
@@ -370,6 +379,9 @@ void Broker::Impl::open_logs() {
     // In a quorum the coordinator serves the __consumer_offsets partitions this node leads.
     if (context.config.in_quorum() && coordinator)
       follow_offsets_leadership(*coordinator, before, after, context.node_id());
+    // And the transaction coordinator the __transaction_state partitions.
+    if (context.config.in_quorum() && transactions)
+      follow_transaction_state_leadership(*transactions, before, after, context.node_id());
   });
   logs->start_background(kLogTickMs, kCleanerBackoffMs);
 }
@@ -395,6 +407,39 @@ void Broker::Impl::start_coordinator() {
   context.coordinator = coordinator.get();
 }
 
+namespace {
+
+/// The broker's producer ids as they are when asked for: in a quorum the source (blocks
+/// from the active controller) is set once the broker registers, after the coordinators.
+class ContextProducerIds final : public ProducerIdSource {
+ public:
+  explicit ContextProducerIds(const BrokerContext& context) : _context(context) {}
+  void next(Done done) override {
+    if (_context.producer_ids == nullptr)
+      return done(Fail{ProducerIdFailure{ErrorCode::coordinator_load_in_progress, {}}});
+    _context.producer_ids->next(std::move(done));
+  }
+
+ private:
+  const BrokerContext& _context;
+};
+
+}  // namespace
+
+void Broker::Impl::start_transactions() {
+  transaction_state_topic = make_transaction_state_topic(context);
+  txn_producer_ids = std::make_unique<ContextProducerIds>(context);
+  txn_markers = make_local_txn_marker_writer(context);
+  transactions = std::make_unique<TransactionCoordinator>(
+      txn_coordinator_config(context.config), *transaction_state_topic, *txn_markers,
+      *txn_producer_ids);
+  transactions->start();
+  if (context.config.in_quorum())
+    follow_transaction_state_leadership(*transactions, MetadataImage{}, *controller->image(),
+                                        context.node_id());
+  context.transactions = transactions.get();
+}
+
 void Broker::Impl::stop() {
   if (!running) return;
   running = false;
@@ -409,6 +454,7 @@ void Broker::Impl::stop() {
   // First: pending JoinGroup/SyncGroup answers (NOT_COORDINATOR) let connections drain, and
   // nothing is appended to __consumer_offsets once the logs shut down.
   coordinator->stop();
+  transactions->stop();  // no marker retries or __transaction_state writes either
   server->stop();
   controller_executor.stop();      // answers what is queued while the controller is open
   if (replicas) replicas->stop();  // no follower appends once the logs close

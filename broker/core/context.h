@@ -1,6 +1,6 @@
 #pragma once
 // What every handler may use: the configuration, the controller (cluster metadata), the
-// hosted partitions, the producer-id allocator and the group coordinator. Owned by Broker; outlives
+// hosted partitions, the producer-id allocator, the group and transaction coordinators. Owned by Broker; outlives
 // every connection.
 
 #include <atomic>
@@ -25,6 +25,7 @@ class PartitionRegistry;
 class ProducerIdSource;
 class FetchSessionCache;
 class GroupCoordinator;
+class TransactionCoordinator;
 class ClientQuotaManager;
 
 class BrokerContext {
@@ -59,6 +60,9 @@ class BrokerContext {
   /// Consumer groups and committed offsets; null when not running (handlers then answer
   /// COORDINATOR_NOT_AVAILABLE).
   GroupCoordinator* coordinator = nullptr;
+  /// Transactional producers (__transaction_state); null when not running (handlers then
+  /// answer COORDINATOR_NOT_AVAILABLE).
+  TransactionCoordinator* transactions = nullptr;
   /// Metadata answers for every topic, encoded once per image (handlers/metadata.cpp).
   ImageAnswerCache metadata_answers;
   /// Client quota enforcement (producer_byte_rate, consumer_byte_rate); null: none.

@@ -14,26 +14,21 @@ namespace keel::broker {
 
 namespace {
 
-class BrokerOffsetsTopic final : public OffsetsTopic {
+class BrokerInternalTopic final : public OffsetsTopic {
  public:
-  explicit BrokerOffsetsTopic(BrokerContext& context) : _context(context) {}
+  BrokerInternalTopic(BrokerContext& context, std::string_view name)
+      : _context(context), _name(name) {}
 
   std::optional<std::int32_t> partition_count() const override {
     const auto image = _context.controller->image();
-    const auto* topic = image->topic(kOffsetsTopic);
+    const auto* topic = image->topic(_name);
     if (topic == nullptr) return std::nullopt;
     return static_cast<std::int32_t>(topic->partitions.size());
   }
 
   keel::Status create(std::int32_t partitions) override {
-    const auto& config = _context.config;
-    CreateTopicRequest request;
-    request.name = std::string(kOffsetsTopic);
-    request.num_partitions = partitions;
-    request.replication_factor = offsets_replication_factor(config, *_context.controller->image());
-    request.configs = {{"cleanup.policy", "compact"},
-                       {"segment.bytes", std::to_string(config.offsets_topic_segment_bytes)},
-                       {"compression.type", "producer"}};
+    const auto request =
+        internal_topic_request(_name, partitions, _context.config, *_context.controller->image());
     if (creates_through_controller(_context)) return create_elsewhere(request);
     auto results = _context.controller->create_topics({request}, false);
     const auto& error = results.front().error;
@@ -44,7 +39,7 @@ class BrokerOffsetsTopic final : public OffsetsTopic {
   }
 
   std::shared_ptr<storage::Log> log(std::int32_t partition) const override {
-    auto hosted = _context.partitions->get(kOffsetsTopic, partition);
+    auto hosted = _context.partitions->get(_name, partition);
     if (!hosted) return nullptr;
     return std::shared_ptr<storage::Log>(hosted, &hosted->log());  // keeps the partition alive
   }
@@ -53,10 +48,10 @@ class BrokerOffsetsTopic final : public OffsetsTopic {
                                                   std::span<std::uint8_t> batch) override {
     // Only the leader writes: one that lost the partition gets NOT_LEADER_OR_FOLLOWER,
     // which the coordinator answers as NOT_COORDINATOR.
-    auto hosted = _context.partitions->leader(kOffsetsTopic, partition);
-    if (!hosted) return Fail{_context.partitions->missing_error(kOffsetsTopic, partition)};
+    auto hosted = _context.partitions->leader(_name, partition);
+    if (!hosted) return Fail{_context.partitions->missing_error(_name, partition)};
     // Kafka's coordinator writes with acks=all: refused before the append, as a produce.
-    if (hosted->isr_size() < min_insync_replicas(_context, kOffsetsTopic))
+    if (hosted->isr_size() < min_insync_replicas(_context, _name))
       return Fail{ErrorCode::not_enough_replicas};
     storage::AppendOptions options;
     options.leader_epoch = hosted->leader_epoch();
@@ -79,28 +74,79 @@ class BrokerOffsetsTopic final : public OffsetsTopic {
   /// once at a time: the topic exists when the metadata says so.
   keel::Status create_elsewhere(const CreateTopicRequest& request) {
     if (_creating.exchange(true)) return {};
-    create_topics_through_controller(_context, {request}, "group-coordinator",
+    create_topics_through_controller(_context, {request},
+                                     _name == kOffsetsTopic ? "group-coordinator" : "transaction-coordinator",
                                      [this] { _creating = false; });
     return {};
   }
 
   BrokerContext& _context;
+  const std::string _name;
   std::atomic<bool> _creating{false};
 };
 
 }  // namespace
 
 std::unique_ptr<OffsetsTopic> make_offsets_topic(BrokerContext& context) {
-  return std::make_unique<BrokerOffsetsTopic>(context);
+  return std::make_unique<BrokerInternalTopic>(context, kOffsetsTopic);
 }
 
-std::int16_t offsets_replication_factor(const BrokerConfig& config, const MetadataImage& image) {
-  const auto wanted = config.offsets_topic_replication_factor;
+std::unique_ptr<OffsetsTopic> make_transaction_state_topic(BrokerContext& context) {
+  return std::make_unique<BrokerInternalTopic>(context, kTransactionStateTopic);
+}
+
+std::int16_t clipped_replication_factor(std::int16_t wanted, const BrokerConfig& config,
+                                        const MetadataImage& image) {
   if (!config.in_quorum()) return 1;
   const auto cluster_size =
       std::max(config.controller_quorum_voters.size(), image.brokers().size());
   return static_cast<std::int16_t>(std::min<std::size_t>(static_cast<std::size_t>(wanted),
                                                          std::max<std::size_t>(cluster_size, 1)));
+}
+
+std::int16_t offsets_replication_factor(const BrokerConfig& config, const MetadataImage& image) {
+  return clipped_replication_factor(config.offsets_topic_replication_factor, config, image);
+}
+
+std::int16_t transaction_state_replication_factor(const BrokerConfig& config,
+                                                  const MetadataImage& image) {
+  return clipped_replication_factor(config.transaction_state_log_replication_factor, config, image);
+}
+
+CreateTopicRequest internal_topic_request(std::string_view name, std::int32_t partitions,
+                                          const BrokerConfig& config, const MetadataImage& image) {
+  CreateTopicRequest request;
+  request.name = std::string(name);
+  request.num_partitions = partitions;
+  if (name == kTransactionStateTopic) {
+    // Kafka's TransactionStateManager settings; min.insync.replicas clipped like the
+    // replication factor, or a development cluster could never write it.
+    request.replication_factor = transaction_state_replication_factor(config, image);
+    const auto min_isr = std::min<std::int32_t>(config.transaction_state_log_min_isr,
+                                                request.replication_factor);
+    request.configs = {{"cleanup.policy", "compact"},
+                       {"segment.bytes", std::to_string(config.transaction_state_log_segment_bytes)},
+                       {"min.insync.replicas", std::to_string(min_isr)},
+                       {"unclean.leader.election.enable", "false"},
+                       {"compression.type", "uncompressed"}};
+    return request;
+  }
+  request.replication_factor = offsets_replication_factor(config, image);
+  request.configs = {{"cleanup.policy", "compact"},
+                     {"segment.bytes", std::to_string(config.offsets_topic_segment_bytes)},
+                     {"compression.type", "producer"}};
+  return request;
+}
+
+TxnCoordinatorConfig txn_coordinator_config(const BrokerConfig& config) {
+  TxnCoordinatorConfig out;
+  out.num_partitions = config.transaction_state_log_num_partitions;
+  out.max_timeout_ms = config.transaction_max_timeout_ms;
+  out.abort_timed_out_interval_ms = config.transaction_abort_timed_out_cleanup_interval_ms;
+  out.id_expiration_ms = config.transactional_id_expiration_ms;
+  out.remove_expired_interval_ms = config.transaction_remove_expired_cleanup_interval_ms;
+  out.follows_leadership = config.in_quorum();
+  return out;
 }
 
 CoordinatorConfig coordinator_config(const BrokerConfig& config) {
@@ -152,17 +198,36 @@ std::vector<OffsetsLeadershipChange> offsets_leadership_changes(const TopicInfo*
   return resigned;
 }
 
-void follow_offsets_leadership(GroupCoordinator& coordinator, const MetadataImage& before,
-                               const MetadataImage& after, std::int32_t node_id) {
-  const auto* was = before.topic(kOffsetsTopic);
-  const auto* is = after.topic(kOffsetsTopic);
+void follow_leadership(std::string_view topic, const MetadataImage& before,
+                       const MetadataImage& after, std::int32_t node_id,
+                       const std::function<void(const OffsetsLeadershipChange&)>& apply) {
+  const auto* was = before.topic(topic);
+  const auto* is = after.topic(topic);
   if (was == is || (was != nullptr && is != nullptr && *was == *is)) return;
-  for (const auto& change : offsets_leadership_changes(was, is, node_id)) {
+  for (const auto& change : offsets_leadership_changes(was, is, node_id)) apply(change);
+}
+
+template <class Coordinator>
+void follow_coordinator_leadership(Coordinator& coordinator, std::string_view topic,
+                                   const MetadataImage& before, const MetadataImage& after,
+                                   std::int32_t node_id) {
+  follow_leadership(topic, before, after, node_id, [&](const OffsetsLeadershipChange& change) {
     if (change.elected)
       coordinator.on_election(change.partition, change.leader_epoch);
     else
       coordinator.on_resignation(change.partition, change.leader_epoch);
-  }
+  });
+}
+
+void follow_offsets_leadership(GroupCoordinator& coordinator, const MetadataImage& before,
+                               const MetadataImage& after, std::int32_t node_id) {
+  follow_coordinator_leadership(coordinator, kOffsetsTopic, before, after, node_id);
+}
+
+void follow_transaction_state_leadership(TransactionCoordinator& coordinator,
+                                         const MetadataImage& before, const MetadataImage& after,
+                                         std::int32_t node_id) {
+  follow_coordinator_leadership(coordinator, kTransactionStateTopic, before, after, node_id);
 }
 
 CoordinatorEndpoint group_coordinator_endpoint(const TopicInfo* offsets_topic,

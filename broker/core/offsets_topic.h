@@ -1,10 +1,12 @@
 #pragma once
-// The coordinator's view of __consumer_offsets on this broker: created through the
+// The coordinators' view of their internal topics (__consumer_offsets, __transaction_state)
+// on this broker: created through the
 // controller (the active one, in a cluster), its partitions from the PartitionRegistry,
 // which of them this node leads (the coordinator's elections), and where a group's
 // coordinator is (FindCoordinator).
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -14,7 +16,9 @@
 #include <keel/broker/config.h>
 
 #include "coordinator/group_coordinator.h"
+#include "metadata/controller.h"
 #include "metadata/image.h"
+#include "transactions/transaction_coordinator.h"
 
 namespace keel::broker {
 
@@ -22,6 +26,22 @@ class BrokerContext;
 
 /// `context` must outlive the result (it needs its controller and partitions).
 std::unique_ptr<OffsetsTopic> make_offsets_topic(BrokerContext& context);
+/// The same for the transaction coordinator's __transaction_state.
+std::unique_ptr<OffsetsTopic> make_transaction_state_topic(BrokerContext& context);
+
+/// `wanted` replicas clipped as offsets_replication_factor says.
+std::int16_t clipped_replication_factor(std::int16_t wanted, const BrokerConfig& config,
+                                        const MetadataImage& image);
+/// transaction.state.log.replication.factor, clipped the same way.
+std::int16_t transaction_state_replication_factor(const BrokerConfig& config,
+                                                  const MetadataImage& image);
+/// How an internal topic is created: partitions, clipped replication factor and Kafka's
+/// configs (compacted; __transaction_state also min.insync.replicas =
+/// transaction.state.log.min.isr, at most the replication factor).
+CreateTopicRequest internal_topic_request(std::string_view name, std::int32_t partitions,
+                                          const BrokerConfig& config, const MetadataImage& image);
+/// The transaction coordinator settings from the broker configuration.
+TxnCoordinatorConfig txn_coordinator_config(const BrokerConfig& config);
 
 /// The replication factor __consumer_offsets is created with: offsets.topic.replication.factor
 /// (3 by default, as Kafka), clipped to what the cluster can have so a development setup
@@ -49,9 +69,17 @@ std::vector<OffsetsLeadershipChange> offsets_leadership_changes(const TopicInfo*
                                                                 const TopicInfo* after,
                                                                 std::int32_t node_id);
 
+/// Calls `apply` for each change of this node's leadership of `topic` between two images.
+void follow_leadership(std::string_view topic, const MetadataImage& before,
+                       const MetadataImage& after, std::int32_t node_id,
+                       const std::function<void(const OffsetsLeadershipChange&)>& apply);
 /// Hands the changes between two images to `coordinator` (on_election / on_resignation).
 void follow_offsets_leadership(GroupCoordinator& coordinator, const MetadataImage& before,
                                const MetadataImage& after, std::int32_t node_id);
+/// The same for __transaction_state and the transaction coordinator.
+void follow_transaction_state_leadership(TransactionCoordinator& coordinator,
+                                         const MetadataImage& before, const MetadataImage& after,
+                                         std::int32_t node_id);
 
 /// Where FindCoordinator sends a group: the leader of its partition, at that broker's
 /// endpoint on `listener`; COORDINATOR_NOT_AVAILABLE when the topic, a leader or such an

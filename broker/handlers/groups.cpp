@@ -8,20 +8,20 @@ namespace keel::broker {
 
 void when_replicated(BrokerContext& broker, const std::shared_ptr<Timers>& timers,
                      const std::vector<std::optional<AppendedRecords>>& writes,
-                     std::function<void(std::vector<ErrorCode>)> then) {
+                     std::function<void(std::vector<ErrorCode>)> then, std::string_view topic) {
   std::vector<ErrorCode> errors(writes.size(), ErrorCode::none);
   std::vector<AwaitedAppend> awaited;
   std::vector<std::size_t> awaited_index;  // awaited[k] is writes[awaited_index[k]]
   for (std::size_t i = 0; i < writes.size(); ++i) {
     const auto& write = writes[i];
     if (!write || write->partition < 0 || broker.partitions == nullptr) continue;
-    auto partition = broker.partitions->get(kOffsetsTopic, write->partition);
+    auto partition = broker.partitions->get(topic, write->partition);
     if (!partition) {
       errors[i] = ErrorCode::not_leader_or_follower;
       continue;
     }
     awaited.push_back({std::move(partition), write->end_offset, write->leader_epoch,
-                       min_insync_replicas(broker, kOffsetsTopic)});
+                       min_insync_replicas(broker, topic)});
     awaited_index.push_back(i);
   }
   if (awaited.empty()) return then(std::move(errors));

@@ -26,10 +26,12 @@ inline GroupCoordinator* coordinator_of(const Request& request) {
 void when_replicated(BrokerContext& broker, const std::shared_ptr<Timers>& timers,
                      const std::optional<AppendedRecords>& write,
                      std::function<void(ErrorCode)> then);
-/// The same for several writes (one error each, in order), answered together.
+/// The same for several writes (one error each, in order), answered together; `topic` is
+/// the coordinator's internal topic they went to.
 void when_replicated(BrokerContext& broker, const std::shared_ptr<Timers>& timers,
                      const std::vector<std::optional<AppendedRecords>>& writes,
-                     std::function<void(std::vector<ErrorCode>)> then);
+                     std::function<void(std::vector<ErrorCode>)> then,
+                     std::string_view topic = kOffsetsTopic);
 
 /// Kafka reports a member's host as InetAddress.toString(): "/127.0.0.1".
 inline std::string client_host(const Request& request) {

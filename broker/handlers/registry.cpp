@@ -57,6 +57,11 @@ constexpr std::array kBrokerHandlers{
     Entry{ApiKey::txn_offset_commit, handle_txn_offset_commit},
     // From transaction coordinators (other brokers) to partition leaders.
     Entry{ApiKey::write_txn_markers, handle_write_txn_markers},
+    Entry{ApiKey::add_partitions_to_txn, handle_add_partitions_to_txn},
+    Entry{ApiKey::add_offsets_to_txn, handle_add_offsets_to_txn},
+    Entry{ApiKey::end_txn, handle_end_txn},
+    Entry{ApiKey::describe_transactions, handle_describe_transactions},
+    Entry{ApiKey::list_transactions, handle_list_transactions},
     Entry{ApiKey::describe_client_quotas, handle_describe_client_quotas},
     Entry{ApiKey::alter_client_quotas, handle_alter_client_quotas},
     Entry{ApiKey::elect_leaders, handle_elect_leaders},

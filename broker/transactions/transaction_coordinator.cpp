@@ -776,6 +776,11 @@ void TransactionCoordinator::add_partitions(const std::string& transactional_id,
       [done, count](E error) { done(std::vector<E>(count, error)); }, out);
 }
 
+bool TransactionCoordinator::partition_exists(std::string_view topic,
+                                              std::int32_t partition) const {
+  return _impl->topic.partition_exists(topic, partition);
+}
+
 std::vector<ErrorCode> TransactionCoordinator::verify(const std::string& transactional_id,
                                                       std::int64_t producer_id,
                                                       std::int16_t producer_epoch,

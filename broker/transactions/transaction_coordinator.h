@@ -123,6 +123,8 @@ class TransactionCoordinator {
   void add_partitions(const std::string& transactional_id, std::int64_t producer_id,
                       std::int16_t producer_epoch, std::vector<TxnPartition> partitions,
                       ReplicationWait wait, PartitionsDone done);
+  /// Whether a partition exists (AddPartitionsToTxn refuses others).
+  bool partition_exists(std::string_view topic, std::int32_t partition) const;
   /// KIP-890 verification (AddPartitionsToTxn v4+ verify_only, the produce path): whether
   /// each partition is in the open transaction of that producer (none), or why not.
   std::vector<ErrorCode> verify(const std::string& transactional_id, std::int64_t producer_id,

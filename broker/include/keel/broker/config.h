@@ -119,6 +119,19 @@ struct BrokerConfig {
   std::int32_t group_max_session_timeout_ms = 1800000;        // group.max.session.timeout.ms
   std::int32_t group_max_size = 2147483647;                   // group.max.size
   std::int64_t log_retention_check_interval_ms = 300000;      // log.retention.check.interval.ms
+  // Transactions (broker/transactions).
+  std::int32_t transaction_state_log_num_partitions = 50;  // transaction.state.log.num.partitions
+  /// transaction.state.log.replication.factor
+  std::int16_t transaction_state_log_replication_factor = 3;
+  std::int32_t transaction_state_log_min_isr = 2;  // transaction.state.log.min.isr
+  /// transaction.state.log.segment.bytes
+  std::int32_t transaction_state_log_segment_bytes = 104857600;
+  std::int32_t transaction_max_timeout_ms = 900000;         // transaction.max.timeout.ms
+  std::int64_t transactional_id_expiration_ms = 604800000;  // transactional.id.expiration.ms
+  /// transaction.abort.timed.out.transaction.cleanup.interval.ms
+  std::int64_t transaction_abort_timed_out_cleanup_interval_ms = 10000;
+  /// transaction.remove.expired.transaction.cleanup.interval.ms
+  std::int64_t transaction_remove_expired_cleanup_interval_ms = 3600000;
   // Partition replication (followers fetch from leaders; unused by a single node).
   std::int32_t replica_fetch_wait_max_ms = 500;              // replica.fetch.wait.max.ms
   std::int32_t replica_fetch_min_bytes = 1;                  // replica.fetch.min.bytes
