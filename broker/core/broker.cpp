@@ -9,16 +9,15 @@
 #include <keel/raft/quorum_node.h>
 
 #include "coordinator/group_coordinator.h"
-#include "transactions/transaction_coordinator.h"
 #include "core/broker_lifecycle.h"
 #include "core/context.h"
 #include "core/controller_executor.h"
 #include "core/fetch_sessions.h"
 #include "core/leader_rebalancer.h"
+#include "core/local_txn_marker_writer.h"
 #include "core/offsets_topic.h"
 #include "core/partitions.h"
 #include "core/producer_ids.h"
-#include "core/local_txn_marker_writer.h"
 #include "core/replica_manager.h"
 #include "core/session_fencer.h"
 #include "metadata/controller.h"
@@ -29,6 +28,7 @@
 #include "net/memory_budget.h"
 #include "net/server.h"
 #include "quota/client_quota_manager.h"
+#include "transactions/transaction_coordinator.h"
 
 namespace keel::broker {
 
@@ -430,9 +430,9 @@ void Broker::Impl::start_transactions() {
   transaction_state_topic = make_transaction_state_topic(context);
   txn_producer_ids = std::make_unique<ContextProducerIds>(context);
   txn_markers = make_local_txn_marker_writer(context);
-  transactions = std::make_unique<TransactionCoordinator>(
-      txn_coordinator_config(context.config), *transaction_state_topic, *txn_markers,
-      *txn_producer_ids);
+  transactions = std::make_unique<TransactionCoordinator>(txn_coordinator_config(context.config),
+                                                          *transaction_state_topic, *txn_markers,
+                                                          *txn_producer_ids);
   transactions->start();
   if (context.config.in_quorum())
     follow_transaction_state_leadership(*transactions, MetadataImage{}, *controller->image(),

@@ -1,7 +1,7 @@
 #pragma once
 // What every handler may use: the configuration, the controller (cluster metadata), the
-// hosted partitions, the producer-id allocator, the group and transaction coordinators. Owned by Broker; outlives
-// every connection.
+// hosted partitions, the producer-id allocator, the group and transaction coordinators. Owned by
+// Broker; outlives every connection.
 
 #include <atomic>
 #include <cstdint>

@@ -22,7 +22,7 @@ class LocalTxnMarkerWriter final : public TxnMarkerWriter {
   }
 
  private:
-  ErrorCode append(const TxnMarker& marker, const TxnPartition& partition) {
+  protocol::ErrorCode append(const TxnMarker& marker, const TxnPartition& partition) {
     auto hosted = _context.partitions->leader(partition.topic, partition.partition);
     if (!hosted) return _context.partitions->missing_error(partition.topic, partition.partition);
     storage::ControlMarker control;
@@ -38,7 +38,7 @@ class LocalTxnMarkerWriter final : public TxnMarkerWriter {
     auto result = hosted->log().append(batch, options);
     if (!result.ok()) return to_error_code(result.error().code);
     hosted->record_leader_append();
-    return ErrorCode::none;
+    return protocol::ErrorCode::none;
   }
 
   BrokerContext& _context;

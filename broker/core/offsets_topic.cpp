@@ -74,9 +74,10 @@ class BrokerInternalTopic final : public OffsetsTopic {
   /// once at a time: the topic exists when the metadata says so.
   keel::Status create_elsewhere(const CreateTopicRequest& request) {
     if (_creating.exchange(true)) return {};
-    create_topics_through_controller(_context, {request},
-                                     _name == kOffsetsTopic ? "group-coordinator" : "transaction-coordinator",
-                                     [this] { _creating = false; });
+    create_topics_through_controller(
+        _context, {request},
+        _name == kOffsetsTopic ? "group-coordinator" : "transaction-coordinator",
+        [this] { _creating = false; });
     return {};
   }
 
@@ -122,13 +123,14 @@ CreateTopicRequest internal_topic_request(std::string_view name, std::int32_t pa
     // Kafka's TransactionStateManager settings; min.insync.replicas clipped like the
     // replication factor, or a development cluster could never write it.
     request.replication_factor = transaction_state_replication_factor(config, image);
-    const auto min_isr = std::min<std::int32_t>(config.transaction_state_log_min_isr,
-                                                request.replication_factor);
-    request.configs = {{"cleanup.policy", "compact"},
-                       {"segment.bytes", std::to_string(config.transaction_state_log_segment_bytes)},
-                       {"min.insync.replicas", std::to_string(min_isr)},
-                       {"unclean.leader.election.enable", "false"},
-                       {"compression.type", "uncompressed"}};
+    const auto min_isr =
+        std::min<std::int32_t>(config.transaction_state_log_min_isr, request.replication_factor);
+    request.configs = {
+        {"cleanup.policy", "compact"},
+        {"segment.bytes", std::to_string(config.transaction_state_log_segment_bytes)},
+        {"min.insync.replicas", std::to_string(min_isr)},
+        {"unclean.leader.election.enable", "false"},
+        {"compression.type", "uncompressed"}};
     return request;
   }
   request.replication_factor = offsets_replication_factor(config, image);

@@ -39,8 +39,9 @@ TopicResults results(const Topics& topics, const std::vector<E>& errors, std::in
     result.name = topic.name;
     for (auto partition : topic.partitions) {
       const auto error = i < errors.size() ? errors[i++] : E::unknown_server_error;
-      result.results_by_partition.push_back(
-          {partition, code(fenced_for_version(error, version, 2))});
+      auto& entry = result.results_by_partition.emplace_back();
+      entry.partition_index = partition;
+      entry.partition_error_code = code(fenced_for_version(error, version, 2));
     }
     out.push_back(std::move(result));
   }
@@ -77,8 +78,8 @@ void handle_v3_and_below(Request& request, Reply reply, AddPartitionsToTxnReques
     reply.send(response, version);
   };
   if (coordinator == nullptr)
-    return send(std::vector<E>(flatten(req.v3_and_below_topics).size(),
-                               E::coordinator_not_available));
+    return send(
+        std::vector<E>(flatten(req.v3_and_below_topics).size(), E::coordinator_not_available));
   add(*coordinator, request, req.v3_and_below_transactional_id, req.v3_and_below_producer_id,
       req.v3_and_below_producer_epoch, req.v3_and_below_topics, std::move(send));
 }
@@ -108,7 +109,8 @@ void handle_batched(Request& request, Reply reply, AddPartitionsToTxnRequest req
   batch->reply = std::move(reply);
   batch->version = request.version;
   batch->remaining = req.transactions.size();
-  for (const auto& txn : req.transactions) batch->response.results_by_transaction.push_back({txn.transactional_id, {}});
+  for (const auto& txn : req.transactions)
+    batch->response.results_by_transaction.emplace_back().transactional_id = txn.transactional_id;
   if (req.transactions.empty()) return batch->reply.send(batch->response, request.version);
   for (std::size_t i = 0; i < req.transactions.size(); ++i) {
     const auto& txn = req.transactions[i];

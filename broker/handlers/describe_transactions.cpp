@@ -34,8 +34,10 @@ DescribeTransactionsResponse::TransactionState describe(TransactionCoordinator* 
   out.producer_id = described.producer_id;
   out.producer_epoch = described.producer_epoch;
   for (const auto& partition : described.partitions) {  // sorted: a topic's are together
-    if (out.topics.empty() || out.topics.back().topic != partition.topic)
-      out.topics.push_back({partition.topic, {}});
+    if (out.topics.empty() || out.topics.back().topic != partition.topic) {
+      out.topics.emplace_back();
+      out.topics.back().topic = partition.topic;
+    }
     out.topics.back().partitions.push_back(partition.partition);
   }
   return out;

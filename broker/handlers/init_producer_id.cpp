@@ -40,8 +40,7 @@ void answer_transactional(Reply& reply, std::int16_t version, const InitPidResul
   reply.send(response, version);
 }
 
-void init_transactional(Request& request, Reply reply,
-                        const protocol::InitProducerIdRequest& req) {
+void init_transactional(Request& request, Reply reply, const protocol::InitProducerIdRequest& req) {
   using E = protocol::ErrorCode;
   const bool has_id = req.producer_id != kNoProducerId;
   const bool has_epoch = req.producer_epoch != kNoProducerEpoch;

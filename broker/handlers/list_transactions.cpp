@@ -24,9 +24,12 @@ void handle_list_transactions(Request& request, Reply reply) {
                                   request.version >= 1 ? req.duration_filter : -1);
   response.error_code = code(listed.error);
   response.unknown_state_filters = std::move(listed.unknown_state_filters);
-  for (auto& txn : listed.transactions)
-    response.transaction_states.push_back(
-        {std::move(txn.transactional_id), txn.producer_id, std::move(txn.state)});
+  for (auto& txn : listed.transactions) {
+    auto& out = response.transaction_states.emplace_back();
+    out.transactional_id = std::move(txn.transactional_id);
+    out.producer_id = txn.producer_id;
+    out.transaction_state = std::move(txn.state);
+  }
   reply.send(response, request.version);
 }
 

@@ -8,8 +8,8 @@
 namespace keel::broker {
 
 ReplicationWait replication_wait(const Request& request) {
-  return [broker = request.broker, timers = request.timers](
-             const AppendedRecords& appended, std::function<void(ErrorCode)> then) {
+  return [broker = request.broker, timers = request.timers](const AppendedRecords& appended,
+                                                            std::function<void(ErrorCode)> then) {
     when_replicated(
         *broker, timers, std::vector<std::optional<AppendedRecords>>{appended},
         [then = std::move(then)](std::vector<ErrorCode> errors) { then(errors.front()); },
