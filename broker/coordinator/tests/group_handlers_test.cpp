@@ -23,6 +23,7 @@
 #include "coordinator/group_coordinator.h"
 #include "core/context.h"
 #include "handlers/registry.h"
+#include "tests/handler_call.h"
 
 namespace keel::broker {
 namespace {
@@ -95,42 +96,12 @@ class GroupHandlersTest : public ::testing::Test {
     fs::remove_all(dir);
   }
 
-  /// Encodes `message` at `version`, runs the API's handler, checks the response decodes,
-  /// and returns it decoded.
+  /// Runs the API's handler (tests/handler_call.h) with this coordinator, another, or none.
   template <class Response, class Message>
   Response call(const Message& message, std::int16_t version, GroupCoordinator* with = nullptr,
                 bool use_coordinator = true) {
-    protocol::Writer w;
-    EXPECT_TRUE(message.encode(w, version).ok()) << Message::message_name << " v" << version;
-    auto bytes = w.take();
     context.coordinator = use_coordinator ? (with ? with : coordinator.get()) : nullptr;
-    Request request;
-    request.api_key = Message::api_key;
-    request.version = version;
-    request.header.client_id = "handler-test";
-    request.body = bytes;
-    request.mutable_body = bytes.data();
-    request.peer = "127.0.0.1:5555";
-    request.broker = &context;
-    auto promise = std::make_shared<std::promise<ResponseBody>>();
-    auto future = promise->get_future();
-    const auto* entry = find_handler(static_cast<std::int16_t>(Message::api_key));
-    EXPECT_NE(entry, nullptr);
-    entry->handler(request,
-                   Reply([promise](ResponseBody body) { promise->set_value(std::move(body)); }));
-    EXPECT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
-    auto body = future.get();
-    EXPECT_FALSE(body.close_connection) << Message::message_name << " v" << version;
-    auto flat = body.writer.flatten();
-    EXPECT_TRUE(flat.ok());
-    EXPECT_TRUE(
-        protocol::reencode_response(static_cast<std::int16_t>(Message::api_key), version, *flat)
-            .ok())
-        << Message::message_name << " v" << version;
-    Response response;
-    protocol::Reader r(*flat);
-    EXPECT_TRUE(response.decode(r, version).ok());
-    return response;
+    return call_handler<Response>(context, message, version);
   }
 
   fs::path dir;
