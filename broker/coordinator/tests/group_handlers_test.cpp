@@ -307,7 +307,7 @@ TEST_F(GroupHandlersTest, WithoutCoordinatorEveryApiAnswersCoordinatorNotAvailab
   }
 }
 
-TEST_F(GroupHandlersTest, TransactionKeysAreNotAvailableYet) {
+TEST_F(GroupHandlersTest, TransactionKeysWithoutATransactionCoordinatorAreNotAvailable) {
   protocol::FindCoordinatorRequest find;
   find.key_type = 1;
   find.key = "txn";
