@@ -14,6 +14,7 @@
 #include <keel/storage/record_batch.h>
 
 #include "coordinator/group.h"
+#include "coordinator/internal_topic.h"
 #include "coordinator/log_replay.h"
 #include "coordinator/outbox.h"
 #include "coordinator/records.h"
@@ -24,10 +25,6 @@ namespace {
 
 using E = ErrorCode;
 using protocol::Bytes;
-
-/// absent: the topic does not exist yet (single node: served as having no groups);
-/// not_leader: another node coordinates the partition's groups (in a cluster).
-enum class LoadState { absent, not_leader, loading, loaded, failed };
 
 /// One __consumer_offsets partition: its groups, under one mutex.
 struct Shard {
@@ -555,18 +552,11 @@ bool GroupCoordinator::Impl::ensure_topic() {
   if (topic_ready.load()) return true;
   std::lock_guard lock(create_mutex);
   if (topic_ready.load()) return true;
-  const bool exists = topic.partition_count().has_value();
-  if (!exists) {
-    if (auto st = topic.create(num_partitions); !st.ok()) {
-      spdlog::warn("cannot create {}: {}", kOffsetsTopic, st.error().message);
-      return false;
-    }
-  }
+  if (!ensure_internal_topic(topic, kOffsetsTopic, num_partitions, config.follows_leadership))
+    return false;
   if (config.follows_leadership) {
-    // Its partitions are served once elected; created through another node, the topic
-    // exists only when the metadata says so.
-    topic_ready = exists || topic.partition_count().has_value();
-    return topic_ready.load();
+    topic_ready = true;
+    return true;
   }
   for (auto& shard : shards) {
     std::lock_guard shard_lock(shard->mutex);
@@ -578,18 +568,7 @@ bool GroupCoordinator::Impl::ensure_topic() {
 }
 
 E GroupCoordinator::Impl::shard_error(const Shard& shard) const {
-  if (stopped.load()) return E::coordinator_not_available;
-  switch (shard.state) {
-    case LoadState::absent:
-    case LoadState::loaded:
-      return E::none;
-    case LoadState::loading:
-      return E::coordinator_load_in_progress;
-    case LoadState::not_leader:
-    case LoadState::failed:
-      return E::not_coordinator;
-  }
-  return E::none;
+  return load_state_error(shard.state, stopped.load());
 }
 
 // ---- persistence ----------------------------------------------------------------------

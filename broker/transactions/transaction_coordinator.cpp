@@ -10,6 +10,7 @@
 
 #include <keel/storage/record_batch.h>
 
+#include "coordinator/internal_topic.h"
 #include "coordinator/log_replay.h"
 #include "coordinator/outbox.h"
 #include "coordinator/timer_queue.h"
@@ -20,10 +21,6 @@ namespace keel::broker {
 namespace {
 
 using E = ErrorCode;
-
-/// absent: the topic does not exist yet (single node: no transactions);
-/// not_leader: another node coordinates the partition's transactions (in a cluster).
-enum class LoadState { absent, not_leader, loading, loaded, failed };
 
 /// One __transaction_state partition and its transactions (under the coordinator's mutex).
 struct TxnShard {
@@ -89,8 +86,12 @@ struct TransactionCoordinator::Impl : std::enable_shared_from_this<Impl> {
     if (!config.clock) config.clock = storage::system_clock_ms;
     num_partitions = topic.partition_count().value_or(config.num_partitions);
     shards.resize(static_cast<std::size_t>(num_partitions));
-    for (std::int32_t p = 0; p < num_partitions; ++p)
-      shards[static_cast<std::size_t>(p)].partition = p;
+    for (std::int32_t p = 0; p < num_partitions; ++p) {
+      auto& shard = shards[static_cast<std::size_t>(p)];
+      shard.partition = p;
+      // In a cluster nothing is served before an election.
+      if (config.follows_leadership) shard.state = LoadState::not_leader;
+    }
   }
 
   std::int64_t now() const { return config.clock(); }
@@ -179,16 +180,12 @@ bool TransactionCoordinator::Impl::ensure_topic() {
   if (topic_ready.load()) return true;
   std::lock_guard create_lock(create_mutex);
   if (topic_ready.load()) return true;
-  const bool exists = topic.partition_count().has_value();
-  if (!exists) {
-    if (auto st = topic.create(num_partitions); !st.ok()) {
-      spdlog::warn("cannot create {}: {}", kTransactionStateTopic, st.error().message);
-      return false;
-    }
-  }
+  if (!ensure_internal_topic(topic, kTransactionStateTopic, num_partitions,
+                             config.follows_leadership))
+    return false;
   if (config.follows_leadership) {
-    topic_ready = exists || topic.partition_count().has_value();
-    return topic_ready.load();
+    topic_ready = true;
+    return true;
   }
   std::lock_guard lock(mutex);
   for (auto& shard : shards) {
@@ -315,18 +312,7 @@ void TransactionCoordinator::Impl::resign(std::int32_t partition, std::int32_t l
 }
 
 E TransactionCoordinator::Impl::shard_error(const TxnShard& shard) const {
-  if (stopped.load()) return E::coordinator_not_available;
-  switch (shard.state) {
-    case LoadState::absent:
-    case LoadState::loaded:
-      return E::none;
-    case LoadState::loading:
-      return E::coordinator_load_in_progress;
-    case LoadState::not_leader:
-    case LoadState::failed:
-      return E::not_coordinator;
-  }
-  return E::none;
+  return load_state_error(shard.state, stopped.load());
 }
 
 // ---- writes ---------------------------------------------------------------------------

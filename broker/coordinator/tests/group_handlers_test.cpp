@@ -24,6 +24,7 @@
 #include "core/context.h"
 #include "handlers/registry.h"
 #include "tests/handler_call.h"
+#include "tests/plain_topic.h"
 
 namespace keel::broker {
 namespace {
@@ -42,46 +43,13 @@ std::vector<Topic> topic_t_partition_0() {
   return {topic};
 }
 
-class PlainTopic final : public OffsetsTopic {
- public:
-  explicit PlainTopic(fs::path dir) : _dir(std::move(dir)) {}
-  ~PlainTopic() override {
-    for (auto& log : _logs) (void)log->close();
-  }
-  std::optional<std::int32_t> partition_count() const override {
-    if (_logs.empty()) return std::nullopt;
-    return static_cast<std::int32_t>(_logs.size());
-  }
-  keel::Status create(std::int32_t partitions) override {
-    for (std::int32_t p = 0; p < partitions; ++p)
-      _logs.push_back(std::move(
-          storage::Log::open(_dir / ("__consumer_offsets-" + std::to_string(p)), {}).value()));
-    return {};
-  }
-  std::shared_ptr<storage::Log> log(std::int32_t partition) const override {
-    return _logs.at(static_cast<std::size_t>(partition));
-  }
-  keel::Result<AppendedRecords, ErrorCode> append(std::int32_t partition,
-                                                  std::span<std::uint8_t> batch) override {
-    auto result = log(partition)->append(batch);
-    if (!result.ok()) return Fail{E::unknown_server_error};
-    return AppendedRecords{partition, result->last_offset + 1, 0};
-  }
-  bool partition_exists(std::string_view topic, std::int32_t partition) const override {
-    return topic == "t" && partition == 0;
-  }
-
- private:
-  fs::path _dir;
-  std::vector<std::shared_ptr<storage::Log>> _logs;
-};
-
 class GroupHandlersTest : public ::testing::Test {
  protected:
   void SetUp() override {
     char tmpl[] = "/tmp/keel-group-handlers-XXXXXX";
     dir = ::mkdtemp(tmpl);
-    topic = std::make_unique<PlainTopic>(dir);
+    topic = std::make_unique<PlainTopic>(dir, "__consumer_offsets",
+                                         [](auto name, auto p) { return name == "t" && p == 0; });
     CoordinatorConfig config;
     config.offsets_topic_num_partitions = 3;
     config.initial_rebalance_delay_ms = 0;

@@ -22,7 +22,7 @@ void answer_now(const AppendedRecords&, std::function<void(ErrorCode)> then) {
 class TxnCoordinatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    topic = std::make_unique<PlainTxnTopic>(dir.path);
+    topic = plain_txn_topic(dir.path);
     start();
   }
   void TearDown() override {
@@ -89,7 +89,7 @@ class TxnCoordinatorTest : public ::testing::Test {
   std::atomic<std::int64_t> clock{1'000'000};
   FakeMarkers markers;
   CountingProducerIds ids;
-  std::unique_ptr<PlainTxnTopic> topic;
+  std::unique_ptr<PlainTopic> topic;
   std::unique_ptr<TransactionCoordinator> coordinator;
   const TxnPartition t0{"t", 0}, t1{"t", 1}, u0{"u", 0};
 };

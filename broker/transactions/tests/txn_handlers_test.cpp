@@ -44,7 +44,7 @@ std::vector<AddRequest::AddPartitionsToTxnTopic> topic_partitions(
 class TxnHandlersTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    topic = std::make_unique<PlainTxnTopic>(dir.path);
+    topic = plain_txn_topic(dir.path);
     TxnCoordinatorConfig config;
     config.num_partitions = 3;
     coordinator = std::make_unique<TransactionCoordinator>(config, *topic, markers, ids);
@@ -104,7 +104,7 @@ class TxnHandlersTest : public ::testing::Test {
   TempDir dir;
   FakeMarkers markers;
   CountingProducerIds ids;
-  std::unique_ptr<PlainTxnTopic> topic;
+  std::unique_ptr<PlainTopic> topic;
   std::unique_ptr<TransactionCoordinator> coordinator;
   BrokerContext context;
 };

@@ -10,50 +10,19 @@
 #include <mutex>
 
 #include "core/producer_ids.h"
+#include "tests/plain_topic.h"
 #include "transactions/transaction_coordinator.h"
 
 namespace keel::broker::testing {
 
 namespace fs = std::filesystem;
 
-class PlainTxnTopic final : public OffsetsTopic {
- public:
-  explicit PlainTxnTopic(fs::path dir) : _dir(std::move(dir)) {}
-  ~PlainTxnTopic() override { close(); }
-  void close() {
-    for (auto& log : _logs) (void)log->close();
-    _logs.clear();
-  }
-  std::optional<std::int32_t> partition_count() const override {
-    if (_logs.empty()) return std::nullopt;
-    return static_cast<std::int32_t>(_logs.size());
-  }
-  keel::Status create(std::int32_t partitions) override {
-    for (std::int32_t p = 0; p < partitions; ++p)
-      _logs.push_back(std::move(
-          storage::Log::open(_dir / ("__transaction_state-" + std::to_string(p)), {}).value()));
-    return {};
-  }
-  std::shared_ptr<storage::Log> log(std::int32_t partition) const override {
-    return _logs.at(static_cast<std::size_t>(partition));
-  }
-  keel::Result<AppendedRecords, ErrorCode> append(std::int32_t partition,
-                                                  std::span<std::uint8_t> batch) override {
-    if (fail_appends != ErrorCode::none) return Fail{fail_appends};
-    auto result = log(partition)->append(batch);
-    if (!result.ok()) return Fail{ErrorCode::unknown_server_error};
-    return AppendedRecords{partition, result->last_offset + 1, 0};
-  }
-  bool partition_exists(std::string_view topic, std::int32_t partition) const override {
-    return (topic == "t" || topic == "u") && partition >= 0 && partition < 3;
-  }
-
-  ErrorCode fail_appends = ErrorCode::none;
-
- private:
-  fs::path _dir;
-  std::vector<std::shared_ptr<storage::Log>> _logs;
-};
+/// __transaction_state over plain logs; topics "t" and "u" have partitions 0-2.
+inline std::unique_ptr<PlainTopic> plain_txn_topic(const fs::path& dir) {
+  return std::make_unique<PlainTopic>(dir, "__transaction_state", [](auto topic, auto p) {
+    return (topic == "t" || topic == "u") && p >= 0 && p < 3;
+  });
+}
 
 /// Records each marker. `hold`: callbacks are kept until release(); otherwise answered at
 /// once, with the next error queued for a partition in `errors` (none when empty).
