@@ -57,8 +57,9 @@ std::vector<std::string> missing_topics(const MetadataRequest& request,
   std::vector<std::string> missing;
   for (const auto& t : *request.topics) {
     if (!t.name || t.name->empty() || image.topic(*t.name) != nullptr) continue;
-    // The group coordinator creates __consumer_offsets (with its own configs) on first use.
-    if (*t.name == "__consumer_offsets") continue;
+    // The coordinators create __consumer_offsets and __transaction_state (with their own
+    // configs) on first use.
+    if (*t.name == "__consumer_offsets" || *t.name == "__transaction_state") continue;
     missing.push_back(*t.name);
   }
   return missing;
