@@ -14,12 +14,12 @@
 #include "core/controller_executor.h"
 #include "core/fetch_sessions.h"
 #include "core/leader_rebalancer.h"
-#include "core/local_txn_marker_writer.h"
 #include "core/offsets_topic.h"
 #include "core/partitions.h"
 #include "core/producer_ids.h"
 #include "core/replica_manager.h"
 #include "core/session_fencer.h"
+#include "core/txn_marker_writer.h"
 #include "metadata/controller.h"
 #include "metadata/ids.h"
 #include "metadata/image.h"
@@ -429,7 +429,7 @@ class ContextProducerIds final : public ProducerIdSource {
 void Broker::Impl::start_transactions() {
   transaction_state_topic = make_transaction_state_topic(context);
   txn_producer_ids = std::make_unique<ContextProducerIds>(context);
-  txn_markers = make_local_txn_marker_writer(context);
+  txn_markers = make_txn_marker_writer(context);
   transactions = std::make_unique<TransactionCoordinator>(txn_coordinator_config(context.config),
                                                           *transaction_state_topic, *txn_markers,
                                                           *txn_producer_ids);

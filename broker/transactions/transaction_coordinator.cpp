@@ -246,8 +246,7 @@ void TransactionCoordinator::Impl::load(std::int32_t partition, std::uint64_t ge
   };
   replay_log(
       *log, [this] { return stopped.load(); }, replay, what);
-}, apply, what);
-install_loaded(partition, generation, std::move(txns));
+  install_loaded(partition, generation, std::move(txns));
 }
 
 void TransactionCoordinator::Impl::install_loaded(std::int32_t partition, std::uint64_t generation,
