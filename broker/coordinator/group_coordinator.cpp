@@ -14,9 +14,6 @@
 #include <keel/storage/record_batch.h>
 
 #include "coordinator/group.h"
-#include "coordinator/internal_topic.h"
-#include "coordinator/log_replay.h"
-#include "coordinator/outbox.h"
 #include "coordinator/records.h"
 
 namespace keel::broker {
@@ -25,6 +22,26 @@ namespace {
 
 using E = ErrorCode;
 using protocol::Bytes;
+
+/// Callbacks collected under a shard lock and run after it is released (declare it before
+/// the lock so it is destroyed after).
+class Outbox {
+ public:
+  Outbox() = default;
+  Outbox(const Outbox&) = delete;
+  Outbox& operator=(const Outbox&) = delete;
+  ~Outbox() {
+    for (auto& call : _calls) call();
+  }
+  void add(std::function<void()> call) { _calls.push_back(std::move(call)); }
+
+ private:
+  std::vector<std::function<void()>> _calls;
+};
+
+/// absent: the topic does not exist yet (single node: served as having no groups);
+/// not_leader: another node coordinates the partition's groups (in a cluster).
+enum class LoadState { absent, not_leader, loading, loaded, failed };
 
 /// One __consumer_offsets partition: its groups, under one mutex.
 struct Shard {
@@ -470,17 +487,35 @@ void GroupCoordinator::Impl::load_partition(Shard& shard, std::uint64_t generati
       if (value.ok()) groups[g->group] = std::move(*value);
     }
   };
-  auto replay = [&](const storage::BatchView& batch, std::int64_t from) {
-    if (batch.header.is_control()) {
-      if (batch.header.last_offset() >= from) complete_loaded(pending, offsets, batch);
-      return;
+  std::int64_t offset = log->log_start_offset();
+  while (offset < log->log_end_offset() && !stopped.load()) {
+    auto read = log->read(offset, 1 << 20);
+    if (!read.ok() || read->empty()) break;
+    auto bytes = read->copy();
+    if (!bytes.ok()) break;
+    auto batches = storage::split_batches(*bytes);
+    if (!batches.ok()) {
+      spdlog::error("__consumer_offsets-{}: {}", shard.partition, batches.error().message);
+      break;
     }
-    auto& target = batch.header.is_transactional() ? pending[batch.header.producer_id] : offsets;
-    for_each_record(batch, from, [&](const storage::Record& record) { apply(record, target); });
-  };
-  replay_log(
-      *log, [this] { return stopped.load(); }, replay,
-      std::string(kOffsetsTopic) + "-" + std::to_string(shard.partition));
+    for (const auto& batch : *batches) {
+      const auto producer_id = batch.header.producer_id;
+      if (batch.header.is_control()) {
+        if (batch.header.last_offset() >= offset) complete_loaded(pending, offsets, batch);
+        continue;
+      }
+      auto reader = storage::RecordReader::open(batch.bytes, 64 << 20);
+      if (!reader.ok()) continue;
+      auto& target = batch.header.is_transactional() ? pending[producer_id] : offsets;
+      for (;;) {
+        auto record = reader->next();
+        if (!record.ok() || !*record) break;
+        if ((*record)->offset >= offset) apply(**record, target);
+      }
+    }
+    if (read->next_offset <= offset) break;
+    offset = read->next_offset;
+  }
   install_loaded(shard, generation, std::move(groups), std::move(offsets), std::move(pending));
 }
 
@@ -552,11 +587,18 @@ bool GroupCoordinator::Impl::ensure_topic() {
   if (topic_ready.load()) return true;
   std::lock_guard lock(create_mutex);
   if (topic_ready.load()) return true;
-  if (!ensure_internal_topic(topic, kOffsetsTopic, num_partitions, config.follows_leadership))
-    return false;
+  const bool exists = topic.partition_count().has_value();
+  if (!exists) {
+    if (auto st = topic.create(num_partitions); !st.ok()) {
+      spdlog::warn("cannot create {}: {}", kOffsetsTopic, st.error().message);
+      return false;
+    }
+  }
   if (config.follows_leadership) {
-    topic_ready = true;
-    return true;
+    // Its partitions are served once elected; created through another node, the topic
+    // exists only when the metadata says so.
+    topic_ready = exists || topic.partition_count().has_value();
+    return topic_ready.load();
   }
   for (auto& shard : shards) {
     std::lock_guard shard_lock(shard->mutex);
@@ -568,7 +610,18 @@ bool GroupCoordinator::Impl::ensure_topic() {
 }
 
 E GroupCoordinator::Impl::shard_error(const Shard& shard) const {
-  return load_state_error(shard.state, stopped.load());
+  if (stopped.load()) return E::coordinator_not_available;
+  switch (shard.state) {
+    case LoadState::absent:
+    case LoadState::loaded:
+      return E::none;
+    case LoadState::loading:
+      return E::coordinator_load_in_progress;
+    case LoadState::not_leader:
+    case LoadState::failed:
+      return E::not_coordinator;
+  }
+  return E::none;
 }
 
 // ---- persistence ----------------------------------------------------------------------

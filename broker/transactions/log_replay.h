@@ -1,7 +1,7 @@
 #pragma once
-// Replaying a coordinator's partition at load: every batch from the log start to its end,
-// in order, as Kafka's coordinators read their topics. The caller decides what control and
-// transactional batches mean; for_each_record walks a data batch's records.
+// Replaying a __transaction_state partition at load: every batch from the log start to its
+// end, in order, as Kafka's coordinators read their topics. The caller decides what control
+// batches mean; for_each_record walks a data batch's records.
 
 #include <cstdint>
 #include <functional>

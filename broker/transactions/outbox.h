@@ -1,6 +1,7 @@
 #pragma once
-// Callbacks collected while a coordinator lock is held and run once it is released (declare
-// the Outbox before the lock guard so it is destroyed after it).
+// Callbacks collected while the coordinator's lock is held and run once it is released
+// (declare the Outbox before the lock guard so it is destroyed after it). The group
+// coordinator has the same class in its .cpp.
 
 #include <functional>
 #include <vector>

@@ -1,4 +1,4 @@
-#include "coordinator/internal_topic.h"
+#include "transactions/internal_topic.h"
 
 #include <spdlog/spdlog.h>
 

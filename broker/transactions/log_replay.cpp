@@ -1,4 +1,4 @@
-#include "coordinator/log_replay.h"
+#include "transactions/log_replay.h"
 
 #include <spdlog/spdlog.h>
 

@@ -1,7 +1,7 @@
 #pragma once
-// What the group and transaction coordinators share about their internal topic
-// (__consumer_offsets, __transaction_state): creating it on first use, and what a request
-// for a partition in each load state is answered.
+// The transaction coordinator's internal topic (__transaction_state): creating it on first
+// use, and what a request for a partition in each load state is answered (the group
+// coordinator follows the same rules for __consumer_offsets in its .cpp).
 
 #include <cstdint>
 #include <string_view>
