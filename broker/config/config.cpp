@@ -487,6 +487,8 @@ const std::vector<BrokerKey>& broker_keys() {
       {"transaction.state.log.segment.bytes", int_spec(1), "104857600",
        number<&B::transaction_state_log_segment_bytes>},
       {"transaction.max.timeout.ms", int_spec(1), "900000", number<&B::transaction_max_timeout_ms>},
+      {"transaction.partition.verification.enable", boolean_spec(), "true",
+       flag<&B::transaction_partition_verification_enable>},
       {"transactional.id.expiration.ms", int_spec(1), "604800000",
        number<&B::transactional_id_expiration_ms>},
       {"transaction.abort.timed.out.transaction.cleanup.interval.ms", int_spec(1), "10000",

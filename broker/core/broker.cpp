@@ -9,6 +9,7 @@
 #include <keel/raft/quorum_node.h>
 
 #include "coordinator/group_coordinator.h"
+#include "core/broker_channels.h"
 #include "core/broker_lifecycle.h"
 #include "core/context.h"
 #include "core/controller_executor.h"
@@ -158,6 +159,7 @@ struct Broker::Impl {
   std::unique_ptr<ProducerIdSource> txn_producer_ids;  // forwards to context.producer_ids
   std::unique_ptr<TxnMarkerWriter> txn_markers;
   std::unique_ptr<TransactionCoordinator> transactions;
+  std::unique_ptr<BrokerChannels> txn_verify_channels;  // KIP-890 to other coordinators
   FetchSessionCache fetch_sessions;
   std::unique_ptr<ClientQuotaManager> quotas;
   std::unique_ptr<Server> server;  // last: stopped and destroyed first
@@ -184,6 +186,8 @@ struct Broker::Impl {
   void start_coordinator();
   /// The transaction coordinator, after the group coordinator.
   void start_transactions();
+  /// KIP-890: produce verifies transactional batches with their coordinator.
+  void start_transaction_verification();
   /// Rebuilds the effective config when the image's dynamic broker configs differ from it.
   void apply_dynamic_configs(const MetadataImage& image);
   void stop();
@@ -438,6 +442,21 @@ void Broker::Impl::start_transactions() {
     follow_transaction_state_leadership(*transactions, MetadataImage{}, *controller->image(),
                                         context.node_id());
   context.transactions = transactions.get();
+  start_transaction_verification();
+}
+
+void Broker::Impl::start_transaction_verification() {
+  txn_verify_channels =
+      std::make_unique<BrokerChannels>(context, "txn-verify", kTxnMarkerTimeoutMs);
+  auto local = [this](TxnVerifyRequest request, TxnVerifyDone done) {
+    const auto errors = transactions->verify(request.transactional_id, request.producer_id,
+                                             request.producer_epoch, request.partitions);
+    std::map<TxnPartition, protocol::ErrorCode> refused;
+    for (std::size_t i = 0; i < errors.size() && i < request.partitions.size(); ++i)
+      if (errors[i] != protocol::ErrorCode::none) refused[request.partitions[i]] = errors[i];
+    done(std::move(refused));
+  };
+  context.verify_transaction = make_txn_verifier(context, *txn_verify_channels, local);
 }
 
 void Broker::Impl::stop() {
@@ -455,6 +474,7 @@ void Broker::Impl::stop() {
   // nothing is appended to __consumer_offsets once the logs shut down.
   coordinator->stop();
   transactions->stop();  // no marker retries or __transaction_state writes either
+  txn_verify_channels->stop();
   server->stop();
   controller_executor.stop();      // answers what is queued while the controller is open
   if (replicas) replicas->stop();  // no follower appends once the logs close

@@ -15,6 +15,7 @@
 #include <keel/result.h>
 
 #include "core/image_answers.h"
+#include "core/txn_verification.h"
 
 namespace keel::broker {
 
@@ -63,6 +64,9 @@ class BrokerContext {
   /// Transactional producers (__transaction_state); null when not running (handlers then
   /// answer COORDINATOR_NOT_AVAILABLE).
   TransactionCoordinator* transactions = nullptr;
+  /// KIP-890: asks the transactional id's coordinator whether partitions are in the
+  /// producer's ongoing transaction (core/txn_verification.h); empty: nothing is verified.
+  TxnVerify verify_transaction;
   /// Metadata answers for every topic, encoded once per image (handlers/metadata.cpp).
   ImageAnswerCache metadata_answers;
   /// Client quota enforcement (producer_byte_rate, consumer_byte_rate); null: none.

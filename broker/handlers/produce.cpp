@@ -15,7 +15,10 @@
 // from the request frame without a copy.
 // Client quotas: the request's size is charged to producer_byte_rate; over the quota the
 // response carries throttle_time_ms and the connection is muted for as long (KIP-219).
-// Left out: transactions (transactional batches are stored, but there is no coordinator).
+// Transactions (KIP-890 part 1): a transactional batch that would open the producer's
+// transaction in a partition is appended only once the transaction coordinator confirms the
+// partition was added to that transaction (core/txn_verification.h); the request waits for
+// the answer (in a cluster, a round trip to the coordinator's node), then appends.
 
 #include <keel/protocol/messages/produce.h>
 #include <keel/storage/legacy_records.h>
@@ -24,6 +27,7 @@
 #include "core/context.h"
 #include "core/high_watermark_wait.h"
 #include "core/partitions.h"
+#include "core/txn_verification.h"
 #include "handlers/common.h"
 #include "handlers/leader_hint.h"
 #include "handlers/quotas.h"
@@ -62,12 +66,21 @@ struct AwaitedAck {
   AwaitedAppend append;
 };
 
+/// Partitions the transaction coordinator refused (KIP-890 verification), with its error.
+using Refused = std::map<TxnPartition, E>;
+
 ProduceResponse::PartitionProduceResponse append_partition(
     Request& request, const std::string& topic, const ProduceRequest::PartitionProduceData& data,
-    std::int16_t acks, std::optional<AwaitedAck>& awaited) {
+    std::int16_t acks, const Refused& refused, std::optional<AwaitedAck>& awaited) {
   ProduceResponse::PartitionProduceResponse out;
   out.index = data.index;
   out.base_offset = -1;
+  if (auto it = refused.find({topic, data.index}); it != refused.end()) {
+    std::string message;
+    out.error_code = code(produce_error_for_verification(it->second, message));
+    if (!message.empty()) out.error_message = message;
+    return out;
+  }
   if (topic == "__consumer_offsets" || topic == "__transaction_state") {
     // Only the coordinators write there: a client's bytes could break their replay.
     out.error_code = code(E::invalid_topic_exception);
@@ -208,11 +221,55 @@ void answer_when_replicated(Request& request, ProduceResponse response,
   await_high_watermarks(request.timers, std::move(appends), timeout_ms, std::move(answer));
 }
 
-}  // namespace
+/// The first batch's header when it is transactional data (not a marker).
+std::optional<storage::BatchHeader> transactional_batch(
+    const ProduceRequest::PartitionProduceData& data) {
+  if (!data.records || data.records->size() < storage::kBatchHeaderSize) return std::nullopt;
+  auto header = storage::parse_batch_header(data.records->bytes());
+  if (!header.ok() || !header->is_transactional() || header->is_control()) return std::nullopt;
+  return *header;
+}
 
-void handle_produce(Request& request, Reply reply) {
+bool has_open_transaction(const storage::Log& log, std::int64_t producer_id) {
+  auto entry = log.producer_state().entry(producer_id);
+  return entry && entry->current_txn_first_offset >= 0;
+}
+
+/// KIP-890: the partitions whose transactional batch would open a transaction here (this
+/// node leads them, the producer has no transaction ongoing in them); nullopt when none, or
+/// when the broker does not verify.
+std::optional<TxnVerifyRequest> needs_verification(const Request& request,
+                                                   const ProduceRequest& req) {
+  const auto& broker = *request.broker;
+  if (!broker.verify_transaction || !req.transactional_id || req.transactional_id->empty() ||
+      !broker.effective_config()->transaction_partition_verification_enable)
+    return std::nullopt;
+  TxnVerifyRequest verify;
+  verify.transactional_id = *req.transactional_id;
+  for (const auto& topic : req.topic_data) {
+    for (const auto& data : topic.partition_data) {
+      auto header = transactional_batch(data);
+      if (!header) continue;
+      auto partition = broker.partitions->leader(topic.name, data.index);
+      if (!partition || has_open_transaction(partition->log(), header->producer_id)) continue;
+      verify.producer_id = header->producer_id;
+      verify.producer_epoch = header->producer_epoch;
+      verify.partitions.push_back({topic.name, data.index});
+    }
+  }
+  if (verify.partitions.empty()) return std::nullopt;
+  return verify;
+}
+
+/// A produce request waiting for its transaction's verification: what the handler had.
+struct HeldProduce {
+  Request request;
+  std::string listener_name;  // request.listener_name points here
   ProduceRequest req;
-  if (!decode_request(request, req, reply)) return;
+  Reply reply;
+};
+
+void produce(Request& request, const ProduceRequest& req, Reply reply, const Refused& refused) {
   const bool valid_acks = req.acks == 0 || req.acks == 1 || req.acks == -1;
   ProduceResponse response;
   std::vector<AwaitedAck> awaited;
@@ -229,7 +286,7 @@ void handle_produce(Request& request, Reply reply) {
       }
       std::optional<AwaitedAck> ack;
       topic_out.partition_responses.push_back(
-          append_partition(request, topic.name, data, req.acks, ack));
+          append_partition(request, topic.name, data, req.acks, refused, ack));
       if (ack) {
         ack->topic_index = response.responses.size();
         ack->partition_index = topic_out.partition_responses.size() - 1;
@@ -266,6 +323,26 @@ void handle_produce(Request& request, Reply reply) {
   }
   add_leader_hints(*request.broker, request.listener_name, request.version, response);
   reply.send(response, request.version, {}, throttle_ms);
+}
+
+}  // namespace
+
+void handle_produce(Request& request, Reply reply) {
+  ProduceRequest req;
+  if (!decode_request(request, req, reply)) return;
+  auto verify = needs_verification(request, req);
+  if (!verify) return produce(request, req, std::move(reply), {});
+  // The frame (which the records view) stays until the reply is sent; the rest is copied.
+  auto held = std::make_shared<HeldProduce>(
+      HeldProduce{request, std::string(request.listener_name), std::move(req), std::move(reply)});
+  held->request.listener_name = held->listener_name;
+  request.broker->verify_transaction(std::move(*verify), [held](Refused refused) {
+    // Appends run on the connection's thread, as every handler does.
+    auto timers = held->request.timers;
+    timers->post([held, refused = std::move(refused)] {
+      produce(held->request, held->req, std::move(held->reply), refused);
+    });
+  });
 }
 
 }  // namespace keel::broker

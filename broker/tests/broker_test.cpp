@@ -18,6 +18,7 @@
 
 #include <keel/broker/broker.h>
 #include <keel/protocol/error_codes.h>
+#include <keel/protocol/messages/add_partitions_to_txn.h>
 #include <keel/protocol/messages/alter_partition_reassignments.h>
 #include <keel/protocol/messages/api_versions.h>
 #include <keel/protocol/messages/create_topics.h>
@@ -839,6 +840,57 @@ TEST_F(TxnMarkersTest, ReadCommittedFetchStopsAtTheLastStableOffsetAndListsAbort
 }
 
 /// queued.max.request.bytes small enough that two parked fetches fill it.
+// KIP-890 part 1: a transactional batch that would open a transaction in a partition is
+// appended only once the coordinator says the partition was added to the transaction.
+TEST_F(TxnMarkersTest, TransactionalProduceNeedsThePartitionAddedToTheTransaction) {
+  create_topic("t");
+  protocol::FindCoordinatorRequest find;
+  find.key = "app";
+  find.key_type = 1;
+  protocol::InitProducerIdRequest init_request;
+  init_request.transactional_id = "app";
+  init_request.transaction_timeout_ms = 60000;
+  protocol::InitProducerIdResponse init;
+  for (int i = 0; i < 200; ++i) {
+    if (client->call<protocol::FindCoordinatorResponse>(find, 3).error_code == 0) {
+      init = client->call<protocol::InitProducerIdResponse>(init_request, 4);
+      if (init.error_code == 0) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(init.error_code, 0);
+  auto produce_in_transaction = [&](int records, std::int32_t sequence) {
+    protocol::ProduceRequest request;
+    request.transactional_id = "app";
+    request.acks = -1;
+    request.timeout_ms = 5000;
+    auto batch = make_batch(records, init.producer_id, sequence, storage::Compression::none, true);
+    auto& topic = request.topic_data.emplace_back();
+    topic.name = "t";
+    auto& partition = topic.partition_data.emplace_back();
+    partition.records = protocol::Records(protocol::ByteView(batch));
+    auto response = client->call<protocol::ProduceResponse>(request, 9);
+    return response.responses.at(0).partition_responses.at(0);
+  };
+  auto refused = produce_in_transaction(2, 0);
+  EXPECT_EQ(refused.error_code, code(ErrorCode::invalid_txn_state));
+  EXPECT_EQ(refused.error_message, "Partition was not added to the transaction");
+
+  protocol::AddPartitionsToTxnRequest add;
+  add.v3_and_below_transactional_id = "app";
+  add.v3_and_below_producer_id = init.producer_id;
+  add.v3_and_below_producer_epoch = init.producer_epoch;
+  add.v3_and_below_topics.push_back({"t", {0}, {}});
+  auto added = client->call<protocol::AddPartitionsToTxnResponse>(add, 3);
+  ASSERT_EQ(
+      added.results_by_topic_v3_and_below.at(0).results_by_partition.at(0).partition_error_code, 0);
+  auto accepted = produce_in_transaction(2, 0);
+  EXPECT_EQ(accepted.error_code, 0);
+  EXPECT_EQ(accepted.base_offset, 0);
+  // Now open in the partition: later batches need no verification.
+  EXPECT_EQ(produce_in_transaction(1, 2).error_code, 0);
+}
+
 class SmallRequestBudgetTest : public BrokerTest {
  protected:
   std::map<std::string, std::string> extra_properties() const override {

@@ -87,6 +87,7 @@ class ClusterTransactions(unittest.TestCase):
                 offsets = [TopicPartition(topic, p, n + 1) for p in range(PARTITIONS)]
                 producer.send_offsets_to_transaction(offsets, self.group_metadata(bootstrap, group), 30)
                 if n % 2:
+                    producer.flush(30)  # sent, so the aborted records are in the log
                     producer.abort_transaction(30)
                 else:
                     producer.commit_transaction(30)

@@ -126,7 +126,9 @@ struct BrokerConfig {
   std::int32_t transaction_state_log_min_isr = 2;  // transaction.state.log.min.isr
   /// transaction.state.log.segment.bytes
   std::int32_t transaction_state_log_segment_bytes = 104857600;
-  std::int32_t transaction_max_timeout_ms = 900000;         // transaction.max.timeout.ms
+  std::int32_t transaction_max_timeout_ms = 900000;  // transaction.max.timeout.ms
+  /// transaction.partition.verification.enable (KIP-890 part 1)
+  bool transaction_partition_verification_enable = true;
   std::int64_t transactional_id_expiration_ms = 604800000;  // transactional.id.expiration.ms
   /// transaction.abort.timed.out.transaction.cleanup.interval.ms
   std::int64_t transaction_abort_timed_out_cleanup_interval_ms = 10000;
