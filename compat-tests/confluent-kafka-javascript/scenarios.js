@@ -488,7 +488,10 @@ async function scenarioTransactions() {
         ),
       committedOffsets: async () => {
         const [{ partitions }] = await withClient(client().admin(), admin =>
-          admin.fetchOffsets({ groupId: group, topics: [topic] })
+          admin.fetchOffsets({
+            groupId: group,
+            topics: [{ topic, partitions: Array.from({ length: PARTITIONS }, (_, p) => p) }],
+          })
         )
         return partitions.sort((a, b) => a.partition - b.partition).map(p => p.offset)
       },

@@ -361,8 +361,13 @@ class TransactionalRun:
             self.proc.kill()
             raise KcatError("kcat never began its transaction: " + " | ".join(self.stderr[-5:]))
 
-    def send(self, records):
-        self.proc.stdin.write(producer_input(records))
+    def send(self, records, pad=False):
+        """Writes the records to kcat's stdin. kcat reads it 128 bytes at a time (fread, which
+        waits for all 128) and looks for a record's end only after each read, so the last
+        records of an input that stays open are produced only once more follows: `pad`
+        adds empty records (skipped by kcat) to push them through."""
+        self.proc.stdin.write(producer_input(records) + (RECORD_END.encode() * 1000 if pad
+                                                          else b""))
         self.proc.stdin.flush()
 
     def finish(self, abort=False):
@@ -394,7 +399,7 @@ def scenario_transactions():
             run = TransactionalRun(topic, p, transactional_id)
             run.wait_begun()
             records = partition_records(first, end, p)
-            run.send(records)
+            run.send(records, pad=not commit)
             if not commit:  # the records are to be in the log before the abort
                 wait_for_uncommitted(topic, p, canonical.transactional_offset(records[-1].i) + 1)
             status, err = run.finish(abort=not commit)
