@@ -138,6 +138,17 @@ Received received(RdKafka::Message& m) {
   return r;
 }
 
+/// `r`, read from `partition` (its name in failures), must be canonical record `w`: every
+/// key, value and header byte.
+void check_received(const std::string& partition, const Received& r, const Record& w) {
+  const std::string where =
+      partition + " offset " + std::to_string(r.offset) + " (record " + std::to_string(w.i) + ")";
+  if (r.key != w.key) fail(where + ": key " + show(r.key) + ", expected " + show(w.key));
+  if (r.value != w.value) fail(where + ": value " + show(r.value) + ", expected " + show(w.value));
+  if (r.headers != w.headers)
+    fail(where + ": headers " + show(r.headers) + ", expected " + show(w.headers));
+}
+
 /// Records 0..count-1 must be in `got` (partition -> records in consumed order): every
 /// key, value and header byte for byte, in produce order within each partition.
 void check_canonical(const std::map<int32_t, std::vector<Received>>& got, int count) {
@@ -152,13 +163,7 @@ void check_canonical(const std::map<int32_t, std::vector<Received>>& got, int co
     for (std::size_t k = 0; k < n; ++k) {
       const Received& r = it->second[k];
       const Record& w = want[k];
-      const std::string where = "partition " + std::to_string(p) + " offset " +
-                                std::to_string(r.offset) + " (record " + std::to_string(w.i) + ")";
-      if (r.key != w.key) fail(where + ": key " + show(r.key) + ", expected " + show(w.key));
-      if (r.value != w.value)
-        fail(where + ": value " + show(r.value) + ", expected " + show(w.value));
-      if (r.headers != w.headers)
-        fail(where + ": headers " + show(r.headers) + ", expected " + show(w.headers));
+      check_received("partition " + std::to_string(p), r, w);
     }
   }
 }
@@ -936,15 +941,11 @@ void check_transactional_read(const std::map<int32_t, std::vector<Received>>& go
     for (std::size_t k = 0; k < want.size(); ++k) {
       const Record w = canonical(want[k]);
       const Received& r = records[k];
-      const std::string where = level + " partition " + std::to_string(p) + " offset " +
-                                std::to_string(r.offset) + " (record " + std::to_string(w.i) + ")";
       expect(r.offset == transactional_offset(w.i),
-             where + ": expected offset " + std::to_string(transactional_offset(w.i)));
-      if (r.key != w.key) fail(where + ": key " + show(r.key) + ", expected " + show(w.key));
-      if (r.value != w.value)
-        fail(where + ": value " + show(r.value) + ", expected " + show(w.value));
-      if (r.headers != w.headers)
-        fail(where + ": headers " + show(r.headers) + ", expected " + show(w.headers));
+             level + " partition " + std::to_string(p) + ": record " + std::to_string(w.i) +
+                 " at offset " + std::to_string(r.offset) + ", expected " +
+                 std::to_string(transactional_offset(w.i)));
+      check_received(level + " partition " + std::to_string(p), r, w);
     }
     count += static_cast<int>(want.size());
   }
