@@ -473,7 +473,8 @@ async function consumedForOffsets(group, topic, offsets) {
 async function scenarioTransactions() {
   const { topic, group, transactionalId } = transactionNames('platformatic-kafka')
   await createTopic(topic, PARTITIONS)
-  const transactional = () => new kafka.Producer(options({ idempotent: true, transactionalId }))
+  const transactional = (extra = {}) =>
+    new kafka.Producer(options({ idempotent: true, transactionalId, ...extra }))
   await withClient(transactional(), async producer => {
     const lacks = await transactionScenario({
       runTransaction: async (first, end, commit, offsets) => {
@@ -509,7 +510,12 @@ async function scenarioTransactions() {
             .map(p => p.committedOffset)
         }),
       fence: async () => {
-        await withClient(transactional(), async second => {
+        // By default its InitProducerId carries producer id 0 and epoch 0, which Kafka takes
+        // as a claim to be producer 0 (KIP-360) and answers with PRODUCER_FENCED unless the
+        // transactional.id's producer is 0 (a fresh single broker's first id): a producer
+        // that takes a transactional.id over says -1/-1 ("none"), as Kafka's own does.
+        const fresh = { producerId: -1n, producerEpoch: -1 }
+        await withClient(transactional(fresh), async second => {
           // Its first beginTransaction() initializes it: InitProducerId bumps the epoch.
           const transaction = await second.beginTransaction()
           await transaction.cancel()
