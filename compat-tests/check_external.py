@@ -32,7 +32,7 @@ import run  # noqa: E402
 
 
 def statuses(results_dir, clients):
-    """(client, scenario) -> status of the cells one broker runs (1-7)."""
+    """(client, scenario) -> status of the cells one broker runs (1-7 and 9)."""
     return {cell: r["status"] for cell, r in matrix.load(results_dir).items()
             if cell[0] in clients and cell[1] in run.DEFAULT_SCENARIOS}
 

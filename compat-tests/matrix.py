@@ -20,6 +20,7 @@ SCENARIOS = {
     6: "errors surface as the client's errors",
     7: "mixed clients: read by every other",
     8: "hand-over: the leader stops mid-produce (3-node cluster only)",
+    9: "transactions: commit, abort, offsets, read_committed, fencing",
 }
 MARK = {"pass": "pass", "partial": "partial", "fail": "**FAIL**", "unsupported": "n/a",
         "skipped": "skipped"}

@@ -1,7 +1,7 @@
 'use strict'
 // keel compatibility scenarios for @confluentinc/kafka-javascript: a current librdkafka
 // (built from the source the package ships) under Confluent's JavaScript client. The
-// contract with run.py, the canonical record set and scenarios 1-8 are defined in
+// contract with run.py, the canonical record set and scenarios 1-9 are defined in
 // ../README.md; ../js/canonical.js has what the JavaScript programs share.
 //
 // Producing, group consuming and most admin calls go through the package's promise API
@@ -17,6 +17,8 @@ const {
   sendCanonical,
   mixedScenario,
   handoverScenario,
+  transactionNames,
+  transactionScenario,
   collector,
   verifyCanonical: verifyWith,
   groupScenario,
@@ -97,19 +99,22 @@ function produceCanonical(handle, topic, count, chunk = SEND_CHUNK, first = 0) {
   )
 }
 
-function groupConsumer(groupId) {
+// `config`: the consumer's own librdkafka properties (isolation.level).
+function groupConsumer(groupId, config = {}) {
   return client().consumer({
     'group.id': groupId,
     'auto.offset.reset': 'earliest',
     'enable.auto.commit': false,
     ...GROUP_TIMING,
+    ...config,
   })
 }
 
 // Reads partitions 0..counts.length-1 of `topic` from the beginning with a fresh group
 // until partition p has counts[p] messages.
-async function consumeFromBeginning(topic, counts) {
-  const consumer = groupConsumer(named(`confluent-js-read-${topic}-${process.pid}-${Date.now()}`))
+async function consumeFromBeginning(topic, counts, config = {}) {
+  const groupId = named(`confluent-js-read-${topic}-${process.pid}-${Date.now()}`)
+  const consumer = groupConsumer(groupId, config)
   return withClient(consumer, async () => {
     await consumer.subscribe({ topics: [topic] })
     const records = collector(topic, counts)
@@ -376,8 +381,12 @@ async function scenarioErrors() {
     // The size limit is the topic's own, so that no broker setting is needed.
     await admin.createTopics({
       topics: [
-        { topic: large, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '100000' }] }
-      ]
+        {
+          topic: large,
+          numPartitions: 1,
+          configEntries: [{ name: 'max.message.bytes', value: '100000' }],
+        },
+      ],
     })
     await expectCode(
       'create topic "bad name!"',
@@ -439,6 +448,87 @@ async function scenarioHandover({ topic }) {
   )
 }
 
+// Scenario 9. The producer initializes its transactions in connect(); sendOffsets takes the
+// consumer of the group (its group metadata), which need not have joined it.
+async function scenarioTransactions() {
+  const { topic, group, transactionalId } = transactionNames('confluent-kafka-javascript')
+  await createTopic(topic, PARTITIONS)
+  const transactional = () => producer({ 'transactional.id': transactionalId })
+  const first = transactional()
+  const groupMember = groupConsumer(group)
+  await first.connect()
+  await groupMember.connect()
+  try {
+    const lacks = await transactionScenario({
+      runTransaction: async (from, end, commit, offsets) => {
+        const transaction = await first.transaction()
+        // send() resolves once every record is acknowledged: the aborted ones are in the log.
+        await produceCanonical(transaction, topic, end, SEND_CHUNK, from)
+        if (offsets) {
+          await transaction.sendOffsets({
+            consumer: groupMember,
+            topics: [
+              {
+                topic,
+                partitions: offsets.map((offset, partition) => ({
+                  partition,
+                  offset: String(offset),
+                })),
+              },
+            ],
+          })
+        }
+        await (commit ? transaction.commit() : transaction.abort())
+      },
+      read: readCommitted =>
+        consumeFromBeginning(
+          topic,
+          Array.from({ length: PARTITIONS }, () => (readCommitted ? 20 : 30)),
+          { 'isolation.level': readCommitted ? 'read_committed' : 'read_uncommitted' }
+        ),
+      committedOffsets: async () => {
+        const [{ partitions }] = await withClient(client().admin(), admin =>
+          admin.fetchOffsets({
+            groupId: group,
+            topics: [{ topic, partitions: Array.from({ length: PARTITIONS }, (_, p) => p) }],
+          })
+        )
+        return partitions.sort((a, b) => a.partition - b.partition).map(p => p.offset)
+      },
+      fence: async () => {
+        await withClient(transactional(), async () => {}) // its connect() initializes it
+        const fenced = [
+          ErrorCodes.ERR__FENCED,
+          ErrorCodes.ERR_PRODUCER_FENCED,
+          ErrorCodes.ERR_INVALID_PRODUCER_EPOCH,
+        ]
+        const errors = e => [e, ...(e.errors || [])]
+        let match
+        await expectError(
+          "the fenced producer's transaction",
+          `librdkafka's _FENCED, PRODUCER_FENCED or INVALID_PRODUCER_EPOCH (${fenced})`,
+          async () => {
+            const transaction = await first.transaction()
+            // The record fails as purged (ERR__PURGE_QUEUE) once the producer is fenced:
+            // the fenced error is commit()'s.
+            await produceCanonical(transaction, topic, 91, 1, 90).catch(e =>
+              console.log(`send of record 90: ${e.name}: ${e.message} (code ${e.code})`)
+            )
+            await transaction.commit()
+          },
+          e => (match = errors(e).find(error => fenced.includes(error.code))),
+          e => errors(e).map(error => error.code)
+        )
+        return `${match.name} (code ${match.code}): ${match.message}`
+      },
+    })
+    if (lacks.length) console.log(`partial: ${lacks.join('; ')}`)
+  } finally {
+    await groupMember.disconnect()
+    await first.disconnect().catch(() => {}) // fenced: fatal
+  }
+}
+
 bootstrap = process.env.KEEL_BOOTSTRAP
 runScenarios(
   `@confluentinc/kafka-javascript ${VERSION} (librdkafka ${RdKafka.librdkafkaVersion})`,
@@ -451,5 +541,6 @@ runScenarios(
     6: scenarioErrors,
     7: scenarioMixed,
     8: scenarioHandover,
+    9: scenarioTransactions,
   }
 )

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""compat-tests scenarios 1-8 (compat-tests/README.md) for confluent-kafka, the Python
+"""compat-tests scenarios 1-9 (compat-tests/README.md) for confluent-kafka, the Python
 binding of librdkafka (Debian python3-confluent-kafka). Run by compat-tests/run.py."""
 
 import os
@@ -427,6 +427,98 @@ def scenario_8_handover(bootstrap, topic):
                        lambda count: consume_canonical(bootstrap, topic, count))
 
 
+# The fenced error: PRODUCER_FENCED from a coordinator, INVALID_PRODUCER_EPOCH from an older
+# one or a partition leader, _FENCED when librdkafka raises it as its own fatal error.
+FENCED = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
+
+
+def transactional_producer(bootstrap, transactional_id):
+    p = producer(bootstrap, **{"transactional.id": transactional_id})
+    p.init_transactions(WAIT_S)
+    return p
+
+
+def read_transactional(bootstrap, topic, isolation):
+    """partition -> [(offset, key, value, headers)] from the beginning of every partition to
+    its end (the last stable offset for read_committed)."""
+    c = standalone_consumer(bootstrap, **{"enable.partition.eof": True,
+                                          "isolation.level": isolation})
+    got = {p: [] for p in range(canonical.PARTITIONS)}
+    try:
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
+                  for p in range(canonical.PARTITIONS)])
+        at_end = set()
+        deadline = time.monotonic() + WAIT_S
+        while len(at_end) < canonical.PARTITIONS:
+            deadline_check(deadline, f"{isolation}: {sorted(at_end)} of {topic}'s partitions "
+                           "at their end")
+            for m in c.consume(num_messages=100, timeout=0.5):
+                if m.error():
+                    if m.error().code() != KafkaError._PARTITION_EOF:
+                        raise KafkaException(m.error())
+                    at_end.add(m.partition())
+                    continue
+                at_end.discard(m.partition())
+                got[m.partition()].append((m.offset(), m.key(), m.value(), m.headers()))
+    finally:
+        c.close()
+    return got
+
+
+def scenario_9_transactions(bootstrap):
+    topic, group, transactional_id = canonical.transaction_names("confluent-kafka")
+    create_topic(admin_client(bootstrap), topic, canonical.PARTITIONS)
+    p = transactional_producer(bootstrap, transactional_id)
+    # Only its group metadata is used (group.id): it never joins the group.
+    group_consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                               "enable.auto.commit": False})
+
+    def run_transaction(first, end, commit, offsets):
+        p.begin_transaction()
+        for r in canonical.records(end, first):
+            p.produce(topic, **canonical_message(r))
+            p.poll(0)
+        # abort_transaction() would purge records still queued: B's are to be in the log.
+        if p.flush(WAIT_S):
+            raise Mismatch(f"records {first}..{end - 1} not delivered in {WAIT_S} s")
+        if offsets:
+            p.send_offsets_to_transaction(
+                [TopicPartition(topic, partition, offset) for partition, offset in
+                 offsets.items()], group_consumer.consumer_group_metadata(), WAIT_S)
+        (p.commit_transaction if commit else p.abort_transaction)(WAIT_S)
+
+    def committed_offsets():
+        parts = group_consumer.committed([TopicPartition(topic, partition)
+                                          for partition in range(canonical.PARTITIONS)],
+                                         timeout=WAIT_S)
+        return {tp.partition: tp.offset for tp in parts}
+
+    def fence():
+        transactional_producer(bootstrap, transactional_id)
+        try:
+            p.begin_transaction()
+            p.produce(topic, **canonical_message(canonical.Record(90)))
+            p.commit_transaction(WAIT_S)
+        except KafkaException as e:
+            err = e.args[0]
+            if err.code() not in FENCED:
+                raise
+            return f"{err.name()} (fatal {err.fatal()}): {err.str()}"
+        raise Mismatch("the first producer committed after a second one took its "
+                       "transactional.id over")
+
+    try:
+        lacks = canonical.transactions(
+            run_transaction,
+            lambda committed: read_transactional(
+                bootstrap, topic, "read_committed" if committed else "read_uncommitted"),
+            committed_offsets, fence)
+    finally:
+        group_consumer.close()
+    if lacks:
+        canonical.partial("; ".join(lacks))
+
+
 def main():
     print(f"client-version: confluent-kafka {confluent_kafka.version()[0]} "
           f"(librdkafka {confluent_kafka.libversion()[0]})", flush=True)
@@ -437,7 +529,8 @@ def main():
         scenario_8_handover(bootstrap, topic)
     else:
         {1: scenario_1_admin, 2: scenario_2_codecs, 3: scenario_3_idempotence,
-         4: scenario_4_group, 5: scenario_5_seek, 6: scenario_6_errors}[scenario](bootstrap)
+         4: scenario_4_group, 5: scenario_5_seek, 6: scenario_6_errors,
+         9: scenario_9_transactions}[scenario](bootstrap)
 
 
 if __name__ == "__main__":

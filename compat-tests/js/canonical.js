@@ -136,6 +136,101 @@ function readLine() {
   })
 }
 
+// Scenario 9: three transactions of 30 canonical records each.
+const TRANSACTIONS = [
+  { first: 0, end: 30, commit: true },
+  { first: 30, end: 60, commit: false },
+  { first: 60, end: 90, commit: true },
+]
+const TXN_GROUP_OFFSET = 10 // what transaction C commits for s9-group, on every partition
+
+// Scenario 9's names: { topic, group, transactionalId }.
+function transactionNames(client) {
+  return {
+    topic: named('s9-txn'),
+    group: named('s9-group'),
+    transactionalId: named(`s9-${client}`),
+  }
+}
+
+// Where canonical record i of scenario 9 lands in its partition: each transaction puts 10
+// records in every partition, then its COMMIT or ABORT marker takes one offset.
+function transactionalOffset(i) {
+  const perPartition = TRANSACTIONS[0].end / PARTITIONS
+  return Math.floor(i / 30) * (perPartition + 1) + Math.floor((i % 30) / PARTITIONS)
+}
+
+// partition -> the records a read_committed (or read_uncommitted) reader must get.
+function expectedTransactional(readCommitted) {
+  const expected = Array.from({ length: PARTITIONS }, () => [])
+  for (const { first, end, commit } of TRANSACTIONS) {
+    if (!commit && readCommitted) continue
+    for (let i = first; i < end; i++) expected[i % PARTITIONS].push(canonicalRecord(i))
+  }
+  return expected
+}
+
+// got: partition -> [{ offset, key, value, headers }] read from the beginning to the end:
+// exactly the committed records (or all 90), each once, in order, at the offsets Kafka
+// gives them, with no control record among them.
+function checkTransactionalRead(got, readCommitted) {
+  const level = readCommitted ? 'read_committed' : 'read_uncommitted'
+  expectedTransactional(readCommitted).forEach((want, p) => {
+    const records = got[p] || []
+    const offsets = records.map(r => String(r.offset))
+    const wantOffsets = want.map(r => String(transactionalOffset(r.i)))
+    if (offsets.join() !== wantOffsets.join()) {
+      throw new Error(`${level} partition ${p}: offsets [${offsets}], expected [${wantOffsets}]`)
+    }
+    records.forEach((record, n) =>
+      checkRecord(
+        `${level} partition ${p} offset ${record.offset} (record ${want[n].i})`,
+        record,
+        want[n]
+      )
+    )
+  })
+  console.log(`${level}: ${got.reduce((sum, r) => sum + r.length, 0)} records, the right ones`)
+}
+
+// Scenario 9, for a client that provides
+//   runTransaction(first, end, commit, offsets): sends canonical records first..end-1 in one
+//     transaction, with `offsets` (partition -> offset, or null) committed for s9-group
+//     inside it, and commits or aborts it;
+//   read(readCommitted): partition -> [{ offset, key, value, headers }] from the beginning
+//     to the end (null: the client cannot choose that isolation level);
+//   committedOffsets(): s9-group's, as partition -> offset;
+//   fence(): initializes a second producer with the same transactional.id, runs one more
+//     transaction on the first, checks it failed with the client's fenced error and
+//     returns that error as text.
+// Resolves to what the client could not do (for `partial:`).
+async function transactionScenario({ runTransaction, read, committedOffsets, fence }) {
+  const lacks = []
+  for (const { first, end, commit } of TRANSACTIONS) {
+    const offsets = first === 60 ? Array.from({ length: PARTITIONS }, () => TXN_GROUP_OFFSET) : null
+    await runTransaction(first, end, commit, offsets)
+    const what = commit ? 'committed' : 'aborted'
+    console.log(
+      `records ${first}..${end - 1} ${what}${offsets ? ` with offsets [${offsets}]` : ''}`
+    )
+  }
+  for (const readCommitted of [true, false]) {
+    const got = await read(readCommitted)
+    if (got === null)
+      lacks.push(`no ${readCommitted ? 'read_committed' : 'read_uncommitted'} consumer`)
+    else checkTransactionalRead(got, readCommitted)
+  }
+  const committed = (await committedOffsets()).map(String)
+  if (committed.join() !== Array(PARTITIONS).fill(String(TXN_GROUP_OFFSET)).join()) {
+    throw new Error(
+      `s9-group's committed offsets [${committed}], expected ${TXN_GROUP_OFFSET} on every partition`
+    )
+  }
+  console.log(`s9-group committed offsets: [${committed}]`)
+  console.log(`fenced: ${await fence()}`)
+  return lacks
+}
+
 // Collects consumed records by partition until partition p has counts[p] of them. `done`
 // resolves to them then; it rejects on a record from an unexpected partition, on one too
 // many, on `fail(error)` and after `timeoutMs`.
@@ -318,7 +413,7 @@ async function expectError(what, expected, action, find, errors = e => e.message
 // Thrown by a scenario the client cannot do at all.
 class Unsupported extends Error {}
 
-// Prints the client-version line, runs scenario KEEL_SCENARIO from `scenarios` (1..8 ->
+// Prints the client-version line, runs scenario KEEL_SCENARIO from `scenarios` (1..9 ->
 // async function taking the environment) and exits as the contract says. Exits
 // explicitly: clients may leave timers behind.
 function runScenarios(version, scenarios) {
@@ -331,7 +426,7 @@ function runScenarios(version, scenarios) {
   }
   const run = async () => {
     const scenario = scenarios[env.scenario]
-    if (!scenario) throw new Error(`KEEL_SCENARIO must be 1..8, not ${env.scenario}`)
+    if (!scenario) throw new Error(`KEEL_SCENARIO must be 1..9, not ${env.scenario}`)
     if (env.scenario === '7' && !['produce', 'verify'].includes(env.mode)) {
       throw new Error(`KEEL_MODE must be produce or verify, not ${env.mode}`)
     }
@@ -362,6 +457,8 @@ module.exports = {
   sendCanonical,
   mixedScenario,
   handoverScenario,
+  transactionNames,
+  transactionScenario,
   collector,
   verifyCanonical,
   groupScenario,

@@ -1,6 +1,6 @@
 // Command scenarios is segmentio/kafka-go's scenario program for keel's client
 // compatibility suite: compat-tests/README.md defines the environment it reads, its exit
-// codes and scenarios 1-8.
+// codes and scenarios 1-9.
 //
 // kafka-go 0.2.1 (Debian's golang-github-segmentio-kafka-go-dev) never sends ApiVersions:
 // it speaks Metadata v1, Produce v2 and Fetch v2 with the legacy message format (magic 1,
@@ -58,6 +58,9 @@ func main() {
 		"6": scenarioErrors,
 		"7": func() error { return scenarioMixed(os.Getenv("KEEL_MODE"), os.Getenv("KEEL_TOPIC")) },
 		"8": func() error { return scenarioHandover(os.Getenv("KEEL_TOPIC")) },
+		"9": func() error {
+			return unsupported("kafka-go " + kafkaGoVersion + " has no transactions (no transactional producer, no isolation level: it speaks only Produce v2 and Fetch v2)")
+		},
 	}
 	run, ok := scenarios[scenario]
 	err := fmt.Errorf("unknown KEEL_SCENARIO %q", scenario)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""compat-tests scenarios 1-8 (compat-tests/README.md) for kafka-python, a pure-Python
+"""compat-tests scenarios 1-9 (compat-tests/README.md) for kafka-python, a pure-Python
 client with its own protocol code (Debian python3-kafka). Run by compat-tests/run.py."""
 
 import os
@@ -435,6 +435,10 @@ def main():
         scenario_7_mixed(bootstrap, mode, topic)
     elif scenario == 8:
         scenario_8_handover(bootstrap, topic)
+    elif scenario == 9:
+        canonical.unsupported(f"kafka-python {kafka.__version__} has no transactional producer "
+                              "(no transactional_id; transactions came in 2.1.0) and no "
+                              "isolation_level for its consumer")
     else:
         {1: scenario_1_admin, 2: scenario_2_codecs, 3: scenario_3_idempotence,
          4: scenario_4_group, 5: scenario_5_seek, 6: scenario_6_errors}[scenario](bootstrap)

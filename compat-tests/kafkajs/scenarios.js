@@ -1,11 +1,11 @@
 'use strict'
 // keel compatibility scenarios for kafkajs (pure-JS Kafka protocol). The contract with
-// run.py, the canonical record set and scenarios 1-8 are defined in ../README.md.
+// run.py, the canonical record set and scenarios 1-9 are defined in ../README.md.
 
 const { Kafka, CompressionTypes, Partitioners, logLevel } = require('kafkajs')
 const { version: KAFKAJS_VERSION } = require('kafkajs/package.json')
-// Scenario 8's steps are the same in every JavaScript program.
-const { handoverScenario } = require('../js/canonical.js')
+// Scenarios 8 and 9's steps are the same in every JavaScript program.
+const { handoverScenario, transactionNames, transactionScenario } = require('../js/canonical.js')
 
 const PARTITIONS = 3
 // Every topic name and group id of scenarios 1-6 goes through prefixed(): KEEL_TOPIC_PREFIX
@@ -167,12 +167,13 @@ async function produceCanonical(
 }
 
 // Reads partitions 0..counts.length-1 of `topic` from the beginning with a fresh group
-// until partition p has counts[p] messages; more than that is an error.
-async function consumeFromBeginning(kafka, topic, counts, timeoutMs = 30000) {
+// until partition p has counts[p] messages; more than that is an error. `options`: the
+// consumer's own (readUncommitted).
+async function consumeFromBeginning(kafka, topic, counts, timeoutMs = 30000, options = {}) {
   const got = counts.map(() => [])
   const groupId = prefixed(`kafkajs-read-${topic}-${process.pid}-${Date.now()}`)
   return withClient(
-    () => kafka.consumer({ groupId, ...CONSUMER_TIMING }),
+    () => kafka.consumer({ groupId, ...CONSUMER_TIMING, ...options }),
     async consumer => {
       await consumer.subscribe({ topic, fromBeginning: true })
       let timer
@@ -650,6 +651,88 @@ async function scenarioHandover(kafka, topic) {
   )
 }
 
+// Scenario 9. kafkajs initializes a transactional producer (InitProducerId) at its first
+// transaction(); its consumers read committed records unless readUncommitted is set.
+async function scenarioTransactions(kafka) {
+  const { topic, group, transactionalId } = transactionNames('kafkajs')
+  await withClient(
+    () => kafka.admin(),
+    admin => createTopic(admin, topic, PARTITIONS)
+  )
+  const transactional = () =>
+    kafka.producer({ createPartitioner, transactionalId, idempotent: true, maxInFlightRequests: 1 })
+  const producer = transactional()
+  await producer.connect()
+  try {
+    await transactionScenario({
+      runTransaction: async (first, end, commit, offsets) => {
+        const transaction = await producer.transaction()
+        const messages = []
+        for (let i = first; i < end; i++) messages.push(toMessage(canonicalRecord(i)))
+        await transaction.send({ topic, acks: -1, messages })
+        if (offsets) {
+          await transaction.sendOffsets({
+            consumerGroupId: group,
+            topics: [
+              {
+                topic,
+                partitions: offsets.map((offset, partition) => ({
+                  partition,
+                  offset: String(offset),
+                })),
+              },
+            ],
+          })
+        }
+        await (commit ? transaction.commit() : transaction.abort())
+      },
+      read: async readCommitted => {
+        const counts = Array.from({ length: PARTITIONS }, () => (readCommitted ? 20 : 30))
+        const got = await consumeFromBeginning(kafka, topic, counts, 30000, {
+          readUncommitted: !readCommitted,
+        })
+        return got.map(messages =>
+          messages.map(({ offset, key, value, headers }) => ({
+            offset,
+            key,
+            value,
+            headers: Object.entries(headers || {}),
+          }))
+        )
+      },
+      committedOffsets: () =>
+        withClient(
+          () => kafka.admin(),
+          async admin => {
+            const [{ partitions }] = await admin.fetchOffsets({ groupId: group, topics: [topic] })
+            return partitions.sort((a, b) => a.partition - b.partition).map(p => p.offset)
+          }
+        ),
+      fence: async () => {
+        await withClient(transactional, async second => {
+          // Its first transaction() initializes it: InitProducerId bumps the epoch.
+          const transaction = await second.transaction()
+          await transaction.abort()
+        })
+        // kafkajs's transaction requests are all below the versions that carry
+        // PRODUCER_FENCED (which it does not know), so Kafka answers INVALID_PRODUCER_EPOCH.
+        await expectError(
+          "the fenced producer's transaction",
+          'INVALID_PRODUCER_EPOCH',
+          async () => {
+            const transaction = await producer.transaction()
+            await transaction.send({ topic, acks: -1, messages: [toMessage(canonicalRecord(90))] })
+            await transaction.commit()
+          }
+        )
+        return 'INVALID_PRODUCER_EPOCH'
+      },
+    })
+  } finally {
+    await producer.disconnect()
+  }
+}
+
 async function main() {
   console.log(`client-version: kafkajs ${KAFKAJS_VERSION}`)
   const {
@@ -668,8 +751,9 @@ async function main() {
     6: () => scenarioErrors(kafka),
     7: () => scenarioMixed(kafka, mode, topic),
     8: () => scenarioHandover(kafka, topic),
+    9: () => scenarioTransactions(kafka),
   }
-  if (!scenarios[scenario]) throw new Error(`KEEL_SCENARIO must be 1..8, not ${scenario}`)
+  if (!scenarios[scenario]) throw new Error(`KEEL_SCENARIO must be 1..9, not ${scenario}`)
   await scenarios[scenario]()
 }
 

@@ -1,5 +1,5 @@
 """The compat-tests scenario program for kcat (see compat-tests/README.md for the contract
-with run.py, the canonical records and scenarios 1-8), driving Debian's kcat binary.
+with run.py, the canonical records and scenarios 1-9), driving Debian's kcat binary.
 
 kcat is a command-line tool, so each step is one kcat run. Records go in through kcat -P's
 stdin: one message per record, ended by RECORD_END, its key before KEY_END, and -Z so that
@@ -19,6 +19,7 @@ import collections
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -329,11 +330,136 @@ def scenario_handover():
             "back exactly once, in order)")
 
 
+class TransactionalRun:
+    """One kcat -P run with a transactional.id, which is one transaction: kcat initializes
+    the producer and begins the transaction before it reads stdin, commits at the end of
+    stdin and aborts when a termination signal came first. -d eos logs the producer's state
+    changes, so the program sees when the transaction has begun."""
+
+    BEGUN = re.compile(r"Transaction state change \S+ -> InTransaction")
+
+    def __init__(self, topic, partition, transactional_id):
+        self.proc = subprocess.Popen(
+            [KCAT, "-b", BOOTSTRAP, "-P", "-t", topic, "-p", str(partition), "-D", RECORD_END,
+             "-K", KEY_END, "-Z", "-X", f"transactional.id={transactional_id}", "-d", "eos",
+             "-m", "15"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.stderr = []
+        self.begun = threading.Event()
+        self.reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self.reader.start()
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            text = line.decode(errors="replace").rstrip()
+            self.stderr.append(text)
+            if self.BEGUN.search(text):
+                self.begun.set()
+
+    def wait_begun(self):
+        if not self.begun.wait(TIMEOUT):
+            self.proc.kill()
+            raise KcatError("kcat never began its transaction: " + " | ".join(self.stderr[-5:]))
+
+    def send(self, records, pad=False):
+        """Writes the records to kcat's stdin. kcat reads it 128 bytes at a time (fread, which
+        waits for all 128) and looks for a record's end only after each read, so the last
+        records of an input that stays open are produced only once more follows: `pad`
+        adds empty records (skipped by kcat) to push them through."""
+        self.proc.stdin.write(producer_input(records) + (RECORD_END.encode() * 1000 if pad
+                                                          else b""))
+        self.proc.stdin.flush()
+
+    def finish(self, abort=False):
+        """Ends the input (after SIGINT when aborting); returns kcat's exit status and
+        stderr without its debug lines."""
+        if abort:
+            self.proc.send_signal(signal.SIGINT)
+        self.proc.stdin.close()
+        try:
+            status = self.proc.wait(TIMEOUT)
+        finally:
+            self.proc.kill()
+            self.reader.join(TIMEOUT)
+        return status, "\n".join(line for line in self.stderr if not line.startswith("%7|"))
+
+
+def partition_records(first, end, partition):
+    return without_headers([r for r in canonical.records(end, first) if r.partition == partition])
+
+
+def scenario_transactions():
+    topic, _, transactional_id = canonical.transaction_names("kcat")
+    create_topic(topic, canonical.PARTITIONS)
+    # Each kcat -P run is one transaction on the one partition it produces to (-p), so each
+    # of the scenario's transactions is three here, one per partition: every partition gets
+    # the same records and markers, at the same offsets.
+    for first, end, commit in canonical.TRANSACTIONS:
+        for p in range(canonical.PARTITIONS):
+            run = TransactionalRun(topic, p, transactional_id)
+            run.wait_begun()
+            records = partition_records(first, end, p)
+            run.send(records, pad=not commit)
+            if not commit:  # the records are to be in the log before the abort
+                wait_for_uncommitted(topic, p, canonical.transactional_offset(records[-1].i) + 1)
+            status, err = run.finish(abort=not commit)
+            ended = "Aborting transaction" if not commit else "Transaction successfully committed"
+            if status != 0 or ended not in err:
+                raise KcatError(f"kcat -P (transactional, partition {p}) exited {status}, "
+                                f"expected '{ended}': {err}")
+        print(f"records {first}..{end - 1} {'committed' if commit else 'aborted'}", flush=True)
+    for read_committed in (True, False):
+        level = "read_committed" if read_committed else "read_uncommitted"
+        canonical.check_transactional_read(consume(topic, "-X", f"isolation.level={level}"),
+                                           read_committed, headers=False)
+    print(f"fenced: {fence(topic, transactional_id)}", flush=True)
+    partial(f"{NO_HEADERS}; it cannot commit a consumer group's offsets in a transaction (no "
+            "sendOffsetsToTransaction), so transaction C carries no offsets and s9-group's "
+            "are not checked; and each kcat -P run is one transaction on one partition, so "
+            "each of the three transactions is three here (commit, abort by SIGINT, "
+            "read_committed and read_uncommitted reads and fencing were checked)")
+
+
+def wait_for_uncommitted(topic, partition, end):
+    """Waits until read_uncommitted shows `partition` holding offsets up to `end` - 1."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        got = consume(topic, "-p", str(partition), "-X", "isolation.level=read_uncommitted")
+        if got.get(partition) and got[partition][-1][0] >= end - 1:
+            return
+        if time.monotonic() > deadline:
+            raise KcatError(f"{topic} [{partition}] never reached offset {end - 1}: {got}")
+        time.sleep(0.1)
+
+
+# librdkafka's texts for the fenced errors: its own _FENCED ("This instance has been fenced
+# by a newer instance"), the broker's PRODUCER_FENCED ("... which fences the current one")
+# and INVALID_PRODUCER_EPOCH ("Producer attempted an operation with an old epoch").
+FENCED = re.compile(r"fenced by a newer instance|fences the current one|with an old epoch")
+
+
+def fence(topic, transactional_id):
+    """A second kcat with the same transactional.id initializes while the first one's
+    transaction has begun; the first one's record and commit must fail as fenced."""
+    first = TransactionalRun(topic, 0, transactional_id)
+    first.wait_begun()
+    second = TransactionalRun(topic, 0, transactional_id)
+    second.wait_begun()
+    status, err = second.finish()
+    if status != 0:
+        raise KcatError(f"the second transactional kcat exited {status}: {err}")
+    first.send(partition_records(90, 91, 0))
+    status, err = first.finish()
+    if status == 0 or not FENCED.search(err):
+        raise KcatError(f"the fenced kcat exited {status}, expected a fenced error: {err}")
+    return err.splitlines()[-1]
+
+
 def main():
     print(f"client-version: kcat {VERSION} (librdkafka {LIBRDKAFKA})", flush=True)
     scenarios = {1: scenario_admin, 2: scenario_codecs, 3: scenario_idempotence,
                  4: scenario_group, 5: scenario_seek, 6: scenario_errors, 7: scenario_mixed,
-                 8: scenario_handover}
+                 8: scenario_handover, 9: scenario_transactions}
     scenarios[SCENARIO]()
 
 

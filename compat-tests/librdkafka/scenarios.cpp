@@ -1,5 +1,5 @@
 // The compat-tests scenario program for librdkafka's C++ API (see compat-tests/README.md for
-// the contract with run.py, the canonical records and scenarios 1-8).
+// the contract with run.py, the canonical records and scenarios 1-9).
 //
 // librdkafka's C++ API has no admin client: creating and deleting topics and adding
 // partitions use the C API of the same library (rdkafka.h: rd_kafka_CreateTopics and
@@ -138,6 +138,17 @@ Received received(RdKafka::Message& m) {
   return r;
 }
 
+/// `r`, read from `partition` (its name in failures), must be canonical record `w`: every
+/// key, value and header byte.
+void check_received(const std::string& partition, const Received& r, const Record& w) {
+  const std::string where =
+      partition + " offset " + std::to_string(r.offset) + " (record " + std::to_string(w.i) + ")";
+  if (r.key != w.key) fail(where + ": key " + show(r.key) + ", expected " + show(w.key));
+  if (r.value != w.value) fail(where + ": value " + show(r.value) + ", expected " + show(w.value));
+  if (r.headers != w.headers)
+    fail(where + ": headers " + show(r.headers) + ", expected " + show(w.headers));
+}
+
 /// Records 0..count-1 must be in `got` (partition -> records in consumed order): every
 /// key, value and header byte for byte, in produce order within each partition.
 void check_canonical(const std::map<int32_t, std::vector<Received>>& got, int count) {
@@ -152,13 +163,7 @@ void check_canonical(const std::map<int32_t, std::vector<Received>>& got, int co
     for (std::size_t k = 0; k < n; ++k) {
       const Received& r = it->second[k];
       const Record& w = want[k];
-      const std::string where = "partition " + std::to_string(p) + " offset " +
-                                std::to_string(r.offset) + " (record " + std::to_string(w.i) + ")";
-      if (r.key != w.key) fail(where + ": key " + show(r.key) + ", expected " + show(w.key));
-      if (r.value != w.value)
-        fail(where + ": value " + show(r.value) + ", expected " + show(w.value));
-      if (r.headers != w.headers)
-        fail(where + ": headers " + show(r.headers) + ", expected " + show(w.headers));
+      check_received("partition " + std::to_string(p), r, w);
     }
   }
 }
@@ -281,10 +286,12 @@ void assign(RdKafka::KafkaConsumer& consumer, const std::string& topic,
 }
 
 /// Every record of `topic`'s partitions 0..partitions-1, from the beginning to the end
-/// (each partition's end of partition event).
+/// (each partition's end of partition event); `settings` are the consumer's own.
 std::map<int32_t, std::vector<Received>> read_all(const std::string& bootstrap,
-                                                  const std::string& topic, int partitions) {
-  auto consumer = assign_consumer(bootstrap, {{"auto.offset.reset", "error"}});
+                                                  const std::string& topic, int partitions,
+                                                  Settings settings = {}) {
+  settings.insert(settings.begin(), {"auto.offset.reset", "error"});
+  auto consumer = assign_consumer(bootstrap, settings);
   std::vector<std::pair<int32_t, int64_t>> starts;
   for (int32_t p = 0; p < partitions; ++p) starts.emplace_back(p, RdKafka::Topic::OFFSET_BEGINNING);
   assign(*consumer, topic, starts);
@@ -884,6 +891,168 @@ void scenario_handover(const std::string& bootstrap, const std::string& topic) {
   std::cout << kCount << " records read back exactly once, in order" << std::endl;
 }
 
+// ---- scenario 9: transactions -------------------------------------------------------------
+
+using ErrorPtr = std::unique_ptr<RdKafka::Error>;
+
+/// Fails with the transactional call's error, if it returned one.
+void expect_no_error(RdKafka::Error* error, const std::string& what) {
+  const ErrorPtr owned(error);
+  if (owned)
+    fail(what + ": " + owned->name() + ": " + owned->str() + (owned->is_fatal() ? " (fatal)" : ""));
+}
+
+/// A producer with `transactional.id`, its transactions initialized.
+std::unique_ptr<Producer> transactional_producer(const std::string& bootstrap,
+                                                 const std::string& transactional_id) {
+  auto producer =
+      std::make_unique<Producer>(bootstrap, Settings{{"transactional.id", transactional_id}});
+  expect_no_error(producer->handle().init_transactions(kTimeoutMs), "init_transactions");
+  return producer;
+}
+
+constexpr int kTxnRecords = 30;      // per transaction, 10 in each partition
+constexpr int kTxnGroupOffset = 10;  // what transaction C commits for the group
+
+/// Where record i lands: each transaction puts 10 records in every partition, then its
+/// COMMIT or ABORT marker takes one offset.
+int64_t transactional_offset(int i) {
+  constexpr int per_partition = kTxnRecords / kPartitions;
+  return (i / kTxnRecords) * (per_partition + 1) + (i % kTxnRecords) / kPartitions;
+}
+
+/// Records `indexes` (and nothing else) must be what was read, at the offsets Kafka gives
+/// them, each checked byte for byte.
+void check_transactional_read(const std::map<int32_t, std::vector<Received>>& got,
+                              const std::vector<int>& indexes, const std::string& level) {
+  int count = 0;
+  for (int32_t p = 0; p < kPartitions; ++p) {
+    std::vector<int> want;
+    for (int i : indexes)
+      if (i % kPartitions == p) want.push_back(i);
+    const auto it = got.find(p);
+    const std::vector<Received> none;
+    const auto& records = it == got.end() ? none : it->second;
+    std::string offsets;
+    for (const auto& r : records) offsets += " " + std::to_string(r.offset);
+    expect(records.size() == want.size(),
+           level + " partition " + std::to_string(p) + ": " + std::to_string(records.size()) +
+               " records (offsets" + offsets + "), expected " + std::to_string(want.size()));
+    for (std::size_t k = 0; k < want.size(); ++k) {
+      const Record w = canonical(want[k]);
+      const Received& r = records[k];
+      expect(r.offset == transactional_offset(w.i),
+             level + " partition " + std::to_string(p) + ": record " + std::to_string(w.i) +
+                 " at offset " + std::to_string(r.offset) + ", expected " +
+                 std::to_string(transactional_offset(w.i)));
+      check_received(level + " partition " + std::to_string(p), r, w);
+    }
+    count += static_cast<int>(want.size());
+  }
+  std::cout << level << ": " << count << " records, the right ones" << std::endl;
+}
+
+/// One transaction of canonical records [first, end), with `offsets` (partition -> offset)
+/// committed for the group of `group_consumer` inside it, committed or aborted.
+void run_transaction(Producer& producer, const std::string& topic, int first, int end, bool commit,
+                     RdKafka::KafkaConsumer* group_consumer = nullptr,
+                     const std::map<int32_t, int64_t>& offsets = {}) {
+  expect_no_error(producer.handle().begin_transaction(), "begin_transaction");
+  for (int i = first; i < end; ++i) producer.send_ok(topic, canonical(i));
+  // abort_transaction() purges records still queued; the aborted ones are to be in the log.
+  producer.flush();
+  if (!offsets.empty()) {
+    std::vector<RdKafka::TopicPartition*> parts;
+    for (const auto& [p, offset] : offsets)
+      parts.push_back(RdKafka::TopicPartition::create(topic, p, offset));
+    const std::unique_ptr<RdKafka::ConsumerGroupMetadata> group(group_consumer->groupMetadata());
+    RdKafka::Error* error =
+        producer.handle().send_offsets_to_transaction(parts, group.get(), kTimeoutMs);
+    RdKafka::TopicPartition::destroy(parts);
+    expect_no_error(error, "send_offsets_to_transaction");
+  }
+  expect_no_error(commit ? producer.handle().commit_transaction(kTimeoutMs)
+                         : producer.handle().abort_transaction(kTimeoutMs),
+                  commit ? "commit_transaction" : "abort_transaction");
+  std::cout << "records " << first << ".." << end - 1 << (commit ? " committed" : " aborted")
+            << (offsets.empty() ? "" : " with the group's offsets") << std::endl;
+}
+
+/// The offsets `consumer`'s group has committed for the topic's partitions.
+std::map<int32_t, int64_t> committed_offsets(RdKafka::KafkaConsumer& consumer,
+                                             const std::string& topic) {
+  std::vector<RdKafka::TopicPartition*> parts;
+  for (int32_t p = 0; p < kPartitions; ++p)
+    parts.push_back(RdKafka::TopicPartition::create(topic, p));
+  const auto err = consumer.committed(parts, kTimeoutMs);
+  std::map<int32_t, int64_t> out;
+  for (const auto* part : parts) out[part->partition()] = part->offset();
+  RdKafka::TopicPartition::destroy(parts);
+  expect_code(err, RdKafka::ERR_NO_ERROR, "committed");
+  return out;
+}
+
+/// A second producer takes the transactional.id over; the first one's next transaction
+/// must fail with librdkafka's fenced error (its own _FENCED, or the broker's
+/// PRODUCER_FENCED / INVALID_PRODUCER_EPOCH).
+void expect_fenced(Producer& first, const std::string& bootstrap, const std::string& topic,
+                   const std::string& transactional_id) {
+  const auto second = transactional_producer(bootstrap, transactional_id);
+  ErrorPtr error(first.handle().begin_transaction());
+  if (!error) {
+    first.send(topic, canonical(90).partition, canonical(90).key, canonical(90).value);
+    error.reset(first.handle().commit_transaction(kTimeoutMs));
+  }
+  expect(error != nullptr,
+         "the first producer committed after a second one took its "
+         "transactional.id over");
+  const auto code = error->code();
+  expect(code == RdKafka::ERR__FENCED || code == RdKafka::ERR_PRODUCER_FENCED ||
+             code == RdKafka::ERR_INVALID_PRODUCER_EPOCH,
+         "fenced producer: " + error->name() + ": " + error->str() +
+             ", expected _FENCED, PRODUCER_FENCED or INVALID_PRODUCER_EPOCH");
+  std::cout << "fenced: " << error->name() << " (fatal " << error->is_fatal()
+            << "): " << error->str() << std::endl;
+}
+
+/// Scenario 9: transactions A (committed), B (aborted), C (committed, with the group's
+/// offsets); read_committed and read_uncommitted reads; the group's offsets; fencing.
+void scenario_transactions(const std::string& bootstrap) {
+  const std::string topic = prefixed("s9-txn");
+  const std::string transactional_id = prefixed("s9-librdkafka");
+  create_topic_ok(bootstrap, topic, kPartitions);
+  const auto producer = transactional_producer(bootstrap, transactional_id);
+  // Only its group metadata and committed() are used: it never joins the group.
+  auto group_consumer = assign_consumer(bootstrap, {{"group.id", prefixed("s9-group")}});
+  run_transaction(*producer, topic, 0, kTxnRecords, true);
+  run_transaction(*producer, topic, kTxnRecords, 2 * kTxnRecords, false);
+  std::map<int32_t, int64_t> offsets;
+  for (int32_t p = 0; p < kPartitions; ++p) offsets[p] = kTxnGroupOffset;
+  run_transaction(*producer, topic, 2 * kTxnRecords, 3 * kTxnRecords, true, group_consumer.get(),
+                  offsets);
+
+  std::vector<int> committed, all;
+  for (int i = 0; i < 3 * kTxnRecords; ++i) {
+    all.push_back(i);
+    if (i / kTxnRecords != 1) committed.push_back(i);
+  }
+  check_transactional_read(
+      read_all(bootstrap, topic, kPartitions, {{"isolation.level", "read_committed"}}), committed,
+      "read_committed");
+  check_transactional_read(
+      read_all(bootstrap, topic, kPartitions, {{"isolation.level", "read_uncommitted"}}), all,
+      "read_uncommitted");
+  const auto got = committed_offsets(*group_consumer, topic);
+  std::string shown;
+  for (const auto& [p, offset] : got)
+    shown += " " + std::to_string(p) + ":" + std::to_string(offset);
+  expect(got == offsets, "s9-group's committed offsets (partition:offset)" + shown +
+                             ", expected 10 on every partition");
+  std::cout << "s9-group committed offsets: 10 on every partition" << std::endl;
+  group_consumer->close();
+  expect_fenced(*producer, bootstrap, topic, transactional_id);
+}
+
 std::string env(const char* name) {
   const char* value = std::getenv(name);
   return value ? value : "";
@@ -906,9 +1075,10 @@ int main() {
         {"6", [&] { scenario_errors(bootstrap); }},
         {"7", [&] { scenario_mixed(bootstrap, env("KEEL_MODE"), env("KEEL_TOPIC")); }},
         {"8", [&] { scenario_handover(bootstrap, env("KEEL_TOPIC")); }},
+        {"9", [&] { scenario_transactions(bootstrap); }},
     };
     const auto it = scenarios.find(scenario);
-    expect(it != scenarios.end(), "KEEL_SCENARIO is '" + scenario + "', expected 1 .. 8");
+    expect(it != scenarios.end(), "KEEL_SCENARIO is '" + scenario + "', expected 1 .. 9");
     it->second();
   } catch (const std::exception& e) {
     std::cerr << "scenario " << scenario << " failed: " << e.what() << std::endl;

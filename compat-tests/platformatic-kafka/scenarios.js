@@ -1,6 +1,6 @@
 'use strict'
 // keel compatibility scenarios for @platformatic/kafka (pure-JS Kafka protocol). The
-// contract with run.py, the canonical record set and scenarios 1-8 are defined in
+// contract with run.py, the canonical record set and scenarios 1-9 are defined in
 // ../README.md; ../js/canonical.js has what the JavaScript programs share.
 
 const {
@@ -9,6 +9,8 @@ const {
   sendCanonical,
   mixedScenario,
   handoverScenario,
+  transactionNames,
+  transactionScenario,
   collector,
   verifyCanonical: verifyWith,
   groupScenario,
@@ -96,10 +98,11 @@ function produceCanonical(producer, topic, count, compression, chunk = SEND_CHUN
 }
 
 // Reads partitions 0..counts.length-1 of `topic` from the beginning with a fresh group
-// until partition p has counts[p] messages.
-async function consumeFromBeginning(topic, counts) {
+// until partition p has counts[p] messages. `extra`: the consumer's own options.
+async function consumeFromBeginning(topic, counts, extra = {}) {
   const groupId = named(`platformatic-read-${topic}-${process.pid}-${Date.now()}`)
-  return withClient(new kafka.Consumer(options({ groupId, ...GROUP_TIMING })), async consumer => {
+  const consumer = new kafka.Consumer(options({ groupId, ...GROUP_TIMING, ...extra }))
+  return withClient(consumer, async () => {
     const stream = await consumer.consume({
       topics: [topic],
       mode: kafka.MessagesStreamModes.EARLIEST,
@@ -371,7 +374,7 @@ async function scenarioErrors() {
       topics: [large],
       partitions: 1,
       replicas: 1,
-      configs: [{ name: 'max.message.bytes', value: '100000' }]
+      configs: [{ name: 'max.message.bytes', value: '100000' }],
     })
     await expectKafkaError('create topic "bad name!"', 'INVALID_TOPIC_EXCEPTION', () =>
       admin.createTopics({ topics: ['bad name!'], partitions: 1, replicas: 1 })
@@ -429,6 +432,116 @@ async function scenarioHandover({ topic }) {
   )
 }
 
+// Scenario 9's offsets: @platformatic/kafka commits offsets in a transaction only for
+// messages a member of the group consumed (Transaction.addOffset(message) commits
+// message.offset + 1 with the member's generation), so a member of s9-group reads the
+// committed records and hands over, per partition, the message just before `offsets[p]`.
+async function consumedForOffsets(group, topic, offsets) {
+  const member = new kafka.Consumer(
+    options({
+      groupId: group,
+      ...GROUP_TIMING,
+      isolationLevel: kafka.FetchIsolationLevels.READ_COMMITTED,
+    })
+  )
+  const stream = await member.consume({
+    topics: [topic],
+    mode: kafka.MessagesStreamModes.EARLIEST,
+    autocommit: false,
+    maxWaitTime: 200,
+  })
+  const wanted = offsets.map(offset => BigInt(offset) - 1n)
+  const found = []
+  const timeout = setTimeout(
+    () => stream.destroy(new Error(`${group}: offsets [${wanted}] not consumed within 20 s`)),
+    20000
+  )
+  try {
+    for await (const message of stream) {
+      if (message.offset === wanted[message.partition]) found[message.partition] = message
+      if (offsets.every((_, p) => found[p])) break
+    }
+  } finally {
+    clearTimeout(timeout)
+  }
+  return { member, messages: found }
+}
+
+// Scenario 9. beginTransaction() initializes the producer (InitProducerId with the
+// transactional.id) the first time; consumers read committed records with
+// isolationLevel READ_COMMITTED.
+async function scenarioTransactions() {
+  const { topic, group, transactionalId } = transactionNames('platformatic-kafka')
+  await createTopic(topic, PARTITIONS)
+  const transactional = (extra = {}) =>
+    new kafka.Producer(options({ idempotent: true, transactionalId, ...extra }))
+  await withClient(transactional(), async producer => {
+    const lacks = await transactionScenario({
+      runTransaction: async (first, end, commit, offsets) => {
+        const consumed = offsets && (await consumedForOffsets(group, topic, offsets))
+        try {
+          const transaction = await producer.beginTransaction()
+          await produceCanonical(transaction, topic, end, undefined, SEND_CHUNK, first)
+          if (consumed) {
+            await transaction.addConsumer(consumed.member)
+            for (const message of consumed.messages) await transaction.addOffset(message)
+          }
+          await (commit ? transaction.commit() : transaction.abort())
+        } finally {
+          if (consumed) await consumed.member.close(true)
+        }
+      },
+      read: readCommitted =>
+        consumeFromBeginning(
+          topic,
+          Array.from({ length: PARTITIONS }, () => (readCommitted ? 20 : 30)),
+          {
+            isolationLevel: readCommitted
+              ? kafka.FetchIsolationLevels.READ_COMMITTED
+              : kafka.FetchIsolationLevels.READ_UNCOMMITTED,
+          }
+        ),
+      committedOffsets: () =>
+        withClient(new kafka.Admin(options()), async admin => {
+          const [{ topics }] = await admin.listConsumerGroupOffsets({ groups: [group] })
+          const partitions = topics.find(t => t.name === topic)?.partitions || []
+          return partitions
+            .sort((a, b) => a.partitionIndex - b.partitionIndex)
+            .map(p => p.committedOffset)
+        }),
+      fence: async () => {
+        // By default its InitProducerId carries producer id 0 and epoch 0, which Kafka takes
+        // as a claim to be producer 0 (KIP-360) and answers with PRODUCER_FENCED unless the
+        // transactional.id's producer is 0 (a fresh single broker's first id): a producer
+        // that takes a transactional.id over says -1/-1 ("none"), as Kafka's own does.
+        const fresh = { producerId: -1n, producerEpoch: -1 }
+        await withClient(transactional(fresh), async second => {
+          // Its first beginTransaction() initializes it: InitProducerId bumps the epoch.
+          const transaction = await second.beginTransaction()
+          await transaction.cancel()
+        })
+        let match
+        await expectError(
+          "the fenced producer's transaction",
+          'PRODUCER_FENCED or INVALID_PRODUCER_EPOCH',
+          async () => {
+            const transaction = await producer.beginTransaction()
+            await produceCanonical(transaction, topic, 91, undefined, 1, 90)
+            await transaction.commit()
+          },
+          e =>
+            (match = protocolErrors(e).find(error =>
+              ['PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH'].includes(error.apiId)
+            )),
+          e => protocolErrors(e).map(error => error.apiId)
+        )
+        return `${match.apiId}: ${match.message}`
+      },
+    })
+    if (lacks.length) console.log(`partial: ${lacks.join('; ')}`)
+  })
+}
+
 async function main() {
   kafka = await import('@platformatic/kafka')
   runScenarios(`@platformatic/kafka ${VERSION}`, {
@@ -440,6 +553,7 @@ async function main() {
     6: scenarioErrors,
     7: scenarioMixed,
     8: scenarioHandover,
+    9: scenarioTransactions,
   })
 }
 

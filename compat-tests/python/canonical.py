@@ -93,6 +93,81 @@ def handover(produce, verify):
     print(f"{HANDOVER_RECORDS} records read back exactly once, in order", flush=True)
 
 
+# Scenario 9: three transactions of 30 canonical records each, (first, end, committed).
+TRANSACTIONS = ((0, 30, True), (30, 60, False), (60, 90, True))
+TXN_GROUP_OFFSET = 10  # what transaction C commits for s9-group, on every partition
+
+
+def transaction_names(client):
+    """Scenario 9's (topic, consumer group, transactional.id)."""
+    return prefixed("s9-txn"), prefixed("s9-group"), prefixed(f"s9-{client}")
+
+
+def transactional_offset(i):
+    """Where canonical record i of scenario 9 lands in its partition: each transaction puts
+    10 records in every partition, then its COMMIT or ABORT marker takes one offset."""
+    per_partition = TRANSACTIONS[0][1] // PARTITIONS
+    return (i // 30) * (per_partition + 1) + (i % 30) // PARTITIONS
+
+
+def check_transactional_read(got, read_committed, headers=True):
+    """got: partition -> [(offset, key, value, headers)] read from the beginning to the end
+    (read_committed or not): exactly the committed records (or all 90), each once, in
+    order, at the offsets Kafka gives them, with no control record among them. Without
+    `headers` the records are expected to have none (a client that cannot produce them)."""
+    level = "read_committed" if read_committed else "read_uncommitted"
+    for p in range(PARTITIONS):
+        want = [Record(i) for first, end, committed in TRANSACTIONS
+                if committed or not read_committed for i in range(first, end)
+                if i % PARTITIONS == p]
+        for r in want if not headers else []:
+            r.headers = []
+        records = got.get(p, [])
+        offsets = [r[0] for r in records]
+        want_offsets = [transactional_offset(r.i) for r in want]
+        if offsets != want_offsets:
+            raise Mismatch(f"{level} partition {p}: offsets {offsets}, expected {want_offsets}")
+        check_partition(p, [r[1:] for r in records], want)
+    print(f"{level}: {sum(len(r) for r in got.values())} records, the right ones", flush=True)
+
+
+def check_transactional_offsets(committed):
+    """committed: partition -> the offset s9-group has committed there."""
+    want = {p: TXN_GROUP_OFFSET for p in range(PARTITIONS)}
+    if committed != want:
+        raise Mismatch(f"s9-group's committed offsets {committed}, expected {want}")
+    print(f"s9-group committed offsets: {committed}", flush=True)
+
+
+def transactions(run_transaction, read, committed_offsets, fence):
+    """Scenario 9, on a transactional producer already initialized:
+    `run_transaction(first, end, commit, offsets)` sends canonical records first..end-1 in
+    one transaction, with `offsets` (partition -> offset, or None) committed for s9-group
+    inside it (sendOffsetsToTransaction), and commits or aborts it; `read(read_committed)`
+    returns partition -> [(offset, key, value, headers)] from the beginning to the end
+    (None: the client cannot choose that isolation level); `committed_offsets()` returns
+    s9-group's, partition -> offset; `fence()` initializes a second producer with the same
+    transactional.id, runs one more transaction on the first, checks that it failed with
+    the client's fenced error and returns that error as text. Returns what the client
+    could not do (for `partial:`)."""
+    lacks = []
+    for first, end, commit in TRANSACTIONS:
+        offsets = ({p: TXN_GROUP_OFFSET for p in range(PARTITIONS)} if first == 60 else None)
+        run_transaction(first, end, commit, offsets)
+        print(f"records {first}..{end - 1} {'committed' if commit else 'aborted'}"
+              + (f" with offsets {offsets}" if offsets else ""), flush=True)
+    for read_committed in (True, False):
+        got = read(read_committed)
+        if got is None:
+            lacks.append(f"no {'read_committed' if read_committed else 'read_uncommitted'} "
+                         "consumer")
+        else:
+            check_transactional_read(got, read_committed)
+    check_transactional_offsets(committed_offsets())
+    print(f"fenced: {fence()}", flush=True)
+    return lacks
+
+
 def env():
     """(bootstrap, scenario, mode, topic) from the environment run.py sets."""
     return (os.environ["KEEL_BOOTSTRAP"], int(os.environ["KEEL_SCENARIO"]),
