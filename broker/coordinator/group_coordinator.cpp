@@ -14,6 +14,7 @@
 #include <keel/storage/record_batch.h>
 
 #include "coordinator/group.h"
+#include "coordinator/outbox.h"
 #include "coordinator/records.h"
 
 namespace keel::broker {
@@ -22,22 +23,6 @@ namespace {
 
 using E = ErrorCode;
 using protocol::Bytes;
-
-/// Callbacks collected under a shard lock and run after it is released (declare it before
-/// the lock so it is destroyed after).
-class Outbox {
- public:
-  Outbox() = default;
-  Outbox(const Outbox&) = delete;
-  Outbox& operator=(const Outbox&) = delete;
-  ~Outbox() {
-    for (auto& call : _calls) call();
-  }
-  void add(std::function<void()> call) { _calls.push_back(std::move(call)); }
-
- private:
-  std::vector<std::function<void()>> _calls;
-};
 
 /// absent: the topic does not exist yet (single node: served as having no groups);
 /// not_leader: another node coordinates the partition's groups (in a cluster).

@@ -13,7 +13,7 @@
 #include "coordinator/timer_queue.h"
 #include "transactions/internal_topic.h"
 #include "transactions/log_replay.h"
-#include "transactions/outbox.h"
+#include "coordinator/outbox.h"
 #include "transactions/records.h"
 
 namespace keel::broker {

@@ -23,6 +23,8 @@
 #include "coordinator/group_coordinator.h"
 #include "core/context.h"
 #include "handlers/registry.h"
+#include "tests/handler_call.h"
+#include "tests/plain_topic.h"
 
 namespace keel::broker {
 namespace {
@@ -41,46 +43,15 @@ std::vector<Topic> topic_t_partition_0() {
   return {topic};
 }
 
-class PlainTopic final : public OffsetsTopic {
- public:
-  explicit PlainTopic(fs::path dir) : _dir(std::move(dir)) {}
-  ~PlainTopic() override {
-    for (auto& log : _logs) (void)log->close();
-  }
-  std::optional<std::int32_t> partition_count() const override {
-    if (_logs.empty()) return std::nullopt;
-    return static_cast<std::int32_t>(_logs.size());
-  }
-  keel::Status create(std::int32_t partitions) override {
-    for (std::int32_t p = 0; p < partitions; ++p)
-      _logs.push_back(std::move(
-          storage::Log::open(_dir / ("__consumer_offsets-" + std::to_string(p)), {}).value()));
-    return {};
-  }
-  std::shared_ptr<storage::Log> log(std::int32_t partition) const override {
-    return _logs.at(static_cast<std::size_t>(partition));
-  }
-  keel::Result<AppendedRecords, ErrorCode> append(std::int32_t partition,
-                                                  std::span<std::uint8_t> batch) override {
-    auto result = log(partition)->append(batch);
-    if (!result.ok()) return Fail{E::unknown_server_error};
-    return AppendedRecords{partition, result->last_offset + 1, 0};
-  }
-  bool partition_exists(std::string_view topic, std::int32_t partition) const override {
-    return topic == "t" && partition == 0;
-  }
-
- private:
-  fs::path _dir;
-  std::vector<std::shared_ptr<storage::Log>> _logs;
-};
-
 class GroupHandlersTest : public ::testing::Test {
  protected:
   void SetUp() override {
     char tmpl[] = "/tmp/keel-group-handlers-XXXXXX";
     dir = ::mkdtemp(tmpl);
-    topic = std::make_unique<PlainTopic>(dir);
+    topic = std::make_unique<PlainTopic>(dir, "__consumer_offsets",
+                                         [](std::string_view topic_name, std::int32_t partition) {
+                                           return topic_name == "t" && partition == 0;
+                                         });
     CoordinatorConfig config;
     config.offsets_topic_num_partitions = 3;
     config.initial_rebalance_delay_ms = 0;
@@ -100,37 +71,8 @@ class GroupHandlersTest : public ::testing::Test {
   template <class Response, class Message>
   Response call(const Message& message, std::int16_t version, GroupCoordinator* with = nullptr,
                 bool use_coordinator = true) {
-    protocol::Writer w;
-    EXPECT_TRUE(message.encode(w, version).ok()) << Message::message_name << " v" << version;
-    auto bytes = w.take();
     context.coordinator = use_coordinator ? (with ? with : coordinator.get()) : nullptr;
-    Request request;
-    request.api_key = Message::api_key;
-    request.version = version;
-    request.header.client_id = "handler-test";
-    request.body = bytes;
-    request.mutable_body = bytes.data();
-    request.peer = "127.0.0.1:5555";
-    request.broker = &context;
-    auto promise = std::make_shared<std::promise<ResponseBody>>();
-    auto future = promise->get_future();
-    const auto* entry = find_handler(static_cast<std::int16_t>(Message::api_key));
-    EXPECT_NE(entry, nullptr);
-    entry->handler(request,
-                   Reply([promise](ResponseBody body) { promise->set_value(std::move(body)); }));
-    EXPECT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
-    auto body = future.get();
-    EXPECT_FALSE(body.close_connection) << Message::message_name << " v" << version;
-    auto flat = body.writer.flatten();
-    EXPECT_TRUE(flat.ok());
-    EXPECT_TRUE(
-        protocol::reencode_response(static_cast<std::int16_t>(Message::api_key), version, *flat)
-            .ok())
-        << Message::message_name << " v" << version;
-    Response response;
-    protocol::Reader r(*flat);
-    EXPECT_TRUE(response.decode(r, version).ok());
-    return response;
+    return call_handler<Response>(context, message, version);
   }
 
   fs::path dir;

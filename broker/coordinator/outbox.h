@@ -1,7 +1,7 @@
 #pragma once
-// Callbacks collected while the coordinator's lock is held and run once it is released
-// (declare the Outbox before the lock guard so it is destroyed after it). The group
-// coordinator has the same class in its .cpp.
+// Callbacks collected while a coordinator's lock is held and run once it is released
+// (declare the Outbox before the lock guard so it is destroyed after it). Used by the group
+// and transaction coordinators.
 
 #include <functional>
 #include <vector>
