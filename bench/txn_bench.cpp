@@ -42,6 +42,18 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+/// Delivery reports on: without a callback librdkafka's flush() waits out its 10 ms poll
+/// slices instead of waking on each report (the figure would be the client's, not keel's).
+class DeliveryReports final : public RdKafka::DeliveryReportCb {
+ public:
+  void dr_cb(RdKafka::Message& message) override {
+    if (message.err() != RdKafka::ERR_NO_ERROR) ++failed;
+  }
+  int failed = 0;
+};
+
+DeliveryReports g_reports;
+
 std::unique_ptr<RdKafka::Producer> make_producer(
     const std::string& bootstrap, const std::vector<std::pair<std::string, std::string>>& extra) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
@@ -52,6 +64,7 @@ std::unique_ptr<RdKafka::Producer> make_producer(
   set("bootstrap.servers", bootstrap);
   set("linger.ms", "5");
   set("enable.idempotence", "true");
+  if (conf->set("dr_cb", &g_reports, err) != RdKafka::Conf::CONF_OK) fail("dr_cb: " + err);
   for (const auto& [k, v] : extra) set(k, v);
   std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), err));
   if (!producer) fail("producer: " + err);
@@ -71,6 +84,7 @@ void produce(RdKafka::Producer& producer, const std::string& topic, const std::s
 
 void flush(RdKafka::Producer& producer) {
   if (producer.flush(30000) != RdKafka::ERR_NO_ERROR) fail("flush timed out");
+  if (g_reports.failed > 0) fail(std::to_string(g_reports.failed) + " records not delivered");
 }
 
 void check(const RdKafka::Error* error, const char* what) {
