@@ -2,7 +2,8 @@
 keel: consume-transform-produce with send_offsets_to_transaction, committed and aborted
 transactions seen by read_committed and read_uncommitted consumers, and kill -9 of keel in the
 middle of transactions (every transaction afterwards wholly visible to read_committed or not
-at all; every one the client saw committed is there).
+at all; every one the client saw committed is there; the offsets each one committed are the
+group's exactly when its records are visible).
 """
 
 import collections
@@ -182,7 +183,15 @@ class CrashTest(unittest.TestCase):
                 del fencer
             values = read_all(broker.bootstrap, topic, "read_committed",
                               expect_at_least=len(acknowledged) * size)
+            # Each transaction n of round r committed offset n + 1 for group "r<r>-group":
+            # the group's offset must be that of the last transaction visible, no other.
+            offsets = {r: committed_offsets(broker.bootstrap, f"r{r}-group", topic, 1)[0]
+                       for r in range(3)}
         per_txn = collections.Counter(v.split(":")[0] for v in values)
+        for r, offset in offsets.items():
+            visible = [int(t.split("-")[1]) for t in per_txn if t.startswith(f"r{r}-")]
+            self.assertEqual(offset, max(visible) + 1 if visible else -1001,
+                             f"round {r}: committed offset vs visible transactions")
         partial = {txn: n for txn, n in per_txn.items() if n != size}
         lost = sorted(txn for txn in acknowledged if per_txn.get(txn, 0) != size)
         print(f"\ntransactions crash test: {faults} kill -9, {len(acknowledged)} transactions "
