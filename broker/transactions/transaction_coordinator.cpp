@@ -10,10 +10,10 @@
 
 #include <keel/storage/record_batch.h>
 
+#include "coordinator/outbox.h"
 #include "coordinator/timer_queue.h"
 #include "transactions/internal_topic.h"
 #include "transactions/log_replay.h"
-#include "coordinator/outbox.h"
 #include "transactions/records.h"
 
 namespace keel::broker {
