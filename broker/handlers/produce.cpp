@@ -48,15 +48,29 @@ constexpr std::int16_t kFirstZstdVersion = 7;
 // Produce v3 brought RecordBatch v2 (KIP-98); older producers send message sets.
 constexpr std::int16_t kLastLegacyVersion = 2;
 
-bool has_zstd_batch(storage::Bytes records) {
+/// Whether a batch header matches `pred`, walking the headers only (a corrupt batch stops the
+/// walk: the append reports it).
+template <class Pred>
+bool any_batch(storage::Bytes records, Pred pred) {
   while (records.size() >= storage::kBatchHeaderSize) {
     auto header = storage::parse_batch_header(records);
-    if (!header.ok()) return false;  // the append reports the corruption
-    if (header->compression() == storage::Compression::zstd) return true;
+    if (!header.ok()) return false;
+    if (pred(*header)) return true;
     if (header->size_bytes() > records.size()) return false;
     records = records.subspan(header->size_bytes());
   }
   return false;
+}
+
+bool has_zstd_batch(storage::Bytes records) {
+  return any_batch(records, [](const storage::BatchHeader& h) {
+    return h.compression() == storage::Compression::zstd;
+  });
+}
+
+/// Transaction markers come only from coordinators (WriteTxnMarkers), never from clients.
+bool has_control_batch(storage::Bytes records) {
+  return any_batch(records, [](const storage::BatchHeader& h) { return h.is_control(); });
 }
 
 /// An acks=all partition whose records are appended, waiting for the high watermark.
@@ -95,6 +109,11 @@ ProduceResponse::PartitionProduceResponse append_partition(
   if (!data.records || data.records->size() == 0) {
     out.error_code = code(E::invalid_record);
     out.error_message = "produce request without records";
+    return out;
+  }
+  if (has_control_batch(data.records->bytes())) {
+    out.error_code = code(E::invalid_record);
+    out.error_message = "Clients are not allowed to write control records";  // Kafka's text
     return out;
   }
   if (request.version < kFirstZstdVersion && has_zstd_batch(data.records->bytes())) {

@@ -891,6 +891,17 @@ TEST_F(TxnMarkersTest, TransactionalProduceNeedsThePartitionAddedToTheTransactio
   EXPECT_EQ(produce_in_transaction(1, 2).error_code, 0);
 }
 
+// Only coordinators write transaction markers (WriteTxnMarkers); a client's are refused.
+TEST_F(BrokerTest, ControlBatchesFromClientsAreRefused) {
+  create_topic("t");
+  auto marker = storage::make_control_batch(
+      {.producer_id = 1, .producer_epoch = 0, .type = storage::ControlType::commit});
+  auto refused = produce("t", marker);
+  EXPECT_EQ(refused.error_code, code(ErrorCode::invalid_record));
+  EXPECT_EQ(refused.error_message, "Clients are not allowed to write control records");
+  EXPECT_EQ(produce("t", make_batch(1)).base_offset, 0);  // nothing was appended
+}
+
 class SmallRequestBudgetTest : public BrokerTest {
  protected:
   std::map<std::string, std::string> extra_properties() const override {
